@@ -1,0 +1,356 @@
+//! The `boreas.yaml` model: what a repository declares about its apps.
+//!
+//! These types are produced by [`crate::config::parse`], which reads YAML with positions and
+//! collects every error at once; they derive `JsonSchema` so the published schema
+//! (`schema/boreas.schema.json`) is generated from the same definitions and cannot drift.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole `boreas.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "boreas.yaml",
+    description = "Declarative app configuration read by Boreas at every version's commit."
+)]
+pub struct Config {
+    /// Environments in promotion order (for example `staging`, then `prod`).
+    pub environments: Vec<Environment>,
+    /// Which pushes become versions.
+    #[serde(default)]
+    pub triggers: Triggers,
+    /// The deployable units of this repository.
+    pub apps: Vec<App>,
+}
+
+/// A named place to deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Environment name, used as a key under `pm.hosts` and `k8s.clusters`.
+    pub name: String,
+    /// Start deployments to this environment without waiting for a person to confirm.
+    #[serde(default)]
+    pub auto_confirm: bool,
+}
+
+/// Which pushes make versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Triggers {
+    /// Glob over tag names (for example `v*`); a matching tag push makes a version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+    /// Branch names whose pushes make versions (named by commit id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<String>,
+}
+
+/// Where an app runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    /// Physical (or virtual) machines running `boreas-agent`.
+    Pm,
+    /// A Kubernetes Deployment in one or more clusters.
+    K8s,
+}
+
+impl AppKind {
+    /// The name used in `boreas.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pm => "pm",
+            Self::K8s => "k8s",
+        }
+    }
+}
+
+impl fmt::Display for AppKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One deployable service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Unique app name: lowercase letters, digits and `-`.
+    pub name: String,
+    /// `pm` or `k8s`; the matching section must be present.
+    pub kind: AppKind,
+    /// Globs of repository paths whose change affects this app. Empty means every change does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Apps that must be deployed (in an earlier stage) before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Also deploy this app when one of its dependencies (directly or transitively) is affected.
+    #[serde(default)]
+    pub follow_dependencies: bool,
+    /// How the app is rolled out: gray batches, pauses, parallelism.
+    #[serde(default)]
+    pub rollout: Rollout,
+    /// Physical-machine settings (required when `kind: pm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pm: Option<PmSpec>,
+    /// Kubernetes settings (required when `kind: k8s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<K8sSpec>,
+}
+
+/// Gray rollout policy of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    /// Cumulative batch sizes: a host count (`1`) or a share (`"25%"`), increasing, ending at `"100%"`.
+    #[serde(default = "Rollout::default_batches")]
+    pub batches: Vec<BatchSize>,
+    /// What happens between batches: a duration (`"30s"`, `"5m"`) or `"manual"` for an approval gate.
+    #[serde(default)]
+    pub pause: Pause,
+    /// How many PM hosts of one batch are deployed at the same time.
+    #[serde(default = "Rollout::default_parallelism")]
+    #[schemars(range(min = 1))]
+    pub parallelism: u32,
+    /// A target that sends no heartbeat for this long is considered dead.
+    #[serde(default = "Rollout::default_heartbeat")]
+    pub heartbeat: DurationSpec,
+    /// A target that has not finished after this long has failed.
+    #[serde(default = "Rollout::default_timeout")]
+    pub timeout: DurationSpec,
+}
+
+impl Rollout {
+    /// Default batches: everything at once.
+    pub fn default_batches() -> Vec<BatchSize> {
+        vec![BatchSize::Percent(100)]
+    }
+    /// Default PM parallelism inside one batch.
+    pub fn default_parallelism() -> u32 {
+        5
+    }
+    /// Default heartbeat interval expected from a target.
+    pub fn default_heartbeat() -> DurationSpec {
+        DurationSpec(60)
+    }
+    /// Default timeout of one target's work.
+    pub fn default_timeout() -> DurationSpec {
+        DurationSpec(15 * 60)
+    }
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Self {
+            batches: Self::default_batches(),
+            pause: Pause::None,
+            parallelism: Self::default_parallelism(),
+            heartbeat: Self::default_heartbeat(),
+            timeout: Self::default_timeout(),
+        }
+    }
+}
+
+/// The cumulative size of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchSize {
+    /// This many targets in total once the batch is done.
+    Count(u32),
+    /// This share (1–100) of the targets in total once the batch is done.
+    Percent(u8),
+}
+
+impl fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// The pause after each batch but the last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Pause {
+    /// Go straight on.
+    #[default]
+    None,
+    /// Wait this long.
+    Wait(DurationSpec),
+    /// Wait until a person approves (or rejects) the gate.
+    Manual,
+}
+
+impl fmt::Display for Pause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::Wait(d) => d.fmt(f),
+            Self::Manual => f.write_str("manual"),
+        }
+    }
+}
+
+/// A duration written like `30s`, `5m`, `1h` or `1h30m`, held in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DurationSpec(pub u64);
+
+impl DurationSpec {
+    /// Whole seconds.
+    pub fn seconds(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for DurationSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (h, m, s) = (self.0 / 3600, self.0 / 60 % 60, self.0 % 60);
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        if h > 0 {
+            write!(f, "{h}h")?;
+        }
+        if m > 0 {
+            write!(f, "{m}m")?;
+        }
+        if s > 0 {
+            write!(f, "{s}s")?;
+        }
+        Ok(())
+    }
+}
+
+/// Physical-machine deployment settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PmSpec {
+    /// Hosts per environment name: host names or `{group: NAME}` (every agent registered in that group).
+    pub hosts: BTreeMap<String, Vec<HostRef>>,
+    /// Where each version's release artifact is downloaded from.
+    pub artifact: ArtifactSpec,
+    /// How the app is started.
+    pub run: RunSpec,
+    /// How the agent decides the new release is healthy.
+    pub health: HealthSpec,
+}
+
+/// One entry of `pm.hosts.<env>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HostRef {
+    /// One host by name.
+    Host(String),
+    /// Every agent registered in this group.
+    Group {
+        /// Group name.
+        group: String,
+    },
+}
+
+/// Release artifact of a PM app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactSpec {
+    /// URL template (`s3://`, `https://` or `file://`) with `{version}`.
+    pub url: String,
+    /// Expected SHA-256 (hex) of the artifact; or use `sha256_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// URL template of a file holding the artifact's SHA-256; or use `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_url: Option<String>,
+}
+
+/// How a PM app is run: a command the agent supervises, or an existing systemd unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RunSpec {
+    /// Argument vector, run from the release directory (never through a shell).
+    Command {
+        /// Program and arguments.
+        command: Vec<String>,
+    },
+    /// A systemd unit to restart.
+    Systemd {
+        /// Unit name.
+        systemd: String,
+    },
+}
+
+/// Health check of a PM app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// What to probe.
+    #[serde(flatten)]
+    pub check: HealthCheck,
+    /// Time allowed for one probe.
+    #[serde(default = "HealthSpec::default_timeout")]
+    pub timeout: DurationSpec,
+    /// Probes to try before the release is declared unhealthy.
+    #[serde(default = "HealthSpec::default_retries")]
+    pub retries: u32,
+}
+
+impl HealthSpec {
+    /// Default time allowed for one probe.
+    pub fn default_timeout() -> DurationSpec {
+        DurationSpec(5)
+    }
+    /// Default number of probes.
+    pub fn default_retries() -> u32 {
+        10
+    }
+}
+
+/// The probe of a health check; exactly one of `http`, `tcp`, `command`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HealthCheck {
+    /// GET this URL; any 2xx is healthy.
+    Http {
+        /// URL, for example `http://127.0.0.1:8080/healthz`.
+        http: String,
+    },
+    /// Open a TCP connection to `host:port`.
+    Tcp {
+        /// Address, for example `127.0.0.1:5432`.
+        tcp: String,
+    },
+    /// Run this argument vector; exit status 0 is healthy.
+    Command {
+        /// Program and arguments.
+        command: Vec<String>,
+    },
+}
+
+/// Kubernetes deployment settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sSpec {
+    /// Cluster names per environment name.
+    pub clusters: BTreeMap<String, Vec<String>>,
+    /// Namespace of the Deployment.
+    #[serde(default = "K8sSpec::default_namespace")]
+    pub namespace: String,
+    /// Name of the stable Deployment.
+    pub deployment: String,
+    /// Container whose image Boreas sets.
+    pub container: String,
+    /// Image template with `{version}`, for example `registry.example.com/web:{version}`.
+    pub image: String,
+}
+
+impl K8sSpec {
+    /// Namespace used when none is given.
+    pub fn default_namespace() -> String {
+        "default".to_owned()
+    }
+}

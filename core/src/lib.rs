@@ -1,0 +1,10 @@
+//! Boreas's domain, pure: versions and their order, the `boreas.yaml` model and its validation,
+//! the planner, plan adjustments, and the commands and events exchanged with workers.
+//!
+//! Nothing here does I/O: no tokio, no AWS, no network, no filesystem. Callers read files and
+//! talk to services; this crate decides.
+
+pub mod config;
+pub mod deployment;
+pub mod plan;
+pub mod version;

@@ -1,0 +1,1 @@
+//! Adapters between Boreas and AWS.
