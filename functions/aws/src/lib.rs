@@ -1,1 +1,3 @@
 //! Adapters between Boreas and AWS.
+
+pub mod names;
