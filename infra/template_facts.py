@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Prints, as JSON, what infra/template.yaml declares, with resource names resolved for one prefix.
+
+The test suite compares these facts with what `boreas provision` creates (template parity) and checks
+the rules the template must keep (SQS sources report partial batch failures, visibility timeouts are
+at least six times the consuming function's timeout).
+
+Usage: template_facts.py TEMPLATE PREFIX
+"""
+
+import json
+import re
+import sys
+
+from cfnlint.decode import cfn_yaml
+
+# Pseudo parameters resolve to fixed stand-ins: only names built from the prefix are compared.
+PSEUDO = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+class Resolver:
+    def __init__(self, template, prefix):
+        self.resources = template.get("Resources", {})
+        self.params = {"Prefix": prefix, **PSEUDO}
+
+    def name_of(self, logical_id):
+        """The physical name a resource is given through its name property, else a stand-in."""
+        props = self.resources[logical_id].get("Properties", {})
+        for key in ("TableName", "QueueName", "BucketName", "Name", "FunctionName", "ManagedPolicyName"):
+            if key in props:
+                return self.value(props[key])
+        return f"generated-name-of:{logical_id}"
+
+    def value(self, node):
+        """Evaluates the intrinsics the template uses for names (Ref, Fn::Sub, Fn::GetAtt)."""
+        if isinstance(node, str):
+            return str(node)
+        if isinstance(node, dict) and len(node) == 1:
+            (fn, arg), = node.items()
+            if fn == "Ref":
+                if arg in self.params:
+                    return self.params[arg]
+                return self.name_of(arg)
+            if fn == "Fn::GetAtt":
+                logical_id = arg[0] if isinstance(arg, list) else arg.split(".")[0]
+                return f"arn-of:{self.name_of(logical_id)}"
+            if fn == "Fn::Sub" and isinstance(arg, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self.sub_var(m.group(1)), arg)
+        raise ValueError(f"cannot resolve {json.dumps(node, default=str)}")
+
+    def sub_var(self, var):
+        if var in self.params:
+            return self.params[var]
+        if "." in var:
+            return f"arn-of:{self.name_of(var.split('.')[0])}"
+        return self.name_of(var)
+
+
+def main():
+    template_path, prefix = sys.argv[1], sys.argv[2]
+    template = cfn_yaml.load(template_path)
+    r = Resolver(template, prefix)
+    resources = template.get("Resources", {})
+
+    tables, queues, buckets, state_machines, functions = {}, {}, [], {}, {}
+    for logical_id, res in resources.items():
+        kind, props = res.get("Type"), res.get("Properties", {})
+        if kind == "AWS::DynamoDB::Table":
+            tables[r.value(props["TableName"])] = {
+                "keys": {k["KeyType"]: k["AttributeName"] for k in props["KeySchema"]},
+                "indexes": {
+                    g["IndexName"]: {k["KeyType"]: k["AttributeName"] for k in g["KeySchema"]}
+                    for g in props.get("GlobalSecondaryIndexes", [])
+                },
+                "ttl": props.get("TimeToLiveSpecification", {}).get("AttributeName"),
+                "pitr": props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False),
+            }
+        elif kind == "AWS::SQS::Queue":
+            redrive = props.get("RedrivePolicy")
+            dlq = None
+            if redrive:
+                dlq = r.value(redrive["deadLetterTargetArn"]).removeprefix("arn-of:")
+            queues[r.value(props["QueueName"])] = {
+                "dlq": dlq,
+                "visibility_timeout": props.get("VisibilityTimeout", 30),
+            }
+        elif kind == "AWS::S3::Bucket":
+            buckets.append(r.value(props["BucketName"]))
+        elif kind == "AWS::Serverless::StateMachine":
+            state_machines[r.value(props["Name"])] = {
+                "definition_uri": props.get("DefinitionUri"),
+                "substitution_keys": sorted(props.get("DefinitionSubstitutions", {})),
+            }
+
+    global_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    for logical_id, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties", {})
+        sources = []
+        for event in props.get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                sources.append({
+                    "queue": r.value(event["Properties"]["Queue"]).removeprefix("arn-of:"),
+                    "function_response_types": event["Properties"].get("FunctionResponseTypes", []),
+                })
+        functions[r.value(props["FunctionName"])] = {
+            "timeout": props.get("Timeout", global_timeout),
+            "sqs_sources": sources,
+        }
+
+    # SSM names the functions read, published as outputs (the SecureStrings are made out of band).
+    ssm = {
+        key: r.value(out["Value"])
+        for key, out in template.get("Outputs", {}).items()
+        if r.value(out["Value"]).startswith(f"/{prefix}/")
+    }
+
+    json.dump(
+        {
+            "tables": tables,
+            "queues": queues,
+            "buckets": sorted(buckets),
+            "state_machines": state_machines,
+            "functions": functions,
+            "ssm_parameters": ssm,
+        },
+        sys.stdout,
+        indent=1,
+        sort_keys=True,
+    )
+    print()
+
+
+if __name__ == "__main__":
+    main()
