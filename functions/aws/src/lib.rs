@@ -1,3 +1,9 @@
 //! Adapters between Boreas and AWS.
 
+pub mod client;
+pub mod emulator;
+pub mod error;
 pub mod names;
+
+pub use client::sdk_config;
+pub use error::Error;

@@ -1,0 +1,78 @@
+//! The crate's one error type.
+
+use boreas_core::deployment::DeploymentStatus;
+
+/// Everything an adapter can fail with. `error_type()` gives a stable name for each variant, used
+/// in API responses and in errors handed to Step Functions.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The record, object, parameter, queue or execution does not exist.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// A record that must be written once already exists.
+    #[error("{what} already exists")]
+    AlreadyExists { what: String },
+    /// The write lost against the current state (a held lock, a plan no longer editable, …).
+    #[error("conflict on {what}: {reason}")]
+    Conflict { what: String, reason: String },
+    /// A deployment status change that the lifecycle forbids, or that another writer got to first.
+    #[error("deployment {id}: illegal status transition {from} → {to}")]
+    IllegalTransition {
+        id: String,
+        from: DeploymentStatus,
+        to: DeploymentStatus,
+    },
+    /// The service kept throttling after the SDK's retries.
+    #[error("{service} throttled the request: {message}")]
+    Throttled {
+        service: &'static str,
+        message: String,
+    },
+    /// A Step Functions task token whose task already timed out.
+    #[error("task timed out: {message}")]
+    TaskTimedOut { message: String },
+    /// A Step Functions task token that is malformed, unknown or already used.
+    #[error("invalid task token: {message}")]
+    InvalidTaskToken { message: String },
+    /// A stored record that does not have the shape this code writes.
+    #[error("malformed record {what}: {message}")]
+    Malformed { what: String, message: String },
+    /// An argument the caller should have checked (a bad cursor, an empty lock set, …).
+    #[error("invalid input: {message}")]
+    InvalidInput { message: String },
+    /// The local emulator could not be prepared, started or stopped.
+    #[error("emulator: {message}")]
+    Emulator { message: String },
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// Any other service error, after the SDK's retries.
+    #[error("{service}: {message}")]
+    Sdk {
+        service: &'static str,
+        message: String,
+    },
+}
+
+impl Error {
+    /// A stable, machine-readable name for the kind of error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "NotFound",
+            Self::AlreadyExists { .. } => "AlreadyExists",
+            Self::Conflict { .. } => "Conflict",
+            Self::IllegalTransition { .. } => "IllegalTransition",
+            Self::Throttled { .. } => "Throttled",
+            Self::TaskTimedOut { .. } => "TaskTimedOut",
+            Self::InvalidTaskToken { .. } => "InvalidTaskToken",
+            Self::Malformed { .. } => "Malformed",
+            Self::InvalidInput { .. } => "InvalidInput",
+            Self::Emulator { .. } => "Emulator",
+            Self::Io { .. } => "Io",
+            Self::Sdk { .. } => "Sdk",
+        }
+    }
+}
