@@ -4,7 +4,10 @@
 //! Nothing here does I/O: no tokio, no AWS, no network, no filesystem. Callers read files and
 //! talk to services; this crate decides.
 
+pub mod adjust;
 pub mod config;
 pub mod deployment;
 pub mod plan;
+pub mod planner;
+pub mod rollout;
 pub mod version;

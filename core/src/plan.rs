@@ -4,9 +4,12 @@
 //! stores them and the state machine executes them. Every list is in a stable order so the same
 //! inputs always give byte-identical JSON.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AppKind, BatchSize, Pause};
+use crate::config::{AppKind, BatchSize, DurationSpec, Pause};
+use crate::rollout;
 
 /// The whole plan of one deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +20,54 @@ pub struct Plan {
     pub version: String,
     /// Stages, run strictly in order.
     pub stages: Vec<Stage>,
+    /// Apps of the config that are not in the plan, by name, each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedApp>,
+}
+
+/// An app of the config left out of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedApp {
+    /// App name.
+    pub app: String,
+    /// Why it is not deployed.
+    pub reason: SkipReason,
+}
+
+/// Why an app is not in a plan. Serialized as a snake_case code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// No changed path matches the app's `paths`, and it does not follow an affected dependency.
+    NotAffected,
+    /// The app already runs this version in the environment.
+    UpToDate,
+    /// The app has no hosts or clusters in the environment.
+    NoTargets,
+    /// A person dropped the app from the plan.
+    Dropped,
+}
+
+impl SkipReason {
+    /// The code used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAffected => "not_affected",
+            Self::UpToDate => "up_to_date",
+            Self::NoTargets => "no_targets",
+            Self::Dropped => "dropped",
+        }
+    }
+
+    /// A sentence for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NotAffected => "not affected by the change",
+            Self::UpToDate => "already runs this version",
+            Self::NoTargets => "no hosts or clusters in this environment",
+            Self::Dropped => "dropped from the plan",
+        }
+    }
 }
 
 /// One step of the plan; its apps run in parallel.
@@ -38,6 +89,9 @@ pub struct AppPlan {
     /// The app's `depends_on`, kept so adjustments can be validated against the plan alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// The version the app runs in this environment now, if known (what a rollback returns to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<String>,
     /// Every target of the app in rollout order (PM host names or cluster names).
     pub targets: Vec<String>,
     /// The cumulative batch sizes the batches were derived from.
@@ -85,4 +139,176 @@ pub enum PausePlan {
         /// Gate id, unique inside the deployment (`<app>.<batch index>`).
         gate: String,
     },
+}
+
+impl Plan {
+    /// Where an app is: its stage index (from 0) and its plan.
+    pub fn find_app(&self, app: &str) -> Option<(usize, &AppPlan)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .find_map(|(i, stage)| stage.apps.iter().find(|a| a.app == app).map(|a| (i, a)))
+    }
+
+    /// Every planned app, stage by stage.
+    pub fn apps(&self) -> impl Iterator<Item = &AppPlan> {
+        self.stages.iter().flat_map(|stage| stage.apps.iter())
+    }
+
+    /// Number of targets over all planned apps.
+    pub fn target_count(&self) -> usize {
+        self.apps().map(|a| a.targets.len()).sum()
+    }
+}
+
+impl AppPlan {
+    /// The batches that follow from `kind`, `targets`, `batch_sizes` and `pause` (see
+    /// [`crate::rollout`]). The planner builds batches with this, adjustments rebuild them with it,
+    /// and validation compares a submitted plan's batches against it.
+    pub fn derive_batches(&self) -> Vec<BatchPlan> {
+        let mut batches: Vec<BatchPlan> = match self.kind {
+            AppKind::Pm => rollout::split_targets(&self.batch_sizes, &self.targets)
+                .into_iter()
+                .enumerate()
+                .map(|(i, targets)| BatchPlan {
+                    index: index_u32(i),
+                    targets: targets.to_vec(),
+                    weight: None,
+                    pause: PausePlan::None,
+                })
+                .collect(),
+            AppKind::K8s if self.targets.is_empty() => Vec::new(),
+            AppKind::K8s => rollout::weights(&self.batch_sizes)
+                .into_iter()
+                .enumerate()
+                .map(|(i, weight)| BatchPlan {
+                    index: index_u32(i),
+                    targets: self.targets.clone(),
+                    weight: Some(weight),
+                    pause: PausePlan::None,
+                })
+                .collect(),
+        };
+        let last = batches.len().saturating_sub(1);
+        for batch in &mut batches[..last] {
+            batch.pause = PausePlan::after(&self.app, self.pause, batch.index);
+        }
+        batches
+    }
+}
+
+fn index_u32(i: usize) -> u32 {
+    // A batch per target at most, and target lists are far below 2^32 entries.
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+impl PausePlan {
+    /// The pause after batch `index` of `app` (not the last batch, which never pauses).
+    pub fn after(app: &str, pause: Pause, index: u32) -> Self {
+        match pause {
+            Pause::None => Self::None,
+            Pause::Wait(d) => Self::Wait {
+                seconds: d.seconds(),
+            },
+            Pause::Manual => Self::Gate {
+                gate: gate_id(app, index),
+            },
+        }
+    }
+}
+
+/// The id of the manual gate after batch `index` of `app`: `<app>.<index>`.
+pub fn gate_id(app: &str, index: u32) -> String {
+    format!("{app}.{index}")
+}
+
+/// The readable table the CLI prints: stages → apps → batches → targets, then skipped apps.
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let apps = self.apps().count();
+        writeln!(
+            f,
+            "Plan: version {} to {}: {} stage{}, {} app{}, {} target{}",
+            self.version,
+            self.environment,
+            self.stages.len(),
+            plural(self.stages.len()),
+            apps,
+            plural(apps),
+            self.target_count(),
+            plural(self.target_count()),
+        )?;
+        for (i, stage) in self.stages.iter().enumerate() {
+            writeln!(
+                f,
+                "\nStage {} ({} app{}, {} at a time)",
+                i + 1,
+                stage.apps.len(),
+                plural(stage.apps.len()),
+                stage.parallelism
+            )?;
+            for app in &stage.apps {
+                write_app(f, app)?;
+            }
+        }
+        if !self.skipped.is_empty() {
+            writeln!(f, "\nSkipped")?;
+            let width = self.skipped.iter().map(|s| s.app.len()).max().unwrap_or(0);
+            for s in &self.skipped {
+                writeln!(f, "  {:width$}  {}", s.app, s.reason.describe())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_app(f: &mut fmt::Formatter<'_>, app: &AppPlan) -> fmt::Result {
+    let unit = match app.kind {
+        AppKind::Pm => "host",
+        AppKind::K8s => "cluster",
+    };
+    write!(
+        f,
+        "  {} [{}] {} {}{}, batches {}, pause {}",
+        app.app,
+        app.kind,
+        app.targets.len(),
+        unit,
+        plural(app.targets.len()),
+        app.batch_sizes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        app.pause,
+    )?;
+    if app.kind == AppKind::Pm {
+        write!(f, ", {} at a time", app.parallelism)?;
+    }
+    if let Some(current) = &app.current_version {
+        write!(f, ", now {current}")?;
+    }
+    if !app.depends_on.is_empty() {
+        write!(f, ", after {}", app.depends_on.join(", "))?;
+    }
+    writeln!(f)?;
+    for batch in &app.batches {
+        write!(f, "    batch {}:", batch.index)?;
+        if let Some(weight) = batch.weight {
+            write!(f, " weight {weight}% on")?;
+        }
+        write!(f, " {}", batch.targets.join(", "))?;
+        match &batch.pause {
+            PausePlan::None => writeln!(f)?,
+            PausePlan::Wait { seconds } => {
+                writeln!(f, "  -> wait {}", DurationSpec(*seconds))?;
+            }
+            PausePlan::Gate { gate } => writeln!(f, "  -> gate {gate}")?,
+        }
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
