@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Runs the moto AWS emulator on 127.0.0.1 for Boreas's local platform and tests.
+
+Starts moto's ThreadedMotoServer on the given port (0: a free one), switches Step Functions execution
+on, then prints one JSON line {"endpoint": "http://127.0.0.1:PORT"} on stdout once the server answers.
+It exits on SIGTERM/SIGINT, and on its own as soon as the process that started it is gone (its parent
+pid changes), so an emulator never outlives the test or command that needed it.
+
+Usage: emulator.py [--port N]
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.request
+
+from moto.server import ThreadedMotoServer
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def main():
+    parser = argparse.ArgumentParser(description="moto AWS emulator for Boreas")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    args = parser.parse_args()
+
+    parent = os.getppid()
+    # Request logs would drown the output of whoever started us; warnings and errors stay.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+
+    # Step Functions only executes state machines when this is on; it must precede any creation.
+    # The request also proves the server answers.
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/config",
+        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    print(json.dumps({"endpoint": endpoint, "pid": os.getpid()}), flush=True)
+    # Nothing else goes to stdout: the reader may stop reading after the first line.
+    sys.stdout = sys.stderr
+
+    while not stop.wait(PARENT_POLL_SECONDS):
+        if os.getppid() != parent:
+            break
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
