@@ -86,7 +86,9 @@ pub struct AppPlan {
     pub app: String,
     /// `pm` or `k8s`.
     pub kind: AppKind,
-    /// The app's `depends_on`, kept so adjustments can be validated against the plan alone.
+    /// The planned apps this app must run after: its `depends_on`, where a dependency that is
+    /// not in the plan is replaced by that dependency's own planned dependencies (transitively).
+    /// Kept so adjustments can be validated against the plan alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// The version the app runs in this environment now, if known (what a rollback returns to).

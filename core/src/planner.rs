@@ -13,9 +13,12 @@
 //!   `current_versions`) or has no targets in the environment is left out. Every app of the
 //!   config that is not planned is listed in [`Plan::skipped`] with its [`SkipReason`].
 //! - **Stages** are the topological layers of `depends_on` over the planned apps: an app runs one
-//!   stage after the latest of its planned dependencies; dependencies that are not planned are
-//!   already running and impose nothing (they create no empty stage). Apps are sorted by name
-//!   inside a stage, and a stage runs all its apps at once (`parallelism` = number of apps).
+//!   stage after the latest of its planned dependencies. A dependency that is not planned keeps
+//!   running its version and gets no stage (no gap); it passes its own planned dependencies on,
+//!   so with `web → api → db` and only `web` and `db` planned, `web` still runs after `db`. These
+//!   effective dependencies are what [`AppPlan::depends_on`] holds, so a plan can be validated
+//!   on its own. Apps are sorted by name inside a stage, and a stage runs all its apps at once
+//!   (`parallelism` = number of apps).
 //! - **Batches** come from [`crate::rollout`]; targets keep the order given in
 //!   [`PlanInput::targets`] with duplicates removed (a host named explicitly and also in a group).
 //! - **Pauses**: a duration becomes [`PausePlan::Wait`], `manual` becomes a
@@ -163,12 +166,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
     skipped.sort_by(|a, b| a.app.cmp(&b.app));
 
-    let layers = layers(config, &deps, &planned)?;
+    let effective = effective_dependencies(&deps, &planned);
+    let layers = layers(config, &effective, &planned)?;
     let mut stages: Vec<Vec<AppPlan>> =
         vec![Vec::new(); layers.iter().flatten().max().map_or(0, |m| m + 1)];
     for (i, layer) in layers.iter().enumerate() {
         if let Some(layer) = layer {
-            stages[*layer].push(app_plan(input, &config.apps[i]));
+            let mut depends_on: Vec<String> = effective[i]
+                .iter()
+                .map(|&d| config.apps[d].name.clone())
+                .collect();
+            depends_on.sort();
+            stages[*layer].push(app_plan(input, &config.apps[i], depends_on));
         }
     }
     let stages = stages
@@ -303,8 +312,59 @@ fn follow(config: &Config, deps: &[Vec<usize>], affected: &[bool]) -> Vec<bool> 
         .collect()
 }
 
-/// Stage index of every planned app (None for the others): one after the latest planned
-/// direct dependency.
+/// For every planned app, the planned apps it must run after: its planned direct dependencies,
+/// and through each unplanned one, that one's (transitively). Empty for unplanned apps.
+fn effective_dependencies(deps: &[Vec<usize>], planned: &[bool]) -> Vec<Vec<usize>> {
+    // through[u], for an unplanned app u: the planned apps reached from u via unplanned apps.
+    fn through(
+        u: usize,
+        deps: &[Vec<usize>],
+        planned: &[bool],
+        memo: &mut [Option<BTreeSet<usize>>],
+        visiting: &mut [bool],
+    ) -> BTreeSet<usize> {
+        if let Some(known) = &memo[u] {
+            return known.clone();
+        }
+        let mut reached = BTreeSet::new();
+        // A cycle of unplanned apps (in a config that skipped validation) adds nothing.
+        if visiting[u] {
+            return reached;
+        }
+        visiting[u] = true;
+        for &d in &deps[u] {
+            if planned[d] {
+                reached.insert(d);
+            } else {
+                reached.extend(through(d, deps, planned, memo, visiting));
+            }
+        }
+        visiting[u] = false;
+        memo[u] = Some(reached.clone());
+        reached
+    }
+    let mut memo = vec![None; deps.len()];
+    let mut visiting = vec![false; deps.len()];
+    (0..deps.len())
+        .map(|i| {
+            if !planned[i] {
+                return Vec::new();
+            }
+            let mut reached = BTreeSet::new();
+            for &d in &deps[i] {
+                if planned[d] {
+                    reached.insert(d);
+                } else {
+                    reached.extend(through(d, deps, planned, &mut memo, &mut visiting));
+                }
+            }
+            reached.into_iter().collect()
+        })
+        .collect()
+}
+
+/// Stage index of every planned app (None for the others): one after the latest of its
+/// (effective) dependencies.
 fn layers(
     config: &Config,
     deps: &[Vec<usize>],
@@ -362,7 +422,7 @@ fn layers(
     Ok(layer)
 }
 
-fn app_plan(input: &PlanInput<'_>, app: &App) -> AppPlan {
+fn app_plan(input: &PlanInput<'_>, app: &App, depends_on: Vec<String>) -> AppPlan {
     let mut seen = HashSet::new();
     let targets: Vec<String> = input
         .targets
@@ -375,7 +435,7 @@ fn app_plan(input: &PlanInput<'_>, app: &App) -> AppPlan {
     let mut plan = AppPlan {
         app: app.name.clone(),
         kind: app.kind,
-        depends_on: app.depends_on.clone(),
+        depends_on,
         current_version: input.current_versions.get(&app.name).cloned(),
         targets,
         batch_sizes: app.rollout.batches.clone(),
@@ -432,4 +492,554 @@ pub fn config_targets(config: &Config, environment: &str) -> ConfigTargets {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{
+        ArtifactSpec, BatchSize, DurationSpec, Environment, HealthCheck, HealthSpec, K8sSpec,
+        Pause, PmSpec, Rollout, RunSpec, Triggers,
+    };
+    use crate::plan::PausePlan;
+
+    fn pm(name: &str, deps: &[&str], paths: &[&str]) -> App {
+        App {
+            name: name.to_owned(),
+            kind: AppKind::Pm,
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+            follow_dependencies: false,
+            rollout: Rollout::default(),
+            pm: Some(PmSpec {
+                hosts: BTreeMap::from([(
+                    "prod".to_owned(),
+                    vec![
+                        HostRef::Host(format!("{name}-1")),
+                        HostRef::Group {
+                            group: format!("{name}-pool"),
+                        },
+                        HostRef::Host(format!("{name}-2")),
+                    ],
+                )]),
+                artifact: ArtifactSpec {
+                    url: "s3://releases/{version}.tar.gz".to_owned(),
+                    sha256: None,
+                    sha256_url: Some("s3://releases/{version}.sha256".to_owned()),
+                },
+                run: RunSpec::Systemd {
+                    systemd: format!("{name}.service"),
+                },
+                health: HealthSpec {
+                    check: HealthCheck::Tcp {
+                        tcp: "127.0.0.1:8080".to_owned(),
+                    },
+                    timeout: HealthSpec::default_timeout(),
+                    retries: HealthSpec::default_retries(),
+                },
+            }),
+            k8s: None,
+        }
+    }
+
+    fn k8s(name: &str, deps: &[&str]) -> App {
+        App {
+            kind: AppKind::K8s,
+            pm: None,
+            k8s: Some(K8sSpec {
+                clusters: BTreeMap::from([(
+                    "prod".to_owned(),
+                    vec!["eu-1".to_owned(), "us-1".to_owned()],
+                )]),
+                namespace: K8sSpec::default_namespace(),
+                deployment: name.to_owned(),
+                container: name.to_owned(),
+                image: format!("registry.example.com/{name}:{{version}}"),
+            }),
+            ..pm(name, deps, &[])
+        }
+    }
+
+    fn config(apps: Vec<App>) -> Config {
+        Config {
+            environments: vec![
+                Environment {
+                    name: "staging".to_owned(),
+                    auto_confirm: true,
+                },
+                Environment {
+                    name: "prod".to_owned(),
+                    auto_confirm: false,
+                },
+            ],
+            triggers: Triggers::default(),
+            apps,
+        }
+    }
+
+    fn hosts(app: &str, n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("{app}-{i}")).collect()
+    }
+
+    fn targets_for(config: &Config, n: usize) -> BTreeMap<String, Vec<String>> {
+        config
+            .apps
+            .iter()
+            .map(|a| (a.name.clone(), hosts(&a.name, n)))
+            .collect()
+    }
+
+    fn run(
+        config: &Config,
+        changed: Option<&[String]>,
+        targets: &BTreeMap<String, Vec<String>>,
+        current: &BTreeMap<String, String>,
+    ) -> Result<Plan, PlanError> {
+        plan(&PlanInput {
+            config,
+            environment: "prod",
+            version: "v2",
+            changed_paths: changed,
+            targets,
+            current_versions: current,
+        })
+    }
+
+    /// Stages as lists of app names.
+    fn shape(plan: &Plan) -> Vec<Vec<&str>> {
+        plan.stages
+            .iter()
+            .map(|s| s.apps.iter().map(|a| a.app.as_str()).collect())
+            .collect()
+    }
+
+    fn skipped(plan: &Plan) -> Vec<(&str, SkipReason)> {
+        plan.skipped
+            .iter()
+            .map(|s| (s.app.as_str(), s.reason))
+            .collect()
+    }
+
+    fn paths(list: &[&str]) -> Vec<String> {
+        list.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    #[test]
+    fn unknown_environment_is_an_error() {
+        let c = config(vec![pm("api", &[], &[])]);
+        let err = plan(&PlanInput {
+            config: &c,
+            environment: "qa",
+            version: "v2",
+            changed_paths: None,
+            targets: &BTreeMap::new(),
+            current_versions: &BTreeMap::new(),
+        })
+        .unwrap_err();
+        assert_eq!(err.rule(), "unknown_environment");
+        assert_eq!(
+            err.to_string(),
+            "environment \"qa\" is not declared in boreas.yaml (declared: staging, prod)"
+        );
+    }
+
+    #[test]
+    fn targets_for_an_undeclared_app_are_an_error() {
+        let c = config(vec![pm("api", &[], &[])]);
+        let targets = BTreeMap::from([("apii".to_owned(), hosts("apii", 1))]);
+        let err = run(&c, None, &targets, &BTreeMap::new()).unwrap_err();
+        assert_eq!(err.rule(), "unknown_app");
+        assert!(err.to_string().contains("\"apii\""), "{err}");
+    }
+
+    #[test]
+    fn unknown_dependency_is_an_error() {
+        let c = config(vec![pm("web", &["api"], &[])]);
+        let err = run(&c, None, &targets_for(&c, 1), &BTreeMap::new()).unwrap_err();
+        assert_eq!(err.rule(), "unknown_dependency");
+        assert_eq!(
+            err.to_string(),
+            "app \"web\" depends on \"api\", which boreas.yaml does not declare"
+        );
+    }
+
+    #[test]
+    fn dependency_cycle_is_named() {
+        let c = config(vec![
+            pm("a", &["c"], &[]),
+            pm("b", &["a"], &[]),
+            pm("c", &["b"], &[]),
+        ]);
+        let err = run(&c, None, &targets_for(&c, 1), &BTreeMap::new()).unwrap_err();
+        assert_eq!(err.rule(), "dependency_cycle");
+        assert_eq!(err.to_string(), "dependency cycle: a -> c -> b -> a");
+    }
+
+    #[test]
+    fn invalid_glob_names_app_and_glob() {
+        let c = config(vec![pm("api", &[], &["src/[a-"])]);
+        let err = run(
+            &c,
+            Some(&paths(&["x"])),
+            &targets_for(&c, 1),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.rule(), "invalid_glob");
+        assert!(
+            err.to_string()
+                .starts_with("app \"api\": path glob \"src/[a-\" is invalid")
+        );
+    }
+
+    #[test]
+    fn stages_are_topological_layers_sorted_by_name() {
+        let c = config(vec![
+            pm("web", &["api", "auth"], &[]),
+            pm("db", &[], &[]),
+            pm("api", &["db"], &[]),
+            pm("auth", &[], &[]),
+            k8s("cdn", &[]),
+            pm("admin", &["web"], &[]),
+        ]);
+        let p = run(&c, None, &targets_for(&c, 2), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            shape(&p),
+            vec![
+                vec!["auth", "cdn", "db"],
+                vec!["api"],
+                vec!["web"],
+                vec!["admin"]
+            ]
+        );
+        assert_eq!(
+            p.stages.iter().map(|s| s.parallelism).collect::<Vec<_>>(),
+            vec![3, 1, 1, 1]
+        );
+        assert!(p.skipped.is_empty());
+        assert_eq!((p.environment.as_str(), p.version.as_str()), ("prod", "v2"));
+        let (_, web) = p.find_app("web").unwrap();
+        assert_eq!(web.depends_on, vec!["api", "auth"]);
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_plan() {
+        let c = config(vec![
+            pm("b", &["a"], &[]),
+            pm("a", &[], &[]),
+            k8s("c", &["a"]),
+        ]);
+        let t = targets_for(&c, 7);
+        let first = run(&c, None, &t, &BTreeMap::new()).unwrap();
+        let second = run(&c, None, &t, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&second).unwrap()
+        );
+    }
+
+    #[test]
+    fn only_apps_whose_paths_match_are_planned() {
+        let c = config(vec![
+            pm("api", &[], &["services/api/**", "shared/*.proto"]),
+            pm("db", &[], &["services/db"]),
+            pm("docs", &[], &["*.md"]),
+            pm("all", &[], &[]),
+        ]);
+        let t = targets_for(&c, 1);
+        let none = BTreeMap::new();
+        let p = run(&c, Some(&paths(&["services/api/src/main.rs"])), &t, &none).unwrap();
+        assert_eq!(shape(&p), vec![vec!["all", "api"]]);
+        assert_eq!(
+            skipped(&p),
+            vec![
+                ("db", SkipReason::NotAffected),
+                ("docs", SkipReason::NotAffected)
+            ]
+        );
+        // A glob naming a directory covers what is below it.
+        let p = run(
+            &c,
+            Some(&paths(&["services/db/migrations/1.sql"])),
+            &t,
+            &none,
+        )
+        .unwrap();
+        assert_eq!(shape(&p), vec![vec!["all", "db"]]);
+        // `*` does not cross `/`: docs/guide.md is not `*.md`, README.md is.
+        let p = run(&c, Some(&paths(&["docs/guide.md"])), &t, &none).unwrap();
+        assert_eq!(shape(&p), vec![vec!["all"]]);
+        let p = run(
+            &c,
+            Some(&paths(&["README.md", "shared/x.proto"])),
+            &t,
+            &none,
+        )
+        .unwrap();
+        assert_eq!(shape(&p), vec![vec!["all", "api", "docs"]]);
+        let p = run(&c, Some(&paths(&["shared/deep/x.proto"])), &t, &none).unwrap();
+        assert_eq!(shape(&p), vec![vec!["all"]]);
+    }
+
+    #[test]
+    fn no_changed_paths_plans_nothing_and_unknown_changes_plan_everything() {
+        let c = config(vec![pm("api", &[], &["api/**"]), pm("all", &[], &[])]);
+        let t = targets_for(&c, 1);
+        let p = run(&c, Some(&[]), &t, &BTreeMap::new()).unwrap();
+        assert!(p.stages.is_empty());
+        assert_eq!(
+            skipped(&p),
+            vec![
+                ("all", SkipReason::NotAffected),
+                ("api", SkipReason::NotAffected)
+            ]
+        );
+        let p = run(&c, None, &t, &BTreeMap::new()).unwrap();
+        assert_eq!(shape(&p), vec![vec!["all", "api"]]);
+    }
+
+    #[test]
+    fn dependents_follow_only_when_configured_and_transitively() {
+        let mut follower = pm("web", &["api"], &["web/**"]);
+        follower.follow_dependencies = true;
+        let mut far = pm("admin", &["web"], &["admin/**"]);
+        far.follow_dependencies = true;
+        let c = config(vec![
+            pm("db", &[], &["db/**"]),
+            pm("api", &["db"], &["api/**"]),
+            follower,
+            far,
+            pm("batch", &["db"], &["batch/**"]),
+        ]);
+        let t = targets_for(&c, 1);
+        let p = run(&c, Some(&paths(&["db/schema.sql"])), &t, &BTreeMap::new()).unwrap();
+        // api does not follow; web follows db through api; admin follows through web.
+        assert_eq!(shape(&p), vec![vec!["db"], vec!["web"], vec!["admin"]]);
+        // web runs after db even though api, between them, is not planned.
+        assert_eq!(p.find_app("web").unwrap().1.depends_on, vec!["db"]);
+        assert_eq!(
+            skipped(&p),
+            vec![
+                ("api", SkipReason::NotAffected),
+                ("batch", SkipReason::NotAffected)
+            ]
+        );
+    }
+
+    #[test]
+    fn unplanned_dependencies_make_no_stage_gap() {
+        let c = config(vec![
+            pm("db", &[], &["db/**"]),
+            pm("api", &["db"], &["api/**"]),
+            pm("web", &["api"], &["web/**"]),
+        ]);
+        let t = targets_for(&c, 1);
+        let p = run(&c, Some(&paths(&["api/x", "web/y"])), &t, &BTreeMap::new()).unwrap();
+        assert_eq!(shape(&p), vec![vec!["api"], vec!["web"]]);
+        let p = run(&c, Some(&paths(&["web/y"])), &t, &BTreeMap::new()).unwrap();
+        assert_eq!(shape(&p), vec![vec!["web"]]);
+        assert!(p.find_app("web").unwrap().1.depends_on.is_empty());
+    }
+
+    #[test]
+    fn long_dependency_chains_plan_without_deep_recursion_trouble() {
+        // 3,000 apps in a chain, only both ends affected: the last runs right after the first.
+        let n = 3000;
+        let apps: Vec<App> = (0..n)
+            .map(|i| {
+                let deps: Vec<String> = if i == 0 {
+                    vec![]
+                } else {
+                    vec![format!("a{}", i - 1)]
+                };
+                let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+                let own = format!("a{i}/**");
+                pm(&format!("a{i}"), &deps, &[own.as_str()])
+            })
+            .collect();
+        let c = config(apps);
+        let changed = paths(&["a0/x", &format!("a{}/x", n - 1)]);
+        let p = run(&c, Some(&changed), &targets_for(&c, 1), &BTreeMap::new()).unwrap();
+        assert_eq!(shape(&p), vec![vec!["a0"], vec!["a2999"]]);
+        let p = run(&c, None, &targets_for(&c, 1), &BTreeMap::new()).unwrap();
+        assert_eq!(p.stages.len(), n);
+    }
+
+    #[test]
+    fn apps_without_targets_or_already_on_the_version_are_skipped() {
+        let c = config(vec![
+            pm("api", &[], &[]),
+            pm("db", &[], &[]),
+            pm("web", &["api"], &[]),
+        ]);
+        let mut t = targets_for(&c, 2);
+        t.insert("db".to_owned(), Vec::new());
+        let current = BTreeMap::from([
+            ("api".to_owned(), "v2".to_owned()),
+            ("web".to_owned(), "v1".to_owned()),
+        ]);
+        let p = run(&c, None, &t, &current).unwrap();
+        assert_eq!(shape(&p), vec![vec!["web"]]);
+        assert_eq!(
+            skipped(&p),
+            vec![("api", SkipReason::UpToDate), ("db", SkipReason::NoTargets)]
+        );
+        assert_eq!(
+            p.find_app("web").unwrap().1.current_version.as_deref(),
+            Some("v1")
+        );
+        t.remove("web");
+        let p = run(&c, None, &t, &current).unwrap();
+        assert!(p.stages.is_empty());
+        assert!(skipped(&p).contains(&("web", SkipReason::NoTargets)));
+    }
+
+    #[test]
+    fn pm_batches_cover_targets_in_order_with_pauses() {
+        let mut api = pm("api", &[], &[]);
+        api.rollout.batches = vec![
+            BatchSize::Count(1),
+            BatchSize::Percent(50),
+            BatchSize::Percent(100),
+        ];
+        api.rollout.pause = Pause::Manual;
+        let mut db = pm("db", &[], &[]);
+        db.rollout.batches = vec![BatchSize::Count(1), BatchSize::Percent(100)];
+        db.rollout.pause = Pause::Wait(DurationSpec(300));
+        let c = config(vec![api, db]);
+        let mut t = targets_for(&c, 5);
+        // A duplicate (named explicitly and in a group) is deployed once.
+        t.get_mut("api").unwrap().push("api-1".to_owned());
+        let p = run(&c, None, &t, &BTreeMap::new()).unwrap();
+        let (_, api) = p.find_app("api").unwrap();
+        assert_eq!(api.targets, hosts("api", 5));
+        let batches: Vec<(Vec<String>, PausePlan)> = api
+            .batches
+            .iter()
+            .map(|b| (b.targets.clone(), b.pause.clone()))
+            .collect();
+        assert_eq!(
+            batches,
+            vec![
+                (
+                    paths(&["api-1"]),
+                    PausePlan::Gate {
+                        gate: "api.0".to_owned()
+                    }
+                ),
+                (
+                    paths(&["api-2", "api-3"]),
+                    PausePlan::Gate {
+                        gate: "api.1".to_owned()
+                    }
+                ),
+                (paths(&["api-4", "api-5"]), PausePlan::None),
+            ]
+        );
+        assert!(api.batches.iter().all(|b| b.weight.is_none()));
+        let (_, db) = p.find_app("db").unwrap();
+        assert_eq!(db.batches[0].pause, PausePlan::Wait { seconds: 300 });
+        assert_eq!(db.batches[1].pause, PausePlan::None);
+        assert_eq!(db.batches[1].targets.len(), 4);
+    }
+
+    #[test]
+    fn fewer_hosts_than_batches_gives_one_host_per_batch() {
+        let mut api = pm("api", &[], &[]);
+        api.rollout.batches = vec![
+            BatchSize::Count(1),
+            BatchSize::Percent(10),
+            BatchSize::Percent(50),
+            BatchSize::Percent(100),
+        ];
+        api.rollout.pause = Pause::Manual;
+        let c = config(vec![api]);
+        let p = run(&c, None, &targets_for(&c, 2), &BTreeMap::new()).unwrap();
+        let api = &p.stages[0].apps[0];
+        assert_eq!(api.batches.len(), 2);
+        assert_eq!(api.batches[0].targets, paths(&["api-1"]));
+        assert_eq!(
+            api.batches[0].pause,
+            PausePlan::Gate {
+                gate: "api.0".to_owned()
+            }
+        );
+        assert_eq!(api.batches[1].targets, paths(&["api-2"]));
+        assert_eq!(api.batches[1].pause, PausePlan::None);
+    }
+
+    #[test]
+    fn k8s_batches_are_weights_over_every_cluster() {
+        let mut web = k8s("web", &[]);
+        web.rollout.batches = vec![
+            BatchSize::Percent(10),
+            BatchSize::Percent(50),
+            BatchSize::Percent(100),
+        ];
+        web.rollout.pause = Pause::Wait(DurationSpec(60));
+        let c = config(vec![web]);
+        let t = config_targets(&c, "prod").targets;
+        let p = run(&c, None, &t, &BTreeMap::new()).unwrap();
+        let web = &p.stages[0].apps[0];
+        let clusters = paths(&["eu-1", "us-1"]);
+        assert_eq!(
+            web.batches.iter().map(|b| b.weight).collect::<Vec<_>>(),
+            vec![Some(10), Some(50), Some(100)]
+        );
+        assert!(web.batches.iter().all(|b| b.targets == clusters));
+        assert_eq!(web.batches[1].pause, PausePlan::Wait { seconds: 60 });
+        assert_eq!(web.batches[2].pause, PausePlan::None);
+    }
+
+    #[test]
+    fn config_targets_lists_explicit_hosts_and_clusters_and_groups_apart() {
+        let c = config(vec![pm("api", &[], &[]), k8s("web", &[])]);
+        let prod = config_targets(&c, "prod");
+        assert_eq!(prod.targets["api"], paths(&["api-1", "api-2"]));
+        assert_eq!(prod.targets["web"], paths(&["eu-1", "us-1"]));
+        assert_eq!(
+            prod.unresolved_groups,
+            BTreeMap::from([("api".to_owned(), BTreeSet::from(["api-pool".to_owned()]))])
+        );
+        assert_eq!(config_targets(&c, "staging"), ConfigTargets::default());
+    }
+
+    #[test]
+    fn table_rendering_shows_stages_apps_batches_and_skips() {
+        let mut api = pm("api", &[], &["api/**"]);
+        api.rollout.batches = vec![BatchSize::Count(1), BatchSize::Percent(100)];
+        api.rollout.pause = Pause::Manual;
+        let mut web = k8s("web", &["api"]);
+        web.paths = paths(&["web/**"]);
+        web.rollout.batches = vec![BatchSize::Percent(20), BatchSize::Percent(100)];
+        web.rollout.pause = Pause::Wait(DurationSpec(90));
+        let c = config(vec![api, web, pm("db", &[], &["db/**"])]);
+        let mut t = config_targets(&c, "prod").targets;
+        t.insert("api".to_owned(), hosts("api", 3));
+        let current = BTreeMap::from([("api".to_owned(), "v1".to_owned())]);
+        let p = run(&c, Some(&paths(&["api/main.rs"])), &t, &current).unwrap();
+        let text = p.to_string();
+        let expected = "\
+Plan: version v2 to prod: 1 stage, 1 app, 3 targets
+
+Stage 1 (1 app, 1 at a time)
+  api [pm] 3 hosts, batches 1 100%, pause manual, 5 at a time, now v1
+    batch 0: api-1  -> gate api.0
+    batch 1: api-2, api-3
+
+Skipped
+  db   not affected by the change
+  web  not affected by the change
+";
+        assert_eq!(text, expected);
+        let p = run(&c, None, &t, &current).unwrap();
+        assert!(
+            p.to_string().contains(
+                "Stage 2 (1 app, 1 at a time)\n  web [k8s] 2 clusters, batches 20% 100%, \
+                 pause 1m30s, after api\n    batch 0: weight 20% on eu-1, us-1  -> wait 1m30s\n    \
+                 batch 1: weight 100% on eu-1, us-1\n"
+            ),
+            "{p}"
+        );
+    }
 }
