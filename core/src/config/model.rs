@@ -51,7 +51,9 @@ pub struct Triggers {
 }
 
 /// Where an app runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AppKind {
     /// Physical (or virtual) machines running `boreas-agent`.
@@ -242,7 +244,9 @@ pub struct PmSpec {
 }
 
 /// One entry of `pm.hosts.<env>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(untagged)]
 pub enum HostRef {
     /// One host by name.
