@@ -658,3 +658,716 @@ fn show_pause(pause: &PausePlan) -> String {
         PausePlan::Gate { gate } => format!("gate {gate}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DurationSpec;
+    use BatchSize::{Count, Percent};
+
+    fn app(name: &str, kind: AppKind, deps: &[&str], n: usize) -> AppPlan {
+        let targets = match kind {
+            AppKind::Pm => (1..=n).map(|i| format!("{name}-{i}")).collect(),
+            AppKind::K8s => (1..=n).map(|i| format!("cluster-{i}")).collect(),
+        };
+        let mut plan = AppPlan {
+            app: name.to_owned(),
+            kind,
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+            current_version: None,
+            targets,
+            batch_sizes: vec![Count(1), Percent(50), Percent(100)],
+            pause: Pause::Manual,
+            parallelism: 2,
+            heartbeat_seconds: 60,
+            timeout_seconds: 900,
+            batches: Vec::new(),
+        };
+        plan.batches = plan.derive_batches();
+        plan
+    }
+
+    fn stage(apps: Vec<AppPlan>) -> Stage {
+        Stage {
+            parallelism: u32::try_from(apps.len()).unwrap(),
+            apps,
+        }
+    }
+
+    /// Stage 1: db, cache · stage 2: api · stage 3: web (k8s), worker.
+    fn sample() -> Plan {
+        Plan {
+            environment: "prod".to_owned(),
+            version: "v2".to_owned(),
+            stages: vec![
+                stage(vec![
+                    app("cache", AppKind::Pm, &[], 3),
+                    app("db", AppKind::Pm, &[], 4),
+                ]),
+                stage(vec![app("api", AppKind::Pm, &["db"], 6)]),
+                stage(vec![
+                    app("web", AppKind::K8s, &["api"], 2),
+                    app("worker", AppKind::Pm, &["db"], 2),
+                ]),
+            ],
+            skipped: Vec::new(),
+        }
+    }
+
+    fn shape(plan: &Plan) -> Vec<Vec<&str>> {
+        plan.stages
+            .iter()
+            .map(|s| s.apps.iter().map(|a| a.app.as_str()).collect())
+            .collect()
+    }
+
+    fn err(plan: &Plan, adjustments: &[Adjustment]) -> AdjustError {
+        let e = apply(plan, adjustments).unwrap_err();
+        // Wrapped with the failing adjustment.
+        assert!(matches!(e, AdjustError::Adjustment { .. }), "{e:?}");
+        e
+    }
+
+    fn move_app(app: &str, stage: usize) -> Adjustment {
+        Adjustment::MoveApp {
+            app: app.to_owned(),
+            stage,
+        }
+    }
+
+    #[test]
+    fn the_sample_is_valid() {
+        validate(&sample()).unwrap();
+    }
+
+    #[test]
+    fn adjustments_are_tagged_json() {
+        let list: Vec<Adjustment> = serde_json::from_str(
+            r#"[
+                {"op": "move_stage", "stage": 3, "to": 1},
+                {"op": "move_app", "app": "web", "stage": 2},
+                {"op": "split_stage", "stage": 1, "apps": ["db"]},
+                {"op": "merge_stages", "stage": 2},
+                {"op": "set_batches", "app": "api", "batches": [1, "25%", "100%"]},
+                {"op": "set_pause", "app": "api", "pause": "30s"},
+                {"op": "set_pause", "app": "db", "pause": "manual"},
+                {"op": "drop_app", "app": "worker"}
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(list[0], Adjustment::MoveStage { stage: 3, to: 1 });
+        assert_eq!(
+            list[4],
+            Adjustment::SetBatches {
+                app: "api".to_owned(),
+                batches: vec![Count(1), Percent(25), Percent(100)]
+            }
+        );
+        assert_eq!(
+            list[5],
+            Adjustment::SetPause {
+                app: "api".to_owned(),
+                pause: Pause::Wait(DurationSpec(30))
+            }
+        );
+        assert_eq!(
+            list.iter().map(Adjustment::op).collect::<Vec<_>>(),
+            vec![
+                "move_stage",
+                "move_app",
+                "split_stage",
+                "merge_stages",
+                "set_batches",
+                "set_pause",
+                "set_pause",
+                "drop_app"
+            ]
+        );
+        let back: Vec<Adjustment> =
+            serde_json::from_str(&serde_json::to_string(&list).unwrap()).unwrap();
+        assert_eq!(back, list);
+        assert_eq!(
+            serde_json::to_value(move_app("web", 2)).unwrap(),
+            serde_json::json!({"op": "move_app", "app": "web", "stage": 2})
+        );
+        assert!(
+            serde_json::from_str::<Adjustment>(
+                r#"{"op": "move_app", "app": "x", "stage": 1, "extra": 1}"#
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_str::<Adjustment>(r#"{"op": "rename_app", "app": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn moving_an_app_before_its_dependency_names_the_dependency() {
+        let e = err(&sample(), &[move_app("web", 1)]);
+        assert_eq!(e.rule(), "dependency_order");
+        assert_eq!(
+            e.to_string(),
+            "adjustment 0 (move_app): \"web\" depends on \"api\", which runs in stage 2; \
+             \"web\" cannot run in stage 1"
+        );
+        // The same stage as the dependency is not after it either.
+        let e = err(&sample(), &[move_app("web", 2)]);
+        assert!(e.to_string().ends_with("\"web\" cannot run in stage 2"), "{e}");
+        let e = err(&sample(), &[move_app("api", 1)]);
+        assert_eq!(
+            e.to_string(),
+            "adjustment 0 (move_app): \"api\" depends on \"db\", which runs in stage 1; \
+             \"api\" cannot run in stage 1"
+        );
+    }
+
+    #[test]
+    fn moving_apps_later_or_earlier_within_dependencies() {
+        let plan = sample();
+        // worker only needs db: it may run in stage 2 next to api.
+        let moved = apply(&plan, &[move_app("worker", 2)]).unwrap();
+        assert_eq!(
+            shape(&moved),
+            vec![vec!["cache", "db"], vec!["api", "worker"], vec!["web"]]
+        );
+        assert_eq!(
+            moved
+                .stages
+                .iter()
+                .map(|s| s.parallelism)
+                .collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        // cache depends on nothing: it may run last.
+        let moved = apply(&plan, &[move_app("cache", 3)]).unwrap();
+        assert_eq!(
+            shape(&moved),
+            vec![vec!["db"], vec!["api"], vec!["cache", "web", "worker"]]
+        );
+        // Moving the only app of a stage removes the stage.
+        let moved = apply(
+            &plan,
+            &[
+                Adjustment::SplitStage {
+                    stage: 3,
+                    apps: vec!["worker".to_owned()],
+                },
+                move_app("worker", 2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            shape(&moved),
+            vec![vec!["cache", "db"], vec!["api", "worker"], vec!["web"]]
+        );
+        // Moving to the stage it is in changes nothing.
+        assert_eq!(apply(&plan, &[move_app("api", 2)]).unwrap(), plan);
+    }
+
+    #[test]
+    fn a_deliberate_stage_parallelism_is_kept_when_apps_move() {
+        let mut plan = sample();
+        plan.stages[2].apps.push(app("zeta", AppKind::Pm, &[], 1));
+        plan.stages[2].parallelism = 1;
+        let moved = apply(&plan, &[move_app("zeta", 1)]).unwrap();
+        assert_eq!(moved.stages[2].parallelism, 1);
+        assert_eq!(moved.stages[0].parallelism, 3);
+    }
+
+    #[test]
+    fn unknown_apps_and_stages() {
+        let e = err(&sample(), &[move_app("nope", 1)]);
+        assert_eq!(e.rule(), "unknown_app");
+        assert_eq!(
+            e.to_string(),
+            "adjustment 0 (move_app): app \"nope\" is not in the plan"
+        );
+        let e = err(&sample(), &[move_app("web", 4)]);
+        assert_eq!(e.rule(), "unknown_stage");
+        assert_eq!(
+            e.to_string(),
+            "adjustment 0 (move_app): there is no stage 4; the plan has 3 stage(s), numbered from 1"
+        );
+        assert_eq!(
+            err(&sample(), &[move_app("web", 0)]).rule(),
+            "unknown_stage"
+        );
+        for op in [
+            Adjustment::SetPause {
+                app: "nope".to_owned(),
+                pause: Pause::None,
+            },
+            Adjustment::SetBatches {
+                app: "nope".to_owned(),
+                batches: vec![Percent(100)],
+            },
+            Adjustment::DropApp {
+                app: "nope".to_owned(),
+            },
+        ] {
+            assert_eq!(err(&sample(), &[op]).rule(), "unknown_app");
+        }
+    }
+
+    #[test]
+    fn moving_stages() {
+        let plan = sample();
+        // Stage 1 cannot go after api's stage.
+        let e = err(&plan, &[Adjustment::MoveStage { stage: 1, to: 3 }]);
+        assert_eq!(e.rule(), "dependency_order");
+        assert!(
+            e.to_string()
+                .contains("\"api\" depends on \"db\", which runs in stage 3"),
+            "{e}"
+        );
+        // With worker and web on their own, cache's stage can move to the end.
+        let moved = apply(
+            &plan,
+            &[
+                Adjustment::SplitStage {
+                    stage: 1,
+                    apps: vec!["cache".to_owned()],
+                },
+                Adjustment::MoveStage { stage: 2, to: 4 },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            shape(&moved),
+            vec![
+                vec!["db"],
+                vec!["api"],
+                vec!["web", "worker"],
+                vec!["cache"]
+            ]
+        );
+        assert_eq!(
+            err(&plan, &[Adjustment::MoveStage { stage: 4, to: 1 }]).rule(),
+            "unknown_stage"
+        );
+    }
+
+    #[test]
+    fn splitting_stages() {
+        let plan = sample();
+        let split = apply(
+            &plan,
+            &[Adjustment::SplitStage {
+                stage: 3,
+                apps: vec!["web".to_owned()],
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            shape(&split),
+            vec![
+                vec!["cache", "db"],
+                vec!["api"],
+                vec!["worker"],
+                vec!["web"]
+            ]
+        );
+        assert_eq!(split.stages[2].parallelism, 1);
+        let split_err = |apps: &[&str]| {
+            err(
+                &plan,
+                &[Adjustment::SplitStage {
+                    stage: 1,
+                    apps: apps.iter().map(|a| (*a).to_owned()).collect(),
+                }],
+            )
+        };
+        let e = split_err(&[]);
+        assert_eq!(e.rule(), "bad_split");
+        assert_eq!(
+            e.to_string(),
+            "adjustment 0 (split_stage): cannot split stage 1: no apps listed to move to the new stage"
+        );
+        assert_eq!(split_err(&["cache", "db"]).rule(), "bad_split");
+        assert_eq!(split_err(&["db", "db"]).rule(), "bad_split");
+        let e = split_err(&["api"]);
+        assert_eq!(e.rule(), "bad_split");
+        assert!(e.to_string().ends_with("\"api\" runs in stage 2"), "{e}");
+        assert_eq!(split_err(&["nope"]).rule(), "unknown_app");
+    }
+
+    #[test]
+    fn merging_stages() {
+        let plan = sample();
+        let e = err(&plan, &[Adjustment::MergeStages { stage: 1 }]);
+        assert_eq!(e.rule(), "dependency_order");
+        let e = err(&plan, &[Adjustment::MergeStages { stage: 3 }]);
+        assert_eq!(e.rule(), "no_next_stage");
+        assert_eq!(
+            e.to_string(),
+            "adjustment 0 (merge_stages): stage 3 is the last stage; there is no next stage to \
+             merge it with"
+        );
+        let merged = apply(
+            &plan,
+            &[
+                Adjustment::SplitStage {
+                    stage: 1,
+                    apps: vec!["db".to_owned()],
+                },
+                Adjustment::MergeStages { stage: 1 },
+            ],
+        )
+        .unwrap();
+        assert_eq!(merged, plan);
+    }
+
+    #[test]
+    fn setting_batches_rebuilds_them() {
+        let plan = sample();
+        let set = apply(
+            &plan,
+            &[Adjustment::SetBatches {
+                app: "api".to_owned(),
+                batches: vec![Count(2), Percent(100)],
+            }],
+        )
+        .unwrap();
+        let (_, api) = set.find_app("api").unwrap();
+        assert_eq!(api.batch_sizes, vec![Count(2), Percent(100)]);
+        assert_eq!(
+            api.batches
+                .iter()
+                .map(|b| b.targets.len())
+                .collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        let set = apply(
+            &plan,
+            &[Adjustment::SetBatches {
+                app: "web".to_owned(),
+                batches: vec![Percent(5), Percent(100)],
+            }],
+        )
+        .unwrap();
+        let (_, web) = set.find_app("web").unwrap();
+        assert_eq!(
+            web.batches.iter().map(|b| b.weight).collect::<Vec<_>>(),
+            vec![Some(5), Some(100)]
+        );
+        for (batches, rule, message) in [
+            (
+                vec![Percent(50), Percent(25), Percent(100)],
+                "batches_not_increasing",
+                "\"api\": batches[1] is not larger than the batch before it (a count may not \
+                 follow a percentage)",
+            ),
+            (
+                vec![Count(1), Percent(50)],
+                "batches_not_ending_at_100",
+                "\"api\": the last batch must be \"100%\"",
+            ),
+            (
+                vec![],
+                "batches_empty",
+                "\"api\": batches must not be empty; end them with \"100%\"",
+            ),
+            (
+                vec![Count(0), Percent(100)],
+                "batch_out_of_range",
+                "\"api\": batches[0] must be a count of at least 1 or a percentage from 1% to 100%",
+            ),
+        ] {
+            let e = err(
+                &plan,
+                &[Adjustment::SetBatches {
+                    app: "api".to_owned(),
+                    batches,
+                }],
+            );
+            assert_eq!(e.rule(), rule);
+            assert_eq!(
+                e.to_string(),
+                format!("adjustment 0 (set_batches): {message}")
+            );
+        }
+    }
+
+    #[test]
+    fn setting_the_pause_rebuilds_gates_and_waits() {
+        let plan = sample();
+        let set = apply(
+            &plan,
+            &[Adjustment::SetPause {
+                app: "api".to_owned(),
+                pause: Pause::Wait(DurationSpec(30)),
+            }],
+        )
+        .unwrap();
+        let (_, api) = set.find_app("api").unwrap();
+        assert_eq!(
+            api.batches
+                .iter()
+                .map(|b| b.pause.clone())
+                .collect::<Vec<_>>(),
+            vec![
+                PausePlan::Wait { seconds: 30 },
+                PausePlan::Wait { seconds: 30 },
+                PausePlan::None
+            ]
+        );
+        let set = apply(
+            &set,
+            &[Adjustment::SetPause {
+                app: "api".to_owned(),
+                pause: Pause::Manual,
+            }],
+        )
+        .unwrap();
+        assert_eq!(set, plan);
+        assert_eq!(
+            set.find_app("api").unwrap().1.batches[1].pause,
+            PausePlan::Gate {
+                gate: "api.1".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn dropping_an_app_others_depend_on_is_allowed() {
+        let plan = sample();
+        let dropped = apply(
+            &plan,
+            &[
+                Adjustment::DropApp {
+                    app: "api".to_owned(),
+                },
+                // web no longer waits for api, which keeps its running version.
+                move_app("web", 1),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            shape(&dropped),
+            vec![vec!["cache", "db", "web"], vec!["worker"]]
+        );
+        assert_eq!(
+            dropped.skipped,
+            vec![SkippedApp {
+                app: "api".to_owned(),
+                reason: SkipReason::Dropped
+            }]
+        );
+        // An app dropped twice is no longer there.
+        let e = err(
+            &dropped,
+            &[Adjustment::DropApp {
+                app: "api".to_owned(),
+            }],
+        );
+        assert_eq!(e.rule(), "unknown_app");
+    }
+
+    #[test]
+    fn a_failing_list_applies_nothing_and_names_the_adjustment() {
+        let plan = sample();
+        let before = plan.clone();
+        let e = apply(&plan, &[move_app("worker", 2), move_app("web", 1)]).unwrap_err();
+        assert_eq!(plan, before);
+        let AdjustError::Adjustment { index, op, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((*index, *op), (1, "move_app"));
+        assert_eq!(e.rule(), "dependency_order");
+        // An empty list gives the plan back.
+        assert_eq!(apply(&plan, &[]).unwrap(), plan);
+    }
+
+    /// Validate a copy of the sample changed by `edit`; return the rule and message.
+    fn broken(edit: impl FnOnce(&mut Plan)) -> (&'static str, String) {
+        let mut plan = sample();
+        edit(&mut plan);
+        let e = validate(&plan).unwrap_err();
+        (e.rule(), e.to_string())
+    }
+
+    fn api(plan: &mut Plan) -> &mut AppPlan {
+        &mut plan.stages[1].apps[0]
+    }
+
+    #[test]
+    fn validation_of_stages_and_apps() {
+        assert_eq!(
+            broken(|p| p.stages.push(stage(vec![]))),
+            ("empty_stage", "stage 4 has no apps".to_owned())
+        );
+        assert_eq!(
+            broken(|p| p.stages[0].parallelism = 0),
+            (
+                "parallelism",
+                "stage 1 has parallelism 0; it must be at least 1".to_owned()
+            )
+        );
+        assert_eq!(broken(|p| api(p).parallelism = 0).0, "parallelism");
+        assert_eq!(
+            broken(|p| p.stages[2].apps.push(app("db", AppKind::Pm, &[], 1))),
+            (
+                "duplicate_app",
+                "app \"db\" appears more than once in the plan".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| p.skipped.push(SkippedApp {
+                app: "db".to_owned(),
+                reason: SkipReason::Dropped
+            }))
+            .0,
+            "duplicate_app"
+        );
+        assert_eq!(
+            broken(|p| p.stages.swap(1, 2)),
+            (
+                "dependency_order",
+                "\"web\" depends on \"api\", which runs in stage 3; \"web\" cannot run in stage 2"
+                    .to_owned()
+            )
+        );
+        // A dependency that is not in the plan constrains nothing.
+        let mut plan = sample();
+        api(&mut plan).depends_on.push("gone".to_owned());
+        validate(&plan).unwrap();
+    }
+
+    #[test]
+    fn validation_of_targets() {
+        assert_eq!(
+            broken(|p| {
+                let a = api(p);
+                a.targets.clear();
+                a.batches.clear();
+            }),
+            ("no_targets", "app \"api\" has no targets".to_owned())
+        );
+        assert_eq!(
+            broken(|p| api(p).targets[1] = "api-1".to_owned()),
+            (
+                "duplicate_target",
+                "app \"api\": target \"api-1\" is listed more than once".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[2].targets.push("api-1".to_owned())),
+            (
+                "target_coverage",
+                "app \"api\": target \"api-1\" is in batch 0 and again in batch 2".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[1].targets.push("other".to_owned())),
+            (
+                "target_coverage",
+                "app \"api\": batch 1 has \"other\", which is not one of the app's targets"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| {
+                api(p).batches[2].targets.pop();
+            }),
+            (
+                "target_coverage",
+                "app \"api\": target \"api-6\" is in no batch".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| {
+                let web = &mut p.stages[2].apps[0];
+                web.batches[1].targets.pop();
+            }),
+            (
+                "target_coverage",
+                "app \"web\": batch 1 leaves out cluster \"cluster-2\"; every batch of a k8s app \
+                 covers every cluster"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[1].targets.clear()),
+            (
+                "empty_batch",
+                "app \"api\": batch 1 has no targets".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn validation_of_batches_and_pauses() {
+        // Targets moved between batches against the batch sizes.
+        let (rule, message) = broken(|p| {
+            let a = api(p);
+            let moved = a.batches[2].targets.remove(0);
+            a.batches[1].targets.push(moved);
+        });
+        assert_eq!(rule, "batches_mismatch");
+        assert_eq!(
+            message,
+            "app \"api\": batch 1 should hold 2 target(s) starting at \"api-2\" (batch sizes 1 \
+             50% 100% over the targets in order), it holds 3 starting at \"api-2\""
+        );
+        assert_eq!(
+            broken(|p| {
+                api(p).batches.pop();
+            })
+            .0,
+            "target_coverage"
+        );
+        assert_eq!(
+            broken(|p| p.stages[2].apps[0].batches[0].weight = Some(20)),
+            (
+                "batches_mismatch",
+                "app \"web\": batch 0 has weight 20%, batch sizes 1 50% 100% give 1%".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batch_sizes = vec![Count(1), Percent(50)]).0,
+            "batches_not_ending_at_100"
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[0].pause = PausePlan::Gate {
+                gate: "web.0".to_owned()
+            }),
+            (
+                "gate_id",
+                "app \"api\": gate \"web.0\" after batch 0 must be named \"api.0\"".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[2].pause = PausePlan::Gate {
+                gate: "api.2".to_owned()
+            }),
+            (
+                "pause_mismatch",
+                "app \"api\": batch 2: the last batch must not pause".to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[0].pause = PausePlan::Wait { seconds: 5 }),
+            (
+                "pause_mismatch",
+                "app \"api\": batch 0: pauses with a wait of 5s, but the app's pause is manual"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            broken(|p| api(p).batches[1].index = 7).0,
+            "batches_mismatch"
+        );
+    }
+
+    #[test]
+    fn duplicate_gates_are_rejected() {
+        // Two apps that cannot both be in a valid plan, forced into one: same name, same gates.
+        let mut plan = sample();
+        let twin = plan.stages[1].apps[0].clone();
+        let mut gates = HashSet::new();
+        validate_app(&plan.stages[1].apps[0], &mut gates).unwrap();
+        let e = validate_app(&twin, &mut gates).unwrap_err();
+        assert_eq!(e.rule(), "duplicate_gate");
+        assert_eq!(e.to_string(), "gate \"api.0\" appears more than once");
+        plan.stages[1].apps.push(twin);
+        assert_eq!(validate(&plan).unwrap_err().rule(), "duplicate_app");
+    }
+}
