@@ -5,8 +5,10 @@
 //! talk to services; this crate decides.
 
 pub mod adjust;
+pub mod command;
 pub mod config;
 pub mod deployment;
+pub mod execution;
 pub mod plan;
 pub mod planner;
 pub mod rollout;

@@ -1,0 +1,457 @@
+//! The input of the deployment state machine (`statemachine/deployment.asl.json`).
+//!
+//! The definition builds every command with JSONPath, so this input carries each app's
+//! command fields once (`workload`, `rollback`) and per target only its name. That keeps the
+//! execution input (and every state's data, at most 256 KiB in Step Functions) small: about
+//! 12 bytes per PM host beyond its name, so thousands of hosts fit (see the size test).
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Health, K8sWorkload, PmWorkload, SCHEMA_VERSION, Workload};
+use crate::config::{App, AppKind, Config};
+use crate::plan::{PausePlan, Plan};
+
+/// Step Functions' limit on an execution's input and on every state's data.
+pub const PAYLOAD_LIMIT: usize = 256 * 1024;
+
+/// Why no execution input could be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionError {
+    /// The deployment id cannot name an execution.
+    #[error(
+        "deployment id `{0}` cannot name an execution: use 1–80 characters of A–Z, a–z, 0–9, `-` and `_`"
+    )]
+    InvalidDeploymentId(String),
+    /// The plan names an app the config does not declare.
+    #[error("the plan's app `{0}` is not declared in the config")]
+    UnknownApp(String),
+    /// The app's kind section is missing.
+    #[error("app `{app}` is of kind {kind} but has no `{kind}` section")]
+    MissingSection {
+        /// App name.
+        app: String,
+        /// Its kind.
+        kind: AppKind,
+    },
+    /// The plan's app has no batches.
+    #[error("the plan's app `{0}` has no batches")]
+    NoBatches(String),
+    /// A timing Step Functions refuses.
+    #[error(
+        "app `{app}`: heartbeat ({heartbeat}s) must be at least 1s and shorter than the timeout ({timeout}s)"
+    )]
+    Timing {
+        /// App name.
+        app: String,
+        /// Heartbeat seconds.
+        heartbeat: u64,
+        /// Timeout seconds.
+        timeout: u64,
+    },
+    /// The serialised input is over Step Functions' payload limit.
+    #[error(
+        "the execution input is {size} bytes, over Step Functions' limit of {PAYLOAD_LIMIT}: split the deployment"
+    )]
+    TooLarge {
+        /// Serialised size in bytes.
+        size: usize,
+    },
+}
+
+/// The whole execution input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionInput {
+    /// [`SCHEMA_VERSION`]; the definition refuses any other.
+    pub schema_version: u32,
+    /// Deployment id (also the execution name).
+    pub deployment_id: String,
+    /// Environment name.
+    pub environment: String,
+    /// Version being deployed.
+    pub version: String,
+    /// Stages, run strictly in order.
+    pub stages: Vec<StageInput>,
+}
+
+/// One stage: its apps run in parallel, at most `parallelism` at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageInput {
+    /// Position of the stage, from 0.
+    pub index: u32,
+    /// Apps of this stage running at the same time (the Map's `MaxConcurrencyPath`).
+    pub parallelism: u32,
+    /// Apps of the stage.
+    pub apps: Vec<AppInput>,
+}
+
+/// One app's rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppInput {
+    /// App name.
+    pub app: String,
+    /// `pm` (commands to `agent-{env}-{host}` queues) or `k8s` (to `k8s-{cluster}` queues).
+    pub kind: AppKind,
+    /// Targets of one batch commanded at the same time (PM; clusters all go at once).
+    pub parallelism: u32,
+    /// `HeartbeatSecondsPath` of every command.
+    pub heartbeat_seconds: u64,
+    /// `TimeoutSecondsPath` of every command.
+    pub timeout_seconds: u64,
+    /// What a deploy command runs, resolved for the version.
+    pub workload: Workload,
+    /// What a rollback command goes back to.
+    pub rollback: RollbackInput,
+    /// Index of the last batch (the batch loop's bound).
+    pub last_batch: u32,
+    /// Batches, run in order.
+    pub batches: Vec<BatchInput>,
+}
+
+/// The previous version of an app, for rollback commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackInput {
+    /// The version the app ran before; `None` for a first deployment.
+    pub to_version: Option<String>,
+    /// Its workload, resolved for `to_version`.
+    pub workload: Option<Workload>,
+}
+
+/// One batch of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchInput {
+    /// Position in the app, from 0.
+    pub index: u32,
+    /// `index` as the four digits of the `BATCH#{app}#{index:04}` record key.
+    pub key: String,
+    /// Host names (PM) or cluster names (k8s).
+    pub targets: Vec<String>,
+    /// K8s: share of replicas on the new version after this batch.
+    pub weight: Option<u8>,
+    /// What follows the batch.
+    pub pause: PausePlan,
+}
+
+impl ExecutionInput {
+    /// The input as the StartExecution `input` string.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("execution input always serialises")
+    }
+}
+
+/// Whether `id` is a valid Step Functions execution name as Boreas uses them.
+pub fn is_valid_execution_name(id: &str) -> bool {
+    (1..=80).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Builds the state machine's input for a confirmed `plan`. `config` is the `boreas.yaml` of the
+/// plan's version; rollbacks return each app to its plan's `current_version`.
+pub fn execution_input(
+    deployment_id: &str,
+    plan: &Plan,
+    config: &Config,
+) -> Result<ExecutionInput, ExecutionError> {
+    if !is_valid_execution_name(deployment_id) {
+        return Err(ExecutionError::InvalidDeploymentId(
+            deployment_id.to_owned(),
+        ));
+    }
+    let mut stages = Vec::with_capacity(plan.stages.len());
+    for (index, stage) in plan.stages.iter().enumerate() {
+        let mut apps = Vec::with_capacity(stage.apps.len());
+        for app_plan in &stage.apps {
+            let app = config
+                .apps
+                .iter()
+                .find(|a| a.name == app_plan.app)
+                .ok_or_else(|| ExecutionError::UnknownApp(app_plan.app.clone()))?;
+            let last_batch = app_plan
+                .batches
+                .len()
+                .checked_sub(1)
+                .ok_or_else(|| ExecutionError::NoBatches(app.name.clone()))?;
+            let (heartbeat, timeout) = (app_plan.heartbeat_seconds, app_plan.timeout_seconds);
+            if heartbeat == 0 || heartbeat >= timeout {
+                return Err(ExecutionError::Timing {
+                    app: app.name.clone(),
+                    heartbeat,
+                    timeout,
+                });
+            }
+            let to_version = app_plan.current_version.clone();
+            let rollback_workload = to_version
+                .as_deref()
+                .map(|v| workload(app, v))
+                .transpose()?;
+            apps.push(AppInput {
+                app: app.name.clone(),
+                kind: app_plan.kind,
+                parallelism: app_plan.parallelism.max(1),
+                heartbeat_seconds: heartbeat,
+                timeout_seconds: timeout,
+                workload: workload(app, &plan.version)?,
+                rollback: RollbackInput {
+                    to_version,
+                    workload: rollback_workload,
+                },
+                last_batch: u32::try_from(last_batch).unwrap_or(u32::MAX),
+                batches: app_plan
+                    .batches
+                    .iter()
+                    .map(|b| BatchInput {
+                        index: b.index,
+                        key: format!("{:04}", b.index),
+                        targets: b.targets.clone(),
+                        weight: b.weight,
+                        pause: b.pause.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        stages.push(StageInput {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            parallelism: stage.parallelism.max(1),
+            apps,
+        });
+    }
+    let input = ExecutionInput {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: deployment_id.to_owned(),
+        environment: plan.environment.clone(),
+        version: plan.version.clone(),
+        stages,
+    };
+    let size = input.to_json().len();
+    if size > PAYLOAD_LIMIT {
+        return Err(ExecutionError::TooLarge { size });
+    }
+    Ok(input)
+}
+
+/// The app's workload with `{version}` substituted.
+fn workload(app: &App, version: &str) -> Result<Workload, ExecutionError> {
+    let at = |template: &str| template.replace("{version}", version);
+    let missing = || ExecutionError::MissingSection {
+        app: app.name.clone(),
+        kind: app.kind,
+    };
+    Ok(match app.kind {
+        AppKind::Pm => {
+            let pm = app.pm.as_ref().ok_or_else(missing)?;
+            Workload::Pm(PmWorkload {
+                artifact_url: at(&pm.artifact.url),
+                sha256: pm.artifact.sha256.clone(),
+                sha256_url: pm.artifact.sha256_url.as_deref().map(at),
+                run: pm.run.clone(),
+                health: Health::from(&pm.health),
+            })
+        }
+        AppKind::K8s => {
+            let k8s = app.k8s.as_ref().ok_or_else(missing)?;
+            Workload::K8s(K8sWorkload {
+                namespace: k8s.namespace.clone(),
+                deployment: k8s.deployment.clone(),
+                container: k8s.container.clone(),
+                image: at(&k8s.image),
+            })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use crate::config::{
+        ArtifactSpec, BatchSize, DurationSpec, HealthCheck, HealthSpec, HostRef, Pause, PmSpec,
+        RunSpec,
+    };
+    use crate::plan::{AppPlan, BatchPlan, Stage};
+
+    fn config() -> Config {
+        // Health is filled in below: `HealthSpec` is read from YAML by the config parser only.
+        let mut config: Config = serde_json::from_value(serde_json::json!({
+            "environments": [{"name": "prod"}],
+            "apps": [
+                {"name": "web", "kind": "pm"},
+                {"name": "api", "kind": "k8s", "k8s": {
+                    "clusters": {"prod": ["eu", "us"]}, "deployment": "api", "container": "api",
+                    "image": "registry.example.com/api:{version}"}}
+            ]
+        }))
+        .unwrap();
+        config.apps[0].pm = Some(PmSpec {
+            hosts: BTreeMap::from([("prod".to_owned(), vec![HostRef::Host("h1".into())])]),
+            artifact: ArtifactSpec {
+                url: "s3://artifacts/web/{version}.tar.gz".into(),
+                sha256: None,
+                sha256_url: Some("s3://artifacts/web/{version}.sha256".into()),
+            },
+            run: RunSpec::Systemd {
+                systemd: "web.service".into(),
+            },
+            health: HealthSpec {
+                check: HealthCheck::Tcp {
+                    tcp: "127.0.0.1:8080".into(),
+                },
+                timeout: DurationSpec(5),
+                retries: 10,
+            },
+        });
+        config
+    }
+
+    fn pm_app(name: &str, hosts: usize, batches: usize) -> AppPlan {
+        let targets: Vec<String> = (0..hosts)
+            .map(|i| format!("host-{i:05}.prod.example.com"))
+            .collect();
+        let per = hosts.div_ceil(batches);
+        AppPlan {
+            app: name.into(),
+            kind: AppKind::Pm,
+            depends_on: vec![],
+            current_version: None,
+            targets: targets.clone(),
+            batch_sizes: vec![BatchSize::Percent(100)],
+            pause: Pause::Manual,
+            parallelism: 20,
+            heartbeat_seconds: 60,
+            timeout_seconds: 900,
+            batches: targets
+                .chunks(per)
+                .enumerate()
+                .map(|(i, chunk)| BatchPlan {
+                    index: i as u32,
+                    targets: chunk.to_vec(),
+                    weight: None,
+                    pause: if i + 1 == batches {
+                        PausePlan::None
+                    } else {
+                        PausePlan::Gate {
+                            gate: format!("{name}.{i}"),
+                        }
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn plan(apps: Vec<AppPlan>) -> Plan {
+        Plan {
+            environment: "prod".into(),
+            version: "v2".into(),
+            stages: vec![Stage {
+                parallelism: 2,
+                apps,
+            }],
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn carries_what_the_definition_reads() {
+        let mut api = pm_app("api", 2, 2);
+        api.kind = AppKind::K8s;
+        api.batches = vec![
+            BatchPlan {
+                index: 0,
+                targets: vec!["eu".into(), "us".into()],
+                weight: Some(10),
+                pause: PausePlan::Wait { seconds: 30 },
+            },
+            BatchPlan {
+                index: 1,
+                targets: vec!["eu".into(), "us".into()],
+                weight: Some(100),
+                pause: PausePlan::None,
+            },
+        ];
+        let mut web = pm_app("web", 3, 3);
+        web.current_version = Some("v1".into());
+        let input = execution_input("dep-1", &plan(vec![web, api]), &config()).unwrap();
+        let v = serde_json::to_value(&input).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        let web = &v["stages"][0]["apps"][0];
+        assert_eq!(web["workload"]["kind"], "pm");
+        assert_eq!(
+            web["workload"]["artifact_url"],
+            "s3://artifacts/web/v2.tar.gz"
+        );
+        assert_eq!(
+            web["workload"]["sha256_url"],
+            "s3://artifacts/web/v2.sha256"
+        );
+        assert_eq!(web["rollback"]["to_version"], "v1");
+        assert_eq!(
+            web["rollback"]["workload"]["artifact_url"],
+            "s3://artifacts/web/v1.tar.gz"
+        );
+        assert_eq!(web["last_batch"], 2);
+        assert_eq!(web["batches"][1]["key"], "0001");
+        assert_eq!(
+            web["batches"][1]["pause"],
+            serde_json::json!({"type": "gate", "gate": "web.1"})
+        );
+        let api = &v["stages"][0]["apps"][1];
+        assert_eq!(api["workload"]["image"], "registry.example.com/api:v2");
+        assert_eq!(api["workload"]["namespace"], "default");
+        assert_eq!(
+            api["rollback"],
+            serde_json::json!({"to_version": null, "workload": null})
+        );
+        assert_eq!(api["batches"][0]["weight"], 10);
+        assert_eq!(
+            api["batches"][0]["pause"],
+            serde_json::json!({"type": "wait", "seconds": 30})
+        );
+        let back: ExecutionInput = serde_json::from_str(&input.to_json()).unwrap();
+        assert_eq!(back, input);
+    }
+
+    #[test]
+    fn two_thousand_hosts_stay_well_under_the_payload_limit() {
+        let input =
+            execution_input("dep-1", &plan(vec![pm_app("web", 2000, 10)]), &config()).unwrap();
+        let size = input.to_json().len();
+        // Host names here are 26 characters: the input grows by about 30 bytes per host.
+        assert!(size < PAYLOAD_LIMIT / 3, "{size} bytes");
+        assert!(
+            size > 2000 * 26,
+            "every host is in the input once: {size} bytes"
+        );
+    }
+
+    #[test]
+    fn bad_plans_are_refused_with_the_reason() {
+        let cfg = config();
+        let err = execution_input("dep 1", &plan(vec![]), &cfg).unwrap_err();
+        assert!(err.to_string().contains("`dep 1`"), "{err}");
+        let err = execution_input("d", &plan(vec![pm_app("db", 1, 1)]), &cfg).unwrap_err();
+        assert_eq!(err, ExecutionError::UnknownApp("db".into()));
+        let mut empty = pm_app("web", 1, 1);
+        empty.batches.clear();
+        assert_eq!(
+            execution_input("d", &plan(vec![empty]), &cfg).unwrap_err(),
+            ExecutionError::NoBatches("web".into())
+        );
+        let mut slow = pm_app("web", 1, 1);
+        slow.heartbeat_seconds = 900;
+        let err = execution_input("d", &plan(vec![slow]), &cfg).unwrap_err();
+        assert!(
+            err.to_string().contains("shorter than the timeout"),
+            "{err}"
+        );
+        let huge = execution_input("d", &plan(vec![pm_app("web", 20_000, 10)]), &cfg).unwrap_err();
+        assert!(matches!(huge, ExecutionError::TooLarge { .. }), "{huge}");
+        let mut bare = cfg;
+        bare.apps[0].pm = None;
+        let err = execution_input("d", &plan(vec![pm_app("web", 1, 1)]), &bare).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app `web` is of kind pm but has no `pm` section"
+        );
+    }
+}
