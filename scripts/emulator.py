@@ -36,6 +36,9 @@ def main():
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # Step Functions' service integrations (dynamodb:updateItem, sqs:sendMessage) call back into this
+    # same server through localhost:$MOTO_PORT (default 5000): point them at the port in use.
+    os.environ["MOTO_PORT"] = str(port)
 
     # Step Functions only executes state machines when this is on; it must precede any creation.
     # The request also proves the server answers.
