@@ -1,0 +1,842 @@
+//! Local provisioning: creates, through plain SDK calls, every resource of `infra/template.yaml` that an
+//! emulator can host — the table (keys, GSI, TTL, point-in-time recovery), the queues with their
+//! dead-letter queues, the SSM SecureStrings, the buckets and the deployment state machine — with the
+//! names of [`Names`].
+//!
+//! It is idempotent: what exists and matches is left alone, what drifted (queue attributes, the state
+//! machine definition) is updated, and a second run reports no changes. SecureStrings are generated
+//! only when absent, so their values survive re-provisioning. The state machine is created through the
+//! Step Functions API because moto does not execute state machines created through CloudFormation.
+//!
+//! The IAM role of the state machine is not created: emulators accept any role ARN, so the state
+//! machine gets `arn:aws:iam::ACCOUNT:role/{prefix}-deployment` ([`state_machine_role_arn`]). Real
+//! accounts are provisioned with the SAM template, which creates the role.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use aws_sdk_s3::types::{
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_ssm::types::ParameterType;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::names::Names;
+
+/// The repository whose webhook secret is generated for local use.
+pub const DEMO_REPOSITORY: &str = "demo";
+
+/// Name of the table's one global secondary index.
+pub const GSI1: &str = "gsi1";
+/// The TTL attribute (epoch seconds) that expires webhook deliveries.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// Receives before a message moves to its dead-letter queue (the template's `maxReceiveCount`).
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// How long dead letters are kept: 14 days, the SQS maximum.
+pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
+
+/// The substitution keys of the state machine definition, shared with the template.
+pub const SUBSTITUTION_KEYS: [&str; 3] = ["TableName", "EventsQueueUrl", "QueueUrlPrefix"];
+
+/// Bytes of randomness in each generated secret (hex encoded).
+const SECRET_BYTES: usize = 32;
+
+/// A queue with a dead-letter queue, as the template declares it.
+#[derive(Debug, Clone, Copy)]
+struct QueueSpec {
+    key: &'static str,
+    /// Six times the timeout of the function that consumes it (the template says the same).
+    visibility_timeout_secs: u32,
+}
+
+const QUEUES: [QueueSpec; 3] = [
+    QueueSpec {
+        key: "plan",
+        visibility_timeout_secs: 720,
+    },
+    QueueSpec {
+        key: "events",
+        visibility_timeout_secs: 180,
+    },
+    QueueSpec {
+        key: "k8s",
+        visibility_timeout_secs: 360,
+    },
+];
+
+/// A queue and its dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedQueue {
+    pub name: String,
+    pub url: String,
+    pub visibility_timeout_secs: u32,
+    pub dlq_name: String,
+    pub dlq_url: String,
+}
+
+/// What provisioning created or found: printed as JSON by `boreas provision`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provisioned {
+    pub prefix: String,
+    pub table: String,
+    /// Global secondary indexes of the table.
+    pub indexes: Vec<String>,
+    /// By role: `plan`, `events`, `k8s` (the default k8s command queue).
+    pub queues: BTreeMap<String, ProvisionedQueue>,
+    pub state_machine_arn: String,
+    /// SSM SecureString names by role (`admin_token`, `webhook_secret:<repo>`); never their values.
+    pub parameters: BTreeMap<String, String>,
+    /// By role: `dashboard`, `artifacts`.
+    pub buckets: BTreeMap<String, String>,
+    /// The definition substitutions applied to the state machine.
+    pub substitutions: BTreeMap<String, String>,
+    /// What this run created or updated; empty when everything already matched.
+    #[serde(skip)]
+    pub changes: Vec<String>,
+}
+
+/// Creates every resource for `names` (see the module documentation) from the definition at `asl_path`.
+pub async fn provision(
+    cfg: &SdkConfig,
+    names: &Names,
+    asl_path: &Path,
+) -> Result<Provisioned, Error> {
+    // Check the definition first: a missing or broken file must fail before anything is created.
+    let asl = std::fs::read_to_string(asl_path).map_err(|source| Error::Io {
+        path: asl_path.to_owned(),
+        source,
+    })?;
+    let placeholder_values: BTreeMap<String, String> = SUBSTITUTION_KEYS
+        .iter()
+        .map(|k| ((*k).to_owned(), String::new()))
+        .collect();
+    substitute(&asl, &placeholder_values)
+        .map_err(|message| invalid_input(format!("{}: {message}", asl_path.display())))?;
+    let mut changes = Vec::new();
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(cfg);
+    let table = names.table();
+    let indexes = ensure_table(&dynamodb, &table, &mut changes).await?;
+
+    let sqs = aws_sdk_sqs::Client::new(cfg);
+    let mut queues = BTreeMap::new();
+    for spec in QUEUES {
+        let name = match spec.key {
+            "plan" => names.plan_queue(),
+            "events" => names.events_queue(),
+            _ => names.k8s_commands_queue(),
+        };
+        let queue = ensure_queue_with_dlq(&sqs, &name, spec, &mut changes).await?;
+        queues.insert(spec.key.to_owned(), queue);
+    }
+
+    let ssm = aws_sdk_ssm::Client::new(cfg);
+    let mut parameters = BTreeMap::new();
+    for (role, name) in [
+        (
+            format!("webhook_secret:{DEMO_REPOSITORY}"),
+            names.webhook_secret_param(DEMO_REPOSITORY),
+        ),
+        ("admin_token".to_owned(), names.admin_token_param()),
+    ] {
+        ensure_secure_string(&ssm, &name, &mut changes).await?;
+        parameters.insert(role, name);
+    }
+
+    let s3 = aws_sdk_s3::Client::new(cfg);
+    let mut buckets = BTreeMap::new();
+    for (role, name) in [
+        ("dashboard", names.dashboard_bucket()),
+        ("artifacts", names.artifacts_bucket()),
+    ] {
+        ensure_bucket(&s3, cfg, &name, &mut changes).await?;
+        buckets.insert(role.to_owned(), name);
+    }
+
+    let events = &queues["events"];
+    let account = account_of_queue_url(&events.url)?;
+    let queue_url_base = events
+        .url
+        .strip_suffix(&events.name)
+        .ok_or_else(|| malformed(&events.url, "queue URL does not end with its name"))?;
+    let substitutions: BTreeMap<String, String> = [
+        ("TableName", table.clone()),
+        ("EventsQueueUrl", events.url.clone()),
+        ("QueueUrlPrefix", names.queue_url_prefix(queue_url_base)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let definition = substitute(&asl, &substitutions)
+        .map_err(|message| invalid_input(format!("{}: {message}", asl_path.display())))?;
+    let sfn = aws_sdk_sfn::Client::new(cfg);
+    let state_machine_arn = ensure_state_machine(
+        &sfn,
+        &names.state_machine(),
+        &definition,
+        &state_machine_role_arn(&account, names),
+        &mut changes,
+    )
+    .await?;
+
+    Ok(Provisioned {
+        prefix: names.prefix().to_owned(),
+        table,
+        indexes,
+        queues,
+        state_machine_arn,
+        parameters,
+        buckets,
+        substitutions,
+        changes,
+    })
+}
+
+fn sdk_error<E, R>(service: &'static str, err: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    Error::Sdk {
+        service,
+        message: DisplayErrorContext(err).to_string(),
+    }
+}
+
+fn malformed(what: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Malformed {
+        what: what.into(),
+        message: message.into(),
+    }
+}
+
+fn invalid_input(message: impl Into<String>) -> Error {
+    Error::InvalidInput {
+        message: message.into(),
+    }
+}
+
+/// The role ARN given to the state machine on an emulator (which does not check it).
+pub fn state_machine_role_arn(account: &str, names: &Names) -> String {
+    format!("arn:aws:iam::{account}:role/{}", names.state_machine())
+}
+
+/// The account id in a queue URL (`SCHEME://HOST/ACCOUNT/NAME`).
+fn account_of_queue_url(url: &str) -> Result<String, Error> {
+    let path = url.split("://").nth(1).unwrap_or(url);
+    let mut segments = path.split('/').skip(1);
+    match (segments.next(), segments.next()) {
+        (Some(account), Some(_)) if !account.is_empty() => Ok(account.to_owned()),
+        _ => Err(malformed(url, "queue URL has no account segment")),
+    }
+}
+
+/// Replaces every `${Key}` of `substitutions` in `definition`; fails on placeholders left unknown and
+/// on a result that is not JSON.
+pub fn substitute(
+    definition: &str,
+    substitutions: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = definition.to_owned();
+    for (key, value) in substitutions {
+        out = out.replace(&format!("${{{key}}}"), value);
+    }
+    let unknown = placeholders(&out);
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown substitution placeholder(s) {unknown:?}; provisioning supplies {:?}",
+            substitutions.keys().collect::<Vec<_>>()
+        ));
+    }
+    serde_json::from_str::<serde_json::Value>(&out).map_err(|e| {
+        format!(
+            "not valid JSON after substitution (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    Ok(out)
+}
+
+/// The `${Name}` placeholders in a definition, sorted and deduplicated.
+pub fn placeholders(definition: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = definition;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        found.push(after[..end].to_owned());
+        rest = &after[end + 1..];
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Error> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| invalid_input(e.to_string()))
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| invalid_input(e.to_string()))
+}
+
+/// Creates the table unless it exists (then checks its keys), and switches TTL and PITR on.
+/// Returns the names of its global secondary indexes.
+async fn ensure_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    changes: &mut Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let exists = match client.describe_table().table_name(table).send().await {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            false
+        }
+        Err(e) => return Err(sdk_error("dynamodb", e)),
+    };
+    if !exists {
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attribute("pk")?)
+            .attribute_definitions(string_attribute("sk")?)
+            .attribute_definitions(string_attribute("gsi1pk")?)
+            .attribute_definitions(string_attribute("gsi1sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(GSI1)
+                    .key_schema(key("gsi1pk", KeyType::Hash)?)
+                    .key_schema(key("gsi1sk", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| invalid_input(e.to_string()))?,
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => changes.push(format!("created table {table}")),
+            // Another provisioner won the race; the checks below still apply.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(sdk_error("dynamodb", e)),
+        }
+    }
+    let description = wait_for_active_table(client, table).await?;
+
+    let keys: Vec<(String, KeyType)> = description
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+        .collect();
+    let want = vec![
+        ("pk".to_owned(), KeyType::Hash),
+        ("sk".to_owned(), KeyType::Range),
+    ];
+    if keys != want {
+        return Err(Error::Conflict {
+            what: format!("table {table}"),
+            reason: format!("it exists with key schema {keys:?}, Boreas needs {want:?}"),
+        });
+    }
+    let indexes: Vec<String> = description
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|g| g.index_name().map(str::to_owned))
+        .collect();
+    if !indexes.iter().any(|i| i == GSI1) {
+        return Err(Error::Conflict {
+            what: format!("table {table}"),
+            reason: format!("it exists without the index {GSI1} (it has {indexes:?})"),
+        });
+    }
+
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk_error("dynamodb", e))?;
+    let ttl = ttl.time_to_live_description();
+    let status = ttl.and_then(|t| t.time_to_live_status());
+    let attribute = ttl.and_then(|t| t.attribute_name());
+    match status {
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            if attribute == Some(TTL_ATTRIBUTE) => {}
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) => {
+            return Err(Error::Conflict {
+                what: format!("table {table}"),
+                reason: format!(
+                    "its TTL attribute is {attribute:?}, Boreas needs {TTL_ATTRIBUTE:?}"
+                ),
+            });
+        }
+        _ => {
+            client
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(TTL_ATTRIBUTE)
+                        .enabled(true)
+                        .build()
+                        .map_err(|e| invalid_input(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_error("dynamodb", e))?;
+            changes.push(format!("enabled TTL on {table}.{TTL_ATTRIBUTE}"));
+        }
+    }
+
+    let backups = client
+        .describe_continuous_backups()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk_error("dynamodb", e))?;
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status());
+    if pitr != Some(&PointInTimeRecoveryStatus::Enabled) {
+        client
+            .update_continuous_backups()
+            .table_name(table)
+            .point_in_time_recovery_specification(
+                PointInTimeRecoverySpecification::builder()
+                    .point_in_time_recovery_enabled(true)
+                    .build()
+                    .map_err(|e| invalid_input(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        changes.push(format!("enabled point-in-time recovery on {table}"));
+    }
+    Ok(indexes)
+}
+
+/// Polls until the table is ACTIVE (at once on an emulator; seconds on AWS).
+async fn wait_for_active_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<aws_sdk_dynamodb::types::TableDescription, Error> {
+    const ATTEMPTS: u32 = 120;
+    for _ in 0..ATTEMPTS {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        if let Some(description) = described.table
+            && description.table_status() == Some(&TableStatus::Active)
+        {
+            return Ok(description);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(Error::Conflict {
+        what: format!("table {table}"),
+        reason: format!("not ACTIVE after {ATTEMPTS} checks"),
+    })
+}
+
+/// The URL of `name`, or `None` when the queue does not exist.
+async fn queue_url(client: &aws_sdk_sqs::Client, name: &str) -> Result<Option<String>, Error> {
+    match client.get_queue_url().queue_name(name).send().await {
+        Ok(out) => Ok(out.queue_url),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_queue_does_not_exist()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(sdk_error("sqs", e)),
+    }
+}
+
+/// Makes queue `name` exist with exactly `wanted` attributes (creating it or correcting drift).
+async fn ensure_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    wanted: &BTreeMap<QueueAttributeName, String>,
+    changes: &mut Vec<String>,
+) -> Result<String, Error> {
+    if let Some(url) = queue_url(client, name).await? {
+        let current = client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .set_attribute_names(Some(wanted.keys().cloned().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs", e))?
+            .attributes
+            .unwrap_or_default();
+        let drifted: BTreeMap<QueueAttributeName, String> = wanted
+            .iter()
+            .filter(|(k, v)| !attribute_matches(k, current.get(*k), v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !drifted.is_empty() {
+            let what: Vec<String> = drifted.keys().map(|k| k.as_str().to_owned()).collect();
+            client
+                .set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(drifted.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("sqs", e))?;
+            changes.push(format!("updated {} of queue {name}", what.join(", ")));
+        }
+        return Ok(url);
+    }
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(wanted.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("sqs", e))?
+        .queue_url
+        .ok_or_else(|| malformed(name, "CreateQueue returned no URL"))?;
+    changes.push(format!("created queue {name}"));
+    Ok(url)
+}
+
+/// Compares attribute values semantically: a redrive policy is JSON whose count may be a string.
+fn attribute_matches(name: &QueueAttributeName, current: Option<&String>, wanted: &str) -> bool {
+    let Some(current) = current else {
+        return false;
+    };
+    if *name != QueueAttributeName::RedrivePolicy {
+        return current == wanted;
+    }
+    let normalise = |text: &str| -> Option<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let arn = v["deadLetterTargetArn"].as_str()?.to_owned();
+        let count = match &v["maxReceiveCount"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Some((arn, count))
+    };
+    normalise(current).is_some() && normalise(current) == normalise(wanted)
+}
+
+async fn ensure_queue_with_dlq(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    spec: QueueSpec,
+    changes: &mut Vec<String>,
+) -> Result<ProvisionedQueue, Error> {
+    let dlq_name = Names::dlq(name);
+    let dlq_attributes = BTreeMap::from([(
+        QueueAttributeName::MessageRetentionPeriod,
+        DLQ_RETENTION_SECS.to_string(),
+    )]);
+    let dlq_url = ensure_queue(client, &dlq_name, &dlq_attributes, changes).await?;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("sqs", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| malformed(&dlq_url, "the queue has no QueueArn attribute"))?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": MAX_RECEIVE_COUNT,
+    });
+    let attributes = BTreeMap::from([
+        (
+            QueueAttributeName::VisibilityTimeout,
+            spec.visibility_timeout_secs.to_string(),
+        ),
+        (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+    ]);
+    let url = ensure_queue(client, name, &attributes, changes).await?;
+    Ok(ProvisionedQueue {
+        name: name.to_owned(),
+        url,
+        visibility_timeout_secs: spec.visibility_timeout_secs,
+        dlq_name,
+        dlq_url,
+    })
+}
+
+/// A hex string of fresh random bytes from the operating system.
+fn random_secret() -> Result<String, Error> {
+    let path = Path::new("/dev/urandom");
+    let mut bytes = [0u8; SECRET_BYTES];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Creates SecureString `name` with a generated value unless it exists; an existing value is kept.
+async fn ensure_secure_string(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), Error> {
+    match client.get_parameter().name(name).send().await {
+        Ok(_) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) => {}
+        Err(e) => return Err(sdk_error("ssm", e)),
+    }
+    let put = client
+        .put_parameter()
+        .name(name)
+        .r#type(ParameterType::SecureString)
+        .value(random_secret()?)
+        .overwrite(false)
+        .description("Generated by boreas provision")
+        .send()
+        .await;
+    match put {
+        Ok(_) => {
+            changes.push(format!("created SecureString {name}"));
+            Ok(())
+        }
+        // Created concurrently by another provisioner: its value stands.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_already_exists()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(sdk_error("ssm", e)),
+    }
+}
+
+/// Creates bucket `name` (public access blocked, encrypted) unless it exists.
+async fn ensure_bucket(
+    client: &aws_sdk_s3::Client,
+    cfg: &SdkConfig,
+    name: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), Error> {
+    match client.head_bucket().bucket(name).send().await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+        Err(e) => return Err(sdk_error("s3", e)),
+    }
+    let mut create = client.create_bucket().bucket(name);
+    // us-east-1 is the one region that rejects an explicit location constraint.
+    if let Some(region) = cfg.region().map(|r| r.as_ref().to_owned())
+        && region != "us-east-1"
+    {
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(sdk_error("s3", e)),
+    }
+    client
+        .put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("s3", e))?;
+    client
+        .put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::Aes256)
+                                .build()
+                                .map_err(|e| invalid_input(e.to_string()))?,
+                        )
+                        .build(),
+                )
+                .build()
+                .map_err(|e| invalid_input(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("s3", e))?;
+    changes.push(format!("created bucket {name}"));
+    Ok(())
+}
+
+/// Creates state machine `name`, or updates it when its definition or role differ. Returns its ARN.
+async fn ensure_state_machine(
+    client: &aws_sdk_sfn::Client,
+    name: &str,
+    definition: &str,
+    role_arn: &str,
+    changes: &mut Vec<String>,
+) -> Result<String, Error> {
+    let mut existing = None;
+    let mut pages = client.list_state_machines().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("sfn", e))?;
+        if let Some(found) = page.state_machines().iter().find(|m| m.name() == name) {
+            existing = Some(found.state_machine_arn().to_owned());
+            break;
+        }
+    }
+    let Some(arn) = existing else {
+        let arn = client
+            .create_state_machine()
+            .name(name)
+            .definition(definition)
+            .role_arn(role_arn)
+            .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sfn", e))?
+            .state_machine_arn;
+        changes.push(format!("created state machine {name}"));
+        return Ok(arn);
+    };
+    let current = client
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("sfn", e))?;
+    if current.definition() != definition || current.role_arn() != role_arn {
+        client
+            .update_state_machine()
+            .state_machine_arn(&arn)
+            .definition(definition)
+            .role_arn(role_arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sfn", e))?;
+        changes.push(format!("updated state machine {name}"));
+    }
+    Ok(arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subs() -> BTreeMap<String, String> {
+        SUBSTITUTION_KEYS
+            .iter()
+            .map(|k| ((*k).to_owned(), format!("<{k}>")))
+            .collect()
+    }
+
+    #[test]
+    fn substitute_replaces_every_known_key() {
+        let asl = r#"{"a":"${TableName}","b":"${EventsQueueUrl}","c":"${QueueUrlPrefix}agent-{}"}"#;
+        let out = substitute(asl, &subs()).unwrap();
+        assert_eq!(
+            out,
+            r#"{"a":"<TableName>","b":"<EventsQueueUrl>","c":"<QueueUrlPrefix>agent-{}"}"#
+        );
+    }
+
+    #[test]
+    fn substitute_names_unknown_placeholders() {
+        let err = substitute(r#"{"a":"${Nope}","b":"${TableName}"}"#, &subs()).unwrap_err();
+        assert!(err.contains("\"Nope\""), "{err}");
+    }
+
+    #[test]
+    fn substitute_rejects_a_definition_that_is_not_json() {
+        let err = substitute("{\"a\":\n  ${TableName}}", &subs()).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn placeholders_are_found_once_each() {
+        assert_eq!(
+            placeholders("${B} ${A} ${B} $notone {C}"),
+            vec!["A".to_owned(), "B".to_owned()]
+        );
+    }
+
+    #[test]
+    fn account_comes_from_the_queue_url() {
+        assert_eq!(
+            account_of_queue_url("http://127.0.0.1:5000/123456789012/p-events").unwrap(),
+            "123456789012"
+        );
+        assert_eq!(
+            account_of_queue_url("https://sqs.eu-west-1.amazonaws.com/999/p-events").unwrap(),
+            "999"
+        );
+        assert!(account_of_queue_url("http://host/p-events").is_err());
+    }
+
+    #[test]
+    fn redrive_policies_compare_by_meaning() {
+        let name = QueueAttributeName::RedrivePolicy;
+        let wanted = r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":5}"#;
+        let current = r#"{"maxReceiveCount": "5", "deadLetterTargetArn": "arn:x"}"#.to_owned();
+        assert!(attribute_matches(&name, Some(&current), wanted));
+        let other = r#"{"deadLetterTargetArn":"arn:y","maxReceiveCount":5}"#.to_owned();
+        assert!(!attribute_matches(&name, Some(&other), wanted));
+        assert!(!attribute_matches(&name, None, wanted));
+    }
+}

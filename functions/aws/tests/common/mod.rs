@@ -1,0 +1,153 @@
+//! Helpers shared by the template and provisioning tests: the project's Python tools, template facts,
+//! unique prefixes and the state machine definition to provision.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use boreas_aws::emulator;
+
+pub(crate) fn root() -> PathBuf {
+    emulator::workspace_root()
+}
+
+/// A program from the project virtualenv (`make venv` creates it).
+pub(crate) fn venv_bin(name: &str) -> PathBuf {
+    let path = emulator::venv_dir(&root()).join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make venv`",
+        path.display()
+    );
+    path
+}
+
+pub(crate) fn template() -> PathBuf {
+    root().join("infra/template.yaml")
+}
+
+/// Runs a command from the workspace root, returning its output whatever the exit status.
+pub(crate) fn run(program: &Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+}
+
+pub(crate) fn stdout_of_success(program: &Path, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed ({}):\n{}\n{}",
+        program.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// What the template declares, names resolved for `prefix` (see `infra/template_facts.py`).
+pub(crate) fn template_facts(prefix: &str) -> serde_json::Value {
+    let python = venv_bin("python");
+    let script = root().join("infra/template_facts.py");
+    let out = stdout_of_success(
+        &python,
+        &[
+            script.to_str().unwrap(),
+            template().to_str().unwrap(),
+            prefix,
+        ],
+    );
+    serde_json::from_str(&out).expect("template facts are JSON")
+}
+
+/// A prefix no other test (in this or a parallel process) uses.
+pub(crate) fn unique_prefix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "t{:05x}{:04x}{n:x}",
+        std::process::id() & 0xfffff,
+        nanos & 0xffff
+    )
+}
+
+/// The project's state machine definition.
+pub(crate) fn project_asl() -> PathBuf {
+    root().join("statemachine/deployment.asl.json")
+}
+
+/// A definition to provision: the project's when it exists, else a small one written for this test
+/// run into a temporary directory that uses every substitution key the way the real one does.
+#[derive(Debug)]
+pub(crate) struct Asl {
+    pub(crate) path: PathBuf,
+    temp_dir: Option<PathBuf>,
+}
+
+impl Asl {
+    pub(crate) fn get() -> Asl {
+        let project = project_asl();
+        if project.exists() {
+            return Asl {
+                path: project,
+                temp_dir: None,
+            };
+        }
+        let dir = std::env::temp_dir().join(format!("boreas-asl-{}", unique_prefix()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("deployment.asl.json");
+        std::fs::write(&path, TEST_ASL).expect("write the test definition");
+        Asl {
+            path,
+            temp_dir: Some(dir),
+        }
+    }
+}
+
+impl Drop for Asl {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.temp_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+const TEST_ASL: &str = r#"{
+  "Comment": "Test stand-in used only while statemachine/deployment.asl.json does not exist",
+  "StartAt": "Record",
+  "States": {
+    "Record": {
+      "Type": "Task",
+      "Resource": "arn:aws:states:::dynamodb:putItem",
+      "Parameters": {
+        "TableName": "${TableName}",
+        "Item": {"pk": {"S.$": "States.Format('DEP#{}', $.id)"}, "sk": {"S": "META"}}
+      },
+      "ResultPath": null,
+      "Next": "Notify"
+    },
+    "Notify": {
+      "Type": "Task",
+      "Resource": "arn:aws:states:::sqs:sendMessage",
+      "Parameters": {"QueueUrl": "${EventsQueueUrl}", "MessageBody.$": "$"},
+      "ResultPath": null,
+      "Next": "HostQueue"
+    },
+    "HostQueue": {
+      "Type": "Pass",
+      "Parameters": {"url.$": "States.Format('${QueueUrlPrefix}agent-{}-{}', $.env, $.host)"},
+      "End": true
+    }
+  }
+}
+"#;

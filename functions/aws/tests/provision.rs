@@ -1,0 +1,344 @@
+//! `boreas provision` against the emulator started by this test process: it creates everything the
+//! template declares, a second run changes nothing, drift is corrected, bad definitions are refused
+//! before anything is created, and template and provisioning stay in parity.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use boreas_aws::emulator;
+use boreas_aws::names::Names;
+use boreas_aws::provision::{Provisioned, SUBSTITUTION_KEYS, placeholders, provision};
+use common::{Asl, project_asl, template_facts, unique_prefix};
+
+async fn sdk() -> aws_config::SdkConfig {
+    boreas_aws::sdk_config(Some(emulator::shared().await.endpoint())).await
+}
+
+async fn secure_string(cfg: &aws_config::SdkConfig, name: &str) -> String {
+    aws_sdk_ssm::Client::new(cfg)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("parameter exists")
+        .parameter
+        .and_then(|p| p.value)
+        .expect("parameter value")
+}
+
+#[tokio::test]
+async fn a_second_run_changes_nothing_and_duplicates_nothing() {
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix());
+    let asl = Asl::get();
+
+    let first = provision(&cfg, &names, &asl.path).await.expect("first run");
+    assert!(!first.changes.is_empty());
+    let admin = secure_string(&cfg, &names.admin_token_param()).await;
+    let webhook = secure_string(&cfg, &names.webhook_secret_param("demo")).await;
+    assert_eq!(admin.len(), 64, "32 random bytes, hex");
+    assert_ne!(admin, webhook);
+
+    let second = provision(&cfg, &names, &asl.path)
+        .await
+        .expect("second run");
+    assert_eq!(
+        second.changes,
+        Vec::<String>::new(),
+        "the second run changed things"
+    );
+    assert_eq!(
+        serde_json::to_string_pretty(&first).unwrap(),
+        serde_json::to_string_pretty(&second).unwrap()
+    );
+    // Secrets are generated only once.
+    assert_eq!(secure_string(&cfg, &names.admin_token_param()).await, admin);
+    assert_eq!(
+        secure_string(&cfg, &names.webhook_secret_param("demo")).await,
+        webhook
+    );
+
+    // Nothing duplicated: exactly the six queues and one state machine of this prefix.
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let urls = sqs
+        .list_queues()
+        .queue_name_prefix(format!("{}-", names.prefix()))
+        .send()
+        .await
+        .unwrap()
+        .queue_urls
+        .unwrap_or_default();
+    assert_eq!(urls.len(), 6, "{urls:?}");
+    let sfn = aws_sdk_sfn::Client::new(&cfg);
+    let machines = sfn.list_state_machines().send().await.unwrap();
+    let ours: Vec<_> = machines
+        .state_machines()
+        .iter()
+        .filter(|m| m.name() == names.state_machine())
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let ssm = aws_sdk_ssm::Client::new(&cfg);
+    let params = ssm
+        .get_parameters_by_path()
+        .path(format!("/{}", names.prefix()))
+        .recursive(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(params.parameters().len(), 2);
+
+    // The queues carry their redrive policy; the table its TTL.
+    let plan = &first.queues["plan"];
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&plan.url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let redrive: serde_json::Value =
+        serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{}", plan.dlq_name)),
+        "{redrive}"
+    );
+    assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "720");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&cfg);
+    let ttl = dynamodb
+        .describe_time_to_live()
+        .table_name(names.table())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description()
+            .and_then(|t| t.attribute_name()),
+        Some("expires_at")
+    );
+
+    // The substitutions follow the contract.
+    let endpoint = emulator::shared().await.endpoint();
+    assert_eq!(first.substitutions["TableName"], names.table());
+    assert_eq!(
+        first.substitutions["QueueUrlPrefix"],
+        format!("{endpoint}/123456789012/{}-", names.prefix())
+    );
+    assert_eq!(
+        first.substitutions["EventsQueueUrl"],
+        first.queues["events"].url
+    );
+    let definition = sfn
+        .describe_state_machine()
+        .state_machine_arn(&first.state_machine_arn)
+        .send()
+        .await
+        .unwrap()
+        .definition;
+    assert!(placeholders(&definition).is_empty(), "{definition}");
+    assert!(definition.contains(&first.substitutions["QueueUrlPrefix"]));
+}
+
+#[tokio::test]
+async fn drift_is_corrected() {
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix());
+    let asl = Asl::get();
+    let first = provision(&cfg, &names, &asl.path).await.expect("first run");
+
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    sqs.set_queue_attributes()
+        .queue_url(&first.queues["events"].url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "5")
+        .send()
+        .await
+        .unwrap();
+    let again = provision(&cfg, &names, &asl.path)
+        .await
+        .expect("second run");
+    assert_eq!(
+        again.changes,
+        vec![format!(
+            "updated VisibilityTimeout of queue {}",
+            names.events_queue()
+        )]
+    );
+    let visibility = sqs
+        .get_queue_attributes()
+        .queue_url(&first.queues["events"].url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::VisibilityTimeout);
+    assert_eq!(visibility.as_deref(), Some("180"));
+}
+
+async fn table_exists(cfg: &aws_config::SdkConfig, names: &Names) -> bool {
+    aws_sdk_dynamodb::Client::new(cfg)
+        .describe_table()
+        .table_name(names.table())
+        .send()
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_missing_definition_fails_before_anything_is_created() {
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix());
+    let missing = std::env::temp_dir().join(format!("{}-none/deployment.asl.json", names.prefix()));
+    let err = provision(&cfg, &names, &missing).await.unwrap_err();
+    assert_eq!(err.error_type(), "Io");
+    assert!(err.to_string().contains(missing.to_str().unwrap()), "{err}");
+    assert!(!table_exists(&cfg, &names).await);
+}
+
+#[tokio::test]
+async fn an_unknown_placeholder_fails_before_anything_is_created() {
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix());
+    let dir = std::env::temp_dir().join(format!("{}-asl", names.prefix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("deployment.asl.json");
+    std::fs::write(
+        &path,
+        r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":"${TableNme}","End":true}}}"#,
+    )
+    .unwrap();
+    let err = provision(&cfg, &names, &path).await.unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(err.error_type(), "InvalidInput");
+    assert!(err.to_string().contains("\"TableNme\""), "{err}");
+    assert!(!table_exists(&cfg, &names).await);
+}
+
+/// Every table, index, queue, bucket, state machine, substitution key and SSM parameter of the
+/// template has a local counterpart, and the other way round.
+#[tokio::test]
+async fn provisioning_matches_the_template() {
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix());
+    let asl = Asl::get();
+    let p: Provisioned = provision(&cfg, &names, &asl.path).await.expect("provision");
+    let facts = template_facts(names.prefix());
+
+    let tables: BTreeSet<String> = facts["tables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(tables, BTreeSet::from([p.table.clone()]), "tables");
+    let indexes: BTreeSet<String> = facts["tables"][&p.table]["indexes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(indexes, p.indexes.iter().cloned().collect(), "indexes");
+
+    let template_queues = facts["queues"].as_object().unwrap();
+    let mut local_queues = BTreeSet::new();
+    for q in p.queues.values() {
+        local_queues.insert(q.name.clone());
+        local_queues.insert(q.dlq_name.clone());
+        assert_eq!(
+            template_queues[&q.name]["visibility_timeout"], q.visibility_timeout_secs,
+            "visibility timeout of {}",
+            q.name
+        );
+        assert_eq!(template_queues[&q.name]["dlq"], q.dlq_name);
+    }
+    let template_queue_names: BTreeSet<String> = template_queues.keys().cloned().collect();
+    assert_eq!(template_queue_names, local_queues, "queues");
+
+    let buckets: BTreeSet<String> = p.buckets.values().cloned().collect();
+    let template_buckets: BTreeSet<String> = facts["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(template_buckets, buckets, "buckets");
+
+    let machines = facts["state_machines"].as_object().unwrap();
+    assert_eq!(machines.len(), 1);
+    let (machine, spec) = machines.iter().next().unwrap();
+    assert!(
+        p.state_machine_arn
+            .ends_with(&format!(":stateMachine:{machine}")),
+        "{}",
+        p.state_machine_arn
+    );
+    let template_keys: BTreeSet<String> = spec["substitution_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    let local_keys: BTreeSet<String> = p.substitutions.keys().cloned().collect();
+    assert_eq!(template_keys, local_keys, "substitution keys");
+    assert_eq!(
+        local_keys,
+        SUBSTITUTION_KEYS.iter().map(|k| (*k).to_owned()).collect()
+    );
+
+    // SSM: each name the template publishes is provisioned (a path: some parameter under it), and
+    // each provisioned parameter is one the template publishes.
+    let template_ssm: Vec<String> = facts["ssm_parameters"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let covers = |t: &str, local: &str| {
+        if t.ends_with('/') {
+            local.starts_with(t)
+        } else {
+            local == t
+        }
+    };
+    for t in &template_ssm {
+        assert!(
+            p.parameters.values().any(|l| covers(t, l)),
+            "template SSM name {t} has no local parameter ({:?})",
+            p.parameters
+        );
+    }
+    for l in p.parameters.values() {
+        assert!(
+            template_ssm.iter().any(|t| covers(t, l)),
+            "local parameter {l} is not in the template ({template_ssm:?})"
+        );
+    }
+}
+
+/// The state machine definition's placeholders are exactly the template's substitution keys
+/// (checked once the definition exists).
+#[test]
+fn definition_placeholders_match_the_template() {
+    let path = project_asl();
+    let Ok(definition) = std::fs::read_to_string(&path) else {
+        eprintln!("{} does not exist yet; nothing to compare", path.display());
+        return;
+    };
+    let facts = template_facts("boreas");
+    let template_keys: Vec<String> =
+        facts["state_machines"]["boreas-deployment"]["substitution_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(placeholders(&definition), template_keys);
+}

@@ -1,0 +1,247 @@
+//! `infra/template.yaml`: cfn-lint is clean, the SAM transform succeeds offline, and the template keeps
+//! the platform contract (names, table keys, queues with DLQs, visibility timeouts, SQS sources).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use boreas_aws::names::Names;
+use boreas_aws::provision::{GSI1, SUBSTITUTION_KEYS, TTL_ATTRIBUTE};
+use common::{Asl, run, stdout_of_success, template, template_facts, venv_bin};
+use serde_json::Value;
+
+#[test]
+fn cfn_lint_is_clean() {
+    let template = template();
+    let out = run(&venv_bin("cfn-lint"), &[template.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "cfn-lint found problems ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn transform(asl: &str) -> Value {
+    let script = common::root().join("infra/sam_transform.py");
+    let template = template();
+    let out = stdout_of_success(
+        &venv_bin("python"),
+        &[
+            script.to_str().unwrap(),
+            template.to_str().unwrap(),
+            "--asl",
+            asl,
+            "--param",
+            "DashboardOrigin=https://boreas.example.com",
+        ],
+    );
+    serde_json::from_str(&out).expect("the transform prints JSON")
+}
+
+fn resources_of_type<'a>(cfn: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    cfn["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+#[test]
+fn sam_transform_succeeds_offline() {
+    let asl = Asl::get();
+    let cfn = transform(asl.path.to_str().unwrap());
+
+    let functions = resources_of_type(&cfn, "AWS::Lambda::Function");
+    let ids: BTreeSet<&str> = functions.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from([
+            "ApiFunction",
+            "IntakeFunction",
+            "K8sOperatorFunction",
+            "PlannerFunction",
+            "RecorderFunction"
+        ])
+    );
+    for (id, f) in &functions {
+        assert_eq!(f["Properties"]["Runtime"], "provided.al2023", "{id}");
+        assert_eq!(f["Properties"]["Handler"], "bootstrap", "{id}");
+    }
+    let k8s = functions
+        .iter()
+        .find(|(id, _)| id.as_str() == "K8sOperatorFunction")
+        .unwrap();
+    assert_eq!(k8s.1["Condition"], "K8sOperatorEnabled");
+
+    let mappings = resources_of_type(&cfn, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(mappings.len(), 3, "planner, recorder and k8s operator");
+    for (id, m) in &mappings {
+        assert_eq!(
+            m["Properties"]["FunctionResponseTypes"],
+            serde_json::json!(["ReportBatchItemFailures"]),
+            "{id}"
+        );
+    }
+
+    // The HTTP API routes both paths to the right functions.
+    let api = resources_of_type(&cfn, "AWS::ApiGatewayV2::Api");
+    assert_eq!(api.len(), 1);
+    let paths = &api[0].1["Properties"]["Body"]["paths"];
+    let webhook = &paths["/webhooks/{provider}"]["post"]["x-amazon-apigateway-integration"];
+    assert!(
+        webhook["uri"].to_string().contains("IntakeFunction"),
+        "{webhook}"
+    );
+    let any = &paths["/api/{proxy+}"]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"];
+    assert!(any["uri"].to_string().contains("ApiFunction"), "{any}");
+    let cors = &api[0].1["Properties"]["Body"]["x-amazon-apigateway-cors"];
+    assert_eq!(
+        cors["allowOrigins"],
+        serde_json::json!(["https://boreas.example.com"])
+    );
+
+    let machines = resources_of_type(&cfn, "AWS::StepFunctions::StateMachine");
+    assert_eq!(machines.len(), 1);
+    let props = &machines[0].1["Properties"];
+    let keys: BTreeSet<&str> = props["DefinitionSubstitutions"]
+        .as_object()
+        .expect("DefinitionSubstitutions")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(SUBSTITUTION_KEYS));
+    assert!(props.get("DefinitionString").is_some(), "{props}");
+}
+
+#[test]
+fn sam_transform_reports_a_missing_definition() {
+    let script = common::root().join("infra/sam_transform.py");
+    let template = template();
+    let missing = std::env::temp_dir().join("boreas-no-such-dir/deployment.asl.json");
+    let out = run(
+        &venv_bin("python"),
+        &[
+            script.to_str().unwrap(),
+            template.to_str().unwrap(),
+            "--asl",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(missing.to_str().unwrap()) && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn template_names_match_names_rs() {
+    for prefix in ["boreas", "t3f9a2c"] {
+        let names = Names::new(prefix);
+        let facts = template_facts(prefix);
+
+        let tables: Vec<&String> = facts["tables"].as_object().unwrap().keys().collect();
+        assert_eq!(tables, vec![&names.table()]);
+
+        let queues: BTreeSet<String> = facts["queues"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let mut want = BTreeSet::new();
+        for q in [
+            names.plan_queue(),
+            names.events_queue(),
+            names.k8s_commands_queue(),
+        ] {
+            want.insert(Names::dlq(&q));
+            want.insert(q);
+        }
+        assert_eq!(queues, want);
+
+        assert_eq!(
+            facts["buckets"],
+            serde_json::json!([names.artifacts_bucket(), names.dashboard_bucket()])
+        );
+        let machines: Vec<&String> = facts["state_machines"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(machines, vec![&names.state_machine()]);
+        assert_eq!(
+            facts["ssm_parameters"]["AdminTokenParameterName"],
+            names.admin_token_param()
+        );
+        // The path is what every repository's secret name starts with.
+        let path = facts["ssm_parameters"]["WebhookSecretsPath"]
+            .as_str()
+            .unwrap();
+        assert_eq!(format!("{path}demo"), names.webhook_secret_param("demo"));
+
+        // The agent and k8s policies and the state machine grant on these name patterns.
+        let agent = names.agent_queue("prod", "web-1");
+        assert!(agent.starts_with(&format!("{prefix}-agent-")), "{agent}");
+    }
+}
+
+#[test]
+fn table_has_the_contract_keys_index_ttl_and_pitr() {
+    let facts = template_facts("boreas");
+    let table = &facts["tables"]["boreas-state"];
+    assert_eq!(
+        table["keys"],
+        serde_json::json!({"HASH": "pk", "RANGE": "sk"})
+    );
+    assert_eq!(
+        table["indexes"],
+        serde_json::json!({GSI1: {"HASH": "gsi1pk", "RANGE": "gsi1sk"}})
+    );
+    assert_eq!(table["ttl"], TTL_ATTRIBUTE);
+    assert_eq!(table["pitr"], true);
+}
+
+#[test]
+fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
+    let facts = template_facts("boreas");
+    let queues = &facts["queues"];
+    let mut consumed = BTreeSet::new();
+    for (function, f) in facts["functions"].as_object().unwrap() {
+        let timeout = f["timeout"].as_u64().unwrap();
+        for source in f["sqs_sources"].as_array().unwrap() {
+            let queue = source["queue"].as_str().unwrap();
+            consumed.insert(queue.to_owned());
+            assert_eq!(
+                source["function_response_types"],
+                serde_json::json!(["ReportBatchItemFailures"]),
+                "{function} on {queue}"
+            );
+            let visibility = queues[queue]["visibility_timeout"].as_u64().unwrap();
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue}: visibility timeout {visibility}s < 6 × {function}'s timeout {timeout}s"
+            );
+        }
+    }
+    assert_eq!(
+        consumed,
+        BTreeSet::from([
+            "boreas-events".into(),
+            "boreas-k8s".into(),
+            "boreas-plan".into()
+        ])
+    );
+    // Every queue that is not itself a dead-letter queue has one.
+    for (name, q) in queues.as_object().unwrap() {
+        if name.ends_with("-dlq") {
+            assert!(q["dlq"].is_null(), "{name}");
+        } else {
+            assert_eq!(q["dlq"], Names::dlq(name), "{name}");
+        }
+    }
+}
