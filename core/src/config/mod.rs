@@ -18,3 +18,6 @@ pub use scalar::MAX_DURATION_SECONDS;
 pub fn json_schema() -> serde_json::Value {
     schemars::schema_for!(Config).to_value()
 }
+
+#[cfg(test)]
+mod tests;

@@ -247,7 +247,7 @@ pub struct PmSpec {
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum HostRef {
     /// One host by name.
     Host(String),
@@ -262,7 +262,7 @@ pub enum HostRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactSpec {
-    /// URL template (`s3://`, `https://` or `file://`) with `{version}`.
+    /// URL template (`s3://`, `https://`, `http://` or `file://`) with `{version}`.
     pub url: String,
     /// Expected SHA-256 (hex) of the artifact; or use `sha256_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -274,7 +274,7 @@ pub struct ArtifactSpec {
 
 /// How a PM app is run: a command the agent supervises, or an existing systemd unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum RunSpec {
     /// Argument vector, run from the release directory (never through a shell).
     Command {
@@ -289,8 +289,11 @@ pub enum RunSpec {
 }
 
 /// Health check of a PM app.
+///
+/// Not `deny_unknown_fields` for serde: that cannot be combined with `flatten`. The schema says
+/// `unevaluatedProperties: false` instead, and [`crate::config::parse`] rejects unknown fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(extend("unevaluatedProperties" = false))]
 pub struct HealthSpec {
     /// What to probe.
     #[serde(flatten)]

@@ -146,10 +146,13 @@ fn describe(node: &Node) -> String {
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
 fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
+    // A shortened or lengthened name (`parallel`, `production`) counts as close too.
+    let affix =
+        |c: &str| c.len().min(word.len()) >= 3 && (c.starts_with(word) || word.starts_with(c));
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, c)| *d <= limit || affix(c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -495,7 +498,10 @@ impl Decoder {
             None => None,
         };
         // Host and cluster keys are checked against the environments that decoded, if the list did.
-        let env_names: Option<Vec<String>> = environments.as_ref().map(|(_, names)| names.clone());
+        let env_names: Option<Vec<String>> = environments
+            .as_ref()
+            .filter(|(all, _)| all.iter().all(Option::is_some))
+            .map(|(_, names)| names.clone());
         let triggers = match f.get("triggers") {
             Some(node) => self.triggers(node, "triggers"),
             None => Some(Triggers::default()),
