@@ -1,5 +1,6 @@
 //! The crate's one error type.
 
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use boreas_core::deployment::DeploymentStatus;
 
 /// Everything an adapter can fail with. `error_type()` gives a stable name for each variant, used
@@ -73,6 +74,50 @@ impl Error {
             Self::Emulator { .. } => "Emulator",
             Self::Io { .. } => "Io",
             Self::Sdk { .. } => "Sdk",
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    pub(crate) fn malformed(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Malformed {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    /// Converts an SDK error that no operation-specific mapping claimed.
+    pub(crate) fn sdk<E, R>(service: &'static str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let throttled = matches!(
+            err.code(),
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "ThrottledException"
+                    | "RequestLimitExceeded"
+                    | "ProvisionedThroughputExceededException"
+                    | "TooManyRequestsException"
+                    | "SlowDown"
+                    | "RequestThrottled"
+            )
+        );
+        let message = DisplayErrorContext(err).to_string();
+        if throttled {
+            Self::Throttled { service, message }
+        } else {
+            Self::Sdk { service, message }
         }
     }
 }

@@ -1,0 +1,735 @@
+//! Boreas's state: one DynamoDB table, behind the [`Store`] trait.
+//!
+//! Key design (single table; attribute names snake_case; timestamps RFC 3339 UTC strings):
+//!
+//! | item             | pk                                   | sk                         | gsi1pk / gsi1sk                            | notable attributes |
+//! | ---------------- | ------------------------------------ | -------------------------- | ------------------------------------------ | ------------------ |
+//! | repository       | `REPO#{repo}`                        | `META`                     | `REPOSITORIES` / `{repo}`                  | `clone_url`, `provider`, `secret_param`, `triggers` |
+//! | version          | `REPO#{repo}`                        | `VERSION#{name}`           | `VERSIONS` / `{received_at}#{repo}#{name}` | `commit`, `state`, `status`, `diverged`, `errors` |
+//! | deployment       | `DEP#{id}`                           | `META`                     | `DEPLOYMENTS` / `{created_at}#{id}`        | `status`, `environment`, `version`, `repository`, `plan` (JSON), `created_at`, `started_at`, `ended_at`, `failed_target`, `error` |
+//! | app progress     | `DEP#{id}`                           | `APP#{app}`                |                                            | `status`, `started_at`, `ended_at` |
+//! | batch progress   | `DEP#{id}`                           | `BATCH#{app}#{index:04}`   |                                            | `status`, `started_at`, `ended_at` |
+//! | target progress  | `DEP#{id}`                           | `TARGET#{app}#{target}`    |                                            | `status`, `batch`, `updated_at`, `error_type`, `error` |
+//! | gate             | `DEP#{id}`                           | `GATE#{gate}`              |                                            | `task_token`, `status`, `comment`, `by` |
+//! | run lock         | `LOCK#{env}#{app}`                   | `LOCK`                     |                                            | `deployment_id` |
+//! | webhook delivery | `DELIVERY#{provider}#{delivery_id}`  | `DELIVERY`                 |                                            | `received_at`, `expires_at` (N, TTL) |
+//! | agent            | `AGENT#{env}#{host}`                 | `META`                     | `AGENTS` / `{env}#{host}`                  | `group`, `last_seen`, `apps` (JSON) |
+//! | api token        | `TOKEN#{sha256 hex}`                 | `META`                     |                                            | `role`, `name` |
+//! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
+//!
+//! Table keys `pk`/`sk` (S); GSI `gsi1` on `gsi1pk`/`gsi1sk` (S), projection ALL; TTL on `expires_at`.
+//! Every list that must be newest first reads `gsi1` (or the `AUDIT` partition) backwards.
+//!
+//! Correctness rests on conditional writes, never on read-then-write:
+//! - a webhook delivery id is recorded once (`attribute_not_exists`, or the old record expired);
+//! - a deployment's status changes only along [`DeploymentStatus::can_become`], written with the
+//!   status it was read with as the condition, so of two racing writers exactly one wins;
+//! - a plan changes only while the deployment is `planned`;
+//! - run locks for a set of apps are taken in one transaction: at most one running deployment per
+//!   app and environment;
+//! - a gate is decided once.
+//!
+//! Handlers hold the store as `Arc<dyn Store>`: the trait's methods return boxed futures so that it
+//! stays object safe. [`MemoryStore`] keeps the same semantics in memory for handler unit tests;
+//! one behaviour suite runs against both.
+
+mod dynamo;
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::version::Version;
+use serde::{Deserialize, Serialize};
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use crate::Error;
+
+/// The future every [`Store`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// Most items one list call returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Generates a string-valued enum with its record name, parsing and `Display`.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The name used in records and the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Parses the name used in records and the API.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// Where intake and planning left a version.
+    VersionStatus {
+        /// Recorded from a webhook, not planned yet.
+        Received => "received",
+        /// Planned: deployments exist.
+        Planned => "planned",
+        /// Its `boreas.yaml` does not validate.
+        InvalidConfig => "invalid_config",
+        /// Planning failed for another reason (fetch, history).
+        PlanFailed => "plan_failed",
+    }
+}
+
+string_enum! {
+    /// Progress of one app within a deployment.
+    AppStatus {
+        /// Waiting for its stage.
+        Pending => "pending",
+        /// Rolling out.
+        Running => "running",
+        /// Every target runs the version.
+        Succeeded => "succeeded",
+        /// A target failed; finished batches are being rolled back.
+        RollingBack => "rolling_back",
+        /// Rolled back cleanly.
+        RolledBack => "rolled_back",
+        /// Failed and could not be rolled back cleanly.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// Progress of one gray batch.
+    BatchStatus {
+        /// Deploying.
+        Running => "running",
+        /// Every target of the batch succeeded.
+        Succeeded => "succeeded",
+        /// A target of the batch failed.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// Progress of one target (a host or a workload).
+    TargetStatus {
+        /// Deploying.
+        Running => "running",
+        /// Runs the version.
+        Succeeded => "succeeded",
+        /// The deployment failed on it.
+        Failed => "failed",
+        /// Going back to the previous version.
+        RollingBack => "rolling_back",
+        /// Back on the previous version.
+        RolledBack => "rolled_back",
+        /// Going back failed too.
+        RollbackFailed => "rollback_failed",
+    }
+}
+
+string_enum! {
+    /// State of a manual gate.
+    GateStatus {
+        /// Waiting for a person.
+        Waiting => "waiting",
+        /// Approved: the rollout goes on.
+        Approved => "approved",
+        /// Rejected: the rollout stops.
+        Rejected => "rejected",
+    }
+}
+
+string_enum! {
+    /// What an API token may do; each role includes the ones before it.
+    Role {
+        /// Read everything.
+        Viewer => "viewer",
+        /// Adjust and confirm plans, cancel.
+        Deployer => "deployer",
+        /// Decide manual gates.
+        Approver => "approver",
+        /// Everything, including tokens and version states.
+        Admin => "admin",
+    }
+}
+
+/// A person's answer to a manual gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go on.
+    Approve,
+    /// Stop.
+    Reject,
+}
+
+impl Decision {
+    fn status(self) -> GateStatus {
+        match self {
+            Self::Approve => GateStatus::Approved,
+            Self::Reject => GateStatus::Rejected,
+        }
+    }
+}
+
+/// A repository Boreas watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repository {
+    /// Repository id (as used in webhook routes and SSM names).
+    pub name: String,
+    /// Where the planner fetches from.
+    pub clone_url: String,
+    /// Webhook provider: `github`, `gitlab`, `gitea`.
+    pub provider: String,
+    /// SSM parameter holding the webhook secret.
+    pub secret_param: String,
+    /// Ref patterns that create versions.
+    pub triggers: Vec<String>,
+}
+
+/// A version and what intake and planning made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Repository, name, commit and state.
+    pub version: Version,
+    /// Intake/planning outcome.
+    pub status: VersionStatus,
+    /// Its commit does not descend from the last deployed one.
+    pub diverged: bool,
+    /// Why planning failed (config errors with file, line and column).
+    pub errors: Vec<String>,
+    /// When intake recorded it.
+    pub received_at: String,
+}
+
+/// A deployment as the planner creates it (status `planned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployment {
+    /// Deployment id, a valid Step Functions execution name.
+    pub id: String,
+    /// Repository id.
+    pub repository: String,
+    /// Version name.
+    pub version: String,
+    /// Environment name.
+    pub environment: String,
+    /// The plan, as JSON.
+    pub plan: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// A deployment record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Deployment id.
+    pub id: String,
+    /// Repository id.
+    pub repository: String,
+    /// Version name.
+    pub version: String,
+    /// Environment name.
+    pub environment: String,
+    /// Lifecycle status.
+    pub status: DeploymentStatus,
+    /// The plan, as JSON.
+    pub plan: String,
+    /// Creation time.
+    pub created_at: String,
+    /// When it started running.
+    pub started_at: Option<String>,
+    /// When it reached a terminal status.
+    pub ended_at: Option<String>,
+    /// The target whose failure stopped it.
+    pub failed_target: Option<String>,
+    /// Why it stopped.
+    pub error: Option<String>,
+}
+
+/// A requested status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The new status.
+    pub to: DeploymentStatus,
+    /// When: becomes `started_at` for `running`, `ended_at` for terminal statuses.
+    pub at: String,
+    /// The target whose failure causes the change.
+    pub failed_target: Option<String>,
+    /// Why.
+    pub error: Option<String>,
+}
+
+impl Transition {
+    /// A change with no failure details.
+    pub fn to(to: DeploymentStatus, at: impl Into<String>) -> Self {
+        Self {
+            to,
+            at: at.into(),
+            failed_target: None,
+            error: None,
+        }
+    }
+}
+
+/// Which deployments a list returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    /// Only this status.
+    pub status: Option<DeploymentStatus>,
+    /// Only this environment.
+    pub environment: Option<String>,
+}
+
+impl DeploymentFilter {
+    fn matches(&self, d: &Deployment) -> bool {
+        self.status.is_none_or(|s| s == d.status)
+            && self
+                .environment
+                .as_ref()
+                .is_none_or(|e| *e == d.environment)
+    }
+}
+
+/// One page of a list: at most `limit` items after the position `cursor` marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1 to [`MAX_PAGE`].
+    pub limit: u32,
+    /// `next` of the previous page, or `None` for the first page.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+
+    fn checked_limit(&self) -> Result<usize, Error> {
+        if (1..=MAX_PAGE).contains(&self.limit) {
+            Ok(self.limit as usize)
+        } else {
+            Err(Error::invalid_input(format!(
+                "page limit {} is outside 1..={MAX_PAGE}",
+                self.limit
+            )))
+        }
+    }
+}
+
+/// A page of results. A full page has a `next` cursor, which may lead to an empty page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// Items, in list order.
+    pub items: Vec<T>,
+    /// Cursor for the following page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// Progress of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppProgress {
+    /// App name.
+    pub app: String,
+    /// Status.
+    pub status: AppStatus,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub ended_at: Option<String>,
+}
+
+/// Progress of one gray batch of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    /// App name.
+    pub app: String,
+    /// Batch index, from 0.
+    pub index: u32,
+    /// Status.
+    pub status: BatchStatus,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub ended_at: Option<String>,
+}
+
+/// Progress of one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetProgress {
+    /// App name.
+    pub app: String,
+    /// Host name or `cluster/namespace/workload`.
+    pub target: String,
+    /// Status.
+    pub status: TargetStatus,
+    /// The batch it belongs to.
+    pub batch: u32,
+    /// Last change.
+    pub updated_at: String,
+    /// Stable error type of the failure.
+    pub error_type: Option<String>,
+    /// Failure message.
+    pub error: Option<String>,
+}
+
+/// A manual gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    /// Gate name.
+    pub gate: String,
+    /// The Step Functions task token the decision is sent with.
+    pub task_token: String,
+    /// Status.
+    pub status: GateStatus,
+    /// The decider's comment.
+    pub comment: Option<String>,
+    /// Who decided.
+    pub by: Option<String>,
+}
+
+/// Everything recorded under one deployment, in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Per-app progress, by app name.
+    pub apps: Vec<AppProgress>,
+    /// Per-batch progress, by app then index.
+    pub batches: Vec<BatchProgress>,
+    /// Per-target progress, by app then target.
+    pub targets: Vec<TargetProgress>,
+    /// Manual gates, by name.
+    pub gates: Vec<Gate>,
+}
+
+/// A PM agent and what it last reported running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Environment.
+    pub env: String,
+    /// Host name.
+    pub host: String,
+    /// Host group.
+    pub group: String,
+    /// Last report.
+    pub last_seen: String,
+    /// Inventory: what runs on the host, as reported.
+    pub apps: serde_json::Value,
+}
+
+/// An API token's grant (the secret itself is never stored, only its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Who or what holds it.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: String,
+    /// Unique id (orders entries of the same instant).
+    pub id: String,
+    /// Token name of the actor.
+    pub who: String,
+    /// What was done (`confirm`, `cancel`, `approve`, …).
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+}
+
+/// Boreas's state. See the module documentation for keys and guarantees.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Creates or replaces a repository.
+    fn put_repository<'a>(&'a self, repo: &'a Repository) -> StoreFuture<'a, ()>;
+    /// A repository by name.
+    fn get_repository<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Repository>>;
+    /// Every repository, by name.
+    fn list_repositories(&self) -> StoreFuture<'_, Vec<Repository>>;
+
+    /// Records a version unless one with that repository and name exists; `true` if recorded.
+    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> StoreFuture<'a, bool>;
+    /// A version by repository and name.
+    fn get_version<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<VersionRecord>>;
+    /// Versions newest first (by `received_at`), of one repository or all.
+    fn list_versions<'a>(
+        &'a self,
+        repo: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> StoreFuture<'a, Page<VersionRecord>>;
+    /// Records the planning outcome of a version.
+    fn set_version_status<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        status: VersionStatus,
+        diverged: bool,
+        errors: &'a [String],
+    ) -> StoreFuture<'a, ()>;
+    /// Marks a version deployable or withdrawn.
+    fn set_version_state<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        state: boreas_core::version::VersionState,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Creates a `planned` deployment; [`Error::AlreadyExists`] if the id is taken.
+    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> StoreFuture<'a, Deployment>;
+    /// A deployment by id.
+    fn get_deployment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Deployment>>;
+    /// Deployments newest first (by `created_at`).
+    fn list_deployments<'a>(
+        &'a self,
+        filter: &'a DeploymentFilter,
+        page: &'a PageRequest,
+    ) -> StoreFuture<'a, Page<Deployment>>;
+    /// Replaces the plan; [`Error::Conflict`] unless the deployment is still `planned`.
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> StoreFuture<'a, ()>;
+    /// Moves the status along the lifecycle; [`Error::IllegalTransition`] (naming the status the
+    /// deployment actually has) when the lifecycle forbids it, including when another writer moved
+    /// it first. Returns the updated record.
+    fn transition_deployment<'a>(
+        &'a self,
+        id: &'a str,
+        change: &'a Transition,
+    ) -> StoreFuture<'a, Deployment>;
+
+    /// Creates or replaces an app's progress.
+    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> StoreFuture<'a, ()>;
+    /// Creates or replaces a batch's progress.
+    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> StoreFuture<'a, ()>;
+    /// Creates or replaces a target's progress.
+    fn put_target_progress<'a>(&'a self, id: &'a str, p: &'a TargetProgress)
+    -> StoreFuture<'a, ()>;
+    /// Every progress and gate record of a deployment.
+    fn progress<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Progress>;
+
+    /// Stores a gate's task token, status `waiting`. Replaces a waiting gate (a redelivered or
+    /// retried request carries a new token); [`Error::Conflict`] once the gate is decided.
+    fn put_gate<'a>(
+        &'a self,
+        id: &'a str,
+        gate: &'a str,
+        task_token: &'a str,
+    ) -> StoreFuture<'a, ()>;
+    /// A gate by deployment and name.
+    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> StoreFuture<'a, Option<Gate>>;
+    /// Decides a waiting gate once; [`Error::Conflict`] if already decided. Returns the gate
+    /// (with its task token, to send the decision to the state machine).
+    fn decide_gate<'a>(
+        &'a self,
+        id: &'a str,
+        gate: &'a str,
+        decision: Decision,
+        by: &'a str,
+        comment: Option<&'a str>,
+    ) -> StoreFuture<'a, Gate>;
+
+    /// Takes the run locks of `apps` in `env` for deployment `id`, all or none; taking locks the
+    /// deployment already holds succeeds. [`Error::Conflict`] names a lock another deployment holds.
+    fn acquire_run_locks<'a>(
+        &'a self,
+        id: &'a str,
+        env: &'a str,
+        apps: &'a [String],
+    ) -> StoreFuture<'a, ()>;
+    /// Releases the run locks deployment `id` holds among `apps`; others' locks stay.
+    fn release_run_locks<'a>(
+        &'a self,
+        id: &'a str,
+        env: &'a str,
+        apps: &'a [String],
+    ) -> StoreFuture<'a, ()>;
+    /// The deployment holding the run lock of `app` in `env`.
+    fn run_lock_holder<'a>(&'a self, env: &'a str, app: &'a str)
+    -> StoreFuture<'a, Option<String>>;
+
+    /// Records a webhook delivery id; `true` for the first writer, `false` for a redelivery.
+    /// The record expires `ttl` after `at`, after which the id counts as new again.
+    fn record_delivery<'a>(
+        &'a self,
+        provider: &'a str,
+        delivery_id: &'a str,
+        at: SystemTime,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Creates or replaces an agent's record.
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> StoreFuture<'a, ()>;
+    /// Agents, of one environment or all, by environment then host.
+    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> StoreFuture<'a, Vec<Agent>>;
+
+    /// Stores the grant of a token secret, keyed by the secret's SHA-256.
+    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> StoreFuture<'a, ()>;
+    /// The grant of a token secret.
+    fn get_api_token<'a>(&'a self, secret: &'a str) -> StoreFuture<'a, Option<ApiToken>>;
+
+    /// Appends an audit entry.
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, ()>;
+    /// Audit entries newest first.
+    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> StoreFuture<'a, Page<AuditEntry>>;
+}
+
+/// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-29T17:13:05.042Z`), the fixed-width
+/// form the store's sort keys rely on.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Which timestamps a change to `to` sets: (`started_at`, `ended_at`).
+fn lifecycle_times(to: DeploymentStatus) -> (bool, bool) {
+    (to == DeploymentStatus::Running, to.is_terminal())
+}
+
+/// Seconds since the Unix epoch.
+fn epoch_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// SHA-256 of a token secret, lowercase hex.
+fn token_hash(secret: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Opaque page cursors: hex of a JSON object of string keys.
+fn encode_cursor(key: &std::collections::BTreeMap<String, String>) -> String {
+    hex(serde_json::to_string(key).unwrap_or_default().as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    unhex(cursor)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| Error::invalid_input("page cursor is not one this service issued"))
+}
+
+/// The `VersionState` record name.
+fn version_state_str(state: boreas_core::version::VersionState) -> &'static str {
+    use boreas_core::version::VersionState;
+    match state {
+        VersionState::Normal => "normal",
+        VersionState::Revert => "revert",
+    }
+}
+
+fn parse_version_state(s: &str) -> Option<boreas_core::version::VersionState> {
+    use boreas_core::version::VersionState;
+    match s {
+        "normal" => Some(VersionState::Normal),
+        "revert" => Some(VersionState::Revert),
+        _ => None,
+    }
+}
+
+/// Transactions write at most this many items.
+const MAX_LOCKS: usize = 100;
+
+fn check_lock_set(apps: &[String]) -> Result<(), Error> {
+    if apps.is_empty() || apps.len() > MAX_LOCKS {
+        return Err(Error::invalid_input(format!(
+            "a run lock set holds 1 to {MAX_LOCKS} apps, not {}",
+            apps.len()
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = apps.iter().find(|a| !seen.insert(a.as_str())) {
+        return Err(Error::invalid_input(format!(
+            "app {dup} appears twice in a run lock set"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_210_096_042);
+        assert_eq!(rfc3339(t), "2024-02-29T12:34:56.042Z");
+        let t = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
+        assert_eq!(rfc3339(t), "2099-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let key = [("pk".to_owned(), "DEP#a".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
+        for bad in ["", "zz", "abc", "7b"] {
+            assert_eq!(decode_cursor(bad).unwrap_err().error_type(), "InvalidInput");
+        }
+    }
+
+    #[test]
+    fn token_hash_is_sha256_hex() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,1130 @@
+//! The DynamoDB [`Store`]: the single table described in the parent module.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::version::{CommitId, Version, VersionState};
+
+use super::memory::{gate_decided, lock_held, plan_frozen};
+use super::{
+    Agent, ApiToken, AppProgress, AppStatus, AuditEntry, BatchProgress, BatchStatus, Decision,
+    Deployment, DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress,
+    Repository, Role, Store, StoreFuture, TargetProgress, TargetStatus, Transition, VersionRecord,
+    VersionStatus, check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times,
+    parse_version_state, rfc3339, token_hash, version_state_str,
+};
+use crate::Error;
+
+type Item = HashMap<String, AttributeValue>;
+
+const SERVICE: &str = "dynamodb";
+const GSI1: &str = "gsi1";
+const TABLE_KEYS: &[&str] = &["pk", "sk"];
+const GSI1_KEYS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk"];
+/// A status change is retried after a lost race at most this often; the lifecycle is two steps
+/// deep, so a writer can lose at most twice before its change becomes illegal.
+const TRANSITION_ATTEMPTS: usize = 3;
+
+/// The [`Store`] on one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store on `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A store on `table` with a client built from `config`.
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::sdk(SERVICE, &e))?;
+        Ok(out.item)
+    }
+
+    async fn put_item(&self, item: Item) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Error::sdk(SERVICE, &e))?;
+        Ok(())
+    }
+
+    /// Every item a query returns, across pages.
+    async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::sdk(SERVICE, &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// One page of a query. Filters apply after DynamoDB's own limit, so this keeps reading until
+    /// the page is full or the query is exhausted; the cursor is the key of the last item returned.
+    async fn query_page(
+        &self,
+        query: QueryFluentBuilder,
+        page: &PageRequest,
+        key_attrs: &[&str],
+    ) -> Result<Page<Item>, Error> {
+        let limit = page.checked_limit()?;
+        let mut start = match &page.cursor {
+            Some(c) => Some(
+                decode_cursor(c)?
+                    .into_iter()
+                    .map(|(k, v)| (k, AttributeValue::S(v)))
+                    .collect::<Item>(),
+            ),
+            None => None,
+        };
+        let mut items = Vec::new();
+        loop {
+            let want = i32::try_from(limit - items.len()).unwrap_or(i32::MAX);
+            let out = query
+                .clone()
+                .limit(want)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::sdk(SERVICE, &e))?;
+            let mut got = out.items.unwrap_or_default().into_iter();
+            items.extend(got.by_ref().take(limit - items.len()));
+            let more = got.next().is_some()
+                || out
+                    .last_evaluated_key
+                    .as_ref()
+                    .is_some_and(|k| !k.is_empty());
+            if items.len() == limit || !more {
+                let next = match items.last() {
+                    Some(last) if more => Some(cursor_of(last, key_attrs)?),
+                    _ => None,
+                };
+                return Ok(Page { items, next });
+            }
+            start = out.last_evaluated_key;
+        }
+    }
+}
+
+fn cursor_of(item: &Item, key_attrs: &[&str]) -> Result<String, Error> {
+    let mut key = BTreeMap::new();
+    for attr in key_attrs {
+        let v = item
+            .get(*attr)
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| Error::malformed("list item", format!("no string key {attr}")))?;
+        key.insert((*attr).to_owned(), v.clone());
+    }
+    Ok(encode_cursor(&key))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn is_condition_failed<E>(err: &aws_sdk_dynamodb::error::SdkError<E, impl std::fmt::Debug>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// Reads the attributes of one item, naming the item in every error.
+struct Rec<'a> {
+    item: &'a Item,
+    what: String,
+}
+
+impl<'a> Rec<'a> {
+    fn new(item: &'a Item, what: impl Into<String>) -> Self {
+        Self {
+            item,
+            what: what.into(),
+        }
+    }
+
+    fn err(&self, message: String) -> Error {
+        Error::malformed(self.what.clone(), message)
+    }
+
+    fn opt_s(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.err(format!("attribute {name} is not a string"))),
+        }
+    }
+
+    fn s(&self, name: &str) -> Result<String, Error> {
+        self.opt_s(name)?
+            .ok_or_else(|| self.err(format!("attribute {name} is missing")))
+    }
+
+    fn u32(&self, name: &str) -> Result<u32, Error> {
+        match self.item.get(name) {
+            // The state machine may write numbers either way.
+            Some(AttributeValue::N(v) | AttributeValue::S(v)) => v
+                .parse()
+                .map_err(|_| self.err(format!("attribute {name} is not a whole number: {v}"))),
+            _ => Err(self.err(format!("attribute {name} is missing or not a number"))),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, Error> {
+        match self.item.get(name) {
+            None => Ok(false),
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.err(format!("attribute {name} is not a boolean"))),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>, Error> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| {
+                    v.as_s()
+                        .cloned()
+                        .map_err(|_| self.err(format!("attribute {name} holds a non-string")))
+                })
+                .collect(),
+            Some(_) => Err(self.err(format!("attribute {name} is not a list"))),
+        }
+    }
+
+    fn parsed<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
+        let v = self.s(name)?;
+        parse(&v).ok_or_else(|| self.err(format!("attribute {name} has unknown value {v:?}")))
+    }
+
+    /// The part of a key attribute after `prefix`.
+    fn key_rest(&self, name: &str, prefix: &str) -> Result<String, Error> {
+        let v = self.s(name)?;
+        v.strip_prefix(prefix)
+            .map(str::to_owned)
+            .ok_or_else(|| self.err(format!("{name} {v:?} does not start with {prefix}")))
+    }
+}
+
+fn strings(list: &[String]) -> AttributeValue {
+    AttributeValue::L(list.iter().cloned().map(AttributeValue::S).collect())
+}
+
+fn put_opt(item: &mut Item, name: &str, v: Option<&String>) {
+    if let Some(v) = v {
+        item.insert(name.to_owned(), s(v.clone()));
+    }
+}
+
+fn repository_item(r: &Repository) -> Item {
+    HashMap::from([
+        ("pk".into(), s(format!("REPO#{}", r.name))),
+        ("sk".into(), s("META")),
+        ("gsi1pk".into(), s("REPOSITORIES")),
+        ("gsi1sk".into(), s(&r.name)),
+        ("name".into(), s(&r.name)),
+        ("clone_url".into(), s(&r.clone_url)),
+        ("provider".into(), s(&r.provider)),
+        ("secret_param".into(), s(&r.secret_param)),
+        ("triggers".into(), strings(&r.triggers)),
+    ])
+}
+
+fn repository_from(item: &Item) -> Result<Repository, Error> {
+    let rec = Rec::new(item, "repository");
+    Ok(Repository {
+        name: rec.key_rest("pk", "REPO#")?,
+        clone_url: rec.s("clone_url")?,
+        provider: rec.s("provider")?,
+        secret_param: rec.s("secret_param")?,
+        triggers: rec.strings("triggers")?,
+    })
+}
+
+fn version_item(v: &VersionRecord) -> Item {
+    let (repo, name) = (&v.version.repository, &v.version.name);
+    HashMap::from([
+        ("pk".into(), s(format!("REPO#{repo}"))),
+        ("sk".into(), s(format!("VERSION#{name}"))),
+        ("gsi1pk".into(), s("VERSIONS")),
+        (
+            "gsi1sk".into(),
+            s(format!("{}#{repo}#{name}", v.received_at)),
+        ),
+        ("repository".into(), s(repo)),
+        ("name".into(), s(name)),
+        ("commit".into(), s(&v.version.commit.0)),
+        ("state".into(), s(version_state_str(v.version.state))),
+        ("status".into(), s(v.status.as_str())),
+        ("diverged".into(), AttributeValue::Bool(v.diverged)),
+        ("errors".into(), strings(&v.errors)),
+        ("received_at".into(), s(&v.received_at)),
+    ])
+}
+
+fn version_from(item: &Item) -> Result<VersionRecord, Error> {
+    let rec = Rec::new(item, "version");
+    Ok(VersionRecord {
+        version: Version {
+            repository: rec.key_rest("pk", "REPO#")?,
+            name: rec.key_rest("sk", "VERSION#")?,
+            commit: CommitId(rec.s("commit")?),
+            state: rec.parsed("state", parse_version_state)?,
+        },
+        status: rec.parsed("status", VersionStatus::parse)?,
+        diverged: rec.bool("diverged")?,
+        errors: rec.strings("errors")?,
+        received_at: rec.s("received_at")?,
+    })
+}
+
+fn deployment_from(item: &Item) -> Result<Deployment, Error> {
+    let rec = Rec::new(item, "deployment");
+    Ok(Deployment {
+        id: rec.key_rest("pk", "DEP#")?,
+        repository: rec.s("repository")?,
+        version: rec.s("version")?,
+        environment: rec.s("environment")?,
+        status: rec.parsed("status", DeploymentStatus::parse)?,
+        plan: rec.s("plan")?,
+        created_at: rec.s("created_at")?,
+        started_at: rec.opt_s("started_at")?,
+        ended_at: rec.opt_s("ended_at")?,
+        failed_target: rec.opt_s("failed_target")?,
+        error: rec.opt_s("error")?,
+    })
+}
+
+fn gate_from(item: &Item) -> Result<Gate, Error> {
+    let rec = Rec::new(item, "gate");
+    Ok(Gate {
+        gate: rec.key_rest("sk", "GATE#")?,
+        task_token: rec.s("task_token")?,
+        status: rec.parsed("status", GateStatus::parse)?,
+        comment: rec.opt_s("comment")?,
+        by: rec.opt_s("by")?,
+    })
+}
+
+fn agent_from(item: &Item) -> Result<Agent, Error> {
+    let rec = Rec::new(item, "agent");
+    let apps = rec.s("apps")?;
+    Ok(Agent {
+        env: rec.s("env")?,
+        host: rec.s("host")?,
+        group: rec.s("group")?,
+        last_seen: rec.s("last_seen")?,
+        apps: serde_json::from_str(&apps)
+            .map_err(|e| rec.err(format!("attribute apps is not JSON: {e}")))?,
+    })
+}
+
+fn audit_from(item: &Item) -> Result<AuditEntry, Error> {
+    let rec = Rec::new(item, "audit entry");
+    Ok(AuditEntry {
+        at: rec.s("at")?,
+        id: rec.s("id")?,
+        who: rec.s("who")?,
+        action: rec.s("action")?,
+        target: rec.s("target")?,
+    })
+}
+
+/// Adds one record of a deployment's partition to `progress`, by its sort key.
+fn add_progress(progress: &mut Progress, item: &Item) -> Result<(), Error> {
+    let rec = Rec::new(item, "progress record");
+    let sk = rec.s("sk")?;
+    if let Some(app) = sk.strip_prefix("APP#") {
+        progress.apps.push(AppProgress {
+            app: app.to_owned(),
+            status: rec.parsed("status", AppStatus::parse)?,
+            started_at: rec.opt_s("started_at")?,
+            ended_at: rec.opt_s("ended_at")?,
+        });
+    } else if let Some(rest) = sk.strip_prefix("BATCH#") {
+        let (app, index) = rest
+            .rsplit_once('#')
+            .and_then(|(a, i)| Some((a, i.parse().ok()?)))
+            .ok_or_else(|| rec.err(format!("sort key {sk:?} is not BATCH#app#index")))?;
+        progress.batches.push(BatchProgress {
+            app: app.to_owned(),
+            index,
+            status: rec.parsed("status", BatchStatus::parse)?,
+            started_at: rec.opt_s("started_at")?,
+            ended_at: rec.opt_s("ended_at")?,
+        });
+    } else if let Some(rest) = sk.strip_prefix("TARGET#") {
+        let (app, target) = rest
+            .split_once('#')
+            .ok_or_else(|| rec.err(format!("sort key {sk:?} is not TARGET#app#target")))?;
+        progress.targets.push(TargetProgress {
+            app: app.to_owned(),
+            target: target.to_owned(),
+            status: rec.parsed("status", TargetStatus::parse)?,
+            batch: rec.u32("batch")?,
+            updated_at: rec.s("updated_at")?,
+            error_type: rec.opt_s("error_type")?,
+            error: rec.opt_s("error")?,
+        });
+    } else if sk.starts_with("GATE#") {
+        progress.gates.push(gate_from(item)?);
+    }
+    Ok(())
+}
+
+fn lock_key(env: &str, app: &str) -> String {
+    format!("LOCK#{env}#{app}")
+}
+
+impl Store for DynamoStore {
+    fn put_repository<'a>(&'a self, repo: &'a Repository) -> StoreFuture<'a, ()> {
+        Box::pin(self.put_item(repository_item(repo)))
+    }
+
+    fn get_repository<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Repository>> {
+        Box::pin(async move {
+            self.get_item(format!("REPO#{name}"), "META")
+                .await?
+                .as_ref()
+                .map(repository_from)
+                .transpose()
+        })
+    }
+
+    fn list_repositories(&self) -> StoreFuture<'_, Vec<Repository>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s("REPOSITORIES"));
+            self.query_all(query)
+                .await?
+                .iter()
+                .map(repository_from)
+                .collect()
+        })
+    }
+
+    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(version_item(version)))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn get_version<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<VersionRecord>> {
+        Box::pin(async move {
+            self.get_item(format!("REPO#{repo}"), &format!("VERSION#{name}"))
+                .await?
+                .as_ref()
+                .map(version_from)
+                .transpose()
+        })
+    }
+
+    fn list_versions<'a>(
+        &'a self,
+        repo: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> StoreFuture<'a, Page<VersionRecord>> {
+        Box::pin(async move {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s("VERSIONS"))
+                .scan_index_forward(false);
+            if let Some(repo) = repo {
+                query = query
+                    .filter_expression("repository = :r")
+                    .expression_attribute_values(":r", s(repo));
+            }
+            let page = self.query_page(query, page, GSI1_KEYS).await?;
+            Ok(Page {
+                items: page
+                    .items
+                    .iter()
+                    .map(version_from)
+                    .collect::<Result<_, _>>()?,
+                next: page.next,
+            })
+        })
+    }
+
+    fn set_version_status<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        status: VersionStatus,
+        diverged: bool,
+        errors: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(format!("REPO#{repo}")))
+                .key("sk", s(format!("VERSION#{name}")))
+                .update_expression("SET #status = :s, diverged = :d, #errors = :e")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#errors", "errors")
+                .expression_attribute_values(":s", s(status.as_str()))
+                .expression_attribute_values(":d", AttributeValue::Bool(diverged))
+                .expression_attribute_values(":e", strings(errors))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => {
+                    Err(Error::not_found(format!("version {repo}/{name}")))
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn set_version_state<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        state: VersionState,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(format!("REPO#{repo}")))
+                .key("sk", s(format!("VERSION#{name}")))
+                .update_expression("SET #state = :s")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":s", s(version_state_str(state)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => {
+                    Err(Error::not_found(format!("version {repo}/{name}")))
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> StoreFuture<'a, Deployment> {
+        Box::pin(async move {
+            let item = HashMap::from([
+                ("pk".into(), s(format!("DEP#{}", new.id))),
+                ("sk".into(), s("META")),
+                ("gsi1pk".into(), s("DEPLOYMENTS")),
+                ("gsi1sk".into(), s(format!("{}#{}", new.created_at, new.id))),
+                ("id".into(), s(&new.id)),
+                ("repository".into(), s(&new.repository)),
+                ("version".into(), s(&new.version)),
+                ("environment".into(), s(&new.environment)),
+                ("status".into(), s(DeploymentStatus::Planned.as_str())),
+                ("plan".into(), s(&new.plan)),
+                ("created_at".into(), s(&new.created_at)),
+            ]);
+            let record = deployment_from(&item)?;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(record),
+                Err(e) if is_condition_failed(&e) => Err(Error::AlreadyExists {
+                    what: format!("deployment {}", new.id),
+                }),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn get_deployment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Deployment>> {
+        Box::pin(async move {
+            self.get_item(format!("DEP#{id}"), "META")
+                .await?
+                .as_ref()
+                .map(deployment_from)
+                .transpose()
+        })
+    }
+
+    fn list_deployments<'a>(
+        &'a self,
+        filter: &'a DeploymentFilter,
+        page: &'a PageRequest,
+    ) -> StoreFuture<'a, Page<Deployment>> {
+        Box::pin(async move {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s("DEPLOYMENTS"))
+                .scan_index_forward(false);
+            let mut conditions = Vec::new();
+            if let Some(status) = filter.status {
+                conditions.push("#status = :s");
+                query = query
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":s", s(status.as_str()));
+            }
+            if let Some(env) = &filter.environment {
+                conditions.push("#env = :e");
+                query = query
+                    .expression_attribute_names("#env", "environment")
+                    .expression_attribute_values(":e", s(env));
+            }
+            if !conditions.is_empty() {
+                query = query.filter_expression(conditions.join(" AND "));
+            }
+            let page = self.query_page(query, page, GSI1_KEYS).await?;
+            Ok(Page {
+                items: page
+                    .items
+                    .iter()
+                    .map(deployment_from)
+                    .collect::<Result<_, _>>()?,
+                next: page.next,
+            })
+        })
+    }
+
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(format!("DEP#{id}")))
+                .key("sk", s("META"))
+                .update_expression("SET #plan = :plan")
+                .condition_expression("#status = :planned")
+                .expression_attribute_names("#plan", "plan")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":plan", s(plan))
+                .expression_attribute_values(":planned", s(DeploymentStatus::Planned.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => match self.get_deployment(id).await? {
+                    Some(d) => Err(plan_frozen(id, d.status)),
+                    None => Err(Error::not_found(format!("deployment {id}"))),
+                },
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn transition_deployment<'a>(
+        &'a self,
+        id: &'a str,
+        change: &'a Transition,
+    ) -> StoreFuture<'a, Deployment> {
+        Box::pin(async move {
+            for _ in 0..TRANSITION_ATTEMPTS {
+                let current = self
+                    .get_deployment(id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
+                if !current.status.can_become(change.to) {
+                    return Err(Error::IllegalTransition {
+                        id: id.to_owned(),
+                        from: current.status,
+                        to: change.to,
+                    });
+                }
+                let (starts, ends) = lifecycle_times(change.to);
+                let mut sets = vec!["#status = :to"];
+                let mut update = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", s(format!("DEP#{id}")))
+                    .key("sk", s("META"))
+                    .condition_expression("#status = :from")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":to", s(change.to.as_str()))
+                    .expression_attribute_values(":from", s(current.status.as_str()))
+                    .return_values(ReturnValue::AllNew);
+                if starts {
+                    sets.push("started_at = :at");
+                }
+                if ends {
+                    sets.push("ended_at = :at");
+                }
+                if starts || ends {
+                    update = update.expression_attribute_values(":at", s(&change.at));
+                }
+                if let Some(t) = &change.failed_target {
+                    sets.push("failed_target = :ft");
+                    update = update.expression_attribute_values(":ft", s(t));
+                }
+                if let Some(err) = &change.error {
+                    sets.push("#error = :err");
+                    update = update
+                        .expression_attribute_names("#error", "error")
+                        .expression_attribute_values(":err", s(err));
+                }
+                let result = update
+                    .update_expression(format!("SET {}", sets.join(", ")))
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => {
+                        tracing::info!(deployment = id, from = %current.status, to = %change.to, "deployment status changed");
+                        return deployment_from(&out.attributes.unwrap_or_default());
+                    }
+                    // Another writer changed the status since it was read: judge again.
+                    Err(e) if is_condition_failed(&e) => {}
+                    Err(e) => return Err(Error::sdk(SERVICE, &e)),
+                }
+            }
+            Err(Error::Conflict {
+                what: format!("deployment {id}"),
+                reason: "its status kept changing under concurrent writers".to_owned(),
+            })
+        })
+    }
+
+    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> StoreFuture<'a, ()> {
+        let mut item = HashMap::from([
+            ("pk".into(), s(format!("DEP#{id}"))),
+            ("sk".into(), s(format!("APP#{}", p.app))),
+            ("status".into(), s(p.status.as_str())),
+        ]);
+        put_opt(&mut item, "started_at", p.started_at.as_ref());
+        put_opt(&mut item, "ended_at", p.ended_at.as_ref());
+        Box::pin(self.put_item(item))
+    }
+
+    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> StoreFuture<'a, ()> {
+        let mut item = HashMap::from([
+            ("pk".into(), s(format!("DEP#{id}"))),
+            ("sk".into(), s(format!("BATCH#{}#{:04}", p.app, p.index))),
+            ("status".into(), s(p.status.as_str())),
+        ]);
+        put_opt(&mut item, "started_at", p.started_at.as_ref());
+        put_opt(&mut item, "ended_at", p.ended_at.as_ref());
+        Box::pin(self.put_item(item))
+    }
+
+    fn put_target_progress<'a>(
+        &'a self,
+        id: &'a str,
+        p: &'a TargetProgress,
+    ) -> StoreFuture<'a, ()> {
+        let mut item = HashMap::from([
+            ("pk".into(), s(format!("DEP#{id}"))),
+            ("sk".into(), s(format!("TARGET#{}#{}", p.app, p.target))),
+            ("status".into(), s(p.status.as_str())),
+            ("batch".into(), n(u64::from(p.batch))),
+            ("updated_at".into(), s(&p.updated_at)),
+        ]);
+        put_opt(&mut item, "error_type", p.error_type.as_ref());
+        put_opt(&mut item, "error", p.error.as_ref());
+        Box::pin(self.put_item(item))
+    }
+
+    fn progress<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Progress> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(format!("DEP#{id}")))
+                .consistent_read(true);
+            let mut progress = Progress::default();
+            for item in self.query_all(query).await? {
+                add_progress(&mut progress, &item)?;
+            }
+            Ok(progress)
+        })
+    }
+
+    fn put_gate<'a>(
+        &'a self,
+        id: &'a str,
+        gate: &'a str,
+        task_token: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(format!("DEP#{id}")))
+                .item("sk", s(format!("GATE#{gate}")))
+                .item("task_token", s(task_token))
+                .item("status", s(GateStatus::Waiting.as_str()))
+                .condition_expression("attribute_not_exists(pk) OR #status = :waiting")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":waiting", s(GateStatus::Waiting.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => {
+                    let status = self
+                        .get_gate(id, gate)
+                        .await?
+                        .map_or(GateStatus::Waiting, |g| g.status);
+                    Err(gate_decided(id, gate, status))
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> StoreFuture<'a, Option<Gate>> {
+        Box::pin(async move {
+            self.get_item(format!("DEP#{id}"), &format!("GATE#{gate}"))
+                .await?
+                .as_ref()
+                .map(gate_from)
+                .transpose()
+        })
+    }
+
+    fn decide_gate<'a>(
+        &'a self,
+        id: &'a str,
+        gate: &'a str,
+        decision: Decision,
+        by: &'a str,
+        comment: Option<&'a str>,
+    ) -> StoreFuture<'a, Gate> {
+        Box::pin(async move {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(format!("DEP#{id}")))
+                .key("sk", s(format!("GATE#{gate}")))
+                .condition_expression("#status = :waiting")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#by", "by")
+                .expression_attribute_names("#comment", "comment")
+                .expression_attribute_values(":waiting", s(GateStatus::Waiting.as_str()))
+                .expression_attribute_values(":s", s(decision.status().as_str()))
+                .expression_attribute_values(":by", s(by))
+                .return_values(ReturnValue::AllNew);
+            update = match comment {
+                Some(c) => update
+                    .update_expression("SET #status = :s, #by = :by, #comment = :c")
+                    .expression_attribute_values(":c", s(c)),
+                None => update.update_expression("SET #status = :s, #by = :by REMOVE #comment"),
+            };
+            match update.send().await {
+                Ok(out) => gate_from(&out.attributes.unwrap_or_default()),
+                Err(e) if is_condition_failed(&e) => match self.get_gate(id, gate).await? {
+                    Some(g) => Err(gate_decided(id, gate, g.status)),
+                    None => Err(Error::not_found(format!("gate {gate} of deployment {id}"))),
+                },
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn acquire_run_locks<'a>(
+        &'a self,
+        id: &'a str,
+        env: &'a str,
+        apps: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            check_lock_set(apps)?;
+            let mut tx = self.client.transact_write_items();
+            for app in apps {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(lock_key(env, app)))
+                    .item("sk", s("LOCK"))
+                    .item("deployment_id", s(id))
+                    .condition_expression("attribute_not_exists(pk) OR deployment_id = :id")
+                    .expression_attribute_values(":id", s(id))
+                    .build()
+                    .map_err(|e| Error::invalid_input(format!("run lock request: {e}")))?;
+                tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+            }
+            let Err(err) = tx.send().await else {
+                return Ok(());
+            };
+            let cancelled = err
+                .as_service_error()
+                .is_some_and(|e| e.is_transaction_canceled_exception());
+            if !cancelled {
+                return Err(Error::sdk(SERVICE, &err));
+            }
+            // Name a lock another deployment holds; if none is held any more the transaction
+            // lost a race with a release, which the caller may simply retry.
+            for app in apps {
+                if let Some(holder) = self.run_lock_holder(env, app).await?
+                    && holder != id
+                {
+                    return Err(lock_held(env, app, &holder));
+                }
+            }
+            Err(Error::Conflict {
+                what: format!("run locks in {env}"),
+                reason: "another transaction on the same locks ran at the same time".to_owned(),
+            })
+        })
+    }
+
+    fn release_run_locks<'a>(
+        &'a self,
+        id: &'a str,
+        env: &'a str,
+        apps: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            check_lock_set(apps)?;
+            for app in apps {
+                let result = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(lock_key(env, app)))
+                    .key("sk", s("LOCK"))
+                    .condition_expression("deployment_id = :id")
+                    .expression_attribute_values(":id", s(id))
+                    .send()
+                    .await;
+                match result {
+                    // Not held, or held by another deployment: nothing of ours to release.
+                    Ok(_) => {}
+                    Err(e) if is_condition_failed(&e) => {}
+                    Err(e) => return Err(Error::sdk(SERVICE, &e)),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn run_lock_holder<'a>(
+        &'a self,
+        env: &'a str,
+        app: &'a str,
+    ) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match self.get_item(lock_key(env, app), "LOCK").await? {
+                Some(item) => Ok(Some(
+                    Rec::new(&item, format!("run lock {env}/{app}")).s("deployment_id")?,
+                )),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn record_delivery<'a>(
+        &'a self,
+        provider: &'a str,
+        delivery_id: &'a str,
+        at: SystemTime,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            // DynamoDB deletes expired items lazily, so an expired record counts as absent.
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(format!("DELIVERY#{provider}#{delivery_id}")))
+                .item("sk", s("DELIVERY"))
+                .item("received_at", s(rfc3339(at)))
+                .item("expires_at", n(epoch_seconds(at + ttl)))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(epoch_seconds(at)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => {
+                    tracing::info!(provider, delivery_id, "webhook delivery seen before");
+                    Ok(false)
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> StoreFuture<'a, ()> {
+        let item = HashMap::from([
+            (
+                "pk".into(),
+                s(format!("AGENT#{}#{}", agent.env, agent.host)),
+            ),
+            ("sk".into(), s("META")),
+            ("gsi1pk".into(), s("AGENTS")),
+            ("gsi1sk".into(), s(format!("{}#{}", agent.env, agent.host))),
+            ("env".into(), s(&agent.env)),
+            ("host".into(), s(&agent.host)),
+            ("group".into(), s(&agent.group)),
+            ("last_seen".into(), s(&agent.last_seen)),
+            ("apps".into(), s(agent.apps.to_string())),
+        ]);
+        Box::pin(self.put_item(item))
+    }
+
+    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> StoreFuture<'a, Vec<Agent>> {
+        Box::pin(async move {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .expression_attribute_values(":p", s("AGENTS"));
+            query = match env {
+                Some(env) => query
+                    .key_condition_expression("gsi1pk = :p AND begins_with(gsi1sk, :env)")
+                    .expression_attribute_values(":env", s(format!("{env}#"))),
+                None => query.key_condition_expression("gsi1pk = :p"),
+            };
+            self.query_all(query)
+                .await?
+                .iter()
+                .map(agent_from)
+                .collect()
+        })
+    }
+
+    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> StoreFuture<'a, ()> {
+        let item = HashMap::from([
+            ("pk".into(), s(format!("TOKEN#{}", token_hash(secret)))),
+            ("sk".into(), s("META")),
+            ("role".into(), s(token.role.as_str())),
+            ("name".into(), s(&token.name)),
+        ]);
+        Box::pin(self.put_item(item))
+    }
+
+    fn get_api_token<'a>(&'a self, secret: &'a str) -> StoreFuture<'a, Option<ApiToken>> {
+        Box::pin(async move {
+            let Some(item) = self
+                .get_item(format!("TOKEN#{}", token_hash(secret)), "META")
+                .await?
+            else {
+                return Ok(None);
+            };
+            let rec = Rec::new(&item, "api token");
+            Ok(Some(ApiToken {
+                name: rec.s("name")?,
+                role: rec.parsed("role", Role::parse)?,
+            }))
+        })
+    }
+
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, ()> {
+        let item = HashMap::from([
+            ("pk".into(), s("AUDIT")),
+            ("sk".into(), s(format!("{}#{}", entry.at, entry.id))),
+            ("at".into(), s(&entry.at)),
+            ("id".into(), s(&entry.id)),
+            ("who".into(), s(&entry.who)),
+            ("action".into(), s(&entry.action)),
+            ("target".into(), s(&entry.target)),
+        ]);
+        Box::pin(self.put_item(item))
+    }
+
+    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> StoreFuture<'a, Page<AuditEntry>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s("AUDIT"))
+                .scan_index_forward(false);
+            let page = self.query_page(query, page, TABLE_KEYS).await?;
+            Ok(Page {
+                items: page
+                    .items
+                    .iter()
+                    .map(audit_from)
+                    .collect::<Result<_, _>>()?,
+                next: page.next,
+            })
+        })
+    }
+}

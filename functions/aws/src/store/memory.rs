@@ -1,0 +1,559 @@
+//! In-memory [`Store`] with the DynamoDB store's semantics, for handler unit tests.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::version::VersionState;
+
+use super::{
+    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
+    DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress, Repository,
+    Store, StoreFuture, TargetProgress, Transition, VersionRecord, VersionStatus, check_lock_set,
+    decode_cursor, encode_cursor, epoch_seconds, lifecycle_times, token_hash,
+};
+use crate::Error;
+
+/// A [`Store`] in process memory. Every operation runs under one lock, so conditional writes are
+/// trivially atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    repos: BTreeMap<String, Repository>,
+    versions: BTreeMap<(String, String), VersionRecord>,
+    deployments: BTreeMap<String, Deployment>,
+    apps: BTreeMap<(String, String), AppProgress>,
+    batches: BTreeMap<(String, String, u32), BatchProgress>,
+    targets: BTreeMap<(String, String, String), TargetProgress>,
+    gates: BTreeMap<(String, String), Gate>,
+    locks: BTreeMap<(String, String), String>,
+    /// Delivery → `expires_at` (epoch seconds).
+    deliveries: BTreeMap<(String, String), u64>,
+    agents: BTreeMap<(String, String), Agent>,
+    /// SHA-256 hex of the secret → grant.
+    tokens: BTreeMap<String, ApiToken>,
+    /// `{at}#{id}` → entry.
+    audit: BTreeMap<String, AuditEntry>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves no half-written record (every write is one
+        // insert), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Newest-first page over `(sort key, item)` pairs: items whose key sorts before the cursor's.
+fn page_desc<T: Clone>(mut items: Vec<(String, T)>, page: &PageRequest) -> Result<Page<T>, Error> {
+    let limit = page.checked_limit()?;
+    let after =
+        match &page.cursor {
+            Some(c) => Some(decode_cursor(c)?.remove("k").ok_or_else(|| {
+                Error::invalid_input("page cursor is not one this service issued")
+            })?),
+            None => None,
+        };
+    items.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut rest = items
+        .into_iter()
+        .filter(|(k, _)| after.as_ref().is_none_or(|a| k < a));
+    let taken: Vec<(String, T)> = rest.by_ref().take(limit).collect();
+    let next = match (taken.last(), rest.next()) {
+        (Some((k, _)), Some(_)) => Some(encode_cursor(&[("k".to_owned(), k.clone())].into())),
+        _ => None,
+    };
+    Ok(Page {
+        items: taken.into_iter().map(|(_, t)| t).collect(),
+        next,
+    })
+}
+
+impl Store for MemoryStore {
+    fn put_repository<'a>(&'a self, repo: &'a Repository) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock().repos.insert(repo.name.clone(), repo.clone());
+            Ok(())
+        })
+    }
+
+    fn get_repository<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Repository>> {
+        Box::pin(async move { Ok(self.lock().repos.get(name).cloned()) })
+    }
+
+    fn list_repositories(&self) -> StoreFuture<'_, Vec<Repository>> {
+        Box::pin(async move { Ok(self.lock().repos.values().cloned().collect()) })
+    }
+
+    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let key = (
+                version.version.repository.clone(),
+                version.version.name.clone(),
+            );
+            let mut s = self.lock();
+            if s.versions.contains_key(&key) {
+                return Ok(false);
+            }
+            s.versions.insert(key, version.clone());
+            Ok(true)
+        })
+    }
+
+    fn get_version<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<VersionRecord>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .versions
+                .get(&(repo.to_owned(), name.to_owned()))
+                .cloned())
+        })
+    }
+
+    fn list_versions<'a>(
+        &'a self,
+        repo: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> StoreFuture<'a, Page<VersionRecord>> {
+        Box::pin(async move {
+            let items = self
+                .lock()
+                .versions
+                .values()
+                .filter(|v| repo.is_none_or(|r| r == v.version.repository))
+                .map(|v| {
+                    let key = format!(
+                        "{}#{}#{}",
+                        v.received_at, v.version.repository, v.version.name
+                    );
+                    (key, v.clone())
+                })
+                .collect();
+            page_desc(items, page)
+        })
+    }
+
+    fn set_version_status<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        status: VersionStatus,
+        diverged: bool,
+        errors: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let v = s
+                .versions
+                .get_mut(&(repo.to_owned(), name.to_owned()))
+                .ok_or_else(|| Error::not_found(format!("version {repo}/{name}")))?;
+            v.status = status;
+            v.diverged = diverged;
+            v.errors = errors.to_vec();
+            Ok(())
+        })
+    }
+
+    fn set_version_state<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        state: VersionState,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let v = s
+                .versions
+                .get_mut(&(repo.to_owned(), name.to_owned()))
+                .ok_or_else(|| Error::not_found(format!("version {repo}/{name}")))?;
+            v.version.state = state;
+            Ok(())
+        })
+    }
+
+    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> StoreFuture<'a, Deployment> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            if s.deployments.contains_key(&new.id) {
+                return Err(Error::AlreadyExists {
+                    what: format!("deployment {}", new.id),
+                });
+            }
+            let d = Deployment {
+                id: new.id.clone(),
+                repository: new.repository.clone(),
+                version: new.version.clone(),
+                environment: new.environment.clone(),
+                status: DeploymentStatus::Planned,
+                plan: new.plan.clone(),
+                created_at: new.created_at.clone(),
+                started_at: None,
+                ended_at: None,
+                failed_target: None,
+                error: None,
+            };
+            s.deployments.insert(new.id.clone(), d.clone());
+            Ok(d)
+        })
+    }
+
+    fn get_deployment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Deployment>> {
+        Box::pin(async move { Ok(self.lock().deployments.get(id).cloned()) })
+    }
+
+    fn list_deployments<'a>(
+        &'a self,
+        filter: &'a DeploymentFilter,
+        page: &'a PageRequest,
+    ) -> StoreFuture<'a, Page<Deployment>> {
+        Box::pin(async move {
+            let items = self
+                .lock()
+                .deployments
+                .values()
+                .filter(|d| filter.matches(d))
+                .map(|d| (format!("{}#{}", d.created_at, d.id), d.clone()))
+                .collect();
+            page_desc(items, page)
+        })
+    }
+
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let d = s
+                .deployments
+                .get_mut(id)
+                .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
+            if d.status != DeploymentStatus::Planned {
+                return Err(plan_frozen(id, d.status));
+            }
+            d.plan = plan.to_owned();
+            Ok(())
+        })
+    }
+
+    fn transition_deployment<'a>(
+        &'a self,
+        id: &'a str,
+        change: &'a Transition,
+    ) -> StoreFuture<'a, Deployment> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let d = s
+                .deployments
+                .get_mut(id)
+                .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
+            if !d.status.can_become(change.to) {
+                return Err(Error::IllegalTransition {
+                    id: id.to_owned(),
+                    from: d.status,
+                    to: change.to,
+                });
+            }
+            let (starts, ends) = lifecycle_times(change.to);
+            d.status = change.to;
+            if starts {
+                d.started_at = Some(change.at.clone());
+            }
+            if ends {
+                d.ended_at = Some(change.at.clone());
+            }
+            if change.failed_target.is_some() {
+                d.failed_target = change.failed_target.clone();
+            }
+            if change.error.is_some() {
+                d.error = change.error.clone();
+            }
+            Ok(d.clone())
+        })
+    }
+
+    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .apps
+                .insert((id.to_owned(), p.app.clone()), p.clone());
+            Ok(())
+        })
+    }
+
+    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .batches
+                .insert((id.to_owned(), p.app.clone(), p.index), p.clone());
+            Ok(())
+        })
+    }
+
+    fn put_target_progress<'a>(
+        &'a self,
+        id: &'a str,
+        p: &'a TargetProgress,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .targets
+                .insert((id.to_owned(), p.app.clone(), p.target.clone()), p.clone());
+            Ok(())
+        })
+    }
+
+    fn progress<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Progress> {
+        Box::pin(async move {
+            let s = self.lock();
+            Ok(Progress {
+                apps: s
+                    .apps
+                    .iter()
+                    .filter(|(k, _)| k.0 == id)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                batches: s
+                    .batches
+                    .iter()
+                    .filter(|(k, _)| k.0 == id)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                targets: s
+                    .targets
+                    .iter()
+                    .filter(|(k, _)| k.0 == id)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                gates: s
+                    .gates
+                    .iter()
+                    .filter(|(k, _)| k.0 == id)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            })
+        })
+    }
+
+    fn put_gate<'a>(
+        &'a self,
+        id: &'a str,
+        gate: &'a str,
+        task_token: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let key = (id.to_owned(), gate.to_owned());
+            if let Some(g) = s.gates.get(&key)
+                && g.status != GateStatus::Waiting
+            {
+                return Err(gate_decided(id, gate, g.status));
+            }
+            s.gates.insert(
+                key,
+                Gate {
+                    gate: gate.to_owned(),
+                    task_token: task_token.to_owned(),
+                    status: GateStatus::Waiting,
+                    comment: None,
+                    by: None,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> StoreFuture<'a, Option<Gate>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .gates
+                .get(&(id.to_owned(), gate.to_owned()))
+                .cloned())
+        })
+    }
+
+    fn decide_gate<'a>(
+        &'a self,
+        id: &'a str,
+        gate: &'a str,
+        decision: Decision,
+        by: &'a str,
+        comment: Option<&'a str>,
+    ) -> StoreFuture<'a, Gate> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let g = s
+                .gates
+                .get_mut(&(id.to_owned(), gate.to_owned()))
+                .ok_or_else(|| Error::not_found(format!("gate {gate} of deployment {id}")))?;
+            if g.status != GateStatus::Waiting {
+                return Err(gate_decided(id, gate, g.status));
+            }
+            g.status = decision.status();
+            g.by = Some(by.to_owned());
+            g.comment = comment.map(str::to_owned);
+            Ok(g.clone())
+        })
+    }
+
+    fn acquire_run_locks<'a>(
+        &'a self,
+        id: &'a str,
+        env: &'a str,
+        apps: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            check_lock_set(apps)?;
+            let mut s = self.lock();
+            for app in apps {
+                if let Some(holder) = s.locks.get(&(env.to_owned(), app.clone()))
+                    && holder != id
+                {
+                    return Err(lock_held(env, app, holder));
+                }
+            }
+            for app in apps {
+                s.locks.insert((env.to_owned(), app.clone()), id.to_owned());
+            }
+            Ok(())
+        })
+    }
+
+    fn release_run_locks<'a>(
+        &'a self,
+        id: &'a str,
+        env: &'a str,
+        apps: &'a [String],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            check_lock_set(apps)?;
+            let mut s = self.lock();
+            for app in apps {
+                let key = (env.to_owned(), app.clone());
+                if s.locks.get(&key).is_some_and(|h| h == id) {
+                    s.locks.remove(&key);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn run_lock_holder<'a>(
+        &'a self,
+        env: &'a str,
+        app: &'a str,
+    ) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .locks
+                .get(&(env.to_owned(), app.to_owned()))
+                .cloned())
+        })
+    }
+
+    fn record_delivery<'a>(
+        &'a self,
+        provider: &'a str,
+        delivery_id: &'a str,
+        at: SystemTime,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let now = epoch_seconds(at);
+            let mut s = self.lock();
+            let key = (provider.to_owned(), delivery_id.to_owned());
+            if s.deliveries.get(&key).is_some_and(|&exp| exp > now) {
+                return Ok(false);
+            }
+            s.deliveries.insert(key, epoch_seconds(at + ttl));
+            Ok(true)
+        })
+    }
+
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .agents
+                .insert((agent.env.clone(), agent.host.clone()), agent.clone());
+            Ok(())
+        })
+    }
+
+    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> StoreFuture<'a, Vec<Agent>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .agents
+                .values()
+                .filter(|a| env.is_none_or(|e| e == a.env))
+                .cloned()
+                .collect())
+        })
+    }
+
+    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock().tokens.insert(token_hash(secret), token.clone());
+            Ok(())
+        })
+    }
+
+    fn get_api_token<'a>(&'a self, secret: &'a str) -> StoreFuture<'a, Option<ApiToken>> {
+        Box::pin(async move { Ok(self.lock().tokens.get(&token_hash(secret)).cloned()) })
+    }
+
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .audit
+                .insert(format!("{}#{}", entry.at, entry.id), entry.clone());
+            Ok(())
+        })
+    }
+
+    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> StoreFuture<'a, Page<AuditEntry>> {
+        Box::pin(async move {
+            let items = self
+                .lock()
+                .audit
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            page_desc(items, page)
+        })
+    }
+}
+
+pub(super) fn plan_frozen(id: &str, status: DeploymentStatus) -> Error {
+    Error::Conflict {
+        what: format!("deployment {id}"),
+        reason: format!("the plan can only change while planned, and it is {status}"),
+    }
+}
+
+pub(super) fn gate_decided(id: &str, gate: &str, status: GateStatus) -> Error {
+    Error::Conflict {
+        what: format!("gate {gate} of deployment {id}"),
+        reason: format!("already {status}"),
+    }
+}
+
+pub(super) fn lock_held(env: &str, app: &str, holder: &str) -> Error {
+    Error::Conflict {
+        what: format!("run lock of app {app} in {env}"),
+        reason: format!("held by deployment {holder}"),
+    }
+}
