@@ -20,6 +20,10 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Plan a deployment of a boreas.yaml to one environment.
     Plan(cmd::plan::Args),
+    /// Create the platform's resources on an emulator (or any AWS endpoint), idempotently.
+    Provision(cmd::provision::Args),
+    /// Run the local AWS emulator (moto) on 127.0.0.1, or stop it.
+    Emulator(cmd::emulator::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,5 +31,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => cmd::validate::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
+        Command::Provision(args) => cmd::provision::run(&args),
+        Command::Emulator(args) => cmd::emulator::run(&args),
     }
 }

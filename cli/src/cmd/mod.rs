@@ -1,4 +1,17 @@
 //! One module per subcommand.
 
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) mod emulator;
 pub(crate) mod plan;
+pub(crate) mod provision;
 pub(crate) mod validate;
+
+/// Reads a config file; on failure prints why and gives exit code 2 ("cannot read").
+fn read_config_source(path: &Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("{}: cannot read: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
