@@ -810,7 +810,10 @@ mod tests {
         );
         // The same stage as the dependency is not after it either.
         let e = err(&sample(), &[move_app("web", 2)]);
-        assert!(e.to_string().ends_with("\"web\" cannot run in stage 2"), "{e}");
+        assert!(
+            e.to_string().ends_with("\"web\" cannot run in stage 2"),
+            "{e}"
+        );
         let e = err(&sample(), &[move_app("api", 1)]);
         assert_eq!(
             e.to_string(),
@@ -979,7 +982,8 @@ mod tests {
         assert_eq!(e.rule(), "bad_split");
         assert_eq!(
             e.to_string(),
-            "adjustment 0 (split_stage): cannot split stage 1: no apps listed to move to the new stage"
+            "adjustment 0 (split_stage): cannot split stage 1: no apps listed to move to the \
+             new stage"
         );
         assert_eq!(split_err(&["cache", "db"]).rule(), "bad_split");
         assert_eq!(split_err(&["db", "db"]).rule(), "bad_split");

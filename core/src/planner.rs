@@ -15,14 +15,14 @@
 //! - **Stages** are the topological layers of `depends_on` over the planned apps: an app runs one
 //!   stage after the latest of its planned dependencies. A dependency that is not planned keeps
 //!   running its version and gets no stage (no gap); it passes its own planned dependencies on,
-//!   so with `web → api → db` and only `web` and `db` planned, `web` still runs after `db`. These
-//!   effective dependencies are what [`AppPlan::depends_on`] holds, so a plan can be validated
-//!   on its own. Apps are sorted by name inside a stage, and a stage runs all its apps at once
-//!   (`parallelism` = number of apps).
+//!   so with `web → api → db` and only `web` and `db` planned, `web` still runs after `db`.
+//!   These effective dependencies are what [`AppPlan::depends_on`] holds, so a plan can be
+//!   validated on its own. Apps are sorted by name inside a stage, and a stage runs all its apps
+//!   at once (`parallelism` = number of apps).
 //! - **Batches** come from [`crate::rollout`]; targets keep the order given in
 //!   [`PlanInput::targets`] with duplicates removed (a host named explicitly and also in a group).
-//! - **Pauses**: a duration becomes [`PausePlan::Wait`], `manual` becomes a
-//!   [`PausePlan::Gate`] with id `<app>.<batch index>`; the last batch never pauses.
+//! - **Pauses**: a duration becomes [`crate::plan::PausePlan::Wait`], `manual` becomes a
+//!   [`crate::plan::PausePlan::Gate`] with id `<app>.<batch index>`; the last batch never pauses.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
