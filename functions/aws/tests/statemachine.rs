@@ -1,0 +1,1165 @@
+//! The deployment state machine (`statemachine/deployment.asl.json`) on the emulator, driven by
+//! scripted workers: tokio tasks that long-poll the agent and cluster queues, read each command
+//! with `boreas_core::command`, and answer SendTaskSuccess, SendTaskFailure or nothing.
+//!
+//! Every test provisions its own table, queues and state machine under a unique prefix, so the
+//! tests share one emulator (one per test process) and run in parallel.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_sfn::types::ExecutionStatus;
+use boreas_aws::emulator;
+use boreas_aws::names::Names;
+use boreas_core::command::{Action, Command, Event, EventBody, SCHEMA_VERSION, TaskResult};
+use boreas_core::config::AppKind;
+use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput, StageInput};
+use boreas_core::plan::PausePlan;
+use tokio::task::JoinHandle;
+
+const DEFINITION: &str = "statemachine/deployment.asl.json";
+/// The definition's `${...}` placeholders, which the template and provisioning substitute.
+const SUBSTITUTIONS: [&str; 3] = ["EventsQueueUrl", "QueueUrlPrefix", "TableName"];
+const ENV: &str = "prod";
+
+fn root() -> PathBuf {
+    emulator::workspace_root()
+}
+
+fn unique_prefix() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "s{:06x}{}",
+        nanos & 0xff_ffff,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One provisioned copy of the deployment platform's state-machine side.
+struct Platform {
+    sfn: aws_sdk_sfn::Client,
+    sqs: aws_sdk_sqs::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    names: Names,
+    queue_base: String,
+    events_url: String,
+    machine_arn: String,
+}
+
+impl Platform {
+    /// Creates the table, the events queue, one queue per PM host and cluster of `input`, and the
+    /// state machine with the definition's substitutions applied.
+    async fn provision(input: &ExecutionInput) -> Platform {
+        let emulator = emulator::shared().await;
+        let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+        let (sfn, sqs, ddb) = (
+            aws_sdk_sfn::Client::new(&config),
+            aws_sdk_sqs::Client::new(&config),
+            aws_sdk_dynamodb::Client::new(&config),
+        );
+        let names = Names::new(&unique_prefix());
+        let key = |name: &str, t| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+                .unwrap()
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        ddb.create_table()
+            .table_name(names.table())
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        let events_url = create_queue(&sqs, &names.events_queue()).await;
+        let queue_base = events_url
+            .strip_suffix(&names.events_queue())
+            .unwrap()
+            .to_owned();
+        for (kind, target) in targets(input) {
+            let name = match kind {
+                AppKind::Pm => names.agent_queue(ENV, &target),
+                AppKind::K8s => names.k8s_queue(&target),
+            };
+            create_queue(&sqs, &name).await;
+        }
+        let definition = std::fs::read_to_string(root().join(DEFINITION))
+            .unwrap()
+            .replace("${TableName}", &names.table())
+            .replace("${EventsQueueUrl}", &events_url)
+            .replace(
+                "${QueueUrlPrefix}",
+                &format!("{queue_base}{}-", names.prefix()),
+            );
+        let machine_arn = sfn
+            .create_state_machine()
+            .name(names.state_machine())
+            .definition(definition)
+            .role_arn("arn:aws:iam::123456789012:role/boreas-deployment")
+            .send()
+            .await
+            .unwrap()
+            .state_machine_arn()
+            .to_owned();
+        Platform {
+            sfn,
+            sqs,
+            ddb,
+            names,
+            queue_base,
+            events_url,
+            machine_arn,
+        }
+    }
+
+    fn queue_url(&self, kind: AppKind, target: &str) -> String {
+        let name = match kind {
+            AppKind::Pm => self.names.agent_queue(ENV, target),
+            AppKind::K8s => self.names.k8s_queue(target),
+        };
+        format!("{}{name}", self.queue_base)
+    }
+
+    /// Starts the execution the way the api does: named by the deployment id.
+    async fn start(&self, input: &ExecutionInput) -> String {
+        self.ddb
+            .put_item()
+            .table_name(self.names.table())
+            .item("pk", s(&format!("DEP#{}", input.deployment_id)))
+            .item("sk", s("META"))
+            .item("status", s("planned"))
+            .send()
+            .await
+            .unwrap();
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.machine_arn)
+            .name(&input.deployment_id)
+            .input(input.to_json())
+            .send()
+            .await
+            .unwrap()
+            .execution_arn()
+            .to_owned()
+    }
+
+    async fn wait(&self, execution: &str, limit: Duration) -> (ExecutionStatus, Option<String>) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let d = self
+                .sfn
+                .describe_execution()
+                .execution_arn(execution)
+                .send()
+                .await
+                .unwrap();
+            if *d.status() != ExecutionStatus::Running {
+                return (d.status().clone(), d.error().map(str::to_owned));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution still running after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every record of the deployment, by sort key, attributes as strings.
+    async fn records(&self, deployment_id: &str) -> BTreeMap<String, HashMap<String, String>> {
+        let mut out = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(self.names.table())
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&format!("DEP#{deployment_id}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                let flat: HashMap<String, String> = item
+                    .iter()
+                    .filter_map(|(k, v)| match v {
+                        AttributeValue::S(x) | AttributeValue::N(x) => Some((k.clone(), x.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                out.insert(flat["sk"].clone(), flat);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return out;
+            }
+        }
+    }
+
+    /// The execution's history: (event count, state transitions = states entered).
+    async fn history(&self, execution: &str) -> (usize, usize) {
+        let (mut events, mut entered) = (0, 0);
+        let mut token = None;
+        loop {
+            let page = self
+                .sfn
+                .get_execution_history()
+                .execution_arn(execution)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            events += page.events().len();
+            entered += page
+                .events()
+                .iter()
+                .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+                .count();
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                return (events, entered);
+            }
+        }
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
+}
+
+fn targets(input: &ExecutionInput) -> BTreeSet<(AppKind, String)> {
+    input
+        .stages
+        .iter()
+        .flat_map(|s| &s.apps)
+        .flat_map(|a| {
+            a.batches
+                .iter()
+                .flat_map(move |b| b.targets.iter().map(move |t| (a.kind, t.clone())))
+        })
+        .collect()
+}
+
+// ---- plans
+
+fn pm_app(name: &str, batches: &[&[&str]], parallelism: u32) -> AppInput {
+    app(name, AppKind::Pm, batches, parallelism)
+}
+
+fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> AppInput {
+    let workload = |v: &str| match kind {
+        AppKind::Pm => {
+            serde_json::json!({"kind": "pm", "artifact_url": format!("s3://artifacts/{name}/{v}.tar.gz"),
+            "sha256": "ab".repeat(32), "run": {"systemd": format!("{name}.service")},
+            "health": {"tcp": "127.0.0.1:8080", "timeout_seconds": 5, "retries": 3}})
+        }
+        AppKind::K8s => {
+            serde_json::json!({"kind": "k8s", "namespace": "default", "deployment": name,
+            "container": name, "image": format!("registry.example.com/{name}:{v}")})
+        }
+    };
+    let n = batches.len();
+    AppInput {
+        app: name.into(),
+        kind,
+        parallelism,
+        heartbeat_seconds: 60,
+        timeout_seconds: 600,
+        workload: serde_json::from_value(workload("v2")).unwrap(),
+        rollback: RollbackInput {
+            to_version: Some("v1".into()),
+            workload: Some(serde_json::from_value(workload("v1")).unwrap()),
+        },
+        last_batch: (n - 1) as u32,
+        batches: batches
+            .iter()
+            .enumerate()
+            .map(|(i, targets)| BatchInput {
+                index: i as u32,
+                key: format!("{i:04}"),
+                targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+                weight: (kind == AppKind::K8s).then(|| (100 * (i + 1) / n) as u8),
+                pause: PausePlan::None,
+            })
+            .collect(),
+    }
+}
+
+fn input(stages: Vec<(u32, Vec<AppInput>)>) -> ExecutionInput {
+    ExecutionInput {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: format!("dep-{}", unique_prefix()),
+        environment: ENV.into(),
+        version: "v2".into(),
+        stages: stages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (parallelism, apps))| StageInput {
+                index: i as u32,
+                parallelism,
+                apps,
+            })
+            .collect(),
+    }
+}
+
+// ---- scripted workers
+
+/// How a worker answers one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// SendTaskSuccess after the hold time.
+    Succeed,
+    /// SendTaskFailure (health check failed) after the hold time.
+    Fail,
+    /// Never answers (a dead or hung agent).
+    Silent,
+}
+
+/// One command as a worker received it.
+#[derive(Debug, Clone)]
+struct Received {
+    at: Instant,
+    command: Command,
+}
+
+impl Received {
+    fn kind(&self) -> &'static str {
+        self.command.action.as_str()
+    }
+    fn app(&self) -> &str {
+        match &self.command.action {
+            Action::Deploy { app, .. } | Action::Rollback { app, .. } => app,
+            Action::Status {} => "",
+        }
+    }
+}
+
+/// How a worker answers a command, and after how long.
+type Script = Arc<dyn Fn(&Command) -> (Reply, Duration) + Send + Sync>;
+
+#[derive(Default)]
+struct Log {
+    received: Vec<Received>,
+    /// Per app: commands received and not yet answered, and the most seen at once.
+    in_flight: HashMap<String, (u32, u32)>,
+}
+
+struct Workers {
+    log: Arc<Mutex<Log>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// One long-polling task per target queue of `input`, answering by `script`.
+    fn spawn(platform: &Platform, input: &ExecutionInput, script: Script) -> Workers {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = targets(input)
+            .into_iter()
+            .map(|(kind, target)| {
+                let (sqs, sfn) = (platform.sqs.clone(), platform.sfn.clone());
+                let url = platform.queue_url(kind, &target);
+                let (log, stop, script) = (log.clone(), stop.clone(), script.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(out) = sqs
+                            .receive_message()
+                            .queue_url(&url)
+                            .wait_time_seconds(1)
+                            .send()
+                            .await
+                        else {
+                            continue;
+                        };
+                        for m in out.messages() {
+                            sqs.delete_message()
+                                .queue_url(&url)
+                                .receipt_handle(m.receipt_handle().unwrap())
+                                .send()
+                                .await
+                                .unwrap();
+                            let command = Command::from_json(m.body().unwrap())
+                                .expect("the state machine sends valid commands");
+                            assert_eq!(command.target, target);
+                            assert!(command.has_expected_id(), "{}", command.command_id);
+                            let (reply, hold) = script(&command);
+                            let received = Received {
+                                at: Instant::now(),
+                                command,
+                            };
+                            let app = received.app().to_owned();
+                            {
+                                let mut log = log.lock().unwrap();
+                                let slot = log.in_flight.entry(app.clone()).or_default();
+                                slot.0 += 1;
+                                slot.1 = slot.1.max(slot.0);
+                                log.received.push(received.clone());
+                            }
+                            let sfn = sfn.clone();
+                            let log = log.clone();
+                            // Answer from a separate task so a held command does not block the queue.
+                            tokio::spawn(async move {
+                                if reply == Reply::Silent {
+                                    return;
+                                }
+                                tokio::time::sleep(hold).await;
+                                log.lock().unwrap().in_flight.get_mut(&app).unwrap().0 -= 1;
+                                let token = received
+                                    .command
+                                    .task_token
+                                    .clone()
+                                    .expect("commands carry a task token");
+                                let _ = match reply {
+                                    Reply::Succeed => {
+                                        let result = TaskResult {
+                                            schema_version: SCHEMA_VERSION,
+                                            target: received.command.target.clone(),
+                                            app,
+                                            version: "v2".into(),
+                                            previous: Some("v1".into()),
+                                        };
+                                        sfn.send_task_success()
+                                            .task_token(token)
+                                            .output(result.to_json())
+                                            .send()
+                                            .await
+                                            .map_err(|e| e.to_string())
+                                            .map(drop)
+                                    }
+                                    _ => sfn
+                                        .send_task_failure()
+                                        .task_token(token)
+                                        .error("Boreas.HealthCheckFailed")
+                                        .cause("no healthy probe")
+                                        .send()
+                                        .await
+                                        .map_err(|e| e.to_string())
+                                        .map(drop),
+                                };
+                            });
+                        }
+                    }
+                })
+            })
+            .collect();
+        Workers { log, stop, tasks }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.log.lock().unwrap().received.clone()
+    }
+
+    fn max_in_flight(&self, app: &str) -> u32 {
+        self.log
+            .lock()
+            .unwrap()
+            .in_flight
+            .get(app)
+            .map_or(0, |s| s.1)
+    }
+
+    fn sent_to(&self, kind: &str) -> BTreeSet<String> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.kind() == kind)
+            .map(|r| r.command.target)
+            .collect()
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+    }
+}
+
+/// Collects events from the events queue into a channel.
+fn events(
+    platform: &Platform,
+) -> (
+    tokio::sync::mpsc::UnboundedReceiver<Event>,
+    Arc<AtomicBool>,
+    JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sqs, url, flag) = (
+        platform.sqs.clone(),
+        platform.events_url.clone(),
+        stop.clone(),
+    );
+    let task = tokio::spawn(async move {
+        while !flag.load(Ordering::Relaxed) {
+            let Ok(out) = sqs
+                .receive_message()
+                .queue_url(&url)
+                .wait_time_seconds(1)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            for m in out.messages() {
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                let _ = tx.send(
+                    Event::from_json(m.body().unwrap())
+                        .expect("the state machine sends valid events"),
+                );
+            }
+        }
+    });
+    (rx, stop, task)
+}
+
+async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> EventBody {
+    tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .expect("an event within 60 s")
+        .unwrap()
+        .body
+}
+
+/// RFC 3339 UTC timestamp → seconds since the epoch (enough to order the records' timestamps).
+fn ts(v: &str) -> f64 {
+    let (date, time) = v
+        .split_once('T')
+        .unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+']).next().unwrap();
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
+fn interval(records: &BTreeMap<String, HashMap<String, String>>, sk: &str) -> (f64, f64) {
+    let r = records
+        .get(sk)
+        .unwrap_or_else(|| panic!("no record {sk}: {:?}", records.keys()));
+    (ts(&r["started_at"]), ts(&r["ended_at"]))
+}
+
+fn always(reply: Reply, hold: Duration) -> Script {
+    Arc::new(move |_| (reply, hold))
+}
+
+// ---- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
+    let input = input(vec![
+        (
+            2,
+            vec![
+                pm_app("web", &[&["h1"], &["h2", "h3", "h4"], &["h5"]], 2),
+                app("api", AppKind::K8s, &[&["c1", "c2"], &["c1", "c2"]], 1),
+                pm_app("tools", &[&["h6"]], 1),
+            ],
+        ),
+        (1, vec![pm_app("db", &[&["h7", "h8"]], 2)]),
+    ]);
+    let p = Platform::provision(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        always(Reply::Succeed, Duration::from_millis(400)),
+    );
+    let (mut events, stop_events, events_task) = events(&p);
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    let finished = next_event(&mut events).await;
+    assert_eq!(
+        finished,
+        EventBody::DeploymentFinished {
+            deployment_id: input.deployment_id.clone(),
+            status: boreas_core::deployment::DeploymentStatus::Succeeded,
+            failed_target: None
+        }
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "succeeded");
+
+    // Every target got exactly one deploy, with the app's resolved workload; clusters get the batch weight.
+    let received = workers.received();
+    assert_eq!(received.len(), 1 + 3 + 1 + 4 + 1 + 2, "{received:?}");
+    for r in &received {
+        let Action::Deploy {
+            version,
+            weight,
+            app,
+            batch,
+            ..
+        } = &r.command.action
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(version, "v2");
+        if app == "api" {
+            assert_eq!(*weight, Some(if *batch == 0 { 50 } else { 100 }));
+        }
+        assert_eq!(
+            records[&format!("TARGET#{app}#{}", r.command.target)]["status"],
+            "succeeded"
+        );
+    }
+
+    // Stage 2's first batch started after stage 1's last batch ended.
+    let stage0_end = ["BATCH#web#0002", "BATCH#api#0001", "BATCH#tools#0000"]
+        .iter()
+        .map(|sk| interval(&records, sk).1)
+        .fold(f64::MIN, f64::max);
+    assert!(
+        interval(&records, "BATCH#db#0000").0 >= stage0_end,
+        "stage 2 started before stage 1 ended"
+    );
+    // Batches of one app never overlap.
+    for (app, n) in [("web", 3), ("api", 2)] {
+        for i in 1..n {
+            let before = interval(&records, &format!("BATCH#{app}#{:04}", i - 1));
+            let after = interval(&records, &format!("BATCH#{app}#{i:04}"));
+            assert!(
+                after.0 >= before.1,
+                "{app} batch {i} started before batch {} ended",
+                i - 1
+            );
+        }
+    }
+    // Apps of a stage overlap, at most `parallelism` (2) at a time.
+    let apps: Vec<(f64, f64)> = ["web", "api", "tools"]
+        .iter()
+        .map(|a| interval(&records, &format!("APP#{a}")))
+        .collect();
+    let overlapping_at = |t: f64| apps.iter().filter(|(s, e)| *s <= t && t < *e).count();
+    let most = apps.iter().map(|(s, _)| overlapping_at(*s)).max().unwrap();
+    assert_eq!(most, 2, "apps of stage 1 at once: {apps:?}");
+    // Hosts of one batch: at most the app's parallelism at once, and that many when the batch allows.
+    assert_eq!(workers.max_in_flight("web"), 2);
+    assert_eq!(workers.max_in_flight("db"), 2);
+    assert_eq!(workers.max_in_flight("tools"), 1);
+
+    stop_events.store(true, Ordering::Relaxed);
+    events_task.await.unwrap();
+    workers.stop().await;
+}
+
+/// A plan where `web` fails (or goes silent) on h3 in batch 2 of 3, `mail` runs alongside with
+/// slow hosts, and `db` would follow in stage 2.
+fn failing_plan() -> ExecutionInput {
+    input(vec![
+        (
+            2,
+            vec![
+                pm_app("web", &[&["h1"], &["h2", "h3"], &["h4"]], 2),
+                pm_app("mail", &[&["m1"], &["m2"], &["m3"]], 1),
+            ],
+        ),
+        (1, vec![pm_app("db", &[&["h9"]], 1)]),
+    ])
+}
+
+/// h3's deploy gets `h3`; mail's deploys are slow, so mail is mid-batch when web fails: it
+/// finishes that batch, then rolls back.
+fn failing_script(h3: Reply) -> Script {
+    Arc::new(
+        move |c: &Command| match (c.target.as_str(), c.action.as_str()) {
+            ("h3", "deploy") => (h3, Duration::from_millis(100)),
+            ("m1", "deploy") => (Reply::Succeed, Duration::from_millis(2500)),
+            _ => (Reply::Succeed, Duration::from_millis(100)),
+        },
+    )
+}
+
+async fn assert_rolled_back(
+    p: &Platform,
+    input: &ExecutionInput,
+    workers: &Workers,
+    execution: &str,
+) {
+    let (status, error) = p.wait(execution, Duration::from_secs(120)).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("Boreas.RolledBack"));
+    // Rollback goes to exactly the hosts already changed: web's batches 1–2, mail's batch 1.
+    assert_eq!(
+        workers.sent_to("rollback"),
+        BTreeSet::from(["h1", "h2", "h3", "m1"].map(String::from))
+    );
+    // Nothing of web's batch 3, mail's later batches or stage 2 was ever sent.
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1", "h2", "h3", "m1"].map(String::from))
+    );
+    // Most recent first: batch 2's hosts before batch 1's.
+    let received = workers.received();
+    let at = |target: &str| {
+        received
+            .iter()
+            .find(|r| r.kind() == "rollback" && r.command.target == target)
+            .unwrap()
+            .at
+    };
+    assert!(at("h2") < at("h1") && at("h3") < at("h1"));
+    for r in received.iter().filter(|r| r.kind() == "rollback") {
+        let Action::Rollback {
+            to_version,
+            from_version,
+            ..
+        } = &r.command.action
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (from_version.as_str(), to_version.as_deref()),
+            ("v2", Some("v1"))
+        );
+    }
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "rolled_back");
+    assert_eq!(records["META"]["failed_target"], "h3");
+    assert_eq!(records["APP#web"]["status"], "rolled_back");
+    assert_eq!(records["APP#mail"]["status"], "rolled_back");
+    assert!(!records.contains_key("APP#db"), "stage 2 never started");
+    assert_eq!(records["BATCH#web#0001"]["status"], "failed");
+    assert!(!records.contains_key("BATCH#web#0002"));
+    for t in ["web#h1", "web#h2", "web#h3", "mail#m1"] {
+        assert_eq!(
+            records[&format!("TARGET#{t}")]["status"],
+            "rolled_back",
+            "{t}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() {
+    let input = failing_plan();
+    let p = Platform::provision(&input).await;
+    let slow = Workers::spawn(&p, &input, failing_script(Reply::Fail));
+    let (mut events, stop_events, events_task) = events(&p);
+    let execution = p.start(&input).await;
+    assert_rolled_back(&p, &input, &slow, &execution).await;
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(
+        records["TARGET#web#h3"]["error_type"],
+        "Boreas.HealthCheckFailed"
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        EventBody::DeploymentFinished {
+            deployment_id: input.deployment_id.clone(),
+            status: boreas_core::deployment::DeploymentStatus::RolledBack,
+            failed_target: Some("h3".into())
+        }
+    );
+    stop_events.store(true, Ordering::Relaxed);
+    events_task.await.unwrap();
+    slow.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_host_fails_at_its_heartbeat_and_the_same_rollback_follows() {
+    let mut input = failing_plan();
+    input.stages[0].apps[0].heartbeat_seconds = 2;
+    let p = Platform::provision(&input).await;
+    let workers = Workers::spawn(&p, &input, failing_script(Reply::Silent));
+    let execution = p.start(&input).await;
+    assert_rolled_back(&p, &input, &workers, &execution).await;
+    let received = workers.received();
+    let find = |kind: &str| {
+        received
+            .iter()
+            .find(|r| r.kind() == kind && r.command.target == "h3")
+            .unwrap()
+            .at
+    };
+    let silent_for = find("rollback") - find("deploy");
+    assert!(
+        silent_for < Duration::from_secs(2 + 5),
+        "h3 was given {silent_for:?} for a 2 s heartbeat"
+    );
+    assert!(
+        silent_for >= Duration::from_secs(2),
+        "h3 failed before its heartbeat ran out: {silent_for:?}"
+    );
+    let records = p.records(&input.deployment_id).await;
+    let error_type = &records["TARGET#web#h3"]["error_type"];
+    assert!(
+        ["States.HeartbeatTimeout", "States.Timeout"].contains(&error_type.as_str()),
+        "{error_type}"
+    );
+    workers.stop().await;
+}
+
+fn gated_plan() -> ExecutionInput {
+    let mut web = pm_app("web", &[&["h1"], &["h2"]], 1);
+    web.batches[0].pause = PausePlan::Gate {
+        gate: "web.0".into(),
+    };
+    input(vec![(1, vec![web])])
+}
+
+/// Runs the gated plan up to its gate and checks nothing after the gate was sent meanwhile;
+/// returns the gate's task token.
+async fn reach_gate(
+    p: &Platform,
+    input: &ExecutionInput,
+    workers: &Workers,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> String {
+    let EventBody::GateWaiting {
+        deployment_id,
+        app,
+        batch,
+        gate,
+        task_token,
+    } = next_event(events).await
+    else {
+        panic!("expected the gate first");
+    };
+    assert_eq!(
+        (deployment_id.as_str(), app.as_str(), batch, gate.as_str()),
+        (input.deployment_id.as_str(), "web", 0, "web.0")
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1".to_owned()]),
+        "nothing after the gate before approval"
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["BATCH#web#0000"]["status"], "succeeded");
+    assert!(!records.contains_key("BATCH#web#0001"));
+    task_token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approved_gate_lets_the_next_batch_go() {
+    let input = gated_plan();
+    let p = Platform::provision(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let (mut events, stop_events, events_task) = events(&p);
+    let execution = p.start(&input).await;
+    let token = reach_gate(&p, &input, &workers, &mut events).await;
+    p.sfn
+        .send_task_success()
+        .task_token(token)
+        .output("{}")
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = p.wait(&execution, Duration::from_secs(60)).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1".to_owned(), "h2".to_owned()])
+    );
+    assert_eq!(
+        p.records(&input.deployment_id).await["META"]["status"],
+        "succeeded"
+    );
+    stop_events.store(true, Ordering::Relaxed);
+    events_task.await.unwrap();
+    workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_gate_rolls_back() {
+    let input = gated_plan();
+    let p = Platform::provision(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let (mut events, stop_events, events_task) = events(&p);
+    let execution = p.start(&input).await;
+    let token = reach_gate(&p, &input, &workers, &mut events).await;
+    p.sfn
+        .send_task_failure()
+        .task_token(token)
+        .error("Boreas.GateRejected")
+        .cause("not today")
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = p.wait(&execution, Duration::from_secs(60)).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
+    );
+    assert_eq!(workers.sent_to("deploy"), BTreeSet::from(["h1".to_owned()]));
+    assert_eq!(
+        workers.sent_to("rollback"),
+        BTreeSet::from(["h1".to_owned()])
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "rolled_back");
+    assert_eq!(records["APP#web"]["status"], "rolled_back");
+    assert!(
+        !records["META"].contains_key("failed_target"),
+        "no target failed: the gate was rejected"
+    );
+    stop_events.store(true, Ordering::Relaxed);
+    events_task.await.unwrap();
+    workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_stops_the_execution_and_records_cancelled() {
+    let mut input = input(vec![(1, vec![pm_app("web", &[&["h1"], &["h2"]], 1)])]);
+    // The emulator notices a stop only when the waiting task wakes, at the latest at its
+    // heartbeat; AWS stops at once. A short heartbeat keeps the test quick.
+    input.stages[0].apps[0].heartbeat_seconds = 2;
+    let p = Platform::provision(&input).await;
+    let workers = Workers::spawn(&p, &input, always(Reply::Silent, Duration::ZERO));
+    let execution = p.start(&input).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while workers.sent_to("deploy").is_empty() {
+        assert!(Instant::now() < deadline, "h1 never got its command");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What the api does on cancel: stop the execution, then record the status.
+    p.sfn
+        .stop_execution()
+        .execution_arn(&execution)
+        .cause("cancelled by a person")
+        .send()
+        .await
+        .unwrap();
+    p.ddb
+        .update_item()
+        .table_name(p.names.table())
+        .key("pk", s(&format!("DEP#{}", input.deployment_id)))
+        .key("sk", s("META"))
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", s("cancelled"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = p.wait(&execution, Duration::from_secs(30)).await;
+    assert_eq!(status, ExecutionStatus::Aborted);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1".to_owned()]),
+        "nothing is sent after the stop"
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "cancelled");
+    assert_eq!(
+        records["BATCH#web#0000"]["status"], "running",
+        "the interrupted batch stays as it was"
+    );
+    workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_input_of_another_schema_version_is_refused() {
+    let mut input = input(vec![(1, vec![pm_app("web", &[&["h1"]], 1)])]);
+    input.schema_version = SCHEMA_VERSION + 1;
+    let p = Platform::provision(&input).await;
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(30)).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (
+            ExecutionStatus::Failed,
+            Some("Boreas.UnsupportedSchemaVersion")
+        )
+    );
+}
+
+/// 2,000 PM hosts (or `BOREAS_SFN_SCALE_HOSTS`) in 10 batches with an instantly-answering fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
+    let hosts: usize = std::env::var("BOREAS_SFN_SCALE_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let names: Vec<String> = (0..hosts).map(|i| format!("host-{i:05}")).collect();
+    let per = hosts.div_ceil(10);
+    let batches: Vec<Vec<&str>> = names
+        .chunks(per)
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
+    let batch_refs: Vec<&[&str]> = batches.iter().map(Vec::as_slice).collect();
+    let input = input(vec![(1, vec![pm_app("fleet", &batch_refs, 50)])]);
+    assert!(input.to_json().len() < 256 * 1024);
+    let p = Platform::provision(&input).await;
+    let started = Instant::now();
+    let execution = p.start(&input).await;
+    // The fleet answers batch by batch: each host's agent long-polls its own queue, and only the
+    // hosts of the running batch have anything to read.
+    let answered = Arc::new(AtomicU32::new(0));
+    for batch in &batches {
+        let mut tasks = Vec::new();
+        for host in batch {
+            let (sqs, sfn, answered) = (p.sqs.clone(), p.sfn.clone(), answered.clone());
+            let url = p.queue_url(AppKind::Pm, host);
+            tasks.push(tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(300);
+                loop {
+                    assert!(Instant::now() < deadline, "no command for {url}");
+                    let out = sqs
+                        .receive_message()
+                        .queue_url(&url)
+                        .wait_time_seconds(5)
+                        .send()
+                        .await
+                        .unwrap();
+                    if let Some(m) = out.messages().first() {
+                        let command = Command::from_json(m.body().unwrap()).unwrap();
+                        sqs.delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(m.receipt_handle().unwrap())
+                            .send()
+                            .await
+                            .unwrap();
+                        sfn.send_task_success()
+                            .task_token(command.task_token.unwrap())
+                            .output("{}")
+                            .send()
+                            .await
+                            .unwrap();
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let (status, error) = p.wait(&execution, Duration::from_secs(300)).await;
+    let wall = started.elapsed();
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    assert_eq!(answered.load(Ordering::Relaxed) as usize, hosts);
+    let (events, transitions) = p.history(&execution).await;
+    println!(
+        "{hosts} hosts in 10 batches: {events} history events, {transitions} parent state transitions, {wall:?}"
+    );
+    assert!(events < 25_000, "{events} history events");
+    let records = p.records(&input.deployment_id).await;
+    let succeeded = records
+        .values()
+        .filter(|r| r["sk"].starts_with("TARGET#") && r["status"] == "succeeded")
+        .count();
+    assert_eq!(succeeded, hosts);
+}
+
+#[test]
+fn the_definition_passes_the_asl_validator() {
+    let validator = root().join("statemachine/node_modules/.bin/asl-validator");
+    assert!(
+        validator.exists(),
+        "{} is missing: run `npm ci --prefix statemachine`",
+        validator.display()
+    );
+    let out = std::process::Command::new(&validator)
+        .arg("--json-path")
+        .arg(root().join(DEFINITION))
+        .output()
+        .expect("run asl-validator");
+    assert!(
+        out.status.success(),
+        "asl-validator refused the definition:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_definition_names_exactly_the_contract_substitutions() {
+    let text = std::fs::read_to_string(root().join(DEFINITION)).unwrap();
+    let mut found = BTreeSet::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("${") {
+        let end = rest[i..].find('}').unwrap();
+        found.insert(rest[i + 2..i + end].to_owned());
+        rest = &rest[i + end..];
+    }
+    assert_eq!(found, BTreeSet::from(SUBSTITUTIONS.map(String::from)));
+    // Only the task kinds that run on the emulator and need no Lambda.
+    let definition: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut resources = BTreeSet::new();
+    collect_resources(&definition, &mut resources);
+    let allowed = [
+        "arn:aws:states:::dynamodb:updateItem",
+        "arn:aws:states:::sqs:sendMessage",
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+    ];
+    assert!(
+        resources.iter().all(|r| allowed.contains(&r.as_str())),
+        "{resources:?}"
+    );
+}
+
+fn collect_resources(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(r)) = map.get("Resource") {
+                out.insert(r.clone());
+            }
+            map.values().for_each(|v| collect_resources(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_resources(v, out)),
+        _ => {}
+    }
+}
