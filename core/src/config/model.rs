@@ -7,8 +7,56 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+// Patterns of the JSON Schema; `parse` enforces the same rules with positions and explanations.
+/// App, environment, host, group and cluster names (at most 40 characters).
+const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
+/// A Kubernetes DNS-1123 label (namespace, container).
+const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// A Kubernetes DNS-1123 subdomain (Deployment name).
+const DNS_SUBDOMAIN_PATTERN: &str =
+    "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// An artifact or checksum URL template.
+const URL_TEMPLATE_PATTERN: &str =
+    "^(s3|https?|file)://[^\\s{}]*\\{version\\}[^\\s{}]*(\\{version\\}[^\\s{}]*)*$";
+/// A template with `{version}` and no whitespace.
+const TEMPLATE_PATTERN: &str = "^[^\\s{}]*\\{version\\}[^\\s{}]*(\\{version\\}[^\\s{}]*)*$";
+const SHA256_PATTERN: &str = "^[0-9a-fA-F]{64}$";
+const HTTP_URL_PATTERN: &str = "^https?://[^/\\s]\\S*$";
+const TCP_ADDRESS_PATTERN: &str = "^(\\[[^\\]]+\\]|[^:\\s\\[\\]]+):[0-9]{1,5}$";
+
+/// Schema of a map from environment names to non-empty lists (`pm.hosts`, `k8s.clusters`):
+/// keys are names, and list items that are plain strings are names too.
+fn environment_map(schema: &mut Schema) {
+    schema.insert(
+        "propertyNames".into(),
+        json!({"pattern": NAME_PATTERN, "maxLength": 40}),
+    );
+    schema.insert("minProperties".into(), json!(1));
+    if let Some(list) = schema
+        .get_mut("additionalProperties")
+        .and_then(|v| v.as_object_mut())
+    {
+        list.insert("minItems".into(), json!(1));
+        list.insert("uniqueItems".into(), json!(true));
+        if let Some(item) = list.get_mut("items").and_then(|v| v.as_object_mut())
+            && item.get("type") == Some(&json!("string"))
+        {
+            item.insert("pattern".into(), json!(NAME_PATTERN));
+            item.insert("maxLength".into(), json!(40));
+        }
+    }
+}
+
+/// Health checks take exactly one probe: `oneOf`, where serde's untagged form says `anyOf`.
+fn exactly_one_probe(schema: &mut Schema) {
+    if let Some(variants) = schema.remove("anyOf") {
+        schema.insert("oneOf".into(), variants);
+    }
+}
 
 /// A whole `boreas.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -19,11 +67,13 @@ use serde::{Deserialize, Serialize};
 )]
 pub struct Config {
     /// Environments in promotion order (for example `staging`, then `prod`).
+    #[schemars(length(min = 1))]
     pub environments: Vec<Environment>,
     /// Which pushes become versions.
     #[serde(default)]
     pub triggers: Triggers,
     /// The deployable units of this repository.
+    #[schemars(length(min = 1))]
     pub apps: Vec<App>,
 }
 
@@ -32,6 +82,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// Environment name, used as a key under `pm.hosts` and `k8s.clusters`.
+    #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
     pub name: String,
     /// Start deployments to this environment without waiting for a person to confirm.
     #[serde(default)]
@@ -44,9 +95,11 @@ pub struct Environment {
 pub struct Triggers {
     /// Glob over tag names (for example `v*`); a matching tag push makes a version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
     pub tags: Option<String>,
     /// Branch names whose pushes make versions (named by commit id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1)))]
     pub branches: Vec<String>,
 }
 
@@ -81,16 +134,33 @@ impl fmt::Display for AppKind {
 /// One deployable service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": {"properties": {"kind": {"const": "pm"}}},
+        "then": {"required": ["pm"], "not": {"required": ["k8s"]}},
+    },
+    {
+        "if": {"properties": {"kind": {"const": "k8s"}}},
+        "then": {
+            "required": ["k8s"],
+            "not": {"required": ["pm"]},
+            "properties": {"rollout": {"properties": {"batches": {"items": {"type": "string"}}}}},
+        },
+    },
+]))]
 pub struct App {
-    /// Unique app name: lowercase letters, digits and `-`.
+    /// Unique app name: 1 to 40 lowercase letters, digits and `-`.
+    #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
     pub name: String,
     /// `pm` or `k8s`; the matching section must be present.
     pub kind: AppKind,
     /// Globs of repository paths whose change affects this app. Empty means every change does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1)))]
     pub paths: Vec<String>,
     /// Apps that must be deployed (in an earlier stage) before this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
     pub depends_on: Vec<String>,
     /// Also deploy this app when one of its dependencies (directly or transitively) is affected.
     #[serde(default)]
@@ -100,9 +170,11 @@ pub struct App {
     pub rollout: Rollout,
     /// Physical-machine settings (required when `kind: pm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PmSpec")]
     pub pm: Option<PmSpec>,
     /// Kubernetes settings (required when `kind: k8s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "K8sSpec")]
     pub k8s: Option<K8sSpec>,
 }
 
@@ -112,6 +184,7 @@ pub struct App {
 pub struct Rollout {
     /// Cumulative batch sizes: a host count (`1`) or a share (`"25%"`), increasing, ending at `"100%"`.
     #[serde(default = "Rollout::default_batches")]
+    #[schemars(length(min = 1))]
     pub batches: Vec<BatchSize>,
     /// What happens between batches: a duration (`"30s"`, `"5m"`) or `"manual"` for an approval gate.
     #[serde(default)]
@@ -234,6 +307,7 @@ impl fmt::Display for DurationSpec {
 #[serde(deny_unknown_fields)]
 pub struct PmSpec {
     /// Hosts per environment name: host names or `{group: NAME}` (every agent registered in that group).
+    #[schemars(transform = environment_map)]
     pub hosts: BTreeMap<String, Vec<HostRef>>,
     /// Where each version's release artifact is downloaded from.
     pub artifact: ArtifactSpec,
@@ -250,10 +324,11 @@ pub struct PmSpec {
 #[serde(untagged, deny_unknown_fields)]
 pub enum HostRef {
     /// One host by name.
-    Host(String),
+    Host(#[schemars(regex(pattern = NAME_PATTERN), length(max = 40))] String),
     /// Every agent registered in this group.
     Group {
         /// Group name.
+        #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
         group: String,
     },
 }
@@ -261,14 +336,18 @@ pub enum HostRef {
 /// Release artifact of a PM app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["sha256"]}, {"required": ["sha256_url"]}]))]
 pub struct ArtifactSpec {
     /// URL template (`s3://`, `https://`, `http://` or `file://`) with `{version}`.
+    #[schemars(regex(pattern = URL_TEMPLATE_PATTERN))]
     pub url: String,
     /// Expected SHA-256 (hex) of the artifact; or use `sha256_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", regex(pattern = SHA256_PATTERN))]
     pub sha256: Option<String>,
     /// URL template of a file holding the artifact's SHA-256; or use `sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", regex(pattern = URL_TEMPLATE_PATTERN))]
     pub sha256_url: Option<String>,
 }
 
@@ -279,21 +358,22 @@ pub enum RunSpec {
     /// Argument vector, run from the release directory (never through a shell).
     Command {
         /// Program and arguments.
+        #[schemars(length(min = 1))]
         command: Vec<String>,
     },
     /// A systemd unit to restart.
     Systemd {
         /// Unit name.
+        #[schemars(regex(pattern = "^[A-Za-z0-9:_@\\\\-][A-Za-z0-9:_.@\\\\-]*$"))]
         systemd: String,
     },
 }
 
 /// Health check of a PM app.
-///
-/// Not `deny_unknown_fields` for serde: that cannot be combined with `flatten`. The schema says
-/// `unevaluatedProperties: false` instead, and [`crate::config::parse`] rejects unknown fields.
+// Not `deny_unknown_fields` for serde: that cannot be combined with `flatten`. The schema says
+// `unevaluatedProperties: false` instead, and `parse` rejects unknown fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(extend("unevaluatedProperties" = false))]
+#[schemars(extend("unevaluatedProperties" = false), transform = exactly_one_probe)]
 pub struct HealthSpec {
     /// What to probe.
     #[serde(flatten)]
@@ -303,6 +383,7 @@ pub struct HealthSpec {
     pub timeout: DurationSpec,
     /// Probes to try before the release is declared unhealthy.
     #[serde(default = "HealthSpec::default_retries")]
+    #[schemars(range(min = 1))]
     pub retries: u32,
 }
 
@@ -324,16 +405,19 @@ pub enum HealthCheck {
     /// GET this URL; any 2xx is healthy.
     Http {
         /// URL, for example `http://127.0.0.1:8080/healthz`.
+        #[schemars(regex(pattern = HTTP_URL_PATTERN))]
         http: String,
     },
     /// Open a TCP connection to `host:port`.
     Tcp {
         /// Address, for example `127.0.0.1:5432`.
+        #[schemars(regex(pattern = TCP_ADDRESS_PATTERN))]
         tcp: String,
     },
     /// Run this argument vector; exit status 0 is healthy.
     Command {
         /// Program and arguments.
+        #[schemars(length(min = 1))]
         command: Vec<String>,
     },
 }
@@ -343,15 +427,20 @@ pub enum HealthCheck {
 #[serde(deny_unknown_fields)]
 pub struct K8sSpec {
     /// Cluster names per environment name.
+    #[schemars(transform = environment_map)]
     pub clusters: BTreeMap<String, Vec<String>>,
     /// Namespace of the Deployment.
     #[serde(default = "K8sSpec::default_namespace")]
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(max = 63))]
     pub namespace: String,
     /// Name of the stable Deployment.
+    #[schemars(regex(pattern = DNS_SUBDOMAIN_PATTERN), length(max = 253))]
     pub deployment: String,
     /// Container whose image Boreas sets.
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(max = 63))]
     pub container: String,
     /// Image template with `{version}`, for example `registry.example.com/web:{version}`.
+    #[schemars(regex(pattern = TEMPLATE_PATTERN))]
     pub image: String,
 }
 

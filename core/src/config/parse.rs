@@ -204,7 +204,10 @@ impl<'a> Fields<'a> {
 
 /// What was learned about one app for the checks that span apps.
 struct AppRefs {
+    /// The name, position and path, when the name is valid.
     name: Option<(String, Pos, String)>,
+    /// The name as written, when it is a string but not a valid name.
+    invalid_name: Option<String>,
     /// Dependency name, its position and path.
     depends_on: Vec<(String, Pos, String)>,
 }
@@ -346,10 +349,20 @@ impl Decoder {
     }
 
     fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
-        if let Value::Scalar { text, plain: true } = &node.value
-            && let Plain::Bool(b) = plain_type(text)
-        {
-            return Some(b);
+        if let Value::Scalar { text, plain: true } = &node.value {
+            if let Plain::Bool(b) = plain_type(text) {
+                return Some(b);
+            }
+            // YAML 1.1 read these as booleans; YAML 1.2 (and so Boreas) reads strings.
+            if ["yes", "no", "on", "off", "y", "n"].contains(&text.to_ascii_lowercase().as_str()) {
+                let found = describe(node);
+                self.error(
+                    node.pos,
+                    path,
+                    format!("expected true or false, found {found} (YAML 1.2 reads it as text)"),
+                );
+                return None;
+            }
         }
         self.expected(node, path, "true or false");
         None
@@ -498,10 +511,8 @@ impl Decoder {
             None => None,
         };
         // Host and cluster keys are checked against the environments that decoded, if the list did.
-        let env_names: Option<Vec<String>> = environments
-            .as_ref()
-            .filter(|(all, _)| all.iter().all(Option::is_some))
-            .map(|(_, names)| names.clone());
+        let env_names: Option<Vec<String>> =
+            environments.as_ref().and_then(|(_, names)| names.clone());
         let triggers = match f.get("triggers") {
             Some(node) => self.triggers(node, "triggers"),
             None => Some(Triggers::default()),
@@ -517,13 +528,14 @@ impl Decoder {
         })
     }
 
-    /// The environments (`None` entries failed) and the names that are valid.
+    /// The environments (`None` entries failed) and the declared names, unless one of them is
+    /// unreadable (then checking `pm.hosts` keys against them would mislead).
     #[allow(clippy::type_complexity)]
     fn environments(
         &mut self,
         node: &Node,
         path: &str,
-    ) -> Option<(Vec<Option<Environment>>, Vec<String>)> {
+    ) -> Option<(Vec<Option<Environment>>, Option<Vec<String>>)> {
         let items = self.nonempty_list(
             node,
             path,
@@ -532,19 +544,25 @@ impl Decoder {
         )?;
         let mut seen = HashMap::new();
         let mut out = Vec::new();
-        let mut names = Vec::new();
+        let mut names = Some(Vec::new());
         for (i, item) in items.iter().enumerate() {
             let path = index(path, i);
             let Some(f) = self.fields(item, &path, &["name", "auto_confirm"]) else {
                 out.push(None);
+                names = None;
                 continue;
             };
-            let name = self.required(&f, "name").and_then(|n| {
-                let name = self.name(n, &f.path("name"), "environment name")?;
-                self.unique(&mut seen, &name, n.pos, &f.path("name"), "environment name")
-                    .then_some(name)
+            let node = self.required(&f, "name");
+            let name = node.and_then(|n| self.name(n, &f.path("name"), "environment name"));
+            if name.is_none() {
+                names = None;
+            }
+            // A repeated name is still declared; only its second declaration is wrong.
+            let name = name.zip(node).filter(|(name, n)| {
+                self.unique(&mut seen, name, n.pos, &f.path("name"), "environment name")
             });
-            if let Some(name) = &name {
+            let name = name.map(|(name, _)| name);
+            if let (Some(name), Some(names)) = (&name, &mut names) {
                 names.push(name.clone());
             }
             let auto_confirm = match f.get("auto_confirm") {
@@ -666,6 +684,7 @@ impl Decoder {
     ) -> (Option<App>, AppRefs) {
         let mut refs = AppRefs {
             name: None,
+            invalid_name: None,
             depends_on: Vec::new(),
         };
         let Some(f) = self.fields(
@@ -687,8 +706,18 @@ impl Decoder {
         let name = self
             .required(&f, "name")
             .and_then(|n| self.name(n, &f.path("name"), "app name"));
-        if let (Some(name), Some(n)) = (&name, f.get("name")) {
-            refs.name = Some((name.clone(), n.pos, f.path("name")));
+        match (&name, f.get("name")) {
+            (Some(name), Some(n)) => refs.name = Some((name.clone(), n.pos, f.path("name"))),
+            (
+                None,
+                Some(Node {
+                    value: Value::Scalar { text, .. },
+                    ..
+                }),
+            ) => {
+                refs.invalid_name = Some(text.clone());
+            }
+            _ => {}
         }
         let kind = self.required(&f, "kind").and_then(|n| {
             let path = f.path("kind");
@@ -1469,9 +1498,8 @@ impl Decoder {
             for (j, (target, pos, path)) in app.depends_on.iter().enumerate() {
                 match index.get(target.as_str()) {
                     Some(&t) => edges[i].push((t, j)),
-                    None if apps.iter().any(|a| a.name.is_none()) => {
-                        // An app whose name did not decode may be the one meant; its own
-                        // error already says what to fix.
+                    None if apps.iter().any(|a| a.invalid_name.as_ref() == Some(target)) => {
+                        // It names an app whose name is invalid; that error says what to fix.
                     }
                     None => {
                         let hint = did_you_mean(target, index.keys().copied());

@@ -1006,3 +1006,47 @@ mod erased {
         }
     }
 }
+
+#[test]
+fn yaml_1_1_booleans_are_explained() {
+    let source = format!(
+        "environments:\n  - {{name: prod, auto_confirm: on}}\napps:\n{}",
+        pm_app("a", "")
+    );
+    assert_eq!(
+        messages(&source),
+        [
+            "environments[0].auto_confirm: expected true or false, found the string \"on\" (YAML 1.2 reads it as text)"
+        ]
+    );
+}
+
+#[test]
+fn a_dependency_on_an_invalid_name_is_reported_once() {
+    let source = config(&[
+        pm_app("Api", ""),
+        pm_app("web", "    depends_on: [Api, db]\n"),
+    ]);
+    assert_eq!(
+        messages(&source),
+        [
+            "apps[0].name: \"Api\" is not a valid app name: use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            "apps[1].depends_on[1]: unknown app \"db\"",
+        ]
+    );
+}
+
+#[test]
+fn host_keys_are_checked_against_environments_even_when_one_is_repeated() {
+    let source = format!(
+        "environments:\n  - name: prod\n  - name: prod\napps:\n{}",
+        pm_app("a", "").replace("prod: [h-1]", "qa: [h-1]")
+    );
+    assert_eq!(
+        messages(&source),
+        [
+            "environments[1].name: duplicate environment name \"prod\" (first at line 2)",
+            "apps[0].pm.hosts.qa: \"qa\" is not a declared environment; declared: prod",
+        ]
+    );
+}
