@@ -21,6 +21,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 test: venv lint
+	npm ci --prefix statemachine --no-audit --no-fund
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
 
 bench:
