@@ -37,8 +37,6 @@ mod dynamo;
 mod memory;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use boreas_core::deployment::DeploymentStatus;
@@ -48,10 +46,7 @@ use serde::{Deserialize, Serialize};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::Error;
-
-/// The future every [`Store`] method returns.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+use crate::{BoxFuture, Error};
 
 /// Most items one list call returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -464,26 +459,26 @@ pub struct AuditEntry {
 /// Boreas's state. See the module documentation for keys and guarantees.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Creates or replaces a repository.
-    fn put_repository<'a>(&'a self, repo: &'a Repository) -> StoreFuture<'a, ()>;
+    fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()>;
     /// A repository by name.
-    fn get_repository<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Repository>>;
+    fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>>;
     /// Every repository, by name.
-    fn list_repositories(&self) -> StoreFuture<'_, Vec<Repository>>;
+    fn list_repositories(&self) -> BoxFuture<'_, Vec<Repository>>;
 
     /// Records a version unless one with that repository and name exists; `true` if recorded.
-    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> StoreFuture<'a, bool>;
+    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> BoxFuture<'a, bool>;
     /// A version by repository and name.
     fn get_version<'a>(
         &'a self,
         repo: &'a str,
         name: &'a str,
-    ) -> StoreFuture<'a, Option<VersionRecord>>;
+    ) -> BoxFuture<'a, Option<VersionRecord>>;
     /// Versions newest first (by `received_at`), of one repository or all.
     fn list_versions<'a>(
         &'a self,
         repo: Option<&'a str>,
         page: &'a PageRequest,
-    ) -> StoreFuture<'a, Page<VersionRecord>>;
+    ) -> BoxFuture<'a, Page<VersionRecord>>;
     /// Records the planning outcome of a version.
     fn set_version_status<'a>(
         &'a self,
@@ -492,27 +487,27 @@ pub trait Store: Send + Sync + fmt::Debug {
         status: VersionStatus,
         diverged: bool,
         errors: &'a [String],
-    ) -> StoreFuture<'a, ()>;
+    ) -> BoxFuture<'a, ()>;
     /// Marks a version deployable or withdrawn.
     fn set_version_state<'a>(
         &'a self,
         repo: &'a str,
         name: &'a str,
         state: boreas_core::version::VersionState,
-    ) -> StoreFuture<'a, ()>;
+    ) -> BoxFuture<'a, ()>;
 
     /// Creates a `planned` deployment; [`Error::AlreadyExists`] if the id is taken.
-    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> StoreFuture<'a, Deployment>;
+    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment>;
     /// A deployment by id.
-    fn get_deployment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Deployment>>;
+    fn get_deployment<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Deployment>>;
     /// Deployments newest first (by `created_at`).
     fn list_deployments<'a>(
         &'a self,
         filter: &'a DeploymentFilter,
         page: &'a PageRequest,
-    ) -> StoreFuture<'a, Page<Deployment>>;
+    ) -> BoxFuture<'a, Page<Deployment>>;
     /// Replaces the plan; [`Error::Conflict`] unless the deployment is still `planned`.
-    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> StoreFuture<'a, ()>;
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()>;
     /// Moves the status along the lifecycle; [`Error::IllegalTransition`] (naming the status the
     /// deployment actually has) when the lifecycle forbids it, including when another writer moved
     /// it first. Returns the updated record.
@@ -520,28 +515,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         &'a self,
         id: &'a str,
         change: &'a Transition,
-    ) -> StoreFuture<'a, Deployment>;
+    ) -> BoxFuture<'a, Deployment>;
 
     /// Creates or replaces an app's progress.
-    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> StoreFuture<'a, ()>;
+    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> BoxFuture<'a, ()>;
     /// Creates or replaces a batch's progress.
-    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> StoreFuture<'a, ()>;
+    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> BoxFuture<'a, ()>;
     /// Creates or replaces a target's progress.
-    fn put_target_progress<'a>(&'a self, id: &'a str, p: &'a TargetProgress)
-    -> StoreFuture<'a, ()>;
+    fn put_target_progress<'a>(&'a self, id: &'a str, p: &'a TargetProgress) -> BoxFuture<'a, ()>;
     /// Every progress and gate record of a deployment.
-    fn progress<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Progress>;
+    fn progress<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Progress>;
 
     /// Stores a gate's task token, status `waiting`. Replaces a waiting gate (a redelivered or
     /// retried request carries a new token); [`Error::Conflict`] once the gate is decided.
-    fn put_gate<'a>(
-        &'a self,
-        id: &'a str,
-        gate: &'a str,
-        task_token: &'a str,
-    ) -> StoreFuture<'a, ()>;
+    fn put_gate<'a>(&'a self, id: &'a str, gate: &'a str, task_token: &'a str)
+    -> BoxFuture<'a, ()>;
     /// A gate by deployment and name.
-    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> StoreFuture<'a, Option<Gate>>;
+    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> BoxFuture<'a, Option<Gate>>;
     /// Decides a waiting gate once; [`Error::Conflict`] if already decided. Returns the gate
     /// (with its task token, to send the decision to the state machine).
     fn decide_gate<'a>(
@@ -551,7 +541,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         decision: Decision,
         by: &'a str,
         comment: Option<&'a str>,
-    ) -> StoreFuture<'a, Gate>;
+    ) -> BoxFuture<'a, Gate>;
 
     /// Takes the run locks of `apps` in `env` for deployment `id`, all or none; taking locks the
     /// deployment already holds succeeds. [`Error::Conflict`] names a lock another deployment holds.
@@ -560,17 +550,16 @@ pub trait Store: Send + Sync + fmt::Debug {
         id: &'a str,
         env: &'a str,
         apps: &'a [String],
-    ) -> StoreFuture<'a, ()>;
+    ) -> BoxFuture<'a, ()>;
     /// Releases the run locks deployment `id` holds among `apps`; others' locks stay.
     fn release_run_locks<'a>(
         &'a self,
         id: &'a str,
         env: &'a str,
         apps: &'a [String],
-    ) -> StoreFuture<'a, ()>;
+    ) -> BoxFuture<'a, ()>;
     /// The deployment holding the run lock of `app` in `env`.
-    fn run_lock_holder<'a>(&'a self, env: &'a str, app: &'a str)
-    -> StoreFuture<'a, Option<String>>;
+    fn run_lock_holder<'a>(&'a self, env: &'a str, app: &'a str) -> BoxFuture<'a, Option<String>>;
 
     /// Records a webhook delivery id; `true` for the first writer, `false` for a redelivery.
     /// The record expires `ttl` after `at`, after which the id counts as new again.
@@ -580,22 +569,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         delivery_id: &'a str,
         at: SystemTime,
         ttl: Duration,
-    ) -> StoreFuture<'a, bool>;
+    ) -> BoxFuture<'a, bool>;
 
     /// Creates or replaces an agent's record.
-    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> StoreFuture<'a, ()>;
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()>;
     /// Agents, of one environment or all, by environment then host.
-    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> StoreFuture<'a, Vec<Agent>>;
+    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>>;
 
     /// Stores the grant of a token secret, keyed by the secret's SHA-256.
-    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> StoreFuture<'a, ()>;
+    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()>;
     /// The grant of a token secret.
-    fn get_api_token<'a>(&'a self, secret: &'a str) -> StoreFuture<'a, Option<ApiToken>>;
+    fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>>;
 
     /// Appends an audit entry.
-    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, ()>;
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()>;
     /// Audit entries newest first.
-    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> StoreFuture<'a, Page<AuditEntry>>;
+    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>>;
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-29T17:13:05.042Z`), the fixed-width

@@ -13,11 +13,11 @@ use super::memory::{gate_decided, lock_held, plan_frozen};
 use super::{
     Agent, ApiToken, AppProgress, AppStatus, AuditEntry, BatchProgress, BatchStatus, Decision,
     Deployment, DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress,
-    Repository, Role, Store, StoreFuture, TargetProgress, TargetStatus, Transition, VersionRecord,
+    Repository, Role, Store, TargetProgress, TargetStatus, Transition, VersionRecord,
     VersionStatus, check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times,
     parse_version_state, rfc3339, token_hash, version_state_str,
 };
-use crate::Error;
+use crate::{BoxFuture, Error};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -424,11 +424,11 @@ fn lock_key(env: &str, app: &str) -> String {
 }
 
 impl Store for DynamoStore {
-    fn put_repository<'a>(&'a self, repo: &'a Repository) -> StoreFuture<'a, ()> {
+    fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()> {
         Box::pin(self.put_item(repository_item(repo)))
     }
 
-    fn get_repository<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Repository>> {
+    fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>> {
         Box::pin(async move {
             self.get_item(format!("REPO#{name}"), "META")
                 .await?
@@ -438,7 +438,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn list_repositories(&self) -> StoreFuture<'_, Vec<Repository>> {
+    fn list_repositories(&self) -> BoxFuture<'_, Vec<Repository>> {
         Box::pin(async move {
             let query = self
                 .client
@@ -455,7 +455,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> StoreFuture<'a, bool> {
+    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let result = self
                 .client
@@ -477,7 +477,7 @@ impl Store for DynamoStore {
         &'a self,
         repo: &'a str,
         name: &'a str,
-    ) -> StoreFuture<'a, Option<VersionRecord>> {
+    ) -> BoxFuture<'a, Option<VersionRecord>> {
         Box::pin(async move {
             self.get_item(format!("REPO#{repo}"), &format!("VERSION#{name}"))
                 .await?
@@ -491,7 +491,7 @@ impl Store for DynamoStore {
         &'a self,
         repo: Option<&'a str>,
         page: &'a PageRequest,
-    ) -> StoreFuture<'a, Page<VersionRecord>> {
+    ) -> BoxFuture<'a, Page<VersionRecord>> {
         Box::pin(async move {
             let mut query = self
                 .client
@@ -525,7 +525,7 @@ impl Store for DynamoStore {
         status: VersionStatus,
         diverged: bool,
         errors: &'a [String],
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let result = self
                 .client
@@ -557,7 +557,7 @@ impl Store for DynamoStore {
         repo: &'a str,
         name: &'a str,
         state: VersionState,
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let result = self
                 .client
@@ -581,7 +581,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> StoreFuture<'a, Deployment> {
+    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             let item = HashMap::from([
                 ("pk".into(), s(format!("DEP#{}", new.id))),
@@ -615,7 +615,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn get_deployment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Deployment>> {
+    fn get_deployment<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Deployment>> {
         Box::pin(async move {
             self.get_item(format!("DEP#{id}"), "META")
                 .await?
@@ -629,7 +629,7 @@ impl Store for DynamoStore {
         &'a self,
         filter: &'a DeploymentFilter,
         page: &'a PageRequest,
-    ) -> StoreFuture<'a, Page<Deployment>> {
+    ) -> BoxFuture<'a, Page<Deployment>> {
         Box::pin(async move {
             let mut query = self
                 .client
@@ -667,7 +667,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> StoreFuture<'a, ()> {
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let result = self
                 .client
@@ -698,7 +698,7 @@ impl Store for DynamoStore {
         &'a self,
         id: &'a str,
         change: &'a Transition,
-    ) -> StoreFuture<'a, Deployment> {
+    ) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             for _ in 0..TRANSITION_ATTEMPTS {
                 let current = self
@@ -765,7 +765,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> StoreFuture<'a, ()> {
+    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> BoxFuture<'a, ()> {
         let mut item = HashMap::from([
             ("pk".into(), s(format!("DEP#{id}"))),
             ("sk".into(), s(format!("APP#{}", p.app))),
@@ -776,7 +776,7 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(item))
     }
 
-    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> StoreFuture<'a, ()> {
+    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> BoxFuture<'a, ()> {
         let mut item = HashMap::from([
             ("pk".into(), s(format!("DEP#{id}"))),
             ("sk".into(), s(format!("BATCH#{}#{:04}", p.app, p.index))),
@@ -787,11 +787,7 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(item))
     }
 
-    fn put_target_progress<'a>(
-        &'a self,
-        id: &'a str,
-        p: &'a TargetProgress,
-    ) -> StoreFuture<'a, ()> {
+    fn put_target_progress<'a>(&'a self, id: &'a str, p: &'a TargetProgress) -> BoxFuture<'a, ()> {
         let mut item = HashMap::from([
             ("pk".into(), s(format!("DEP#{id}"))),
             ("sk".into(), s(format!("TARGET#{}#{}", p.app, p.target))),
@@ -804,7 +800,7 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(item))
     }
 
-    fn progress<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Progress> {
+    fn progress<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Progress> {
         Box::pin(async move {
             let query = self
                 .client
@@ -826,7 +822,7 @@ impl Store for DynamoStore {
         id: &'a str,
         gate: &'a str,
         task_token: &'a str,
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let result = self
                 .client
@@ -855,7 +851,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> StoreFuture<'a, Option<Gate>> {
+    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> BoxFuture<'a, Option<Gate>> {
         Box::pin(async move {
             self.get_item(format!("DEP#{id}"), &format!("GATE#{gate}"))
                 .await?
@@ -872,7 +868,7 @@ impl Store for DynamoStore {
         decision: Decision,
         by: &'a str,
         comment: Option<&'a str>,
-    ) -> StoreFuture<'a, Gate> {
+    ) -> BoxFuture<'a, Gate> {
         Box::pin(async move {
             let mut update = self
                 .client
@@ -910,7 +906,7 @@ impl Store for DynamoStore {
         id: &'a str,
         env: &'a str,
         apps: &'a [String],
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             check_lock_set(apps)?;
             let mut tx = self.client.transact_write_items();
@@ -956,7 +952,7 @@ impl Store for DynamoStore {
         id: &'a str,
         env: &'a str,
         apps: &'a [String],
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             check_lock_set(apps)?;
             for app in apps {
@@ -981,11 +977,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn run_lock_holder<'a>(
-        &'a self,
-        env: &'a str,
-        app: &'a str,
-    ) -> StoreFuture<'a, Option<String>> {
+    fn run_lock_holder<'a>(&'a self, env: &'a str, app: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             match self.get_item(lock_key(env, app), "LOCK").await? {
                 Some(item) => Ok(Some(
@@ -1002,7 +994,7 @@ impl Store for DynamoStore {
         delivery_id: &'a str,
         at: SystemTime,
         ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
+    ) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             // DynamoDB deletes expired items lazily, so an expired record counts as absent.
             let result = self
@@ -1028,7 +1020,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> StoreFuture<'a, ()> {
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
         let item = HashMap::from([
             (
                 "pk".into(),
@@ -1046,7 +1038,7 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(item))
     }
 
-    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> StoreFuture<'a, Vec<Agent>> {
+    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>> {
         Box::pin(async move {
             let mut query = self
                 .client
@@ -1068,7 +1060,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> StoreFuture<'a, ()> {
+    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()> {
         let item = HashMap::from([
             ("pk".into(), s(format!("TOKEN#{}", token_hash(secret)))),
             ("sk".into(), s("META")),
@@ -1078,7 +1070,7 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(item))
     }
 
-    fn get_api_token<'a>(&'a self, secret: &'a str) -> StoreFuture<'a, Option<ApiToken>> {
+    fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>> {
         Box::pin(async move {
             let Some(item) = self
                 .get_item(format!("TOKEN#{}", token_hash(secret)), "META")
@@ -1094,7 +1086,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, ()> {
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()> {
         let item = HashMap::from([
             ("pk".into(), s("AUDIT")),
             ("sk".into(), s(format!("{}#{}", entry.at, entry.id))),
@@ -1107,7 +1099,7 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(item))
     }
 
-    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> StoreFuture<'a, Page<AuditEntry>> {
+    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>> {
         Box::pin(async move {
             let query = self
                 .client

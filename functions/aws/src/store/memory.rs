@@ -10,10 +10,10 @@ use boreas_core::version::VersionState;
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress, Repository,
-    Store, StoreFuture, TargetProgress, Transition, VersionRecord, VersionStatus, check_lock_set,
-    decode_cursor, encode_cursor, epoch_seconds, lifecycle_times, token_hash,
+    Store, TargetProgress, Transition, VersionRecord, VersionStatus, check_lock_set, decode_cursor,
+    encode_cursor, epoch_seconds, lifecycle_times, token_hash,
 };
-use crate::Error;
+use crate::{BoxFuture, Error};
 
 /// A [`Store`] in process memory. Every operation runs under one lock, so conditional writes are
 /// trivially atomic.
@@ -80,22 +80,22 @@ fn page_desc<T: Clone>(mut items: Vec<(String, T)>, page: &PageRequest) -> Resul
 }
 
 impl Store for MemoryStore {
-    fn put_repository<'a>(&'a self, repo: &'a Repository) -> StoreFuture<'a, ()> {
+    fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock().repos.insert(repo.name.clone(), repo.clone());
             Ok(())
         })
     }
 
-    fn get_repository<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Repository>> {
+    fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>> {
         Box::pin(async move { Ok(self.lock().repos.get(name).cloned()) })
     }
 
-    fn list_repositories(&self) -> StoreFuture<'_, Vec<Repository>> {
+    fn list_repositories(&self) -> BoxFuture<'_, Vec<Repository>> {
         Box::pin(async move { Ok(self.lock().repos.values().cloned().collect()) })
     }
 
-    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> StoreFuture<'a, bool> {
+    fn put_version<'a>(&'a self, version: &'a VersionRecord) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let key = (
                 version.version.repository.clone(),
@@ -114,7 +114,7 @@ impl Store for MemoryStore {
         &'a self,
         repo: &'a str,
         name: &'a str,
-    ) -> StoreFuture<'a, Option<VersionRecord>> {
+    ) -> BoxFuture<'a, Option<VersionRecord>> {
         Box::pin(async move {
             Ok(self
                 .lock()
@@ -128,7 +128,7 @@ impl Store for MemoryStore {
         &'a self,
         repo: Option<&'a str>,
         page: &'a PageRequest,
-    ) -> StoreFuture<'a, Page<VersionRecord>> {
+    ) -> BoxFuture<'a, Page<VersionRecord>> {
         Box::pin(async move {
             let items = self
                 .lock()
@@ -154,7 +154,7 @@ impl Store for MemoryStore {
         status: VersionStatus,
         diverged: bool,
         errors: &'a [String],
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut s = self.lock();
             let v = s
@@ -173,7 +173,7 @@ impl Store for MemoryStore {
         repo: &'a str,
         name: &'a str,
         state: VersionState,
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut s = self.lock();
             let v = s
@@ -185,7 +185,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> StoreFuture<'a, Deployment> {
+    fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             let mut s = self.lock();
             if s.deployments.contains_key(&new.id) {
@@ -211,7 +211,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn get_deployment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Deployment>> {
+    fn get_deployment<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Deployment>> {
         Box::pin(async move { Ok(self.lock().deployments.get(id).cloned()) })
     }
 
@@ -219,7 +219,7 @@ impl Store for MemoryStore {
         &'a self,
         filter: &'a DeploymentFilter,
         page: &'a PageRequest,
-    ) -> StoreFuture<'a, Page<Deployment>> {
+    ) -> BoxFuture<'a, Page<Deployment>> {
         Box::pin(async move {
             let items = self
                 .lock()
@@ -232,7 +232,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> StoreFuture<'a, ()> {
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut s = self.lock();
             let d = s
@@ -251,7 +251,7 @@ impl Store for MemoryStore {
         &'a self,
         id: &'a str,
         change: &'a Transition,
-    ) -> StoreFuture<'a, Deployment> {
+    ) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             let mut s = self.lock();
             let d = s
@@ -283,7 +283,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> StoreFuture<'a, ()> {
+    fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock()
                 .apps
@@ -292,7 +292,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> StoreFuture<'a, ()> {
+    fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock()
                 .batches
@@ -301,11 +301,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn put_target_progress<'a>(
-        &'a self,
-        id: &'a str,
-        p: &'a TargetProgress,
-    ) -> StoreFuture<'a, ()> {
+    fn put_target_progress<'a>(&'a self, id: &'a str, p: &'a TargetProgress) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock()
                 .targets
@@ -314,7 +310,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn progress<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Progress> {
+    fn progress<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Progress> {
         Box::pin(async move {
             let s = self.lock();
             Ok(Progress {
@@ -351,7 +347,7 @@ impl Store for MemoryStore {
         id: &'a str,
         gate: &'a str,
         task_token: &'a str,
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut s = self.lock();
             let key = (id.to_owned(), gate.to_owned());
@@ -374,7 +370,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> StoreFuture<'a, Option<Gate>> {
+    fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> BoxFuture<'a, Option<Gate>> {
         Box::pin(async move {
             Ok(self
                 .lock()
@@ -391,7 +387,7 @@ impl Store for MemoryStore {
         decision: Decision,
         by: &'a str,
         comment: Option<&'a str>,
-    ) -> StoreFuture<'a, Gate> {
+    ) -> BoxFuture<'a, Gate> {
         Box::pin(async move {
             let mut s = self.lock();
             let g = s
@@ -413,7 +409,7 @@ impl Store for MemoryStore {
         id: &'a str,
         env: &'a str,
         apps: &'a [String],
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             check_lock_set(apps)?;
             let mut s = self.lock();
@@ -436,7 +432,7 @@ impl Store for MemoryStore {
         id: &'a str,
         env: &'a str,
         apps: &'a [String],
-    ) -> StoreFuture<'a, ()> {
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             check_lock_set(apps)?;
             let mut s = self.lock();
@@ -450,11 +446,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn run_lock_holder<'a>(
-        &'a self,
-        env: &'a str,
-        app: &'a str,
-    ) -> StoreFuture<'a, Option<String>> {
+    fn run_lock_holder<'a>(&'a self, env: &'a str, app: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             Ok(self
                 .lock()
@@ -470,7 +462,7 @@ impl Store for MemoryStore {
         delivery_id: &'a str,
         at: SystemTime,
         ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
+    ) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let now = epoch_seconds(at);
             let mut s = self.lock();
@@ -483,7 +475,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> StoreFuture<'a, ()> {
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock()
                 .agents
@@ -492,7 +484,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> StoreFuture<'a, Vec<Agent>> {
+    fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>> {
         Box::pin(async move {
             Ok(self
                 .lock()
@@ -504,18 +496,18 @@ impl Store for MemoryStore {
         })
     }
 
-    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> StoreFuture<'a, ()> {
+    fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock().tokens.insert(token_hash(secret), token.clone());
             Ok(())
         })
     }
 
-    fn get_api_token<'a>(&'a self, secret: &'a str) -> StoreFuture<'a, Option<ApiToken>> {
+    fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>> {
         Box::pin(async move { Ok(self.lock().tokens.get(&token_hash(secret)).cloned()) })
     }
 
-    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> StoreFuture<'a, ()> {
+    fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.lock()
                 .audit
@@ -524,7 +516,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> StoreFuture<'a, Page<AuditEntry>> {
+    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>> {
         Box::pin(async move {
             let items = self
                 .lock()
