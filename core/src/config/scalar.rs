@@ -270,9 +270,11 @@ impl JsonSchema for Pause {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        // The branches exclude each other (the duration pattern matches neither word), so
+        // `anyOf` means the same as `oneOf` and is cheaper for editors to check.
         json_schema!({
             "description": "What happens after each batch but the last.",
-            "oneOf": [
+            "anyOf": [
                 {
                     "description": "Wait until a person approves the gate.",
                     "const": "manual",
