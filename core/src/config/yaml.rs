@@ -13,7 +13,7 @@ use super::error::ConfigError;
 
 /// Aliases may expand a document to at most this many nodes, so an "alias bomb" (nested
 /// aliases doubling at each level) is rejected instead of exhausting memory.
-const MAX_NODES: usize = 100_000;
+const MAX_NODES: usize = 500_000;
 
 /// A position in the source, both 1-based; columns count characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -378,7 +378,7 @@ mod tests {
         let errors = messages(&source);
         assert_eq!(errors.len(), 1);
         assert!(
-            errors[0].contains("aliases expand the document past 100000 nodes"),
+            errors[0].contains("aliases expand the document past 500000 nodes"),
             "{errors:?}"
         );
     }
