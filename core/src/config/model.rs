@@ -186,7 +186,8 @@ pub struct Rollout {
     #[serde(default = "Rollout::default_batches")]
     #[schemars(length(min = 1))]
     pub batches: Vec<BatchSize>,
-    /// What happens between batches: a duration (`"30s"`, `"5m"`) or `"manual"` for an approval gate.
+    /// What happens between batches: a duration (`"30s"`, `"5m"`), `"manual"` for an approval
+    /// gate, or `"none"` (the default) to go straight on.
     #[serde(default)]
     pub pause: Pause,
     /// How many PM hosts of one batch are deployed at the same time.
