@@ -525,94 +525,19 @@ fn validate_app<'p>(app: &'p AppPlan, gates: &mut HashSet<&'p str>) -> Result<()
         app: name.clone(),
         violation,
     })?;
-    let coverage = |problem: String| AdjustError::TargetCoverage {
-        app: name.clone(),
-        problem,
-    };
-    let mut placed: HashMap<&str, usize> = HashMap::new();
-    for (i, batch) in app.batches.iter().enumerate() {
-        if batch.targets.is_empty() {
-            return Err(AdjustError::EmptyBatch {
-                app: name.clone(),
-                index: i,
-            });
-        }
-        match app.kind {
-            AppKind::Pm => {
-                for target in &batch.targets {
-                    if !seen.contains(target.as_str()) {
-                        return Err(coverage(format!(
-                            "batch {i} has {target:?}, which is not one of the app's targets"
-                        )));
-                    }
-                    if let Some(first) = placed.insert(target.as_str(), i) {
-                        return Err(coverage(format!(
-                            "target {target:?} is in batch {first} and again in batch {i}"
-                        )));
-                    }
-                }
-            }
-            AppKind::K8s => {
-                if let Some(missing) = app.targets.iter().find(|t| !batch.targets.contains(t)) {
-                    return Err(coverage(format!(
-                        "batch {i} leaves out cluster {missing:?}; every batch of a k8s app \
-                         covers every cluster"
-                    )));
-                }
-            }
-        }
+    let expected = app.batch_layout();
+    let matches =
+        expected.len() == app.batches.len()
+            && expected.iter().zip(&app.batches).enumerate().all(
+                |(i, ((targets, weight), have))| {
+                    have.index as usize == i && have.weight == *weight && have.targets == *targets
+                },
+            );
+    if !matches {
+        return Err(explain_mismatch(app, &seen, &expected));
     }
-    if app.kind == AppKind::Pm
-        && let Some(missing) = app
-            .targets
-            .iter()
-            .find(|t| !placed.contains_key(t.as_str()))
-    {
-        return Err(coverage(format!("target {missing:?} is in no batch")));
-    }
-    let expected = app.derive_batches();
-    let mismatch = |problem: String| AdjustError::BatchesMismatch {
-        app: name.clone(),
-        problem,
-    };
-    let sizes = app
-        .batch_sizes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ");
-    if expected.len() != app.batches.len() {
-        return Err(mismatch(format!(
-            "batch sizes {sizes} over {} target(s) give {} batch(es), the plan has {}",
-            app.targets.len(),
-            expected.len(),
-            app.batches.len()
-        )));
-    }
-    for (i, (want, have)) in expected.iter().zip(&app.batches).enumerate() {
-        if have.index as usize != i {
-            return Err(mismatch(format!(
-                "batch at position {i} has index {}",
-                have.index
-            )));
-        }
-        if want.weight != have.weight {
-            return Err(mismatch(format!(
-                "batch {i} has weight {}, batch sizes {sizes} give {}",
-                show_weight(have.weight),
-                show_weight(want.weight)
-            )));
-        }
-        if want.targets != have.targets {
-            return Err(mismatch(format!(
-                "batch {i} should hold {} target(s) starting at {:?} (batch sizes {sizes} over \
-                 the targets in order), it holds {} starting at {:?}",
-                want.targets.len(),
-                want.targets.first().map_or("", String::as_str),
-                have.targets.len(),
-                have.targets.first().map_or("", String::as_str),
-            )));
-        }
+    let count = expected.len();
+    for (i, have) in app.batches.iter().enumerate() {
         if let PausePlan::Gate { gate } = &have.pause {
             let id = gate_id(name, have.index);
             if *gate != id {
@@ -627,8 +552,8 @@ fn validate_app<'p>(app: &'p AppPlan, gates: &mut HashSet<&'p str>) -> Result<()
                 return Err(AdjustError::DuplicateGate { gate: gate.clone() });
             }
         }
-        if want.pause != have.pause {
-            let problem = if i + 1 == expected.len() {
+        if app.pause_after(i, count) != have.pause {
+            let problem = if i + 1 == count {
                 "the last batch must not pause".to_owned()
             } else {
                 format!(
@@ -645,6 +570,103 @@ fn validate_app<'p>(app: &'p AppPlan, gates: &mut HashSet<&'p str>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The most specific reason why an app's batches differ from the layout its batch sizes give:
+/// an empty batch, a target covered wrongly, then the first differing batch.
+fn explain_mismatch(
+    app: &AppPlan,
+    targets: &HashSet<&str>,
+    expected: &[(&[String], Option<u8>)],
+) -> AdjustError {
+    let name = &app.app;
+    let coverage = |problem: String| AdjustError::TargetCoverage {
+        app: name.clone(),
+        problem,
+    };
+    let mut placed: HashMap<&str, usize> = HashMap::new();
+    for (i, batch) in app.batches.iter().enumerate() {
+        if batch.targets.is_empty() {
+            return AdjustError::EmptyBatch {
+                app: name.clone(),
+                index: i,
+            };
+        }
+        match app.kind {
+            AppKind::Pm => {
+                for target in &batch.targets {
+                    if !targets.contains(target.as_str()) {
+                        return coverage(format!(
+                            "batch {i} has {target:?}, which is not one of the app's targets"
+                        ));
+                    }
+                    if let Some(first) = placed.insert(target.as_str(), i) {
+                        return coverage(format!(
+                            "target {target:?} is in batch {first} and again in batch {i}"
+                        ));
+                    }
+                }
+            }
+            AppKind::K8s => {
+                if let Some(missing) = app.targets.iter().find(|t| !batch.targets.contains(t)) {
+                    return coverage(format!(
+                        "batch {i} leaves out cluster {missing:?}; every batch of a k8s app \
+                         covers every cluster"
+                    ));
+                }
+            }
+        }
+    }
+    if app.kind == AppKind::Pm
+        && let Some(missing) = app
+            .targets
+            .iter()
+            .find(|t| !placed.contains_key(t.as_str()))
+    {
+        return coverage(format!("target {missing:?} is in no batch"));
+    }
+    let mismatch = |problem: String| AdjustError::BatchesMismatch {
+        app: name.clone(),
+        problem,
+    };
+    let sizes = app
+        .batch_sizes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if expected.len() != app.batches.len() {
+        return mismatch(format!(
+            "batch sizes {sizes} over {} target(s) give {} batch(es), the plan has {}",
+            app.targets.len(),
+            expected.len(),
+            app.batches.len()
+        ));
+    }
+    for (i, ((want, weight), have)) in expected.iter().zip(&app.batches).enumerate() {
+        if have.index as usize != i {
+            return mismatch(format!("batch at position {i} has index {}", have.index));
+        }
+        if *weight != have.weight {
+            return mismatch(format!(
+                "batch {i} has weight {}, batch sizes {sizes} give {}",
+                show_weight(have.weight),
+                show_weight(*weight)
+            ));
+        }
+        if *want != have.targets.as_slice() {
+            return mismatch(format!(
+                "batch {i} should hold {} target(s) starting at {:?} (batch sizes {sizes} over \
+                 the targets in order), it holds {} starting at {:?}",
+                want.len(),
+                want.first().map_or("", String::as_str),
+                have.targets.len(),
+                have.targets.first().map_or("", String::as_str),
+            ));
+        }
+    }
+    // Unreachable for a layout that differs; kept total rather than panicking.
+    mismatch("batches differ from the layout their batch sizes give".to_owned())
 }
 
 fn show_weight(weight: Option<u8>) -> String {

@@ -166,36 +166,45 @@ impl Plan {
 impl AppPlan {
     /// The batches that follow from `kind`, `targets`, `batch_sizes` and `pause` (see
     /// [`crate::rollout`]). The planner builds batches with this, adjustments rebuild them with it,
-    /// and validation compares a submitted plan's batches against it.
+    /// and validation compares a submitted plan's batches against [`AppPlan::batch_layout`].
     pub fn derive_batches(&self) -> Vec<BatchPlan> {
-        let mut batches: Vec<BatchPlan> = match self.kind {
+        let layout = self.batch_layout();
+        let count = layout.len();
+        layout
+            .into_iter()
+            .enumerate()
+            .map(|(i, (targets, weight))| BatchPlan {
+                index: index_u32(i),
+                targets: targets.to_vec(),
+                weight,
+                pause: self.pause_after(i, count),
+            })
+            .collect()
+    }
+
+    /// Targets and k8s weight of each batch, borrowed from `targets`: PM batches split the
+    /// targets in order; every k8s batch covers all clusters with an increasing weight.
+    pub fn batch_layout(&self) -> Vec<(&[String], Option<u8>)> {
+        match self.kind {
             AppKind::Pm => rollout::split_targets(&self.batch_sizes, &self.targets)
                 .into_iter()
-                .enumerate()
-                .map(|(i, targets)| BatchPlan {
-                    index: index_u32(i),
-                    targets: targets.to_vec(),
-                    weight: None,
-                    pause: PausePlan::None,
-                })
+                .map(|targets| (targets, None))
                 .collect(),
             AppKind::K8s if self.targets.is_empty() => Vec::new(),
             AppKind::K8s => rollout::weights(&self.batch_sizes)
                 .into_iter()
-                .enumerate()
-                .map(|(i, weight)| BatchPlan {
-                    index: index_u32(i),
-                    targets: self.targets.clone(),
-                    weight: Some(weight),
-                    pause: PausePlan::None,
-                })
+                .map(|weight| (self.targets.as_slice(), Some(weight)))
                 .collect(),
-        };
-        let last = batches.len().saturating_sub(1);
-        for batch in &mut batches[..last] {
-            batch.pause = PausePlan::after(&self.app, self.pause, batch.index);
         }
-        batches
+    }
+
+    /// The pause after batch `index` of `count` batches: the app's pause, none after the last.
+    pub fn pause_after(&self, index: usize, count: usize) -> PausePlan {
+        if index + 1 >= count {
+            PausePlan::None
+        } else {
+            PausePlan::after(&self.app, self.pause, index_u32(index))
+        }
     }
 }
 
