@@ -857,3 +857,424 @@ async fn dynamo_store_keeps_token_secrets_out_of_the_table() {
     assert!(dump.contains("TOKEN#"), "{dump}");
     assert!(!dump.contains(secret), "the secret is stored: {dump}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Queues, secrets, artifacts and the orchestrator against the emulator.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use boreas_aws::artifacts::{Artifacts, S3Artifacts};
+use boreas_aws::orchestrator::{ExecutionStatus, Orchestrator, SfnOrchestrator};
+use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
+use boreas_aws::secrets::{Secrets, SsmSecrets};
+
+fn receive_options(wait_secs: u64, visibility_secs: Option<u64>) -> ReceiveOptions {
+    ReceiveOptions {
+        wait: Duration::from_secs(wait_secs),
+        max_messages: 10,
+        visibility: visibility_secs.map(Duration::from_secs),
+    }
+}
+
+#[tokio::test]
+async fn long_poll_receive_returns_promptly_when_a_message_arrives() {
+    let (config, names) = provisioned().await;
+    let queues = Arc::new(SqsQueues::from_config(&config));
+    let url = queues
+        .ensure_queue(&names.agent_queue("staging", "host-1"))
+        .await
+        .unwrap();
+
+    let poller = {
+        let (queues, url) = (queues.clone(), url.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let messages = queues
+                .receive(&url, &receive_options(20, None))
+                .await
+                .unwrap();
+            (started.elapsed(), messages)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let attributes = BTreeMap::from([("command_id".to_owned(), "c-1".to_owned())]);
+    let sent_id = queues
+        .send(&url, r#"{"type":"deploy"}"#, &attributes)
+        .await
+        .unwrap();
+    let (elapsed, messages) = poller.await.unwrap();
+    println!("long poll (20 s wait) returned after {elapsed:?}, message sent after 1 s");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "long poll took {elapsed:?} although a message arrived after 1 s"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "the poll did wait: {elapsed:?}"
+    );
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].id, sent_id);
+    assert_eq!(messages[0].body, r#"{"type":"deploy"}"#);
+    assert_eq!(messages[0].attributes, attributes);
+    assert_eq!(messages[0].receive_count, 1);
+}
+
+#[tokio::test]
+async fn queues_are_ensured_once_and_messages_leased_and_deleted() {
+    let (config, names) = provisioned().await;
+    let queues = Arc::new(SqsQueues::from_config(&config));
+    let name = names.agent_queue("prod", "db-7");
+    let err = queues.queue_url(&name).await.unwrap_err();
+    assert_eq!(err.error_type(), "NotFound", "{err}");
+    assert!(err.to_string().contains(&name), "{err}");
+
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (queues, name) = (queues.clone(), name.clone());
+            tokio::spawn(async move { queues.ensure_queue(&name).await })
+        })
+        .collect();
+    let mut urls = Vec::new();
+    for task in tasks {
+        urls.push(task.await.unwrap().unwrap());
+    }
+    urls.dedup();
+    assert_eq!(urls.len(), 1, "one queue: {urls:?}");
+    let url = urls.remove(0);
+    assert!(url.ends_with(&format!("/{name}")), "{url}");
+    assert_eq!(queues.ensure_queue(&name).await.unwrap(), url);
+    assert_eq!(queues.queue_url(&name).await.unwrap(), url);
+
+    queues.send(&url, "work", &BTreeMap::new()).await.unwrap();
+    let first = queues
+        .receive(&url, &receive_options(5, Some(60)))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(first[0].attributes.is_empty());
+    assert!(
+        queues
+            .receive(&url, &receive_options(1, None))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a leased message is hidden"
+    );
+    // Ending the lease early makes it visible again, as a second delivery.
+    queues
+        .change_visibility(&url, &first[0].receipt_handle, Duration::ZERO)
+        .await
+        .unwrap();
+    let second = queues
+        .receive(&url, &receive_options(5, Some(60)))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].id.as_str(), second[0].receive_count),
+        (first[0].id.as_str(), 2)
+    );
+    queues
+        .delete(&url, &second[0].receipt_handle)
+        .await
+        .unwrap();
+    queues
+        .change_visibility(&url, &second[0].receipt_handle, Duration::ZERO)
+        .await
+        .ok();
+    assert!(
+        queues
+            .receive(&url, &receive_options(1, None))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a deleted message is gone"
+    );
+
+    let bad = ReceiveOptions {
+        max_messages: 11,
+        ..receive_options(1, None)
+    };
+    assert_eq!(
+        queues.receive(&url, &bad).await.unwrap_err().error_type(),
+        "InvalidInput"
+    );
+    let bad = receive_options(21, None);
+    assert_eq!(
+        queues.receive(&url, &bad).await.unwrap_err().error_type(),
+        "InvalidInput"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_decrypted_and_cached_for_their_ttl() {
+    let (config, names) = provisioned().await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let name = names.webhook_secret_param("shop");
+    let put = |value: &'static str| {
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+    };
+    put("first-secret").await.unwrap();
+    let secrets = SsmSecrets::new(
+        aws_sdk_ssm::Client::new(&config),
+        Duration::from_millis(700),
+    );
+    assert_eq!(secrets.get(&name).await.unwrap().expose(), "first-secret");
+    put("rotated-secret").await.unwrap();
+    assert_eq!(
+        secrets.get(&name).await.unwrap().expose(),
+        "first-secret",
+        "served from the cache within the TTL"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        secrets.get(&name).await.unwrap().expose(),
+        "rotated-secret",
+        "asked again after the TTL"
+    );
+
+    // Provisioning generated the admin token.
+    let admin = SsmSecrets::from_config(&config)
+        .get(&names.admin_token_param())
+        .await
+        .unwrap();
+    assert!(admin.expose().len() >= 32);
+
+    let missing = names.webhook_secret_param("nope");
+    let err = secrets.get(&missing).await.unwrap_err();
+    assert_eq!(err.error_type(), "NotFound", "{err}");
+    assert!(err.to_string().contains(&missing), "{err}");
+}
+
+/// GET over plain HTTP/1.1 (the emulator listens on 127.0.0.1): status code and body.
+async fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    (status, response[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn artifacts_round_trip_and_presigned_links_serve_them() {
+    let (config, names) = provisioned().await;
+    let artifacts = S3Artifacts::from_config(&config, names.artifacts_bucket());
+    let body: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let key = "shop/v1.0.0/shop-v1.0.0.tar.gz";
+    artifacts
+        .put(key, body.clone(), "application/gzip")
+        .await
+        .unwrap();
+    assert_eq!(artifacts.get(key).await.unwrap(), body);
+
+    let err = artifacts.get("shop/v9/none.tar.gz").await.unwrap_err();
+    assert_eq!(err.error_type(), "NotFound", "{err}");
+    assert!(err.to_string().contains("shop/v9/none.tar.gz"), "{err}");
+
+    let url = artifacts
+        .presign_get(key, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(
+        url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=300"),
+        "{url}"
+    );
+    let (status, fetched) = http_get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched, body, "the link serves the object");
+
+    let err = artifacts
+        .presign_get(key, Duration::from_secs(8 * 24 * 3600))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput", "{err}");
+}
+
+/// Creates a state machine named `{prefix}-{suffix}` from `definition` (a test fixture, not the
+/// product's definition) and returns its ARN.
+async fn fixture_state_machine(
+    config: &aws_config::SdkConfig,
+    names: &Names,
+    suffix: &str,
+    definition: &str,
+) -> String {
+    aws_sdk_sfn::Client::new(config)
+        .create_state_machine()
+        .name(format!("{}-{suffix}", names.prefix()))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/boreas-test")
+        .send()
+        .await
+        .expect("create the fixture state machine")
+        .state_machine_arn
+}
+
+/// Describes `name` until it leaves `Running` (10 s at most).
+async fn finished(
+    orchestrator: &SfnOrchestrator,
+    name: &str,
+) -> boreas_aws::orchestrator::Execution {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let execution = orchestrator.describe(name).await.unwrap();
+        if execution.status != ExecutionStatus::Running || Instant::now() > deadline {
+            return execution;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn starting_an_execution_twice_starts_one() {
+    let (config, names) = provisioned().await;
+    let pass = r#"{"StartAt":"Done","States":{"Done":{"Type":"Pass","End":true}}}"#;
+    let arn = fixture_state_machine(&config, &names, "pass", pass).await;
+    let orchestrator = SfnOrchestrator::from_config(&config, &arn);
+
+    let first = orchestrator
+        .start(
+            "dep-20260101-shop-v1",
+            r#"{"deployment_id":"dep-20260101-shop-v1","n":1}"#,
+        )
+        .await
+        .unwrap();
+    assert!(first.created);
+    assert_eq!(
+        first.execution_arn,
+        orchestrator.execution_arn("dep-20260101-shop-v1")
+    );
+    let again = orchestrator
+        .start(
+            "dep-20260101-shop-v1",
+            r#"{"n": 1, "deployment_id": "dep-20260101-shop-v1"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.execution_arn, first.execution_arn);
+    assert!(!again.created, "the second start starts nothing");
+    let err = orchestrator
+        .start("dep-20260101-shop-v1", r#"{"n":2}"#)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "AlreadyExists", "{err}");
+
+    let executions = aws_sdk_sfn::Client::new(&config)
+        .list_executions()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1, "one execution exists");
+
+    let done = finished(&orchestrator, "dep-20260101-shop-v1").await;
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    let output: serde_json::Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output["n"], 1, "a Pass state passes its input through");
+
+    for err in [
+        orchestrator.describe("dep-none").await.unwrap_err(),
+        orchestrator
+            .stop("dep-none", "Cancelled", "test")
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.error_type(), "NotFound", "{err}");
+        assert!(err.to_string().contains("dep-none"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn task_tokens_complete_or_fail_waiting_tasks() {
+    let (config, names) = provisioned().await;
+    let queues = SqsQueues::from_config(&config);
+    let url = queues
+        .ensure_queue(&names.agent_queue("staging", "worker"))
+        .await
+        .unwrap();
+    let definition = serde_json::json!({
+        "StartAt": "Work",
+        "States": {"Work": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            // Heartbeats are only accepted for tasks that declare a heartbeat timeout.
+            "HeartbeatSeconds": 60,
+            "Parameters": {
+                "QueueUrl": url,
+                "MessageBody": {"token.$": "$$.Task.Token", "input.$": "$"}
+            },
+            "End": true
+        }}
+    });
+    let arn = fixture_state_machine(&config, &names, "wait", &definition.to_string()).await;
+    let orchestrator = SfnOrchestrator::from_config(&config, &arn);
+
+    let mut tokens = Vec::new();
+    for name in ["ok-run", "failing-run"] {
+        orchestrator
+            .start(name, &format!(r#"{{"run":"{name}"}}"#))
+            .await
+            .unwrap();
+        let messages = queues
+            .receive(&url, &receive_options(10, None))
+            .await
+            .unwrap();
+        assert_eq!(messages.len(), 1, "{name}: the task sent its command");
+        let body: serde_json::Value = serde_json::from_str(&messages[0].body).unwrap();
+        assert_eq!(body["input"]["run"], name);
+        queues
+            .delete(&url, &messages[0].receipt_handle)
+            .await
+            .unwrap();
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+
+    orchestrator.send_task_heartbeat(&tokens[0]).await.unwrap();
+    orchestrator
+        .send_task_success(&tokens[0], r#"{"deployed":true}"#)
+        .await
+        .unwrap();
+    let ok = finished(&orchestrator, "ok-run").await;
+    assert_eq!(ok.status, ExecutionStatus::Succeeded);
+    let output: serde_json::Value = serde_json::from_str(ok.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output, serde_json::json!({"deployed": true}));
+
+    orchestrator
+        .send_task_failure(&tokens[1], "HealthCheckFailed", "HTTP 503 from /healthz")
+        .await
+        .unwrap();
+    let failed = finished(&orchestrator, "failing-run").await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("HealthCheckFailed"));
+
+    let err = orchestrator
+        .send_task_success("not-a-token", "{}")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidTaskToken", "{err}");
+}
