@@ -56,7 +56,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let provisioned = match provisioned {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("provisioning {} at {} failed: {e}", args.prefix, args.endpoint);
+            eprintln!(
+                "provisioning {} at {} failed: {e}",
+                args.prefix, args.endpoint
+            );
             return ExitCode::from(1);
         }
     };

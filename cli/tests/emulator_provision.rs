@@ -1,0 +1,151 @@
+//! `boreas emulator start|stop` and `boreas provision`, run as the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn boreas() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_boreas"))
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("boreas-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn start_provision_twice_and_stop() {
+    let dir = scratch_dir("emulator");
+    let state_file = dir.join("emulator.json");
+    let mut emulator = boreas()
+        .args(["emulator", "start", "--state-file"])
+        .arg(&state_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn boreas emulator start");
+    let mut line = String::new();
+    BufReader::new(emulator.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read the endpoint line");
+    let announced: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    let endpoint = announced["endpoint"].as_str().expect("endpoint").to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    assert_eq!(state["endpoint"], endpoint);
+
+    let prefix = format!("cli{}", std::process::id());
+    let mut outputs = Vec::new();
+    for run in 1..=2 {
+        let output = dir.join(format!("run{run}.json"));
+        let out = boreas()
+            .args([
+                "provision",
+                "--endpoint",
+                &endpoint,
+                "--prefix",
+                &prefix,
+                "--output",
+            ])
+            .arg(&output)
+            .output()
+            .expect("run boreas provision");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run {run}: {stderr}");
+        if run == 1 {
+            assert!(
+                stderr.contains(&format!("created table {prefix}-state")),
+                "{stderr}"
+            );
+        } else {
+            assert!(stderr.contains("nothing changed"), "{stderr}");
+        }
+        let written = std::fs::read_to_string(&output).unwrap();
+        assert_eq!(written.trim(), String::from_utf8_lossy(&out.stdout).trim());
+        outputs.push(written);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let described: serde_json::Value = serde_json::from_str(&outputs[0]).unwrap();
+    assert_eq!(described["table"], format!("{prefix}-state"));
+    assert!(
+        described["state_machine_arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":stateMachine:{prefix}-deployment"))
+    );
+
+    let stopped = boreas()
+        .args(["emulator", "stop", "--state-file"])
+        .arg(&state_file)
+        .output()
+        .expect("run boreas emulator stop");
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = emulator.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "boreas emulator start did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!state_file.exists(), "the state file outlived the emulator");
+    assert!(
+        std::net::TcpStream::connect(endpoint.trim_start_matches("http://")).is_err(),
+        "the emulator still answers after stop"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn provision_rejects_a_bad_prefix_and_endpoint() {
+    let out = boreas()
+        .args([
+            "provision",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--prefix",
+            "Bad_Prefix",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--prefix") && stderr.contains("'B'"),
+        "{stderr}"
+    );
+
+    let out = boreas()
+        .args(["provision", "--endpoint", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--endpoint"), "{stderr}");
+}
+
+#[test]
+fn stop_without_a_running_emulator_says_so() {
+    let dir = scratch_dir("nostate");
+    let out = boreas()
+        .args(["emulator", "stop", "--state-file"])
+        .arg(dir.join("none.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to stop"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
