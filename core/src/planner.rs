@@ -6,7 +6,8 @@
 //!   one of its `paths` globs; an app without `paths` is affected by any change, and an empty
 //!   change list affects nothing. Globs are matched against repository-relative paths with `/`
 //!   separators; `*` stays inside one path segment, `**` crosses segments, and a glob also
-//!   matches everything below it when it names a directory (`services/api` ≡ `services/api/**`).
+//!   matches everything below it when it names a directory (`services/api` ≡ `services/api/**`);
+//!   a leading `/` is ignored (paths are relative to the repository root).
 //! - **Following.** An app that is not affected is still planned when it sets
 //!   `follow_dependencies: true` and an app in its `depends_on` chain (transitively) is affected.
 //! - **Skipped.** An app that would be planned but already runs this version (per
@@ -240,7 +241,8 @@ fn affected_apps(config: &Config, changed: Option<&[String]>) -> Result<Vec<bool
             affected[i] = true;
         }
         for glob in &app.paths {
-            let trimmed = glob.trim_end_matches('/');
+            // Paths are repository-relative: a leading `/` only anchors at the root.
+            let trimmed = glob.trim_matches('/');
             for pattern in [trimmed.to_owned(), format!("{trimmed}/**")] {
                 let compiled = GlobBuilder::new(&pattern)
                     .literal_separator(true)
@@ -255,10 +257,23 @@ fn affected_apps(config: &Config, changed: Option<&[String]>) -> Result<Vec<bool
             }
         }
     }
-    let set: GlobSet = builder.build().map_err(|e| PlanError::InvalidGlob {
-        app: String::new(),
-        glob: e.glob().unwrap_or_default().to_owned(),
-        reason: e.kind().to_string(),
+    let set: GlobSet = builder.build().map_err(|e| {
+        // Every glob compiled alone above; the set can still fail as a whole (size limits).
+        let glob = e.glob().unwrap_or_default();
+        let app = config
+            .apps
+            .iter()
+            .find(|a| {
+                a.paths
+                    .iter()
+                    .any(|p| glob.starts_with(p.trim_matches('/')))
+            })
+            .map_or_else(String::new, |a| a.name.clone());
+        PlanError::InvalidGlob {
+            app,
+            glob: glob.to_owned(),
+            reason: e.kind().to_string(),
+        }
     })?;
     let mut hits = Vec::new();
     for path in changed {
@@ -742,7 +757,7 @@ mod tests {
     fn only_apps_whose_paths_match_are_planned() {
         let c = config(vec![
             pm("api", &[], &["services/api/**", "shared/*.proto"]),
-            pm("db", &[], &["services/db"]),
+            pm("db", &[], &["/services/db/"]),
             pm("docs", &[], &["*.md"]),
             pm("all", &[], &[]),
         ]);
@@ -777,6 +792,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(shape(&p), vec![vec!["all", "api", "docs"]]);
+        let p = run(&c, Some(&paths(&["./services/db/a.sql"])), &t, &none).unwrap();
+        assert_eq!(shape(&p), vec![vec!["all", "db"]]);
         let p = run(&c, Some(&paths(&["shared/deep/x.proto"])), &t, &none).unwrap();
         assert_eq!(shape(&p), vec![vec!["all"]]);
     }
