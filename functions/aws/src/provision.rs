@@ -17,7 +17,6 @@ use std::io::Read;
 use std::path::Path;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType,
@@ -123,7 +122,7 @@ pub async fn provision(
         .map(|k| ((*k).to_owned(), String::new()))
         .collect();
     substitute(&asl, &placeholder_values)
-        .map_err(|message| invalid_input(format!("{}: {message}", asl_path.display())))?;
+        .map_err(|message| Error::invalid_input(format!("{}: {message}", asl_path.display())))?;
     let mut changes = Vec::new();
 
     let dynamodb = aws_sdk_dynamodb::Client::new(cfg);
@@ -170,7 +169,7 @@ pub async fn provision(
     let queue_url_base = events
         .url
         .strip_suffix(&events.name)
-        .ok_or_else(|| malformed(&events.url, "queue URL does not end with its name"))?;
+        .ok_or_else(|| Error::malformed(&events.url, "queue URL does not end with its name"))?;
     let substitutions: BTreeMap<String, String> = [
         ("TableName", table.clone()),
         ("EventsQueueUrl", events.url.clone()),
@@ -180,7 +179,7 @@ pub async fn provision(
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let definition = substitute(&asl, &substitutions)
-        .map_err(|message| invalid_input(format!("{}: {message}", asl_path.display())))?;
+        .map_err(|message| Error::invalid_input(format!("{}: {message}", asl_path.display())))?;
     let sfn = aws_sdk_sfn::Client::new(cfg);
     let state_machine_arn = ensure_state_machine(
         &sfn,
@@ -204,30 +203,6 @@ pub async fn provision(
     })
 }
 
-fn sdk_error<E, R>(service: &'static str, err: SdkError<E, R>) -> Error
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    Error::Sdk {
-        service,
-        message: DisplayErrorContext(err).to_string(),
-    }
-}
-
-fn malformed(what: impl Into<String>, message: impl Into<String>) -> Error {
-    Error::Malformed {
-        what: what.into(),
-        message: message.into(),
-    }
-}
-
-fn invalid_input(message: impl Into<String>) -> Error {
-    Error::InvalidInput {
-        message: message.into(),
-    }
-}
-
 /// The role ARN given to the state machine on an emulator (which does not check it).
 pub fn state_machine_role_arn(account: &str, names: &Names) -> String {
     format!("arn:aws:iam::{account}:role/{}", names.state_machine())
@@ -239,7 +214,7 @@ fn account_of_queue_url(url: &str) -> Result<String, Error> {
     let mut segments = path.split('/').skip(1);
     match (segments.next(), segments.next()) {
         (Some(account), Some(_)) if !account.is_empty() => Ok(account.to_owned()),
-        _ => Err(malformed(url, "queue URL has no account segment")),
+        _ => Err(Error::malformed(url, "queue URL has no account segment")),
     }
 }
 
@@ -290,7 +265,7 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Error> {
         .attribute_name(name)
         .key_type(kind)
         .build()
-        .map_err(|e| invalid_input(e.to_string()))
+        .map_err(|e| Error::invalid_input(e.to_string()))
 }
 
 fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
@@ -298,7 +273,7 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
         .build()
-        .map_err(|e| invalid_input(e.to_string()))
+        .map_err(|e| Error::invalid_input(e.to_string()))
 }
 
 /// Creates the table unless it exists (then checks its keys), and switches TTL and PITR on.
@@ -316,7 +291,7 @@ async fn ensure_table(
         {
             false
         }
-        Err(e) => return Err(sdk_error("dynamodb", e)),
+        Err(e) => return Err(Error::sdk("dynamodb", &e)),
     };
     if !exists {
         let created = client
@@ -340,7 +315,7 @@ async fn ensure_table(
                             .build(),
                     )
                     .build()
-                    .map_err(|e| invalid_input(e.to_string()))?,
+                    .map_err(|e| Error::invalid_input(e.to_string()))?,
             )
             .send()
             .await;
@@ -350,7 +325,7 @@ async fn ensure_table(
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-            Err(e) => return Err(sdk_error("dynamodb", e)),
+            Err(e) => return Err(Error::sdk("dynamodb", &e)),
         }
     }
     let description = wait_for_active_table(client, table).await?;
@@ -387,7 +362,7 @@ async fn ensure_table(
         .table_name(table)
         .send()
         .await
-        .map_err(|e| sdk_error("dynamodb", e))?;
+        .map_err(|e| Error::sdk("dynamodb", &e))?;
     let ttl = ttl.time_to_live_description();
     let status = ttl.and_then(|t| t.time_to_live_status());
     let attribute = ttl.and_then(|t| t.attribute_name());
@@ -411,11 +386,11 @@ async fn ensure_table(
                         .attribute_name(TTL_ATTRIBUTE)
                         .enabled(true)
                         .build()
-                        .map_err(|e| invalid_input(e.to_string()))?,
+                        .map_err(|e| Error::invalid_input(e.to_string()))?,
                 )
                 .send()
                 .await
-                .map_err(|e| sdk_error("dynamodb", e))?;
+                .map_err(|e| Error::sdk("dynamodb", &e))?;
             changes.push(format!("enabled TTL on {table}.{TTL_ATTRIBUTE}"));
         }
     }
@@ -425,7 +400,7 @@ async fn ensure_table(
         .table_name(table)
         .send()
         .await
-        .map_err(|e| sdk_error("dynamodb", e))?;
+        .map_err(|e| Error::sdk("dynamodb", &e))?;
     let pitr = backups
         .continuous_backups_description()
         .and_then(|d| d.point_in_time_recovery_description())
@@ -438,11 +413,11 @@ async fn ensure_table(
                 PointInTimeRecoverySpecification::builder()
                     .point_in_time_recovery_enabled(true)
                     .build()
-                    .map_err(|e| invalid_input(e.to_string()))?,
+                    .map_err(|e| Error::invalid_input(e.to_string()))?,
             )
             .send()
             .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
+            .map_err(|e| Error::sdk("dynamodb", &e))?;
         changes.push(format!("enabled point-in-time recovery on {table}"));
     }
     Ok(indexes)
@@ -460,7 +435,7 @@ async fn wait_for_active_table(
             .table_name(table)
             .send()
             .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
+            .map_err(|e| Error::sdk("dynamodb", &e))?;
         if let Some(description) = described.table
             && description.table_status() == Some(&TableStatus::Active)
         {
@@ -484,7 +459,7 @@ async fn queue_url(client: &aws_sdk_sqs::Client, name: &str) -> Result<Option<St
         {
             Ok(None)
         }
-        Err(e) => Err(sdk_error("sqs", e)),
+        Err(e) => Err(Error::sdk("sqs", &e)),
     }
 }
 
@@ -502,7 +477,7 @@ async fn ensure_queue(
             .set_attribute_names(Some(wanted.keys().cloned().collect()))
             .send()
             .await
-            .map_err(|e| sdk_error("sqs", e))?
+            .map_err(|e| Error::sdk("sqs", &e))?
             .attributes
             .unwrap_or_default();
         let drifted: BTreeMap<QueueAttributeName, String> = wanted
@@ -518,7 +493,7 @@ async fn ensure_queue(
                 .set_attributes(Some(drifted.into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| sdk_error("sqs", e))?;
+                .map_err(|e| Error::sdk("sqs", &e))?;
             changes.push(format!("updated {} of queue {name}", what.join(", ")));
         }
         return Ok(url);
@@ -529,9 +504,9 @@ async fn ensure_queue(
         .set_attributes(Some(wanted.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| sdk_error("sqs", e))?
+        .map_err(|e| Error::sdk("sqs", &e))?
         .queue_url
-        .ok_or_else(|| malformed(name, "CreateQueue returned no URL"))?;
+        .ok_or_else(|| Error::malformed(name, "CreateQueue returned no URL"))?;
     changes.push(format!("created queue {name}"));
     Ok(url)
 }
@@ -574,10 +549,10 @@ async fn ensure_queue_with_dlq(
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| sdk_error("sqs", e))?
+        .map_err(|e| Error::sdk("sqs", &e))?
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| malformed(&dlq_url, "the queue has no QueueArn attribute"))?;
+        .ok_or_else(|| Error::malformed(&dlq_url, "the queue has no QueueArn attribute"))?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": MAX_RECEIVE_COUNT,
@@ -623,7 +598,7 @@ async fn ensure_secure_string(
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_parameter_not_found()) => {}
-        Err(e) => return Err(sdk_error("ssm", e)),
+        Err(e) => return Err(Error::sdk("ssm", &e)),
     }
     let put = client
         .put_parameter()
@@ -646,7 +621,7 @@ async fn ensure_secure_string(
         {
             Ok(())
         }
-        Err(e) => Err(sdk_error("ssm", e)),
+        Err(e) => Err(Error::sdk("ssm", &e)),
     }
 }
 
@@ -660,7 +635,7 @@ async fn ensure_bucket(
     match client.head_bucket().bucket(name).send().await {
         Ok(_) => return Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(e) => return Err(sdk_error("s3", e)),
+        Err(e) => return Err(Error::sdk("s3", &e)),
     }
     let mut create = client.create_bucket().bucket(name);
     // us-east-1 is the one region that rejects an explicit location constraint.
@@ -683,7 +658,7 @@ async fn ensure_bucket(
         {
             return Ok(());
         }
-        Err(e) => return Err(sdk_error("s3", e)),
+        Err(e) => return Err(Error::sdk("s3", &e)),
     }
     client
         .put_public_access_block()
@@ -698,7 +673,7 @@ async fn ensure_bucket(
         )
         .send()
         .await
-        .map_err(|e| sdk_error("s3", e))?;
+        .map_err(|e| Error::sdk("s3", &e))?;
     client
         .put_bucket_encryption()
         .bucket(name)
@@ -710,16 +685,16 @@ async fn ensure_bucket(
                             ServerSideEncryptionByDefault::builder()
                                 .sse_algorithm(ServerSideEncryption::Aes256)
                                 .build()
-                                .map_err(|e| invalid_input(e.to_string()))?,
+                                .map_err(|e| Error::invalid_input(e.to_string()))?,
                         )
                         .build(),
                 )
                 .build()
-                .map_err(|e| invalid_input(e.to_string()))?,
+                .map_err(|e| Error::invalid_input(e.to_string()))?,
         )
         .send()
         .await
-        .map_err(|e| sdk_error("s3", e))?;
+        .map_err(|e| Error::sdk("s3", &e))?;
     changes.push(format!("created bucket {name}"));
     Ok(())
 }
@@ -735,7 +710,7 @@ async fn ensure_state_machine(
     let mut existing = None;
     let mut pages = client.list_state_machines().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sdk_error("sfn", e))?;
+        let page = page.map_err(|e| Error::sdk("sfn", &e))?;
         if let Some(found) = page.state_machines().iter().find(|m| m.name() == name) {
             existing = Some(found.state_machine_arn().to_owned());
             break;
@@ -750,7 +725,7 @@ async fn ensure_state_machine(
             .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
             .send()
             .await
-            .map_err(|e| sdk_error("sfn", e))?
+            .map_err(|e| Error::sdk("sfn", &e))?
             .state_machine_arn;
         changes.push(format!("created state machine {name}"));
         return Ok(arn);
@@ -760,7 +735,7 @@ async fn ensure_state_machine(
         .state_machine_arn(&arn)
         .send()
         .await
-        .map_err(|e| sdk_error("sfn", e))?;
+        .map_err(|e| Error::sdk("sfn", &e))?;
     if current.definition() != definition || current.role_arn() != role_arn {
         client
             .update_state_machine()
@@ -769,7 +744,7 @@ async fn ensure_state_machine(
             .role_arn(role_arn)
             .send()
             .await
-            .map_err(|e| sdk_error("sfn", e))?;
+            .map_err(|e| Error::sdk("sfn", &e))?;
         changes.push(format!("updated state machine {name}"));
     }
     Ok(arn)
