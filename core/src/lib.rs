@@ -13,3 +13,4 @@ pub mod plan;
 pub mod planner;
 pub mod rollout;
 pub mod version;
+pub mod webhook;
