@@ -6,6 +6,7 @@
 //! | ---------------- | ------------------------------------ | -------------------------- | ------------------------------------------ | ------------------ |
 //! | repository       | `REPO#{repo}`                        | `META`                     | `REPOSITORIES` / `{repo}`                  | `clone_url`, `provider`, `secret_param`, `triggers` |
 //! | version          | `REPO#{repo}`                        | `VERSION#{name}`           | `VERSIONS` / `{received_at}#{repo}#{name}` | `commit`, `state`, `status`, `diverged`, `errors` |
+//! | version config   | `REPO#{repo}`                        | `CONFIG#{name}`            |                                            | `source` (the `boreas.yaml` text at the version's commit) |
 //! | deployment       | `DEP#{id}`                           | `META`                     | `DEPLOYMENTS` / `{created_at}#{id}`        | `status`, `environment`, `version`, `repository`, `plan` (JSON), `created_at`, `started_at`, `ended_at`, `failed_target`, `error` |
 //! | app progress     | `DEP#{id}`                           | `APP#{app}`                |                                            | `status`, `started_at`, `ended_at` |
 //! | batch progress   | `DEP#{id}`                           | `BATCH#{app}#{index:04}`   |                                            | `status`, `started_at`, `ended_at` |
@@ -488,6 +489,20 @@ pub trait Store: Send + Sync + fmt::Debug {
         diverged: bool,
         errors: &'a [String],
     ) -> BoxFuture<'a, ()>;
+    /// Records the `boreas.yaml` text read at a version's commit (the planner does, so that the
+    /// api can build execution inputs and plan reverts without git). Replaces an earlier record.
+    fn put_version_config<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        source: &'a str,
+    ) -> BoxFuture<'a, ()>;
+    /// The `boreas.yaml` text recorded for a version.
+    fn get_version_config<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Option<String>>;
     /// Marks a version deployable or withdrawn.
     fn set_version_state<'a>(
         &'a self,
@@ -669,6 +684,29 @@ fn parse_version_state(s: &str) -> Option<boreas_core::version::VersionState> {
         "revert" => Some(VersionState::Revert),
         _ => None,
     }
+}
+
+/// Checks that `id` can name a Step Functions execution (1 to 80 of `A-Z a-z 0-9 - _`), as a
+/// deployment id must.
+pub fn check_deployment_id(id: &str) -> Result<(), Error> {
+    let valid = (1..=80).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "deployment id {id:?} is not 1 to 80 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+/// Checks that a plan is JSON before it is stored.
+fn check_plan(id: &str, plan: &str) -> Result<(), Error> {
+    serde_json::from_str::<serde_json::Value>(plan)
+        .map(drop)
+        .map_err(|e| Error::invalid_input(format!("plan of deployment {id} is not JSON: {e}")))
 }
 
 /// Transactions write at most this many items.

@@ -71,6 +71,7 @@ store_behaviour!(
     api_tokens_resolve_by_secret,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
+    deployment_ids_and_plans_are_checked,
 );
 
 fn at(second: u32) -> String {
@@ -829,6 +830,40 @@ async fn bad_page_requests_are_rejected(store: Arc<dyn Store>) {
         let err = store.list_audit(&page).await.unwrap_err();
         assert_eq!(err.error_type(), "InvalidInput", "{page:?}: {err}");
     }
+}
+
+async fn deployment_ids_and_plans_are_checked(store: Arc<dyn Store>) {
+    for id in ["", "has space", "dep#1", &"x".repeat(81)] {
+        let err = store
+            .create_deployment(&new_deployment(id, "prod", 1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput", "{id:?}: {err}");
+    }
+    let longest = "A-z_9".repeat(16);
+    store
+        .create_deployment(&new_deployment(&longest, "prod", 1))
+        .await
+        .expect("80 characters are allowed");
+
+    let mut broken = new_deployment("dep-json", "prod", 2);
+    broken.plan = "{not json".to_owned();
+    let err = store.create_deployment(&broken).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput", "{err}");
+    assert!(err.to_string().contains("dep-json"), "{err}");
+    assert_eq!(store.get_deployment("dep-json").await.unwrap(), None);
+
+    let good = store
+        .create_deployment(&new_deployment("dep-json", "prod", 2))
+        .await
+        .unwrap();
+    let err = store.update_plan("dep-json", "[1,").await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput", "{err}");
+    assert_eq!(
+        store.get_deployment("dep-json").await.unwrap(),
+        Some(good),
+        "a rejected plan leaves the stored one"
+    );
 }
 
 /// The table holds only the token's hash, never the secret.

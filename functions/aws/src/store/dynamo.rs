@@ -14,8 +14,8 @@ use super::{
     Agent, ApiToken, AppProgress, AppStatus, AuditEntry, BatchProgress, BatchStatus, Decision,
     Deployment, DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress,
     Repository, Role, Store, TargetProgress, TargetStatus, Transition, VersionRecord,
-    VersionStatus, check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times,
-    parse_version_state, rfc3339, token_hash, version_state_str,
+    VersionStatus, check_deployment_id, check_lock_set, check_plan, decode_cursor, encode_cursor,
+    epoch_seconds, lifecycle_times, parse_version_state, rfc3339, token_hash, version_state_str,
 };
 use crate::{BoxFuture, Error};
 
@@ -552,6 +552,34 @@ impl Store for DynamoStore {
         })
     }
 
+    fn put_version_config<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        source: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        let item = HashMap::from([
+            ("pk".into(), s(format!("REPO#{repo}"))),
+            ("sk".into(), s(format!("CONFIG#{name}"))),
+            ("source".into(), s(source)),
+        ]);
+        Box::pin(self.put_item(item))
+    }
+
+    fn get_version_config<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            self.get_item(format!("REPO#{repo}"), &format!("CONFIG#{name}"))
+                .await?
+                .as_ref()
+                .map(|item| Rec::new(item, "version config").s("source"))
+                .transpose()
+        })
+    }
+
     fn set_version_state<'a>(
         &'a self,
         repo: &'a str,
@@ -583,6 +611,8 @@ impl Store for DynamoStore {
 
     fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
+            check_deployment_id(&new.id)?;
+            check_plan(&new.id, &new.plan)?;
             let item = HashMap::from([
                 ("pk".into(), s(format!("DEP#{}", new.id))),
                 ("sk".into(), s("META")),
@@ -669,6 +699,7 @@ impl Store for DynamoStore {
 
     fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            check_plan(id, plan)?;
             let result = self
                 .client
                 .update_item()

@@ -10,8 +10,9 @@ use boreas_core::version::VersionState;
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress, Repository,
-    Store, TargetProgress, Transition, VersionRecord, VersionStatus, check_lock_set, decode_cursor,
-    encode_cursor, epoch_seconds, lifecycle_times, token_hash,
+    Store, TargetProgress, Transition, VersionRecord, VersionStatus, check_deployment_id,
+    check_lock_set, check_plan, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times,
+    token_hash,
 };
 use crate::{BoxFuture, Error};
 
@@ -26,6 +27,8 @@ pub struct MemoryStore {
 struct State {
     repos: BTreeMap<String, Repository>,
     versions: BTreeMap<(String, String), VersionRecord>,
+    /// (repository, version) → `boreas.yaml` text.
+    configs: BTreeMap<(String, String), String>,
     deployments: BTreeMap<String, Deployment>,
     apps: BTreeMap<(String, String), AppProgress>,
     batches: BTreeMap<(String, String, u32), BatchProgress>,
@@ -168,6 +171,34 @@ impl Store for MemoryStore {
         })
     }
 
+    fn put_version_config<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+        source: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .configs
+                .insert((repo.to_owned(), name.to_owned()), source.to_owned());
+            Ok(())
+        })
+    }
+
+    fn get_version_config<'a>(
+        &'a self,
+        repo: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .configs
+                .get(&(repo.to_owned(), name.to_owned()))
+                .cloned())
+        })
+    }
+
     fn set_version_state<'a>(
         &'a self,
         repo: &'a str,
@@ -187,6 +218,8 @@ impl Store for MemoryStore {
 
     fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
+            check_deployment_id(&new.id)?;
+            check_plan(&new.id, &new.plan)?;
             let mut s = self.lock();
             if s.deployments.contains_key(&new.id) {
                 return Err(Error::AlreadyExists {
@@ -234,6 +267,7 @@ impl Store for MemoryStore {
 
     fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            check_plan(id, plan)?;
             let mut s = self.lock();
             let d = s
                 .deployments
