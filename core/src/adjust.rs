@@ -14,7 +14,9 @@
 //! affected. A dropped app is listed in [`Plan::skipped`] with reason `dropped`.
 //!
 //! Stage parallelism: a stage that ran all its apps at once keeps doing so when apps move in or
-//! out; a deliberately lower limit is kept (but never above the number of apps).
+//! out; a deliberately lower limit is kept (but never above the number of apps). Merging two
+//! stages that both ran everything at once gives a stage that does too; otherwise the merged
+//! stage keeps the lower of the two limits.
 
 use std::collections::{HashMap, HashSet};
 
@@ -322,9 +324,16 @@ fn apply_one(plan: &mut Plan, adjustment: &Adjustment) -> Result<(), AdjustError
             }
             let second = plan.stages.remove(first + 1);
             let merged = &mut plan.stages[first];
+            let all_at_once = merged.parallelism >= count_u32(merged.apps.len())
+                && second.parallelism >= count_u32(second.apps.len());
+            let limit = merged.parallelism.min(second.parallelism);
             merged.apps.extend(second.apps);
             merged.apps.sort_by(|a, b| a.app.cmp(&b.app));
-            merged.parallelism = count_u32(merged.apps.len());
+            merged.parallelism = if all_at_once {
+                count_u32(merged.apps.len())
+            } else {
+                limit.max(1)
+            };
         }
         Adjustment::SetBatches { app, batches } => {
             rollout::check_sizes(batches).map_err(|violation| AdjustError::Batches {
@@ -895,6 +904,16 @@ mod tests {
         let moved = apply(&plan, &[move_app("zeta", 1)]).unwrap();
         assert_eq!(moved.stages[2].parallelism, 1);
         assert_eq!(moved.stages[0].parallelism, 3);
+        // Merging keeps the lower deliberate limit.
+        let mut plan = sample();
+        plan.stages[2].apps[0].depends_on.clear();
+        plan.stages[2].parallelism = 1;
+        let merged = apply(&plan, &[Adjustment::MergeStages { stage: 2 }]).unwrap();
+        assert_eq!(
+            shape(&merged),
+            vec![vec!["cache", "db"], vec!["api", "web", "worker"]]
+        );
+        assert_eq!(merged.stages[1].parallelism, 1);
     }
 
     #[test]
