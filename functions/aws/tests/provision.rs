@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use boreas_aws::emulator;
 use boreas_aws::names::Names;
 use boreas_aws::provision::{Provisioned, SUBSTITUTION_KEYS, placeholders, provision};
-use common::{Asl, project_asl, template_facts, unique_prefix};
+use common::{project_asl, template_facts, unique_prefix};
 
 async fn sdk() -> aws_config::SdkConfig {
     boreas_aws::sdk_config(Some(emulator::shared().await.endpoint())).await
@@ -33,18 +33,16 @@ async fn secure_string(cfg: &aws_config::SdkConfig, name: &str) -> String {
 async fn a_second_run_changes_nothing_and_duplicates_nothing() {
     let cfg = sdk().await;
     let names = Names::new(&unique_prefix());
-    let asl = Asl::get();
+    let asl = project_asl();
 
-    let first = provision(&cfg, &names, &asl.path).await.expect("first run");
+    let first = provision(&cfg, &names, &asl).await.expect("first run");
     assert!(!first.changes.is_empty());
     let admin = secure_string(&cfg, &names.admin_token_param()).await;
     let webhook = secure_string(&cfg, &names.webhook_secret_param("demo")).await;
     assert_eq!(admin.len(), 64, "32 random bytes, hex");
     assert_ne!(admin, webhook);
 
-    let second = provision(&cfg, &names, &asl.path)
-        .await
-        .expect("second run");
+    let second = provision(&cfg, &names, &asl).await.expect("second run");
     assert_eq!(
         second.changes,
         Vec::<String>::new(),
@@ -150,8 +148,8 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
 async fn drift_is_corrected() {
     let cfg = sdk().await;
     let names = Names::new(&unique_prefix());
-    let asl = Asl::get();
-    let first = provision(&cfg, &names, &asl.path).await.expect("first run");
+    let asl = project_asl();
+    let first = provision(&cfg, &names, &asl).await.expect("first run");
 
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     sqs.set_queue_attributes()
@@ -160,9 +158,7 @@ async fn drift_is_corrected() {
         .send()
         .await
         .unwrap();
-    let again = provision(&cfg, &names, &asl.path)
-        .await
-        .expect("second run");
+    let again = provision(&cfg, &names, &asl).await.expect("second run");
     assert_eq!(
         again.changes,
         vec![format!(
@@ -228,8 +224,8 @@ async fn an_unknown_placeholder_fails_before_anything_is_created() {
 async fn provisioning_matches_the_template() {
     let cfg = sdk().await;
     let names = Names::new(&unique_prefix());
-    let asl = Asl::get();
-    let p: Provisioned = provision(&cfg, &names, &asl.path).await.expect("provision");
+    let asl = project_asl();
+    let p: Provisioned = provision(&cfg, &names, &asl).await.expect("provision");
     let facts = template_facts(names.prefix());
 
     let tables: BTreeSet<String> = facts["tables"]
@@ -323,15 +319,10 @@ async fn provisioning_matches_the_template() {
     }
 }
 
-/// The state machine definition's placeholders are exactly the template's substitution keys
-/// (checked once the definition exists).
+/// The state machine definition's placeholders are exactly the template's substitution keys.
 #[test]
 fn definition_placeholders_match_the_template() {
-    let path = project_asl();
-    let Ok(definition) = std::fs::read_to_string(&path) else {
-        eprintln!("{} does not exist yet; nothing to compare", path.display());
-        return;
-    };
+    let definition = std::fs::read_to_string(project_asl()).expect("read the definition");
     let facts = template_facts("boreas");
     let template_keys: Vec<String> =
         facts["state_machines"]["boreas-deployment"]["substitution_keys"]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use boreas_aws::names::Names;
 use boreas_aws::provision::{GSI1, SUBSTITUTION_KEYS, TTL_ATTRIBUTE};
-use common::{Asl, run, stdout_of_success, template, template_facts, venv_bin};
+use common::{project_asl, run, stdout_of_success, template, template_facts, venv_bin};
 use serde_json::Value;
 
 #[test]
@@ -51,8 +51,7 @@ fn resources_of_type<'a>(cfn: &'a Value, kind: &str) -> Vec<(&'a String, &'a Val
 
 #[test]
 fn sam_transform_succeeds_offline() {
-    let asl = Asl::get();
-    let cfn = transform(asl.path.to_str().unwrap());
+    let cfn = transform(project_asl().to_str().unwrap());
 
     let functions = resources_of_type(&cfn, "AWS::Lambda::Function");
     let ids: BTreeSet<&str> = functions.iter().map(|(id, _)| id.as_str()).collect();

@@ -1,5 +1,5 @@
 //! Helpers shared by the template and provisioning tests: the project's Python tools, template facts,
-//! unique prefixes and the state machine definition to provision.
+//! unique prefixes and the state machine definition.
 
 #![allow(dead_code)] // each test file uses a different subset
 
@@ -83,71 +83,21 @@ pub(crate) fn unique_prefix() -> String {
 
 /// The project's state machine definition.
 pub(crate) fn project_asl() -> PathBuf {
-    root().join("statemachine/deployment.asl.json")
+    let path = root().join("statemachine/deployment.asl.json");
+    assert!(path.exists(), "{} is missing", path.display());
+    path
 }
 
-/// A definition to provision: the project's when it exists, else a small one written for this test
-/// run into a temporary directory that uses every substitution key the way the real one does.
+/// The definition to provision.
 #[derive(Debug)]
 pub(crate) struct Asl {
     pub(crate) path: PathBuf,
-    temp_dir: Option<PathBuf>,
 }
 
 impl Asl {
     pub(crate) fn get() -> Asl {
-        let project = project_asl();
-        if project.exists() {
-            return Asl {
-                path: project,
-                temp_dir: None,
-            };
-        }
-        let dir = std::env::temp_dir().join(format!("boreas-asl-{}", unique_prefix()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("deployment.asl.json");
-        std::fs::write(&path, TEST_ASL).expect("write the test definition");
         Asl {
-            path,
-            temp_dir: Some(dir),
+            path: project_asl(),
         }
     }
 }
-
-impl Drop for Asl {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.temp_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-const TEST_ASL: &str = r#"{
-  "Comment": "Test stand-in used only while statemachine/deployment.asl.json does not exist",
-  "StartAt": "Record",
-  "States": {
-    "Record": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::dynamodb:putItem",
-      "Parameters": {
-        "TableName": "${TableName}",
-        "Item": {"pk": {"S.$": "States.Format('DEP#{}', $.id)"}, "sk": {"S": "META"}}
-      },
-      "ResultPath": null,
-      "Next": "Notify"
-    },
-    "Notify": {
-      "Type": "Task",
-      "Resource": "arn:aws:states:::sqs:sendMessage",
-      "Parameters": {"QueueUrl": "${EventsQueueUrl}", "MessageBody.$": "$"},
-      "ResultPath": null,
-      "Next": "HostQueue"
-    },
-    "HostQueue": {
-      "Type": "Pass",
-      "Parameters": {"url.$": "States.Format('${QueueUrlPrefix}agent-{}-{}', $.env, $.host)"},
-      "End": true
-    }
-  }
-}
-"#;
