@@ -1,0 +1,474 @@
+//! Boreas's status and control API: `/api/...` over the store, Step Functions and SSM.
+//!
+//! [`handle`] is a plain `async fn` over [`ApiRequest`] and [`ApiResponse`]; `main.rs` hands it
+//! to `lambda_http`, and the local runner serves it over HTTP with the same conversions
+//! ([`ApiRequest::from_http`], [`ApiResponse::into_http`]).
+//!
+//! Conventions:
+//! - every answer is JSON; errors are `{"error": code, "message": text}` ([`Error::code`]);
+//! - `Authorization: Bearer <token>`: tokens are stored by SHA-256 with a role, viewer < deployer
+//!   < approver < admin; the admin token in SSM is accepted as admin (name `admin`);
+//! - lists take `limit` (1–1000, default 50) and an opaque `cursor`, and answer
+//!   `{"items": [...], "next_cursor": ...}`;
+//! - versions are addressed as `/api/versions/{repo}/{name}`, each segment percent-encoded (a
+//!   `/` in a tag name travels as `%2F`);
+//! - every successful mutating call appends an audit entry (who = token name).
+
+mod apps;
+mod auth;
+mod control;
+pub mod error;
+mod lambda;
+pub mod openapi;
+mod read;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use boreas_aws::names::Names;
+use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_aws::store::{AuditEntry, DynamoStore, MAX_PAGE, PageRequest, Store, rfc3339};
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
+
+pub use auth::Caller;
+pub use control::{CANCELLED, GATE_REJECTED};
+pub use error::Error;
+pub use lambda::handle_lambda;
+
+/// Agents not heard from for this long are reported `stale`.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(300);
+
+/// Items a list returns when the request names no `limit`.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What the handlers work with.
+#[derive(Debug, Clone)]
+pub struct Api {
+    store: Arc<dyn Store>,
+    orchestrator: Arc<dyn Orchestrator>,
+    secrets: Arc<dyn Secrets>,
+    names: Names,
+    admin_token_param: String,
+    stale_after: Duration,
+}
+
+impl Api {
+    /// An api over these adapters; the bootstrap admin token is read from `names`'s parameter.
+    pub fn new(
+        store: Arc<dyn Store>,
+        orchestrator: Arc<dyn Orchestrator>,
+        secrets: Arc<dyn Secrets>,
+        names: &Names,
+    ) -> Self {
+        Self {
+            store,
+            orchestrator,
+            secrets,
+            names: names.clone(),
+            admin_token_param: names.admin_token_param(),
+            stale_after: DEFAULT_STALE_AFTER,
+        }
+    }
+
+    /// Reports agents stale after `d` without a report instead of [`DEFAULT_STALE_AFTER`].
+    #[must_use]
+    pub fn with_stale_after(mut self, d: Duration) -> Self {
+        self.stale_after = d;
+        self
+    }
+
+    /// The api as the Lambda function configures it: `BOREAS_PREFIX` (default `boreas`),
+    /// `BOREAS_TABLE` (default from the prefix), `BOREAS_STATE_MACHINE_ARN` (required),
+    /// `BOREAS_ADMIN_TOKEN_PARAM` (default from the prefix), `BOREAS_AGENT_STALE_SECONDS`
+    /// (default 300); AWS access through the default chain or `AWS_ENDPOINT_URL`.
+    pub async fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let prefix = var("BOREAS_PREFIX").unwrap_or_else(|| "boreas".to_owned());
+        if let Some(problem) = boreas_aws::names::prefix_problem(&prefix) {
+            return Err(Error::Configuration(format!("BOREAS_PREFIX: {problem}")));
+        }
+        let names = Names::new(&prefix);
+        let machine = var("BOREAS_STATE_MACHINE_ARN")
+            .ok_or_else(|| Error::Configuration("BOREAS_STATE_MACHINE_ARN is not set".into()))?;
+        let config = boreas_aws::sdk_config(None).await;
+        let store = DynamoStore::from_config(&config, var("BOREAS_TABLE").unwrap_or(names.table()));
+        let mut api = Self::new(
+            Arc::new(store),
+            Arc::new(SfnOrchestrator::from_config(&config, machine)),
+            Arc::new(SsmSecrets::from_config(&config)),
+            &names,
+        );
+        if let Some(param) = var("BOREAS_ADMIN_TOKEN_PARAM") {
+            api.admin_token_param = param;
+        }
+        if let Some(secs) = var("BOREAS_AGENT_STALE_SECONDS") {
+            let secs: u64 = secs.parse().map_err(|_| {
+                Error::Configuration(format!(
+                    "BOREAS_AGENT_STALE_SECONDS is {secs:?}, not a number of seconds"
+                ))
+            })?;
+            api.stale_after = Duration::from_secs(secs);
+        }
+        Ok(api)
+    }
+
+    /// The store the api reads and writes.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) async fn audit(
+        &self,
+        who: &Caller,
+        action: &str,
+        target: &str,
+    ) -> Result<(), Error> {
+        let entry = AuditEntry {
+            at: rfc3339(SystemTime::now()),
+            id: random_hex(8)?,
+            who: who.name.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+        };
+        self.store.append_audit(&entry).await?;
+        tracing::info!(who = %who.name, action, target, "audited");
+        Ok(())
+    }
+}
+
+/// A request, independent of how it arrived.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// The raw (percent-encoded) path, starting with `/api/`.
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Vec<u8>,
+}
+
+impl ApiRequest {
+    /// A request with no query, headers or body.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds `Authorization: Bearer <token>`.
+    #[must_use]
+    pub fn bearer(mut self, token: &str) -> Self {
+        if let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            self.headers.insert(http::header::AUTHORIZATION, v);
+        }
+        self
+    }
+
+    /// Sets a JSON body.
+    #[must_use]
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = body.to_string().into_bytes();
+        self
+    }
+
+    /// Adds a query parameter.
+    #[must_use]
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Converts an `http` request (hyper's or `lambda_http`'s, body already collected).
+    pub fn from_http(parts: &http::request::Parts, body: Vec<u8>) -> Self {
+        Self {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(parse_query).unwrap_or_default(),
+            headers: parts.headers.clone(),
+            body,
+        }
+    }
+}
+
+/// Decodes an `application/x-www-form-urlencoded` query string.
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// An answer: a status and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Extra headers (`Allow` on 405).
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl ApiResponse {
+    /// `200 OK` with `body`.
+    pub fn ok(body: Value) -> Self {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    /// `status` with `body`.
+    pub fn with_status(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    fn from_error(e: &Error) -> Self {
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(error = %e, code = e.code(), "request failed");
+        }
+        let mut response =
+            Self::with_status(status, json!({"error": e.code(), "message": e.to_string()}));
+        if let Error::MethodNotAllowed { allowed, .. } = e {
+            response.headers.push(("allow", allowed.join(", ")));
+        }
+        response
+    }
+
+    /// The answer as an `http` response with a JSON body.
+    pub fn into_http(self) -> http::Response<Vec<u8>> {
+        let mut builder = http::Response::builder()
+            .status(self.status)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in &self.headers {
+            builder = builder.header(*name, value);
+        }
+        builder
+            .body(self.body.to_string().into_bytes())
+            .unwrap_or_else(|_| http::Response::new(Vec::new()))
+    }
+}
+
+/// Answers one request.
+pub async fn handle(api: &Api, req: ApiRequest) -> ApiResponse {
+    match dispatch(api, &req).await {
+        Ok(response) => response,
+        Err(e) => ApiResponse::from_error(&e),
+    }
+}
+
+async fn dispatch(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let segments = routes::segments(&req.path)
+        .ok_or_else(|| Error::bad_request("the path is not valid percent-encoded UTF-8"))?;
+    let (def, params) = match routes::find(req.method.as_str(), &segments) {
+        routes::Matched::Route(def, params) => (def, params),
+        routes::Matched::WrongMethod(allowed) => {
+            return Err(Error::MethodNotAllowed {
+                method: req.method.to_string(),
+                allowed,
+            });
+        }
+        routes::Matched::None => {
+            return Err(Error::NotFound(format!(
+                "no route {} {}",
+                req.method, req.path
+            )));
+        }
+    };
+    if req.body.len() > MAX_BODY {
+        return Err(Error::bad_request(format!(
+            "the body is {} bytes; at most {MAX_BODY} are accepted",
+            req.body.len()
+        )));
+    }
+    let caller = match def.role {
+        None => None,
+        Some(role) => Some(auth::authorize(api, &req.headers, role).await?),
+    };
+    let p = |i: usize| params[i].as_str();
+    match (def.method, def.path, caller) {
+        ("GET", "/api/health", _) => read::health(api).await,
+        ("GET", "/api/openapi.json", _) => Ok(ApiResponse::ok(openapi::document())),
+        (_, _, None) => Err(Error::Unauthorized("authentication required".into())),
+        ("GET", "/api/versions", _) => read::versions(api, req).await,
+        ("GET", "/api/versions/{repo}/{name}", _) => read::version(api, p(0), p(1)).await,
+        ("POST", "/api/versions/{repo}/{name}/revert", Some(c)) => {
+            control::revert(api, &c, p(0), p(1), req).await
+        }
+        ("GET", "/api/deployments", _) => read::deployments(api, req).await,
+        ("GET", "/api/deployments/{id}", _) => read::deployment(api, p(0)).await,
+        ("PUT", "/api/deployments/{id}/plan", Some(c)) => {
+            control::update_plan(api, &c, p(0), req).await
+        }
+        ("POST", "/api/deployments/{id}/confirm", Some(c)) => control::confirm(api, &c, p(0)).await,
+        ("POST", "/api/deployments/{id}/cancel", Some(c)) => control::cancel(api, &c, p(0)).await,
+        ("POST", "/api/deployments/{id}/gates/{gate}/approve", Some(c)) => {
+            control::decide(api, &c, p(0), p(1), true, req).await
+        }
+        ("POST", "/api/deployments/{id}/gates/{gate}/reject", Some(c)) => {
+            control::decide(api, &c, p(0), p(1), false, req).await
+        }
+        ("GET", "/api/apps", _) => apps::list(api, req).await,
+        ("GET", "/api/apps/{name}", _) => apps::one(api, p(0), req).await,
+        ("GET", "/api/agents", _) => read::agents(api, req).await,
+        ("GET", "/api/audit", _) => read::audit(api, req).await,
+        ("GET", "/api/repositories", _) => read::repositories(api, req).await,
+        ("POST", "/api/repositories", Some(c)) => control::put_repository(api, &c, req).await,
+        ("POST", "/api/tokens", Some(c)) => control::create_token(api, &c, req).await,
+        (method, path, _) => Err(Error::NotFound(format!("no handler for {method} {path}"))),
+    }
+}
+
+/// The query parameters of `req`, refusing any not in `allowed`.
+pub(crate) fn query<'a>(
+    req: &'a ApiRequest,
+    allowed: &[&str],
+) -> Result<std::collections::BTreeMap<&'a str, &'a str>, Error> {
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in &req.query {
+        if !allowed.contains(&k.as_str()) {
+            return Err(Error::BadRequest {
+                code: "bad_query",
+                message: format!(
+                    "unknown query parameter {k:?}; this route takes {}",
+                    allowed.join(", ")
+                ),
+            });
+        }
+        if out.insert(k.as_str(), v.as_str()).is_some() {
+            return Err(Error::BadRequest {
+                code: "bad_query",
+                message: format!("query parameter {k:?} is given more than once"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The `limit` and `cursor` of a list request.
+pub(crate) fn page_request(
+    q: &std::collections::BTreeMap<&str, &str>,
+) -> Result<PageRequest, Error> {
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| Error::BadRequest {
+                code: "bad_query",
+                message: format!("limit {l:?} is not a whole number from 1 to {MAX_PAGE}"),
+            })?,
+    };
+    Ok(PageRequest {
+        limit,
+        cursor: q
+            .get("cursor")
+            .filter(|c| !c.is_empty())
+            .map(|c| (*c).to_owned()),
+    })
+}
+
+/// `{"items": [...], "next_cursor": ...}`.
+pub(crate) fn list_body(items: Vec<Value>, next: Option<String>) -> Value {
+    let mut body = serde_json::Map::new();
+    body.insert("items".into(), Value::Array(items));
+    body.insert(
+        "next_cursor".into(),
+        next.map_or(Value::Null, Value::String),
+    );
+    Value::Object(body)
+}
+
+/// Parses a JSON body into `T`, naming what is wrong; an empty body reads as `{}`.
+pub(crate) fn body<T: serde::de::DeserializeOwned>(req: &ApiRequest) -> Result<T, Error> {
+    let text: &[u8] = if req.body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &req.body
+    };
+    serde_json::from_slice(text).map_err(|e| Error::BadRequest {
+        code: "bad_json",
+        message: format!("request body: {e}"),
+    })
+}
+
+/// `n` random bytes as lowercase hex.
+pub(crate) fn random_hex(n: usize) -> Result<String, Error> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Configuration(format!("no randomness available: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Opaque cursors for lists the api pages itself: hex of the last key returned.
+pub(crate) fn paginate<T>(
+    mut items: Vec<(String, T)>,
+    page: &PageRequest,
+) -> Result<(Vec<T>, Option<String>), Error> {
+    let after = match &page.cursor {
+        None => None,
+        Some(c) => Some(unhex(c).ok_or_else(|| Error::BadRequest {
+            code: "bad_query",
+            message: "cursor is not one this service issued".into(),
+        })?),
+    };
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rest = items
+        .into_iter()
+        .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a));
+    let taken: Vec<(String, T)> = rest.by_ref().take(page.limit as usize).collect();
+    let next = match (taken.last(), rest.next()) {
+        (Some((k, _)), Some(_)) => Some(k.bytes().map(|b| format!("{b:02x}")).collect()),
+        _ => None,
+    };
+    Ok((taken.into_iter().map(|(_, t)| t).collect(), next))
+}
+
+fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// Sets up JSON logs for the Lambda function (level from `RUST_LOG`, default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,787 @@
+//! Router tests over the in-memory store. Step Functions is never reached here (the routes that
+//! reach it are tested against the emulator in `tests/emulator.rs`); its client points at a
+//! closed port so that an accidental call fails loudly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use boreas_aws::BoxFuture;
+use boreas_aws::names::Names;
+use boreas_aws::orchestrator::SfnOrchestrator;
+use boreas_aws::secrets::{SecretValue, Secrets};
+use boreas_aws::store::{
+    Agent, ApiToken, MemoryStore, NewDeployment, PageRequest, Role, Store, TargetProgress,
+    TargetStatus, Transition, VersionRecord, VersionStatus, rfc3339,
+};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
+use boreas_core::planner::{PlanInput, config_targets, plan};
+use boreas_core::version::{CommitId, Version, VersionState};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::routes::ROUTES;
+use crate::{Api, ApiRequest, ApiResponse, handle};
+
+/// SSM as a map: the bootstrap admin token's parameter and nothing else.
+#[derive(Debug, Default)]
+struct MapSecrets(HashMap<String, String>);
+
+impl Secrets for MapSecrets {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, SecretValue> {
+        Box::pin(async move {
+            self.0
+                .get(name)
+                .map(SecretValue::new)
+                .ok_or_else(|| boreas_aws::Error::NotFound {
+                    what: format!("SSM parameter {name}"),
+                })
+        })
+    }
+}
+
+const ADMIN_SECRET: &str = "bootstrap-admin-secret";
+
+struct Fixture {
+    api: Api,
+    store: Arc<MemoryStore>,
+}
+
+fn token(role: Role) -> String {
+    format!("token-{role}")
+}
+
+async fn fixture() -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    for role in [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin] {
+        store
+            .put_api_token(
+                &token(role),
+                &ApiToken {
+                    name: format!("{role}-bot"),
+                    role,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let names = Names::new("unit");
+    let secrets = MapSecrets(HashMap::from([(
+        names.admin_token_param(),
+        ADMIN_SECRET.to_owned(),
+    )]));
+    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
+    let orchestrator = SfnOrchestrator::from_config(
+        &config,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:unit-deployment",
+    );
+    let api = Api::new(
+        store.clone(),
+        Arc::new(orchestrator),
+        Arc::new(secrets),
+        &names,
+    );
+    Fixture { api, store }
+}
+
+fn example_yaml() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/boreas.yaml");
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn staging_plan(version: &str) -> Plan {
+    let config = boreas_core::config::parse(&example_yaml()).unwrap();
+    let targets = config_targets(&config, "staging").targets;
+    plan(&PlanInput {
+        config: &config,
+        environment: "staging",
+        version,
+        changed_paths: None,
+        targets: &targets,
+        current_versions: &BTreeMap::new(),
+    })
+    .unwrap()
+}
+
+fn at(second: u32) -> String {
+    format!("2026-11-29T10:00:{second:02}.000Z")
+}
+
+async fn add_version(store: &MemoryStore, name: &str, commit: &str, second: u32) {
+    store
+        .put_version(&VersionRecord {
+            version: Version {
+                repository: "shop".into(),
+                name: name.into(),
+                commit: CommitId(commit.into()),
+                state: VersionState::Normal,
+            },
+            status: VersionStatus::Planned,
+            diverged: false,
+            errors: vec![],
+            received_at: at(second),
+        })
+        .await
+        .unwrap();
+}
+
+async fn add_deployment(store: &MemoryStore, id: &str, version: &str, second: u32) {
+    store
+        .create_deployment(&NewDeployment {
+            id: id.into(),
+            repository: "shop".into(),
+            version: version.into(),
+            environment: "staging".into(),
+            plan: serde_json::to_string(&staging_plan(version)).unwrap(),
+            created_at: at(second),
+        })
+        .await
+        .unwrap();
+}
+
+async fn call(api: &Api, req: ApiRequest) -> ApiResponse {
+    handle(api, req).await
+}
+
+fn get(path: &str, role: Role) -> ApiRequest {
+    ApiRequest::new(Method::GET, path).bearer(&token(role))
+}
+
+async fn audit_len(store: &MemoryStore) -> usize {
+    store
+        .list_audit(&PageRequest::first(1000))
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+/// A concrete path for a route template.
+fn concrete(path: &str) -> String {
+    path.replace("{repo}", "shop")
+        .replace("{name}", "nothing")
+        .replace("{id}", "no-such-deployment")
+        .replace("{gate}", "api.0")
+}
+
+#[tokio::test]
+async fn every_route_refuses_missing_wrong_and_insufficient_credentials() {
+    let f = fixture().await;
+    for route in ROUTES {
+        let method = Method::from_bytes(route.method.as_bytes()).unwrap();
+        let path = concrete(route.path);
+        let Some(needed) = route.role else {
+            let r = call(&f.api, ApiRequest::new(method, &path)).await;
+            assert_eq!(r.status, StatusCode::OK, "{path} is public");
+            continue;
+        };
+        let r = call(&f.api, ApiRequest::new(method.clone(), &path)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path} without token");
+        assert_eq!(r.body["error"], "unauthorized");
+        let r = call(
+            &f.api,
+            ApiRequest::new(method.clone(), &path).bearer("nope"),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{path} with a wrong token"
+        );
+        let mut basic = ApiRequest::new(method.clone(), &path);
+        basic
+            .headers
+            .insert("authorization", "Basic dXNlcjpwdw==".parse().unwrap());
+        assert_eq!(call(&f.api, basic).await.status, StatusCode::UNAUTHORIZED);
+        for role in [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin] {
+            let r = call(
+                &f.api,
+                ApiRequest::new(method.clone(), &path).bearer(&token(role)),
+            )
+            .await;
+            if role < needed {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} as {role}");
+                assert!(
+                    r.body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains(needed.as_str())
+                );
+            } else {
+                assert!(
+                    ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&r.status),
+                    "{path} as {role}: {r:?}"
+                );
+            }
+        }
+        let r = call(&f.api, ApiRequest::new(method, &path).bearer(ADMIN_SECRET)).await;
+        assert!(
+            ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&r.status),
+            "{path} with the bootstrap admin token: {r:?}"
+        );
+    }
+    assert_eq!(audit_len(&f.store).await, 0, "refused calls write nothing");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let f = fixture().await;
+    let r = call(&f.api, get("/api/nothing", Role::Admin)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"], "not_found");
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::DELETE, "/api/deployments/x").bearer(&token(Role::Admin)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers, vec![("allow", "GET".to_owned())]);
+    let http = r.into_http();
+    assert_eq!(http.headers()["content-type"], "application/json");
+    assert_eq!(http.headers()["allow"], "GET");
+}
+
+#[tokio::test]
+async fn health_and_openapi_are_public() {
+    let f = fixture().await;
+    let r = call(&f.api, ApiRequest::new(Method::GET, "/api/health")).await;
+    assert_eq!(r.body, json!({"status": "ok", "store": "ok"}));
+    let r = call(&f.api, ApiRequest::new(Method::GET, "/api/openapi.json")).await;
+    assert_eq!(r.body["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn versions_list_in_pages_and_read_one() {
+    let f = fixture().await;
+    for i in 0..5 {
+        add_version(&f.store, &format!("v{i}"), &format!("c{i}"), i).await;
+    }
+    let mut seen = Vec::new();
+    let mut req = get("/api/versions", Role::Viewer).param("limit", "2");
+    loop {
+        let r = call(&f.api, req.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        seen.extend(
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_owned()),
+        );
+        match r.body["next_cursor"].as_str() {
+            Some(c) => {
+                req = get("/api/versions", Role::Viewer)
+                    .param("limit", "2")
+                    .param("cursor", c)
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["v4", "v3", "v2", "v1", "v0"]);
+    let r = call(&f.api, get("/api/versions/shop/v2", Role::Viewer)).await;
+    assert_eq!(r.body["commit"], "c2");
+    assert_eq!(r.body["state"], "normal");
+    let r = call(&f.api, get("/api/versions/shop/v9", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    for (name, value) in [
+        ("limit", "0"),
+        ("limit", "1001"),
+        ("limit", "x"),
+        ("cursor", "zz"),
+    ] {
+        let r = call(
+            &f.api,
+            get("/api/versions", Role::Viewer).param(name, value),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}={value}");
+    }
+    let r = call(
+        &f.api,
+        get("/api/versions", Role::Viewer).param("sort", "asc"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("\"sort\""));
+}
+
+#[tokio::test]
+async fn deployments_filter_and_show_progress_without_task_tokens() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    add_deployment(&f.store, "d2", "v2", 2).await;
+    f.store
+        .transition_deployment("d2", &Transition::to(DeploymentStatus::Running, at(3)))
+        .await
+        .unwrap();
+    f.store
+        .put_target_progress(
+            "d2",
+            &TargetProgress {
+                app: "db-migrate".into(),
+                target: "db-staging-1".into(),
+                status: TargetStatus::Succeeded,
+                batch: 0,
+                updated_at: at(4),
+                error_type: None,
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    f.store
+        .put_gate("d2", "api.0", "secret-task-token")
+        .await
+        .unwrap();
+
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).param("status", "running"),
+    )
+    .await;
+    let ids: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["d2"]);
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).param("env", "prod"),
+    )
+    .await;
+    assert_eq!(r.body["items"], json!([]));
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).param("status", "done"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("planned"));
+
+    let r = call(&f.api, get("/api/deployments/d2", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["plan"]["environment"], "staging");
+    assert_eq!(r.body["progress"]["targets"][0]["target"], "db-staging-1");
+    assert_eq!(r.body["progress"]["gates"][0]["status"], "waiting");
+    assert!(
+        !r.body.to_string().contains("secret-task-token"),
+        "task tokens never leave the api"
+    );
+    let r = call(&f.api, get("/api/deployments/nope", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+fn plan_put(id: &str, body: &Value) -> ApiRequest {
+    ApiRequest::new(Method::PUT, format!("/api/deployments/{id}/plan"))
+        .bearer(&token(Role::Deployer))
+        .json(body)
+}
+
+async fn stored_plan(store: &MemoryStore, id: &str) -> String {
+    store.get_deployment(id).await.unwrap().unwrap().plan
+}
+
+#[tokio::test]
+async fn plan_adjustments_are_validated_and_audited() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    let before = stored_plan(&f.store, "d1").await;
+
+    // A rule violation: 422 naming the rule, nothing written.
+    let bad = json!({"adjustments": [{"op": "move_app", "app": "web", "stage": 1}]});
+    let r = call(&f.api, plan_put("d1", &bad)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
+    assert_eq!(r.body["error"], "dependency_order");
+    assert!(r.body["message"].as_str().unwrap().contains("adjustment 0"));
+    assert_eq!(stored_plan(&f.store, "d1").await, before);
+
+    // Malformed JSON and unknown shapes: 400 naming the problem, nothing written.
+    let mut req = plan_put("d1", &json!({}));
+    req.body = b"{\"adjustments\": [".to_vec();
+    let r = call(&f.api, req).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_json"))
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("line 1"));
+    let r = call(
+        &f.api,
+        plan_put("d1", &json!({"adjustments": [{"op": "paint"}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("paint"));
+    let r = call(&f.api, plan_put("d1", &json!({"something": 1}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(stored_plan(&f.store, "d1").await, before);
+    assert_eq!(audit_len(&f.store).await, 0);
+
+    // A valid adjustment.
+    let good = json!({"adjustments": [{"op": "set_pause", "app": "api", "pause": "30s"}]});
+    let r = call(&f.api, plan_put("d1", &good)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let (_, api_app) = serde_json::from_value::<Plan>(r.body["plan"].clone())
+        .unwrap()
+        .find_app("api")
+        .map(|(s, a)| (s, a.clone()))
+        .unwrap();
+    assert_eq!(api_app.pause.to_string(), "30s");
+    let audit = f
+        .store
+        .list_audit(&PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        (
+            audit[0].who.as_str(),
+            audit[0].action.as_str(),
+            audit[0].target.as_str()
+        ),
+        ("deployer-bot", "deployment.adjust", "d1")
+    );
+
+    // A whole plan: it may rebatch but not retarget.
+    let mut whole: Plan = serde_json::from_str(&stored_plan(&f.store, "d1").await).unwrap();
+    whole.environment = "prod".into();
+    let r = call(
+        &f.api,
+        plan_put("d1", &serde_json::to_value(&whole).unwrap()),
+    )
+    .await;
+    assert_eq!(r.body["error"], "plan_identity");
+    let mut whole: Plan = serde_json::from_str(&stored_plan(&f.store, "d1").await).unwrap();
+    whole.stages[0].parallelism = 0;
+    let r = call(
+        &f.api,
+        plan_put("d1", &serde_json::to_value(&whole).unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("parallelism"))
+    );
+    let unchanged: Plan = serde_json::from_str(&stored_plan(&f.store, "d1").await).unwrap();
+    let r = call(
+        &f.api,
+        plan_put("d1", &serde_json::to_value(&unchanged).unwrap()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Only while planned.
+    f.store
+        .transition_deployment("d1", &Transition::to(DeploymentStatus::Cancelled, at(9)))
+        .await
+        .unwrap();
+    let r = call(&f.api, plan_put("d1", &good)).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("illegal_transition"))
+    );
+    let r = call(&f.api, plan_put("nope", &good)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cancelling_a_planned_deployment_and_illegal_cancels() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    let cancel = || {
+        ApiRequest::new(Method::POST, "/api/deployments/d1/cancel").bearer(&token(Role::Deployer))
+    };
+    let r = call(&f.api, cancel()).await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let r = call(&f.api, cancel()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(audit_len(&f.store).await, 1);
+}
+
+#[tokio::test]
+async fn gates_of_a_deployment_that_is_not_running_are_not_decided() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    f.store.put_gate("d1", "api.0", "tok").await.unwrap();
+    let approve = |gate: &str| {
+        ApiRequest::new(
+            Method::POST,
+            format!("/api/deployments/d1/gates/{gate}/approve"),
+        )
+        .bearer(&token(Role::Approver))
+        .json(&json!({"comment": "fine"}))
+    };
+    let r = call(&f.api, approve("api.0")).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("not_running"))
+    );
+    let r = call(&f.api, approve("api.9")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(&f.api, approve("api.0").json(&json!({"comment": 5}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let gate = f.store.get_gate("d1", "api.0").await.unwrap().unwrap();
+    assert_eq!(gate.status.as_str(), "waiting", "nothing decided");
+}
+
+#[tokio::test]
+async fn tokens_are_created_once_and_work_with_their_role() {
+    let f = fixture().await;
+    let create = |body: Value| {
+        ApiRequest::new(Method::POST, "/api/tokens")
+            .bearer(ADMIN_SECRET)
+            .json(&body)
+    };
+    let r = call(&f.api, create(json!({"name": "ci", "role": "deployer"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let secret = r.body["token"].as_str().unwrap().to_owned();
+    let grant = f.store.get_api_token(&secret).await.unwrap().unwrap();
+    assert_eq!((grant.name.as_str(), grant.role), ("ci", Role::Deployer));
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).bearer(&secret),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call(
+        &f.api,
+        create(json!({"name": "x", "role": "root"})).bearer(&secret),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let before = audit_len(&f.store).await;
+    for bad in [
+        json!({"name": "x", "role": "root"}),
+        json!({"name": "", "role": "viewer"}),
+        json!({"role": "viewer"}),
+    ] {
+        let r = call(&f.api, create(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(audit_len(&f.store).await, before);
+    let audit = f
+        .store
+        .list_audit(&PageRequest::first(1))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        (audit[0].who.as_str(), audit[0].action.as_str()),
+        ("admin", "token.create")
+    );
+    assert!(!audit[0].target.contains(&secret));
+}
+
+#[tokio::test]
+async fn repositories_are_created_replaced_and_validated() {
+    let f = fixture().await;
+    let post = |body: Value| {
+        ApiRequest::new(Method::POST, "/api/repositories")
+            .bearer(&token(Role::Admin))
+            .json(&body)
+    };
+    let repo = json!({"name": "shop", "clone_url": "https://git.example.com/shop.git", "provider": "github", "triggers": ["v*"]});
+    let r = call(&f.api, post(repo.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["secret_param"], "/unit/webhook-secrets/shop");
+    let r = call(&f.api, post(repo)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for bad in [
+        json!({"name": "other", "clone_url": "https://x/y.git", "provider": "svn"}),
+        json!({"name": "a b", "clone_url": "https://x/y.git", "provider": "github"}),
+        json!({"name": "other", "clone_url": "ftp://x", "provider": "github"}),
+        json!({"name": "other", "clone_url": "https://x/y.git", "provider": "github", "secret_param": "rel"}),
+        json!({"name": "other", "clone_url": "https://x/y.git", "provider": "github", "extra": 1}),
+    ] {
+        let r = call(&f.api, post(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert!(f.store.get_repository("other").await.unwrap().is_none());
+    let r = call(&f.api, get("/api/repositories", Role::Viewer)).await;
+    assert_eq!(r.body["items"][0]["name"], "shop");
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+}
+
+fn inventory(apps: &[(&str, &str)]) -> Value {
+    Value::Array(
+        apps.iter()
+            .map(|(app, v)| json!({"app": app, "version": v, "healthy": true}))
+            .collect(),
+    )
+}
+
+async fn add_agent(store: &MemoryStore, host: &str, last_seen: SystemTime, apps: &[(&str, &str)]) {
+    store
+        .upsert_agent(&Agent {
+            env: "staging".into(),
+            host: host.into(),
+            group: "g".into(),
+            last_seen: rfc3339(last_seen),
+            apps: inventory(apps),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn apps_show_desired_version_coverage_and_drift() {
+    let f = fixture().await;
+    add_version(&f.store, "v1", "c1", 1).await;
+    add_version(&f.store, "v2", "c2", 2).await;
+    add_version(&f.store, "v3", "c3", 3).await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    add_deployment(&f.store, "d2", "v2", 2).await;
+    add_deployment(&f.store, "d3", "v3", 3).await;
+    for id in ["d1", "d2"] {
+        f.store
+            .transition_deployment(id, &Transition::to(DeploymentStatus::Running, at(5)))
+            .await
+            .unwrap();
+        f.store
+            .transition_deployment(id, &Transition::to(DeploymentStatus::Succeeded, at(6)))
+            .await
+            .unwrap();
+    }
+    let now = SystemTime::now();
+    add_agent(&f.store, "api-staging-1", now, &[("api", "v2")]).await;
+    add_agent(&f.store, "api-staging-2", now, &[("api", "v1")]).await;
+    add_agent(
+        &f.store,
+        "api-staging-3",
+        now - Duration::from_secs(3600),
+        &[("api", "v3")],
+    )
+    .await;
+
+    let r = call(&f.api, get("/api/apps/api", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let env = &r.body["environments"][0];
+    assert_eq!(env["environment"], "staging");
+    assert_eq!(
+        env["desired_version"], "v2",
+        "newest succeeded, not the planned v3"
+    );
+    assert_eq!(env["desired_deployment"], "d2");
+    assert_eq!(env["targets"], 3);
+    assert_eq!(env["covered"], 2, "v2 and the newer v3");
+    assert!((env["coverage"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(
+        env["drifted"],
+        json!([{"target": "api-staging-2", "version": "v1"}, {"target": "api-staging-3", "version": "v3"}])
+    );
+    assert_eq!(env["unreported"], json!([]));
+
+    let r = call(&f.api, get("/api/apps/web", Role::Viewer)).await;
+    let env = &r.body["environments"][0];
+    assert_eq!(
+        (env["targets"].as_u64(), env["covered"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(env["unreported"], json!(["staging-eu"]));
+    assert_eq!(env["coverage"], 0.0);
+
+    let r = call(&f.api, get("/api/apps/nothing", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = call(&f.api, get("/api/apps", Role::Viewer).param("limit", "3")).await;
+    let names: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "db-migrate", "web"]);
+    let cursor = r.body["next_cursor"].as_str().unwrap();
+    let r = call(
+        &f.api,
+        get("/api/apps", Role::Viewer)
+            .param("limit", "3")
+            .param("cursor", cursor),
+    )
+    .await;
+    let names: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["worker"]);
+    assert_eq!(r.body["next_cursor"], Value::Null);
+
+    let r = call(&f.api, get("/api/agents", Role::Viewer)).await;
+    let stale: Vec<(&str, bool)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["host"].as_str().unwrap(), a["stale"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            ("api-staging-1", false),
+            ("api-staging-2", false),
+            ("api-staging-3", true)
+        ]
+    );
+    assert_eq!(r.body["items"][0]["apps"][0]["version"], "v2");
+    let r = call(
+        &f.api,
+        get("/api/agents", Role::Viewer).param("env", "prod"),
+    )
+    .await;
+    assert_eq!(r.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn queries_decode_and_lambda_style_requests_convert() {
+    let (parts, ()) = http::Request::builder()
+        .method("GET")
+        .uri("/api/versions/shop/release%2F1.0?limit=5&repo=my+shop&cursor=a%3Db")
+        .header("authorization", "Bearer t")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let req = ApiRequest::from_http(&parts, Vec::new());
+    assert_eq!(req.path, "/api/versions/shop/release%2F1.0");
+    assert_eq!(
+        req.query,
+        [
+            ("limit".into(), "5".into()),
+            ("repo".into(), "my shop".into()),
+            ("cursor".into(), "a=b".into())
+        ]
+    );
+    let f = fixture().await;
+    f.store
+        .put_version(&VersionRecord {
+            version: Version {
+                repository: "shop".into(),
+                name: "release/1.0".into(),
+                commit: CommitId("c".into()),
+                state: VersionState::Normal,
+            },
+            status: VersionStatus::Received,
+            diverged: false,
+            errors: vec![],
+            received_at: at(1),
+        })
+        .await
+        .unwrap();
+    let (parts, body) = http::Request::builder()
+        .uri("/api/versions/shop/release%2F1.0")
+        .header("authorization", format!("Bearer {}", token(Role::Viewer)))
+        .body(lambda_http::Body::Empty)
+        .unwrap()
+        .into_parts();
+    let response = crate::handle_lambda(&f.api, http::Request::from_parts(parts, body))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["name"], "release/1.0");
+}
