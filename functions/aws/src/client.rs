@@ -47,3 +47,23 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_endpoint_gets_static_credentials_a_region_and_the_retry_policy() {
+        let config = sdk_config(Some("http://127.0.0.1:4566")).await;
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
+        let expected_region = non_empty_env("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+        assert_eq!(
+            config.region().map(|r| r.as_ref().to_owned()),
+            Some(expected_region)
+        );
+        let retry = config.retry_config().expect("a retry policy");
+        assert_eq!(retry.max_attempts(), MAX_ATTEMPTS);
+        assert_eq!(retry.initial_backoff(), INITIAL_BACKOFF);
+        assert!(config.credentials_provider().is_some());
+    }
+}

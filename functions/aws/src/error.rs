@@ -121,3 +121,48 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+    use super::*;
+
+    fn service_error(code: &str) -> SdkError<PutItemError, ()> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("the message")
+            .build();
+        SdkError::service_error(PutItemError::generic(meta), ())
+    }
+
+    #[test]
+    fn throttling_left_after_retries_is_its_own_kind() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+        ] {
+            let err = Error::sdk("dynamodb", &service_error(code));
+            assert_eq!(err.error_type(), "Throttled", "{code}");
+            assert!(err.to_string().starts_with("dynamodb throttled"), "{err}");
+        }
+        let err = Error::sdk("dynamodb", &service_error("ValidationException"));
+        assert_eq!(err.error_type(), "Sdk");
+        assert!(err.to_string().contains("the message"), "{err}");
+    }
+
+    #[test]
+    fn illegal_transitions_name_both_ends() {
+        let err = Error::IllegalTransition {
+            id: "dep-1".to_owned(),
+            from: DeploymentStatus::Running,
+            to: DeploymentStatus::Planned,
+        };
+        assert_eq!(
+            err.to_string(),
+            "deployment dep-1: illegal status transition running → planned"
+        );
+        assert_eq!(err.error_type(), "IllegalTransition");
+    }
+}

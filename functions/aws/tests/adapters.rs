@@ -1313,3 +1313,24 @@ async fn task_tokens_complete_or_fail_waiting_tasks() {
         .unwrap_err();
     assert_eq!(err.error_type(), "InvalidTaskToken", "{err}");
 }
+
+#[tokio::test]
+async fn an_empty_long_poll_waits_the_full_time_without_error() {
+    let (config, names) = provisioned().await;
+    let queues = SqsQueues::from_config(&config);
+    let url = queues
+        .ensure_queue(&names.agent_queue("staging", "idle"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let messages = queues
+        .receive(&url, &receive_options(20, None))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(messages.is_empty());
+    assert!(
+        elapsed >= Duration::from_secs(19),
+        "returned early: {elapsed:?}"
+    );
+}
