@@ -97,10 +97,32 @@ fn sam_transform_succeeds_offline() {
     let any = &paths["/api/{proxy+}"]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"];
     assert!(any["uri"].to_string().contains("ApiFunction"), "{any}");
     let cors = &api[0].1["Properties"]["Body"]["x-amazon-apigateway-cors"];
+    // The given origin, else the dashboard's own CloudFront domain.
     assert_eq!(
         cors["allowOrigins"],
-        serde_json::json!(["https://boreas.example.com"])
+        serde_json::json!([{"Fn::If": [
+            "DashboardOriginGiven",
+            "https://boreas.example.com",
+            {"Fn::Sub": "https://${DashboardDistribution.DomainName}"}
+        ]}])
     );
+
+    // The dashboard bucket stays private and is readable by its CloudFront distribution only.
+    let distributions = resources_of_type(&cfn, "AWS::CloudFront::Distribution");
+    assert_eq!(distributions.len(), 1);
+    let policy = &cfn["Resources"]["DashboardBucketPolicy"]["Properties"]["PolicyDocument"];
+    let grants: Vec<&Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .collect();
+    assert_eq!(grants.len(), 1, "{policy}");
+    assert_eq!(
+        grants[0]["Principal"]["Service"],
+        "cloudfront.amazonaws.com"
+    );
+    assert_eq!(grants[0]["Action"], "s3:GetObject");
 
     let machines = resources_of_type(&cfn, "AWS::StepFunctions::StateMachine");
     assert_eq!(machines.len(), 1);
