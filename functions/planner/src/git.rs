@@ -1,0 +1,331 @@
+//! The git layer: a cache of bare repositories fetched with gix, one per repository, kept in a
+//! directory that warm invocations reuse.
+//!
+//! How commits get here:
+//! - A version's commit is fetched **by id** (`<commit>:refs/boreas/fetched/<commit>`; protocol v2
+//!   servers, `git upload-pack` and the big forges accept wants of reachable ids), and a ref is
+//!   kept for it. Those refs are the tips gix offers as "have"s when it negotiates the next fetch,
+//!   so a warm cache receives only the objects of the new commits, and a commit already here costs
+//!   no network round trip at all.
+//! - Fetches are **not shallow**. Ancestry ("does the new version contain the last deployed one?")
+//!   walks history between two commits that may be hundreds of commits apart, and a tree diff
+//!   needs the old commit's tree; a shallow cache would stop at its boundary and either answer
+//!   wrongly or need deepening round trips until both commits meet. The cold fetch therefore takes
+//!   the commit's whole history once (measured in BENCHMARKS.md), and every later fetch is
+//!   incremental. A commit that is present has its history present too, because fetched packs are
+//!   closed under reachability.
+//! - A commit that is not an ancestor of anything fetched (a diverged branch, an old deployed
+//!   version after a cold start) is fetched by id when a caller asks for it.
+//!
+//! Fetches of one repository are serialised by a per-repository lock, so concurrent handlers
+//! sharing a cache never write the same bare repository at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use boreas_core::version::CommitId;
+use gix::ObjectId;
+use gix::remote::Direction;
+use sha2::Digest;
+
+use crate::Error;
+
+/// Where fetched commits keep a ref (the negotiation tips of later fetches).
+const FETCHED_REFS: &str = "refs/boreas/fetched";
+
+/// The planner's view of git. Blocking: async callers go through `spawn_blocking`.
+pub trait Git: Send + Sync + fmt::Debug {
+    /// Makes `commits` present in the cache of `repository`, fetching the missing ones from `url`.
+    /// Returns how many had to be fetched.
+    fn fetch(&self, repository: &str, url: &str, commits: &[CommitId]) -> Result<usize, Error>;
+    /// Whether `commit` is in the cache (with its history).
+    fn has_commit(&self, repository: &str, commit: &CommitId) -> Result<bool, Error>;
+    /// The file at `path` in `commit`, or `None` when the commit has no such file.
+    fn read_file(
+        &self,
+        repository: &str,
+        commit: &CommitId,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, Error>;
+    /// Paths of files that differ between the trees of `from` and `to` (both sides of a rename),
+    /// sorted, with `/` separators.
+    fn changed_paths(
+        &self,
+        repository: &str,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<String>, Error>;
+    /// Whether `ancestor` is `descendant` or one of its ancestors.
+    fn is_ancestor(
+        &self,
+        repository: &str,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, Error>;
+}
+
+/// [`boreas_core::version::Ancestry`] of one repository, answered by a [`Git`].
+#[derive(Debug, Clone, Copy)]
+pub struct RepoHistory<'a> {
+    /// The git layer.
+    pub git: &'a dyn Git,
+    /// The repository.
+    pub repository: &'a str,
+}
+
+impl boreas_core::version::Ancestry for RepoHistory<'_> {
+    type Error = Error;
+
+    fn is_ancestor(&self, ancestor: &CommitId, descendant: &CommitId) -> Result<bool, Error> {
+        self.git.is_ancestor(self.repository, ancestor, descendant)
+    }
+}
+
+/// [`Git`] with gix over a cache directory of bare repositories.
+#[derive(Debug)]
+pub struct GixCache {
+    dir: PathBuf,
+    repos: Mutex<HashMap<String, Arc<Mutex<Option<gix::ThreadSafeRepository>>>>>,
+}
+
+impl GixCache {
+    /// A cache in `dir` (created when missing); what an earlier process left there is reused.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            repos: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the bare repository of `repository` lives: a readable name plus a hash, so that
+    /// repository ids with `/` or other characters map to distinct, safe directory names.
+    pub fn repo_dir(&self, repository: &str) -> PathBuf {
+        let readable: String = repository
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(60)
+            .collect();
+        let hash = sha2::Sha256::digest(repository.as_bytes());
+        let suffix: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{readable}-{suffix}.git"))
+    }
+
+    /// Runs `f` on the repository of `repository` while holding its lock, opening (or creating)
+    /// the bare repository first.
+    fn with_repo<T>(
+        &self,
+        repository: &str,
+        f: impl FnOnce(&gix::Repository) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let slot = {
+            let mut repos = self.repos.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(repos.entry(repository.to_owned()).or_default())
+        };
+        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            *guard = Some(self.open_or_init(repository)?);
+        }
+        let repo = guard
+            .as_ref()
+            .map(gix::ThreadSafeRepository::to_thread_local)
+            .ok_or_else(|| git_error(repository, "open", "repository handle missing"))?;
+        f(&repo)
+    }
+
+    fn open_or_init(&self, repository: &str) -> Result<gix::ThreadSafeRepository, Error> {
+        let path = self.repo_dir(repository);
+        if path.exists() {
+            match gix::open(&path) {
+                Ok(repo) => return Ok(repo.into_sync()),
+                Err(e) => {
+                    // A directory left half-written by a killed process: start over, it is a cache.
+                    tracing::warn!(repository, path = %path.display(), error = %e, "discarding unreadable git cache");
+                    std::fs::remove_dir_all(&path).map_err(|e| {
+                        git_error(repository, "discard the unreadable cache", e.to_string())
+                    })?;
+                }
+            }
+        }
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| git_error(repository, "create the cache directory", e.to_string()))?;
+        let repo = gix::init_bare(&path)
+            .map_err(|e| git_error(repository, "initialise the cache", e.to_string()))?;
+        Ok(repo.into_sync())
+    }
+}
+
+fn git_error(repository: &str, action: &str, message: impl Into<String>) -> Error {
+    Error::Git {
+        repository: repository.to_owned(),
+        action: action.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn object_id(repository: &str, commit: &CommitId) -> Result<ObjectId, Error> {
+    ObjectId::from_hex(commit.0.as_bytes()).map_err(|e| Error::InvalidCommit {
+        repository: repository.to_owned(),
+        commit: commit.0.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// The commit `id`, or [`Error::CommitNotFound`].
+fn commit<'r>(
+    repo: &'r gix::Repository,
+    repository: &str,
+    id: ObjectId,
+) -> Result<gix::Commit<'r>, Error> {
+    match repo.try_find_object(id) {
+        Ok(Some(object)) => object.try_into_commit().map_err(|e| Error::InvalidCommit {
+            repository: repository.to_owned(),
+            commit: id.to_string(),
+            message: e.to_string(),
+        }),
+        Ok(None) => Err(Error::CommitNotFound {
+            repository: repository.to_owned(),
+            commit: id.to_string(),
+        }),
+        Err(e) => Err(git_error(repository, "read a commit", e.to_string())),
+    }
+}
+
+impl Git for GixCache {
+    fn fetch(&self, repository: &str, url: &str, commits: &[CommitId]) -> Result<usize, Error> {
+        let ids = commits
+            .iter()
+            .map(|c| object_id(repository, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with_repo(repository, |repo| {
+            let mut missing: Vec<ObjectId> =
+                ids.iter().copied().filter(|id| !repo.has_object(id)).collect();
+            missing.sort();
+            missing.dedup();
+            if missing.is_empty() {
+                return Ok(0);
+            }
+            let specs: Vec<String> = missing
+                .iter()
+                .map(|id| format!("+{id}:{FETCHED_REFS}/{id}"))
+                .collect();
+            let fetch_error = |e: gix::Error| Error::Fetch {
+                repository: repository.to_owned(),
+                url: url.to_owned(),
+                message: format!("{e:#}"),
+            };
+            let remote = repo
+                .remote_at(url)
+                .and_then(|r| r.with_refspecs(specs.iter().map(String::as_str), Direction::Fetch))
+                .map_err(fetch_error)?;
+            let interrupt = AtomicBool::new(false);
+            let outcome = remote
+                .connect(Direction::Fetch)
+                .and_then(|c| c.prepare_fetch(gix::progress::Discard, Default::default()))
+                .map(|p| p.with_write_packed_refs_only(true))
+                .and_then(|p| p.receive(gix::progress::Discard, &interrupt))
+                .map_err(fetch_error)?;
+            tracing::debug!(repository, fetched = missing.len(), status = ?std::mem::discriminant(&outcome.status), "fetched");
+            if let Some(id) = missing.iter().find(|id| !repo.has_object(id)) {
+                return Err(Error::CommitNotFound {
+                    repository: repository.to_owned(),
+                    commit: id.to_string(),
+                });
+            }
+            Ok(missing.len())
+        })
+    }
+
+    fn has_commit(&self, repository: &str, commit_id: &CommitId) -> Result<bool, Error> {
+        let id = object_id(repository, commit_id)?;
+        self.with_repo(repository, |repo| match commit(repo, repository, id) {
+            Ok(_) => Ok(true),
+            Err(Error::CommitNotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn read_file(
+        &self,
+        repository: &str,
+        commit_id: &CommitId,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let id = object_id(repository, commit_id)?;
+        self.with_repo(repository, |repo| {
+            let read = |e: gix::Error| git_error(repository, "read a file", e.to_string());
+            let tree = commit(repo, repository, id)?.tree().map_err(read)?;
+            let Some(entry) = tree.lookup_entry_by_path(path).map_err(read)? else {
+                return Ok(None);
+            };
+            if !entry.mode().is_blob() {
+                return Ok(None);
+            }
+            let object = entry.object().map_err(read)?;
+            Ok(Some(object.detach().data))
+        })
+    }
+
+    fn changed_paths(
+        &self,
+        repository: &str,
+        from: &CommitId,
+        to: &CommitId,
+    ) -> Result<Vec<String>, Error> {
+        let (from, to) = (object_id(repository, from)?, object_id(repository, to)?);
+        self.with_repo(repository, |repo| {
+            let diff = |e: gix::Error| git_error(repository, "diff trees", e.to_string());
+            let old = commit(repo, repository, from)?.tree().map_err(diff)?;
+            let new = commit(repo, repository, to)?.tree().map_err(diff)?;
+            // No rename tracking: a rename counts as a deletion plus an addition, which names both
+            // paths, as `git diff --name-only --no-renames` does.
+            let options = gix::diff::Options::default().with_rewrites(None);
+            let changes = repo.diff_tree_to_tree(&old, &new, options).map_err(diff)?;
+            let mut paths: Vec<String> = changes
+                .iter()
+                .filter(|c| !c.entry_mode().is_tree())
+                .map(|c| c.location().to_string())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            Ok(paths)
+        })
+    }
+
+    fn is_ancestor(
+        &self,
+        repository: &str,
+        ancestor: &CommitId,
+        descendant: &CommitId,
+    ) -> Result<bool, Error> {
+        let (a, d) = (
+            object_id(repository, ancestor)?,
+            object_id(repository, descendant)?,
+        );
+        if a == d {
+            return Ok(true);
+        }
+        self.with_repo(repository, |repo| {
+            // Both must be here: a missing commit would otherwise look like "no common history".
+            commit(repo, repository, a)?;
+            commit(repo, repository, d)?;
+            let base = repo
+                .merge_base(a, d)
+                .map_err(|e| git_error(repository, "find the merge base", e.to_string()))?;
+            Ok(base.is_some_and(|b| b.detach() == a))
+        })
+    }
+}

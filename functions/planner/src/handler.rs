@@ -1,0 +1,689 @@
+//! The plan-queue handler.
+//!
+//! Per job:
+//! 1. Load the repository record and the version; the job's commit must be the version's.
+//! 2. Fetch the commit into the git cache and read `boreas.yaml` there. A missing or invalid file
+//!    records the version `invalid_config` with every error as `boreas.yaml:LINE:COL: PATH:
+//!    MESSAGE`, and plans nothing. A valid file is stored with the version (the api builds
+//!    execution inputs and reverts from it).
+//! 3. Per environment of the file:
+//!    - the **last deployed** version is the newest `succeeded` deployment of this repository
+//!      there; what each app runs now comes from the newest succeeded deployment that planned it;
+//!    - **changed paths** are the tree diff from the last deployed commit (`None`, every app
+//!      affected, when nothing was deployed yet or that commit can no longer be fetched);
+//!    - the version is **diverged** there when it does not descend from the last deployed
+//!      commit (an unfetchable commit counts as diverged: descent cannot be shown);
+//!    - targets: explicit hosts, `{group: NAME}` expanded to the environment's registered agents
+//!      of that group (by host name), and k8s clusters;
+//!    - [`boreas_core::planner::plan`]; a plan without stages creates no deployment and the reason
+//!      is recorded in the version's `errors` (prefixed with the environment);
+//!    - the deployment is created `planned` with an id derived from (repository, version,
+//!      environment, commit), so a redelivered job finds it instead of planning twice;
+//!    - **supersede**: a `planned` deployment of this repository and environment whose commit the
+//!      new one contains is moved to `superseded`; when instead an existing planned deployment
+//!      contains the new one (an older version arriving late), the new one is superseded at once;
+//!      diverged pairs both stay `planned` for a person to choose;
+//!    - with `auto_confirm`, unless diverged or superseded, the deployment takes its run locks,
+//!      moves to `running` and the execution named by its id starts (a held lock or an input the
+//!      state machine cannot take leaves it `planned`, with the reason recorded).
+//! 4. The version becomes `planned`, with `diverged` set when it diverged in any environment.
+//!
+//! Failures are reported per message (`batchItemFailures`). Errors that retrying cannot fix (an
+//! unreadable job, an unknown repository or version) record the version `plan_failed` at once;
+//! others (fetch, store) do so on the receive that reaches [`crate::Planner::max_receives`]. Either
+//! way the message is reported failed, so the queue's redrive moves it to the dead-letter queue
+//! instead of retrying it forever.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use boreas_aws::store::{
+    Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, Transition, VersionStatus,
+    rfc3339,
+};
+use boreas_core::config::{self, AppKind, Config, HostRef};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::execution::execution_input;
+use boreas_core::plan::Plan;
+use boreas_core::planner::{PlanInput, plan};
+use boreas_core::version::{CommitId, Relation, VersionState};
+use boreas_core::webhook::{PlanJob, RefTriggers};
+use sha2::Digest;
+
+use crate::git::Git;
+use crate::{CONFIG_FILE, Error, Planner};
+
+/// The SQS attribute counting how often a message was received.
+const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
+/// Deployments read per page while looking for what an environment runs.
+const HISTORY_PAGE: u32 = 100;
+/// Pages of succeeded deployments read per environment before giving up on older apps.
+const HISTORY_PAGES: usize = 20;
+
+/// Handles one SQS batch of plan jobs; failed messages are listed for redelivery.
+pub async fn handle(ctx: &Planner, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    // In order: jobs of one repository in one batch are versions pushed in that order.
+    for message in &event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        if let Err(e) = handle_message(ctx, message).await {
+            tracing::warn!(message_id = %id, error_type = e.error_type(), error = %e, "plan job failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn handle_message(ctx: &Planner, message: &SqsMessage) -> Result<(), Error> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let receives: u32 = message
+        .attributes
+        .get(RECEIVE_COUNT)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let error = match PlanJob::from_json(body) {
+        Err(e) => Error::Job(e.to_string()),
+        Ok(job) => match plan_job(ctx, &job).await {
+            Ok(outcome) => {
+                tracing::info!(
+                    repository = %job.repository,
+                    version = %job.version,
+                    outcome = %outcome.summary(),
+                    "planned"
+                );
+                return Ok(());
+            }
+            Err(e) => e,
+        },
+    };
+    let last_receive = receives >= ctx.max_receives;
+    if error.is_permanent() || last_receive {
+        // Best effort: the job may be too broken to name its version.
+        if let Some((repository, version)) = job_names(body) {
+            let errors = [format!("{}: {error}", error.error_type())];
+            match ctx
+                .store
+                .set_version_status(
+                    &repository,
+                    &version,
+                    VersionStatus::PlanFailed,
+                    false,
+                    &errors,
+                )
+                .await
+            {
+                Ok(()) => {
+                    tracing::warn!(%repository, %version, receives, "version recorded plan_failed");
+                }
+                Err(e) => {
+                    tracing::warn!(%repository, %version, error = %e, "cannot record plan_failed");
+                }
+            }
+        }
+    }
+    Err(error)
+}
+
+/// Repository and version named by a job body, even one that is not a valid job.
+fn job_names(body: &str) -> Option<(String, String)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let field = |name: &str| value.get(name)?.as_str().map(str::to_owned);
+    Some((field("repository")?, field("version")?))
+}
+
+/// What planning a job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Errors of an invalid `boreas.yaml` (the version is `invalid_config`), else empty.
+    pub config_errors: Vec<String>,
+    /// Deployments created or found, by environment.
+    pub deployments: BTreeMap<String, EnvironmentOutcome>,
+    /// Why environments got no deployment or did not start (also stored on the version).
+    pub notes: Vec<String>,
+    /// The version does not descend from the last deployed one in some environment.
+    pub diverged: bool,
+}
+
+/// What happened in one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentOutcome {
+    /// The deployment id.
+    pub id: String,
+    /// Its status after planning.
+    pub status: DeploymentStatus,
+    /// Deployments this one superseded.
+    pub superseded: Vec<String>,
+}
+
+impl Outcome {
+    fn summary(&self) -> String {
+        if !self.config_errors.is_empty() {
+            return format!("invalid config ({} errors)", self.config_errors.len());
+        }
+        let mut s = String::new();
+        for (env, d) in &self.deployments {
+            let _ = write!(s, "{env}: {} {}; ", d.id, d.status);
+        }
+        for note in &self.notes {
+            let _ = write!(s, "{note}; ");
+        }
+        s.trim_end_matches("; ").to_owned()
+    }
+}
+
+/// Runs blocking git work off the async executor.
+async fn blocking<T: Send + 'static>(
+    git: &Arc<dyn Git>,
+    f: impl FnOnce(&dyn Git) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let git = Arc::clone(git);
+    tokio::task::spawn_blocking(move || f(git.as_ref()))
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))?
+}
+
+/// Plans one job (see the module documentation). Errors leave the version as it was; the
+/// caller decides about `plan_failed`.
+pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
+    let repository = ctx
+        .store
+        .get_repository(&job.repository)
+        .await?
+        .ok_or_else(|| Error::UnknownRepository(job.repository.clone()))?;
+    let version = ctx
+        .store
+        .get_version(&job.repository, &job.version)
+        .await?
+        .ok_or_else(|| Error::UnknownVersion {
+            repository: job.repository.clone(),
+            version: job.version.clone(),
+        })?;
+    if !version.version.commit.0.eq_ignore_ascii_case(&job.commit) {
+        return Err(Error::CommitMismatch {
+            repository: job.repository.clone(),
+            version: job.version.clone(),
+            recorded: version.version.commit.0.clone(),
+            job: job.commit.clone(),
+        });
+    }
+    let repo = job.repository.clone();
+    let name = job.version.clone();
+    let commit = CommitId(version.version.commit.0.to_ascii_lowercase());
+    let mut outcome = Outcome::default();
+    if version.version.state == VersionState::Revert {
+        outcome.notes.push(format!(
+            "version {name} is withdrawn (revert): nothing planned"
+        ));
+        return Ok(outcome);
+    }
+
+    let (fetched, source) = {
+        let (repo, url, commit) = (repo.clone(), repository.clone_url.clone(), commit.clone());
+        blocking(&ctx.git, move |git| {
+            let fetched = git.fetch(&repo, &url, std::slice::from_ref(&commit))?;
+            Ok((fetched, git.read_file(&repo, &commit, CONFIG_FILE)?))
+        })
+        .await?
+    };
+    let config = match read_config(source.as_deref()) {
+        Ok((config, text)) => {
+            ctx.store.put_version_config(&repo, &name, &text).await?;
+            config
+        }
+        Err(errors) => {
+            ctx.store
+                .set_version_status(&repo, &name, VersionStatus::InvalidConfig, false, &errors)
+                .await?;
+            outcome.config_errors = errors;
+            return Ok(outcome);
+        }
+    };
+
+    let triggers = RefTriggers::from_config(&config.triggers);
+    if !triggers
+        .as_ref()
+        .is_ok_and(|t| t.matches(job.ref_kind, &job.ref_name))
+    {
+        outcome.notes.push(format!(
+            "{CONFIG_FILE} triggers do not select {} {}: nothing planned",
+            job.ref_kind.as_str(),
+            job.ref_name
+        ));
+        ctx.store
+            .set_version_status(&repo, &name, VersionStatus::Planned, false, &outcome.notes)
+            .await?;
+        return Ok(outcome);
+    }
+
+    for environment in &config.environments {
+        let env = environment.name.as_str();
+        let history = environment_history(ctx, &repo, env).await?;
+        let facts = {
+            let (repo, url, commit) = (repo.clone(), repository.clone_url.clone(), commit.clone());
+            let last = history.last_deployed.as_ref().map(|(_, c)| c.clone());
+            let planned: Vec<CommitId> = history.planned.iter().map(|(_, c)| c.clone()).collect();
+            let reached = fetched > 0;
+            blocking(&ctx.git, move |git| {
+                git_facts(git, &repo, &url, &commit, last.as_ref(), &planned, reached)
+            })
+            .await?
+        };
+        if facts.diverged {
+            outcome.diverged = true;
+        }
+        let agents = ctx.store.list_agents(Some(env)).await?;
+        let targets = resolve_targets(&config, env, &agents);
+        let input = PlanInput {
+            config: &config,
+            environment: env,
+            version: &name,
+            changed_paths: facts.changed_paths.as_deref(),
+            targets: &targets,
+            current_versions: &history.current_versions,
+        };
+        let plan = plan(&input).map_err(|source| Error::Plan {
+            environment: env.to_owned(),
+            source,
+        })?;
+        if plan.stages.is_empty() {
+            outcome
+                .notes
+                .push(format!("{env}: nothing to deploy ({})", skipped(&plan)));
+            continue;
+        }
+        let deployment = create_or_find(ctx, &repo, &name, &commit, &plan).await?;
+        let mut result = EnvironmentOutcome {
+            id: deployment.id.clone(),
+            status: deployment.status,
+            superseded: Vec::new(),
+        };
+        if deployment.status == DeploymentStatus::Planned {
+            supersede(
+                ctx,
+                &deployment,
+                &history.planned,
+                &facts.relations,
+                &mut result,
+            )
+            .await?;
+        }
+        let start = match result.status {
+            DeploymentStatus::Planned if environment.auto_confirm && facts.diverged => {
+                outcome.notes.push(format!(
+                    "{env}: not started although auto_confirm is set: the version does not descend from the last deployed one"
+                ));
+                false
+            }
+            DeploymentStatus::Planned => environment.auto_confirm,
+            // A redelivered job whose first run moved the deployment to running and then failed
+            // before the execution started: starting again is idempotent.
+            DeploymentStatus::Running => true,
+            _ => false,
+        };
+        if start
+            && let Some(note) = start_deployment(ctx, &deployment, &config, &mut result).await?
+        {
+            outcome.notes.push(format!("{env}: {note}"));
+        }
+        outcome.deployments.insert(env.to_owned(), result);
+    }
+    ctx.store
+        .set_version_status(
+            &repo,
+            &name,
+            VersionStatus::Planned,
+            outcome.diverged,
+            &outcome.notes,
+        )
+        .await?;
+    Ok(outcome)
+}
+
+/// The parsed config and its text, or every error as `boreas.yaml:LINE:COL: PATH: MESSAGE`.
+fn read_config(source: Option<&[u8]>) -> Result<(Config, String), Vec<String>> {
+    let Some(bytes) = source else {
+        return Err(vec![format!(
+            "{CONFIG_FILE}: no such file at the version's commit"
+        )]);
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(vec![format!("{CONFIG_FILE}:1:1: the file is not UTF-8")]);
+    };
+    match config::parse(text) {
+        Ok(config) => Ok((config, text.to_owned())),
+        Err(errors) => Err(errors
+            .errors()
+            .iter()
+            .map(|e| format!("{CONFIG_FILE}:{e}"))
+            .collect()),
+    }
+}
+
+fn skipped(plan: &Plan) -> String {
+    if plan.skipped.is_empty() {
+        return "no apps".to_owned();
+    }
+    plan.skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.app, s.reason.describe()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the store says about one repository in one environment.
+#[derive(Debug, Default)]
+struct History {
+    /// Newest succeeded deployment's version and commit.
+    last_deployed: Option<(String, CommitId)>,
+    /// Per app, the version of the newest succeeded deployment that planned it.
+    current_versions: BTreeMap<String, String>,
+    /// Planned deployments (newest first) with their commits.
+    planned: Vec<(Deployment, CommitId)>,
+}
+
+async fn environment_history(ctx: &Planner, repo: &str, env: &str) -> Result<History, Error> {
+    let mut history = History::default();
+    let succeeded = list_all(ctx, repo, env, DeploymentStatus::Succeeded, HISTORY_PAGES).await?;
+    for d in &succeeded {
+        if history.last_deployed.is_none()
+            && let Some(v) = ctx.store.get_version(repo, &d.version).await?
+        {
+            history.last_deployed = Some((
+                d.version.clone(),
+                CommitId(v.version.commit.0.to_ascii_lowercase()),
+            ));
+        }
+        // A stored plan this build cannot read tells nothing about what runs.
+        if let Ok(plan) = serde_json::from_str::<Plan>(&d.plan) {
+            for app in plan.apps() {
+                history
+                    .current_versions
+                    .entry(app.app.clone())
+                    .or_insert_with(|| d.version.clone());
+            }
+        }
+    }
+    for d in list_all(ctx, repo, env, DeploymentStatus::Planned, usize::MAX).await? {
+        if let Some(v) = ctx.store.get_version(repo, &d.version).await? {
+            let commit = CommitId(v.version.commit.0.to_ascii_lowercase());
+            history.planned.push((d, commit));
+        }
+    }
+    Ok(history)
+}
+
+/// Deployments of `repo` in `env` with `status`, newest first, reading at most `pages` pages.
+async fn list_all(
+    ctx: &Planner,
+    repo: &str,
+    env: &str,
+    status: DeploymentStatus,
+    pages: usize,
+) -> Result<Vec<Deployment>, Error> {
+    let filter = DeploymentFilter {
+        status: Some(status),
+        environment: Some(env.to_owned()),
+    };
+    let mut page = PageRequest::first(HISTORY_PAGE);
+    let mut out = Vec::new();
+    for _ in 0..pages {
+        let result = ctx.store.list_deployments(&filter, &page).await?;
+        out.extend(result.items.into_iter().filter(|d| d.repository == repo));
+        match result.next {
+            Some(next) => page.cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Git answers for one environment.
+#[derive(Debug)]
+struct GitFacts {
+    changed_paths: Option<Vec<String>>,
+    diverged: bool,
+    /// Relation of the new commit to each planned deployment's commit (`None`: unfetchable).
+    relations: Vec<Option<Relation>>,
+}
+
+fn git_facts(
+    git: &dyn Git,
+    repo: &str,
+    url: &str,
+    commit: &CommitId,
+    last: Option<&CommitId>,
+    planned: &[CommitId],
+    remote_reached: bool,
+) -> Result<GitFacts, Error> {
+    let wanted: Vec<CommitId> = last.into_iter().chain(planned).cloned().collect();
+    match git.fetch(repo, url, &wanted) {
+        Ok(_) => {}
+        // The new commit came from the same remote a moment ago, so the remote works and refuses
+        // the old commits (force-pushed away, garbage collected): treat them as unknown.
+        Err(e) if remote_reached => {
+            tracing::warn!(repository = repo, error = %e, "older commits unavailable");
+        }
+        Err(e) => return Err(e),
+    }
+    let present = |c: &CommitId| git.has_commit(repo, c);
+    let history = crate::git::RepoHistory {
+        git,
+        repository: repo,
+    };
+    let (changed_paths, diverged) = match last {
+        None => (None, false),
+        Some(last) if !present(last)? => (None, true),
+        Some(last) => (
+            Some(git.changed_paths(repo, last, commit)?),
+            boreas_core::version::is_diverged(&history, commit, Some(last))?,
+        ),
+    };
+    let relations = planned
+        .iter()
+        .map(|p| {
+            if present(p)? {
+                boreas_core::version::relation(&history, commit, p).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(GitFacts {
+        changed_paths,
+        diverged,
+        relations,
+    })
+}
+
+/// Targets of every app in `env`: hosts (groups expanded from the registered agents) or clusters.
+fn resolve_targets(config: &Config, env: &str, agents: &[Agent]) -> BTreeMap<String, Vec<String>> {
+    let mut targets = BTreeMap::new();
+    for app in &config.apps {
+        let list: Vec<String> = match app.kind {
+            AppKind::Pm => app
+                .pm
+                .as_ref()
+                .and_then(|pm| pm.hosts.get(env))
+                .into_iter()
+                .flatten()
+                .flat_map(|host| match host {
+                    HostRef::Host(name) => vec![name.clone()],
+                    HostRef::Group { group } => agents
+                        .iter()
+                        .filter(|a| a.env == env && a.group == *group)
+                        .map(|a| a.host.clone())
+                        .collect(),
+                })
+                .collect(),
+            AppKind::K8s => app
+                .k8s
+                .as_ref()
+                .and_then(|k| k.clusters.get(env))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        if !list.is_empty() {
+            targets.insert(app.name.clone(), list);
+        }
+    }
+    targets
+}
+
+/// The deployment id of a version in an environment: readable, unique per (repository, version,
+/// environment, commit), and a valid execution name (at most 80 of `A-Za-z0-9-_`).
+pub fn deployment_id(
+    repository: &str,
+    version: &str,
+    environment: &str,
+    commit: &CommitId,
+) -> String {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(max)
+            .collect()
+    };
+    let mut hasher = sha2::Sha256::new();
+    for part in [repository, version, environment, &commit.0] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let hash: String = hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}-{}-{hash}", clean(environment, 20), clean(version, 40))
+}
+
+async fn create_or_find(
+    ctx: &Planner,
+    repo: &str,
+    version: &str,
+    commit: &CommitId,
+    plan: &Plan,
+) -> Result<Deployment, Error> {
+    let new = NewDeployment {
+        id: deployment_id(repo, version, &plan.environment, commit),
+        repository: repo.to_owned(),
+        version: version.to_owned(),
+        environment: plan.environment.clone(),
+        plan: serde_json::to_string(plan).expect("plans always serialise"),
+        created_at: rfc3339(SystemTime::now()),
+    };
+    match ctx.store.create_deployment(&new).await {
+        Ok(d) => {
+            tracing::info!(deployment = %d.id, environment = %d.environment, "deployment planned");
+            Ok(d)
+        }
+        Err(boreas_aws::Error::AlreadyExists { .. }) => {
+            ctx.store.get_deployment(&new.id).await?.ok_or_else(|| {
+                boreas_aws::Error::NotFound {
+                    what: format!("deployment {}", new.id),
+                }
+                .into()
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn supersede(
+    ctx: &Planner,
+    ours: &Deployment,
+    planned: &[(Deployment, CommitId)],
+    relations: &[Option<Relation>],
+    result: &mut EnvironmentOutcome,
+) -> Result<(), Error> {
+    let now = rfc3339(SystemTime::now());
+    for ((other, _), relation) in planned.iter().zip(relations) {
+        if other.id == ours.id {
+            continue;
+        }
+        let (loser, winner) = match relation {
+            Some(Relation::Newer | Relation::Same) => (other, ours),
+            Some(Relation::Older) => (ours, other),
+            Some(Relation::Diverged) | None => continue,
+        };
+        let mut change = Transition::to(DeploymentStatus::Superseded, now.clone());
+        change.error = Some(format!(
+            "superseded by deployment {} of version {}",
+            winner.id, winner.version
+        ));
+        match ctx.store.transition_deployment(&loser.id, &change).await {
+            Ok(_) => tracing::info!(deployment = %loser.id, by = %winner.id, "superseded"),
+            // Confirmed or cancelled meanwhile: a person decided, leave it.
+            Err(boreas_aws::Error::IllegalTransition { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        if loser.id == ours.id {
+            result.status = DeploymentStatus::Superseded;
+            return Ok(());
+        }
+        result.superseded.push(loser.id.clone());
+    }
+    Ok(())
+}
+
+/// Starts an `auto_confirm` deployment; `Ok(Some(reason))` when it stays planned.
+async fn start_deployment(
+    ctx: &Planner,
+    deployment: &Deployment,
+    config: &Config,
+    result: &mut EnvironmentOutcome,
+) -> Result<Option<String>, Error> {
+    // The stored plan is the one to run (a redelivered job finds the first run's plan).
+    let plan: Plan =
+        serde_json::from_str(&deployment.plan).map_err(|e| boreas_aws::Error::Malformed {
+            what: format!("deployment {}", deployment.id),
+            message: format!("plan: {e}"),
+        })?;
+    let input = match execution_input(&deployment.id, &plan, config) {
+        Ok(input) => input.to_json(),
+        Err(e) => return Ok(Some(format!("not started: {e}"))),
+    };
+    let apps: Vec<String> = plan.apps().map(|a| a.app.clone()).collect();
+    if deployment.status == DeploymentStatus::Planned {
+        match ctx
+            .store
+            .acquire_run_locks(&deployment.id, &deployment.environment, &apps)
+            .await
+        {
+            Ok(()) => {}
+            Err(boreas_aws::Error::Conflict { what, reason }) => {
+                return Ok(Some(format!("waits planned: {what}: {reason}")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let change = Transition::to(DeploymentStatus::Running, rfc3339(SystemTime::now()));
+        if let Err(e) = ctx
+            .store
+            .transition_deployment(&deployment.id, &change)
+            .await
+        {
+            ctx.store
+                .release_run_locks(&deployment.id, &deployment.environment, &apps)
+                .await?;
+            return match e {
+                boreas_aws::Error::IllegalTransition { .. } => {
+                    Ok(Some(format!("not started: {e}")))
+                }
+                e => Err(e.into()),
+            };
+        }
+        result.status = DeploymentStatus::Running;
+    }
+    let started = ctx.orchestrator.start(&deployment.id, &input).await?;
+    tracing::info!(deployment = %deployment.id, created = started.created, "execution started");
+    Ok(None)
+}

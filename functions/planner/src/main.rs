@@ -1,0 +1,20 @@
+//! The planner function as a Lambda: plan-queue SQS events in, partial batch failures out.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let planner = boreas_planner::Planner::from_env().await?;
+    let planner = &planner;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(
+            boreas_planner::handle(planner, event.payload).await,
+        )
+    }))
+    .await
+}

@@ -1,0 +1,273 @@
+//! Test support: repositories made with the git CLI, a smart-HTTP git server (`git http-backend`
+//! behind a minimal CGI-speaking HTTP/1.1 server on 127.0.0.1), and a provisioned emulator prefix.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A working repository in a temporary directory, driven by the git CLI.
+#[derive(Debug)]
+pub(crate) struct GitRepo {
+    pub(crate) dir: PathBuf,
+}
+
+impl GitRepo {
+    /// `git init` of `root/name` with one branch, `main`.
+    pub(crate) fn init(root: &Path, name: &str) -> Self {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let repo = Self { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.name", "Boreas Test"]);
+        repo.git(&["config", "user.email", "test@example.invalid"]);
+        repo.git(&["config", "commit.gpgsign", "false"]);
+        repo
+    }
+
+    /// Runs git in the repository, panicking with its output when it fails; returns stdout.
+    pub(crate) fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Writes files (path, content) and commits them all; returns the commit id.
+    pub(crate) fn commit(&self, message: &str, files: &[(&str, &str)]) -> String {
+        for (path, content) in files {
+            let path = self.dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    pub(crate) fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// An annotated tag on HEAD.
+    pub(crate) fn tag(&self, name: &str) {
+        self.git(&["tag", "-a", "-m", name, name]);
+    }
+
+    pub(crate) fn file_url(&self) -> String {
+        format!("file://{}", self.dir.display())
+    }
+}
+
+/// `git http-backend` served over HTTP/1.1 on 127.0.0.1, one request per connection. Every
+/// repository directory under `root` is exported. Stopped (and its thread joined) on drop.
+#[derive(Debug)]
+pub(crate) struct GitHttpServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GitHttpServer {
+    pub(crate) fn start(root: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let root = root.to_owned();
+        let thread = {
+            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
+            std::thread::spawn(move || {
+                let mut workers = Vec::new();
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    let root = root.clone();
+                    workers.push(std::thread::spawn(move || {
+                        if let Err(e) = serve(stream, &root) {
+                            eprintln!("git http server: {e}");
+                        }
+                    }));
+                }
+                for w in workers {
+                    let _ = w.join();
+                }
+            })
+        };
+        Self {
+            addr,
+            stop,
+            requests,
+            thread: Some(thread),
+        }
+    }
+
+    /// The URL of repository directory `name` under the root.
+    pub(crate) fn url(&self, name: &str) -> String {
+        format!("http://{}/{name}", self.addr)
+    }
+
+    /// HTTP requests served so far.
+    pub(crate) fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for GitHttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves one request through `git http-backend` (CGI/1.1).
+fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or_default().to_owned(),
+        parts.next().unwrap_or_default().to_owned(),
+    );
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(|e| std::io::Error::other(format!("bad chunk size: {e}")))?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut cgi = Command::new("git");
+    cgi.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("SERVER_PROTOCOL", "HTTP/1.1")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("CONTENT_TYPE", header("content-type").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(protocol) = header("git-protocol") {
+        cgi.env("HTTP_GIT_PROTOCOL", protocol);
+    }
+    if let Some(encoding) = header("content-encoding") {
+        cgi.env("HTTP_CONTENT_ENCODING", encoding);
+    }
+    let mut child = cgi.spawn()?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // Write the body from another thread: the backend may answer before it has read it all.
+    let writer = std::thread::spawn(move || stdin.write_all(&body));
+    let mut output = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_to_end(&mut output)?;
+    child.wait()?;
+    let _ = writer.join();
+
+    let split = output
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| output.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .ok_or_else(|| std::io::Error::other("CGI output without a header end"))?;
+    let (head, content) = (&output[..split.0], &output[split.0 + split.1..]);
+    let mut status = "200 OK".to_owned();
+    let mut response = Vec::new();
+    let mut out_headers = String::new();
+    for h in String::from_utf8_lossy(head).lines() {
+        match h.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().to_owned(),
+            Some(_) => out_headers.push_str(&format!("{h}\r\n")),
+            None => {}
+        }
+    }
+    response.extend_from_slice(
+        format!(
+            "HTTP/1.1 {status}\r\n{out_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            content.len()
+        )
+        .as_bytes(),
+    );
+    response.extend_from_slice(content);
+    let mut stream = stream;
+    stream.write_all(&response)?;
+    stream.flush()
+}
+
+/// A prefix no other test (in this or a parallel process) uses.
+pub(crate) fn unique_prefix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "p{:05x}{:04x}{n:x}",
+        std::process::id() & 0xfffff,
+        nanos & 0xffff
+    )
+}
