@@ -22,7 +22,7 @@ lint:
 
 test: venv lint
 	npm ci --prefix statemachine --no-audit --no-fund
-	$(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --locked --no-fail-fast
 
 bench:
 	$(CARGO) bench --workspace --locked
