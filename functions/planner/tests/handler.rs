@@ -1,0 +1,616 @@
+//! The plan-queue handler against repositories made with the git CLI (served over file:// and
+//! smart HTTP) and the store and state machine on the emulator.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use boreas_aws::names::Names;
+use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::store::{
+    Agent, Deployment, DeploymentFilter, DynamoStore, PageRequest, Repository, Store, Transition,
+    VersionRecord, VersionStatus, rfc3339,
+};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::{Plan, SkipReason};
+use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::webhook::{PlanJob, Provider, RefKind};
+use boreas_planner::git::GixCache;
+use boreas_planner::{Planner, handle};
+use support::{GitHttpServer, GitRepo, unique_prefix};
+
+const MAX_RECEIVES: u32 = 5;
+
+struct Ctx {
+    planner: Planner,
+    store: Arc<dyn Store>,
+    orchestrator: Arc<SfnOrchestrator>,
+    tmp: tempfile::TempDir,
+}
+
+async fn ctx() -> Ctx {
+    let emulator = boreas_aws::emulator::shared().await;
+    let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+    let names = Names::new(&unique_prefix());
+    let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
+    let provisioned = boreas_aws::provision::provision(&sdk, &names, &asl)
+        .await
+        .expect("provision the test prefix");
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&sdk, names.table()));
+    let orchestrator = Arc::new(SfnOrchestrator::from_config(
+        &sdk,
+        provisioned.state_machine_arn,
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let planner = Planner {
+        store: Arc::clone(&store),
+        orchestrator: Arc::clone(&orchestrator) as Arc<dyn Orchestrator>,
+        git: Arc::new(GixCache::new(tmp.path().join("cache"))),
+        max_receives: MAX_RECEIVES,
+    };
+    Ctx {
+        planner,
+        store,
+        orchestrator,
+        tmp,
+    }
+}
+
+fn config_yaml(staging_auto_confirm: bool) -> String {
+    format!(
+        r#"environments:
+  - name: staging
+    auto_confirm: {staging_auto_confirm}
+  - name: prod
+triggers:
+  tags: "v*"
+apps:
+  - name: api
+    kind: pm
+    paths: ["api/**"]
+    rollout:
+      batches: [1, "100%"]
+      pause: manual
+    pm:
+      hosts:
+        staging: [api-s1]
+        prod: [{{group: api-eu}}, api-canary]
+      artifact:
+        url: "s3://releases/api/{{version}}/api.tar.gz"
+        sha256_url: "s3://releases/api/{{version}}/api.tar.gz.sha256"
+      run:
+        systemd: api.service
+      health:
+        tcp: "127.0.0.1:8080"
+  - name: web
+    kind: k8s
+    paths: ["web/**"]
+    depends_on: [api]
+    k8s:
+      clusters:
+        staging: [stg-eu]
+        prod: [prod-eu, prod-us]
+      deployment: web
+      container: web
+      image: "registry.example.com/web:{{version}}"
+"#
+    )
+}
+
+impl Ctx {
+    async fn register(&self, repo: &str, url: &str) {
+        self.store
+            .put_repository(&Repository {
+                name: repo.to_owned(),
+                clone_url: url.to_owned(),
+                provider: "github".into(),
+                secret_param: format!("/test/webhook-secrets/{repo}"),
+                triggers: vec!["refs/tags/v*".into()],
+            })
+            .await
+            .unwrap();
+        for (host, group) in [("eu-2", "api-eu"), ("eu-1", "api-eu"), ("us-1", "api-us")] {
+            self.store
+                .upsert_agent(&Agent {
+                    env: "prod".into(),
+                    host: host.into(),
+                    group: group.into(),
+                    last_seen: rfc3339(SystemTime::now()),
+                    apps: serde_json::json!({}),
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Records the version as intake does and returns its plan job.
+    async fn version(&self, repo: &str, tag: &str, commit: &str) -> PlanJob {
+        let recorded = self
+            .store
+            .put_version(&VersionRecord {
+                version: Version {
+                    repository: repo.to_owned(),
+                    name: tag.to_owned(),
+                    commit: CommitId(commit.to_owned()),
+                    state: VersionState::Normal,
+                },
+                status: VersionStatus::Received,
+                diverged: false,
+                errors: vec![],
+                received_at: rfc3339(SystemTime::now()),
+            })
+            .await
+            .unwrap();
+        assert!(recorded);
+        PlanJob {
+            schema_version: boreas_core::command::SCHEMA_VERSION,
+            repository: repo.to_owned(),
+            version: tag.to_owned(),
+            commit: commit.to_owned(),
+            ref_kind: RefKind::Tag,
+            ref_name: tag.to_owned(),
+            provider: Provider::GitHub,
+            delivery_id: format!("delivery-{tag}"),
+        }
+    }
+
+    /// Runs the handler on one message; returns whether it failed.
+    async fn run(&self, body: &str, receives: u32) -> bool {
+        let response = handle(&self.planner, event(&[(body, receives)])).await;
+        !response.batch_item_failures.is_empty()
+    }
+
+    async fn plan(&self, job: &PlanJob) {
+        assert!(!self.run(&job.to_json(), 1).await, "job {job:?} failed");
+    }
+
+    async fn version_record(&self, repo: &str, name: &str) -> VersionRecord {
+        self.store.get_version(repo, name).await.unwrap().unwrap()
+    }
+
+    async fn deployments(&self) -> Vec<Deployment> {
+        self.store
+            .list_deployments(&DeploymentFilter::default(), &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// The one deployment of `version` in `env`.
+    async fn deployment(&self, version: &str, env: &str) -> Deployment {
+        let found: Vec<Deployment> = self
+            .deployments()
+            .await
+            .into_iter()
+            .filter(|d| d.version == version && d.environment == env)
+            .collect();
+        assert_eq!(found.len(), 1, "{version} in {env}: {found:?}");
+        found.into_iter().next().unwrap()
+    }
+
+    /// Marks a planned deployment as run to success, as the state machine would.
+    async fn succeed(&self, id: &str) {
+        for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
+            self.store
+                .transition_deployment(id, &Transition::to(to, rfc3339(SystemTime::now())))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn event(messages: &[(&str, u32)]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (i, (body, receives)) in messages.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some((*body).to_owned());
+        m.attributes = [("ApproximateReceiveCount".to_owned(), receives.to_string())].into();
+        event.records.push(m);
+    }
+    event
+}
+
+fn plan_of(d: &Deployment) -> Plan {
+    serde_json::from_str(&d.plan).unwrap()
+}
+
+/// One planned app: (app, targets, current version).
+type PlannedApp = (String, Vec<String>, Option<String>);
+
+/// Stage by stage.
+fn stages(plan: &Plan) -> Vec<Vec<PlannedApp>> {
+    plan.stages
+        .iter()
+        .map(|s| {
+            s.apps
+                .iter()
+                .map(|a| (a.app.clone(), a.targets.clone(), a.current_version.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// First version: every app everywhere, groups resolved from agents. Then, with v1 deployed to
+/// prod, a change under `web/` only plans `web` there, and v2 supersedes v1's planned staging
+/// deployment.
+async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
+    let name = "shop";
+    c.register(name, url).await;
+    let yaml = config_yaml(false);
+    let c1 = repo.commit(
+        "first",
+        &[
+            ("boreas.yaml", &yaml),
+            ("api/main.rs", "fn main() {}\n"),
+            ("web/app.ts", "export {};\n"),
+        ],
+    );
+    repo.tag("v1");
+    let job = c.version(name, "v1", &c1).await;
+    c.plan(&job).await;
+
+    let v1 = c.version_record(name, "v1").await;
+    assert_eq!(v1.status, VersionStatus::Planned);
+    assert!(!v1.diverged);
+    assert!(v1.errors.is_empty(), "{:?}", v1.errors);
+    assert_eq!(
+        c.store
+            .get_version_config(name, "v1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(yaml.as_str())
+    );
+    let prod = c.deployment("v1", "prod").await;
+    assert_eq!(prod.status, DeploymentStatus::Planned);
+    assert_eq!(prod.repository, name);
+    assert_eq!(
+        stages(&plan_of(&prod)),
+        vec![
+            vec![("api".into(), strings(&["eu-1", "eu-2", "api-canary"]), None)],
+            vec![("web".into(), strings(&["prod-eu", "prod-us"]), None)],
+        ]
+    );
+    let api = plan_of(&prod).find_app("api").unwrap().1.clone();
+    assert_eq!(
+        api.batches.len(),
+        2,
+        "1 host, then the rest, with a gate between"
+    );
+    assert_eq!(api.batches[0].targets, strings(&["eu-1"]));
+    let staging_v1 = c.deployment("v1", "staging").await;
+    assert_eq!(staging_v1.status, DeploymentStatus::Planned);
+    assert_eq!(
+        stages(&plan_of(&staging_v1)),
+        vec![
+            vec![("api".into(), strings(&["api-s1"]), None)],
+            vec![("web".into(), strings(&["stg-eu"]), None)],
+        ]
+    );
+
+    c.succeed(&prod.id).await;
+    let c2 = repo.commit("web only", &[("web/app.ts", "export const x = 1;\n")]);
+    repo.tag("v2");
+    let job = c.version(name, "v2", &c2).await;
+    c.plan(&job).await;
+
+    let v2_prod = plan_of(&c.deployment("v2", "prod").await);
+    assert_eq!(
+        stages(&v2_prod),
+        vec![vec![(
+            "web".into(),
+            strings(&["prod-eu", "prod-us"]),
+            Some("v1".into())
+        )]]
+    );
+    assert_eq!(v2_prod.skipped.len(), 1);
+    assert_eq!(v2_prod.skipped[0].app, "api");
+    assert_eq!(v2_prod.skipped[0].reason, SkipReason::NotAffected);
+    assert!(!c.version_record(name, "v2").await.diverged);
+    // Nothing was deployed to staging: every app again, and v1's plan there is superseded.
+    let v2_staging = c.deployment("v2", "staging").await;
+    assert_eq!(plan_of(&v2_staging).apps().count(), 2);
+    let staging_v1 = c
+        .store
+        .get_deployment(&staging_v1.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(staging_v1.status, DeploymentStatus::Superseded);
+    assert!(
+        staging_v1
+            .error
+            .as_deref()
+            .unwrap()
+            .contains(&v2_staging.id),
+        "{staging_v1:?}"
+    );
+    // The succeeded prod deployment is history, not superseded.
+    let prod = c.store.get_deployment(&prod.id).await.unwrap().unwrap();
+    assert_eq!(prod.status, DeploymentStatus::Succeeded);
+
+    // A change outside every app's paths plans nothing in prod and says why.
+    let v2_prod_id = c.deployment("v2", "prod").await.id;
+    c.succeed(&v2_prod_id).await;
+    let c3 = repo.commit("docs", &[("docs/readme.md", "hello\n")]);
+    repo.tag("v3");
+    let job = c.version(name, "v3", &c3).await;
+    c.plan(&job).await;
+    let v3 = c.version_record(name, "v3").await;
+    assert_eq!(v3.status, VersionStatus::Planned);
+    assert_eq!(
+        v3.errors,
+        [
+            "prod: nothing to deploy (api: not affected by the change, web: not affected by the change)"
+        ]
+    );
+    assert!(
+        c.deployments()
+            .await
+            .iter()
+            .all(|d| d.version != "v3" || d.environment == "staging")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_over_file_urls() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "shop");
+    first_version_then_one_app(&c, &repo, &repo.file_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_over_smart_http() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "shop");
+    let server = GitHttpServer::start(c.tmp.path());
+    first_version_then_one_app(&c, &repo, &server.url("shop")).await;
+    assert!(server.requests() > 0, "the commits came over HTTP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_config_records_every_error_and_plans_nothing() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "broken");
+    c.register("broken", &repo.file_url()).await;
+    let broken = config_yaml(false)
+        .replace("batches: [1, \"100%\"]", "batches: [\"120%\"]")
+        .replace("  - name: prod\n", "  - name: Prod!\n")
+        .replace("    depends_on: [api]\n", "    depends_on: [db]\n");
+    let commit = repo.commit("broken", &[("boreas.yaml", &broken)]);
+    let job = c.version("broken", "v1", &commit).await;
+    c.plan(&job).await;
+
+    let v = c.version_record("broken", "v1").await;
+    assert_eq!(v.status, VersionStatus::InvalidConfig);
+    let expected: Vec<String> = boreas_core::config::parse(&broken)
+        .unwrap_err()
+        .errors()
+        .iter()
+        .map(|e| format!("boreas.yaml:{e}"))
+        .collect();
+    assert!(expected.len() >= 3, "{expected:?}");
+    assert_eq!(v.errors, expected);
+    assert!(
+        v.errors.iter().any(|e| e.contains("120%")),
+        "{:?}",
+        v.errors
+    );
+    assert!(c.deployments().await.is_empty());
+    assert_eq!(
+        c.store.get_version_config("broken", "v1").await.unwrap(),
+        None
+    );
+
+    // No file at all is an invalid config too.
+    repo.git(&["rm", "-q", "boreas.yaml"]);
+    let none = repo.commit("removed", &[]);
+    let job = c.version("broken", "v2", &none).await;
+    c.plan(&job).await;
+    let v = c.version_record("broken", "v2").await;
+    assert_eq!(v.status, VersionStatus::InvalidConfig);
+    assert_eq!(
+        v.errors,
+        ["boreas.yaml: no such file at the version's commit"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diverged_versions_are_flagged_and_late_older_versions_do_not_supersede() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "svc");
+    c.register("svc", &repo.file_url()).await;
+    let yaml = config_yaml(false);
+    let c0 = repo.commit("base", &[("boreas.yaml", &yaml), ("api/main.rs", "0\n")]);
+    let c1 = repo.commit("v1", &[("api/main.rs", "1\n")]);
+    repo.tag("v1");
+    c.plan(&c.version("svc", "v1", &c1).await).await;
+    c.succeed(&c.deployment("v1", "prod").await.id).await;
+
+    // A hotfix branched before v1: it does not contain what prod runs.
+    repo.git(&["checkout", "-q", "-b", "hotfix", &c0]);
+    let hotfix = repo.commit("hotfix", &[("web/app.ts", "fix\n")]);
+    repo.tag("v1-hotfix");
+    repo.git(&["checkout", "-q", "main"]);
+    c.plan(&c.version("svc", "v1-hotfix", &hotfix).await).await;
+    let v = c.version_record("svc", "v1-hotfix").await;
+    assert_eq!(v.status, VersionStatus::Planned);
+    assert!(v.diverged, "hotfix does not descend from v1");
+    let hotfix_prod = c.deployment("v1-hotfix", "prod").await;
+    assert_eq!(hotfix_prod.status, DeploymentStatus::Planned);
+    // Changed paths since v1 cover both sides: api/main.rs went back, web/app.ts is new.
+    assert_eq!(plan_of(&hotfix_prod).apps().count(), 2);
+
+    // v3 merges a feature branch; v4 descends from v3. v4's job arrives first.
+    repo.git(&["checkout", "-q", "-b", "feature", &c1]);
+    repo.commit("feature", &[("web/app.ts", "feature\n")]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.commit("main work", &[("api/main.rs", "3\n")]);
+    repo.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
+    let c3 = repo.head();
+    repo.tag("v3");
+    let c4 = repo.commit("v4", &[("api/main.rs", "4\n")]);
+    repo.tag("v4");
+    let job3 = c.version("svc", "v3", &c3).await;
+    let job4 = c.version("svc", "v4", &c4).await;
+    c.plan(&job4).await;
+    let v4_prod = c.deployment("v4", "prod").await;
+    assert_eq!(v4_prod.status, DeploymentStatus::Planned);
+    assert!(!c.version_record("svc", "v4").await.diverged);
+    // v4 contains neither the diverged hotfix nor is contained by it: both stay planned.
+    assert_eq!(
+        c.store
+            .get_deployment(&hotfix_prod.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeploymentStatus::Planned
+    );
+
+    c.plan(&job3).await;
+    let v3_prod = c.deployment("v3", "prod").await;
+    assert_eq!(
+        v3_prod.status,
+        DeploymentStatus::Superseded,
+        "late and older"
+    );
+    assert!(v3_prod.error.as_deref().unwrap().contains(&v4_prod.id));
+    let v4_prod = c.store.get_deployment(&v4_prod.id).await.unwrap().unwrap();
+    assert_eq!(
+        v4_prod.status,
+        DeploymentStatus::Planned,
+        "the newer one stays"
+    );
+    assert_eq!(
+        c.version_record("svc", "v3").await.status,
+        VersionStatus::Planned
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_confirm_starts_the_execution_once() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "auto");
+    c.register("auto", &repo.file_url()).await;
+    let commit = repo.commit(
+        "first",
+        &[("boreas.yaml", &config_yaml(true)), ("api/main.rs", "1\n")],
+    );
+    let job = c.version("auto", "v1", &commit).await;
+    c.plan(&job).await;
+
+    let staging = c.deployment("v1", "staging").await;
+    assert_ne!(staging.status, DeploymentStatus::Planned);
+    assert!(staging.started_at.is_some());
+    let execution = c.orchestrator.describe(&staging.id).await.unwrap();
+    assert_eq!(execution.name, staging.id);
+    let input: serde_json::Value =
+        serde_json::from_str(execution.input.as_deref().unwrap()).unwrap();
+    assert_eq!(input["deployment_id"], staging.id.as_str());
+    assert_eq!(input["environment"], "staging");
+    assert_eq!(input["stages"][0]["apps"][0]["app"], "api");
+    assert_eq!(
+        input["stages"][0]["apps"][0]["workload"]["artifact_url"],
+        "s3://releases/api/v1/api.tar.gz"
+    );
+    // Prod waits for a person.
+    let prod = c.deployment("v1", "prod").await;
+    assert_eq!(prod.status, DeploymentStatus::Planned);
+    assert!(c.orchestrator.describe(&prod.id).await.is_err());
+
+    // A redelivered job plans nothing twice and starts nothing new.
+    c.plan(&job).await;
+    assert_eq!(c.deployments().await.len(), 2);
+    let again = c.orchestrator.describe(&staging.id).await.unwrap();
+    assert_eq!(again.arn, execution.arn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_fail_per_message_and_end_plan_failed() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "good");
+    c.register("good", &repo.file_url()).await;
+    let commit = repo.commit("first", &[("boreas.yaml", &config_yaml(false))]);
+    let good = c.version("good", "v1", &commit).await;
+
+    // A repository that cannot be reached: retried until the last receive, then plan_failed.
+    let gone = c.tmp.path().join("gone");
+    let gone_url = format!("file://{}", gone.display());
+    c.register("gone", &gone_url).await;
+    let lost = c.version("gone", "v1", &commit).await;
+
+    let response = handle(
+        &c.planner,
+        event(&[("not json", 1), (&good.to_json(), 1), (&lost.to_json(), 1)]),
+    )
+    .await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m0", "m2"]);
+    assert_eq!(
+        c.version_record("good", "v1").await.status,
+        VersionStatus::Planned
+    );
+    assert_eq!(
+        c.version_record("gone", "v1").await.status,
+        VersionStatus::Received,
+        "retried first"
+    );
+
+    assert!(c.run(&lost.to_json(), MAX_RECEIVES).await);
+    let v = c.version_record("gone", "v1").await;
+    assert_eq!(v.status, VersionStatus::PlanFailed);
+    assert_eq!(v.errors.len(), 1);
+    assert!(v.errors[0].starts_with("FetchFailed: "), "{:?}", v.errors);
+    assert!(v.errors[0].contains(&gone_url), "{:?}", v.errors);
+
+    // A job of another schema can never be read: plan_failed on the first receive.
+    let mut body: serde_json::Value = serde_json::from_str(&good.to_json()).unwrap();
+    body["schema_version"] = 99.into();
+    let other = c.version("good", "v9", &commit).await;
+    body["version"] = other.version.clone().into();
+    assert!(c.run(&body.to_string(), 1).await);
+    let v = c.version_record("good", "v9").await;
+    assert_eq!(v.status, VersionStatus::PlanFailed);
+    assert!(v.errors[0].starts_with("InvalidJob: "), "{:?}", v.errors);
+
+    // A job whose commit is not the version's is refused at once, before any git work.
+    let mut wrong = c.version("good", "v8", &commit).await;
+    wrong.commit = "0".repeat(40);
+    assert!(c.run(&wrong.to_json(), 1).await);
+    let v = c.version_record("good", "v8").await;
+    assert_eq!(v.status, VersionStatus::PlanFailed);
+    assert!(
+        v.errors[0].starts_with("CommitMismatch: "),
+        "{:?}",
+        v.errors
+    );
+
+    let names: BTreeMap<String, DeploymentStatus> = c
+        .deployments()
+        .await
+        .into_iter()
+        .map(|d| {
+            (
+                format!("{}/{}/{}", d.repository, d.version, d.environment),
+                d.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["good/v1/prod", "good/v1/staging"]
+    );
+}
