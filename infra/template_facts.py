@@ -112,6 +112,8 @@ def main():
         functions[r.value(props["FunctionName"])] = {
             "timeout": props.get("Timeout", global_timeout),
             "sqs_sources": sources,
+            "code_uri": props.get("CodeUri"),
+            "binary": res.get("Metadata", {}).get("BuildProperties", {}).get("Binary"),
         }
 
     # SSM names the functions read, published as outputs (the SecureStrings are made out of band).

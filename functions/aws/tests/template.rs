@@ -266,3 +266,23 @@ fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
         }
     }
 }
+
+/// Every function's CodeUri is a crate of this workspace, and a named binary is that crate's.
+#[test]
+fn functions_point_at_workspace_crates() {
+    let facts = template_facts("boreas");
+    let infra = common::root().join("infra");
+    for (function, f) in facts["functions"].as_object().unwrap() {
+        let dir = infra.join(f["code_uri"].as_str().expect("CodeUri"));
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("{function}: {}: {e}", dir.display()));
+        if let Some(binary) = f["binary"].as_str() {
+            assert!(
+                manifest.contains(&format!("name = \"{binary}\""))
+                    && dir.join("src/main.rs").exists(),
+                "{function}: {} has no binary {binary}",
+                dir.display()
+            );
+        }
+    }
+}
