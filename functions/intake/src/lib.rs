@@ -1,0 +1,443 @@
+//! The webhook intake function: `POST /webhooks/{github|gitlab|gitea}`.
+//!
+//! [`handle`] is a plain `async fn` over plain types; `main.rs` adapts it to `lambda_http` with
+//! [`request_from_lambda`] and [`response_to_lambda`], and the local runner calls it too.
+//!
+//! Order of checks. Everything that can refuse a request runs before the first write, so a
+//! refused request writes nothing:
+//! 1. provider in the route (404), body size (413), signature header present (401);
+//! 2. the body is a JSON object naming a repository (400 naming the field);
+//! 3. the repository is registered for this provider (404);
+//! 4. the signature matches the body and the repository's secret (401);
+//! 5. event and delivery headers, payload fields (400); `ping` → 200; other events, deletions
+//!    and refs outside the repository's triggers → 202 with the reason.
+//!
+//! Writes, in this order, each idempotent:
+//! 1. the version, `received` (created only if absent);
+//! 2. the plan job on the plan queue;
+//! 3. the delivery id (recorded once, expires after [`DELIVERY_TTL`]).
+//!
+//! The delivery id is recorded last, as the mark of a fully handled delivery, so a crash at any
+//! point loses no version: a redelivery of a delivery whose handling stopped early finds the
+//! version already there but its delivery id not yet recorded, records the id, and enqueues the
+//! plan job again if the version is still `received` (the planner is idempotent, so a job sent
+//! twice plans once). A replay of a fully handled delivery finds both the version and the delivery
+//! id: it answers 200 `duplicate` and writes nothing. A tag moved to another commit does not
+//! replace its version: 409, nothing written.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use boreas_aws::names::{self, Names};
+use boreas_aws::queues::{Queues, SqsQueues};
+use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_aws::store::{DynamoStore, Repository, Store, VersionRecord, VersionStatus, rfc3339};
+use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::webhook::{
+    self, PayloadError, PlanJob, Provider, PushEvent, RefTriggers, SignatureError, Webhook,
+};
+use http::HeaderMap;
+use serde::Serialize;
+
+/// Largest body accepted: 1 MiB.
+pub const MAX_BODY: usize = 1 << 20;
+/// How long a delivery id is remembered (providers redeliver within days).
+pub const DELIVERY_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// What can stop the function from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An environment variable has an unusable value.
+    #[error("environment variable {name}: {problem}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] boreas_aws::Error),
+}
+
+/// The function's adapters, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    store: Arc<dyn Store>,
+    secrets: Arc<dyn Secrets>,
+    queues: Arc<dyn Queues>,
+    plan_queue_url: String,
+}
+
+impl Intake {
+    /// An intake over these adapters, sending plan jobs to `plan_queue_url`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<dyn Secrets>,
+        queues: Arc<dyn Queues>,
+        plan_queue_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            secrets,
+            queues,
+            plan_queue_url: plan_queue_url.into(),
+        }
+    }
+
+    /// The intake of the installation the environment describes: `BOREAS_PREFIX` (default
+    /// `boreas`), `BOREAS_TABLE` and `BOREAS_PLAN_QUEUE_URL` (default: derived from the prefix),
+    /// and the AWS SDK's own variables (`AWS_ENDPOINT_URL` for an emulator).
+    pub async fn from_env() -> Result<Self, Error> {
+        let prefix = env("BOREAS_PREFIX").unwrap_or_else(|| names::DEFAULT_PREFIX.to_owned());
+        if let Some(problem) = names::prefix_problem(&prefix) {
+            return Err(Error::Env {
+                name: "BOREAS_PREFIX",
+                problem,
+            });
+        }
+        let names = Names::new(&prefix);
+        let config = boreas_aws::sdk_config(None).await;
+        let queues = SqsQueues::from_config(&config);
+        let plan_queue_url = match env("BOREAS_PLAN_QUEUE_URL") {
+            Some(url) => url,
+            None => queues.queue_url(&names.plan_queue()).await?,
+        };
+        let table = env("BOREAS_TABLE").unwrap_or_else(|| names.table());
+        Ok(Self::new(
+            Arc::new(DynamoStore::from_config(&config, table)),
+            Arc::new(SsmSecrets::from_config(&config)),
+            Arc::new(queues),
+            plan_queue_url,
+        ))
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A webhook delivery.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// The `{provider}` of the route.
+    pub provider: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The raw body, exactly as signed.
+    pub body: Vec<u8>,
+}
+
+/// The answer: a status code and a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// JSON body.
+    pub body: ResponseBody,
+}
+
+/// `{"status": …, "message": …}` on success, `{"error": …, "message": …}` on failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseBody {
+    /// Error code, on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    /// Outcome, on success: `pong`, `queued`, `ignored`, `duplicate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    /// What happened, for people.
+    pub message: String,
+}
+
+impl WebhookResponse {
+    fn ok(status: u16, outcome: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ResponseBody {
+                error: None,
+                status: Some(outcome),
+                message: message.into(),
+            },
+        }
+    }
+
+    fn error(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ResponseBody {
+                error: Some(code),
+                status: None,
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The body as JSON text.
+    pub fn body_json(&self) -> String {
+        serde_json::to_string(&self.body).expect("response bodies hold only strings")
+    }
+}
+
+fn bad_request(e: &PayloadError) -> WebhookResponse {
+    WebhookResponse::error(400, "bad_request", e.to_string())
+}
+
+fn unauthorized(e: &SignatureError) -> WebhookResponse {
+    WebhookResponse::error(401, "unauthorized", e.to_string())
+}
+
+/// A failure of a service the function depends on: logged with its detail, answered without it.
+fn unavailable(what: &str, e: &boreas_aws::Error) -> WebhookResponse {
+    tracing::error!(error = %e, error_type = e.error_type(), "{what} failed");
+    let status = if matches!(e, boreas_aws::Error::Throttled { .. }) {
+        503
+    } else {
+        500
+    };
+    WebhookResponse::error(status, "internal", format!("{what} failed; try again"))
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Handles one delivery. See the module documentation for the order of checks and writes.
+pub async fn handle(ctx: &Intake, req: WebhookRequest) -> WebhookResponse {
+    let Some(provider) = Provider::parse(&req.provider) else {
+        return WebhookResponse::error(
+            404,
+            "unknown_provider",
+            format!(
+                "no webhook route for provider {:?}; use github, gitlab or gitea",
+                req.provider
+            ),
+        );
+    };
+    if req.body.len() > MAX_BODY {
+        return WebhookResponse::error(
+            413,
+            "payload_too_large",
+            format!(
+                "the body is {} bytes; at most {MAX_BODY} are accepted",
+                req.body.len()
+            ),
+        );
+    }
+    let signature = header(&req.headers, provider.signature_header());
+    if signature.is_none() {
+        return unauthorized(&SignatureError::Missing(provider.signature_header()));
+    }
+    let payload = match webhook::parse_json(&req.body) {
+        Ok(p) => p,
+        Err(e) => return bad_request(&e),
+    };
+    let name = match webhook::repository_name(provider, &payload) {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    let repo = match ctx.store.get_repository(&name).await {
+        Ok(Some(repo)) if repo.provider == provider.as_str() => repo,
+        Ok(_) => {
+            return WebhookResponse::error(
+                404,
+                "unknown_repository",
+                format!("repository {name:?} is not registered for {provider} webhooks"),
+            );
+        }
+        Err(e) => return unavailable("reading the repository", &e),
+    };
+    let secret = match ctx.secrets.get(&repo.secret_param).await {
+        Ok(s) => s,
+        Err(e) => return unavailable("reading the webhook secret", &e),
+    };
+    if let Err(e) =
+        webhook::verify_signature(provider, signature, &req.body, secret.expose().as_bytes())
+    {
+        tracing::warn!(repository = %name, %provider, "webhook refused: {e}");
+        return unauthorized(&e);
+    }
+    let Some(event) = header(&req.headers, provider.event_header()) else {
+        return bad_request(&PayloadError::MissingHeader(provider.event_header()));
+    };
+    let delivery_id = header(&req.headers, provider.delivery_header()).unwrap_or_default();
+    let push = match webhook::parse(provider, event, delivery_id, &payload) {
+        Ok(Webhook::Ping) => return WebhookResponse::ok(200, "pong", "webhook configured"),
+        Ok(Webhook::Other { event }) => {
+            return WebhookResponse::ok(
+                202,
+                "ignored",
+                format!("{event} events make no version; only pushes do"),
+            );
+        }
+        Ok(Webhook::Push(push)) => push,
+        Err(e) => return bad_request(&e),
+    };
+    record_push(ctx, &repo, &push).await
+}
+
+async fn record_push(ctx: &Intake, repo: &Repository, push: &PushEvent) -> WebhookResponse {
+    let triggers = match RefTriggers::from_patterns(&repo.triggers) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(repository = %repo.name, "unusable repository record: {e}");
+            return WebhookResponse::error(
+                500,
+                "internal",
+                format!("repository {:?} has an unusable trigger: {e}", repo.name),
+            );
+        }
+    };
+    if let Some(reason) = webhook::skip_reason(push, &triggers) {
+        return WebhookResponse::ok(202, "ignored", reason);
+    }
+    let Some(job) = PlanJob::for_push(push) else {
+        return WebhookResponse::ok(202, "ignored", "the push names no commit");
+    };
+    let now = SystemTime::now();
+    let record = VersionRecord {
+        version: Version {
+            repository: repo.name.clone(),
+            name: job.version.clone(),
+            commit: CommitId(job.commit.clone()),
+            state: VersionState::Normal,
+        },
+        status: VersionStatus::Received,
+        diverged: false,
+        errors: Vec::new(),
+        received_at: rfc3339(now),
+    };
+    let created = match ctx.store.put_version(&record).await {
+        Ok(created) => created,
+        Err(e) => return unavailable("recording the version", &e),
+    };
+    let what = format!("version {} of {}", job.version, repo.name);
+    if !created {
+        let existing = match ctx.store.get_version(&repo.name, &job.version).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return unavailable("reading the version", &missing(&what)),
+            Err(e) => return unavailable("reading the version", &e),
+        };
+        if existing.version.commit.0 != job.commit {
+            return WebhookResponse::error(
+                409,
+                "conflict",
+                format!(
+                    "{what} is already recorded at commit {}, not {}; a moved tag makes no new version",
+                    existing.version.commit, job.commit
+                ),
+            );
+        }
+        match record_delivery(ctx, push, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return WebhookResponse::ok(
+                    200,
+                    "duplicate",
+                    format!("delivery {} was already handled", push.delivery_id),
+                );
+            }
+            Err(e) => return unavailable("recording the delivery", &e),
+        }
+        // A new delivery id for a version already recorded: an earlier attempt stopped before
+        // its delivery id was recorded, maybe before its plan job was sent.
+        if existing.status != VersionStatus::Received {
+            return WebhookResponse::ok(
+                200,
+                "duplicate",
+                format!("{what} is already {}", existing.status),
+            );
+        }
+    }
+    let attributes = Default::default();
+    if let Err(e) = ctx
+        .queues
+        .send(&ctx.plan_queue_url, &job.to_json(), &attributes)
+        .await
+    {
+        return unavailable("queueing the plan job", &e);
+    }
+    if created && let Err(e) = record_delivery(ctx, push, now).await {
+        // The version and its job are in place; a redelivery finds them and records the id.
+        return unavailable("recording the delivery", &e);
+    }
+    tracing::info!(
+        repository = %repo.name,
+        version = %job.version,
+        commit = %job.commit,
+        delivery = %push.delivery_id,
+        pusher = push.pusher.as_deref().unwrap_or(""),
+        "version received, planning queued"
+    );
+    WebhookResponse::ok(
+        202,
+        "queued",
+        format!("{what} at commit {} recorded; planning queued", job.commit),
+    )
+}
+
+fn missing(what: &str) -> boreas_aws::Error {
+    boreas_aws::Error::NotFound {
+        what: what.to_owned(),
+    }
+}
+
+async fn record_delivery(
+    ctx: &Intake,
+    push: &PushEvent,
+    now: SystemTime,
+) -> Result<bool, boreas_aws::Error> {
+    ctx.store
+        .record_delivery(push.provider.as_str(), &push.delivery_id, now, DELIVERY_TTL)
+        .await
+}
+
+/// The delivery of a `lambda_http` request (API Gateway HTTP API, route `/webhooks/{provider}`):
+/// the provider comes from the path parameter, else from the last path segment.
+pub fn request_from_lambda(req: lambda_http::Request) -> WebhookRequest {
+    use lambda_http::RequestExt;
+    let provider = req
+        .path_parameters_ref()
+        .and_then(|p| p.first("provider"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            req.uri()
+                .path()
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        });
+    let (parts, body) = req.into_parts();
+    WebhookRequest {
+        provider,
+        headers: parts.headers,
+        body: body.to_vec(),
+    }
+}
+
+/// The `lambda_http` response of an answer.
+pub fn response_to_lambda(resp: &WebhookResponse) -> lambda_http::Response<lambda_http::Body> {
+    lambda_http::Response::builder()
+        .status(resp.status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(lambda_http::Body::Text(resp.body_json()))
+        .expect("a status code from this crate and a fixed header are valid")
+}
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}

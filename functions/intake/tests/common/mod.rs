@@ -1,0 +1,227 @@
+//! A provisioned emulator prefix with the intake over it, and helpers to deliver fixture payloads.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use boreas_aws::names::Names;
+use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
+use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_aws::store::{DynamoStore, PageRequest, Repository, Store, VersionRecord};
+use boreas_core::webhook::{PlanJob, Provider, sign};
+use boreas_intake::{Intake, WebhookRequest, WebhookResponse, handle};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// A fixture payload, byte for byte as published.
+pub(crate) fn fixture(path: &str) -> Vec<u8> {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// A prefix no other test (in this or a parallel process) uses.
+pub(crate) fn unique_prefix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "i{:05x}{:04x}{n:x}",
+        std::process::id() & 0xfffff,
+        nanos & 0xffff
+    )
+}
+
+/// One provisioned prefix on the shared emulator.
+pub(crate) struct Env {
+    pub(crate) intake: Intake,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) queues: Arc<dyn Queues>,
+    pub(crate) plan_queue_url: String,
+    pub(crate) names: Names,
+    /// The webhook secret every test repository uses.
+    pub(crate) secret: String,
+    secret_param: String,
+}
+
+impl Env {
+    pub(crate) async fn new() -> Env {
+        let emulator = boreas_aws::emulator::shared().await;
+        let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+        let names = Names::new(&unique_prefix());
+        let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
+        let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
+            .await
+            .expect("provision the test prefix");
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
+        let secrets = Arc::new(SsmSecrets::from_config(&config));
+        let queues: Arc<dyn Queues> = Arc::new(SqsQueues::from_config(&config));
+        // Provisioning generates the demo repository's SecureString; every test repository uses it.
+        let secret_param = names.webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY);
+        let secret = secrets
+            .get(&secret_param)
+            .await
+            .expect("read the provisioned webhook secret")
+            .expose()
+            .to_owned();
+        let plan_queue_url = provisioned.queues["plan"].url.clone();
+        let intake = Intake::new(store.clone(), secrets, queues.clone(), &plan_queue_url);
+        Env {
+            intake,
+            store,
+            queues,
+            plan_queue_url,
+            names,
+            secret,
+            secret_param,
+        }
+    }
+
+    /// Registers a repository watched through `provider` with these ref triggers.
+    pub(crate) async fn register(&self, name: &str, provider: Provider, triggers: &[&str]) {
+        let repo = Repository {
+            name: name.to_owned(),
+            clone_url: format!("https://git.example.com/{name}.git"),
+            provider: provider.as_str().to_owned(),
+            secret_param: self.secret_param.clone(),
+            triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        self.store.put_repository(&repo).await.expect("register");
+    }
+
+    /// Delivers `body` signed with the repository secret.
+    pub(crate) async fn deliver(
+        &self,
+        provider: Provider,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> WebhookResponse {
+        handle(
+            &self.intake,
+            signed_request(provider, event, delivery, body, &self.secret),
+        )
+        .await
+    }
+
+    /// Sends a request with exactly these headers.
+    pub(crate) async fn send(
+        &self,
+        provider: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> WebhookResponse {
+        handle(&self.intake, request(provider, headers, body)).await
+    }
+
+    /// Every version recorded.
+    pub(crate) async fn versions(&self) -> Vec<VersionRecord> {
+        self.store
+            .list_versions(None, &PageRequest::first(1000))
+            .await
+            .expect("list versions")
+            .items
+    }
+
+    /// Every plan job waiting on the plan queue (received, so hidden for the visibility timeout).
+    pub(crate) async fn plan_jobs(&self) -> Vec<PlanJob> {
+        let options = ReceiveOptions {
+            wait: Duration::ZERO,
+            max_messages: 10,
+            visibility: None,
+        };
+        let mut jobs = Vec::new();
+        loop {
+            let batch = self
+                .queues
+                .receive(&self.plan_queue_url, &options)
+                .await
+                .expect("receive plan jobs");
+            if batch.is_empty() {
+                return jobs;
+            }
+            jobs.extend(
+                batch
+                    .iter()
+                    .map(|m| PlanJob::from_json(&m.body).expect("plan job")),
+            );
+        }
+    }
+
+    /// Whether the delivery id was never recorded (recording it now, as a probe).
+    pub(crate) async fn delivery_is_new(&self, provider: Provider, delivery: &str) -> bool {
+        self.store
+            .record_delivery(
+                provider.as_str(),
+                delivery,
+                SystemTime::now(),
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("record delivery")
+    }
+
+    /// Asserts that no version, no plan job and not this delivery id were written.
+    pub(crate) async fn assert_nothing_written(&self, provider: Provider, delivery: &str) {
+        assert_eq!(self.versions().await, Vec::new(), "no version recorded");
+        assert_eq!(self.plan_jobs().await, Vec::new(), "no plan job queued");
+        assert!(
+            self.delivery_is_new(provider, delivery).await,
+            "delivery {delivery} not recorded"
+        );
+    }
+}
+
+/// A request with exactly these headers.
+pub(crate) fn request(provider: &str, headers: &[(&str, &str)], body: &[u8]) -> WebhookRequest {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    WebhookRequest {
+        provider: provider.to_owned(),
+        headers: map,
+        body: body.to_vec(),
+    }
+}
+
+/// A delivery of `body` with the provider's headers, signed with `secret`.
+pub(crate) fn signed_request(
+    provider: Provider,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    secret: &str,
+) -> WebhookRequest {
+    let signature = sign(provider, body, secret.as_bytes());
+    request(
+        provider.as_str(),
+        &[
+            (provider.event_header(), event),
+            (provider.delivery_header(), delivery),
+            (provider.signature_header(), &signature),
+        ],
+        body,
+    )
+}
+
+/// Asserts status code and outcome (or error code), showing the message on failure.
+#[track_caller]
+pub(crate) fn expect(resp: &WebhookResponse, status: u16, outcome: &str) {
+    let got = resp.body.status.or(resp.body.error).unwrap_or_default();
+    assert_eq!(
+        (resp.status, got),
+        (status, outcome),
+        "message: {}",
+        resp.body.message
+    );
+}
