@@ -1,0 +1,267 @@
+//! The recorder function: consumes the events queue and records what the state machine, the
+//! agents and the operators report.
+//!
+//! - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject.
+//! - `inventory`: what runs on a target, as the agent record of `(environment, target)`.
+//! - `deployment_finished`: the deployment's terminal status (if it is still `running`), then the
+//!   run locks it holds are released.
+//!
+//! Every message is recorded idempotently, since SQS delivers at least once: a gate already
+//! decided stays decided, an inventory replaces the previous one, a finished deployment stays as
+//! it is and releasing locks it no longer holds does nothing. A message that cannot be read or
+//! recorded is logged and reported as a batch item failure, so SQS redelivers only that message
+//! (and after `maxReceiveCount` moves it to the dead-letter queue); the rest of the batch is
+//! recorded.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use boreas_aws::names::{self, Names};
+use boreas_aws::store::{Agent, DynamoStore, Store, Transition, rfc3339};
+use boreas_core::command::{Event, EventBody, WireError};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
+
+/// Why a message was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not an event of this schema version.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A `deployment_finished` event with a status that is not terminal.
+    #[error("deployment {id}: deployment_finished reports status {status}, which is not terminal")]
+    NotTerminal {
+        /// Deployment id.
+        id: String,
+        /// The reported status.
+        status: DeploymentStatus,
+    },
+    /// A `deployment_finished` event for a deployment that does not exist.
+    #[error("deployment {0} does not exist")]
+    UnknownDeployment(String),
+    /// The stored plan cannot be read, so the apps whose locks to release are unknown.
+    #[error("deployment {id}: stored plan is not readable: {message}")]
+    Plan {
+        /// Deployment id.
+        id: String,
+        /// Why.
+        message: String,
+    },
+    /// The message has no id to report it by.
+    #[error("an SQS record without a message id")]
+    NoMessageId,
+    /// An environment variable has an unusable value.
+    #[error("environment variable {name}: {problem}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A store call failed.
+    #[error(transparent)]
+    Aws(#[from] boreas_aws::Error),
+}
+
+impl Error {
+    /// A stable name of the kind of failure, for logs and alarms.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Wire(e) => e.error_type().as_str(),
+            Self::NotTerminal { .. } => "NotTerminal",
+            Self::UnknownDeployment(_) => "UnknownDeployment",
+            Self::Plan { .. } => "MalformedPlan",
+            Self::NoMessageId => "NoMessageId",
+            Self::Env { .. } => "Env",
+            Self::Aws(e) => e.error_type(),
+        }
+    }
+}
+
+/// What recording one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A gate's token was stored.
+    GateStored,
+    /// The gate was decided already: the token is not needed any more.
+    GateAlreadyDecided,
+    /// An agent record was created or replaced.
+    InventoryStored,
+    /// The deployment moved to its terminal status and its locks were released.
+    Finished(DeploymentStatus),
+    /// The deployment had already left `running` (a redelivery, or a cancel that came first);
+    /// its status was kept and its locks released.
+    AlreadyFinished(DeploymentStatus),
+}
+
+/// The function's adapters, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    store: Arc<dyn Store>,
+}
+
+impl Recorder {
+    /// A recorder writing to `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// The recorder of the installation the environment describes: `BOREAS_PREFIX` (default
+    /// `boreas`), `BOREAS_TABLE` (default: derived from the prefix), and the AWS SDK's own
+    /// variables (`AWS_ENDPOINT_URL` for an emulator).
+    pub async fn from_env() -> Result<Self, Error> {
+        let prefix = env("BOREAS_PREFIX").unwrap_or_else(|| names::DEFAULT_PREFIX.to_owned());
+        if let Some(problem) = names::prefix_problem(&prefix) {
+            return Err(Error::Env {
+                name: "BOREAS_PREFIX",
+                problem,
+            });
+        }
+        let table = env("BOREAS_TABLE").unwrap_or_else(|| Names::new(&prefix).table());
+        let config = boreas_aws::sdk_config(None).await;
+        Ok(Self::new(Arc::new(DynamoStore::from_config(
+            &config, table,
+        ))))
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Records every message of a batch; the ones that failed are reported by message id.
+pub async fn handle(ctx: &Recorder, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.unwrap_or_default();
+        let result = if id.is_empty() {
+            Err(Error::NoMessageId)
+        } else {
+            record(ctx, message.body.as_deref().unwrap_or_default()).await
+        };
+        match result {
+            Ok(outcome) => tracing::info!(message_id = %id, ?outcome, "event recorded"),
+            Err(e) => {
+                tracing::error!(
+                    message_id = %id,
+                    error_type = e.error_type(),
+                    error = %e,
+                    "event not recorded"
+                );
+                // A record without an id cannot be named: SQS then treats it as handled, and
+                // the log above is all that remains of it.
+                if !id.is_empty() {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+    }
+    response
+}
+
+/// Records one event body.
+pub async fn record(ctx: &Recorder, body: &str) -> Result<Outcome, Error> {
+    let event = Event::from_json(body)?;
+    let now = rfc3339(SystemTime::now());
+    match event.body {
+        EventBody::GateWaiting {
+            deployment_id,
+            gate,
+            task_token,
+            ..
+        } => match ctx.store.put_gate(&deployment_id, &gate, &task_token).await {
+            Ok(()) => Ok(Outcome::GateStored),
+            Err(boreas_aws::Error::Conflict { .. }) => Ok(Outcome::GateAlreadyDecided),
+            Err(e) => Err(e.into()),
+        },
+        EventBody::Inventory {
+            target,
+            environment,
+            group,
+            apps,
+            ..
+        } => {
+            let agent = Agent {
+                env: environment,
+                host: target,
+                group: group.unwrap_or_default(),
+                last_seen: now,
+                apps: serde_json::to_value(&apps).expect("inventories serialise"),
+            };
+            ctx.store.upsert_agent(&agent).await?;
+            Ok(Outcome::InventoryStored)
+        }
+        EventBody::DeploymentFinished {
+            deployment_id,
+            status,
+            failed_target,
+        } => finish(ctx, &deployment_id, status, failed_target, now).await,
+    }
+}
+
+async fn finish(
+    ctx: &Recorder,
+    id: &str,
+    status: DeploymentStatus,
+    failed_target: Option<String>,
+    now: String,
+) -> Result<Outcome, Error> {
+    if !status.is_terminal() {
+        return Err(Error::NotTerminal {
+            id: id.to_owned(),
+            status,
+        });
+    }
+    let deployment = ctx
+        .store
+        .get_deployment(id)
+        .await?
+        .ok_or_else(|| Error::UnknownDeployment(id.to_owned()))?;
+    let outcome = if deployment.status == DeploymentStatus::Running {
+        let change = Transition {
+            to: status,
+            at: now,
+            failed_target,
+            error: None,
+        };
+        match ctx.store.transition_deployment(id, &change).await {
+            Ok(_) => Outcome::Finished(status),
+            // Another writer (a cancel) moved it first: its status stands.
+            Err(boreas_aws::Error::IllegalTransition { from, .. }) => {
+                Outcome::AlreadyFinished(from)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Outcome::AlreadyFinished(deployment.status)
+    };
+    // Released after the status is final, and on every redelivery: a crash between the two
+    // writes must not leave the locks held.
+    let plan: Plan = serde_json::from_str(&deployment.plan).map_err(|e| Error::Plan {
+        id: id.to_owned(),
+        message: e.to_string(),
+    })?;
+    let apps: Vec<String> = plan.apps().map(|a| a.app.clone()).collect();
+    // The store releases at most this many locks per call (one transaction).
+    for chunk in apps.chunks(100) {
+        ctx.store
+            .release_run_locks(id, &deployment.environment, chunk)
+            .await?;
+    }
+    Ok(outcome)
+}
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
