@@ -273,7 +273,7 @@ async fn versions_list_in_pages_and_read_one() {
             Some(c) => {
                 req = get("/api/versions", Role::Viewer)
                     .param("limit", "2")
-                    .param("cursor", c)
+                    .param("cursor", c);
             }
             None => break,
         }
