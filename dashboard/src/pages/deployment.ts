@@ -1,0 +1,572 @@
+import { can } from '../api';
+import { drafts, type Ctx } from '../ctx';
+import { h } from '../dom';
+import { formatElapsed, formatTime } from '../format';
+import {
+  BatchParseError,
+  destinationKey,
+  destinations,
+  dropApp,
+  mergeStages,
+  moveAdjustments,
+  parseBatches,
+  parseDestination,
+  parsePause,
+  planColumns,
+  setBatches,
+  setPause,
+  shiftStage,
+  type Card,
+  type Column,
+} from '../plan';
+import { progressView, type AppView, type BatchView } from '../progress';
+import type { Adjustment, DeploymentDetail } from '../types';
+import { tone } from '../status';
+import { badge, errorBox } from '../ui';
+
+/** Where the last error of the editor belongs: a card, a stage column, or the whole page. */
+interface Failure {
+  at: string;
+  error: unknown;
+}
+
+let failure: Failure | null = null;
+let notice: { at: string; key: 'plan.saved' | 'deployment.confirmed' | 'deployment.cancelled' | 'gate.decided' } | null = null;
+let busy = false;
+let shownId = '';
+
+export async function deploymentPage(ctx: Ctx, id: string): Promise<HTMLElement> {
+  if (shownId !== id) {
+    failure = null;
+    notice = null;
+    shownId = id;
+  }
+  const d = await ctx.api.deployment(id);
+  return h(
+    'div',
+    { class: 'stack' },
+    header(ctx, d),
+    d.status === 'planned' ? planEditor(ctx, d) : liveProgress(ctx, d),
+  );
+}
+
+async function act(ctx: Ctx, at: string, run: () => Promise<unknown>, done?: NonNullable<typeof notice>['key']): Promise<void> {
+  if (busy) return;
+  busy = true;
+  failure = null;
+  notice = null;
+  try {
+    await run();
+    if (done) notice = { at, key: done };
+  } catch (e) {
+    failure = { at, error: e };
+  } finally {
+    busy = false;
+  }
+  ctx.refresh();
+}
+
+function failureAt(ctx: Ctx, at: string): HTMLElement | null {
+  if (failure?.at === at) return errorBox(ctx.t, failure.error, `error-${at.replace(/\W/g, '_')}`);
+  if (notice?.at === at) return h('p', { class: 'notice', role: 'status' }, ctx.t(notice.key));
+  return null;
+}
+
+function header(ctx: Ctx, d: DeploymentDetail): HTMLElement {
+  const { t } = ctx;
+  const canDeploy = can(ctx.role, 'deployer');
+  return h(
+    'header',
+    { class: 'dep-head panel' },
+    h(
+      'div',
+      null,
+      h('p', { class: 'muted' }, h('a', { href: '#/' }, t('nav.overview')), ' / ', t('deployment.title')),
+      h('h1', null, `${d.repository}@${d.version}`, h('span', { class: 'arrow' }, ' → '), d.environment),
+      h(
+        'p',
+        { class: 'meta' },
+        badge(t, d.status),
+        h('span', { class: 'mono muted' }, d.id),
+        h('span', null, t('deployment.created'), ' ', formatTime(d.created_at)),
+        d.started_at ? h('span', null, t('deployment.started'), ' ', formatTime(d.started_at)) : null,
+        d.ended_at ? h('span', null, t('deployment.ended'), ' ', formatTime(d.ended_at)) : null,
+        d.started_at ? h('span', null, t('deployment.elapsed'), ' ', formatElapsed(d.started_at, d.ended_at)) : null,
+      ),
+      d.error ? h('p', { class: 'error', role: 'alert' }, h('strong', null, t('deployment.error')), ' ', d.failed_target ? `${d.failed_target}: ` : '', d.error) : null,
+    ),
+    h(
+      'div',
+      { class: 'row actions' },
+      d.status === 'planned' && canDeploy
+        ? h(
+            'button',
+            {
+              class: 'btn primary',
+              id: 'confirm',
+              disabled: busy,
+              onclick: () => act(ctx, 'page', () => ctx.api.confirm(d.id), 'deployment.confirmed'),
+            },
+            t('deployment.confirm'),
+          )
+        : null,
+      (d.status === 'planned' || d.status === 'running') && canDeploy
+        ? h(
+            'button',
+            {
+              class: 'btn danger-outline',
+              id: 'cancel',
+              disabled: busy,
+              onclick: () => {
+                if (window.confirm(t('deployment.cancel_confirm'))) {
+                  void act(ctx, 'page', () => ctx.api.cancel(d.id), 'deployment.cancelled');
+                }
+              },
+            },
+            t('deployment.cancel'),
+          )
+        : null,
+    ),
+    h('div', { class: 'full' }, failureAt(ctx, 'page')),
+  );
+}
+
+// ---- plan editor ----------------------------------------------------------------------------
+
+function planEditor(ctx: Ctx, d: DeploymentDetail): HTMLElement {
+  const { t } = ctx;
+  const columns = planColumns(d.plan);
+  const editable = can(ctx.role, 'deployer');
+  const send = (at: string, adjustments: Adjustment[]) => {
+    if (adjustments.length === 0) return;
+    void act(ctx, at, () => ctx.api.adjust(d.id, adjustments), 'plan.saved');
+  };
+  return h(
+    'section',
+    { class: 'panel', 'aria-labelledby': 'plan-title', id: 'plan-editor' },
+    h('h2', { id: 'plan-title' }, t('plan.title')),
+    h('p', { class: 'muted' }, editable ? t('plan.help') : t('plan.read_only')),
+    failureAt(ctx, 'editor'),
+    h(
+      'ol',
+      { class: 'columns', 'aria-label': t('plan.stages') },
+      columns.map((c) => stageColumn(ctx, d, c, columns.length, editable, send)),
+    ),
+    d.plan.skipped && d.plan.skipped.length > 0
+      ? h(
+          'div',
+          { class: 'skipped' },
+          h('h3', null, t('plan.skipped')),
+          h(
+            'ul',
+            { class: 'plain' },
+            d.plan.skipped.map((s) => h('li', null, h('strong', null, s.app), ' — ', skipReason(ctx, s.reason))),
+          ),
+        )
+      : null,
+  );
+}
+
+function skipReason(ctx: Ctx, reason: string): string {
+  switch (reason) {
+    case 'not_affected':
+      return ctx.t('skip.not_affected');
+    case 'up_to_date':
+      return ctx.t('skip.up_to_date');
+    case 'no_targets':
+      return ctx.t('skip.no_targets');
+    case 'dropped':
+      return ctx.t('skip.dropped');
+    default:
+      return reason;
+  }
+}
+
+type Send = (at: string, adjustments: Adjustment[]) => void;
+
+function stageColumn(ctx: Ctx, d: DeploymentDetail, c: Column, count: number, editable: boolean, send: Send): HTMLElement {
+  const { t } = ctx;
+  const at = `stage-${c.stage}`;
+  const earlier = shiftStage(d.plan, c.stage, -1);
+  const later = shiftStage(d.plan, c.stage, 1);
+  return h(
+    'li',
+    { class: 'column', 'data-stage': c.stage, 'aria-label': t('plan.stage_n', { n: c.stage }) },
+    h(
+      'div',
+      { class: 'column-head' },
+      h('h3', null, t('plan.stage_n', { n: c.stage })),
+      h('span', { class: 'muted small' }, t('plan.parallelism', { n: c.parallelism })),
+      editable
+        ? h(
+            'div',
+            { class: 'row tight' },
+            h(
+              'button',
+              {
+                class: 'btn icon',
+                disabled: !earlier || busy,
+                'aria-label': t('plan.stage_earlier', { n: c.stage }),
+                title: t('plan.stage_earlier', { n: c.stage }),
+                onclick: () => earlier && send(at, [earlier]),
+              },
+              '◀',
+            ),
+            h(
+              'button',
+              {
+                class: 'btn icon',
+                disabled: !later || busy,
+                'aria-label': t('plan.stage_later', { n: c.stage }),
+                title: t('plan.stage_later', { n: c.stage }),
+                onclick: () => later && send(at, [later]),
+              },
+              '▶',
+            ),
+            c.stage < count
+              ? h(
+                  'button',
+                  {
+                    class: 'btn small',
+                    disabled: busy,
+                    title: t('plan.merge_next', { n: c.stage }),
+                    onclick: () => send(at, [mergeStages(c.stage)]),
+                  },
+                  t('plan.merge'),
+                )
+              : null,
+          )
+        : null,
+    ),
+    failureAt(ctx, at),
+    h(
+      'ul',
+      { class: 'cards' },
+      c.cards.map((card) => appCard(ctx, d, card, editable, send)),
+    ),
+  );
+}
+
+function appCard(ctx: Ctx, d: DeploymentDetail, card: Card, editable: boolean, send: Send): HTMLElement {
+  const { t } = ctx;
+  const at = `app-${card.app}`;
+  const safe = card.app.replace(/[^\w-]/g, '_');
+  const moveId = `move-${safe}`;
+  const batchesId = `batches-${safe}`;
+  const pauseId = `pause-${safe}`;
+  const dests = destinations(d.plan, card.app);
+  const moveKey = drafts.get(moveId) ?? (dests[0] ? destinationKey(dests[0]) : '');
+  return h(
+    'li',
+    { class: 'card', 'data-app': card.app, 'aria-label': t('plan.app_card', { app: card.app }) },
+    h(
+      'div',
+      { class: 'card-head' },
+      h('strong', null, card.app),
+      h('span', { class: `kind kind-${card.kind}` }, card.kind === 'k8s' ? t('kind.k8s') : t('kind.pm')),
+    ),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', null, t('plan.targets')),
+      h('dd', null, String(card.targets)),
+      h('dt', null, t('plan.batches')),
+      h('dd', { class: 'chips' }, card.batches.map((b) => h('span', { class: 'chip' }, b))),
+      h('dt', null, t('plan.pause')),
+      h('dd', null, pauseLabel(ctx, card.pause), card.gates > 0 ? h('span', { class: 'muted' }, ` (${t('plan.gates', { n: card.gates })})`) : null),
+      card.dependsOn.length > 0 ? [h('dt', null, t('plan.depends_on')), h('dd', null, card.dependsOn.join(', '))] : null,
+      card.currentVersion ? [h('dt', null, t('plan.current')), h('dd', { class: 'mono' }, card.currentVersion)] : null,
+    ),
+    failureAt(ctx, at),
+    editable
+      ? h(
+          'div',
+          { class: 'card-edit' },
+          h(
+            'form',
+            {
+              class: 'field-row',
+              onsubmit: (ev: Event) => {
+                ev.preventDefault();
+                const dest = parseDestination(drafts.get(moveId) ?? moveKey);
+                if (!dest) return;
+                drafts.delete(moveId);
+                send(at, moveAdjustments(d.plan, card.app, dest));
+              },
+            },
+            h('label', { for: moveId }, t('plan.move_to')),
+            h(
+              'select',
+              { id: moveId, onchange: (ev: Event) => drafts.set(moveId, (ev.target as HTMLSelectElement).value) },
+              dests.map((dest) => {
+                const key = destinationKey(dest);
+                const label =
+                  dest.kind === 'stage'
+                    ? t('plan.to_stage', { n: dest.stage })
+                    : dest.after === 0
+                      ? t('plan.to_new_first')
+                      : t('plan.to_new_after', { n: dest.after });
+                return h('option', { value: key, selected: key === moveKey }, label);
+              }),
+            ),
+            h('button', { class: 'btn small', type: 'submit', disabled: busy || dests.length === 0 }, t('plan.move')),
+          ),
+          h(
+            'form',
+            {
+              class: 'field-row',
+              onsubmit: (ev: Event) => {
+                ev.preventDefault();
+                const text = drafts.get(batchesId) ?? card.batches.join(', ');
+                try {
+                  const sizes = parseBatches(text);
+                  drafts.delete(batchesId);
+                  send(at, [setBatches(card.app, sizes)]);
+                } catch (e) {
+                  if (!(e instanceof BatchParseError)) throw e;
+                  failure = {
+                    at,
+                    error: new Error(e.reason === 'empty' ? t('plan.batches_empty') : t('plan.batches_bad', { part: e.part })),
+                  };
+                  ctx.refresh();
+                }
+              },
+            },
+            h('label', { for: batchesId }, t('plan.batches')),
+            h('input', {
+              id: batchesId,
+              value: drafts.get(batchesId) ?? card.batches.join(', '),
+              'aria-describedby': `${batchesId}-help`,
+              oninput: (ev: Event) => drafts.set(batchesId, (ev.target as HTMLInputElement).value),
+            }),
+            h('button', { class: 'btn small', type: 'submit', disabled: busy }, t('action.save')),
+            h('small', { id: `${batchesId}-help`, class: 'muted help' }, t('plan.batches_help')),
+          ),
+          h(
+            'form',
+            {
+              class: 'field-row',
+              onsubmit: (ev: Event) => {
+                ev.preventDefault();
+                const pause = parsePause(drafts.get(pauseId) ?? card.pause);
+                if (pause === null) {
+                  failure = { at, error: new Error(t('plan.pause_bad')) };
+                  ctx.refresh();
+                  return;
+                }
+                drafts.delete(pauseId);
+                send(at, [setPause(card.app, pause)]);
+              },
+            },
+            h('label', { for: pauseId }, t('plan.pause')),
+            h('input', {
+              id: pauseId,
+              value: drafts.get(pauseId) ?? card.pause,
+              list: 'pause-options',
+              'aria-describedby': `${pauseId}-help`,
+              oninput: (ev: Event) => drafts.set(pauseId, (ev.target as HTMLInputElement).value),
+            }),
+            h('button', { class: 'btn small', type: 'submit', disabled: busy }, t('action.save')),
+            h('small', { id: `${pauseId}-help`, class: 'muted help' }, t('plan.pause_help')),
+          ),
+          h('datalist', { id: 'pause-options' }, ['none', 'manual', '30s', '5m'].map((p) => h('option', { value: p }))),
+          h(
+            'button',
+            {
+              class: 'btn small danger-outline',
+              disabled: busy,
+              onclick: () => {
+                if (window.confirm(t('plan.drop_confirm', { app: card.app }))) send(at, [dropApp(card.app)]);
+              },
+            },
+            t('plan.drop'),
+          ),
+        )
+      : null,
+  );
+}
+
+function pauseLabel(ctx: Ctx, pause: string): string {
+  if (pause === 'none') return ctx.t('pause.none');
+  if (pause === 'manual') return ctx.t('pause.manual');
+  return ctx.t('pause.wait', { d: pause });
+}
+
+// ---- live progress --------------------------------------------------------------------------
+
+function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
+  const { t } = ctx;
+  const view = progressView(d);
+  const pct = view.total === 0 ? 0 : Math.round((view.done / view.total) * 100);
+  return h(
+    'div',
+    { class: 'stack', id: 'live-progress' },
+    h(
+      'section',
+      { class: 'panel summary', 'aria-label': t('progress.summary') },
+      h(
+        'div',
+        { class: 'meter big tone-ok', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': pct, 'aria-label': t('progress.summary') },
+        h('span', { style: `width:${pct}%` }),
+      ),
+      h('p', null, t('progress.targets_done', { done: view.done, total: view.total, pct })),
+      d.status === 'running' ? h('p', { class: 'muted small' }, t('progress.refreshing')) : null,
+    ),
+    view.waitingGates.length > 0 ? gatesPanel(ctx, d, view.waitingGates.map((g) => g.gate)) : null,
+    failureAt(ctx, 'gates'),
+    view.failures.length > 0
+      ? h(
+          'section',
+          { class: 'panel failures', 'aria-labelledby': 'fail-title' },
+          h('h2', { id: 'fail-title' }, t('progress.failures')),
+          h(
+            'ul',
+            { class: 'plain' },
+            view.failures.map((f) =>
+              h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? ''),
+            ),
+          ),
+        )
+      : null,
+    h(
+      'ol',
+      { class: 'stages', 'aria-label': t('plan.stages') },
+      view.stages.map((s) =>
+        h(
+          'li',
+          { class: `stage panel tone-edge-${tone(s.status)}`, 'data-stage': s.stage },
+          h('div', { class: 'stage-head' }, h('h2', null, t('plan.stage_n', { n: s.stage })), badge(t, s.status)),
+          h('ul', { class: 'apps' }, s.apps.map((a) => appProgress(ctx, a))),
+        ),
+      ),
+    ),
+  );
+}
+
+function appProgress(ctx: Ctx, a: AppView): HTMLElement {
+  const { t } = ctx;
+  return h(
+    'li',
+    { class: 'app-progress', 'data-app': a.app },
+    h(
+      'div',
+      { class: 'app-head' },
+      h('strong', null, a.app),
+      badge(t, a.status),
+      h('span', { class: 'muted small' }, t('progress.targets_done_short', { done: a.done, total: a.total })),
+      a.startedAt ? h('span', { class: 'muted small' }, formatTime(a.startedAt), ' · ', formatElapsed(a.startedAt, a.endedAt)) : null,
+    ),
+    h('ol', { class: 'batches' }, a.batches.map((b) => batchRow(ctx, b))),
+  );
+}
+
+function batchRow(ctx: Ctx, b: BatchView): HTMLElement {
+  const { t } = ctx;
+  return h(
+    'li',
+    { class: `batch tone-edge-${tone(b.status)}`, 'data-batch': b.index, 'data-status': b.status },
+    h(
+      'div',
+      { class: 'batch-head' },
+      h('span', null, t('progress.batch_n', { n: b.index + 1 })),
+      b.weight !== null ? h('span', { class: 'muted small' }, `${b.weight}%`) : null,
+      badge(t, b.status),
+      b.startedAt ? h('span', { class: 'muted small' }, formatElapsed(b.startedAt, b.endedAt)) : null,
+    ),
+    h(
+      'ul',
+      { class: 'targets' },
+      b.targets.map((tv) =>
+        h(
+          'li',
+          {
+            class: `target tone-${tone(tv.status)}`,
+            'data-status': tv.status,
+            title: [tv.target, t(`status.${tv.status}` as 'status.running'), tv.error ?? ''].filter(Boolean).join(' — '),
+          },
+          h('span', { class: 'dot', 'aria-hidden': 'true' }),
+          h('span', { class: 'mono' }, tv.target),
+          h('span', { class: 'sr-only' }, ` ${t(`status.${tv.status}` as 'status.running')}`),
+          tv.error ? h('span', { class: 'target-error' }, tv.error) : null,
+        ),
+      ),
+    ),
+    b.pause.type === 'gate'
+      ? h(
+          'p',
+          { class: 'gate-line' },
+          '⏸ ',
+          t('progress.gate', { gate: b.pause.gate }),
+          ' ',
+          badge(t, b.gate?.status ?? 'pending'),
+          b.gate?.by ? h('span', { class: 'muted small' }, ` ${t('progress.decided_by', { by: b.gate.by })}`) : null,
+          b.gate?.comment ? h('span', { class: 'muted small' }, ` “${b.gate.comment}”`) : null,
+        )
+      : b.pause.type === 'wait'
+        ? h('p', { class: 'gate-line muted small' }, t('progress.wait', { s: b.pause.seconds }))
+        : null,
+  );
+}
+
+function gatesPanel(ctx: Ctx, d: DeploymentDetail, gates: string[]): HTMLElement {
+  const { t } = ctx;
+  const canDecide = can(ctx.role, 'approver') && d.status === 'running';
+  return h(
+    'section',
+    { class: 'panel gates', 'aria-labelledby': 'gates-title' },
+    h('h2', { id: 'gates-title' }, t('gate.waiting_title')),
+    gates.map((gate) => {
+      const id = `comment-${gate.replace(/[^\w-]/g, '_')}`;
+      return h(
+        'div',
+        { class: 'gate', 'data-gate': gate },
+        h('p', null, t('gate.waiting', { gate })),
+        canDecide
+          ? [
+              h('label', { for: id }, t('gate.comment')),
+              h('textarea', {
+                id,
+                rows: 2,
+                value: drafts.get(id) ?? '',
+                oninput: (ev: Event) => drafts.set(id, (ev.target as HTMLTextAreaElement).value),
+              }),
+              h(
+                'div',
+                { class: 'row' },
+                h(
+                  'button',
+                  {
+                    class: 'btn primary',
+                    disabled: busy,
+                    onclick: () => {
+                      const comment = drafts.get(id) ?? '';
+                      void act(ctx, 'gates', async () => {
+                        await ctx.api.decide(d.id, gate, true, comment);
+                        drafts.delete(id);
+                      }, 'gate.decided');
+                    },
+                  },
+                  t('gate.approve'),
+                ),
+                h(
+                  'button',
+                  {
+                    class: 'btn danger',
+                    disabled: busy,
+                    onclick: () => {
+                      const comment = drafts.get(id) ?? '';
+                      void act(ctx, 'gates', async () => {
+                        await ctx.api.decide(d.id, gate, false, comment);
+                        drafts.delete(id);
+                      }, 'gate.decided');
+                    },
+                  },
+                  t('gate.reject'),
+                ),
+              ),
+            ]
+          : h('p', { class: 'muted' }, t('gate.needs_approver')),
+      );
+    }),
+  );
+}

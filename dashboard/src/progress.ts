@@ -1,0 +1,131 @@
+// Live progress: the plan's stages → apps → batches → targets joined with the progress records.
+// Anything without a record yet is `pending`.
+
+import type { DeploymentDetail, GateProgress, PausePlan } from './types';
+
+export interface TargetView {
+  target: string;
+  status: string;
+  updatedAt: string | null;
+  errorType: string | null;
+  error: string | null;
+}
+
+export interface BatchView {
+  index: number;
+  status: string;
+  weight: number | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  pause: PausePlan;
+  gate: GateProgress | null;
+  targets: TargetView[];
+}
+
+export interface AppView {
+  app: string;
+  status: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  batches: BatchView[];
+  done: number;
+  total: number;
+}
+
+export interface StageView {
+  stage: number;
+  status: string;
+  apps: AppView[];
+}
+
+export interface ProgressView {
+  stages: StageView[];
+  done: number;
+  total: number;
+  waitingGates: GateProgress[];
+  failures: TargetView[];
+}
+
+export function progressView(d: DeploymentDetail): ProgressView {
+  const p = d.progress ?? { apps: [], batches: [], targets: [], gates: [] };
+  const appRec = new Map(p.apps.map((a) => [a.app, a]));
+  const batchRec = new Map(p.batches.map((b) => [`${b.app}\u0000${b.index}`, b]));
+  const targetRec = new Map(p.targets.map((t) => [`${t.app}\u0000${t.target}`, t]));
+  const gateRec = new Map(p.gates.map((g) => [g.gate, g]));
+  const failures: TargetView[] = [];
+  let done = 0;
+  let total = 0;
+
+  const stages = d.plan.stages.map((stage, i) => {
+    const apps = stage.apps.map((a) => {
+      const rec = appRec.get(a.app);
+      let appDone = 0;
+      let appTotal = 0;
+      const batches = a.batches.map((b) => {
+        const br = batchRec.get(`${a.app}\u0000${b.index}`);
+        const targets = b.targets.map((t) => {
+          const tr = targetRec.get(`${a.app}\u0000${t}`);
+          const view: TargetView = {
+            target: t,
+            status: tr?.status ?? 'pending',
+            updatedAt: tr?.updated_at ?? null,
+            errorType: tr?.error_type ?? null,
+            error: tr?.error ?? null,
+          };
+          if (view.status === 'failed' || view.status === 'rollback_failed') failures.push(view);
+          return view;
+        });
+        // A k8s batch lists every cluster; only the last batch's successes count as done.
+        appTotal += a.kind === 'k8s' ? (b.index === a.batches.length - 1 ? targets.length : 0) : targets.length;
+        if (a.kind !== 'k8s' || b.index === a.batches.length - 1) {
+          appDone += targets.filter((t) => t.status === 'succeeded').length;
+        }
+        return {
+          index: b.index,
+          status: br?.status ?? 'pending',
+          weight: b.weight ?? null,
+          startedAt: br?.started_at ?? null,
+          endedAt: br?.ended_at ?? null,
+          pause: b.pause,
+          gate: b.pause.type === 'gate' ? (gateRec.get(b.pause.gate) ?? null) : null,
+          targets,
+        };
+      });
+      done += appDone;
+      total += appTotal;
+      return {
+        app: a.app,
+        status: rec?.status ?? 'pending',
+        startedAt: rec?.started_at ?? null,
+        endedAt: rec?.ended_at ?? null,
+        batches,
+        done: appDone,
+        total: appTotal,
+      };
+    });
+    return { stage: i + 1, status: stageStatus(apps.map((a) => a.status)), apps };
+  });
+
+  return {
+    stages,
+    done,
+    total,
+    waitingGates: p.gates.filter((g) => g.status === 'waiting'),
+    failures,
+  };
+}
+
+/** A stage is as bad as its worst app, and done only when every app is. */
+export function stageStatus(apps: string[]): string {
+  const order = ['failed', 'rolling_back', 'rolled_back', 'running', 'pending', 'succeeded'];
+  if (apps.length === 0) return 'pending';
+  if (apps.every((s) => s === 'succeeded')) return 'succeeded';
+  if (apps.every((s) => s === 'pending')) return 'pending';
+  for (const s of order) if (apps.includes(s)) return s === 'pending' || s === 'succeeded' ? 'running' : s;
+  return 'running';
+}
+
+/** Whether the page should keep polling. */
+export function isLive(status: string): boolean {
+  return status === 'running' || status === 'planned';
+}
