@@ -149,7 +149,7 @@ impl Platform {
             .table_name(self.names.table())
             .item("pk", s(&format!("DEP#{}", input.deployment_id)))
             .item("sk", s("META"))
-            .item("status", s("planned"))
+            .item("status", s("running"))
             .send()
             .await
             .unwrap();
@@ -1029,6 +1029,54 @@ async fn an_input_of_another_schema_version_is_refused() {
             Some("Boreas.UnsupportedSchemaVersion")
         )
     );
+}
+
+/// A deployment cancelled before its execution got going: the execution ends without sending a
+/// command and leaves the record as the api wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_execution_of_a_deployment_no_longer_running_changes_nothing() {
+    let input = input(vec![(1, vec![pm_app("web", &[&["h1"]], 1)])]);
+    let p = Platform::provision(&input).await;
+    p.ddb
+        .put_item()
+        .table_name(p.names.table())
+        .item("pk", s(&format!("DEP#{}", input.deployment_id)))
+        .item("sk", s("META"))
+        .item("status", s("cancelled"))
+        .send()
+        .await
+        .unwrap();
+    let execution = p
+        .sfn
+        .start_execution()
+        .state_machine_arn(&p.machine_arn)
+        .name(&input.deployment_id)
+        .input(input.to_json())
+        .send()
+        .await
+        .unwrap()
+        .execution_arn()
+        .to_owned();
+    let (status, _) = p.wait(&execution, Duration::from_secs(30)).await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records.len(), 1, "only the deployment record: {records:?}");
+    assert_eq!(records["META"]["status"], "cancelled");
+    assert!(!records["META"].contains_key("started_at"));
+    let queue = p.queue_url(AppKind::Pm, "h1");
+    let waiting = p
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let count = waiting
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(count.as_deref(), Some("0"), "no command was sent");
 }
 
 /// 2,000 PM hosts (or `BOREAS_SFN_SCALE_HOSTS`) in 10 batches with an instantly-answering fleet.
