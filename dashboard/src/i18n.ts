@@ -21,7 +21,7 @@ const en = {
   'signin.help': 'Paste an API token. It is kept in this browser tab only and sent to the api with each request.',
   'signin.token': 'API token',
   'signin.submit': 'Sign in',
-  'signin.api': 'API: {url}',
+  'signin.api': 'API address: {url}',
 
   'action.cancel': 'Cancel',
   'action.save': 'Save',
@@ -230,7 +230,7 @@ const zh: Record<Key, string> = {
   'signin.help': '粘贴一个 API 令牌。它只保存在此浏览器标签页中，并随每个请求发送给 API。',
   'signin.token': 'API 令牌',
   'signin.submit': '登录',
-  'signin.api': 'API：{url}',
+  'signin.api': 'API 地址：{url}',
 
   'action.cancel': '取消',
   'action.save': '保存',
