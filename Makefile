@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: dev test venv lint bench
+.PHONY: dev test venv lint bench dashboard chromium
 
 ## Project-local virtualenv with the pinned emulator and template tools.
 venv: $(VENV)/.installed
@@ -13,15 +13,25 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-dev: venv
+## The dashboard's packages and its static build (dashboard/dist, served by `boreas dev`).
+dashboard:
+	npm ci --prefix dashboard --no-audit --no-fund
+	npm run build --prefix dashboard
+
+## Debian's Chromium for the dashboard's browser test, unless it is installed (CI runs as root).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+dev: venv dashboard
 	$(CARGO) run --release -p boreas-cli --bin boreas -- dev
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: venv lint
+test: venv lint dashboard chromium
 	npm ci --prefix statemachine --no-audit --no-fund
+	npm test --prefix dashboard
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 bench:

@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DICTIONARIES, isKey, translate } from './i18n';
 
@@ -9,7 +10,7 @@ const zh = DICTIONARIES.zh;
 const SAME_IN_BOTH = new Set(['kind.k8s']);
 
 function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
+  return readdirSync(dir).flatMap((name: string) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sources(path);
     return /\.ts$/.test(name) && !/\.test\.ts$/.test(name) ? [path] : [];
@@ -39,7 +40,7 @@ describe('dictionaries', () => {
   });
 
   it('has a key for every literal key the code uses', () => {
-    const dir = join(__dirname);
+    const dir = dirname(fileURLToPath(import.meta.url));
     const used = new Set<string>();
     for (const file of sources(dir)) {
       const text = readFileSync(file, 'utf8');

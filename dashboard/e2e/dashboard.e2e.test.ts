@@ -1,0 +1,284 @@
+// The dashboard end to end: a real `boreas dev` (emulator, api, state machine, agents), the built
+// dashboard it serves, and Debian's Chromium driven by playwright-core (no browser download).
+//
+// BOREAS_BIN names the `boreas` binary (default: target/debug/boreas of this workspace, with
+// boreas-agent beside it); CHROMIUM the browser (default /usr/bin/chromium). Screenshots go to
+// dashboard/e2e/screenshots/.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DICTIONARIES } from '../src/i18n';
+import type { DeploymentDetail, List, DeploymentSummary } from '../src/types';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const shots = join(here, 'screenshots');
+const boreas = process.env.BOREAS_BIN ?? join(root, 'target/debug/boreas');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const WIDTH = 1366;
+
+interface DevJson {
+  api_url: string;
+  dashboard_url: string;
+  api_token: string;
+}
+
+let dev: ChildProcess | null = null;
+let devLog = '';
+let stateDir = '';
+let state: DevJson;
+let browser: Browser | null = null;
+let page: Page;
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}\n--- boreas dev ---\n${devLog.slice(-4000)}`);
+}
+
+async function api<T>(method: string, path: string, token = state.api_token, body?: unknown): Promise<T> {
+  const res = await fetch(`${state.api_url.replace(/\/api$/, '')}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as T;
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+/** The page fits the laptop width: nothing scrolls sideways. */
+async function expectNoHorizontalScroll(): Promise<void> {
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width).toBeLessThanOrEqual(WIDTH);
+}
+
+function statusOf(selector: string): Promise<string | null> {
+  return page.locator(selector).first().getAttribute('data-status');
+}
+
+beforeAll(async () => {
+  for (const [what, path] of [
+    ['boreas', boreas],
+    ['chromium', chromiumPath],
+    ['the built dashboard', join(root, 'dashboard/dist/index.html')],
+  ]) {
+    if (!existsSync(path)) throw new Error(`${what} is missing at ${path}`);
+  }
+  mkdirSync(shots, { recursive: true });
+  stateDir = mkdtempSync(join(tmpdir(), 'boreas-dashboard-e2e-'));
+  dev = spawn(boreas, ['dev', '--state-dir', stateDir, '--port', '0', '--inventory-seconds', '2'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  dev.stdout?.on('data', (d) => (devLog += d));
+  dev.stderr?.on('data', (d) => (devLog += d));
+  const exited = new Promise<never>((_, reject) =>
+    dev?.on('exit', (code) => reject(new Error(`boreas dev exited with ${code}\n${devLog.slice(-4000)}`))),
+  );
+  exited.catch(() => undefined);
+  state = await Promise.race([
+    exited,
+    until('dev.json', 240_000, async () => {
+      const file = join(stateDir, 'dev.json');
+      return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DevJson) : null;
+    }),
+  ]);
+  await until('the dashboard', 30_000, async () => (await fetch(state.dashboard_url)).ok);
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    // Root in CI, and no connections anywhere but the page under test.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: WIDTH, height: 900 }, locale: 'en-US' });
+  page = await context.newPage();
+  page.on('dialog', (d) => void d.accept());
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (dev && dev.exitCode === null) {
+    const done = new Promise((r) => dev?.once('exit', r));
+    dev.kill('SIGTERM');
+    await Promise.race([done, new Promise((r) => setTimeout(r, 30_000))]);
+    if (dev.exitCode === null) dev.kill('SIGKILL');
+  }
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('the dashboard against boreas dev', () => {
+  let deploymentId = '';
+
+  it('refuses a wrong token plainly, then signs in with the admin token by keyboard', async () => {
+    await page.goto(state.dashboard_url);
+    await page.fill('#token', 'not-a-token');
+    await page.press('#token', 'Enter');
+    await expect.poll(() => page.locator('#signin-error').textContent()).toContain('401');
+    await page.fill('#token', state.api_token);
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('nav a[aria-current="page"]');
+    expect(await page.locator('.role').textContent()).toBe('Admin');
+    await expectNoHorizontalScroll();
+  });
+
+  it('shows the version planned from boreas demo tag', async () => {
+    const tagged = spawnSync(boreas, ['demo', 'tag', 'v1.0.1', '--state-dir', stateDir], { cwd: root, encoding: 'utf8' });
+    expect(tagged.status, `${tagged.stdout}\n${tagged.stderr}`).toBe(0);
+    const planned = await until('a planned staging deployment', 120_000, async () => {
+      const list = await api<List<DeploymentSummary>>('GET', '/api/deployments?status=planned');
+      return list.items.find((d) => d.environment === 'staging' && d.version === 'v1.0.1');
+    });
+    deploymentId = planned.id;
+    await page.goto(`${state.dashboard_url}#/versions`);
+    await page.waitForSelector('[data-version="v1.0.1"]');
+    await page.goto(`${state.dashboard_url}#/overview`);
+    const link = page.locator(`a[href="#/deployments/${encodeURIComponent(deploymentId)}"]`).first();
+    await until('the deployment on the overview', 30_000, async () => {
+      await page.reload();
+      return (await link.count()) > 0;
+    });
+    await link.click();
+    await page.waitForSelector('#plan-editor');
+    await expectNoHorizontalScroll();
+  });
+
+  it('saves adjustments and shows the rule an illegal move breaks', async () => {
+    const before = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
+    const stages = before.plan.stages.map((s) => s.apps.map((a) => a.app));
+    expect(stages.flat().sort()).toEqual(['api', 'web']);
+    await shot('plan-editor');
+
+    // A legal edit: api in two halves, saved by the api and shown on the card.
+    await page.fill('#batches-api', '50%, 100%');
+    await page.press('#batches-api', 'Enter');
+    await page.waitForSelector('[data-app="api"] .notice');
+    await expect.poll(() => page.locator('[data-app="api"] .chips').textContent()).toBe('50%100%');
+    const adjusted = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
+    expect(adjusted.plan.stages.flatMap((s) => s.apps).find((a) => a.app === 'api')?.batch_sizes).toEqual(['50%', '100%']);
+
+    // A move to a later stage wherever the plan has one that keeps every dependency before it.
+    const dependents = (app: string) => adjusted.plan.stages.flatMap((s) => s.apps).filter((a) => a.depends_on?.includes(app));
+    const free = adjusted.plan.stages.flatMap((s, i) => s.apps.map((a) => ({ app: a.app, stage: i + 1 }))).find(
+      (a) => dependents(a.app).length === 0 && adjusted.plan.stages[a.stage - 1].apps.length > 1,
+    );
+    if (free) {
+      const last = adjusted.plan.stages.length;
+      await page.selectOption(`#move-${free.app}`, `new:${last}`);
+      await page.click(`[data-app="${free.app}"] button[type="submit"]`);
+      await page.waitForSelector(`[data-app="${free.app}"] .notice`);
+      const moved = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
+      expect(moved.plan.stages[moved.plan.stages.length - 1].apps.map((a) => a.app)).toEqual([free.app]);
+    } else {
+      console.log('the demo plan has no app that can legally move to a later stage (each is in one dependency chain)');
+    }
+
+    // An illegal move, by keyboard: api into web's stage, though web depends on api.
+    const webStage = adjusted.plan.stages.findIndex((s) => s.apps.some((a) => a.app === 'web')) + 1;
+    await page.focus('#move-api');
+    await page.selectOption('#move-api', `stage:${webStage}`);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    const error = page.locator('[data-app="api"] .error');
+    await error.waitFor();
+    expect(await error.getAttribute('data-code')).toBe('dependency_order');
+    expect(await error.textContent()).toContain('depends on');
+    const unchanged = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
+    expect(unchanged.plan).toEqual((await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`)).plan);
+    expect(unchanged.plan.stages.findIndex((s) => s.apps.some((a) => a.app === 'api')) + 1).toBeLessThan(webStage);
+    await shot('plan-editor-rule');
+    await expectNoHorizontalScroll();
+  });
+
+  it('confirms, turns batches green, and continues after the gate is approved', async () => {
+    await page.click('#confirm');
+    await page.waitForSelector('#live-progress');
+    // The first batch of api succeeds, then the manual gate holds the rollout.
+    await until('the first batch of api to succeed', 180_000, async () => (await statusOf('[data-app="api"] [data-batch="0"]')) === 'succeeded');
+    await page.waitForSelector('[data-gate]', { timeout: 60_000 });
+    await expect.poll(() => page.locator('[data-app="api"] [data-batch="0"] .target').first().getAttribute('data-status')).toBe('succeeded');
+    await shot('live-progress');
+    await expectNoHorizontalScroll();
+
+    await page.fill('.gate textarea', 'first host looks healthy');
+    await page.click('.gate .btn.primary');
+    await until('the deployment to succeed', 240_000, async () => (await statusOf('.dep-head [data-status]')) === 'succeeded');
+    const batches = await page.locator('.batch').evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.every((s) => s === 'succeeded')).toBe(true);
+    expect(await page.locator('.gate-line').first().textContent()).toContain('first host looks healthy');
+    await shot('live-progress-done');
+  });
+
+  it('shows 100% coverage on the Apps page', async () => {
+    await page.click('nav a[href="#/apps"]');
+    for (const app of ['api', 'web']) {
+      await until(`100% coverage of ${app} in staging`, 120_000, async () => {
+        await page.reload();
+        const cell = page.locator(`[data-app="${app}"] .coverage[data-env="staging"] .coverage-pct`);
+        return (await cell.count()) > 0 && (await cell.textContent()) === '100%';
+      });
+    }
+    await shot('apps');
+    await expectNoHorizontalScroll();
+  });
+
+  it('switches to 中文 with nothing left in English', async () => {
+    await page.selectOption('#locale', 'zh');
+    await expect.poll(() => page.locator('nav a[href="#/overview"]').textContent()).toBe('概览');
+    const english = Object.entries(DICTIONARIES.en)
+      .filter(([k, v]) => DICTIONARIES.zh[k as keyof typeof DICTIONARIES.zh] !== v)
+      .map(([, v]) => v.split('{')[0].trim())
+      .filter((v) => v.length >= 4);
+    for (const hash of ['#/overview', '#/versions', `#/deployments/${encodeURIComponent(deploymentId)}`, '#/apps', '#/agents']) {
+      await page.goto(`${state.dashboard_url}${hash}`);
+      await page.waitForSelector('main h1');
+      const text = await page.locator('body').innerText();
+      const left = english.filter((s) => text.includes(s));
+      expect(left, `${hash} still shows English`).toEqual([]);
+      await expectNoHorizontalScroll();
+    }
+    await page.goto(`${state.dashboard_url}#/deployments/${encodeURIComponent(deploymentId)}`);
+    await page.waitForSelector('#live-progress');
+    await shot('live-progress-zh');
+    await page.selectOption('#locale', 'en');
+  });
+
+  it('hides what a viewer may not do', async () => {
+    const viewer = await api<{ token: string }>('POST', '/api/tokens', state.api_token, { name: 'e2e-viewer', role: 'viewer' });
+    await page.click('nav + .row button');
+    await page.fill('#token', viewer.token);
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('nav a[aria-current="page"]');
+    expect(await page.locator('.role').textContent()).toBe('Viewer');
+    await page.goto(`${state.dashboard_url}#/versions`);
+    await page.waitForSelector('[data-version="v1.0.1"]');
+    expect(await page.locator('text=Revert…').count()).toBe(0);
+  });
+});
