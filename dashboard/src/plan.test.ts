@@ -24,7 +24,6 @@ describe('planColumns', () => {
       targets: 3,
       batches: ['1', '50%', '100%'],
       pause: 'manual',
-      gates: 2,
       dependsOn: ['api'],
       currentVersion: null,
     });

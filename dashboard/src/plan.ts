@@ -10,7 +10,6 @@ export interface Card {
   targets: number;
   batches: string[];
   pause: string;
-  gates: number;
   dependsOn: string[];
   currentVersion: string | null;
 }
@@ -33,7 +32,6 @@ export function planColumns(plan: Plan): Column[] {
       targets: a.targets.length,
       batches: a.batch_sizes.map(batchLabel),
       pause: a.pause,
-      gates: a.batches.filter((b) => b.pause.type === 'gate').length,
       dependsOn: a.depends_on ?? [],
       currentVersion: a.current_version ?? null,
     })),

@@ -273,7 +273,7 @@ function appCard(ctx: Ctx, d: DeploymentDetail, card: Card, editable: boolean, s
       h('dt', null, t('plan.batches')),
       h('dd', { class: 'chips' }, card.batches.map((b) => h('span', { class: 'chip' }, b))),
       h('dt', null, t('plan.pause')),
-      h('dd', null, pauseLabel(ctx, card.pause), card.gates > 0 ? h('span', { class: 'muted' }, ` (${t('plan.gates', { n: card.gates })})`) : null),
+      h('dd', null, pauseLabel(ctx, card.pause)),
       card.dependsOn.length > 0 ? [h('dt', null, t('plan.depends_on')), h('dd', null, card.dependsOn.join(', '))] : null,
       card.currentVersion ? [h('dt', null, t('plan.current')), h('dd', { class: 'mono' }, card.currentVersion)] : null,
     ),
@@ -495,7 +495,7 @@ function batchRow(ctx: Ctx, b: BatchView): HTMLElement {
       ? h(
           'p',
           { class: 'gate-line' },
-          '⏸ ',
+          h('span', { class: 'pause-icon', 'aria-hidden': 'true' }),
           t('progress.gate', { gate: b.pause.gate }),
           ' ',
           badge(t, b.gate?.status ?? 'pending'),
