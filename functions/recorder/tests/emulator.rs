@@ -1,0 +1,361 @@
+//! The recorder handler against the emulator's DynamoDB: SQS batches as Lambda delivers them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::sqs::SqsEvent;
+use boreas_aws::names::Names;
+use boreas_aws::store::{
+    Decision, DynamoStore, GateStatus, NewDeployment, Store, Transition, rfc3339,
+};
+use boreas_core::command::{AppInventory, Event, EventBody};
+use boreas_core::config::AppKind;
+use boreas_core::deployment::DeploymentStatus;
+use boreas_recorder::{Outcome, Recorder, handle, record};
+
+fn unique_prefix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "r{:05x}{:04x}{n:x}",
+        std::process::id() & 0xfffff,
+        nanos & 0xffff
+    )
+}
+
+async fn setup() -> (Recorder, Arc<dyn Store>) {
+    let emulator = boreas_aws::emulator::shared().await;
+    let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+    let names = Names::new(&unique_prefix());
+    let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
+    boreas_aws::provision::provision(&config, &names, &asl)
+        .await
+        .expect("provision the test prefix");
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
+    (Recorder::new(store.clone()), store)
+}
+
+/// An SQS event as Lambda delivers it, one record per (message id, body).
+fn sqs_event(messages: &[(&str, String)]) -> SqsEvent {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            serde_json::json!({
+                "messageId": id,
+                "receiptHandle": format!("handle-{id}"),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795971600000"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:boreas-events",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}
+
+fn failures(resp: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    resp.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+fn gate_event(id: &str, token: &str) -> String {
+    Event::new(EventBody::GateWaiting {
+        deployment_id: id.into(),
+        app: "api".into(),
+        batch: 0,
+        gate: "api.0".into(),
+        task_token: token.into(),
+    })
+    .to_json()
+}
+
+fn inventory_event(host: &str, version: &str) -> String {
+    Event::new(EventBody::Inventory {
+        target: host.into(),
+        kind: AppKind::Pm,
+        environment: "prod".into(),
+        group: Some("edge".into()),
+        apps: vec![AppInventory {
+            app: "web".into(),
+            version: Some(version.into()),
+            healthy: true,
+        }],
+    })
+    .to_json()
+}
+
+fn finished_event(id: &str, status: &str, failed_target: Option<&str>) -> String {
+    let mut v = serde_json::json!({
+        "schema_version": 1, "type": "deployment_finished", "deployment_id": id, "status": status
+    });
+    if let Some(t) = failed_target {
+        v["failed_target"] = t.into();
+    }
+    v.to_string()
+}
+
+/// A real plan of the example `boreas.yaml` for `prod`, and its app names.
+fn example_plan() -> (String, Vec<String>) {
+    let root = boreas_aws::emulator::workspace_root();
+    let source = std::fs::read_to_string(root.join("examples/boreas.yaml")).expect("example");
+    let config = boreas_core::config::parse(&source).expect("the example validates");
+    let targets = boreas_core::planner::config_targets(&config, "prod").targets;
+    let plan = boreas_core::planner::plan(&boreas_core::planner::PlanInput {
+        config: &config,
+        environment: "prod",
+        version: "v2",
+        changed_paths: None,
+        targets: &targets,
+        current_versions: &BTreeMap::new(),
+    })
+    .expect("plan the example");
+    let apps = plan.apps().map(|a| a.app.clone()).collect();
+    (serde_json::to_string(&plan).unwrap(), apps)
+}
+
+/// A deployment of the example plan, `running`, holding its run locks.
+async fn running_deployment(store: &Arc<dyn Store>, id: &str) -> Vec<String> {
+    let (plan, apps) = example_plan();
+    let now = rfc3339(SystemTime::now());
+    store
+        .create_deployment(&NewDeployment {
+            id: id.into(),
+            repository: "shop".into(),
+            version: "v2".into(),
+            environment: "prod".into(),
+            plan,
+            created_at: now.clone(),
+        })
+        .await
+        .unwrap();
+    store
+        .transition_deployment(id, &Transition::to(DeploymentStatus::Running, now))
+        .await
+        .unwrap();
+    store.acquire_run_locks(id, "prod", &apps).await.unwrap();
+    apps
+}
+
+#[tokio::test]
+async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
+    let (recorder, store) = setup().await;
+    let resp = handle(
+        &recorder,
+        sqs_event(&[("m1", gate_event("dep-1", "tok-1"))]),
+    )
+    .await;
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let gate = store.get_gate("dep-1", "api.0").await.unwrap().unwrap();
+    assert_eq!(
+        (gate.task_token.as_str(), gate.status),
+        ("tok-1", GateStatus::Waiting)
+    );
+
+    // A retried state sends a new token while the gate waits: the new one is kept.
+    assert_eq!(
+        record(&recorder, &gate_event("dep-1", "tok-2"))
+            .await
+            .unwrap(),
+        Outcome::GateStored
+    );
+    assert_eq!(
+        store
+            .get_gate("dep-1", "api.0")
+            .await
+            .unwrap()
+            .unwrap()
+            .task_token,
+        "tok-2"
+    );
+
+    store
+        .decide_gate("dep-1", "api.0", Decision::Approve, "ops", Some("ok"))
+        .await
+        .unwrap();
+    // A redelivery after the decision changes nothing and is not a failure.
+    let resp = handle(
+        &recorder,
+        sqs_event(&[("m2", gate_event("dep-1", "tok-1"))]),
+    )
+    .await;
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let gate = store.get_gate("dep-1", "api.0").await.unwrap().unwrap();
+    assert_eq!(
+        (gate.task_token.as_str(), gate.status),
+        ("tok-2", GateStatus::Approved)
+    );
+}
+
+#[tokio::test]
+async fn inventories_upsert_agents() {
+    let (recorder, store) = setup().await;
+    let resp = handle(
+        &recorder,
+        sqs_event(&[
+            ("m1", inventory_event("h1", "v1")),
+            ("m2", inventory_event("h2", "v1")),
+        ]),
+    )
+    .await;
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let first_seen = store.list_agents(Some("prod")).await.unwrap();
+    assert_eq!(first_seen.len(), 2);
+    assert_eq!(
+        (first_seen[0].host.as_str(), first_seen[0].group.as_str()),
+        ("h1", "edge")
+    );
+    assert_eq!(
+        first_seen[0].apps,
+        serde_json::json!([{"app": "web", "version": "v1", "healthy": true}])
+    );
+
+    // A newer report replaces the old one (and a redelivery of it leaves the same record).
+    for _ in 0..2 {
+        record(&recorder, &inventory_event("h1", "v2"))
+            .await
+            .unwrap();
+    }
+    let agents = store.list_agents(Some("prod")).await.unwrap();
+    assert_eq!(agents.len(), 2);
+    assert_eq!(agents[0].apps[0]["version"], "v2");
+    assert!(agents[0].last_seen >= first_seen[0].last_seen);
+    assert_eq!(agents[1], first_seen[1]);
+}
+
+#[tokio::test]
+async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
+    let (recorder, store) = setup().await;
+    let apps = running_deployment(&store, "dep-1").await;
+    assert!(apps.len() > 1, "the example plans several apps");
+    // Another environment's lock on the same app is not this deployment's to release.
+    store
+        .acquire_run_locks("dep-9", "staging", &apps[..1])
+        .await
+        .unwrap();
+
+    let resp = handle(
+        &recorder,
+        sqs_event(&[("m1", finished_event("dep-1", "rolled_back", Some("h3")))]),
+    )
+    .await;
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    let d = store.get_deployment("dep-1").await.unwrap().unwrap();
+    assert_eq!(d.status, DeploymentStatus::RolledBack);
+    assert_eq!(d.failed_target.as_deref(), Some("h3"));
+    assert!(d.ended_at.is_some());
+    for app in &apps {
+        assert_eq!(store.run_lock_holder("prod", app).await.unwrap(), None);
+    }
+    assert_eq!(
+        store.run_lock_holder("staging", &apps[0]).await.unwrap(),
+        Some("dep-9".into())
+    );
+
+    // Redelivered: nothing changes.
+    let outcome = record(
+        &recorder,
+        &finished_event("dep-1", "rolled_back", Some("h3")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::AlreadyFinished(DeploymentStatus::RolledBack)
+    );
+    assert_eq!(store.get_deployment("dep-1").await.unwrap().unwrap(), d);
+}
+
+#[tokio::test]
+async fn a_cancelled_deployment_keeps_its_status_but_its_locks_are_released() {
+    let (recorder, store) = setup().await;
+    let apps = running_deployment(&store, "dep-2").await;
+    let cancelled = store
+        .transition_deployment(
+            "dep-2",
+            &Transition::to(DeploymentStatus::Cancelled, rfc3339(SystemTime::now())),
+        )
+        .await
+        .unwrap();
+    let outcome = record(&recorder, &finished_event("dep-2", "succeeded", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::AlreadyFinished(DeploymentStatus::Cancelled)
+    );
+    assert_eq!(
+        store.get_deployment("dep-2").await.unwrap().unwrap(),
+        cancelled
+    );
+    for app in &apps {
+        assert_eq!(store.run_lock_holder("prod", app).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn bad_messages_fail_alone_and_the_rest_of_the_batch_is_recorded() {
+    let (recorder, store) = setup().await;
+    running_deployment(&store, "dep-3").await;
+    let resp = handle(
+        &recorder,
+        sqs_event(&[
+            ("ok-gate", gate_event("dep-3", "tok")),
+            ("not-json", "{\"schema_version\": 1, \"type\":".to_owned()),
+            (
+                "old-schema",
+                gate_event("dep-3", "tok").replace("\"schema_version\":1", "\"schema_version\":7"),
+            ),
+            (
+                "unknown-type",
+                r#"{"schema_version":1,"type":"explode"}"#.to_owned(),
+            ),
+            ("not-terminal", finished_event("dep-3", "running", None)),
+            (
+                "unknown-deployment",
+                finished_event("dep-404", "succeeded", None),
+            ),
+            ("ok-inventory", inventory_event("h1", "v1")),
+            ("ok-finished", finished_event("dep-3", "succeeded", None)),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        failures(&resp),
+        [
+            "not-json",
+            "old-schema",
+            "unknown-type",
+            "not-terminal",
+            "unknown-deployment"
+        ]
+    );
+    assert!(store.get_gate("dep-3", "api.0").await.unwrap().is_some());
+    assert_eq!(store.list_agents(None).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_deployment("dep-3").await.unwrap().unwrap().status,
+        DeploymentStatus::Succeeded
+    );
+
+    // The errors say what is wrong.
+    let err = record(&recorder, &finished_event("dep-3", "running", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "deployment dep-3: deployment_finished reports status running, which is not terminal"
+    );
+    let err = record(&recorder, "[]").await.unwrap_err();
+    assert!(err.to_string().contains("schema_version"), "{err}");
+    assert_eq!(err.error_type(), "Boreas.InvalidCommand");
+}
