@@ -18,9 +18,10 @@ dashboard:
 	npm ci --prefix dashboard --no-audit --no-fund
 	npm run build --prefix dashboard
 
-## Debian's Chromium for the dashboard's browser test, unless it is installed (CI runs as root).
+## Debian's Chromium and a Chinese font for the dashboard's browser test, unless installed (CI runs as root).
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@{ test -x /usr/bin/chromium && fc-list :lang=zh | grep -q .; } 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 dev: venv dashboard
 	$(CARGO) run --release -p boreas-cli --bin boreas -- dev
