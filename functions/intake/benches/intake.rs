@@ -1,0 +1,182 @@
+//! Warm intake handler time per request: a signed GitHub tag push (the published GHES example,
+//! a new tag each request) through `boreas_intake::handle`, after warm-up requests.
+//!
+//! Two set-ups, printed one after the other:
+//! - `memory`: `MemoryStore`, a fixed in-process secret and an in-process queue, real HMAC and
+//!   JSON work: the handler's own cost.
+//! - `emulator`: DynamoDB, SSM (cached after the first request, as in a warm Lambda) and SQS on the
+//!   local moto emulator over loopback: four service round trips per request (read repository,
+//!   put version, send plan job, record delivery).
+//!
+//! Run: `cargo bench -p boreas-intake --bench intake`
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use boreas_aws::BoxFuture;
+use boreas_aws::names::Names;
+use boreas_aws::queues::{Message, Queues, ReceiveOptions, SqsQueues};
+use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
+use boreas_aws::store::{DynamoStore, MemoryStore, Repository, Store};
+use boreas_core::webhook::{Provider, sign};
+use boreas_intake::{Intake, WebhookRequest, handle};
+use http::{HeaderMap, HeaderValue};
+
+const WARMUP: usize = 20;
+const RUNS: usize = 300;
+const REPO: &str = "Codertocat/Hello-World";
+
+#[derive(Debug)]
+struct FixedSecret(String);
+
+impl Secrets for FixedSecret {
+    fn get<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, SecretValue> {
+        Box::pin(async move { Ok(SecretValue::new(self.0.clone())) })
+    }
+}
+
+/// Keeps sent bodies; only `send` is used by intake.
+#[derive(Debug, Default)]
+struct VecQueue(Mutex<Vec<String>>);
+
+impl Queues for VecQueue {
+    fn send<'a>(
+        &'a self,
+        _queue_url: &'a str,
+        body: &'a str,
+        _attributes: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let mut sent = self.0.lock().unwrap();
+            sent.push(body.to_owned());
+            Ok(sent.len().to_string())
+        })
+    }
+    fn receive<'a>(&'a self, _: &'a str, _: &'a ReceiveOptions) -> BoxFuture<'a, Vec<Message>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn delete<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn change_visibility<'a>(&'a self, _: &'a str, _: &'a str, _: Duration) -> BoxFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn ensure_queue<'a>(&'a self, name: &'a str) -> BoxFuture<'a, String> {
+        Box::pin(async move { Ok(name.to_owned()) })
+    }
+    fn queue_url<'a>(&'a self, name: &'a str) -> BoxFuture<'a, String> {
+        Box::pin(async move { Ok(name.to_owned()) })
+    }
+}
+
+fn fixture() -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/github/push-tag-created-ghes-35.json");
+    serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("JSON fixture")
+}
+
+/// Request `i`: the fixture with tag `v0.0.{i}` at a distinct commit, signed.
+fn request(base: &serde_json::Value, secret: &str, i: usize) -> WebhookRequest {
+    let mut v = base.clone();
+    let commit = format!("{:040x}", i + 1);
+    v["ref"] = format!("refs/tags/v0.0.{i}").into();
+    v["after"] = commit.clone().into();
+    v["head_commit"]["id"] = commit.into();
+    let body = serde_json::to_vec(&v).expect("serialise");
+    let mut headers = HeaderMap::new();
+    headers.insert("X-GitHub-Event", HeaderValue::from_static("push"));
+    headers.insert(
+        "X-GitHub-Delivery",
+        HeaderValue::from_str(&format!("bench-{i}")).unwrap(),
+    );
+    headers.insert(
+        "X-Hub-Signature-256",
+        HeaderValue::from_str(&sign(Provider::GitHub, &body, secret.as_bytes())).unwrap(),
+    );
+    WebhookRequest {
+        provider: "github".into(),
+        headers,
+        body,
+    }
+}
+
+async fn measure(label: &str, intake: &Intake, secret: &str) {
+    let base = fixture();
+    let requests: Vec<WebhookRequest> = (0..WARMUP + RUNS)
+        .map(|i| request(&base, secret, i))
+        .collect();
+    let body_len = requests[0].body.len();
+    let mut times = Vec::with_capacity(RUNS);
+    for (i, req) in requests.into_iter().enumerate() {
+        let start = Instant::now();
+        let resp = handle(intake, req).await;
+        let elapsed = start.elapsed();
+        assert_eq!(resp.status, 202, "{}", resp.body.message);
+        if i >= WARMUP {
+            times.push(elapsed);
+        }
+    }
+    times.sort();
+    let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
+    println!(
+        "{label:<9} body {body_len} B, {RUNS} requests after {WARMUP} warm-up: min {:?}  median {:?}  p95 {:?}  max {:?}",
+        times[0],
+        pct(50),
+        pct(95),
+        times[times.len() - 1]
+    );
+}
+
+fn repository(secret_param: &str) -> Repository {
+    Repository {
+        name: REPO.into(),
+        clone_url: "https://git.example.com/Codertocat/Hello-World.git".into(),
+        provider: "github".into(),
+        secret_param: secret_param.into(),
+        triggers: vec!["refs/tags/v*".into()],
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    // memory
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    store
+        .put_repository(&repository("/bench/secret"))
+        .await
+        .unwrap();
+    let secret = "bench-secret-0123456789abcdef";
+    let intake = Intake::new(
+        store,
+        Arc::new(FixedSecret(secret.into())),
+        Arc::new(VecQueue::default()),
+        "plan",
+    );
+    measure("memory", &intake, secret).await;
+
+    // emulator
+    let emulator = boreas_aws::emulator::Emulator::start()
+        .await
+        .expect("start the emulator");
+    let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+    let names = Names::new("bench-intake");
+    let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
+    let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
+        .await
+        .expect("provision");
+    let param = names.webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY);
+    let secrets = Arc::new(SsmSecrets::from_config(&config));
+    let secret = secrets.get(&param).await.unwrap().expose().to_owned();
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
+    store.put_repository(&repository(&param)).await.unwrap();
+    let intake = Intake::new(
+        store,
+        secrets,
+        Arc::new(SqsQueues::from_config(&config)),
+        provisioned.queues["plan"].url.clone(),
+    );
+    measure("emulator", &intake, &secret).await;
+    emulator.stop().await.expect("stop the emulator");
+}
