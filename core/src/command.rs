@@ -334,13 +334,21 @@ pub enum ErrorType {
     ApplyFailed,
     /// The rollback itself failed.
     RollbackFailed,
+    /// A Kubernetes rollout did not complete: its progress deadline passed, or the batch's timeout.
+    RolloutTimeout,
+    /// The Kubernetes Deployment named by the command does not exist.
+    WorkloadNotFound,
+    /// The cluster refused the operator's credentials or permissions (HTTP 401 or 403).
+    Forbidden,
+    /// The cluster's API server could not be reached.
+    ClusterUnreachable,
     /// Anything else inside the worker.
     Internal,
 }
 
 impl ErrorType {
     /// Every error type.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 13] = [
         Self::InvalidCommand,
         Self::UnsupportedSchemaVersion,
         Self::ArtifactDownloadFailed,
@@ -349,6 +357,10 @@ impl ErrorType {
         Self::HealthCheckFailed,
         Self::ApplyFailed,
         Self::RollbackFailed,
+        Self::RolloutTimeout,
+        Self::WorkloadNotFound,
+        Self::Forbidden,
+        Self::ClusterUnreachable,
         Self::Internal,
     ];
 
@@ -363,6 +375,10 @@ impl ErrorType {
             Self::HealthCheckFailed => "Boreas.HealthCheckFailed",
             Self::ApplyFailed => "Boreas.ApplyFailed",
             Self::RollbackFailed => "Boreas.RollbackFailed",
+            Self::RolloutTimeout => "Boreas.RolloutTimeout",
+            Self::WorkloadNotFound => "Boreas.WorkloadNotFound",
+            Self::Forbidden => "Boreas.Forbidden",
+            Self::ClusterUnreachable => "Boreas.ClusterUnreachable",
             Self::Internal => "Boreas.Internal",
         }
     }

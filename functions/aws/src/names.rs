@@ -146,6 +146,12 @@ impl Names {
         format!("/{}/api-tokens/admin", self.prefix)
     }
 
+    /// The SSM SecureString holding the kubeconfig the Kubernetes operator uses for `cluster`.
+    #[must_use]
+    pub fn kubeconfig_param(&self, cluster: &str) -> String {
+        format!("/{}/k8s-clusters/{cluster}/kubeconfig", self.prefix)
+    }
+
     /// The `QueueUrlPrefix` substitution: the account's queue-URL base (`https://sqs.REGION.amazonaws.com/ACCOUNT`
     /// or `http://127.0.0.1:PORT/ACCOUNT`, with or without a trailing `/`) followed by `{prefix}-`.
     #[must_use]
@@ -171,6 +177,10 @@ mod tests {
         assert_eq!(n.plan_queue(), "boreas-plan");
         assert_eq!(n.events_queue(), "boreas-events");
         assert_eq!(n.k8s_queue("eu1"), "boreas-k8s-eu1");
+        assert_eq!(
+            n.kubeconfig_param("eu1"),
+            "/boreas/k8s-clusters/eu1/kubeconfig"
+        );
         assert_eq!(n.k8s_commands_queue(), "boreas-k8s");
         assert_eq!(n.agent_queue("prod", "web-1"), "boreas-agent-prod-web-1");
         assert_eq!(Names::dlq(&n.plan_queue()), "boreas-plan-dlq");

@@ -1,0 +1,19 @@
+//! The operator as a Lambda: cluster-queue SQS events in, partial batch failures out. Cluster
+//! credentials come from each cluster's kubeconfig SecureString in SSM.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let operator = boreas_k8s_operator::Operator::from_env(None).await?;
+    let operator = &operator;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(operator.handle_sqs(event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,251 @@
+//! The operator's wiring: where cluster credentials come from, and SQS messages in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use boreas_aws::names::Names;
+use boreas_aws::orchestrator::Orchestrator;
+use boreas_aws::queues::Queues;
+use boreas_aws::secrets::Secrets;
+use boreas_core::command::{Command, TaskFailure};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::error::Error;
+use crate::handler::{Ctx, Outcome, handle_command};
+
+/// Where the operator gets a client for a cluster.
+#[derive(Clone)]
+pub enum Clusters {
+    /// One cluster, with a client made beforehand (in-cluster service-account credentials, or a
+    /// kubeconfig): the poller's way.
+    Fixed {
+        /// The cluster's name (commands for other targets are refused).
+        name: String,
+        /// Its API.
+        client: kube::Client,
+    },
+    /// Any cluster, from the kubeconfig in the SSM SecureString [`Names::kubeconfig_param`]: the Lambda's way.
+    Ssm {
+        /// SSM, cached.
+        secrets: Arc<dyn Secrets>,
+        /// The installation's names.
+        names: Names,
+    },
+}
+
+impl std::fmt::Debug for Clusters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed { name, .. } => f
+                .debug_struct("Fixed")
+                .field("name", name)
+                .finish_non_exhaustive(),
+            Self::Ssm { names, .. } => f
+                .debug_struct("Ssm")
+                .field("names", names)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The operator: the AWS side plus a source of cluster clients.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// Cluster clients.
+    pub clusters: Clusters,
+    /// Step Functions task callbacks.
+    pub orchestrator: Arc<dyn Orchestrator>,
+    /// SQS.
+    pub queues: Arc<dyn Queues>,
+    /// URL of the events queue.
+    pub events_queue_url: String,
+    /// See [`Ctx::rollout_timeout`].
+    pub rollout_timeout: Duration,
+}
+
+/// A kube client from a kubeconfig's text, its current context.
+///
+/// # Errors
+/// A kubeconfig that does not parse or names no usable cluster, said so with `source` named.
+pub async fn client_from_kubeconfig(text: &str, source: &str) -> Result<kube::Client, Error> {
+    let unreachable = |message: String| Error::ClusterUnreachable {
+        what: format!("reading the kubeconfig {source}"),
+        message,
+    };
+    let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| unreachable(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))
+}
+
+impl Operator {
+    /// The context for commands to `cluster`.
+    ///
+    /// # Errors
+    /// No credentials for `cluster`, or credentials that do not make a client.
+    pub async fn context(&self, cluster: &str) -> Result<Ctx, Error> {
+        let client = match &self.clusters {
+            Clusters::Fixed { client, .. } => client.clone(),
+            Clusters::Ssm { secrets, names } => {
+                let param = names.kubeconfig_param(cluster);
+                let text = secrets
+                    .get(&param)
+                    .await
+                    .map_err(|e| Error::ClusterUnreachable {
+                        what: format!("loading the credentials of cluster {cluster:?}"),
+                        message: format!("SSM parameter {param}: {e}"),
+                    })?;
+                client_from_kubeconfig(text.expose(), &param).await?
+            }
+        };
+        let name = match &self.clusters {
+            Clusters::Fixed { name, .. } => name.clone(),
+            Clusters::Ssm { .. } => cluster.to_owned(),
+        };
+        Ok(Ctx {
+            cluster: name,
+            client,
+            orchestrator: Arc::clone(&self.orchestrator),
+            queues: Arc::clone(&self.queues),
+            events_queue_url: self.events_queue_url.clone(),
+            rollout_timeout: self.rollout_timeout,
+        })
+    }
+
+    /// One queue message: read the command, get its cluster, hand it to [`handle_command`].
+    pub async fn handle_message(&self, body: &str) -> Outcome {
+        let cmd = match Command::from_json(body) {
+            Ok(cmd) => cmd,
+            Err(e) => return self.refuse(body, &Error::from(e)).await,
+        };
+        match self.context(&cmd.target).await {
+            Ok(ctx) => handle_command(&ctx, cmd).await,
+            Err(e) => self.fail_without_cluster(&cmd, e).await,
+        }
+    }
+
+    async fn fail_without_cluster(&self, cmd: &Command, e: Error) -> Outcome {
+        let failure = TaskFailure {
+            error_type: e.error_type(),
+            cause: e.to_string(),
+        };
+        tracing::warn!(cause = %failure.cause, "no client for the command's cluster");
+        self.answer_failure(cmd.task_token.as_deref(), failure)
+            .await
+    }
+
+    /// A message that is no readable command: fail its task if a token can be found in it.
+    async fn refuse(&self, body: &str, e: &Error) -> Outcome {
+        let failure = TaskFailure {
+            error_type: e.error_type(),
+            cause: e.to_string(),
+        };
+        tracing::warn!(cause = %failure.cause, "unreadable command");
+        let token = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("task_token")?.as_str().map(str::to_owned));
+        self.answer_failure(token.as_deref(), failure).await
+    }
+
+    async fn answer_failure(&self, token: Option<&str>, failure: TaskFailure) -> Outcome {
+        let Some(token) = token else {
+            return Outcome::Failed(failure);
+        };
+        match self
+            .orchestrator
+            .send_task_failure(token, failure.error_type.as_str(), &failure.cause)
+            .await
+        {
+            Ok(()) => Outcome::Failed(failure),
+            Err(
+                e @ (boreas_aws::Error::TaskTimedOut { .. }
+                | boreas_aws::Error::InvalidTaskToken { .. }),
+            ) => Outcome::Abandoned(e.to_string()),
+            Err(e) => Outcome::Retry(format!("reporting to Step Functions: {e}")),
+        }
+    }
+
+    /// The Lambda entry: every record handled (concurrently); those whose outcome could not be
+    /// reported are returned as batch item failures, so SQS delivers them again.
+    pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
+        let work = event.records.into_iter().map(|record| async move {
+            let id = record.message_id.clone().unwrap_or_default();
+            let outcome = match record.body.as_deref() {
+                Some(body) => self.handle_message(body).await,
+                None => Outcome::Failed(TaskFailure {
+                    error_type: boreas_core::command::ErrorType::InvalidCommand,
+                    cause: "an SQS record without a body".into(),
+                }),
+            };
+            (id, outcome)
+        });
+        let results = futures::future::join_all(work).await;
+        let mut response = SqsBatchResponse::default();
+        for (id, outcome) in results {
+            if !outcome.settled() {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+}
+
+/// Reads an environment variable, empty meaning unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Operator {
+    /// The operator as configured by the environment, with cluster clients from `clusters`
+    /// (`None`: from SSM, per cluster):
+    /// `BOREAS_PREFIX` (default `boreas`), `BOREAS_EVENTS_QUEUE_URL` (default: looked up by name),
+    /// `BOREAS_ROLLOUT_TIMEOUT_SECONDS` (default 900), `BOREAS_STATE_MACHINE_ARN` (optional: task
+    /// callbacks need only the token), and the AWS SDK's usual variables.
+    ///
+    /// # Errors
+    /// A prefix or number that is not valid, or an events queue that cannot be found.
+    pub async fn from_env(clusters: Option<(String, kube::Client)>) -> Result<Self, Error> {
+        let prefix =
+            var("BOREAS_PREFIX").unwrap_or_else(|| boreas_aws::names::DEFAULT_PREFIX.to_owned());
+        if let Some(problem) = boreas_aws::names::prefix_problem(&prefix) {
+            return Err(Error::InvalidCommand(format!("BOREAS_PREFIX: {problem}")));
+        }
+        let names = Names::new(&prefix);
+        let rollout_timeout = match var("BOREAS_ROLLOUT_TIMEOUT_SECONDS") {
+            None => Duration::from_secs(900),
+            Some(v) => Duration::from_secs(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::InvalidCommand(format!(
+                    "BOREAS_ROLLOUT_TIMEOUT_SECONDS is {v:?}, not a positive whole number of seconds"
+                ))
+            })?),
+        };
+        let sdk = boreas_aws::sdk_config(None).await;
+        let queues: Arc<dyn Queues> = Arc::new(boreas_aws::queues::SqsQueues::from_config(&sdk));
+        let events_queue_url = match var("BOREAS_EVENTS_QUEUE_URL") {
+            Some(url) => url,
+            None => queues.queue_url(&names.events_queue()).await?,
+        };
+        let orchestrator = Arc::new(boreas_aws::orchestrator::SfnOrchestrator::from_config(
+            &sdk,
+            var("BOREAS_STATE_MACHINE_ARN").unwrap_or_default(),
+        ));
+        let clusters = match clusters {
+            Some((name, client)) => Clusters::Fixed { name, client },
+            None => Clusters::Ssm {
+                secrets: Arc::new(boreas_aws::secrets::SsmSecrets::from_config(&sdk)),
+                names,
+            },
+        };
+        Ok(Self {
+            clusters,
+            orchestrator,
+            queues,
+            events_queue_url,
+            rollout_timeout,
+        })
+    }
+}
