@@ -26,7 +26,9 @@ PSEUDO = {
 class Resolver:
     def __init__(self, template, prefix):
         self.resources = template.get("Resources", {})
-        self.params = {"Prefix": prefix, **PSEUDO}
+        # Other parameters resolve to their defaults, as in a stack deployed with only a prefix.
+        defaults = {k: str(v["Default"]) for k, v in template.get("Parameters", {}).items() if "Default" in v}
+        self.params = {**defaults, "Prefix": prefix, **PSEUDO}
 
     def name_of(self, logical_id):
         """The physical name a resource is given through its name property, else a stand-in."""

@@ -12,6 +12,11 @@ pub const MAX_PREFIX_LEN: usize = 20;
 /// The default prefix, used by the SAM template's `Prefix` parameter default too.
 pub const DEFAULT_PREFIX: &str = "boreas";
 
+/// The cluster whose command queue the SAM template (parameter `K8sCluster`'s default) and local
+/// provisioning create for the Lambda operator. Every cluster has its own queue
+/// ([`Names::k8s_queue`]); an in-cluster operator creates and polls its own.
+pub const DEFAULT_K8S_CLUSTER: &str = "main";
+
 /// Suffix of every dead-letter queue name.
 const DLQ_SUFFIX: &str = "-dlq";
 
@@ -98,12 +103,6 @@ impl Names {
         format!("{}-k8s-{cluster}", self.prefix)
     }
 
-    /// The template's single default Kubernetes command queue.
-    #[must_use]
-    pub fn k8s_commands_queue(&self) -> String {
-        format!("{}-k8s", self.prefix)
-    }
-
     /// The command queue of one PM host; with the default prefix these match `boreas-agent-*`.
     #[must_use]
     pub fn agent_queue(&self, env: &str, host: &str) -> String {
@@ -177,11 +176,11 @@ mod tests {
         assert_eq!(n.plan_queue(), "boreas-plan");
         assert_eq!(n.events_queue(), "boreas-events");
         assert_eq!(n.k8s_queue("eu1"), "boreas-k8s-eu1");
+        assert_eq!(n.k8s_queue(DEFAULT_K8S_CLUSTER), "boreas-k8s-main");
         assert_eq!(
             n.kubeconfig_param("eu1"),
             "/boreas/k8s-clusters/eu1/kubeconfig"
         );
-        assert_eq!(n.k8s_commands_queue(), "boreas-k8s");
         assert_eq!(n.agent_queue("prod", "web-1"), "boreas-agent-prod-web-1");
         assert_eq!(Names::dlq(&n.plan_queue()), "boreas-plan-dlq");
         assert_eq!(n.state_machine(), "boreas-deployment");

@@ -31,7 +31,7 @@ use aws_sdk_ssm::types::ParameterType;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::names::Names;
+use crate::names::{DEFAULT_K8S_CLUSTER, Names};
 
 /// The repository whose webhook secret is generated for local use.
 pub const DEMO_REPOSITORY: &str = "demo";
@@ -92,7 +92,7 @@ pub struct Provisioned {
     pub table: String,
     /// Global secondary indexes of the table.
     pub indexes: Vec<String>,
-    /// By role: `plan`, `events`, `k8s` (the default k8s command queue).
+    /// By role: `plan`, `events`, `k8s` (the command queue of the cluster [`DEFAULT_K8S_CLUSTER`]).
     pub queues: BTreeMap<String, ProvisionedQueue>,
     pub state_machine_arn: String,
     /// SSM SecureString names by role (`admin_token`, `webhook_secret:<repo>`); never their values.
@@ -135,7 +135,7 @@ pub async fn provision(
         let name = match spec.key {
             "plan" => names.plan_queue(),
             "events" => names.events_queue(),
-            _ => names.k8s_commands_queue(),
+            _ => names.k8s_queue(DEFAULT_K8S_CLUSTER),
         };
         let queue = ensure_queue_with_dlq(&sqs, &name, spec, &mut changes).await?;
         queues.insert(spec.key.to_owned(), queue);

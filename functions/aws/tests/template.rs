@@ -178,7 +178,7 @@ fn template_names_match_names_rs() {
         for q in [
             names.plan_queue(),
             names.events_queue(),
-            names.k8s_commands_queue(),
+            names.k8s_queue(boreas_aws::names::DEFAULT_K8S_CLUSTER),
         ] {
             want.insert(Names::dlq(&q));
             want.insert(q);
@@ -253,7 +253,7 @@ fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
         consumed,
         BTreeSet::from([
             "boreas-events".into(),
-            "boreas-k8s".into(),
+            "boreas-k8s-main".into(),
             "boreas-plan".into()
         ])
     );
