@@ -34,6 +34,8 @@ test: venv lint dashboard chromium
 	npm ci --prefix statemachine --no-audit --no-fund
 	npm test --prefix dashboard
 	$(CARGO) test --workspace --locked --no-fail-fast
+	$(CARGO) build -p boreas-cli -p boreas-agent --locked
+	npm run e2e --prefix dashboard
 
 bench:
 	$(CARGO) bench --workspace --locked

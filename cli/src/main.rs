@@ -1,6 +1,7 @@
 //! `boreas`: the command line of Boreas.
 
 mod cmd;
+mod dev;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,10 @@ enum Command {
     Provision(cmd::provision::Args),
     /// Run the local AWS emulator (moto) on 127.0.0.1, or stop it.
     Emulator(cmd::emulator::Args),
+    /// Run the whole platform on this machine: emulator, functions, dashboard, agents, demo repository.
+    Dev(cmd::dev::Args),
+    /// Drive the demo repository of a running `boreas dev`.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +38,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(&args),
         Command::Provision(args) => cmd::provision::run(&args),
         Command::Emulator(args) => cmd::emulator::run(&args),
+        Command::Dev(args) => cmd::dev::run(&args),
+        Command::Demo(args) => cmd::demo::run(&args),
     }
 }

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+pub(crate) mod demo;
+pub(crate) mod dev;
 pub(crate) mod emulator;
 pub(crate) mod plan;
 pub(crate) mod provision;

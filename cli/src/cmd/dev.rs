@@ -1,0 +1,55 @@
+//! `boreas dev`: the whole platform on this machine (see [`crate::dev`]).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use boreas_aws::names;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Where the platform keeps its files: dev.json, the demo repository, agents, artifacts.
+    #[arg(long, default_value = ".boreas")]
+    state_dir: PathBuf,
+    /// Port of the HTTP server on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Number of local PM agents, spread over the staging and prod environments.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=200))]
+    agents: u16,
+    /// Prefix of every resource name.
+    #[arg(long, default_value = names::DEFAULT_PREFIX)]
+    prefix: String,
+    /// Seconds between the agents' inventory reports.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    inventory_seconds: u64,
+}
+
+/// Exit 0 after a clean stop, 1 when the platform could not start, 2 for bad arguments.
+pub(crate) fn run(args: &Args) -> ExitCode {
+    super::provision::init_tracing();
+    if let Some(problem) = names::prefix_problem(&args.prefix) {
+        eprintln!("--prefix: {problem}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = crate::dev::Options {
+        state_dir: args.state_dir.clone(),
+        port: args.port,
+        agents: usize::from(args.agents),
+        prefix: args.prefix.clone(),
+        inventory_seconds: args.inventory_seconds,
+    };
+    match runtime.block_on(crate::dev::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("boreas dev: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The demo repository of `boreas dev`: a git repository with a `boreas.yaml` of two PM apps, the
+//! release artifacts of each tagged version (a tiny Python HTTP app answering `/healthz` on the
+//! port its host gives it), and GitHub push webhooks for its tags, signed as GitHub signs them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use boreas_core::webhook::{Provider, sign};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The demo repository's name in Boreas (its webhook secret is the one provisioning generates).
+pub(crate) const REPOSITORY: &str = boreas_aws::provision::DEMO_REPOSITORY;
+
+/// The demo's PM apps: `api` (manual gate after its first batch) and `web` (depends on `api`).
+pub(crate) const APPS: [&str; 2] = ["api", "web"];
+
+/// The file in each agent's work directory that tells the demo apps their ports.
+pub(crate) const PORTS_FILE: &str = "demo-ports.json";
+
+/// The demo's environments and host groups, in the order agents are spread over them.
+pub(crate) const ENVIRONMENTS: [&str; 2] = ["staging", "prod"];
+pub(crate) const GROUPS: [&str; 2] = ["web", "worker"];
+
+/// The demo `boreas.yaml`, with artifacts under `artifacts_dir`.
+pub(crate) fn boreas_yaml(artifacts_dir: &Path) -> String {
+    let base = artifacts_dir.display();
+    let artifact = |app: &str| {
+        format!(
+            "      artifact:\n        url: \"file://{base}/{app}/{{version}}/{app}.tar.gz\"\n        sha256_url: \"file://{base}/{app}/{{version}}/{app}.tar.gz.sha256\"\n      run:\n        command: [\"python3\", \"app.py\"]\n      health:\n        command: [\"python3\", \"health.py\"]\n        timeout: 2s\n        retries: 10\n"
+        )
+    };
+    format!(
+        "# The demo repository of `boreas dev`. Every tag v* becomes a version.
+# `api` runs on every host and waits for an approval after its first host;
+# `web` runs on the web hosts once `api` is done.
+environments:
+  - name: staging
+  - name: prod
+
+triggers:
+  tags: \"v*\"
+
+apps:
+  - name: api
+    kind: pm
+    rollout:
+      batches: [1, \"100%\"]
+      pause: manual
+      heartbeat: 10s
+      timeout: 2m
+    pm:
+      hosts:
+        staging: [{{group: web}}, {{group: worker}}]
+        prod: [{{group: web}}, {{group: worker}}]
+{api}
+  - name: web
+    kind: pm
+    depends_on: [api]
+    rollout:
+      batches: [\"100%\"]
+      heartbeat: 10s
+      timeout: 2m
+    pm:
+      hosts:
+        staging: [{{group: web}}]
+        prod: [{{group: web}}]
+{web}",
+        api = artifact("api"),
+        web = artifact("web"),
+    )
+}
+
+/// Runs git in `dir`, returning its trimmed standard output.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git {} in {}: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Creates the demo repository at `dir` unless it exists: `boreas.yaml`, a README, one commit on
+/// `main`. Returns whether it was created.
+pub(crate) fn init_repository(dir: &Path, artifacts_dir: &Path) -> Result<bool, String> {
+    if dir.join(".git").exists() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    git(dir, &["init", "--quiet", "--initial-branch=main"])?;
+    git(dir, &["config", "user.name", "Boreas Demo"])?;
+    git(dir, &["config", "user.email", "demo@boreas.invalid"])?;
+    write(&dir.join("boreas.yaml"), &boreas_yaml(artifacts_dir))?;
+    write(
+        &dir.join("README.md"),
+        "# demo\n\nThe demo repository of `boreas dev`. `boreas demo tag vX.Y.Z` commits, tags and\nsends the webhook.\n",
+    )?;
+    git(dir, &["add", "-A"])?;
+    git(dir, &["commit", "--quiet", "-m", "demo: boreas.yaml"])?;
+    Ok(true)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+/// The tags of the demo repository, oldest first, with their commits.
+pub(crate) fn tags(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let out = git(
+        dir,
+        &[
+            "for-each-ref",
+            "--sort=creatordate",
+            "--format=%(refname:short) %(objectname)",
+            "refs/tags",
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(t, c)| (t.to_owned(), c.to_owned()))
+        .collect())
+}
+
+/// Refuses a tag name git refuses, and one that exists already (its artifacts must not change).
+pub(crate) fn check_new_tag(dir: &Path, version: &str) -> Result<(), String> {
+    git(dir, &["check-ref-format", &format!("refs/tags/{version}")])
+        .map_err(|_| format!("{version:?} is not a valid tag name"))?;
+    if git(dir, &["tag", "--list", version])? == version {
+        return Err(format!("tag {version} already exists in {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Commits a change for `version` on `main` and tags it (lightweight, like most release tags).
+/// Returns the commit id. Refuses a tag that already exists.
+pub(crate) fn commit_and_tag(dir: &Path, version: &str, broken: bool) -> Result<String, String> {
+    check_new_tag(dir, version)?;
+    write(
+        &dir.join("RELEASE"),
+        &format!(
+            "{version}{}\n",
+            if broken {
+                " (broken: fails its health check)"
+            } else {
+                ""
+            }
+        ),
+    )?;
+    git(dir, &["add", "RELEASE"])?;
+    git(
+        dir,
+        &["commit", "--quiet", "-m", &format!("release {version}")],
+    )?;
+    git(dir, &["tag", version])?;
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// The demo app: serves its version at `/` and `/healthz` (500 when built broken) on the port its
+/// host's `demo-ports.json` gives it.
+const APP_PY: &str = r#"import http.server, json, os, sys
+VERSION = "@VERSION@"
+BROKEN = @BROKEN@
+APP = os.environ.get("BOREAS_APP", "@APP@")
+
+def port():
+    here = os.getcwd()
+    d = here
+    while True:
+        f = os.path.join(d, "demo-ports.json")
+        if os.path.exists(f):
+            with open(f) as fh:
+                return json.load(fh)[APP]
+        parent = os.path.dirname(d)
+        if parent == d:
+            sys.exit("demo-ports.json not found above " + here)
+        d = parent
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        sick = BROKEN and self.path == "/healthz"
+        body = json.dumps({"app": APP, "version": VERSION, "healthy": not sick}).encode()
+        self.send_response(500 if sick else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+if __name__ == "__main__":
+    http.server.HTTPServer(("127.0.0.1", port()), Handler).serve_forever()
+"#;
+
+/// The health check: exit 0 when `/healthz` answers 200.
+const HEALTH_PY: &str = r#"import sys, urllib.request
+sys.path.insert(0, ".")
+import app
+try:
+    with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % app.port(), timeout=2) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
+"#;
+
+/// Builds the release artifact of `app` at `version` into `artifacts_dir/{app}/{version}/` with its
+/// `sha256sum`-style checksum file. Returns the artifact path.
+pub(crate) fn build_artifact(
+    artifacts_dir: &Path,
+    app: &str,
+    version: &str,
+    broken: bool,
+) -> Result<PathBuf, String> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let app_py = APP_PY
+        .replace("@VERSION@", version)
+        .replace("@APP@", app)
+        .replace("@BROKEN@", if broken { "True" } else { "False" });
+    for (name, body) in [("app.py", app_py.as_str()), ("health.py", HEALTH_PY)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, body.as_bytes())
+            .map_err(|e| format!("building the {app} artifact: {e}"))?;
+    }
+    let bytes = builder
+        .into_inner()
+        .and_then(flate2::write::GzEncoder::finish)
+        .map_err(|e| format!("building the {app} artifact: {e}"))?;
+    let dir = artifacts_dir.join(app).join(version);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = format!("{app}.tar.gz");
+    let path = dir.join(&file);
+    std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    write(
+        &dir.join(format!("{file}.sha256")),
+        &format!("{digest}  {file}\n"),
+    )?;
+    Ok(path)
+}
+
+/// A random GUID, the shape of GitHub's `X-GitHub-Delivery`.
+pub(crate) fn delivery_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // Unique enough for a local delivery id when the OS has no randomness to give.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        b = nanos.to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The body GitHub sends for `git push origin <tag>` of a new lightweight tag on `commit`.
+pub(crate) fn push_tag_payload(repo_dir: &Path, tag: &str, commit: &str) -> Result<Value, String> {
+    let show = |format: &str| {
+        git(
+            repo_dir,
+            &["show", "-s", &format!("--format={format}"), commit],
+        )
+    };
+    let tree = show("%T")?;
+    let message = show("%B")?;
+    let timestamp = show("%cI")?;
+    let (name, email) = (show("%an")?, show("%ae")?);
+    let clone_url = format!("file://{}", repo_dir.display());
+    let person = json!({"name": name, "email": email, "username": "boreas-demo"});
+    Ok(json!({
+        "ref": format!("refs/tags/{tag}"),
+        "before": "0000000000000000000000000000000000000000",
+        "after": commit,
+        "created": true,
+        "deleted": false,
+        "forced": false,
+        "base_ref": "refs/heads/main",
+        "compare": format!("{clone_url}/compare/{tag}"),
+        "commits": [],
+        "head_commit": {
+            "id": commit,
+            "tree_id": tree,
+            "distinct": true,
+            "message": message,
+            "timestamp": timestamp,
+            "url": format!("{clone_url}/commit/{commit}"),
+            "author": person,
+            "committer": person,
+            "added": [],
+            "removed": [],
+            "modified": ["RELEASE"],
+        },
+        "repository": {
+            "id": 1,
+            "node_id": "R_demo",
+            "name": REPOSITORY,
+            "full_name": REPOSITORY,
+            "private": true,
+            "owner": {"name": "boreas-demo", "login": "boreas-demo", "id": 1, "type": "User"},
+            "html_url": clone_url,
+            "clone_url": clone_url,
+            "default_branch": "main",
+            "master_branch": "main",
+        },
+        "pusher": {"name": "boreas-demo", "email": email},
+        "sender": {"login": "boreas-demo", "id": 1, "type": "User"},
+    }))
+}
+
+/// What the webhook endpoint answered.
+#[derive(Debug)]
+pub(crate) struct Delivered {
+    pub(crate) delivery_id: String,
+    pub(crate) status: u16,
+    pub(crate) body: String,
+}
+
+/// Posts `payload` to `url` as GitHub posts a `push` event, signed with `secret`.
+pub(crate) async fn send_push(
+    url: &str,
+    secret: &str,
+    payload: &Value,
+) -> Result<Delivered, String> {
+    let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+    let delivery_id = delivery_id();
+    let mut headers = BTreeMap::new();
+    headers.insert("X-GitHub-Event", "push".to_owned());
+    headers.insert("X-GitHub-Delivery", delivery_id.clone());
+    headers.insert(
+        "X-Hub-Signature-256",
+        sign(Provider::GitHub, &body, secret.as_bytes()),
+    );
+    headers.insert("X-GitHub-Hook-ID", "1".to_owned());
+    headers.insert("User-Agent", "GitHub-Hookshot/boreas-demo".to_owned());
+    headers.insert("Content-Type", "application/json".to_owned());
+    let mut req = reqwest::Client::new().post(url).body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(|e| format!("POST {url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| format!("POST {url}: reading the answer: {e}"))?;
+    Ok(Delivered {
+        delivery_id,
+        status,
+        body,
+    })
+}

@@ -1,0 +1,479 @@
+//! The local runner behind `boreas dev`: the whole platform in one process on this machine.
+//!
+//! - the AWS emulator (moto), provisioned with the same code as `boreas provision`;
+//! - an HTTP server on 127.0.0.1 that routes webhooks to the intake handler, `/api/*` to the api
+//!   handler and serves the built dashboard ([`server`]);
+//! - SQS pollers that run the planner and recorder handlers ([`pollers`]);
+//! - local PM agents as real `boreas-agent` processes ([`agents`]);
+//! - a demo git repository with two PM apps ([`demo`]).
+//!
+//! Resuming. moto keeps everything in memory, so a second `boreas dev` on the same state directory
+//! starts a fresh emulator and rebuilds what it can from what lives on disk: the admin token and the
+//! demo webhook secret are restored from `dev.json` into SSM before provisioning (which keeps
+//! existing SecureStrings), the demo repository's tags are delivered again as webhooks (so every
+//! version is recorded and planned again, in tag order), and the agents keep their directories, so
+//! they restart the releases they ran and report them in their inventories. Deployment history
+//! (which deployments ran, gates, audit) does not survive a restart.
+
+pub(crate) mod agents;
+pub(crate) mod demo;
+pub(crate) mod pollers;
+pub(crate) mod server;
+pub(crate) mod state;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ssm::types::ParameterType;
+use boreas_api::Api;
+use boreas_aws::emulator::{Emulator, workspace_root};
+use boreas_aws::names::Names;
+use boreas_aws::orchestrator::SfnOrchestrator;
+use boreas_aws::queues::{Queues, SqsQueues};
+use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_aws::store::{DynamoStore, Repository, Store};
+use boreas_intake::Intake;
+use boreas_planner::Planner;
+use boreas_recorder::Recorder;
+use tokio::sync::watch;
+
+use state::{AgentInfo, DevState};
+
+/// How long agents have to report before `boreas dev` gives up waiting.
+const AGENTS_READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What `boreas dev` was asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) agents: usize,
+    pub(crate) prefix: String,
+    /// Seconds between the agents' inventory reports.
+    pub(crate) inventory_seconds: u64,
+}
+
+/// Hosts for `n` agents: half in each environment, alternating groups (`web-1`, `worker-1`, …).
+fn agent_layout(state_dir: &Path, n: usize) -> Vec<AgentInfo> {
+    (0..n)
+        .map(|i| {
+            let environment = demo::ENVIRONMENTS[usize::from(i >= n.div_ceil(2))];
+            let index_in_env = if i >= n.div_ceil(2) {
+                i - n.div_ceil(2)
+            } else {
+                i
+            };
+            let group = demo::GROUPS[index_in_env % 2];
+            let host = format!("{environment}-{group}-{}", index_in_env / 2 + 1);
+            AgentInfo {
+                work_dir: state_dir.join("agents").join(&host),
+                host,
+                environment: environment.to_owned(),
+                group: group.to_owned(),
+                ports: BTreeMap::new(),
+            }
+        })
+        .collect()
+}
+
+/// A free port on 127.0.0.1 not in `taken`.
+fn free_port(taken: &mut HashSet<u16>) -> Result<u16, String> {
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("cannot find a free port: {e}"))?
+            .port();
+        if taken.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err("cannot find a free port".into())
+}
+
+/// The running platform.
+#[derive(Debug)]
+struct Running {
+    emulator: Emulator,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = self.emulator.stop().await {
+            eprintln!("stopping the emulator: {e}");
+        }
+    }
+}
+
+/// Runs the platform until SIGINT or SIGTERM.
+pub(crate) async fn run(options: Options) -> Result<(), String> {
+    let state_dir = prepare_state_dir(&options.state_dir)?;
+    let previous = DevState::load(&state_dir).ok();
+    if let Some(prev) = &previous
+        && prev.pid != std::process::id()
+        && process_alive(prev.pid)
+    {
+        return Err(format!(
+            "another boreas dev (pid {}) is running with {}; stop it first",
+            prev.pid,
+            state_dir.display()
+        ));
+    }
+    if let Some(prev) = &previous
+        && prev.prefix != options.prefix
+    {
+        return Err(format!(
+            "{} was created with prefix {:?}; use that prefix or another state directory",
+            state_dir.display(),
+            prev.prefix
+        ));
+    }
+    eprintln!("starting the AWS emulator (the first run installs it into .venv)…");
+    let emulator = Emulator::start()
+        .await
+        .map_err(|e| format!("cannot start the emulator: {e}"))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut running = Running {
+        emulator,
+        stop: stop_tx,
+        tasks: Vec::new(),
+    };
+    match start(
+        &options,
+        &state_dir,
+        previous.as_ref(),
+        &mut running,
+        stop_rx,
+    )
+    .await
+    {
+        Ok(state) => {
+            print_summary(&state, &state_dir);
+            shutdown_signal().await;
+            eprintln!("stopping: agents, pollers, server, emulator…");
+            running.shutdown().await;
+            eprintln!("stopped");
+            Ok(())
+        }
+        Err(e) => {
+            running.shutdown().await;
+            Err(e)
+        }
+    }
+}
+
+fn prepare_state_dir(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    dir.canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+fn process_alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
+}
+
+async fn start(
+    options: &Options,
+    state_dir: &Path,
+    previous: Option<&DevState>,
+    running: &mut Running,
+    stop: watch::Receiver<bool>,
+) -> Result<DevState, String> {
+    let endpoint = running.emulator.endpoint().to_owned();
+    let cfg = boreas_aws::sdk_config(Some(&endpoint)).await;
+    let names = Names::new(&options.prefix);
+    let repo_param = names.webhook_secret_param(demo::REPOSITORY);
+    if let Some(prev) = previous {
+        restore_secrets(&cfg, &names, prev).await?;
+    }
+    let asl = workspace_root().join("statemachine/deployment.asl.json");
+    let provisioned = boreas_aws::provision::provision(&cfg, &names, &asl)
+        .await
+        .map_err(|e| format!("provisioning failed: {e}"))?;
+    let secrets = Arc::new(SsmSecrets::from_config(&cfg));
+    let secret = |name: String| {
+        let secrets = Arc::clone(&secrets);
+        async move {
+            secrets
+                .get(&name)
+                .await
+                .map(|v| v.expose().to_owned())
+                .map_err(|e| format!("reading {name}: {e}"))
+        }
+    };
+    let api_token = secret(names.admin_token_param()).await?;
+    let webhook_secret = secret(repo_param.clone()).await?;
+
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&cfg, names.table()));
+    let queues: Arc<dyn Queues> = Arc::new(SqsQueues::from_config(&cfg));
+    let orchestrator = Arc::new(SfnOrchestrator::from_config(
+        &cfg,
+        provisioned.state_machine_arn.clone(),
+    ));
+
+    // The demo repository and its registration.
+    let demo_repo = state_dir.join("demo-repo");
+    let artifacts_dir = state_dir.join("artifacts");
+    demo::init_repository(&demo_repo, &artifacts_dir)?;
+    store
+        .put_repository(&Repository {
+            name: demo::REPOSITORY.to_owned(),
+            clone_url: format!("file://{}", demo_repo.display()),
+            provider: "github".to_owned(),
+            secret_param: repo_param,
+            triggers: vec!["refs/tags/v*".to_owned()],
+        })
+        .await
+        .map_err(|e| format!("registering the demo repository: {e}"))?;
+
+    // The functions, over the same adapters their Lambda mains build from the environment.
+    let plan_url = provisioned.queues["plan"].url.clone();
+    let events_url = provisioned.queues["events"].url.clone();
+    let intake = Intake::new(
+        Arc::clone(&store),
+        secrets.clone(),
+        Arc::clone(&queues),
+        plan_url.clone(),
+    );
+    let api = Api::new(
+        Arc::clone(&store),
+        orchestrator.clone(),
+        secrets.clone(),
+        &names,
+    );
+    let planner = Arc::new(Planner {
+        store: Arc::clone(&store),
+        orchestrator: orchestrator.clone(),
+        git: Arc::new(boreas_planner::git::GixCache::new(
+            state_dir.join("git-cache"),
+        )),
+        max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
+    });
+    let recorder = Arc::new(Recorder::new(Arc::clone(&store)));
+
+    // The HTTP server.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let dist = workspace_root().join("dashboard/dist");
+    let routes = Arc::new(server::Routes {
+        intake,
+        api,
+        dashboard: Some(dist),
+    });
+    running
+        .tasks
+        .push(tokio::spawn(server::serve(listener, routes, stop.clone())));
+
+    // The pollers.
+    let plan_handler: pollers::Handler = Arc::new(move |event| {
+        let planner = Arc::clone(&planner);
+        Box::pin(async move { boreas_planner::handle(&planner, event).await })
+    });
+    running.tasks.push(tokio::spawn(pollers::run(
+        "plan",
+        Arc::clone(&queues),
+        plan_url,
+        plan_handler,
+        stop.clone(),
+    )));
+    // Two recorders: inventories of many agents arrive together.
+    for _ in 0..2 {
+        let recorder = Arc::clone(&recorder);
+        let handler: pollers::Handler = Arc::new(move |event| {
+            let recorder = Arc::clone(&recorder);
+            Box::pin(async move { boreas_recorder::handle(&recorder, event).await })
+        });
+        running.tasks.push(tokio::spawn(pollers::run(
+            "events",
+            Arc::clone(&queues),
+            events_url.clone(),
+            handler,
+            stop.clone(),
+        )));
+    }
+
+    // The agents, with the ports their demo apps listen on kept across restarts.
+    let mut agents = agent_layout(state_dir, options.agents);
+    let mut taken = HashSet::new();
+    for agent in &mut agents {
+        let known = previous
+            .and_then(|p| p.agents.iter().find(|a| a.host == agent.host))
+            .map(|a| a.ports.clone())
+            .unwrap_or_default();
+        for app in demo::APPS {
+            let port = match known.get(app) {
+                Some(p) if taken.insert(*p) => *p,
+                _ => free_port(&mut taken)?,
+            };
+            agent.ports.insert(app.to_owned(), port);
+        }
+        agents::write_ports(agent)?;
+    }
+    let agent_env = agents::AgentEnv {
+        binary: agents::find_binary()?,
+        endpoint: endpoint.clone(),
+        prefix: options.prefix.clone(),
+        inventory_seconds: options.inventory_seconds,
+    };
+    for agent in &agents {
+        running.tasks.push(tokio::spawn(agents::supervise(
+            agent_env.clone(),
+            agent.clone(),
+            stop.clone(),
+        )));
+    }
+    wait_for_agents(store.as_ref(), &agents).await?;
+
+    let base = format!("http://127.0.0.1:{port}");
+    let state = DevState {
+        api_url: format!("{base}/api"),
+        dashboard_url: format!("{base}/"),
+        webhook_url: format!("{base}/webhooks/github"),
+        api_token,
+        webhook_secret,
+        repository: demo::REPOSITORY.to_owned(),
+        demo_repo,
+        artifacts_dir,
+        prefix: options.prefix.clone(),
+        emulator_endpoint: endpoint,
+        pid: std::process::id(),
+        agents,
+    };
+    replay_tags(&state).await?;
+    state.save(state_dir)?;
+    Ok(state)
+}
+
+/// Puts the saved admin token and webhook secret back into SSM, so that tokens and signatures
+/// people already hold keep working after a restart.
+async fn restore_secrets(
+    cfg: &aws_config::SdkConfig,
+    names: &Names,
+    prev: &DevState,
+) -> Result<(), String> {
+    let ssm = aws_sdk_ssm::Client::new(cfg);
+    for (name, value) in [
+        (names.admin_token_param(), &prev.api_token),
+        (
+            names.webhook_secret_param(demo::REPOSITORY),
+            &prev.webhook_secret,
+        ),
+    ] {
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "restoring {name}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Waits until every agent has reported its inventory, so `{group: …}` targets resolve to them.
+async fn wait_for_agents(store: &dyn Store, agents: &[AgentInfo]) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let known: HashSet<(String, String)> = store
+            .list_agents(None)
+            .await
+            .map_err(|e| format!("listing agents: {e}"))?
+            .into_iter()
+            .map(|a| (a.env, a.host))
+            .collect();
+        let missing: Vec<&str> = agents
+            .iter()
+            .filter(|a| !known.contains(&(a.environment.clone(), a.host.clone())))
+            .map(|a| a.host.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > AGENTS_READY_TIMEOUT {
+            return Err(format!(
+                "agents {} did not report within {AGENTS_READY_TIMEOUT:?}; see agent.log in their directories",
+                missing.join(", ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Delivers the demo repository's tags again, oldest first (see the module documentation).
+async fn replay_tags(state: &DevState) -> Result<(), String> {
+    let tags = demo::tags(&state.demo_repo)?;
+    if tags.is_empty() {
+        return Ok(());
+    }
+    eprintln!("replaying {} tag(s) of the demo repository…", tags.len());
+    for (tag, commit) in tags {
+        let payload = demo::push_tag_payload(&state.demo_repo, &tag, &commit)?;
+        let delivered =
+            demo::send_push(&state.webhook_url, &state.webhook_secret, &payload).await?;
+        if delivered.status >= 300 {
+            return Err(format!(
+                "replaying tag {tag}: the webhook answered {}: {}",
+                delivered.status, delivered.body
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(state: &DevState, state_dir: &Path) {
+    println!("Boreas is running on this machine.");
+    println!();
+    println!("  dashboard   {}", state.dashboard_url);
+    println!("  api         {}", state.api_url);
+    println!("  api token   {}", state.api_token);
+    println!("  webhooks    {}", state.webhook_url);
+    println!("  demo repo   {}", state.demo_repo.display());
+    println!("  emulator    {}", state.emulator_endpoint);
+    println!("  agents      {}", state.agents.len());
+    for a in &state.agents {
+        println!(
+            "    {:<20} {:<8} {:<7} {}",
+            a.host,
+            a.environment,
+            a.group,
+            a.work_dir.display()
+        );
+    }
+    println!();
+    println!("  details     {}", state_dir.join(state::FILE).display());
+    println!();
+    println!("Try: boreas demo tag v1.0.0    then: boreas deployments");
+    println!("Ctrl-C stops everything.");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! SQS pollers: what Lambda's SQS event source does on AWS. Each long-polls its queue, hands a batch
+//! to the function's handler as an `SqsEvent`, deletes the messages the handler did not report
+//! failed, and leaves the failed ones for redelivery (after a short local backoff instead of the
+//! queue's full visibility timeout, so a retry comes within seconds).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use boreas_aws::queues::{Message, Queues, ReceiveOptions};
+use tokio::sync::watch;
+
+/// How long a failed message stays hidden before it is received again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The pause after a receive error (the emulator restarting, a network hiccup).
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// Long-poll wait: short enough that a stop is noticed promptly even without the stop signal.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A function's handler over one SQS batch.
+pub(crate) type Handler =
+    Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
+
+/// The Lambda event of received messages.
+fn event(queue_arn: &str, messages: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.id.clone());
+            r.receipt_handle = Some(m.receipt_handle.clone());
+            r.body = Some(m.body.clone());
+            r.attributes.insert(
+                "ApproximateReceiveCount".to_owned(),
+                m.receive_count.to_string(),
+            );
+            r.event_source = Some("aws:sqs".to_owned());
+            r.event_source_arn = Some(queue_arn.to_owned());
+            r
+        })
+        .collect();
+    event
+}
+
+/// Polls `queue_url` until `stop` turns true, handing each batch to `handler`.
+pub(crate) async fn run(
+    name: &'static str,
+    queues: Arc<dyn Queues>,
+    queue_url: String,
+    handler: Handler,
+    mut stop: watch::Receiver<bool>,
+) {
+    let options = ReceiveOptions {
+        wait: WAIT,
+        max_messages: 10,
+        visibility: None,
+    };
+    let arn = format!("arn:aws:sqs:local:000000000000:{name}");
+    loop {
+        let received = tokio::select! {
+            r = queues.receive(&queue_url, &options) => r,
+            _ = stop.changed() => return,
+        };
+        let messages = match received {
+            Ok(m) => m,
+            Err(e) => {
+                if *stop.borrow() {
+                    return;
+                }
+                tracing::warn!(poller = name, error = %e, "receive failed");
+                tokio::time::sleep(ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let response = handler(event(&arn, &messages)).await;
+        for m in &messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == m.id);
+            let result = if failed {
+                queues
+                    .change_visibility(&queue_url, &m.receipt_handle, RETRY_AFTER)
+                    .await
+            } else {
+                queues.delete(&queue_url, &m.receipt_handle).await
+            };
+            if let Err(e) = result {
+                tracing::warn!(poller = name, message_id = %m.id, failed, error = %e, "cannot settle a message");
+            }
+        }
+    }
+}
