@@ -24,6 +24,7 @@ chromium:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 dev: venv dashboard
+	$(CARGO) build --release -p boreas-agent
 	$(CARGO) run --release -p boreas-cli --bin boreas -- dev
 
 lint:
