@@ -6,6 +6,7 @@ pub mod agent;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod fleet;
 pub mod health;
 pub mod http;
 pub mod journal;

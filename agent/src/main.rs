@@ -29,6 +29,70 @@ struct Cli {
 enum Sub {
     /// Run the agent (the default).
     Run(RunArgs),
+    /// Simulate many agents in one process (scale tests, benchmarks).
+    Fleet(FleetArgs),
+}
+
+#[derive(Debug, Args)]
+struct FleetArgs {
+    /// Number of simulated hosts (`sim-0000` …).
+    #[arg(long)]
+    hosts: usize,
+    /// Resource-name prefix.
+    #[arg(long)]
+    prefix: String,
+    /// Environment of the hosts.
+    #[arg(long, default_value = "sim")]
+    environment: String,
+    /// Group of the hosts.
+    #[arg(long, default_value = "fleet")]
+    group: String,
+    /// Milliseconds a simulated deploy takes.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of deploys that fail, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    failure_rate: f64,
+    /// Long-poll wait in seconds (1–20).
+    #[arg(long, default_value_t = 20)]
+    poll_seconds: u64,
+    /// AWS endpoint URL (an emulator).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+async fn fleet(args: FleetArgs) -> Result<(), Error> {
+    if let Some(p) = boreas_aws::names::prefix_problem(&args.prefix) {
+        return Err(Error::Config(p));
+    }
+    boreas_agent::validate::name("environment", &args.environment)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    if !(1..=20).contains(&args.poll_seconds) {
+        return Err(Error::Config(format!(
+            "poll_seconds is {}; SQS long polls wait 1 to 20 seconds",
+            args.poll_seconds
+        )));
+    }
+    let aws = aws_config(args.endpoint.as_deref(), args.region.as_deref()).await;
+    let options = boreas_agent::fleet::FleetOptions {
+        hosts: args.hosts,
+        names: boreas_aws::names::Names::new(&args.prefix),
+        environment: args.environment,
+        group: args.group,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        failure_rate: args.failure_rate,
+        poll_wait: std::time::Duration::from_secs(args.poll_seconds),
+    };
+    boreas_agent::fleet::run(
+        options,
+        Arc::new(SqsQueues::from_config(&aws)),
+        Arc::new(SfnOrchestrator::from_config(&aws, "")),
+        shutdown_signal(),
+    )
+    .await
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +225,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Sub::Run(args)) => run(args).await,
+            Some(Sub::Fleet(args)) => fleet(args).await,
             None => run(cli.run).await,
         }
     });
