@@ -23,6 +23,23 @@ from moto.server import ThreadedMotoServer
 PARENT_POLL_SECONDS = 0.5
 
 
+def serialize_dynamodb():
+    """DynamoDB applies each request atomically: a conditional write's check and write never
+    interleave with another write. moto serves requests on parallel threads without that guarantee,
+    so two racing conditional writes could both succeed. One lock around DynamoDB requests restores
+    the guarantee (other services stay parallel: SQS long polls must not block anything)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(self):
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = serialized
+
+
 def main():
     parser = argparse.ArgumentParser(description="moto AWS emulator for Boreas")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
@@ -32,6 +49,7 @@ def main():
     # Request logs would drown the output of whoever started us; warnings and errors stay.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    serialize_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
