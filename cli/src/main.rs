@@ -1,5 +1,6 @@
 //! `boreas`: the command line of Boreas.
 
+mod client;
 mod cmd;
 mod dev;
 
@@ -29,6 +30,9 @@ enum Command {
     Dev(cmd::dev::Args),
     /// Drive the demo repository of a running `boreas dev`.
     Demo(cmd::demo::Args),
+    /// Talk to a Boreas API (local or on AWS): versions, deployments, show, confirm, approve, …
+    #[command(flatten)]
+    Client(client::commands::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +44,6 @@ fn main() -> ExitCode {
         Command::Emulator(args) => cmd::emulator::run(&args),
         Command::Dev(args) => cmd::dev::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
+        Command::Client(command) => client::commands::run(&command),
     }
 }
