@@ -64,7 +64,12 @@ impl DeploymentStatus {
     pub fn next(self) -> &'static [Self] {
         match self {
             Self::Planned => &[Self::Running, Self::Superseded, Self::Cancelled],
-            Self::Running => &[Self::Succeeded, Self::Failed, Self::RolledBack, Self::Cancelled],
+            Self::Running => &[
+                Self::Succeeded,
+                Self::Failed,
+                Self::RolledBack,
+                Self::Cancelled,
+            ],
             _ => &[],
         }
     }
@@ -94,8 +99,16 @@ mod tests {
         assert!(!Planned.can_become(Succeeded));
         assert!(!Running.can_become(Planned));
         assert!(!Running.can_become(Superseded));
-        for s in DeploymentStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
-            assert!(DeploymentStatus::ALL.into_iter().all(|to| !s.can_become(to)), "{s} is terminal");
+        for s in DeploymentStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+        {
+            assert!(
+                DeploymentStatus::ALL
+                    .into_iter()
+                    .all(|to| !s.can_become(to)),
+                "{s} is terminal"
+            );
         }
     }
 

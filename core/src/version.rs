@@ -71,7 +71,11 @@ pub enum Relation {
 }
 
 /// How commit `a` relates to commit `b`.
-pub fn relation<A: Ancestry>(history: &A, a: &CommitId, b: &CommitId) -> Result<Relation, A::Error> {
+pub fn relation<A: Ancestry>(
+    history: &A,
+    a: &CommitId,
+    b: &CommitId,
+) -> Result<Relation, A::Error> {
     if a == b {
         return Ok(Relation::Same);
     }
@@ -85,7 +89,11 @@ pub fn relation<A: Ancestry>(history: &A, a: &CommitId, b: &CommitId) -> Result<
 }
 
 /// Whether `newer` contains `older` ("newer contains older"): same commit or a descendant.
-pub fn contains<A: Ancestry>(history: &A, newer: &CommitId, older: &CommitId) -> Result<bool, A::Error> {
+pub fn contains<A: Ancestry>(
+    history: &A,
+    newer: &CommitId,
+    older: &CommitId,
+) -> Result<bool, A::Error> {
     history.is_ancestor(older, newer)
 }
 
@@ -137,7 +145,11 @@ mod tests {
 
     impl Ancestry for Graph {
         type Error = Infallible;
-        fn is_ancestor(&self, ancestor: &CommitId, descendant: &CommitId) -> Result<bool, Infallible> {
+        fn is_ancestor(
+            &self,
+            ancestor: &CommitId,
+            descendant: &CommitId,
+        ) -> Result<bool, Infallible> {
             let mut seen = BTreeSet::new();
             let mut todo = vec![descendant.0.as_str()];
             while let Some(c) = todo.pop() {
@@ -169,7 +181,12 @@ mod tests {
     }
 
     fn version(name: &str, commit: &str, state: VersionState) -> Version {
-        Version { repository: "r".into(), name: name.into(), commit: id(commit), state }
+        Version {
+            repository: "r".into(),
+            name: name.into(),
+            commit: id(commit),
+            state,
+        }
     }
 
     #[test]
@@ -178,7 +195,10 @@ mod tests {
         assert_eq!(relation(&g, &id("c"), &id("a")).unwrap(), Relation::Newer);
         assert_eq!(relation(&g, &id("a"), &id("c")).unwrap(), Relation::Older);
         assert_eq!(relation(&g, &id("c"), &id("c")).unwrap(), Relation::Same);
-        assert_eq!(relation(&g, &id("d"), &id("c")).unwrap(), Relation::Diverged);
+        assert_eq!(
+            relation(&g, &id("d"), &id("c")).unwrap(),
+            Relation::Diverged
+        );
         // A merge contains both of its parents' histories.
         assert_eq!(relation(&g, &id("m"), &id("x")).unwrap(), Relation::Newer);
     }
@@ -205,9 +225,21 @@ mod tests {
         ];
         let reverted = &versions[4];
         // v3 (c) is the newest normal ancestor of m; v2 is withdrawn, `side` is not an ancestor.
-        assert_eq!(rollback_target(&g, reverted, &versions).unwrap().unwrap().name, "v3");
+        assert_eq!(
+            rollback_target(&g, reverted, &versions)
+                .unwrap()
+                .unwrap()
+                .name,
+            "v3"
+        );
         let only_old = version("v3", "c", VersionState::Revert);
-        assert_eq!(rollback_target(&g, &only_old, &versions).unwrap().unwrap().name, "v1");
+        assert_eq!(
+            rollback_target(&g, &only_old, &versions)
+                .unwrap()
+                .unwrap()
+                .name,
+            "v1"
+        );
         let first = version("v1", "a", VersionState::Revert);
         assert!(rollback_target(&g, &first, &versions).unwrap().is_none());
     }
