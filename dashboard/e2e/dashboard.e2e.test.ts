@@ -43,11 +43,24 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | null 
       const v = await probe();
       if (v) return v;
     } catch (e) {
+      if (e instanceof Fatal) throw e;
       last = e;
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}\n--- boreas dev ---\n${devLog.slice(-4000)}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}\n--- boreas dev ---\n${logTail()}`);
+}
+
+/** An error that waiting longer cannot cure. */
+class Fatal extends Error {}
+
+/** The end of the platform's log without the inventory reports that arrive every 2 s. */
+function logTail(): string {
+  return devLog
+    .split('\n')
+    .filter((l) => !l.includes('InventoryStored'))
+    .slice(-40)
+    .join('\n');
 }
 
 async function api<T>(method: string, path: string, token = state.api_token, body?: unknown): Promise<T> {
@@ -85,14 +98,16 @@ beforeAll(async () => {
   }
   mkdirSync(shots, { recursive: true });
   stateDir = mkdtempSync(join(tmpdir(), 'boreas-dashboard-e2e-'));
-  dev = spawn(boreas, ['dev', '--state-dir', stateDir, '--port', '0', '--inventory-seconds', '2'], {
+  // Agents report their inventory after every command, which is what coverage needs; the
+  // periodic report is set beyond the test's length so that it never interrupts a receive.
+  dev = spawn(boreas, ['dev', '--state-dir', stateDir, '--port', '0', '--inventory-seconds', '3600'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   dev.stdout?.on('data', (d) => (devLog += d));
   dev.stderr?.on('data', (d) => (devLog += d));
   const exited = new Promise<never>((_, reject) =>
-    dev?.on('exit', (code) => reject(new Error(`boreas dev exited with ${code}\n${devLog.slice(-4000)}`))),
+    dev?.on('exit', (code) => reject(new Error(`boreas dev exited with ${code}\n${logTail()}`))),
   );
   exited.catch(() => undefined);
   state = await Promise.race([
@@ -216,23 +231,38 @@ describe('the dashboard against boreas dev', () => {
     await expectNoHorizontalScroll();
   });
 
+  /** Fails at once, with what the targets reported, when the rollout ended without succeeding. */
+  async function stillGoing(): Promise<void> {
+    const d = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
+    if (['failed', 'rolled_back', 'cancelled'].includes(d.status)) {
+      const targets = d.progress.targets.map((t) => `${t.app}/${t.target}: ${t.status} ${t.error_type ?? ''} ${t.error ?? ''}`);
+      throw new Fatal(`deployment ${deploymentId} ended ${d.status}: ${d.error ?? ''}\n${targets.join('\n')}`);
+    }
+  }
+
   it('confirms, turns batches green, and continues after the gate is approved', async () => {
     await page.click('#confirm');
     await page.waitForSelector('#live-progress');
     // The first batch of api succeeds, then the manual gate holds the rollout.
-    await until('the first batch of api to succeed', 180_000, async () => (await statusOf('[data-app="api"] [data-batch="0"]')) === 'succeeded');
+    await until('the first batch of api to succeed', 180_000, async () => {
+      await stillGoing();
+      return (await statusOf('[data-app="api"] [data-batch="0"]')) === 'succeeded';
+    });
     await page.waitForSelector('[data-gate]', { timeout: 60_000 });
     await expect.poll(() => page.locator('[data-app="api"] [data-batch="0"] .target').first().getAttribute('data-status')).toBe('succeeded');
     await shot('live-progress');
     await expectNoHorizontalScroll();
 
-    await page.fill('.gate textarea', 'first host looks healthy');
+    await page.fill('.gate textarea', 'LGTM 1/2');
     await page.click('.gate .btn.primary');
-    await until('the deployment to succeed', 240_000, async () => (await statusOf('.dep-head [data-status]')) === 'succeeded');
+    await until('the deployment to succeed', 240_000, async () => {
+      await stillGoing();
+      return (await statusOf('.dep-head [data-status]')) === 'succeeded';
+    });
     const batches = await page.locator('.batch').evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
     expect(batches.length).toBeGreaterThan(1);
     expect(batches.every((s) => s === 'succeeded')).toBe(true);
-    expect(await page.locator('.gate-line').first().textContent()).toContain('first host looks healthy');
+    expect(await page.locator('.gate-line').first().textContent()).toContain('LGTM 1/2');
     await shot('live-progress-done');
   });
 
@@ -272,10 +302,11 @@ describe('the dashboard against boreas dev', () => {
 
   it('hides what a viewer may not do', async () => {
     const viewer = await api<{ token: string }>('POST', '/api/tokens', state.api_token, { name: 'e2e-viewer', role: 'viewer' });
+    await page.selectOption('#locale', 'en');
     await page.click('nav + .row button');
     await page.fill('#token', viewer.token);
     await page.press('#token', 'Enter');
-    await page.waitForSelector('nav a[aria-current="page"]');
+    await page.waitForSelector('.role');
     expect(await page.locator('.role').textContent()).toBe('Viewer');
     await page.goto(`${state.dashboard_url}#/versions`);
     await page.waitForSelector('[data-version="v1.0.1"]');

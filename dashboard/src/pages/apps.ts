@@ -29,7 +29,7 @@ export async function appsPage(ctx: Ctx): Promise<HTMLElement> {
                     null,
                     h('span', { class: 'mono' }, e.desired_version),
                     e.desired_deployment
-                      ? h('a', { class: 'muted small-link', href: `#/deployments/${encodeURIComponent(e.desired_deployment)}` }, ` ${t('apps.deployment_link')}`)
+                      ? h('a', { class: 'muted small-link', href: `#/deployments/${encodeURIComponent(e.desired_deployment)}` }, t('apps.deployment_link'))
                       : null,
                   )
                 : h('span', { class: 'muted' }, t('apps.no_desired')),
