@@ -45,7 +45,10 @@ impl ExecutionStatus {
 pub struct Started {
     /// The execution's ARN.
     pub execution_arn: String,
-    /// `false` when an execution with that name and input already existed and nothing new started.
+    /// `false` when Step Functions answered that the name was taken and the existing execution has
+    /// the same input. AWS answers a repeated start of a still *running* execution with the same
+    /// input with plain success, so `true` alone does not prove that a new execution began; either
+    /// way at most one execution carries the name.
     pub created: bool,
 }
 
@@ -71,8 +74,8 @@ pub struct Execution {
 /// The deployment state machine, as the api and the workers drive it.
 pub trait Orchestrator: Send + Sync + fmt::Debug {
     /// Starts the execution `name` with `input` (JSON). Starting again with the same name and
-    /// input starts nothing and reports `created: false`; the same name with another input is
-    /// [`Error::AlreadyExists`].
+    /// input is not an error and starts nothing new (see [`Started::created`]); the same name with
+    /// another input is [`Error::AlreadyExists`].
     fn start<'a>(&'a self, name: &'a str, input: &'a str) -> BoxFuture<'a, Started>;
     /// Stops the execution `name`, recording `error` and `cause`.
     fn stop<'a>(&'a self, name: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, ()>;
