@@ -227,6 +227,11 @@ describe('the dashboard against boreas dev', () => {
     const unchanged = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
     expect(unchanged.plan).toEqual((await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`)).plan);
     expect(unchanged.plan.stages.findIndex((s) => s.apps.some((a) => a.app === 'api')) + 1).toBeLessThan(webStage);
+    // The same rule by mouse: web's card dragged into api's stage.
+    await page.locator('[data-app="web"] .card-head').dragTo(page.locator('.column[data-stage="1"]'));
+    const dragged = page.locator('[data-app="web"] .error');
+    await dragged.waitFor();
+    expect(await dragged.getAttribute('data-code')).toBe('dependency_order');
     await shot('plan-editor-rule');
     await expectNoHorizontalScroll();
   });
@@ -279,6 +284,24 @@ describe('the dashboard against boreas dev', () => {
     await expectNoHorizontalScroll();
   });
 
+  it('asks for a reason before a revert and shows why the api refused it', async () => {
+    await page.click('nav a[href="#/versions"]');
+    const item = page.locator('[data-version="v1.0.1"]');
+    await item.locator('button', { hasText: 'Revert…' }).click();
+    const reason = item.locator('textarea');
+    expect(await reason.evaluate((el) => (el as HTMLTextAreaElement).validity.valueMissing)).toBe(true);
+    await reason.fill('health checks flap under load');
+    await item.locator('button[type="submit"]').click();
+    // v1.0.1 runs in staging and no older version was ever planned: nothing to roll back to.
+    const error = item.locator('.error');
+    await error.waitFor();
+    expect(await error.getAttribute('data-code')).toBe('no_rollback_target');
+    expect(await error.textContent()).toContain('There is no older version to roll back to.');
+    const version = await api<{ state: string }>('GET', '/api/versions/demo/v1.0.1');
+    expect(version.state).toBe('normal');
+    await shot('versions');
+  });
+
   it('switches to 中文 with nothing left in English', async () => {
     await page.selectOption('#locale', 'zh');
     await expect.poll(() => page.locator('nav a[href="#/overview"]').textContent()).toBe('概览');
@@ -286,10 +309,25 @@ describe('the dashboard against boreas dev', () => {
       .filter(([k, v]) => DICTIONARIES.zh[k as keyof typeof DICTIONARIES.zh] !== v)
       .map(([, v]) => v.split('{')[0].trim())
       .filter((v) => v.length >= 4);
-    for (const hash of ['#/overview', '#/versions', `#/deployments/${encodeURIComponent(deploymentId)}`, '#/apps', '#/agents']) {
+    const pages: [string, string][] = [
+      ['#/overview', 'nav a[href="#/overview"][aria-current="page"]'],
+      ['#/versions', 'nav a[href="#/versions"][aria-current="page"]'],
+      [`#/deployments/${encodeURIComponent(deploymentId)}`, '.dep-head'],
+      ['#/apps', 'nav a[href="#/apps"][aria-current="page"]'],
+      ['#/agents', 'nav a[href="#/agents"][aria-current="page"]'],
+    ];
+    for (const [hash, shown] of pages) {
       await page.goto(`${state.dashboard_url}${hash}`);
-      await page.waitForSelector('main h1');
-      const text = await page.locator('body').innerText();
+      await page.waitForSelector(shown);
+      // The api's own messages are English by design; everything else must be translated.
+      const text = await page.evaluate(() => {
+        const copy = document.body.cloneNode(true) as HTMLElement;
+        copy.querySelectorAll('.error-detail').forEach((e) => e.remove());
+        document.body.append(copy);
+        const seen = copy.innerText;
+        copy.remove();
+        return seen;
+      });
       const left = english.filter((s) => text.includes(s));
       expect(left, `${hash} still shows English`).toEqual([]);
       await expectNoHorizontalScroll();

@@ -35,6 +35,9 @@ let notice: { at: string; key: 'plan.saved' | 'deployment.confirmed' | 'deployme
 let busy = false;
 let shownId = '';
 
+/** The drag payload of a plan card: its app name. */
+const DRAG_TYPE = 'application/x-boreas-app';
+
 export async function deploymentPage(ctx: Ctx, id: string): Promise<HTMLElement> {
   if (shownId !== id) {
     failure = null;
@@ -189,9 +192,26 @@ function stageColumn(ctx: Ctx, d: DeploymentDetail, c: Column, count: number, ed
   const at = `stage-${c.stage}`;
   const earlier = shiftStage(d.plan, c.stage, -1);
   const later = shiftStage(d.plan, c.stage, 1);
+  // Dragging a card onto another column is the mouse's way to the same move_app as the select.
+  const drop = editable
+    ? {
+        ondragover: (ev: DragEvent) => {
+          if (!ev.dataTransfer?.types.includes(DRAG_TYPE)) return;
+          ev.preventDefault();
+          (ev.currentTarget as HTMLElement).classList.add('drop-target');
+        },
+        ondragleave: (ev: DragEvent) => (ev.currentTarget as HTMLElement).classList.remove('drop-target'),
+        ondrop: (ev: DragEvent) => {
+          ev.preventDefault();
+          (ev.currentTarget as HTMLElement).classList.remove('drop-target');
+          const app = ev.dataTransfer?.getData(DRAG_TYPE);
+          if (app) send(`app-${app}`, moveAdjustments(d.plan, app, { kind: 'stage', stage: c.stage }));
+        },
+      }
+    : {};
   return h(
     'li',
-    { class: 'column', 'data-stage': c.stage, 'aria-label': t('plan.stage_n', { n: c.stage }) },
+    { class: 'column', 'data-stage': c.stage, 'aria-label': t('plan.stage_n', { n: c.stage }), ...drop },
     h(
       'div',
       { class: 'column-head' },
@@ -261,7 +281,17 @@ function appCard(ctx: Ctx, d: DeploymentDetail, card: Card, editable: boolean, s
     { class: 'card', 'data-app': card.app, 'aria-label': t('plan.app_card', { app: card.app }) },
     h(
       'div',
-      { class: 'card-head' },
+      {
+        class: 'card-head',
+        // The head is the handle, so text in the card's fields stays selectable.
+        draggable: editable ? 'true' : undefined,
+        ondragstart: editable
+          ? (ev: DragEvent) => {
+              ev.dataTransfer?.setData(DRAG_TYPE, card.app);
+              if (ev.dataTransfer) ev.dataTransfer.effectAllowed = 'move';
+            }
+          : undefined,
+      },
       h('strong', null, card.app),
       h('span', { class: `kind kind-${card.kind}` }, card.kind === 'k8s' ? t('kind.k8s') : t('kind.pm')),
     ),
