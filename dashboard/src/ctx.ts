@@ -12,8 +12,6 @@ export interface Ctx {
   t: T;
   /** Re-renders the current page from fresh data. */
   refresh: () => void;
-  /** Reports an error of a page load (401/403 shown plainly, others with the api's message). */
-  fail: (e: unknown) => void;
 }
 
 /** Page-local form state that survives re-rendering on every poll. */

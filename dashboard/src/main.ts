@@ -163,9 +163,6 @@ async function render(): Promise<void> {
     role: session.role,
     t,
     refresh: () => void render(),
-    fail: (e) => {
-      loadError = e;
-    },
   };
   let content: HTMLElement;
   let poll = SLOW_POLL_MS;

@@ -41,11 +41,10 @@ export function section(t: T, title: Key, ...children: (Node | null)[]): HTMLEle
   return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, t(title)), ...children);
 }
 
-export function table(t: T, head: Key[], rows: (Node | string)[][], caption?: string): HTMLElement {
+export function table(t: T, head: Key[], rows: (Node | string)[][]): HTMLElement {
   return h(
     'table',
     null,
-    caption ? h('caption', { class: 'sr-only' }, caption) : null,
     h('thead', null, h('tr', null, head.map((k) => h('th', { scope: 'col' }, t(k))))),
     h(
       'tbody',

@@ -173,3 +173,15 @@ describe('live progress', () => {
     expect(v.stages[0].apps[0].batches[0].weight).toBe(10);
   });
 });
+
+describe('versions timeline', () => {
+  it('groups versions by repository, keeping the api order inside each', async () => {
+    const { byRepository } = await import('./pages/versions');
+    const v = (repository: string, name: string) => ({ repository, name, commit: 'c', state: 'normal' as const, status: 'planned' as const });
+    const groups = byRepository([v('shop', 'v3'), v('infra', 'v9'), v('shop', 'v2')]);
+    expect(groups.map(([repo, list]) => [repo, list.map((x) => x.name)])).toEqual([
+      ['infra', ['v9']],
+      ['shop', ['v3', 'v2']],
+    ]);
+  });
+});
