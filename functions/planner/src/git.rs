@@ -211,8 +211,11 @@ impl Git for GixCache {
             .map(|c| object_id(repository, c))
             .collect::<Result<Vec<_>, _>>()?;
         self.with_repo(repository, |repo| {
-            let mut missing: Vec<ObjectId> =
-                ids.iter().copied().filter(|id| !repo.has_object(id)).collect();
+            let mut missing: Vec<ObjectId> = ids
+                .iter()
+                .copied()
+                .filter(|id| !repo.has_object(id))
+                .collect();
             missing.sort();
             missing.dedup();
             if missing.is_empty() {
@@ -238,7 +241,13 @@ impl Git for GixCache {
                 .map(|p| p.with_write_packed_refs_only(true))
                 .and_then(|p| p.receive(gix::progress::Discard, &interrupt))
                 .map_err(fetch_error)?;
-            tracing::debug!(repository, fetched = missing.len(), status = ?std::mem::discriminant(&outcome.status), "fetched");
+            let received_pack = matches!(outcome.status, gix::remote::fetch::Status::Change { .. });
+            tracing::debug!(
+                repository,
+                commits = missing.len(),
+                received_pack,
+                "fetched"
+            );
             if let Some(id) = missing.iter().find(|id| !repo.has_object(id)) {
                 return Err(Error::CommitNotFound {
                     repository: repository.to_owned(),
