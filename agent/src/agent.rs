@@ -144,13 +144,25 @@ impl Agent {
             max_messages: 10,
             visibility: Some(self.config.visibility),
         };
-        let mut inventory = tokio::time::interval(self.config.inventory_every);
-        inventory.reset();
+        // Periodic inventories run beside the receive loop, never inside its `select!`: a long
+        // poll cancelled by a timer would leave the queue's server side waiting, and a command
+        // arriving meanwhile would be handed to the abandoned request and stay hidden for the
+        // visibility timeout.
+        let reporter = {
+            let agent = self.clone();
+            tokio::spawn(async move {
+                let mut inventory = tokio::time::interval(agent.config.inventory_every);
+                inventory.reset();
+                loop {
+                    inventory.tick().await;
+                    agent.send_inventory().await;
+                }
+            })
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                _ = inventory.tick() => self.send_inventory().await,
                 received = self.queues.receive(&self.queue_url, &options) => match received {
                     Ok(messages) => {
                         for message in messages {
@@ -164,6 +176,7 @@ impl Agent {
                 },
             }
         }
+        reporter.abort();
         tracing::info!("agent stopping");
         self.services.shutdown().await;
         Ok(())
