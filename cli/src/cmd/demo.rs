@@ -26,6 +26,9 @@ struct TagArgs {
     /// Build a release whose health check fails, to watch a rollback.
     #[arg(long)]
     broken: bool,
+    /// Build a release that waits this many seconds before it listens (a slow start).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600))]
+    start_delay: u32,
     /// The state directory of the running `boreas dev`.
     #[arg(long, default_value = ".boreas")]
     state_dir: PathBuf,
@@ -58,7 +61,11 @@ async fn run_tag(args: &TagArgs) -> Result<(), String> {
     demo::check_new_tag(&state.demo_repo, &args.version)?;
     // Artifacts first: the version must be downloadable before anyone can deploy it.
     for app in demo::APPS {
-        demo::build_artifact(&state.artifacts_dir, app, &args.version, args.broken)?;
+        let behaviour = demo::Behaviour {
+            broken: args.broken,
+            start_delay: args.start_delay,
+        };
+        demo::build_artifact(&state.artifacts_dir, app, &args.version, behaviour)?;
     }
     let commit = demo::commit_and_tag(&state.demo_repo, &args.version, args.broken)?;
     let payload = demo::push_tag_payload(&state.demo_repo, &args.version, &commit)?;

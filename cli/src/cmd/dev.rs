@@ -22,6 +22,13 @@ pub(crate) struct Args {
     /// Seconds between the agents' inventory reports.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     inventory_seconds: u64,
+    /// Seconds before an agent that died is started again (systemd's RestartSec).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    agent_restart_seconds: u64,
+    /// Also stop when standard input reaches end of file (for a parent process that may die
+    /// without signalling: its end closes the pipe).
+    #[arg(long, hide = true)]
+    stop_on_stdin_eof: bool,
 }
 
 /// Exit 0 after a clean stop, 1 when the platform could not start, 2 for bad arguments.
@@ -44,6 +51,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         agents: usize::from(args.agents),
         prefix: args.prefix.clone(),
         inventory_seconds: args.inventory_seconds,
+        agent_restart: std::time::Duration::from_secs(args.agent_restart_seconds),
+        stop_on_stdin_eof: args.stop_on_stdin_eof,
     };
     match runtime.block_on(crate::dev::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

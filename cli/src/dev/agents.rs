@@ -14,8 +14,6 @@ use super::state::AgentInfo;
 
 /// How long an agent may take to stop its apps after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(20);
-/// Pause before restarting an agent that exited.
-const RESTART_AFTER: Duration = Duration::from_secs(1);
 /// The pid file of a running agent, in its work directory (tests signal agents through it).
 pub(crate) const PID_FILE: &str = "agent.pid";
 
@@ -27,6 +25,8 @@ pub(crate) struct AgentEnv {
     pub(crate) prefix: String,
     /// Seconds between inventory reports.
     pub(crate) inventory_seconds: u64,
+    /// Pause before restarting an agent that exited.
+    pub(crate) restart_after: Duration,
 }
 
 /// The `boreas-agent` binary: `$BOREAS_AGENT_BIN`, else next to this executable.
@@ -106,7 +106,7 @@ pub(crate) async fn supervise(env: AgentEnv, agent: AgentInfo, mut stop: watch::
             Err(e) => {
                 tracing::error!(host = %agent.host, error = %e, "cannot start the agent");
                 tokio::select! {
-                    () = tokio::time::sleep(RESTART_AFTER * 5) => continue,
+                    () = tokio::time::sleep(env.restart_after) => continue,
                     _ = stop.changed() => return,
                 }
             }
@@ -115,7 +115,7 @@ pub(crate) async fn supervise(env: AgentEnv, agent: AgentInfo, mut stop: watch::
             status = child.wait() => {
                 tracing::warn!(host = %agent.host, status = ?status.ok(), "agent exited; restarting it");
                 tokio::select! {
-                    () = tokio::time::sleep(RESTART_AFTER) => {}
+                    () = tokio::time::sleep(env.restart_after) => {}
                     _ = stop.changed() => return,
                 }
             }

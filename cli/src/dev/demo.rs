@@ -170,9 +170,10 @@ pub(crate) fn commit_and_tag(dir: &Path, version: &str, broken: bool) -> Result<
 
 /// The demo app: serves its version at `/` and `/healthz` (500 when built broken) on the port its
 /// host's `demo-ports.json` gives it.
-const APP_PY: &str = r#"import http.server, json, os, sys
+const APP_PY: &str = r#"import http.server, json, os, sys, time
 VERSION = "@VERSION@"
 BROKEN = @BROKEN@
+START_DELAY = @START_DELAY@
 APP = os.environ.get("BOREAS_APP", "@APP@")
 
 def port():
@@ -201,6 +202,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 if __name__ == "__main__":
+    time.sleep(START_DELAY)
     http.server.HTTPServer(("127.0.0.1", port()), Handler).serve_forever()
 "#;
 
@@ -216,13 +218,22 @@ except Exception as e:
     sys.exit(1)
 "#;
 
+/// How a demo release behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Behaviour {
+    /// `/healthz` answers 500, so the health check fails.
+    pub(crate) broken: bool,
+    /// Seconds the app waits before it listens (a slow start).
+    pub(crate) start_delay: u32,
+}
+
 /// Builds the release artifact of `app` at `version` into `artifacts_dir/{app}/{version}/` with its
 /// `sha256sum`-style checksum file. Returns the artifact path.
 pub(crate) fn build_artifact(
     artifacts_dir: &Path,
     app: &str,
     version: &str,
-    broken: bool,
+    behaviour: Behaviour,
 ) -> Result<PathBuf, String> {
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
@@ -231,7 +242,8 @@ pub(crate) fn build_artifact(
     let app_py = APP_PY
         .replace("@VERSION@", version)
         .replace("@APP@", app)
-        .replace("@BROKEN@", if broken { "True" } else { "False" });
+        .replace("@BROKEN@", if behaviour.broken { "True" } else { "False" })
+        .replace("@START_DELAY@", &behaviour.start_delay.to_string());
     for (name, body) in [("app.py", app_py.as_str()), ("health.py", HEALTH_PY)] {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);

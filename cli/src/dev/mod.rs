@@ -53,6 +53,10 @@ pub(crate) struct Options {
     pub(crate) prefix: String,
     /// Seconds between the agents' inventory reports.
     pub(crate) inventory_seconds: u64,
+    /// Pause before an agent that died is started again.
+    pub(crate) agent_restart: Duration,
+    /// Stop when standard input closes, too.
+    pub(crate) stop_on_stdin_eof: bool,
 }
 
 /// Hosts for `n` agents: half in each environment, alternating groups (`web-1`, `worker-1`, …).
@@ -156,7 +160,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
     {
         Ok(state) => {
             print_summary(&state, &state_dir);
-            shutdown_signal().await;
+            shutdown_signal(options.stop_on_stdin_eof).await;
             eprintln!("stopping: agents, pollers, server, emulator…");
             running.shutdown().await;
             eprintln!("stopped");
@@ -324,6 +328,7 @@ async fn start(
         endpoint: endpoint.clone(),
         prefix: options.prefix.clone(),
         inventory_seconds: options.inventory_seconds,
+        restart_after: options.agent_restart,
     };
     for agent in &agents {
         running.tasks.push(tokio::spawn(agents::supervise(
@@ -462,18 +467,29 @@ fn print_summary(state: &DevState, state_dir: &Path) {
     println!("Ctrl-C stops everything.");
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM, or when standard input closes if `stdin_eof` is set.
+async fn shutdown_signal(stdin_eof: bool) {
+    use tokio::io::AsyncReadExt;
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let stdin_closed = async {
+        if !stdin_eof {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 256];
+        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
             }
+            Err(_) => std::future::pending::<()>().await,
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+    };
+    tokio::select! {
+        () = term => {}
+        () = stdin_closed => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -1,0 +1,531 @@
+//! The end-to-end scenarios, all against one real `boreas dev` (emulator, functions, four agents in
+//! `exec` mode, the demo git repository), one at a time. Each scenario tags its own versions on top
+//! of whatever the others left, so they pass in any order.
+//!
+//! The demo `boreas.yaml`: `api` on every host of an environment in batches `[1, 100%]` with a
+//! manual gate after the first; `web` on the `web` hosts, depending on `api`. With four agents,
+//! staging has `staging-web-1` and `staging-worker-1`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use boreas_core::webhook::{Provider, sign};
+use boreas_e2e::{Platform, batches, progress, push_tag_payload, wait_for};
+use serde_json::{Value, json};
+
+const ENV: &str = "staging";
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(180);
+const SHORT: Duration = Duration::from_secs(60);
+
+static PLATFORM: OnceLock<Platform> = OnceLock::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The shared platform, and the right to use it alone.
+fn platform() -> (&'static Platform, MutexGuard<'static, ()>) {
+    let guard = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let platform = PLATFORM.get_or_init(|| {
+        let dir =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}", std::process::id()));
+        Platform::start(
+            &dir,
+            4,
+            // Quick inventories; an agent killed stays down past its heartbeat timeout (10 s).
+            &["--inventory-seconds", "2", "--agent-restart-seconds", "30"],
+        )
+    });
+    (platform, guard)
+}
+
+/// A version name no other scenario uses.
+fn next_version(label: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    format!("v{}.0.0-{label}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Tags a healthy version and drives its staging deployment to success.
+fn deploy_good(p: &Platform, label: &str) -> String {
+    let v = next_version(label);
+    p.tag(&v, &[]);
+    let d = p.deployment_of(&v, ENV, SHORT);
+    let done = p.drive(d["id"].as_str().unwrap(), DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    v
+}
+
+/// Every (host, app) the demo runs in staging.
+fn placements(p: &Platform, d: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for app in ["api", "web"] {
+        for batch in batches(d, app) {
+            for host in batch {
+                out.push((host, app.to_owned()));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "the plan places nothing: {d}");
+    assert!(out.iter().all(|(h, _)| p.hosts(ENV).contains(h)));
+    out
+}
+
+fn assert_runs(p: &Platform, host: &str, app: &str, version: &str) {
+    assert_eq!(
+        p.current_release(host, app).as_deref(),
+        Some(version),
+        "{app} on {host}: the current link"
+    );
+    wait_for(
+        &format!("{app} on {host} to answer with {version}"),
+        SHORT,
+        || (p.live_version(host, app).as_deref() == Some(version)).then_some(()),
+    );
+}
+
+fn record<'a>(d: &'a Value, kind: &str, key: &str, value: &str) -> Option<&'a Value> {
+    progress(d, kind).iter().find(|r| r[key] == value)
+}
+
+#[test]
+fn s1_tag_to_every_agent_running_it_with_full_coverage() {
+    let (p, _serial) = platform();
+    let v = next_version("s1");
+    let tagged = p.tag(&v, &[]);
+    assert_eq!(tagged["status"], 202, "{tagged}");
+    let d = p.deployment_of(&v, ENV, SHORT);
+    assert_eq!(d["status"], "planned");
+    let id = d["id"].as_str().unwrap().to_owned();
+    let version = p.get(&format!("/versions/demo/{v}"));
+    assert_eq!(version["status"], "planned", "{version}");
+
+    let done = p.drive(&id, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    // Dependency order: web started after api ended; api's batches one after the other.
+    let app =
+        |name: &str| record(&done, "apps", "app", name).unwrap_or_else(|| panic!("{name}: {done}"));
+    let web_started = app("web")["started_at"].as_str().expect("web started");
+    let api_ended = app("api")["ended_at"].as_str().expect("api ended");
+    assert!(
+        web_started >= api_ended,
+        "web started before api ended: {done}"
+    );
+    let api_batches: Vec<&Value> = progress(&done, "batches")
+        .iter()
+        .filter(|b| b["app"] == "api")
+        .collect();
+    assert_eq!(api_batches.len(), 2, "{done}");
+    let (second, first) = (
+        api_batches[1]["started_at"]
+            .as_str()
+            .expect("batch 1 started"),
+        api_batches[0]["ended_at"].as_str().expect("batch 0 ended"),
+    );
+    assert!(
+        second >= first,
+        "api batch 1 started before batch 0 ended: {done}"
+    );
+    for b in progress(&done, "batches") {
+        assert_eq!(b["status"], "succeeded", "{b}");
+    }
+    for (host, app) in placements(p, &done) {
+        assert_runs(p, &host, &app, &v);
+    }
+    for app in ["api", "web"] {
+        wait_for(&format!("100% coverage of {app} in {ENV}"), SHORT, || {
+            let a = p.get(&format!("/apps/{app}"));
+            let env = a["environments"]
+                .as_array()?
+                .iter()
+                .find(|e| e["environment"] == ENV)?
+                .clone();
+            (env["coverage"] == 1.0 && env["desired_version"] == v.as_str()).then_some(())
+        });
+    }
+}
+
+#[test]
+fn s2_broken_version_fails_batch_one_and_rolls_back_only_it() {
+    let (p, _serial) = platform();
+    let good = deploy_good(p, "s2good");
+    let bad = next_version("s2broken");
+    p.tag(&bad, &["--broken"]);
+    let d = p.deployment_of(&bad, ENV, SHORT);
+    let id = d["id"].as_str().unwrap().to_owned();
+    let done = p.drive(&id, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "rolled_back", "{done}");
+
+    let api = batches(&done, "api");
+    assert_eq!(api.len(), 2, "{done}");
+    for host in &api[0] {
+        let t = record(&done, "targets", "target", host).expect("batch 1 target progress");
+        assert_eq!(t["status"], "rolled_back", "{t}");
+        assert_runs(p, host, "api", &good);
+    }
+    // Nothing of the later batch or the later stage was touched.
+    for host in &api[1] {
+        assert!(
+            progress(&done, "targets")
+                .iter()
+                .all(|t| !(t["app"] == "api" && t["target"] == host.as_str())),
+            "{done}"
+        );
+        assert_runs(p, host, "api", &good);
+    }
+    assert!(record(&done, "apps", "app", "web").is_none(), "{done}");
+    for batch in batches(&done, "web") {
+        for host in batch {
+            assert_runs(p, &host, "web", &good);
+        }
+    }
+}
+
+#[test]
+fn s3_manual_gate_waits_approve_continues_reject_rolls_back() {
+    let (p, _serial) = platform();
+    deploy_good(p, "s3base");
+
+    // Approve: the gate holds the second batch until approved.
+    let approved = next_version("s3approve");
+    p.tag(&approved, &[]);
+    let id = p.deployment_of(&approved, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        p.post(&format!("/deployments/{id}/confirm"), &json!({}))
+            .status,
+        200
+    );
+    p.wait_gate(&id, "api.0", SHORT);
+    std::thread::sleep(Duration::from_secs(3));
+    let waiting = p.deployment(&id);
+    assert_eq!(waiting["status"], "running");
+    let second = &batches(&waiting, "api")[1];
+    assert!(
+        second
+            .iter()
+            .all(|h| record(&waiting, "targets", "target", h).is_none()),
+        "the second batch started before the gate was approved: {waiting}"
+    );
+    let out = p.boreas(&["approve", &id, "api.0", "--comment", "ship it"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = p.wait_status(&id, &["succeeded", "failed", "rolled_back"], DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let gate = record(&done, "gates", "gate", "api.0").expect("the gate");
+    assert_eq!(gate["status"], "approved");
+    assert_eq!(gate["comment"], "ship it");
+
+    // Reject: the first batch is rolled back to the approved version.
+    let rejected = next_version("s3reject");
+    p.tag(&rejected, &[]);
+    let id = p.deployment_of(&rejected, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        p.post(&format!("/deployments/{id}/confirm"), &json!({}))
+            .status,
+        200
+    );
+    p.wait_gate(&id, "api.0", SHORT);
+    let first = batches(&p.deployment(&id), "api")[0].clone();
+    for host in &first {
+        assert_runs(p, host, "api", &rejected);
+    }
+    let out = p.boreas(&["reject", &id, "api.0", "--comment", "not today"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = p.wait_status(
+        &id,
+        &["succeeded", "failed", "rolled_back", "cancelled"],
+        DEPLOY_TIMEOUT,
+    );
+    assert_eq!(done["status"], "rolled_back", "{done}");
+    for host in &first {
+        assert_runs(p, host, "api", &approved);
+    }
+}
+
+#[test]
+fn s4_revert_returns_targets_and_the_version_is_never_planned_again() {
+    let (p, _serial) = platform();
+    let v2 = deploy_good(p, "s4two");
+    let v3 = deploy_good(p, "s4three");
+    let before: BTreeSet<String> = p
+        .deployments()
+        .iter()
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect();
+
+    let out = p.boreas(&["revert", &v3, "--reason", "e2e: bad release", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reverted: Value = serde_json::from_slice(&out.stdout).expect("revert JSON");
+    assert_eq!(reverted["rollback_to"], v2.as_str(), "{reverted}");
+    let rollback = reverted["deployments"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["environment"] == ENV))
+        .unwrap_or_else(|| panic!("no rollback deployment for {ENV}: {reverted}"))
+        .clone();
+    assert_eq!(rollback["version"], v2.as_str());
+    let done = p.drive(rollback["id"].as_str().unwrap(), DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    for (host, app) in placements(p, &done) {
+        assert_runs(p, &host, &app, &v2);
+    }
+    assert_eq!(p.get(&format!("/versions/demo/{v3}"))["state"], "revert");
+
+    // The tag delivered again (a new delivery) plans nothing, and a newer version plans itself,
+    // not v3.
+    let commit = reverted["version"]["commit"].as_str().unwrap().to_owned();
+    let again = p.deliver(&push_tag_payload(&v3, &commit), "e2e-s4-redelivery");
+    assert!(again.status < 300, "{}", again.body);
+    let v4 = next_version("s4four");
+    p.tag(&v4, &[]);
+    p.deployment_of(&v4, ENV, SHORT);
+    std::thread::sleep(Duration::from_secs(3));
+    let new: Vec<Value> = p
+        .deployments()
+        .into_iter()
+        .filter(|d| !before.contains(d["id"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(
+        new.iter().all(|d| d["version"] != v3.as_str()),
+        "v3 was planned again: {new:?}"
+    );
+}
+
+#[test]
+fn s5_agent_killed_mid_deploy_ends_the_deployment_and_recovers_consistently() {
+    let (p, _serial) = platform();
+    let good = deploy_good(p, "s5good");
+    let slow = next_version("s5slow");
+    // A release that takes seconds to start, so the kill lands while the agent works on it.
+    p.tag(&slow, &["--start-delay", "3"]);
+    let id = p.deployment_of(&slow, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = p.deployment(&id);
+    let host = batches(&d, "api")[0][0].clone();
+    assert_eq!(
+        p.post(&format!("/deployments/{id}/confirm"), &json!({}))
+            .status,
+        200
+    );
+    // Target records are written when a target finishes; the agent's own release directory shows
+    // that it is working on the command.
+    wait_for(&format!("{host} to install {slow}"), SHORT, || {
+        p.release_installed(&host, "api", &slow).then_some(())
+    });
+    let killed = p.kill_agent(&host);
+    let at = Instant::now();
+
+    let done = p.wait_status(&id, &["failed", "rolled_back"], Duration::from_secs(120));
+    let took = at.elapsed();
+    // The heartbeat timeout is 10 s: one for the deploy, one for the rollback command that the
+    // dead agent cannot take either.
+    assert!(
+        took < Duration::from_secs(45),
+        "ended after {took:?}: {done}"
+    );
+    for kind in ["apps", "batches", "targets"] {
+        for r in progress(&done, kind) {
+            assert!(
+                r["status"] != "running" && r["status"] != "rolling_back",
+                "{kind} record still {}: {done}",
+                r["status"]
+            );
+        }
+    }
+
+    // The supervisor restarts the agent; its next inventory matches what runs there.
+    wait_for(
+        &format!("{host}'s agent to restart"),
+        Duration::from_secs(90),
+        || p.agent_pid(&host).filter(|pid| *pid != killed),
+    );
+    let seen_before = agent_record(p, &host)
+        .and_then(|a| a["last_seen"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let (current, reported) = wait_for(
+        &format!("{host} to report a consistent inventory"),
+        Duration::from_secs(90),
+        || {
+            let agent = agent_record(p, &host)?;
+            if agent["last_seen"].as_str()? <= seen_before.as_str() {
+                return None;
+            }
+            let current = p.current_release(&host, "api")?;
+            let live = p.live_version(&host, "api")?;
+            let reported = agent["apps"]
+                .as_array()?
+                .iter()
+                .find(|a| a["app"] == "api")?["version"]
+                .as_str()?
+                .to_owned();
+            (live == current && reported == current).then_some((current, reported))
+        },
+    );
+    assert!(current == good || current == slow, "{current}");
+    assert_eq!(reported, current);
+}
+
+/// The agent record of `host` in staging, as the api lists it.
+fn agent_record(p: &Platform, host: &str) -> Option<Value> {
+    let agents = p.get(&format!("/agents?env={ENV}"));
+    agents["items"]
+        .as_array()?
+        .iter()
+        .find(|a| a["host"] == host)
+        .cloned()
+}
+
+#[test]
+fn s6_twenty_concurrent_webhooks_make_twenty_versions_and_one_planned_per_environment() {
+    let (p, _serial) = platform();
+    let tags: Vec<(String, String)> = (0..20)
+        .map(|i| {
+            let v = next_version(&format!("s6n{i:02}"));
+            let commit = p.git_tag(&v);
+            (v, commit)
+        })
+        .collect();
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, (v, c))| {
+                s.spawn(move || {
+                    p.deliver(
+                        &push_tag_payload(v, c),
+                        &format!("e2e-s6-{i}-{}", std::process::id()),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|s| *s == 202), "{answers:?}");
+    let names: BTreeSet<&str> = tags.iter().map(|(v, _)| v.as_str()).collect();
+    wait_for("twenty planned versions", Duration::from_secs(120), || {
+        let versions = p.get("/versions?repo=demo&limit=1000");
+        let ours: Vec<&Value> = versions["items"]
+            .as_array()?
+            .iter()
+            .filter(|v| names.contains(v["name"].as_str().unwrap_or_default()))
+            .collect();
+        let distinct: BTreeSet<&str> = ours.iter().filter_map(|v| v["name"].as_str()).collect();
+        assert_eq!(distinct.len(), ours.len(), "a version recorded twice");
+        (ours.len() == 20 && ours.iter().all(|v| v["status"] == "planned")).then_some(())
+    });
+    let newest = tags.last().map(|(v, _)| v.clone()).unwrap();
+    for env in ["staging", "prod"] {
+        wait_for(
+            &format!("one planned deployment in {env}, the rest superseded"),
+            Duration::from_secs(60),
+            || {
+                let mut by_version: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for d in p.deployments() {
+                    if d["environment"] == env
+                        && names.contains(d["version"].as_str().unwrap_or_default())
+                    {
+                        by_version
+                            .entry(d["version"].as_str()?.to_owned())
+                            .or_default()
+                            .push(d["status"].as_str()?.to_owned());
+                    }
+                }
+                let settled = by_version.len() == 20
+                    && by_version.values().all(|s| s.len() == 1)
+                    && by_version.iter().all(|(v, s)| {
+                        s[0] == if *v == newest {
+                            "planned"
+                        } else {
+                            "superseded"
+                        }
+                    });
+                settled.then_some(())
+            },
+        );
+        let planned: Vec<Value> = p
+            .deployments()
+            .into_iter()
+            .filter(|d| d["environment"] == env && d["status"] == "planned")
+            .collect();
+        assert_eq!(planned.len(), 1, "{planned:?}");
+        assert_eq!(planned[0]["version"], newest.as_str());
+    }
+}
+
+#[test]
+fn s7_replayed_unsigned_and_malformed_deliveries_get_their_status_and_record_nothing() {
+    let (p, _serial) = platform();
+    let counts = || {
+        let versions = p.get("/versions?limit=1000")["items"]
+            .as_array()
+            .map_or(0, Vec::len);
+        (versions, p.deployments().len())
+    };
+
+    // A replayed delivery: the first is recorded, the replay answers 200 `duplicate`.
+    let v = next_version("s7replay");
+    let commit = p.git_tag(&v);
+    let delivery = format!("e2e-s7-{}", std::process::id());
+    let first = p.deliver(&push_tag_payload(&v, &commit), &delivery);
+    assert_eq!(first.status, 202, "{}", first.body);
+    p.deployment_of(&v, ENV, SHORT);
+    p.deployment_of(&v, "prod", SHORT);
+    let before = counts();
+    let replay = p.deliver(&push_tag_payload(&v, &commit), &delivery);
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    assert_eq!(replay.body["status"], "duplicate", "{}", replay.body);
+
+    // A bad signature, a missing one, malformed JSON.
+    let unsigned = next_version("s7unsigned");
+    let commit = p.git_tag(&unsigned);
+    let body = push_tag_payload(&unsigned, &commit)
+        .to_string()
+        .into_bytes();
+    let bad = sign(Provider::GitHub, &body, b"not the secret");
+    let headers = |sig: Option<String>, delivery: &str| {
+        let mut h = vec![
+            ("X-GitHub-Event", "push".to_owned()),
+            ("X-GitHub-Delivery", delivery.to_owned()),
+        ];
+        if let Some(sig) = sig {
+            h.push(("X-Hub-Signature-256", sig));
+        }
+        h
+    };
+    let a = p.post_webhook(&headers(Some(bad), "e2e-s7-bad"), body.clone());
+    assert_eq!(a.status, 401, "{}", a.body);
+    let a = p.post_webhook(&headers(None, "e2e-s7-none"), body);
+    assert_eq!(a.status, 401, "{}", a.body);
+    let malformed = b"{\"ref\": \"refs/tags/x\", ".to_vec();
+    let secret = p.dev["webhook_secret"].as_str().unwrap().as_bytes();
+    let sig = sign(Provider::GitHub, &malformed, secret);
+    let a = p.post_webhook(&headers(Some(sig), "e2e-s7-malformed"), malformed);
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body["error"].is_string(), "{}", a.body);
+
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(counts(), before, "a refused delivery left records");
+    let missing = p.post(
+        &format!("/versions/demo/{unsigned}/revert"),
+        &json!({"reason": "probe"}),
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+}
