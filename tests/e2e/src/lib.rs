@@ -138,6 +138,11 @@ impl Platform {
         self.dev[key].as_str().unwrap_or_default()
     }
 
+    /// The directory of the `boreas` and `boreas-agent` binaries in use.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir

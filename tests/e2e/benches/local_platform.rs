@@ -1,0 +1,188 @@
+//! The local platform under load: a real `boreas dev` (release build) and `boreas-agent fleet`
+//! simulating 200 hosts, deploying one app in 4 batches of 50 (parallelism 50, no pauses).
+//!
+//! Prints, per run: webhook → plan ready; confirm → first target reported; each batch's duration
+//! and its overhead beyond the simulated agents' own work (the fleet's deploy latency); confirm →
+//! deployment succeeded. Run with `cargo bench -p boreas-e2e --bench local_platform`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boreas_e2e::{Platform, git, progress, push_tag_payload, wait_for};
+use serde_json::{Value, json};
+
+const HOSTS: usize = 200;
+const RUNS: usize = 3;
+/// What one simulated deploy takes.
+const LATENCY_MS: u64 = 500;
+
+/// The benchmark's `boreas.yaml`: one app on the fleet's group.
+const CONFIG: &str = r#"environments:
+  - name: sim
+triggers:
+  tags: "v*"
+apps:
+  - name: bench
+    kind: pm
+    rollout:
+      batches: ["25%", "50%", "75%", "100%"]
+      parallelism: 50
+      heartbeat: 30s
+      timeout: 5m
+    pm:
+      hosts:
+        sim: [{group: fleet}]
+      artifact:
+        url: "file:///nonexistent/bench/{version}.tar.gz"
+        sha256: "0000000000000000000000000000000000000000000000000000000000000000"
+      run:
+        command: ["true"]
+      health:
+        command: ["true"]
+"#;
+
+/// Kills the fleet when the benchmark ends, however it ends.
+struct Fleet(Child);
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC timestamp (`…Z` or `…+00:00`).
+fn epoch(ts: &str) -> f64 {
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .unwrap_or_else(|_| panic!("timestamp {ts:?}"))
+    };
+    let (date, time) = ts
+        .split_once('T')
+        .unwrap_or_else(|| panic!("timestamp {ts:?}"));
+    let mut d = date.split('-').map(num);
+    let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
+    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
+    let mut t = time.split(':');
+    let (h, min) = (num(t.next().unwrap()), num(t.next().unwrap()));
+    let sec: f64 = t.next().unwrap().parse().unwrap();
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + h * 3600 + min * 60) as f64 + sec
+}
+
+fn main() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{}", std::process::id()));
+    let p = Platform::start(&dir, 1, &["--inventory-seconds", "300"]);
+    let prefix = p.dev["prefix"].as_str().unwrap().to_owned();
+    let endpoint = p.dev["emulator_endpoint"].as_str().unwrap().to_owned();
+    let _fleet = Fleet(
+        Command::new(p.bin_dir().join("boreas-agent"))
+            .args(["fleet", "--hosts", &HOSTS.to_string(), "--prefix", &prefix])
+            .args([
+                "--environment",
+                "sim",
+                "--group",
+                "fleet",
+                "--poll-seconds",
+                "5",
+            ])
+            .args([
+                "--latency-ms",
+                &LATENCY_MS.to_string(),
+                "--endpoint",
+                &endpoint,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the fleet"),
+    );
+    wait_for(
+        "200 simulated agents to register",
+        Duration::from_secs(300),
+        || {
+            let agents = p.get("/agents?env=sim&limit=1000");
+            (agents["items"].as_array()?.len() == HOSTS).then_some(())
+        },
+    );
+    let repo = p.demo_repo();
+    std::fs::write(repo.join("boreas.yaml"), CONFIG).expect("write boreas.yaml");
+    git(
+        &repo,
+        &[
+            "commit",
+            "--quiet",
+            "-am",
+            "bench: one app on 200 simulated hosts",
+        ],
+    );
+
+    println!(
+        "local platform, {HOSTS} simulated hosts, 4 batches of 50, parallelism 50, {LATENCY_MS} ms per simulated deploy"
+    );
+    println!(
+        "run  webhook→planned  confirm→first target  batch durations (overhead beyond {LATENCY_MS} ms)          confirm→succeeded"
+    );
+    for run in 1..=RUNS {
+        let version = format!("v9.{run}.0-bench");
+        let commit = p.git_tag(&version);
+        let sent = Instant::now();
+        let a = p.deliver(
+            &push_tag_payload(&version, &commit),
+            &format!("bench-{}-{run}", std::process::id()),
+        );
+        assert_eq!(a.status, 202, "{}", a.body);
+        let d = wait_for("the plan", Duration::from_secs(120), || {
+            p.deployments()
+                .into_iter()
+                .find(|d| d["version"] == version.as_str() && d["environment"] == "sim")
+        });
+        let planned = sent.elapsed();
+        let id = d["id"].as_str().unwrap().to_owned();
+        let confirm = p.post(&format!("/deployments/{id}/confirm"), &json!({}));
+        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        let confirmed = Instant::now();
+        let mut first: Option<Duration> = None;
+        let done: Value = loop {
+            let d = p.deployment(&id);
+            if first.is_none() && !progress(&d, "targets").is_empty() {
+                first = Some(confirmed.elapsed());
+            }
+            if d["status"] != "running" {
+                break d;
+            }
+            assert!(
+                confirmed.elapsed() < Duration::from_secs(900),
+                "deployment {id} did not finish: {d}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let total = confirmed.elapsed();
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(progress(&done, "targets").len(), HOSTS);
+        let batches: Vec<String> = progress(&done, "batches")
+            .iter()
+            .map(|b| {
+                let secs = epoch(b["ended_at"].as_str().unwrap())
+                    - epoch(b["started_at"].as_str().unwrap());
+                format!("{secs:.2}s ({:+.2}s)", secs - LATENCY_MS as f64 / 1000.0)
+            })
+            .collect();
+        println!(
+            "{run:<4} {:<16} {:<21} {:<58} {:.2}s",
+            format!("{:.2}s", planned.as_secs_f64()),
+            format!("{:.2}s", first.unwrap_or(total).as_secs_f64()),
+            batches.join(" "),
+            total.as_secs_f64()
+        );
+    }
+}
