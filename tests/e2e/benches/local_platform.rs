@@ -148,8 +148,19 @@ fn main() {
         });
         let planned = sent.elapsed();
         let id = d["id"].as_str().unwrap().to_owned();
-        let confirm = p.post(&format!("/deployments/{id}/confirm"), &json!({}));
-        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        // The previous run's lock is released when the recorder has taken its end event.
+        wait_for(
+            "the run lock of the previous run",
+            Duration::from_secs(60),
+            || {
+                let confirm = p.post(&format!("/deployments/{id}/confirm"), &json!({}));
+                match confirm.status {
+                    200 => Some(()),
+                    409 if confirm.body["error"] == "run_lock" => None,
+                    _ => panic!("confirm {id}: {} {}", confirm.status, confirm.body),
+                }
+            },
+        );
         let confirmed = Instant::now();
         let mut first: Option<Duration> = None;
         let done: Value = loop {
