@@ -202,9 +202,8 @@ impl Layout {
         if is_tar_gz(url) {
             let file = fs::File::open(artifact).map_err(Error::io(artifact))?;
             let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-            archive.set_preserve_permissions(true);
             // `unpack` refuses entries that would land outside `staging` (`..`, absolute paths,
-            // symlinked parents).
+            // symlinked parents), keeps the rwx bits but drops setuid/setgid and ownership.
             archive
                 .unpack(&staging)
                 .map_err(|e| unpack_error(format!("cannot unpack the archive: {e}")))?;
