@@ -29,6 +29,9 @@ pub(crate) struct Args {
     /// without signalling: its end closes the pipe).
     #[arg(long, hide = true)]
     stop_on_stdin_eof: bool,
+    /// Run without the simulated Kubernetes clusters; the demo repository then has no k8s app.
+    #[arg(long)]
+    no_k8s: bool,
 }
 
 /// Exit 0 after a clean stop, 1 when the platform could not start, 2 for bad arguments.
@@ -53,6 +56,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         inventory_seconds: args.inventory_seconds,
         agent_restart: std::time::Duration::from_secs(args.agent_restart_seconds),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
+        k8s: !args.no_k8s,
     };
     match runtime.block_on(crate::dev::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,8 +24,9 @@ pub(crate) const PORTS_FILE: &str = "demo-ports.json";
 pub(crate) const ENVIRONMENTS: [&str; 2] = ["staging", "prod"];
 pub(crate) const GROUPS: [&str; 2] = ["web", "worker"];
 
-/// The demo `boreas.yaml`, with artifacts under `artifacts_dir`.
-pub(crate) fn boreas_yaml(artifacts_dir: &Path) -> String {
+/// The demo `boreas.yaml`, with artifacts under `artifacts_dir`; `k8s` adds the app on the
+/// simulated clusters.
+pub(crate) fn boreas_yaml(artifacts_dir: &Path, k8s: bool) -> String {
     let base = artifacts_dir.display();
     let artifact = |app: &str| {
         format!(
@@ -35,7 +36,7 @@ pub(crate) fn boreas_yaml(artifacts_dir: &Path) -> String {
     format!(
         "# The demo repository of `boreas dev`. Every tag v* becomes a version.
 # `api` runs on every host and waits for an approval after its first host;
-# `web` runs on the web hosts once `api` is done.
+# `web` runs on the web hosts once `api` is done; so does `storefront` on the simulated clusters.
 environments:
   - name: staging
   - name: prod
@@ -67,11 +68,33 @@ apps:
       hosts:
         staging: [{{group: web}}]
         prod: [{{group: web}}]
-{web}",
+{web}
+{k8s}",
+        k8s = if k8s { K8S_APP } else { "" },
         api = artifact("api"),
         web = artifact("web"),
     )
 }
+
+/// The demo's k8s app, on the simulated cluster of each environment.
+const K8S_APP: &str = r#"  # A k8s app on SIMULATED clusters: `boreas dev` runs a fixture API server per environment
+  # (not Kubernetes; it moves Deployments' status forward itself).
+  - name: storefront
+    kind: k8s
+    depends_on: [api]
+    rollout:
+      batches: ["50%", "100%"]
+      heartbeat: 30s
+      timeout: 2m
+    k8s:
+      clusters:
+        staging: [simulated-staging]
+        prod: [simulated-prod]
+      namespace: demo
+      deployment: storefront
+      container: storefront
+      image: "registry.invalid/demo/storefront:{version}"
+"#;
 
 /// Runs git in `dir`, returning its trimmed standard output.
 pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
@@ -94,7 +117,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 
 /// Creates the demo repository at `dir` unless it exists: `boreas.yaml`, a README, one commit on
 /// `main`. Returns whether it was created.
-pub(crate) fn init_repository(dir: &Path, artifacts_dir: &Path) -> Result<bool, String> {
+pub(crate) fn init_repository(dir: &Path, artifacts_dir: &Path, k8s: bool) -> Result<bool, String> {
     if dir.join(".git").exists() {
         return Ok(false);
     }
@@ -102,7 +125,7 @@ pub(crate) fn init_repository(dir: &Path, artifacts_dir: &Path) -> Result<bool, 
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     git(dir, &["config", "user.name", "Boreas Demo"])?;
     git(dir, &["config", "user.email", "demo@boreas.invalid"])?;
-    write(&dir.join("boreas.yaml"), &boreas_yaml(artifacts_dir))?;
+    write(&dir.join("boreas.yaml"), &boreas_yaml(artifacts_dir, k8s))?;
     write(
         &dir.join("README.md"),
         "# demo\n\nThe demo repository of `boreas dev`. `boreas demo tag vX.Y.Z` commits, tags and\nsends the webhook.\n",

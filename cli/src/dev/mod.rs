@@ -5,7 +5,9 @@
 //!   handler and serves the built dashboard ([`server`]);
 //! - SQS pollers that run the planner and recorder handlers ([`pollers`]);
 //! - local PM agents as real `boreas-agent` processes ([`agents`]);
-//! - a demo git repository with two PM apps ([`demo`]).
+//! - a demo git repository with two PM apps and one k8s app ([`demo`]);
+//! - for the k8s app, simulated clusters (the project's fixture API server) with the k8s-operator
+//!   handler polling their queues ([`k8s`]).
 //!
 //! Resuming. moto keeps everything in memory, so a second `boreas dev` on the same state directory
 //! starts a fresh emulator and rebuilds what it can from what lives on disk: the admin token and the
@@ -17,6 +19,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod demo;
+pub(crate) mod k8s;
 pub(crate) mod pollers;
 pub(crate) mod server;
 pub(crate) mod state;
@@ -57,6 +60,8 @@ pub(crate) struct Options {
     pub(crate) agent_restart: Duration,
     /// Stop when standard input closes, too.
     pub(crate) stop_on_stdin_eof: bool,
+    /// Run the simulated clusters and put the k8s app in a new demo repository.
+    pub(crate) k8s: bool,
 }
 
 /// Hosts for `n` agents: half in each environment, alternating groups (`web-1`, `worker-1`, …).
@@ -100,6 +105,7 @@ fn free_port(taken: &mut HashSet<u16>) -> Result<u16, String> {
 #[derive(Debug)]
 struct Running {
     emulator: Emulator,
+    clusters: Vec<k8s::SimCluster>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -109,6 +115,9 @@ impl Running {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        for cluster in self.clusters {
+            cluster.fixture.stop().await;
         }
         if let Err(e) = self.emulator.stop().await {
             eprintln!("stopping the emulator: {e}");
@@ -146,6 +155,7 @@ pub(crate) async fn run(options: Options) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running = Running {
         emulator,
+        clusters: Vec::new(),
         stop: stop_tx,
         tasks: Vec::new(),
     };
@@ -226,7 +236,7 @@ async fn start(
     // The demo repository and its registration.
     let demo_repo = state_dir.join("demo-repo");
     let artifacts_dir = state_dir.join("artifacts");
-    demo::init_repository(&demo_repo, &artifacts_dir)?;
+    demo::init_repository(&demo_repo, &artifacts_dir, options.k8s)?;
     store
         .put_repository(&Repository {
             name: demo::REPOSITORY.to_owned(),
@@ -306,6 +316,22 @@ async fn start(
         )));
     }
 
+    // The simulated Kubernetes clusters and their operators.
+    let (clusters, tasks) = if options.k8s {
+        k8s::start(&names, &queues, orchestrator.clone(), &events_url, &stop).await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let simulated_clusters = clusters
+        .iter()
+        .map(|c| state::ClusterInfo {
+            name: c.name.clone(),
+            api_url: c.fixture.url(),
+        })
+        .collect();
+    running.clusters = clusters;
+    running.tasks.extend(tasks);
+
     // The agents, with the ports their demo apps listen on kept across restarts.
     let mut agents = agent_layout(state_dir, options.agents);
     let mut taken = HashSet::new();
@@ -353,6 +379,7 @@ async fn start(
         emulator_endpoint: endpoint,
         pid: std::process::id(),
         agents,
+        simulated_clusters,
     };
     replay_tags(&state).await?;
     state.save(state_dir)?;
@@ -459,6 +486,12 @@ fn print_summary(state: &DevState, state_dir: &Path) {
             a.group,
             a.work_dir.display()
         );
+    }
+    if !state.simulated_clusters.is_empty() {
+        println!("  k8s         SIMULATED clusters (a test fixture API server, not Kubernetes):");
+    }
+    for c in &state.simulated_clusters {
+        println!("    {:<20} {}", c.name, c.api_url);
     }
     println!();
     println!("  details     {}", state_dir.join(state::FILE).display());

@@ -21,6 +21,13 @@ pub(crate) struct AgentInfo {
     pub(crate) ports: BTreeMap<String, u16>,
 }
 
+/// A simulated Kubernetes cluster (the fixture API server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClusterInfo {
+    pub(crate) name: String,
+    pub(crate) api_url: String,
+}
+
 /// The contents of `dev.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DevState {
@@ -41,6 +48,9 @@ pub(crate) struct DevState {
     /// Process id of the `boreas dev` that wrote this file.
     pub(crate) pid: u32,
     pub(crate) agents: Vec<AgentInfo>,
+    /// Simulated Kubernetes clusters, one per environment: NOT Kubernetes, a fixture API server.
+    #[serde(default)]
+    pub(crate) simulated_clusters: Vec<ClusterInfo>,
 }
 
 impl DevState {
