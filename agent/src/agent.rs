@@ -721,6 +721,8 @@ impl Agent {
                 .copied()
                 .unwrap_or(false);
             apps.push(AppInventory {
+                previous: self.layout.previous(&app),
+                pid: self.services.pid(&app).await,
                 app,
                 version,
                 healthy,

@@ -214,7 +214,9 @@ impl SimHost {
             .map(|(app, version)| AppInventory {
                 app: app.clone(),
                 version: Some(version.clone()),
+                previous: None,
                 healthy: true,
+                pid: None,
             })
             .collect();
         let event = Event::new(EventBody::Inventory {

@@ -167,6 +167,14 @@ async fn deploys_roll_back_and_refuse_what_they_must() {
     assert_eq!(last["group"], "edge");
     assert_eq!(last["apps"][0]["version"], "v5");
     assert_eq!(last["apps"][0]["healthy"], true);
+    assert_eq!(last["apps"][0]["previous"], "v2");
+    let pid = last["apps"][0]["pid"]
+        .as_u64()
+        .expect("the supervised app's pid");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} is a live process"
+    );
 
     agent.stop();
     assert_eq!(answer(port), None, "stopping the agent stops its apps");

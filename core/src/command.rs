@@ -488,8 +488,14 @@ pub struct AppInventory {
     pub app: String,
     /// Version running, if any.
     pub version: Option<String>,
+    /// Version it ran before, if known (PM: the `previous` release a rollback returns to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
     /// Whether its last health check passed.
     pub healthy: bool,
+    /// Process id of the running app, when the reporter supervises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 #[cfg(test)]
@@ -707,7 +713,9 @@ mod tests {
                 apps: vec![AppInventory {
                     app: "web".into(),
                     version: Some("v2".into()),
+                    previous: Some("v1".into()),
                     healthy: true,
+                    pid: Some(4242),
                 }],
             },
         ];

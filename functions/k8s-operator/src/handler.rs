@@ -563,7 +563,9 @@ pub fn inventory_event(cluster: &str, environment: &str, deployments: &[Deployme
         .map(|d| AppInventory {
             app: label(d, rollout::APP).unwrap_or_default(),
             version: rollout::version(d).map(str::to_owned),
+            previous: None,
             healthy: rollout::health(d) == Health::Ready,
+            pid: None,
         })
         .collect();
     let event = Event::new(EventBody::Inventory {

@@ -89,7 +89,9 @@ fn inventory_event(host: &str, version: &str) -> String {
         apps: vec![AppInventory {
             app: "web".into(),
             version: Some(version.into()),
+            previous: None,
             healthy: true,
+            pid: None,
         }],
     })
     .to_json()
