@@ -177,7 +177,11 @@ describe('the dashboard against boreas dev', () => {
     const link = page.locator(`a[href="#/deployments/${encodeURIComponent(deploymentId)}"]`).first();
     await until('the deployment on the overview', 30_000, async () => {
       await page.reload();
-      return (await link.count()) > 0;
+      // The page renders after its api calls answer: give each reload time to draw.
+      return link.waitFor({ timeout: 3_000 }).then(
+        () => true,
+        () => false,
+      );
     });
     await link.click();
     await page.waitForSelector('#plan-editor');
@@ -275,7 +279,11 @@ describe('the dashboard against boreas dev', () => {
       await until(`100% coverage of ${app} in staging`, 120_000, async () => {
         await page.reload();
         const cell = page.locator(`[data-app="${app}"] .coverage[data-env="staging"] .coverage-pct`);
-        return (await cell.count()) > 0 && (await cell.textContent()) === '100%';
+        const drawn = await cell.waitFor({ timeout: 3_000 }).then(
+          () => true,
+          () => false,
+        );
+        return drawn && (await cell.textContent()) === '100%';
       });
     }
     await shot('apps');
