@@ -207,6 +207,7 @@ async fn main() {
             target: "h1".into(),
             task_token: None,
             heartbeat_seconds: None,
+            timeout_seconds: None,
             action: Action::Deploy {
                 deployment_id: deployment,
                 app: "web".into(),

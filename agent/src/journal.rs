@@ -202,6 +202,7 @@ mod tests {
             target: "h1".into(),
             task_token: token.map(str::to_owned),
             heartbeat_seconds: None,
+            timeout_seconds: None,
             action: Action::Status {},
         }
     }

@@ -116,6 +116,10 @@ pub struct Command {
     /// The worker must send a heartbeat at least this often or the target counts as dead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_seconds: Option<u64>,
+    /// The state machine fails the target after this long; a worker that waits (the k8s operator)
+    /// gives up a little earlier so its own failure, and the rollback it implies, arrive first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
     /// What to do.
     #[serde(flatten)]
     pub action: Action,
@@ -529,6 +533,7 @@ mod tests {
             target: "h3".into(),
             task_token: Some("token".into()),
             heartbeat_seconds: Some(60),
+            timeout_seconds: Some(900),
             action: Action::Deploy {
                 deployment_id: "d-1".into(),
                 app: "web".into(),
@@ -549,6 +554,7 @@ mod tests {
             target: "eu-1".into(),
             task_token: None,
             heartbeat_seconds: None,
+            timeout_seconds: None,
             action: Action::Rollback {
                 deployment_id: "d-1".into(),
                 app: "api".into(),
@@ -570,6 +576,7 @@ mod tests {
             target: "h1".into(),
             task_token: None,
             heartbeat_seconds: None,
+            timeout_seconds: None,
             action: Action::Status {},
         };
         for c in [deploy(), k8s, status] {
@@ -584,7 +591,7 @@ mod tests {
         // Field for field what `statemachine/deployment.asl.json` builds for a PM deploy.
         let json = r#"{"schema_version":1,"type":"deploy","command_id":"d-1:web:1:h3:deploy",
             "deployment_id":"d-1","app":"web","environment":"prod","target":"h3","batch":1,
-            "heartbeat_seconds":60,"task_token":"token","version":"v2",
+            "heartbeat_seconds":60,"timeout_seconds":900,"task_token":"token","version":"v2",
             "workload":{"kind":"pm","artifact_url":"https://artifacts.example.com/web/v2.tar.gz",
               "sha256_url":"https://artifacts.example.com/web/v2.sha256",
               "run":{"command":["./web","--port=8080"]},
@@ -593,7 +600,7 @@ mod tests {
         // A k8s rollback with nothing to go back to.
         let json = r#"{"schema_version":1,"type":"rollback","command_id":"d-1:api:0:eu-1:rollback",
             "deployment_id":"d-1","app":"api","environment":"prod","target":"eu-1","batch":0,
-            "heartbeat_seconds":60,"task_token":"t","from_version":"v2","to_version":null,"workload":null}"#;
+            "heartbeat_seconds":60,"timeout_seconds":900,"task_token":"t","from_version":"v2","to_version":null,"workload":null}"#;
         let c = Command::from_json(json).unwrap();
         assert!(matches!(
             c.action,

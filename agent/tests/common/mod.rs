@@ -125,6 +125,7 @@ pub fn deploy(deployment: &str, host: &str, version: &str, workload: Workload) -
         target: host.to_owned(),
         task_token: None,
         heartbeat_seconds: Some(30),
+        timeout_seconds: None,
         action: Action::Deploy {
             deployment_id: deployment.to_owned(),
             app: "web".to_owned(),

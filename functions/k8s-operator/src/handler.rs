@@ -124,6 +124,21 @@ impl<'a> Beat<'a> {
     }
 }
 
+/// How long a rollout may take: the batch's timeout from the command less a margin (a tenth, at
+/// least 2 s), so the operator's own `RolloutTimeout` and rollback reach the state machine before its
+/// task timeout fires; never more than the operator's configured limit.
+fn rollout_limit(configured: Duration, timeout_seconds: Option<u64>) -> Duration {
+    match timeout_seconds {
+        Some(s) => {
+            let batch = Duration::from_secs(s);
+            batch
+                .saturating_sub((batch / 10).max(Duration::from_secs(2)))
+                .min(configured)
+        }
+        None => configured,
+    }
+}
+
 /// Carries out `cmd` on the cluster and reports the result on its task token.
 pub async fn handle_command(ctx: &Ctx, cmd: Command) -> Outcome {
     let span =
@@ -294,7 +309,7 @@ async fn deploy(
     w: &K8sWorkload,
     weight: u8,
 ) -> Result<TaskResult, Error> {
-    let deadline = Instant::now() + ctx.rollout_timeout;
+    let deadline = Instant::now() + rollout_limit(ctx.rollout_timeout, cmd.timeout_seconds);
     let mut beat = Beat::new(ctx, cmd);
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &w.namespace);
     let stable = get(&api, &w.namespace, &w.deployment)
@@ -378,7 +393,7 @@ async fn rollback(
     to_version: Option<&str>,
     w: Option<&K8sWorkload>,
 ) -> Result<TaskResult, Error> {
-    let deadline = Instant::now() + ctx.rollout_timeout;
+    let deadline = Instant::now() + rollout_limit(ctx.rollout_timeout, cmd.timeout_seconds);
     let mut beat = Beat::new(ctx, cmd);
     // Without a previous version the command names no Deployment: find the app's by its label.
     let (ns, name, container) = match w {
@@ -589,4 +604,27 @@ pub fn inventory_event(cluster: &str, environment: &str, deployments: &[Deployme
         }
     }
     value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::rollout_limit;
+
+    #[test]
+    fn the_batch_timeout_bounds_the_rollout_with_a_margin() {
+        let configured = Duration::from_secs(900);
+        // A tenth of the batch's timeout is kept back for the failure and rollback to arrive.
+        assert_eq!(
+            rollout_limit(configured, Some(600)),
+            Duration::from_secs(540)
+        );
+        // At least 2 s, however short the timeout.
+        assert_eq!(rollout_limit(configured, Some(10)), Duration::from_secs(8));
+        assert_eq!(rollout_limit(configured, Some(1)), Duration::ZERO);
+        // Never past the operator's own limit; without a batch timeout, that limit alone.
+        assert_eq!(rollout_limit(configured, Some(3600)), configured);
+        assert_eq!(rollout_limit(configured, None), configured);
+    }
 }

@@ -23,6 +23,7 @@ fn command(id: &str, action: Action) -> Command {
         target: "real".into(),
         task_token: None,
         heartbeat_seconds: Some(30),
+        timeout_seconds: None,
         action,
     }
 }

@@ -21,6 +21,7 @@ fn deploy(weight: u8) -> Command {
         target: "c1".into(),
         task_token: None,
         heartbeat_seconds: Some(10),
+        timeout_seconds: None,
         action: Action::Deploy {
             deployment_id: "d-1".into(),
             app: "web".into(),
