@@ -1,7 +1,7 @@
 // The dashboard end to end: a real `boreas dev` (emulator, api, state machine, agents), the built
 // dashboard it serves, and Debian's Chromium driven by playwright-core (no browser download).
 //
-// BOREAS_BIN names the `boreas` binary (default: target/debug/boreas of this workspace, with
+// BOREAS_BIN names the `boreas` binary (default: debug/boreas under $CARGO_TARGET_DIR, else this workspace's target/, with
 // boreas-agent beside it); CHROMIUM the browser (default /usr/bin/chromium). Screenshots go to
 // dashboard/e2e/screenshots/.
 
@@ -18,7 +18,7 @@ import type { DeploymentDetail, List, DeploymentSummary } from '../src/types';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const shots = join(here, 'screenshots');
-const boreas = process.env.BOREAS_BIN ?? join(root, 'target/debug/boreas');
+const boreas = process.env.BOREAS_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug/boreas');
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const WIDTH = 1366;
 
