@@ -709,13 +709,14 @@ fn failing_plan() -> ExecutionInput {
     ])
 }
 
-/// h3's deploy gets `h3`; mail's deploys are slow, so mail is mid-batch when web fails: it
+/// h3's deploy gets `h3`; mail's first deploy is slow (longer than web's first two batches plus
+/// a 2 s heartbeat and the emulator's detection of it), so mail is mid-batch when web fails: it
 /// finishes that batch, then rolls back.
 fn failing_script(h3: Reply) -> Script {
     Arc::new(
         move |c: &Command| match (c.target.as_str(), c.action.as_str()) {
             ("h3", "deploy") => (h3, Duration::from_millis(100)),
-            ("m1", "deploy") => (Reply::Succeed, Duration::from_millis(2500)),
+            ("m1", "deploy") => (Reply::Succeed, Duration::from_millis(8000)),
             _ => (Reply::Succeed, Duration::from_millis(100)),
         },
     )
