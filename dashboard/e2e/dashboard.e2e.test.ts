@@ -173,6 +173,8 @@ describe('the dashboard against boreas dev', () => {
     deploymentId = planned.id;
     await page.goto(`${state.dashboard_url}#/versions`);
     await page.waitForSelector('[data-version="v1.0.1"]');
+    // The demo tag's webhook names its pusher; the timeline shows who pushed.
+    expect(await page.textContent('[data-version="v1.0.1"] .pusher')).toContain('boreas-demo');
     await page.goto(`${state.dashboard_url}#/overview`);
     const link = page.locator(`a[href="#/deployments/${encodeURIComponent(deploymentId)}"]`).first();
     await until('the deployment on the overview', 30_000, async () => {

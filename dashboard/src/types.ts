@@ -25,6 +25,8 @@ export interface Version {
   diverged?: boolean;
   errors?: string[];
   received_at?: string;
+  /** Who pushed the tag, as the git host names them. */
+  pushed_by?: string | null;
 }
 
 export interface DeploymentSummary {

@@ -57,6 +57,7 @@ function versionItem(ctx: Ctx, v: Version): HTMLElement {
       v.state === 'revert' && state !== 'revert' ? badge(t, 'revert') : null,
       h('span', { class: 'muted' }, t('versions.commit'), ' ', h('code', { title: v.commit }, shortCommit(v.commit))),
       h('span', { class: 'muted' }, t('versions.received'), ' ', formatTime(v.received_at)),
+      v.pushed_by ? h('span', { class: 'muted pusher' }, t('versions.pushed_by'), ' ', h('strong', null, v.pushed_by)) : null,
       canRevert && reverting !== key
         ? h(
             'button',

@@ -289,6 +289,7 @@ mod tests {
             diverged,
             errors: vec![],
             received_at: at.into(),
+            pushed_by: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub(crate) fn version_json(v: &VersionRecord) -> Value {
         "diverged": v.diverged,
         "errors": v.errors,
         "received_at": v.received_at,
+        "pushed_by": v.pushed_by,
     })
 }
 

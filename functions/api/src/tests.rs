@@ -121,6 +121,7 @@ async fn add_version(store: &MemoryStore, name: &str, commit: &str, second: u32)
             diverged: false,
             errors: vec![],
             received_at: at(second),
+            pushed_by: Some("octo".into()),
         })
         .await
         .unwrap();
@@ -282,6 +283,7 @@ async fn versions_list_in_pages_and_read_one() {
     let r = call(&f.api, get("/api/versions/shop/v2", Role::Viewer)).await;
     assert_eq!(r.body["commit"], "c2");
     assert_eq!(r.body["state"], "normal");
+    assert_eq!(r.body["pushed_by"], "octo");
     let r = call(&f.api, get("/api/versions/shop/v9", Role::Viewer)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     for (name, value) in [
@@ -769,6 +771,7 @@ async fn queries_decode_and_lambda_style_requests_convert() {
             diverged: false,
             errors: vec![],
             received_at: at(1),
+            pushed_by: None,
         })
         .await
         .unwrap();

@@ -153,6 +153,7 @@ impl Platform {
                 diverged: false,
                 errors: vec![],
                 received_at: at(second),
+                pushed_by: None,
             })
             .await
             .unwrap();

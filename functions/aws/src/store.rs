@@ -214,6 +214,8 @@ pub struct VersionRecord {
     pub errors: Vec<String>,
     /// When intake recorded it.
     pub received_at: String,
+    /// Who pushed the tag, as the git host names them (absent when the payload does not say).
+    pub pushed_by: Option<String>,
 }
 
 /// A deployment as the planner creates it (status `planned`).

@@ -310,6 +310,7 @@ async fn record_push(ctx: &Intake, repo: &Repository, push: &PushEvent) -> Webho
         diverged: false,
         errors: Vec::new(),
         received_at: rfc3339(now),
+        pushed_by: push.pusher.clone(),
     };
     let created = match ctx.store.put_version(&record).await {
         Ok(created) => created,

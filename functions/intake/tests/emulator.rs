@@ -40,6 +40,7 @@ async fn a_github_tag_push_records_the_version_and_queues_one_plan_job() {
         }
     );
     assert_eq!(v.status, VersionStatus::Received);
+    assert_eq!(v.pushed_by.as_deref(), Some("Codertocat"));
 
     let jobs = env.plan_jobs().await;
     assert_eq!(jobs.len(), 1);
@@ -86,9 +87,13 @@ async fn gitlab_tag_and_branch_pushes_make_versions() {
         .await;
     expect(&branch, 202, "queued");
 
-    let mut names: Vec<(String, String, String)> = env
-        .versions()
-        .await
+    let versions = env.versions().await;
+    let tagged = versions.iter().find(|v| v.version.name == "v1.0.0");
+    assert_eq!(
+        tagged.and_then(|v| v.pushed_by.as_deref()),
+        Some("John Smith")
+    );
+    let mut names: Vec<(String, String, String)> = versions
         .into_iter()
         .map(|v| (v.version.repository, v.version.name, v.version.commit.0))
         .collect();
@@ -460,6 +465,7 @@ async fn a_delivery_whose_handling_stopped_after_the_version_is_completed_on_red
         diverged: false,
         errors: Vec::new(),
         received_at: boreas_aws::store::rfc3339(std::time::SystemTime::now()),
+        pushed_by: None,
     };
     assert!(env.store.put_version(&stopped).await.unwrap());
 

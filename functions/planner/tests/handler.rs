@@ -141,6 +141,7 @@ impl Ctx {
                 diverged: false,
                 errors: vec![],
                 received_at: rfc3339(SystemTime::now()),
+                pushed_by: None,
             })
             .await
             .unwrap();

@@ -290,7 +290,7 @@ fn repository_from(item: &Item) -> Result<Repository, Error> {
 
 fn version_item(v: &VersionRecord) -> Item {
     let (repo, name) = (&v.version.repository, &v.version.name);
-    HashMap::from([
+    let mut item = HashMap::from([
         ("pk".into(), s(format!("REPO#{repo}"))),
         ("sk".into(), s(format!("VERSION#{name}"))),
         ("gsi1pk".into(), s("VERSIONS")),
@@ -306,7 +306,11 @@ fn version_item(v: &VersionRecord) -> Item {
         ("diverged".into(), AttributeValue::Bool(v.diverged)),
         ("errors".into(), strings(&v.errors)),
         ("received_at".into(), s(&v.received_at)),
-    ])
+    ]);
+    if let Some(who) = &v.pushed_by {
+        item.insert("pushed_by".into(), s(who));
+    }
+    item
 }
 
 fn version_from(item: &Item) -> Result<VersionRecord, Error> {
@@ -322,6 +326,7 @@ fn version_from(item: &Item) -> Result<VersionRecord, Error> {
         diverged: rec.bool("diverged")?,
         errors: rec.strings("errors")?,
         received_at: rec.s("received_at")?,
+        pushed_by: rec.opt_s("pushed_by")?,
     })
 }
 
