@@ -47,6 +47,10 @@ class Resolver:
             if fn == "Ref":
                 if arg in self.params:
                     return self.params[arg]
+                # SAM's references to a function's AutoPublishAlias and its current version.
+                for suffix, kind in ((".Alias", "alias"), (".Version", "version")):
+                    if arg.endswith(suffix):
+                        return f"{kind}-of:{self.name_of(arg.removesuffix(suffix))}"
                 return self.name_of(arg)
             if fn == "Fn::GetAtt":
                 logical_id = arg[0] if isinstance(arg, list) else arg.split(".")[0]
@@ -63,13 +67,17 @@ class Resolver:
         return self.name_of(var)
 
 
+def as_list(node):
+    return node if isinstance(node, list) else [node]
+
+
 def main():
     template_path, prefix = sys.argv[1], sys.argv[2]
     template = cfn_yaml.load(template_path)
     r = Resolver(template, prefix)
     resources = template.get("Resources", {})
 
-    tables, queues, buckets, state_machines, functions = {}, {}, [], {}, {}
+    tables, queues, buckets, state_machines, functions, custom = {}, {}, [], {}, {}, {}
     for logical_id, res in resources.items():
         kind, props = res.get("Type"), res.get("Properties", {})
         if kind == "AWS::DynamoDB::Table":
@@ -93,6 +101,11 @@ def main():
             }
         elif kind == "AWS::S3::Bucket":
             buckets.append(r.value(props["BucketName"]))
+        elif kind.startswith("Custom::"):
+            custom[logical_id] = {
+                "type": kind,
+                "properties": {k: r.value(v) for k, v in props.items()},
+            }
         elif kind == "AWS::Serverless::StateMachine":
             state_machines[r.value(props["Name"])] = {
                 "definition_uri": props.get("DefinitionUri"),
@@ -116,6 +129,19 @@ def main():
             "sqs_sources": sources,
             "code_uri": props.get("CodeUri"),
             "binary": res.get("Metadata", {}).get("BuildProperties", {}).get("Binary"),
+            "build_method": res.get("Metadata", {}).get("BuildMethod"),
+            "auto_publish_alias": props.get("AutoPublishAlias"),
+            # Inline policy statements, resources resolved; managed policies by reference are left out.
+            "statements": [
+                {
+                    "actions": sorted(as_list(statement["Action"])),
+                    "resources": sorted(r.value(x) for x in as_list(statement["Resource"])),
+                }
+                for policy in props.get("Policies", [])
+                if isinstance(policy, dict) and "Statement" in policy
+                for statement in policy["Statement"]
+                if statement.get("Effect") == "Allow"
+            ],
         }
 
     # SSM names the functions read, published as outputs (the SecureStrings are made out of band).
@@ -132,6 +158,7 @@ def main():
             "buckets": sorted(buckets),
             "state_machines": state_machines,
             "functions": functions,
+            "custom_resources": custom,
             "ssm_parameters": ssm,
         },
         sys.stdout,

@@ -59,6 +59,7 @@ fn sam_transform_succeeds_offline() {
         ids,
         BTreeSet::from([
             "ApiFunction",
+            "DashboardPublisher",
             "IntakeFunction",
             "K8sOperatorFunction",
             "PlannerFunction",
@@ -284,5 +285,102 @@ fn functions_point_at_workspace_crates() {
                 dir.display()
             );
         }
+    }
+}
+
+/// The dashboard is published by the DashboardSite custom resource: its function is invoked through
+/// a stable alias, a new version re-publishes, and the function may write the dashboard bucket only.
+#[test]
+fn the_dashboard_site_is_published_by_its_own_function() {
+    let cfn = transform(project_asl().to_str().unwrap());
+    let resources = &cfn["Resources"];
+    let sites = resources_of_type(&cfn, "Custom::DashboardSite");
+    assert_eq!(sites.len(), 1, "one Custom::DashboardSite");
+    let props = &sites[0].1["Properties"];
+    assert_eq!(
+        props["Bucket"],
+        serde_json::json!({"Ref": "DashboardBucket"})
+    );
+    assert!(
+        props["ApiUrl"]["Fn::Sub"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("https://${HttpApi}.execute-api.")),
+        "{props}"
+    );
+    let alias = props["ServiceToken"]["Ref"].as_str().expect("ServiceToken");
+    assert_eq!(resources[alias]["Type"], "AWS::Lambda::Alias", "{alias}");
+    assert_eq!(
+        resources[alias]["Properties"]["FunctionName"],
+        serde_json::json!({"Ref": "DashboardPublisher"})
+    );
+    let version = props["CodeVersion"]["Ref"].as_str().expect("CodeVersion");
+    assert_eq!(
+        resources[version]["Type"], "AWS::Lambda::Version",
+        "{version}"
+    );
+
+    let function = &resources["DashboardPublisher"]["Properties"];
+    let role = function["Role"]["Fn::GetAtt"][0].as_str().expect("a role");
+    let policies = resources[role]["Properties"]["Policies"]
+        .as_array()
+        .expect("inline policies");
+    let statements: Vec<&Value> = policies
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            &serde_json::json!({
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": {"Fn::Sub": "${DashboardBucket.Arn}/*"}
+            }),
+            &serde_json::json!({
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": {"Fn::GetAtt": ["DashboardBucket", "Arn"]}
+            }),
+        ]
+    );
+}
+
+#[test]
+fn the_dashboard_publisher_ships_the_site_and_writes_only_the_dashboard_bucket() {
+    for prefix in ["boreas", "t3f9a2c"] {
+        let names = Names::new(prefix);
+        let facts = template_facts(prefix);
+        let function = format!("{prefix}-dashboard-publisher");
+        let site = &facts["custom_resources"]["DashboardSite"];
+        assert_eq!(site["type"], "Custom::DashboardSite");
+        let props = &site["properties"];
+        assert_eq!(props["Bucket"], names.dashboard_bucket());
+        assert_eq!(props["ServiceToken"], format!("alias-of:{function}"));
+        assert_eq!(props["CodeVersion"], format!("version-of:{function}"));
+
+        let publisher = &facts["functions"][&function];
+        assert_eq!(publisher["build_method"], "makefile", "{publisher}");
+        assert!(publisher["auto_publish_alias"].is_string(), "{publisher}");
+        let bucket = format!("arn-of:{}", names.dashboard_bucket());
+        assert_eq!(
+            publisher["statements"],
+            serde_json::json!([
+                {"actions": ["s3:DeleteObject", "s3:PutObject"], "resources": [format!("{bucket}/*")]},
+                {"actions": ["s3:ListBucket"], "resources": [bucket]},
+            ])
+        );
+
+        // SAM's makefile build runs `build-<logical id>`; the target packs the dashboard as site/.
+        let makefile = common::root()
+            .join("infra")
+            .join(publisher["code_uri"].as_str().unwrap())
+            .join("Makefile");
+        let makefile = std::fs::read_to_string(&makefile)
+            .unwrap_or_else(|e| panic!("{}: {e}", makefile.display()));
+        assert!(
+            makefile.contains("\nbuild-DashboardPublisher:")
+                && makefile.contains("$(ARTIFACTS_DIR)/site"),
+            "{makefile}"
+        );
     }
 }
