@@ -268,7 +268,7 @@ pub async fn handle(
                 logical_resource_id,
                 bucket = done.physical_id,
                 reason = done.reason,
-                "published"
+                "done"
             );
             Answer {
                 status: Status::Success,
