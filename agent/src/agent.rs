@@ -578,7 +578,7 @@ impl Agent {
                 }
                 tracing::info!(app, version, "deploy succeeded");
                 Outcome::Succeeded {
-                    output: self.result(app, version, previous).to_json(),
+                    output: self.result(app, Some(version), previous).to_json(),
                 }
             }
             Err(e) => {
@@ -657,9 +657,7 @@ impl Agent {
         };
         match result {
             Ok(()) => Outcome::Succeeded {
-                output: self
-                    .result(app, to_version.unwrap_or_default(), previous)
-                    .to_json(),
+                output: self.result(app, to_version, previous).to_json(),
             },
             Err(e) => Outcome::Failed {
                 error_type: boreas_core::command::ErrorType::RollbackFailed,
@@ -695,12 +693,12 @@ impl Agent {
         self.start_and_check(app, to).await
     }
 
-    fn result(&self, app: &str, version: &str, previous: Option<String>) -> TaskResult {
+    fn result(&self, app: &str, version: Option<&str>, previous: Option<String>) -> TaskResult {
         TaskResult {
             schema_version: SCHEMA_VERSION,
             target: self.config.host.clone(),
             app: app.to_owned(),
-            version: version.to_owned(),
+            version: version.map(str::to_owned),
             previous,
         }
     }

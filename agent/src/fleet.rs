@@ -167,10 +167,10 @@ impl SimHost {
             }
         };
         let (app, version) = match &command.action {
-            Action::Deploy { app, version, .. } => (app.clone(), version.clone()),
+            Action::Deploy { app, version, .. } => (app.clone(), Some(version.clone())),
             Action::Rollback {
                 app, to_version, ..
-            } => (app.clone(), to_version.clone().unwrap_or_default()),
+            } => (app.clone(), to_version.clone()),
             Action::Status {} => {
                 self.send_inventory().await;
                 return;
@@ -189,7 +189,11 @@ impl SimHost {
                 )
                 .await
         } else {
-            let previous = self.apps.insert(app.clone(), version.clone());
+            // A rollback to no version removes the app, as the real agent does.
+            let previous = match &version {
+                Some(v) => self.apps.insert(app.clone(), v.clone()),
+                None => self.apps.remove(&app),
+            };
             let result = TaskResult {
                 schema_version: SCHEMA_VERSION,
                 target: self.name.clone(),

@@ -27,7 +27,11 @@ async fn deploys_roll_back_and_refuse_what_they_must() {
     assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
     let r = TaskResult::from_json(e.output.as_deref().unwrap()).unwrap();
     assert_eq!(
-        (r.target.as_str(), r.app.as_str(), r.version.as_str()),
+        (
+            r.target.as_str(),
+            r.app.as_str(),
+            r.version.as_deref().unwrap_or_default()
+        ),
         (HOST, "web", "v1")
     );
     assert_eq!(r.previous, None);
@@ -48,7 +52,10 @@ async fn deploys_roll_back_and_refuse_what_they_must() {
     assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
     let r = TaskResult::from_json(e.output.as_deref().unwrap()).unwrap();
     assert_eq!(
-        (r.version.as_str(), r.previous.as_deref()),
+        (
+            r.version.as_deref().unwrap_or_default(),
+            r.previous.as_deref()
+        ),
         ("v2", Some("v1"))
     );
     assert_eq!(agent.current().as_deref(), Some("v2"));
@@ -176,6 +183,28 @@ async fn deploys_roll_back_and_refuse_what_they_must() {
         "pid {pid} is a live process"
     );
 
+    // Rollback to a release still on the host: its stored run spec starts it again.
+    let (name, _) = fx
+        .send_with_token("d7", rollback("d7", "v5", Some("v2")))
+        .await;
+    let e = fx.finished(&name).await;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
+    let r = TaskResult::from_json(e.output.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (r.version.as_deref(), r.previous.as_deref()),
+        (Some("v2"), Some("v5"))
+    );
+    assert_eq!(agent.current().as_deref(), Some("v2"));
+    assert_eq!(answer(port).as_deref(), Some("v2"));
+
+    // Rolling back a first deployment stops the app and reports that no version runs.
+    let (name, _) = fx.send_with_token("d8", rollback("d8", "v2", None)).await;
+    let e = fx.finished(&name).await;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
+    let r = TaskResult::from_json(e.output.as_deref().unwrap()).unwrap();
+    assert_eq!((r.version, r.previous.as_deref()), (None, Some("v2")));
+    assert_eq!(agent.current(), None);
+    assert_eq!(answer(port), None);
+
     agent.stop();
-    assert_eq!(answer(port), None, "stopping the agent stops its apps");
 }

@@ -289,8 +289,10 @@ pub struct TaskResult {
     pub target: String,
     /// App name.
     pub app: String,
-    /// Version now running.
-    pub version: String,
+    /// Version now running; `None` when the app no longer runs on the target (the rollback of
+    /// its first deployment there stopped and removed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Version that ran before, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
@@ -675,10 +677,21 @@ mod tests {
             schema_version: SCHEMA_VERSION,
             target: "h1".into(),
             app: "web".into(),
-            version: "v2".into(),
+            version: Some("v2".into()),
             previous: Some("v1".into()),
         };
         assert_eq!(TaskResult::from_json(&r.to_json()).unwrap(), r);
+        // A rollback that removed the app's first release reports no version at all.
+        let removed = TaskResult {
+            version: None,
+            previous: None,
+            ..r
+        };
+        assert_eq!(
+            removed.to_json(),
+            r#"{"schema_version":1,"target":"h1","app":"web"}"#
+        );
+        assert_eq!(TaskResult::from_json(&removed.to_json()).unwrap(), removed);
 
         let f = TaskFailure {
             error_type: ErrorType::HealthCheckFailed,

@@ -137,6 +137,27 @@ pub fn deploy(deployment: &str, host: &str, version: &str, workload: Workload) -
     }
 }
 
+/// A rollback of `web` from `from` to `to` (`None`: the deployment was its first here).
+pub fn rollback(deployment: &str, from: &str, to: Option<&str>) -> Command {
+    Command {
+        schema_version: SCHEMA_VERSION,
+        command_id: command_id(deployment, "web", 0, HOST, "rollback"),
+        environment: ENV.to_owned(),
+        target: HOST.to_owned(),
+        task_token: None,
+        heartbeat_seconds: Some(30),
+        timeout_seconds: None,
+        action: Action::Rollback {
+            deployment_id: deployment.to_owned(),
+            app: "web".to_owned(),
+            batch: 0,
+            from_version: from.to_owned(),
+            to_version: to.map(str::to_owned),
+            workload: None,
+        },
+    }
+}
+
 /// Everything one test needs on the emulator: its own prefix, queues, bucket and a one-task state
 /// machine whose task puts its token on a relay queue, so the test (playing the deployment state
 /// machine) sends the agent commands with real task tokens.

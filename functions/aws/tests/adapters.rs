@@ -90,7 +90,7 @@ fn version(repo: &str, name: &str, second: u32) -> VersionRecord {
         diverged: false,
         errors: Vec::new(),
         received_at: at(second),
-        pushed_by: (second % 2 == 0).then(|| "octo".to_owned()),
+        pushed_by: second.is_multiple_of(2).then(|| "octo".to_owned()),
     }
 }
 

@@ -451,7 +451,7 @@ impl Workers {
                                             schema_version: SCHEMA_VERSION,
                                             target: received.command.target.clone(),
                                             app,
-                                            version: "v2".into(),
+                                            version: Some("v2".into()),
                                             previous: Some("v1".into()),
                                         };
                                         sfn.send_task_success()

@@ -178,7 +178,10 @@ pub(crate) async fn report(ctx: &Ctx, cmd: &Command, result: Result<TaskResult, 
     let (outcome, sent) = match result {
         Err(Error::TaskGone(why)) => return Outcome::Abandoned(why),
         Ok(r) => {
-            tracing::info!(version = %r.version, "command succeeded");
+            tracing::info!(
+                version = r.version.as_deref().unwrap_or("none"),
+                "command succeeded"
+            );
             let sent = match &cmd.task_token {
                 Some(t) => ctx.orchestrator.send_task_success(t, &r.to_json()).await,
                 None => Ok(()),
@@ -366,7 +369,7 @@ async fn deploy(
         schema_version: SCHEMA_VERSION,
         target: ctx.cluster.clone(),
         app: app.to_owned(),
-        version: version.to_owned(),
+        version: Some(version.to_owned()),
         previous: previous.filter(|p| p != version),
     })
 }
@@ -421,7 +424,7 @@ async fn rollback(
                         schema_version: SCHEMA_VERSION,
                         target: ctx.cluster.clone(),
                         app: app.to_owned(),
-                        version: from_version.to_owned(),
+                        version: None,
                         previous: None,
                     });
                 }
@@ -468,7 +471,7 @@ async fn rollback(
         schema_version: SCHEMA_VERSION,
         target: ctx.cluster.clone(),
         app: app.to_owned(),
-        version: to_version.unwrap_or_default().to_owned(),
+        version: to_version.map(str::to_owned),
         previous: Some(from_version.to_owned()),
     })
 }
