@@ -1,7 +1,7 @@
 //! Running releases: the `exec` manager supervises each app as its own process group; the
 //! `systemd` manager writes a unit per app and asks systemd to restart it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -316,36 +316,58 @@ fn gone(pid: i32) -> bool {
     }
 }
 
-/// Stops the process group recorded in the app's pid file by an earlier agent, but only if that
-/// process still works in one of the app's releases, so a recycled pid is never signalled.
+/// Stops the process groups an earlier agent left running for `app`: every group with a process
+/// working in one of the app's releases. The pid file is not enough, since an agent killed between
+/// starting the app and writing its pid file leaves a group nobody recorded; matching on the
+/// working directory also means a recycled pid is never signalled.
 async fn stop_stale(layout: &Layout, app: &str, grace: Duration) {
-    let Some(pid) = fs::read_to_string(layout.pid_file(app))
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-        .filter(|p| *p > 1)
-    else {
-        return;
-    };
-    let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok();
-    let releases = fs::canonicalize(layout.app_dir(app)).ok();
-    let ours = matches!((&cwd, &releases), (Some(c), Some(r)) if c.starts_with(r));
-    if !ours || gone(pid) {
+    let groups = stale_groups(layout, app);
+    if groups.is_empty() {
         return;
     }
-    tracing::info!(
-        app,
-        pgid = pid,
-        "stopping the app left running by an earlier agent"
-    );
-    kill_group(Some(pid as u32), Signal::SIGTERM);
+    tracing::info!(app, pgids = ?groups, "stopping the app left running by an earlier agent");
+    for &g in &groups {
+        kill_group(Some(g), Signal::SIGTERM);
+    }
+    let alive = |groups: &BTreeSet<u32>| groups.iter().any(|&g| !gone(g as i32));
     let deadline = Instant::now() + grace;
-    while !gone(pid) && Instant::now() < deadline {
+    while alive(&groups) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    kill_group(Some(pid as u32), Signal::SIGKILL);
-    while !gone(pid) {
+    for &g in &groups {
+        kill_group(Some(g), Signal::SIGKILL);
+    }
+    while alive(&groups) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The process groups (other than the agent's own) of live processes whose working directory is
+/// inside the app's directory.
+fn stale_groups(layout: &Layout, app: &str) -> BTreeSet<u32> {
+    let Ok(dir) = fs::canonicalize(layout.app_dir(app)) else {
+        return BTreeSet::new();
+    };
+    let own = process_group("self");
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+        })
+        .filter_map(|pid| process_group(&pid))
+        .filter(|&g| g > 1 && Some(g) != own)
+        .collect()
+}
+
+/// The process group of `/proc/{pid}`, from its `stat` (the third field after the command name).
+fn process_group(pid: &str) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// The `systemd` manager.
@@ -461,7 +483,44 @@ async fn systemctl(app: &str, args: &[&str]) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
     use super::*;
+
+    /// An agent killed before it wrote the pid file left the app running: the next agent finds
+    /// the group by its working directory, stops it, and leaves other processes alone.
+    #[tokio::test]
+    async fn an_unrecorded_app_left_by_a_killed_agent_is_stopped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::create(tmp.path()).unwrap();
+        let release = layout.app_dir("web").join("releases/v2");
+        fs::create_dir_all(&release).unwrap();
+        let spawn = |dir: &Path| {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .current_dir(dir)
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        let mut orphan = spawn(&release);
+        let mut bystander = spawn(tmp.path());
+        assert!(!layout.pid_file("web").exists());
+        assert_eq!(stale_groups(&layout, "web"), BTreeSet::from([orphan.id()]));
+
+        stop_stale(&layout, "web", Duration::from_secs(5)).await;
+        assert!(
+            orphan.wait().unwrap().signal().is_some(),
+            "the orphan was signalled"
+        );
+        assert!(
+            bystander.try_wait().unwrap().is_none(),
+            "a process elsewhere keeps running"
+        );
+        assert!(stale_groups(&layout, "web").is_empty());
+        bystander.kill().unwrap();
+        bystander.wait().unwrap();
+    }
 
     #[test]
     fn unit_files_quote_what_systemd_would_expand() {

@@ -142,7 +142,10 @@ async fn sigkill_during_download_then_restart_reports_once() {
     assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
     let r = TaskResult::from_json(e.output.as_deref().unwrap()).unwrap();
     assert_eq!(
-        (r.version.as_str(), r.previous.as_deref()),
+        (
+            r.version.as_deref().unwrap_or_default(),
+            r.previous.as_deref()
+        ),
         ("v2", Some("v1"))
     );
     assert_eq!(agent.current().as_deref(), Some("v2"));
@@ -214,5 +217,12 @@ async fn sigkill_during_restart_then_restart_reports_once() {
         .unwrap();
     let count = String::from_utf8_lossy(&pids.stdout).lines().count();
     assert_eq!(count, 1, "one v2 process");
+    assert!(answer(port).is_some());
     agent.stop();
+    let log = agent.log_lines("");
+    assert_eq!(
+        answer(port),
+        None,
+        "stopping the agent stops its apps: {log:#?}"
+    );
 }
