@@ -1,0 +1,614 @@
+//! Every function's release binary under one `cargo lambda watch --release`, each invoked once with
+//! its fixture event (`events/*.json`) through `cargo lambda invoke`, against the emulator, a git
+//! repository made with the git CLI and the fixture Kubernetes API server. Each case checks the
+//! function's answer and what it did where it does something: that proves the binary's wiring
+//! (its `main.rs`, the environment it reads, the Lambda event and response shapes).
+//!
+//! The table [`CASES`] lists the functions; another function is one more entry.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use boreas_aws::names::{DEFAULT_K8S_CLUSTER, Names};
+use boreas_aws::provision::{DEMO_REPOSITORY, Provisioned};
+use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_aws::store::{
+    DeploymentFilter, DynamoStore, PageRequest, Repository, Store, VersionRecord, VersionStatus,
+    rfc3339,
+};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::webhook::{Provider, sign};
+use boreas_k8s_fixture::FixtureCluster;
+use boreas_lambda_wiring::{FUNCTIONS, Watch, build_release, fill_event, function_env};
+use serde_json::{Value, json};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+type Vars = BTreeMap<&'static str, String>;
+type Checked = Result<(), String>;
+
+/// One function: its fixture event, what the test prepares and fills in, what it then checks.
+struct Case {
+    /// The binary (the function name `cargo lambda watch` runs).
+    function: &'static str,
+    /// File under `events/`.
+    event: &'static str,
+    /// Seeds what the invocation needs; returns the event's placeholder values.
+    prepare: for<'a> fn(&'a Ctx) -> BoxFuture<'a, Vars>,
+    /// Checks the answer and the effect.
+    check: for<'a> fn(&'a Ctx, Value) -> BoxFuture<'a, Checked>,
+}
+
+const CASES: [Case; 5] = [
+    Case {
+        function: "boreas-intake",
+        event: "intake-github-tag-push.json",
+        prepare: intake_prepare,
+        check: intake_check,
+    },
+    Case {
+        function: "boreas-api",
+        event: "api-get-version.json",
+        prepare: api_prepare,
+        check: api_check,
+    },
+    Case {
+        function: "boreas-planner",
+        event: "planner-plan-job.json",
+        prepare: planner_prepare,
+        check: planner_check,
+    },
+    Case {
+        function: "boreas-recorder",
+        event: "recorder-inventory.json",
+        prepare: recorder_prepare,
+        check: recorder_check,
+    },
+    Case {
+        function: "boreas-k8s-operator",
+        event: "k8s-operator-status.json",
+        prepare: k8s_prepare,
+        check: k8s_check,
+    },
+];
+
+/// Fails a check with a message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Everything the cases share: one provisioned prefix on the emulator, a fixture cluster, a
+/// temporary directory.
+struct Ctx {
+    sdk: aws_config::SdkConfig,
+    names: Names,
+    provisioned: Provisioned,
+    store: Arc<dyn Store>,
+    cluster: FixtureCluster,
+    dir: tempfile::TempDir,
+}
+
+impl Ctx {
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    async fn secret(&self, param: &str) -> String {
+        SsmSecrets::from_config(&self.sdk)
+            .get(param)
+            .await
+            .unwrap_or_else(|e| panic!("read {param}: {e}"))
+            .expose()
+            .to_owned()
+    }
+
+    /// The ARN of a provisioned queue, as SQS reports it (the event source of an SQS event).
+    async fn queue_arn(&self, role: &str) -> String {
+        let url = &self.provisioned.queues[role].url;
+        self.sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("attributes of {url}: {e}"))
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_else(|| panic!("{url} has no QueueArn"))
+    }
+
+    /// Bodies of the messages waiting on a provisioned queue (received: hidden afterwards).
+    async fn receive(&self, role: &str) -> Vec<String> {
+        let url = &self.provisioned.queues[role].url;
+        let out = self
+            .sqs()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive from {url}: {e}"));
+        out.messages()
+            .iter()
+            .filter_map(|m| m.body().map(str::to_owned))
+            .collect()
+    }
+
+    async fn register(&self, name: &str, clone_url: &str) {
+        self.store
+            .put_repository(&Repository {
+                name: name.to_owned(),
+                clone_url: clone_url.to_owned(),
+                provider: "github".into(),
+                secret_param: self.names.webhook_secret_param(DEMO_REPOSITORY),
+                triggers: vec![],
+            })
+            .await
+            .expect("register the repository");
+    }
+
+    async fn record_version(&self, repo: &str, name: &str, commit: &str) {
+        self.store
+            .put_version(&VersionRecord {
+                version: Version {
+                    repository: repo.to_owned(),
+                    name: name.to_owned(),
+                    commit: CommitId(commit.to_owned()),
+                    state: VersionState::Normal,
+                },
+                status: VersionStatus::Received,
+                diverged: false,
+                errors: vec![],
+                received_at: rfc3339(SystemTime::now()),
+                pushed_by: Some("wiring-test".into()),
+            })
+            .await
+            .expect("record the version");
+    }
+}
+
+/// The JSON body of an API Gateway proxy answer, and its status code.
+fn http_answer(answer: &Value) -> Result<(u64, Value), String> {
+    let status = answer["statusCode"]
+        .as_u64()
+        .ok_or_else(|| format!("no statusCode in {answer}"))?;
+    let body = answer["body"]
+        .as_str()
+        .ok_or_else(|| format!("no text body in {answer}"))?;
+    let body = serde_json::from_str(body).map_err(|e| format!("body {body:?}: {e}"))?;
+    Ok((status, body))
+}
+
+/// An SQS batch answer with no failed message.
+fn no_batch_failures(answer: &Value) -> Checked {
+    let failures = answer["batchItemFailures"]
+        .as_array()
+        .ok_or_else(|| format!("not an SQS batch response: {answer}"))?;
+    ensure!(failures.is_empty(), "failed messages: {answer}");
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------- intake
+
+const GITHUB_REPO: &str = "Codertocat/Hello-World";
+const GITHUB_TAG: &str = "simple-tag";
+const GITHUB_COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+/// A published GitHub tag push (the intake's fixture), signed with the provisioned secret, for a
+/// registered repository.
+fn intake_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        ctx.register(GITHUB_REPO, "https://git.example.com/hello-world.git")
+            .await;
+        let path = boreas_lambda_wiring::workspace_root()
+            .join("functions/intake/tests/fixtures/github/push-tag-created-ghes-35.json");
+        let body =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let secret = ctx
+            .secret(&ctx.names.webhook_secret_param(DEMO_REPOSITORY))
+            .await;
+        let signature = sign(Provider::GitHub, body.as_bytes(), secret.as_bytes());
+        Vars::from([
+            ("BODY", body),
+            ("SIGNATURE", signature),
+            ("DELIVERY", format!("wiring-{}", ctx.names.prefix())),
+        ])
+    })
+}
+
+/// 202 `queued`, the version recorded `received`, one plan job on the plan queue.
+fn intake_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        let (status, body) = http_answer(&answer)?;
+        ensure!(
+            status == 202 && body["status"] == "queued",
+            "answer {status} {body}"
+        );
+        let version = ctx
+            .store
+            .get_version(GITHUB_REPO, GITHUB_TAG)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no version recorded")?;
+        ensure!(
+            version.status == VersionStatus::Received && version.version.commit.0 == GITHUB_COMMIT,
+            "version recorded as {version:?}"
+        );
+        let jobs = ctx.receive("plan").await;
+        ensure!(
+            jobs.len() == 1 && jobs[0].contains(GITHUB_COMMIT),
+            "plan jobs queued: {jobs:?}"
+        );
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------- api
+
+const API_REPO: &str = "shop";
+const API_VERSION: &str = "v1.2.0";
+const API_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A recorded version, read with the admin token from SSM.
+fn api_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        ctx.record_version(API_REPO, API_VERSION, API_COMMIT).await;
+        let token = ctx.secret(&ctx.names.admin_token_param()).await;
+        Vars::from([
+            ("REPOSITORY", API_REPO.to_owned()),
+            ("VERSION", API_VERSION.to_owned()),
+            ("TOKEN", token),
+        ])
+    })
+}
+
+/// 200 with the stored record: the token was checked against SSM and the table was read.
+fn api_check(_ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        let (status, body) = http_answer(&answer)?;
+        ensure!(status == 200, "answer {status} {body}");
+        ensure!(
+            body["repository"] == API_REPO
+                && body["name"] == API_VERSION
+                && body["commit"] == API_COMMIT
+                && body["status"] == "received"
+                && body["pushed_by"] == "wiring-test",
+            "version answered: {body}"
+        );
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------------------------ planner
+
+const PLAN_REPO: &str = "storefront";
+const PLAN_VERSION: &str = "v1.0.0";
+
+const BOREAS_YAML: &str = r#"environments:
+  - name: staging
+triggers:
+  tags: "v*"
+apps:
+  - name: api
+    kind: pm
+    paths: ["api/**"]
+    rollout:
+      batches: ["100%"]
+    pm:
+      hosts:
+        staging: [api-s1]
+      artifact:
+        url: "s3://releases/api/{version}/api.tar.gz"
+        sha256_url: "s3://releases/api/{version}/api.tar.gz.sha256"
+      run:
+        systemd: api.service
+      health:
+        tcp: "127.0.0.1:8080"
+"#;
+
+/// Runs git in `dir`, panicking with its output when it fails; returns stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Boreas Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Boreas Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A git repository (file://) with `boreas.yaml` and a tag, registered, its version received.
+fn planner_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        let dir = ctx.dir.path().join("storefront");
+        std::fs::create_dir_all(dir.join("api")).expect("create the repository directory");
+        std::fs::write(dir.join("boreas.yaml"), BOREAS_YAML).expect("write boreas.yaml");
+        std::fs::write(dir.join("api/main.rs"), "fn main() {}\n").expect("write an app file");
+        git(&dir, &["init", "-q", "-b", "main"]);
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-q", "-m", "storefront"]);
+        git(&dir, &["tag", "-a", "-m", PLAN_VERSION, PLAN_VERSION]);
+        let commit = git(&dir, &["rev-parse", "HEAD"]);
+        ctx.register(PLAN_REPO, &format!("file://{}", dir.display()))
+            .await;
+        ctx.record_version(PLAN_REPO, PLAN_VERSION, &commit).await;
+        Vars::from([
+            ("REPOSITORY", PLAN_REPO.to_owned()),
+            ("VERSION", PLAN_VERSION.to_owned()),
+            ("COMMIT", commit),
+            ("QUEUE_ARN", ctx.queue_arn("plan").await),
+        ])
+    })
+}
+
+/// No failed message, the version `planned`, a `planned` staging deployment of it.
+fn planner_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        no_batch_failures(&answer)?;
+        let version = ctx
+            .store
+            .get_version(PLAN_REPO, PLAN_VERSION)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the version is gone")?;
+        ensure!(
+            version.status == VersionStatus::Planned,
+            "version {:?} with errors {:?}",
+            version.status,
+            version.errors
+        );
+        let filter = DeploymentFilter {
+            status: None,
+            environment: Some("staging".into()),
+        };
+        let deployments = ctx
+            .store
+            .list_deployments(&filter, &PageRequest::first(10))
+            .await
+            .map_err(|e| e.to_string())?
+            .items;
+        ensure!(
+            deployments.len() == 1
+                && deployments[0].repository == PLAN_REPO
+                && deployments[0].version == PLAN_VERSION
+                && deployments[0].status == DeploymentStatus::Planned
+                && deployments[0].plan.contains("api-s1"),
+            "staging deployments: {deployments:?}"
+        );
+        Ok(())
+    })
+}
+
+// ----------------------------------------------------------------------------------- recorder
+
+fn recorder_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move { Vars::from([("QUEUE_ARN", ctx.queue_arn("events").await)]) })
+}
+
+/// No failed message, and the agent record of the reporting host holds its inventory.
+fn recorder_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        no_batch_failures(&answer)?;
+        let agents = ctx
+            .store
+            .list_agents(Some("prod"))
+            .await
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            agents.len() == 1
+                && agents[0].host == "web-1"
+                && agents[0].group == "edge"
+                && agents[0].apps[0]["app"] == "web"
+                && agents[0].apps[0]["version"] == "v1.4.0",
+            "agents: {agents:?}"
+        );
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------------------- k8s-operator
+
+const K8S_NAMESPACE: &str = "shop";
+
+/// The cluster's kubeconfig in SSM (as the operator's Lambda reads it) and one Deployment that
+/// Boreas manages there.
+fn k8s_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        aws_sdk_ssm::Client::new(&ctx.sdk)
+            .put_parameter()
+            .name(ctx.names.kubeconfig_param(DEFAULT_K8S_CLUSTER))
+            .value(ctx.cluster.kubeconfig(K8S_NAMESPACE))
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("store the kubeconfig");
+        ctx.cluster
+            .create(&json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {
+                    "name": "web", "namespace": K8S_NAMESPACE,
+                    "labels": {
+                        "app": "web",
+                        "app.kubernetes.io/managed-by": "boreas",
+                        "boreas.io/app": "web",
+                        "boreas.io/track": "stable",
+                    },
+                    "annotations": {"boreas.io/version": "v2.0.0"},
+                },
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "web", "image": "registry.example.com/web:v2.0.0"}]},
+                    },
+                },
+            }))
+            .expect("create the Deployment");
+        Vars::from([
+            ("CLUSTER", DEFAULT_K8S_CLUSTER.to_owned()),
+            ("QUEUE_ARN", ctx.queue_arn("k8s").await),
+        ])
+    })
+}
+
+/// No failed message, and the cluster's inventory (read with the kubeconfig from SSM) on the
+/// events queue.
+fn k8s_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        no_batch_failures(&answer)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            seen.extend(ctx.receive("events").await);
+            let inventory = seen
+                .iter()
+                .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+                .find(|e| e["type"] == "inventory" && e["target"] == DEFAULT_K8S_CLUSTER);
+            if let Some(event) = inventory {
+                ensure!(
+                    event["kind"] == "k8s"
+                        && event["environment"] == "prod"
+                        && event["apps"][0]["app"] == "web"
+                        && event["apps"][0]["version"] == "v2.0.0"
+                        && event["apps"][0]["namespace"] == K8S_NAMESPACE,
+                    "inventory sent: {event}"
+                );
+                return Ok(());
+            }
+        }
+        Err(format!("no inventory on the events queue; seen {seen:?}"))
+    })
+}
+
+// ------------------------------------------------------------------------------------- the test
+
+fn unique_prefix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "w{:05x}{:05x}",
+        std::process::id() & 0xfffff,
+        nanos & 0xfffff
+    )
+}
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
+    let started = Instant::now();
+    // The slow part first, in one cargo call: watch then finds the binaries fresh.
+    let binaries: Vec<&str> = CASES.iter().map(|c| c.function).collect();
+    for b in FUNCTIONS {
+        assert!(binaries.contains(&b), "{b} has no case");
+    }
+    tokio::task::spawn_blocking(move || build_release(&binaries))
+        .await
+        .expect("the build task")
+        .expect("build the functions' release binaries");
+    let built = started.elapsed();
+
+    let emulator = boreas_aws::emulator::Emulator::start()
+        .await
+        .expect("start the emulator");
+    let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+    let names = Names::new(&unique_prefix());
+    let asl = boreas_lambda_wiring::workspace_root().join("statemachine/deployment.asl.json");
+    let provisioned = boreas_aws::provision::provision(&sdk, &names, &asl)
+        .await
+        .expect("provision the test prefix");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let env = function_env(
+        emulator.endpoint(),
+        names.prefix(),
+        &[
+            (
+                "BOREAS_STATE_MACHINE_ARN",
+                provisioned.state_machine_arn.clone(),
+            ),
+            (
+                "BOREAS_PLAN_QUEUE_URL",
+                provisioned.queues["plan"].url.clone(),
+            ),
+            (
+                "BOREAS_EVENTS_QUEUE_URL",
+                provisioned.queues["events"].url.clone(),
+            ),
+            (
+                "BOREAS_GIT_CACHE",
+                dir.path().join("git-cache").display().to_string(),
+            ),
+        ],
+    );
+    let watch = Watch::start(dir.path(), &env).expect("start cargo lambda watch");
+    let ctx = Ctx {
+        store: Arc::new(DynamoStore::from_config(&sdk, names.table())),
+        sdk,
+        names,
+        provisioned,
+        cluster: FixtureCluster::start().await,
+        dir,
+    };
+
+    let mut failures = Vec::new();
+    for case in &CASES {
+        let vars = (case.prepare)(&ctx).await;
+        let event = fill_event(&events_dir().join(case.event), &vars)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.function));
+        let t = Instant::now();
+        let answer =
+            tokio::task::block_in_place(|| watch.invoke(ctx.dir.path(), case.function, &event));
+        let outcome = match answer {
+            Ok(answer) => (case.check)(&ctx, answer).await,
+            Err(e) => Err(e.to_string()),
+        };
+        eprintln!(
+            "{}: {} in {:?}",
+            case.function,
+            if outcome.is_ok() { "ok" } else { "FAILED" },
+            t.elapsed()
+        );
+        if let Err(e) = outcome {
+            failures.push(format!("{}: {e}", case.function));
+        }
+    }
+    let tail = watch.log_tail();
+    tokio::task::block_in_place(|| watch.stop()).expect("stop cargo lambda watch");
+    emulator.stop().await.expect("stop the emulator");
+    eprintln!(
+        "release build {built:?}, whole test {:?}",
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{}\n\nwatch log:\n{tail}",
+        failures.join("\n")
+    );
+}
