@@ -2,8 +2,8 @@
 //! (counted by a TCP proxy between the agent and the emulator), and the latency from a command
 //! being sent to the deploy starting.
 //!
-//! Run: `cargo bench -p boreas-agent --bench idle` (release build). `IDLE_SECONDS` shortens the
-//! idle window (default 60).
+//! Run: `cargo bench -p boreas-agent --bench idle --profile agent` (the size-optimised build hosts
+//! run). `IDLE_SECONDS` shortens the idle window (default 60).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -258,7 +258,10 @@ async fn main() {
     let _ = agent.wait();
     emulator.stop().await.unwrap();
 
-    println!("PM agent, idle {elapsed:.0} s on the emulator (release build)");
+    println!(
+        "PM agent {}, idle {elapsed:.0} s on the emulator",
+        env!("CARGO_BIN_EXE_boreas-agent")
+    );
     println!(
         "  resident memory: {:.1} MiB at the end, {:.1} MiB peak",
         rss as f64 / 1024.0,
