@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use boreas_aws::orchestrator::{Execution, ExecutionStatus, Orchestrator, SfnOrchestrator};
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
@@ -21,19 +20,7 @@ use sha2::{Digest, Sha256};
 pub const HOST: &str = "h1";
 pub const ENV: &str = "test";
 
-pub fn unique_prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "a{:05x}{:04x}{n:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff
-    )
-}
+use boreas_aws::emulator::unique_prefix;
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -179,7 +166,7 @@ impl Fixture {
     pub async fn new() -> Fixture {
         let emulator = boreas_aws::emulator::shared().await;
         let aws = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let prefix = unique_prefix();
+        let prefix = unique_prefix('a');
         let names = boreas_aws::names::Names::new(&prefix);
         let queues = SqsQueues::from_config(&aws);
         let relay_url = queues

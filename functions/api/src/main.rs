@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    boreas_api::init_tracing();
+    boreas_aws::logging::init_lambda_tracing();
     let api = Arc::new(boreas_api::Api::from_env().await?);
     lambda_http::run(lambda_http::service_fn(move |req| {
         let api = Arc::clone(&api);

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use boreas_api::routes::ROUTES;
 use boreas_api::{Api, ApiRequest, ApiResponse, handle};
@@ -29,20 +28,6 @@ fn root() -> std::path::PathBuf {
     emulator::workspace_root()
 }
 
-fn unique_prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!(
-        "a{:05x}{:04x}{:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 fn token(role: Role) -> String {
     format!("emulator-token-{role}")
 }
@@ -59,7 +44,7 @@ struct Platform {
 async fn platform() -> Platform {
     let emulator = emulator::shared().await;
     let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&boreas_aws::emulator::unique_prefix('a'));
     let provisioned = boreas_aws::provision::provision(
         &config,
         &names,

@@ -7,9 +7,8 @@
 //! the emulator's (a Python process): a release build of this client changes nothing measurable.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -49,19 +48,6 @@ impl Shape {
     fn parent_transitions(self) -> usize {
         self.transitions() - 2 * self.apps * self.hosts
     }
-}
-
-fn unique_prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "b{:06x}{}",
-        nanos & 0xff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn input(shape: Shape) -> ExecutionInput {
@@ -112,7 +98,7 @@ fn input(shape: Shape) -> ExecutionInput {
     }
     ExecutionInput {
         schema_version: SCHEMA_VERSION,
-        deployment_id: format!("bench-{}", unique_prefix()),
+        deployment_id: format!("bench-{}", boreas_aws::emulator::unique_prefix('b')),
         environment: ENV.into(),
         version: "v2".into(),
         stages,
@@ -132,7 +118,7 @@ async fn run(emulator: &Emulator, shape: Shape) -> Measured {
         aws_sdk_sqs::Client::new(&config),
         aws_sdk_dynamodb::Client::new(&config),
     );
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&boreas_aws::emulator::unique_prefix('b'));
     let input = input(shape);
     let key = |name: &str, t| {
         KeySchemaElement::builder()

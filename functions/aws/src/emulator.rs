@@ -13,9 +13,10 @@ use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::OnceCell;
 
@@ -116,6 +117,22 @@ pub async fn shared() -> &'static Emulator {
 }
 
 /// The workspace root of this checkout (`functions/aws/../..`).
+/// A resource-name prefix that no other test on this machine uses at the same time: `tag`, the
+/// process id, the clock's nanoseconds and a per-process counter, at most 20 characters.
+pub fn unique_prefix(tag: char) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{tag}{:05x}{:04x}{n:x}",
+        std::process::id() & 0xfffff,
+        nanos & 0xffff
+    )
+}
+
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = manifest.join("../..");

@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod client;
 pub mod emulator;
 pub mod error;
+pub mod logging;
 pub mod names;
 pub mod orchestrator;
 pub mod provision;

@@ -20,7 +20,7 @@ use boreas_core::version::{CommitId, Version, VersionState};
 async fn provisioned() -> (aws_config::SdkConfig, Names) {
     let emulator = boreas_aws::emulator::shared().await;
     let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&common::unique_prefix());
+    let names = Names::new(&boreas_aws::emulator::unique_prefix('t'));
     let asl = common::Asl::get();
     boreas_aws::provision::provision(&config, &names, &asl.path)
         .await

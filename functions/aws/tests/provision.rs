@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use boreas_aws::emulator;
+use boreas_aws::emulator::unique_prefix;
 use boreas_aws::names::Names;
 use boreas_aws::provision::{Provisioned, SUBSTITUTION_KEYS, placeholders, provision};
-use common::{project_asl, template_facts, unique_prefix};
+use common::{project_asl, template_facts};
 
 async fn sdk() -> aws_config::SdkConfig {
     boreas_aws::sdk_config(Some(emulator::shared().await.endpoint())).await
@@ -32,7 +33,7 @@ async fn secure_string(cfg: &aws_config::SdkConfig, name: &str) -> String {
 #[tokio::test]
 async fn a_second_run_changes_nothing_and_duplicates_nothing() {
     let cfg = sdk().await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&unique_prefix('t'));
     let asl = project_asl();
 
     let first = provision(&cfg, &names, &asl).await.expect("first run");
@@ -147,7 +148,7 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
 #[tokio::test]
 async fn drift_is_corrected() {
     let cfg = sdk().await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&unique_prefix('t'));
     let asl = project_asl();
     let first = provision(&cfg, &names, &asl).await.expect("first run");
 
@@ -191,7 +192,7 @@ async fn table_exists(cfg: &aws_config::SdkConfig, names: &Names) -> bool {
 #[tokio::test]
 async fn a_missing_definition_fails_before_anything_is_created() {
     let cfg = sdk().await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&unique_prefix('t'));
     let missing = std::env::temp_dir().join(format!("{}-none/deployment.asl.json", names.prefix()));
     let err = provision(&cfg, &names, &missing).await.unwrap_err();
     assert_eq!(err.error_type(), "Io");
@@ -202,7 +203,7 @@ async fn a_missing_definition_fails_before_anything_is_created() {
 #[tokio::test]
 async fn an_unknown_placeholder_fails_before_anything_is_created() {
     let cfg = sdk().await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&unique_prefix('t'));
     let dir = std::env::temp_dir().join(format!("{}-asl", names.prefix()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("deployment.asl.json");
@@ -223,7 +224,7 @@ async fn an_unknown_placeholder_fails_before_anything_is_created() {
 #[tokio::test]
 async fn provisioning_matches_the_template() {
     let cfg = sdk().await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&unique_prefix('t'));
     let asl = project_asl();
     let p: Provisioned = provision(&cfg, &names, &asl).await.expect("provision");
     let facts = template_facts(names.prefix());

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -31,19 +31,6 @@ const ENV: &str = "prod";
 
 fn root() -> PathBuf {
     emulator::workspace_root()
-}
-
-fn unique_prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "s{:06x}{}",
-        nanos & 0xff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// One provisioned copy of the deployment platform's state-machine side.
@@ -68,7 +55,7 @@ impl Platform {
             aws_sdk_sqs::Client::new(&config),
             aws_sdk_dynamodb::Client::new(&config),
         );
-        let names = Names::new(&unique_prefix());
+        let names = Names::new(&boreas_aws::emulator::unique_prefix('s'));
         let key = |name: &str, t| {
             KeySchemaElement::builder()
                 .attribute_name(name)
@@ -322,7 +309,7 @@ fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> AppI
 fn input(stages: Vec<(u32, Vec<AppInput>)>) -> ExecutionInput {
     ExecutionInput {
         schema_version: SCHEMA_VERSION,
-        deployment_id: format!("dep-{}", unique_prefix()),
+        deployment_id: format!("dep-{}", boreas_aws::emulator::unique_prefix('s')),
         environment: ENV.into(),
         version: "v2".into(),
         stages: stages

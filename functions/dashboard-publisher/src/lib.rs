@@ -701,18 +701,6 @@ async fn respond(http: &reqwest::Client, url: &str, answer: &Answer) -> Result<(
     )))
 }
 
-/// JSON logs for CloudWatch, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,12 @@
 //! The dashboard publisher as the Lambda behind the template's `Custom::DashboardSite` resource.
 
-use boreas_dashboard_publisher::{Publisher, budget, handle, init_tracing, site_dir_from_env};
+use boreas_dashboard_publisher::{Publisher, budget, handle, site_dir_from_env};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
+    boreas_aws::logging::init_lambda_tracing();
     let (publisher, site) = (Publisher::connect(None).await?, site_dir_from_env()?);
     let (publisher, site) = (&publisher, site.as_path());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {

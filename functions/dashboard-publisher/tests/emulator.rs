@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use boreas_dashboard_publisher::{
     Error, IMMUTABLE, Publisher, REVALIDATE, Status, handle, site_files,
@@ -15,22 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use boreas_aws::emulator::unique_prefix;
+
 const API_URL: &str = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com";
 const BUDGET: Duration = Duration::from_secs(60);
-
-fn unique(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{tag}{:05x}{:04x}{n:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff
-    )
-}
 
 /// One PUT the stand-in received.
 #[derive(Debug)]
@@ -129,7 +116,7 @@ struct Site(PathBuf);
 
 impl Site {
     fn new(files: &[(&str, &str)]) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("site-"));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_prefix('s'));
         for (path, content) in files {
             let path = dir.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -177,7 +164,7 @@ fn event(request_type: &str, url: &str, bucket: &str, physical_id: Option<&str>)
 async fn setup() -> (Publisher, String, CloudFormation) {
     let emulator = boreas_aws::emulator::shared().await;
     let publisher = Publisher::connect(Some(emulator.endpoint())).await.unwrap();
-    let bucket = format!("{}-dashboard", unique("p"));
+    let bucket = format!("{}-dashboard", unique_prefix('d'));
     publisher
         .s3()
         .create_bucket()
@@ -397,7 +384,7 @@ async fn delete_empties_the_bucket() {
     assert_eq!(objects(&publisher, &bucket).await.len(), 4);
 
     // Delete needs no site: the function may be a version whose package is gone.
-    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("no-site-"));
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_prefix('n'));
     let answer = handle(
         &publisher,
         event("Delete", &cfn.url, &bucket, Some(&bucket)),
@@ -447,7 +434,7 @@ async fn a_missing_or_empty_site_fails_and_leaves_the_bucket_unchanged() {
     assert_answer(&cfn.answer().await, "SUCCESS", &bucket);
     let before = objects(&publisher, &bucket).await;
 
-    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("no-site-"));
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_prefix('n'));
     let answer = handle(
         &publisher,
         event("Update", &cfn.url, &bucket, Some(&bucket)),

@@ -430,15 +430,3 @@ pub fn response_to_lambda(resp: &WebhookResponse) -> lambda_http::Response<lambd
         .body(lambda_http::Body::Text(resp.body_json()))
         .expect("a status code from this crate and a fixed header are valid")
 }
-
-/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .init();
-}

@@ -1,10 +1,10 @@
 //! The intake function as a Lambda behind API Gateway.
 
-use boreas_intake::{Intake, handle, init_tracing, request_from_lambda, response_to_lambda};
+use boreas_intake::{Intake, handle, request_from_lambda, response_to_lambda};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_tracing();
+    boreas_aws::logging::init_lambda_tracing();
     let intake = Intake::from_env().await?;
     let intake = &intake;
     lambda_http::run(lambda_http::service_fn(|req| async move {

@@ -6,10 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    boreas_aws::logging::init_lambda_tracing();
     let operator = boreas_k8s_operator::Operator::from_env(None).await?;
     let operator = &operator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

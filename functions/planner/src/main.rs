@@ -5,10 +5,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    boreas_aws::logging::init_lambda_tracing();
     let planner = boreas_planner::Planner::from_env().await?;
     let planner = &planner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

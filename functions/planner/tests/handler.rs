@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use boreas_aws::emulator::unique_prefix;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::store::{
@@ -20,7 +21,7 @@ use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{PlanJob, Provider, RefKind};
 use boreas_planner::git::GixCache;
 use boreas_planner::{Planner, handle};
-use support::{GitHttpServer, GitRepo, unique_prefix};
+use support::{GitHttpServer, GitRepo};
 
 const MAX_RECEIVES: u32 = 5;
 
@@ -34,7 +35,7 @@ struct Ctx {
 async fn ctx() -> Ctx {
     let emulator = boreas_aws::emulator::shared().await;
     let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&unique_prefix('p'));
     let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
     let provisioned = boreas_aws::provision::provision(&sdk, &names, &asl)
         .await

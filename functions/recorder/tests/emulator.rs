@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_lambda_events::sqs::SqsEvent;
 use boreas_aws::names::Names;
@@ -15,24 +14,10 @@ use boreas_core::config::AppKind;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_recorder::{Outcome, Recorder, handle, record};
 
-fn unique_prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "r{:05x}{:04x}{n:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff
-    )
-}
-
 async fn setup() -> (Recorder, Arc<dyn Store>) {
     let emulator = boreas_aws::emulator::shared().await;
     let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&boreas_aws::emulator::unique_prefix('r'));
     let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
     boreas_aws::provision::provision(&config, &names, &asl)
         .await

@@ -5,8 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use boreas_aws::emulator;
 
@@ -64,21 +62,6 @@ pub(crate) fn template_facts(prefix: &str) -> serde_json::Value {
         ],
     );
     serde_json::from_str(&out).expect("template facts are JSON")
-}
-
-/// A prefix no other test (in this or a parallel process) uses.
-pub(crate) fn unique_prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "t{:05x}{:04x}{n:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff
-    )
 }
 
 /// The project's state machine definition.

@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use boreas_aws::names::Names;
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
@@ -23,20 +22,7 @@ pub(crate) fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
-/// A prefix no other test (in this or a parallel process) uses.
-pub(crate) fn unique_prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "i{:05x}{:04x}{n:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff
-    )
-}
+use boreas_aws::emulator::unique_prefix;
 
 /// One provisioned prefix on the shared emulator.
 pub(crate) struct Env {
@@ -54,7 +40,7 @@ impl Env {
     pub(crate) async fn new() -> Env {
         let emulator = boreas_aws::emulator::shared().await;
         let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let names = Names::new(&unique_prefix());
+        let names = Names::new(&unique_prefix('i'));
         let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
         let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
             .await

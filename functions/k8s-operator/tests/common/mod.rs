@@ -4,8 +4,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_aws::names::Names;
@@ -23,19 +22,7 @@ use serde_json::{Value, json};
 pub(crate) const CLUSTER: &str = "c1";
 pub(crate) const NS: &str = "shop";
 
-pub(crate) fn unique_prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "k{:05x}{:04x}{}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use boreas_aws::emulator::unique_prefix;
 
 /// The app's stable Deployment as a user would have created it.
 pub(crate) fn stable(name: &str, replicas: u32, image: &str) -> Value {
@@ -70,7 +57,7 @@ impl Platform {
     pub(crate) async fn start(options: FixtureOptions) -> Platform {
         let emulator = boreas_aws::emulator::shared().await;
         let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let names = Names::new(&unique_prefix());
+        let names = Names::new(&unique_prefix('k'));
         let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
         let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
             .await

@@ -8,9 +8,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A working repository in a temporary directory, driven by the git CLI.
 #[derive(Debug)]
@@ -255,19 +254,4 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut stream = stream;
     stream.write_all(&response)?;
     stream.flush()
-}
-
-/// A prefix no other test (in this or a parallel process) uses.
-pub(crate) fn unique_prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "p{:05x}{:04x}{n:x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xffff
-    )
 }
