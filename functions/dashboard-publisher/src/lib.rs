@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -39,8 +39,11 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// CloudFormation rejects response bodies over 4 KiB; the reason is cut well below that.
 const REASON_LIMIT: usize = 2000;
-/// Time kept back from the invocation's deadline to answer CloudFormation.
+/// Time kept back from the invocation's deadline to answer CloudFormation; at most a third of
+/// what is left, so that a short timeout (Lambda's default is 3 s) still leaves time to publish.
 const ANSWER_MARGIN: Duration = Duration::from_secs(10);
+/// 2000-01-01T00:00:00Z: no real deadline is earlier.
+const NOT_A_DATE: Duration = Duration::from_secs(946_684_800);
 /// Keys per DeleteObjects call (the S3 maximum).
 const DELETE_BATCH: usize = 1000;
 const RESPONSE_ATTEMPTS: u32 = 3;
@@ -223,11 +226,20 @@ pub fn site_dir_from_env() -> Result<PathBuf, Error> {
 }
 
 /// The time the work may take before an invocation ending at `deadline` must answer.
+///
+/// Lambda sends the deadline as epoch milliseconds; `cargo lambda watch` sends the timeout itself
+/// (600 000 ms), which reads as a time in 1970. A "deadline" before 2000 is therefore taken as the
+/// time left.
 pub fn budget(deadline: SystemTime) -> Duration {
-    deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(ANSWER_MARGIN)
+    let since_epoch = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let left = if since_epoch < NOT_A_DATE {
+        since_epoch
+    } else {
+        deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+    };
+    left.saturating_sub(ANSWER_MARGIN.min(left / 3))
 }
 
 /// Handles one custom-resource event with the site in `site`, within `budget`, and answers
@@ -738,5 +750,14 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(budget(SystemTime::now()), Duration::ZERO);
+        // A timeout sent in place of a deadline is the time left.
+        let timeout = budget(UNIX_EPOCH + Duration::from_secs(600));
+        assert_eq!(timeout, Duration::from_secs(590));
+        // A 3 s timeout keeps a third back, not all of it.
+        let short = budget(SystemTime::now() + Duration::from_secs(3));
+        assert!(
+            short <= Duration::from_secs(2) && short > Duration::from_millis(1500),
+            "{short:?}"
+        );
     }
 }

@@ -42,6 +42,11 @@ fn main() {
                 ("BOREAS_PLAN_QUEUE_URL", p.queues["plan"].url.clone()),
                 ("BOREAS_EVENTS_QUEUE_URL", p.queues["events"].url.clone()),
                 ("RUST_LOG", "warn".to_owned()),
+                // Lambda always sets it; the publisher's init reads it.
+                (
+                    "LAMBDA_TASK_ROOT",
+                    std::env::temp_dir().display().to_string(),
+                ),
             ],
         );
         (emulator, env)

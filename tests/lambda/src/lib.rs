@@ -16,12 +16,13 @@ use serde_json::Value;
 
 /// The binary of every function Boreas deploys as a Lambda, which is also the function name
 /// `cargo lambda watch` runs it under.
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "boreas-intake",
     "boreas-api",
     "boreas-planner",
     "boreas-recorder",
     "boreas-k8s-operator",
+    "boreas-dashboard-publisher",
 ];
 
 /// How long `cargo lambda watch` may take to listen.

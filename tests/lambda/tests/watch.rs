@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use boreas_aws::names::{DEFAULT_K8S_CLUSTER, Names};
 use boreas_aws::provision::{DEMO_REPOSITORY, Provisioned};
@@ -44,7 +44,7 @@ struct Case {
     check: for<'a> fn(&'a Ctx, Value) -> BoxFuture<'a, Checked>,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 6] = [
     Case {
         function: "boreas-intake",
         event: "intake-github-tag-push.json",
@@ -75,6 +75,12 @@ const CASES: [Case; 5] = [
         prepare: k8s_prepare,
         check: k8s_check,
     },
+    Case {
+        function: "boreas-dashboard-publisher",
+        event: "dashboard-publisher-create.json",
+        prepare: publisher_prepare,
+        check: publisher_check,
+    },
 ];
 
 /// Fails a check with a message unless `cond` holds.
@@ -94,6 +100,7 @@ struct Ctx {
     provisioned: Provisioned,
     store: Arc<dyn Store>,
     cluster: FixtureCluster,
+    cloudformation: ResponseCatcher,
     dir: tempfile::TempDir,
 }
 
@@ -503,19 +510,158 @@ fn k8s_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
     })
 }
 
-// ------------------------------------------------------------------------------------- the test
+// ------------------------------------------------------------------------ dashboard-publisher
 
-fn unique_prefix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!(
-        "w{:05x}{:05x}",
-        std::process::id() & 0xfffff,
-        nanos & 0xfffff
+const SITE_API_URL: &str = "https://api.wiring.example";
+
+/// The built dashboard the publisher finds in its package (`$LAMBDA_TASK_ROOT/site`).
+fn write_site(task_root: &Path) {
+    let assets = task_root.join("site/assets");
+    std::fs::create_dir_all(&assets).expect("create the site");
+    std::fs::write(
+        task_root.join("site/index.html"),
+        "<!doctype html><title>Boreas</title>",
     )
+    .expect("write index.html");
+    std::fs::write(assets.join("app-0a1b2c.js"), "console.log('boreas')").expect("write a script");
 }
+
+/// Stands in for CloudFormation's presigned response URL: one HTTP server on 127.0.0.1 that
+/// answers 200 to every request and hands over each body. Stopped on drop.
+struct ResponseCatcher {
+    url: String,
+    bodies: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ResponseCatcher {
+    async fn start() -> ResponseCatcher {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the response catcher");
+        let port = listener.local_addr().expect("its address").port();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read the head, then as many body bytes as Content-Length says.
+                let body = loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        break None;
+                    };
+                    if n == 0 {
+                        break None;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break Some(body.to_owned());
+                    }
+                };
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                if let Some(body) = body {
+                    let _ = tx.send(body);
+                }
+            }
+        });
+        ResponseCatcher {
+            url: format!("http://127.0.0.1:{port}/response?X-Amz-Signature=wiring"),
+            bodies: tokio::sync::Mutex::new(rx),
+            task,
+        }
+    }
+
+    /// The next body received, waiting up to ten seconds.
+    async fn next(&self) -> Option<String> {
+        let mut bodies = self.bodies.lock().await;
+        tokio::time::timeout(Duration::from_secs(10), bodies.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for ResponseCatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Create for the provisioned dashboard bucket, answered to the response catcher.
+fn publisher_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        Vars::from([
+            ("BUCKET", ctx.names.dashboard_bucket()),
+            ("API_URL", SITE_API_URL.to_owned()),
+            ("RESPONSE_URL", ctx.cloudformation.url.clone()),
+        ])
+    })
+}
+
+/// CloudFormation hears SUCCESS; the site and its `config.json` are in the bucket.
+fn publisher_check(ctx: &Ctx, _answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        let response = ctx
+            .cloudformation
+            .next()
+            .await
+            .ok_or("no response reached CloudFormation")?;
+        let response: Value =
+            serde_json::from_str(&response).map_err(|e| format!("response {response:?}: {e}"))?;
+        ensure!(
+            response["Status"] == "SUCCESS"
+                && response["LogicalResourceId"] == "DashboardSite"
+                && response["PhysicalResourceId"] == ctx.names.dashboard_bucket().as_str(),
+            "CloudFormation was told {response}"
+        );
+        let s3 = aws_sdk_s3::Client::new(&ctx.sdk);
+        let bucket = ctx.names.dashboard_bucket();
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map_err(|e| format!("list {bucket}: {e}"))?;
+        let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        keys.sort_unstable();
+        ensure!(
+            keys == ["assets/app-0a1b2c.js", "config.json", "index.html"],
+            "objects in {bucket}: {keys:?}"
+        );
+        let config = s3
+            .get_object()
+            .bucket(&bucket)
+            .key("config.json")
+            .send()
+            .await
+            .map_err(|e| format!("get config.json: {e}"))?
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("read config.json: {e}"))?
+            .into_bytes();
+        let config: Value = serde_json::from_slice(&config).map_err(|e| e.to_string())?;
+        ensure!(config["apiUrl"] == SITE_API_URL, "config.json: {config}");
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------------------------- the test
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -539,7 +685,7 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
         .await
         .expect("start the emulator");
     let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&unique_prefix());
+    let names = Names::new(&boreas_aws::emulator::unique_prefix('w'));
     let asl = boreas_lambda_wiring::workspace_root().join("statemachine/deployment.asl.json");
     let provisioned = boreas_aws::provision::provision(&sdk, &names, &asl)
         .await
@@ -565,8 +711,13 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
                 "BOREAS_GIT_CACHE",
                 dir.path().join("git-cache").display().to_string(),
             ),
+            (
+                "LAMBDA_TASK_ROOT",
+                dir.path().join("publisher").display().to_string(),
+            ),
         ],
     );
+    write_site(&dir.path().join("publisher"));
     let watch = Watch::start(dir.path(), &env).expect("start cargo lambda watch");
     let ctx = Ctx {
         store: Arc::new(DynamoStore::from_config(&sdk, names.table())),
@@ -574,6 +725,7 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
         names,
         provisioned,
         cluster: FixtureCluster::start().await,
+        cloudformation: ResponseCatcher::start().await,
         dir,
     };
 
