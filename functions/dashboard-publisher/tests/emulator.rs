@@ -212,6 +212,20 @@ async fn body_of(publisher: &Publisher, bucket: &str, key: &str) -> Vec<u8> {
 }
 
 /// Asserts CloudFormation received `status` for `bucket`'s fixture event, echoing its ids.
+/// Creates the full site in `bucket` and checks that CloudFormation heard SUCCESS.
+async fn publish_full_site(publisher: &Publisher, bucket: &str, cfn: &mut CloudFormation) {
+    let site = full_site();
+    handle(
+        publisher,
+        event("Create", &cfn.url, bucket, None),
+        &site.0,
+        BUDGET,
+    )
+    .await
+    .unwrap();
+    assert_answer(&cfn.answer().await, "SUCCESS", bucket);
+}
+
 fn assert_answer(received: &Received, status: &str, physical_id: &str) {
     assert!(
         received
@@ -319,16 +333,7 @@ async fn create_uploads_the_site_with_types_cache_policies_and_the_api_url() {
 #[tokio::test]
 async fn update_with_a_smaller_site_removes_the_stale_files() {
     let (publisher, bucket, mut cfn) = setup().await;
-    let site = full_site();
-    handle(
-        &publisher,
-        event("Create", &cfn.url, &bucket, None),
-        &site.0,
-        BUDGET,
-    )
-    .await
-    .unwrap();
-    assert_answer(&cfn.answer().await, "SUCCESS", &bucket);
+    publish_full_site(&publisher, &bucket, &mut cfn).await;
 
     // The next build: a new script name, no stylesheet.
     let next = Site::new(&[
@@ -371,16 +376,7 @@ async fn update_with_a_smaller_site_removes_the_stale_files() {
 #[tokio::test]
 async fn delete_empties_the_bucket() {
     let (publisher, bucket, mut cfn) = setup().await;
-    let site = full_site();
-    handle(
-        &publisher,
-        event("Create", &cfn.url, &bucket, None),
-        &site.0,
-        BUDGET,
-    )
-    .await
-    .unwrap();
-    assert_answer(&cfn.answer().await, "SUCCESS", &bucket);
+    publish_full_site(&publisher, &bucket, &mut cfn).await;
     assert_eq!(objects(&publisher, &bucket).await.len(), 4);
 
     // Delete needs no site: the function may be a version whose package is gone.
@@ -422,16 +418,7 @@ async fn delete_empties_the_bucket() {
 #[tokio::test]
 async fn a_missing_or_empty_site_fails_and_leaves_the_bucket_unchanged() {
     let (publisher, bucket, mut cfn) = setup().await;
-    let site = full_site();
-    handle(
-        &publisher,
-        event("Create", &cfn.url, &bucket, None),
-        &site.0,
-        BUDGET,
-    )
-    .await
-    .unwrap();
-    assert_answer(&cfn.answer().await, "SUCCESS", &bucket);
+    publish_full_site(&publisher, &bucket, &mut cfn).await;
     let before = objects(&publisher, &bucket).await;
 
     let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_prefix('n'));
