@@ -383,10 +383,15 @@ impl Platform {
         });
     }
 
-    /// Confirms `id`, approves every gate as it comes, and waits for a terminal status.
-    pub fn drive(&self, id: &str, timeout: Duration) -> Value {
+    /// Confirms the planned deployment `id` through the api.
+    pub fn confirm(&self, id: &str) {
         let a = self.post(&format!("/deployments/{id}/confirm"), &json!({}));
         assert_eq!(a.status, 200, "confirm {id}: {}", a.body);
+    }
+
+    /// Confirms `id`, approves every gate as it comes, and waits for a terminal status.
+    pub fn drive(&self, id: &str, timeout: Duration) -> Value {
+        self.confirm(id);
         let started = Instant::now();
         loop {
             let d = self.deployment(id);

@@ -202,11 +202,7 @@ fn s3_manual_gate_waits_approve_continues_reject_rolls_back() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
-        p.post(&format!("/deployments/{id}/confirm"), &json!({}))
-            .status,
-        200
-    );
+    p.confirm(&id);
     p.wait_gate(&id, "api.0", SHORT);
     std::thread::sleep(Duration::from_secs(3));
     let waiting = p.deployment(&id);
@@ -237,11 +233,7 @@ fn s3_manual_gate_waits_approve_continues_reject_rolls_back() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
-        p.post(&format!("/deployments/{id}/confirm"), &json!({}))
-            .status,
-        200
-    );
+    p.confirm(&id);
     p.wait_gate(&id, "api.0", SHORT);
     let first = batches(&p.deployment(&id), "api")[0].clone();
     for host in &first {
@@ -329,11 +321,7 @@ fn s5_agent_killed_mid_deploy_ends_the_deployment_and_recovers_consistently() {
         .to_owned();
     let d = p.deployment(&id);
     let host = batches(&d, "api")[0][0].clone();
-    assert_eq!(
-        p.post(&format!("/deployments/{id}/confirm"), &json!({}))
-            .status,
-        200
-    );
+    p.confirm(&id);
     // Target records are written when a target finishes; the agent's own release directory shows
     // that it is working on the command.
     wait_for(&format!("{host} to install {slow}"), SHORT, || {
