@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -90,6 +90,23 @@ pub fn cargo_lambda() -> Result<PathBuf, Error> {
     }
 }
 
+/// Runs `command` to completion. Not starting, or a failed exit, is an error whose message
+/// `failure` writes from the output.
+fn run(command: &mut Command, failure: impl FnOnce(&Output) -> String) -> Result<Output, Error> {
+    let shown = format!("{command:?}");
+    let output = command.output().map_err(|e| Error::Command {
+        command: shown.clone(),
+        message: e.to_string(),
+    })?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command: shown,
+            message: failure(&output),
+        });
+    }
+    Ok(output)
+}
+
 /// Builds the release binaries `binaries` in one cargo call; returns each one's path.
 ///
 /// Packages are not named (`-p`): `cargo lambda watch` runs `cargo run --bin NAME` at the
@@ -112,16 +129,9 @@ pub fn build_release(binaries: &[&str]) -> Result<BTreeMap<String, PathBuf>, Err
         command.args(["--bin", binary]);
     }
     let shown = format!("{command:?}");
-    let output = command.output().map_err(|e| Error::Command {
-        command: shown.clone(),
-        message: e.to_string(),
+    let output = run(&mut command, |o| {
+        format!("failed with {} (its diagnostics are above)", o.status)
     })?;
-    if !output.status.success() {
-        return Err(Error::Command {
-            command: shown,
-            message: format!("failed with {} (its diagnostics are above)", output.status),
-        });
-    }
     let mut built = BTreeMap::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(message) = serde_json::from_str::<Value>(line) else {
@@ -331,23 +341,15 @@ impl Watch {
             .arg("--data-file")
             .arg(&data)
             .stdin(Stdio::null());
-        let shown = format!("{command:?}");
-        let output = command.output().map_err(|e| Error::Command {
-            command: shown.clone(),
-            message: e.to_string(),
+        let output = run(&mut command, |o| {
+            format!(
+                "failed with {}: {}{}\nwatch log:\n{}",
+                o.status,
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr),
+                self.log_tail()
+            )
         })?;
-        if !output.status.success() {
-            return Err(Error::Command {
-                command: shown,
-                message: format!(
-                    "failed with {}: {}{}\nwatch log:\n{}",
-                    output.status,
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr),
-                    self.log_tail()
-                ),
-            });
-        }
         serde_json::from_slice(&output.stdout).map_err(|e| Error::Invalid {
             what: format!("the answer of {binary}"),
             message: format!(
