@@ -1,0 +1,48 @@
+//! The schema walk: one module per section of `boreas.yaml`, each an `impl Decoder` block that
+//! checks its section's fields and decodes them with the shared rules of [`super::decoder`].
+//!
+//! A new top-level section gets its own module here and one line in [`Decoder::config`]; a new
+//! field of an app goes into the module of the section that holds it (`app` for the common
+//! fields). Checks that span several sections or apps belong in [`super::graph`].
+
+mod app;
+mod environments;
+mod k8s;
+mod pm;
+mod rollout;
+mod triggers;
+
+use crate::config::model::{Config, Triggers};
+use crate::config::parse::decoder::Decoder;
+use crate::config::yaml::{Node, Value};
+
+impl Decoder {
+    /// The whole file: a mapping of the top-level sections.
+    pub(super) fn config(&mut self, root: &Node) -> Option<Config> {
+        if !matches!(root.value, Value::Mapping(_)) {
+            self.expected(root, "", "a mapping with `environments` and `apps`");
+            return None;
+        }
+        let f = self.fields(root, "", &["environments", "triggers", "apps"])?;
+        let environments = match self.required(&f, "environments") {
+            Some(node) => self.environments(node, "environments"),
+            None => None,
+        };
+        // Host and cluster keys are checked against the environments that decoded, if the list did.
+        let env_names: Option<Vec<String>> =
+            environments.as_ref().and_then(|(_, names)| names.clone());
+        let triggers = match f.get("triggers") {
+            Some(node) => self.triggers(node, "triggers"),
+            None => Some(Triggers::default()),
+        };
+        let apps = match self.required(&f, "apps") {
+            Some(node) => self.apps(node, "apps", env_names.as_deref()),
+            None => None,
+        };
+        Some(Config {
+            environments: environments?.0.into_iter().collect::<Option<Vec<_>>>()?,
+            triggers: triggers?,
+            apps: apps?,
+        })
+    }
+}
