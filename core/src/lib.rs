@@ -4,6 +4,9 @@
 //! Nothing here does I/O: no tokio, no AWS, no network, no filesystem. Callers read files and
 //! talk to services; this crate decides.
 
+#[macro_use]
+mod macros;
+
 pub mod adjust;
 pub mod command;
 pub mod config;
@@ -11,6 +14,8 @@ pub mod deployment;
 pub mod execution;
 pub mod plan;
 pub mod planner;
+pub mod role;
 pub mod rollout;
+pub mod status;
 pub mod version;
 pub mod webhook;

@@ -26,7 +26,7 @@ use crate::config::Triggers;
 type HmacSha256 = Hmac<Sha256>;
 
 /// A git host that sends webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// GitHub and GitHub Enterprise Server.

@@ -37,6 +37,7 @@ use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, Repository, Store};
+use boreas_core::webhook::Provider;
 use boreas_intake::Intake;
 use boreas_planner::Planner;
 use boreas_recorder::Recorder;
@@ -241,7 +242,7 @@ async fn start(
         .put_repository(&Repository {
             name: demo::REPOSITORY.to_owned(),
             clone_url: format!("file://{}", demo_repo.display()),
-            provider: "github".to_owned(),
+            provider: Provider::GitHub,
             secret_param: repo_param,
             triggers: vec!["refs/tags/v*".to_owned()],
         })

@@ -20,7 +20,6 @@ use boreas_aws::store::{
 };
 use boreas_core::command::AppInventory;
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::plan::Plan;
 use boreas_core::version::{Ancestry, CommitId};
 use serde_json::{Value, json};
 
@@ -104,22 +103,14 @@ pub(crate) async fn all_versions(api: &Api, repo: &str) -> Result<Vec<VersionRec
     }
 }
 
-/// Every deployment, newest first, with its plan parsed (deployments whose plan does not parse
-/// are skipped with a log line).
-pub(crate) async fn all_deployments(api: &Api) -> Result<Vec<(Deployment, Plan)>, Error> {
+/// Every deployment, newest first.
+pub(crate) async fn all_deployments(api: &Api) -> Result<Vec<Deployment>, Error> {
     let mut out = Vec::new();
     let mut page = PageRequest::first(MAX_PAGE);
     let filter = DeploymentFilter::default();
     loop {
         let found = api.store.list_deployments(&filter, &page).await?;
-        for d in found.items {
-            match serde_json::from_str::<Plan>(&d.plan) {
-                Ok(plan) => out.push((d, plan)),
-                Err(e) => {
-                    tracing::warn!(deployment = %d.id, error = %e, "stored plan does not parse");
-                }
-            }
-        }
+        out.extend(found.items);
         match found.next {
             Some(next) => page.cursor = Some(next),
             None => return Ok(out),
@@ -136,7 +127,7 @@ pub(crate) fn inventory(agent: &Agent) -> BTreeMap<String, Option<String>> {
 
 /// Everything the app views are computed from, read once per request.
 pub(crate) struct Landscape {
-    pub(crate) deployments: Vec<(Deployment, Plan)>,
+    pub(crate) deployments: Vec<Deployment>,
     pub(crate) agents: Vec<Agent>,
 }
 
@@ -149,19 +140,19 @@ impl Landscape {
     }
 
     /// The newest succeeded deployment deploying `app` to `env`.
-    pub(crate) fn desired(&self, env: &str, app: &str) -> Option<&(Deployment, Plan)> {
-        self.deployments.iter().find(|(d, plan)| {
+    pub(crate) fn desired(&self, env: &str, app: &str) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| {
             d.status == DeploymentStatus::Succeeded
                 && d.environment == env
-                && plan.find_app(app).is_some()
+                && d.plan.find_app(app).is_some()
         })
     }
 
     /// Every app any plan or inventory names, with the environments it appears in.
     fn apps(&self) -> BTreeMap<String, BTreeSet<String>> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (d, plan) in &self.deployments {
-            for app in plan.apps() {
+        for d in &self.deployments {
+            for app in d.plan.apps() {
                 out.entry(app.app.clone())
                     .or_default()
                     .insert(d.environment.clone());
@@ -188,8 +179,8 @@ async fn app_view(
     for env in envs {
         let desired = land.desired(env, app);
         let mut targets: BTreeMap<String, Option<String>> = BTreeMap::new();
-        if let Some((_, plan)) = desired
-            && let Some((_, a)) = plan.find_app(app)
+        if let Some(d) = desired
+            && let Some((_, a)) = d.plan.find_app(app)
         {
             for t in &a.targets {
                 targets.insert(t.clone(), None);
@@ -201,7 +192,7 @@ async fn app_view(
             }
         }
         let (mut drifted, mut unreported, mut covered) = (Vec::new(), Vec::new(), 0usize);
-        if let Some((d, _)) = desired {
+        if let Some(d) = desired {
             if !orders.contains_key(&d.repository) {
                 let versions = all_versions(api, &d.repository).await?;
                 orders.insert(d.repository.clone(), RecordedOrder::new(&versions));
@@ -227,9 +218,9 @@ async fn app_view(
         };
         environments.push(json!({
             "environment": env,
-            "repository": desired.map(|(d, _)| d.repository.clone()),
-            "desired_version": desired.map(|(d, _)| d.version.clone()),
-            "desired_deployment": desired.map(|(d, _)| d.id.clone()),
+            "repository": desired.map(|d| d.repository.clone()),
+            "desired_version": desired.map(|d| d.version.clone()),
+            "desired_deployment": desired.map(|d| d.id.clone()),
             "targets": targets.len(),
             "covered": covered,
             "coverage": coverage,
@@ -272,7 +263,7 @@ pub(crate) async fn one(api: &Api, name: &str, req: &ApiRequest) -> Result<ApiRe
 
 #[cfg(test)]
 mod tests {
-    use boreas_aws::store::VersionStatus;
+    use boreas_core::status::VersionStatus;
     use boreas_core::version::{Version, VersionState};
 
     use super::*;

@@ -1,6 +1,6 @@
 //! Bearer tokens and roles.
 
-use boreas_aws::store::Role;
+use boreas_core::role::Role;
 use http::HeaderMap;
 
 use crate::{Api, Error};

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use boreas_aws::store::{
-    ApiToken, Decision, Deployment, NewDeployment, Repository, Role, Transition, rfc3339,
+    ApiToken, Decision, Deployment, NewDeployment, Repository, Transition, rfc3339,
 };
 use boreas_core::adjust::{self, Adjustment};
 use boreas_core::config::{self, Config};
@@ -12,7 +12,10 @@ use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{self, PlanInput};
+use boreas_core::role::Role;
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{self, VersionState};
+use boreas_core::webhook::Provider;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,15 +27,6 @@ use crate::{Api, ApiRequest, ApiResponse, Caller, Error, body, random_hex};
 pub const GATE_REJECTED: &str = "Boreas.GateRejected";
 /// Error a cancelled execution is stopped with.
 pub const CANCELLED: &str = "Boreas.Cancelled";
-
-fn stored_plan(d: &Deployment) -> Result<Plan, Error> {
-    serde_json::from_str(&d.plan).map_err(|e| {
-        Error::Aws(boreas_aws::Error::Malformed {
-            what: format!("deployment {}", d.id),
-            message: format!("stored plan does not parse: {e}"),
-        })
-    })
-}
 
 fn plan_apps(plan: &Plan) -> Vec<String> {
     plan.apps().map(|a| a.app.clone()).collect()
@@ -85,11 +79,10 @@ pub(crate) async fn update_plan(
     if d.status != DeploymentStatus::Planned {
         return Err(not_planned(&d, "adjusted"));
     }
-    let current = stored_plan(&d)?;
     let next = match parsed {
-        PlanBody::Adjust { adjustments } => adjust::apply(&current, &adjustments),
+        PlanBody::Adjust { adjustments } => adjust::apply(&d.plan, &adjustments),
         PlanBody::Whole(plan) => {
-            check_same_work(&current, &plan)?;
+            check_same_work(&d.plan, &plan)?;
             adjust::validate(&plan).map(|()| *plan)
         }
     }
@@ -97,9 +90,8 @@ pub(crate) async fn update_plan(
         rule: e.rule(),
         message: e.to_string(),
     })?;
-    let json_plan = serde_json::to_string(&next).map_err(|e| Error::bad_request(e.to_string()))?;
     api.store
-        .update_plan(id, &json_plan)
+        .update_plan(id, &next)
         .await
         .map_err(|e| match e {
             boreas_aws::Error::Conflict { reason, .. } => {
@@ -109,7 +101,7 @@ pub(crate) async fn update_plan(
         })?;
     api.audit(who, "deployment.adjust", id).await?;
     let updated = get_deployment(api, id).await?;
-    Ok(ApiResponse::ok(deployment_json(&updated)?))
+    Ok(ApiResponse::ok(deployment_json(&updated)))
 }
 
 /// A whole plan may reorder, rebatch, re-pause and drop, never change what is deployed where.
@@ -168,8 +160,8 @@ pub(crate) async fn confirm(api: &Api, who: &Caller, id: &str) -> Result<ApiResp
     if d.status != DeploymentStatus::Planned {
         return Err(not_planned(&d, "confirmed"));
     }
-    let plan = stored_plan(&d)?;
-    let apps = plan_apps(&plan);
+    let plan = &d.plan;
+    let apps = plan_apps(plan);
     if apps.is_empty() {
         return Err(Error::Unprocessable {
             rule: "empty_plan",
@@ -178,7 +170,7 @@ pub(crate) async fn confirm(api: &Api, who: &Caller, id: &str) -> Result<ApiResp
     }
     let config = version_config(api, &d.repository, &d.version).await?;
     let input =
-        execution::execution_input(id, &plan, &config).map_err(|e| Error::Unprocessable {
+        execution::execution_input(id, plan, &config).map_err(|e| Error::Unprocessable {
             rule: "execution_input",
             message: e.to_string(),
         })?;
@@ -215,7 +207,7 @@ pub(crate) async fn confirm(api: &Api, who: &Caller, id: &str) -> Result<ApiResp
     match api.orchestrator.start(id, &input.to_json()).await {
         Ok(started) => {
             api.audit(who, "deployment.confirm", id).await?;
-            let mut out = deployment_json(&running)?;
+            let mut out = deployment_json(&running);
             out["execution_arn"] = json!(started.execution_arn);
             Ok(ApiResponse::ok(out))
         }
@@ -263,8 +255,7 @@ pub(crate) async fn cancel(api: &Api, who: &Caller, id: &str) -> Result<ApiRespo
                 Err(e) => return Err(e.into()),
             }
             let cancelled = api.store.transition_deployment(id, &change).await?;
-            let plan = stored_plan(&d)?;
-            let apps = plan_apps(&plan);
+            let apps = plan_apps(&d.plan);
             if !apps.is_empty() {
                 api.store
                     .release_run_locks(id, &d.environment, &apps)
@@ -283,7 +274,7 @@ pub(crate) async fn cancel(api: &Api, who: &Caller, id: &str) -> Result<ApiRespo
         }
     };
     api.audit(who, "deployment.cancel", id).await?;
-    Ok(ApiResponse::ok(deployment_json(&cancelled)?))
+    Ok(ApiResponse::ok(deployment_json(&cancelled)))
 }
 
 #[derive(Deserialize)]
@@ -415,7 +406,7 @@ pub(crate) async fn revert(
         let order = RecordedOrder::new(&versions);
         let candidates: Vec<version::Version> = versions
             .iter()
-            .filter(|v| v.status == boreas_aws::store::VersionStatus::Planned)
+            .filter(|v| v.status == VersionStatus::Planned)
             .map(|v| v.version.clone())
             .collect();
         let target = match version::rollback_target(&order, &reverted.version, &candidates) {
@@ -450,11 +441,11 @@ pub(crate) async fn revert(
             repository: repo.to_owned(),
             version: plan.version.clone(),
             environment: plan.environment.clone(),
-            plan: serde_json::to_string(&plan).map_err(|e| Error::bad_request(e.to_string()))?,
+            plan,
             created_at: now(),
         };
         let d = api.store.create_deployment(&new).await?;
-        created.push(deployment_json(&d)?);
+        created.push(deployment_json(&d));
     }
     api.audit(
         who,
@@ -482,21 +473,21 @@ fn environments_running(
     let repo_apps: BTreeSet<&str> = land
         .deployments
         .iter()
-        .filter(|(d, _)| d.repository == repo)
-        .flat_map(|(_, plan)| plan.apps().map(|a| a.app.as_str()))
+        .filter(|d| d.repository == repo)
+        .flat_map(|d| d.plan.apps().map(|a| a.app.as_str()))
         .collect();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let envs: BTreeSet<&str> = land
         .deployments
         .iter()
-        .map(|(d, _)| d.environment.as_str())
+        .map(|d| d.environment.as_str())
         .chain(land.agents.iter().map(|a| a.env.as_str()))
         .collect();
     for env in envs {
         for app in &repo_apps {
             let by_deployment = land
                 .desired(env, app)
-                .is_some_and(|(d, _)| d.repository == repo && d.version == name);
+                .is_some_and(|d| d.repository == repo && d.version == name);
             let by_inventory = land.agents.iter().any(|a| {
                 a.env == env
                     && inventory(a)
@@ -604,12 +595,12 @@ pub(crate) async fn put_repository(
             b.name
         )));
     }
-    if !["github", "gitlab", "gitea"].contains(&b.provider.as_str()) {
-        return Err(Error::bad_request(format!(
+    let provider = Provider::parse(&b.provider).ok_or_else(|| {
+        Error::bad_request(format!(
             "provider {:?} is not one of github, gitlab, gitea",
             b.provider
-        )));
-    }
+        ))
+    })?;
     if !["https://", "http://", "file://", "ssh://", "git@"]
         .iter()
         .any(|p| b.clone_url.starts_with(p))
@@ -636,7 +627,7 @@ pub(crate) async fn put_repository(
     let repo = Repository {
         name: b.name,
         clone_url: b.clone_url,
-        provider: b.provider,
+        provider,
         secret_param,
         triggers: b.triggers,
     };

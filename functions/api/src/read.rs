@@ -74,17 +74,11 @@ pub(crate) fn deployment_summary(d: &Deployment) -> Value {
     })
 }
 
-/// A deployment with its plan parsed.
-pub(crate) fn deployment_json(d: &Deployment) -> Result<Value, Error> {
-    let plan: Value = serde_json::from_str(&d.plan).map_err(|e| {
-        Error::Aws(boreas_aws::Error::Malformed {
-            what: format!("deployment {}", d.id),
-            message: format!("stored plan is not JSON: {e}"),
-        })
-    })?;
+/// A deployment with its plan.
+pub(crate) fn deployment_json(d: &Deployment) -> Value {
     let mut out = deployment_summary(d);
-    out["plan"] = plan;
-    Ok(out)
+    out["plan"] = serde_json::to_value(&d.plan).unwrap_or(Value::Null);
+    out
 }
 
 /// Progress as the api shows it: gates without their task tokens.
@@ -136,7 +130,7 @@ pub(crate) async fn get_deployment(api: &Api, id: &str) -> Result<Deployment, Er
 pub(crate) async fn deployment(api: &Api, id: &str) -> Result<ApiResponse, Error> {
     let d = get_deployment(api, id).await?;
     let progress = api.store.progress(id).await?;
-    let mut out = deployment_json(&d)?;
+    let mut out = deployment_json(&d);
     out["progress"] = progress_json(&progress);
     Ok(ApiResponse::ok(out))
 }

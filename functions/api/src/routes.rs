@@ -1,7 +1,7 @@
 //! The route table: every route the api answers, with the role it needs. The router, the
 //! OpenAPI document's test and the dashboard's expectations all follow this one table.
 
-use boreas_aws::store::Role;
+use boreas_core::role::Role;
 
 /// One route: a method and a path template whose `{name}` segments capture one path segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,12 +11,14 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::{SecretValue, Secrets};
 use boreas_aws::store::{
-    Agent, ApiToken, MemoryStore, NewDeployment, PageRequest, Role, Store, TargetProgress,
-    TargetStatus, Transition, VersionRecord, VersionStatus, rfc3339,
+    Agent, ApiToken, MemoryStore, NewDeployment, PageRequest, Store, TargetProgress, Transition,
+    VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{PlanInput, config_targets, plan};
+use boreas_core::role::Role;
+use boreas_core::status::{TargetStatus, VersionStatus};
 use boreas_core::version::{CommitId, Version, VersionState};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -134,7 +136,7 @@ async fn add_deployment(store: &MemoryStore, id: &str, version: &str, second: u3
             repository: "shop".into(),
             version: version.into(),
             environment: "staging".into(),
-            plan: serde_json::to_string(&staging_plan(version)).unwrap(),
+            plan: staging_plan(version),
             created_at: at(second),
         })
         .await
@@ -382,7 +384,7 @@ fn plan_put(id: &str, body: &Value) -> ApiRequest {
         .json(body)
 }
 
-async fn stored_plan(store: &MemoryStore, id: &str) -> String {
+async fn stored_plan(store: &MemoryStore, id: &str) -> Plan {
     store.get_deployment(id).await.unwrap().unwrap().plan
 }
 
@@ -447,7 +449,7 @@ async fn plan_adjustments_are_validated_and_audited() {
     );
 
     // A whole plan: it may rebatch but not retarget.
-    let mut whole: Plan = serde_json::from_str(&stored_plan(&f.store, "d1").await).unwrap();
+    let mut whole: Plan = stored_plan(&f.store, "d1").await;
     whole.environment = "prod".into();
     let r = call(
         &f.api,
@@ -455,7 +457,7 @@ async fn plan_adjustments_are_validated_and_audited() {
     )
     .await;
     assert_eq!(r.body["error"], "plan_identity");
-    let mut whole: Plan = serde_json::from_str(&stored_plan(&f.store, "d1").await).unwrap();
+    let mut whole: Plan = stored_plan(&f.store, "d1").await;
     whole.stages[0].parallelism = 0;
     let r = call(
         &f.api,
@@ -466,7 +468,7 @@ async fn plan_adjustments_are_validated_and_audited() {
         (r.status, r.body["error"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("parallelism"))
     );
-    let unchanged: Plan = serde_json::from_str(&stored_plan(&f.store, "d1").await).unwrap();
+    let unchanged: Plan = stored_plan(&f.store, "d1").await;
     let r = call(
         &f.api,
         plan_put("d1", &serde_json::to_value(&unchanged).unwrap()),

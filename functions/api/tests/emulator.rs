@@ -13,11 +13,13 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::SsmSecrets;
 use boreas_aws::store::{
-    ApiToken, DynamoStore, MemoryStore, NewDeployment, PageRequest, Role, Store, Transition,
-    VersionRecord, VersionStatus,
+    ApiToken, DynamoStore, MemoryStore, NewDeployment, PageRequest, Store, Transition,
+    VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::planner::{PlanInput, config_targets, plan};
+use boreas_core::role::Role;
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -174,7 +176,7 @@ impl Platform {
                 repository: "shop".into(),
                 version: version.into(),
                 environment: "staging".into(),
-                plan: serde_json::to_string(&plan).unwrap(),
+                plan,
                 created_at: at(second),
             })
             .await
@@ -630,7 +632,7 @@ async fn revert_marks_the_version_and_plans_back_to_the_newest_older_normal_one(
     );
     let id = created[0]["id"].as_str().unwrap();
     let stored = p.store.get_deployment(id).await.unwrap().unwrap();
-    let plan: boreas_core::plan::Plan = serde_json::from_str(&stored.plan).unwrap();
+    let plan = stored.plan;
     let apps: Vec<&str> = plan.apps().map(|a| a.app.as_str()).collect();
     assert_eq!(apps, ["db-migrate", "api", "worker", "web"]);
     assert_eq!(

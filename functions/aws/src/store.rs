@@ -34,6 +34,7 @@
 //! stays object safe. [`MemoryStore`] keeps the same semantics in memory for handler unit tests;
 //! one behaviour suite runs against both.
 
+mod codec;
 mod dynamo;
 mod memory;
 
@@ -41,7 +42,11 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
+use boreas_core::role::Role;
+use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
 use boreas_core::version::Version;
+use boreas_core::webhook::Provider;
 use serde::{Deserialize, Serialize};
 
 pub use dynamo::DynamoStore;
@@ -51,122 +56,6 @@ use crate::{BoxFuture, Error};
 
 /// Most items one list call returns.
 pub const MAX_PAGE: u32 = 1000;
-
-/// Generates a string-valued enum with its record name, parsing and `Display`.
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// The name used in records and the API.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            /// Parses the name used in records and the API.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-string_enum! {
-    /// Where intake and planning left a version.
-    VersionStatus {
-        /// Recorded from a webhook, not planned yet.
-        Received => "received",
-        /// Planned: deployments exist.
-        Planned => "planned",
-        /// Its `boreas.yaml` does not validate.
-        InvalidConfig => "invalid_config",
-        /// Planning failed for another reason (fetch, history).
-        PlanFailed => "plan_failed",
-    }
-}
-
-string_enum! {
-    /// Progress of one app within a deployment.
-    AppStatus {
-        /// Waiting for its stage.
-        Pending => "pending",
-        /// Rolling out.
-        Running => "running",
-        /// Every target runs the version.
-        Succeeded => "succeeded",
-        /// A target failed; finished batches are being rolled back.
-        RollingBack => "rolling_back",
-        /// Rolled back cleanly.
-        RolledBack => "rolled_back",
-        /// Failed and could not be rolled back cleanly.
-        Failed => "failed",
-    }
-}
-
-string_enum! {
-    /// Progress of one gray batch.
-    BatchStatus {
-        /// Deploying.
-        Running => "running",
-        /// Every target of the batch succeeded.
-        Succeeded => "succeeded",
-        /// A target of the batch failed.
-        Failed => "failed",
-    }
-}
-
-string_enum! {
-    /// Progress of one target (a host or a workload).
-    TargetStatus {
-        /// Deploying.
-        Running => "running",
-        /// Runs the version.
-        Succeeded => "succeeded",
-        /// The deployment failed on it.
-        Failed => "failed",
-        /// Going back to the previous version.
-        RollingBack => "rolling_back",
-        /// Back on the previous version.
-        RolledBack => "rolled_back",
-        /// Going back failed too.
-        RollbackFailed => "rollback_failed",
-    }
-}
-
-string_enum! {
-    /// State of a manual gate.
-    GateStatus {
-        /// Waiting for a person.
-        Waiting => "waiting",
-        /// Approved: the rollout goes on.
-        Approved => "approved",
-        /// Rejected: the rollout stops.
-        Rejected => "rejected",
-    }
-}
-
-string_enum! {
-    /// What an API token may do; each role includes the ones before it.
-    Role {
-        /// Read everything.
-        Viewer => "viewer",
-        /// Adjust and confirm plans, cancel.
-        Deployer => "deployer",
-        /// Decide manual gates.
-        Approver => "approver",
-        /// Everything, including tokens and version states.
-        Admin => "admin",
-    }
-}
 
 /// A person's answer to a manual gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,8 +82,8 @@ pub struct Repository {
     pub name: String,
     /// Where the planner fetches from.
     pub clone_url: String,
-    /// Webhook provider: `github`, `gitlab`, `gitea`.
-    pub provider: String,
+    /// The git host that sends its webhooks.
+    pub provider: Provider,
     /// SSM parameter holding the webhook secret.
     pub secret_param: String,
     /// Ref patterns that create versions.
@@ -229,8 +118,8 @@ pub struct NewDeployment {
     pub version: String,
     /// Environment name.
     pub environment: String,
-    /// The plan, as JSON.
-    pub plan: String,
+    /// The plan.
+    pub plan: Plan,
     /// Creation time.
     pub created_at: String,
 }
@@ -248,8 +137,8 @@ pub struct Deployment {
     pub environment: String,
     /// Lifecycle status.
     pub status: DeploymentStatus,
-    /// The plan, as JSON.
-    pub plan: String,
+    /// The plan (stored as JSON, decoded once when the record is read).
+    pub plan: Plan,
     /// Creation time.
     pub created_at: String,
     /// When it started running.
@@ -524,7 +413,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<Deployment>>;
     /// Replaces the plan; [`Error::Conflict`] unless the deployment is still `planned`.
-    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()>;
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a Plan) -> BoxFuture<'a, ()>;
     /// Moves the status along the lifecycle; [`Error::IllegalTransition`] (naming the status the
     /// deployment actually has) when the lifecycle forbids it, including when another writer moved
     /// it first. Returns the updated record.
@@ -582,7 +471,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The record expires `ttl` after `at`, after which the id counts as new again.
     fn record_delivery<'a>(
         &'a self,
-        provider: &'a str,
+        provider: Provider,
         delivery_id: &'a str,
         at: SystemTime,
         ttl: Duration,
@@ -670,24 +559,6 @@ fn decode_cursor(cursor: &str) -> Result<std::collections::BTreeMap<String, Stri
         .ok_or_else(|| Error::invalid_input("page cursor is not one this service issued"))
 }
 
-/// The `VersionState` record name.
-fn version_state_str(state: boreas_core::version::VersionState) -> &'static str {
-    use boreas_core::version::VersionState;
-    match state {
-        VersionState::Normal => "normal",
-        VersionState::Revert => "revert",
-    }
-}
-
-fn parse_version_state(s: &str) -> Option<boreas_core::version::VersionState> {
-    use boreas_core::version::VersionState;
-    match s {
-        "normal" => Some(VersionState::Normal),
-        "revert" => Some(VersionState::Revert),
-        _ => None,
-    }
-}
-
 /// Checks that `id` can name a Step Functions execution (1 to 80 of `A-Z a-z 0-9 - _`), as a
 /// deployment id must.
 pub fn check_deployment_id(id: &str) -> Result<(), Error> {
@@ -704,15 +575,9 @@ pub fn check_deployment_id(id: &str) -> Result<(), Error> {
     }
 }
 
-/// Checks that a plan is JSON before it is stored.
-fn check_plan(id: &str, plan: &str) -> Result<(), Error> {
-    serde_json::from_str::<serde_json::Value>(plan)
-        .map(drop)
-        .map_err(|e| Error::invalid_input(format!("plan of deployment {id} is not JSON: {e}")))
-}
-
-/// Transactions write at most this many items.
-const MAX_LOCKS: usize = 100;
+/// Most run locks one [`Store::acquire_run_locks`] or [`Store::release_run_locks`] call takes
+/// (DynamoDB transactions write at most this many items).
+pub const MAX_LOCKS: usize = 100;
 
 fn check_lock_set(apps: &[String]) -> Result<(), Error> {
     if apps.is_empty() || apps.len() > MAX_LOCKS {

@@ -6,15 +6,20 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_aws::Error;
 use boreas_aws::names::Names;
 use boreas_aws::store::{
-    Agent, ApiToken, AppProgress, AppStatus, AuditEntry, BatchProgress, BatchStatus, Decision,
-    DeploymentFilter, DynamoStore, GateStatus, MemoryStore, NewDeployment, PageRequest, Repository,
-    Role, Store, TargetProgress, TargetStatus, Transition, VersionRecord, VersionStatus,
+    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, DeploymentFilter,
+    DynamoStore, MemoryStore, NewDeployment, PageRequest, Repository, Store, TargetProgress,
+    Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::{Plan, SkipReason, SkippedApp};
+use boreas_core::role::Role;
+use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
 use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::webhook::Provider;
 
 /// Emulator SDK configuration and a fresh prefix with every resource provisioned.
 async fn provisioned() -> (aws_config::SdkConfig, Names) {
@@ -71,7 +76,7 @@ store_behaviour!(
     api_tokens_resolve_by_secret,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
-    deployment_ids_and_plans_are_checked,
+    deployment_ids_are_checked,
 );
 
 fn at(second: u32) -> String {
@@ -100,8 +105,28 @@ fn new_deployment(id: &str, env: &str, second: u32) -> NewDeployment {
         repository: "shop".to_owned(),
         version: "v1.0.0".to_owned(),
         environment: env.to_owned(),
-        plan: format!(r#"{{"stages":[],"id":"{id}"}}"#),
+        plan: empty_plan(env),
         created_at: at(second),
+    }
+}
+
+fn empty_plan(env: &str) -> Plan {
+    Plan {
+        environment: env.to_owned(),
+        version: "v1.0.0".to_owned(),
+        stages: Vec::new(),
+        skipped: Vec::new(),
+    }
+}
+
+/// A plan other than [`empty_plan`]: every app dropped.
+fn dropped_plan(env: &str) -> Plan {
+    Plan {
+        skipped: vec![SkippedApp {
+            app: "web".to_owned(),
+            reason: SkipReason::Dropped,
+        }],
+        ..empty_plan(env)
     }
 }
 
@@ -145,7 +170,7 @@ async fn repositories_round_trip(store: Arc<dyn Store>) {
     let mut shop = Repository {
         name: "shop".to_owned(),
         clone_url: "https://git.example/shop.git".to_owned(),
-        provider: "github".to_owned(),
+        provider: Provider::GitHub,
         secret_param: "/boreas/webhook-secrets/shop".to_owned(),
         triggers: vec!["refs/tags/v*".to_owned()],
     };
@@ -269,7 +294,7 @@ async fn deployment_lifecycle_follows_the_rules(store: Arc<dyn Store>) {
     assert_eq!(err.error_type(), "AlreadyExists", "{err}");
 
     store
-        .update_plan("dep-1", r#"{"stages":[1]}"#)
+        .update_plan("dep-1", &dropped_plan("staging"))
         .await
         .unwrap();
     let illegal = store
@@ -293,10 +318,13 @@ async fn deployment_lifecycle_follows_the_rules(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(running.status, Running);
     assert_eq!(running.started_at.as_deref(), Some(at(3).as_str()));
-    assert_eq!(running.plan, r#"{"stages":[1]}"#);
+    assert_eq!(running.plan, dropped_plan("staging"));
     assert_eq!(running.ended_at, None);
 
-    let err = store.update_plan("dep-1", "{}").await.unwrap_err();
+    let err = store
+        .update_plan("dep-1", &empty_plan("staging"))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Conflict", "{err}");
     for to in [Planned, Running, Superseded] {
         let err = store
@@ -346,7 +374,10 @@ async fn deployment_lifecycle_follows_the_rules(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "NotFound", "{err}");
-    let err = store.update_plan("nope", "{}").await.unwrap_err();
+    let err = store
+        .update_plan("nope", &empty_plan("staging"))
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "NotFound", "{err}");
     assert_eq!(store.get_deployment("nope").await.unwrap(), None);
 
@@ -709,7 +740,11 @@ async fn twenty_concurrent_writers_of_one_delivery_id_one_wins(store: Arc<dyn St
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.record_delivery("github", "d-1", now, ttl).await })
+            tokio::spawn(async move {
+                store
+                    .record_delivery(Provider::GitHub, "d-1", now, ttl)
+                    .await
+            })
         })
         .collect();
     let mut first = 0;
@@ -721,13 +756,13 @@ async fn twenty_concurrent_writers_of_one_delivery_id_one_wins(store: Arc<dyn St
     assert_eq!(first, 1, "exactly one writer records the delivery");
     assert!(
         !store
-            .record_delivery("github", "d-1", now, ttl)
+            .record_delivery(Provider::GitHub, "d-1", now, ttl)
             .await
             .unwrap()
     );
     assert!(
         store
-            .record_delivery("gitlab", "d-1", now, ttl)
+            .record_delivery(Provider::GitLab, "d-1", now, ttl)
             .await
             .unwrap(),
         "ids are per provider"
@@ -736,13 +771,13 @@ async fn twenty_concurrent_writers_of_one_delivery_id_one_wins(store: Arc<dyn St
     let later = now + ttl + Duration::from_secs(1);
     assert!(
         store
-            .record_delivery("github", "d-1", later, ttl)
+            .record_delivery(Provider::GitHub, "d-1", later, ttl)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .record_delivery("github", "d-1", later, ttl)
+            .record_delivery(Provider::GitHub, "d-1", later, ttl)
             .await
             .unwrap()
     );
@@ -833,7 +868,7 @@ async fn bad_page_requests_are_rejected(store: Arc<dyn Store>) {
     }
 }
 
-async fn deployment_ids_and_plans_are_checked(store: Arc<dyn Store>) {
+async fn deployment_ids_are_checked(store: Arc<dyn Store>) {
     for id in ["", "has space", "dep#1", &"x".repeat(81)] {
         let err = store
             .create_deployment(&new_deployment(id, "prod", 1))
@@ -846,25 +881,37 @@ async fn deployment_ids_and_plans_are_checked(store: Arc<dyn Store>) {
         .create_deployment(&new_deployment(&longest, "prod", 1))
         .await
         .expect("80 characters are allowed");
+}
 
-    let mut broken = new_deployment("dep-json", "prod", 2);
-    broken.plan = "{not json".to_owned();
-    let err = store.create_deployment(&broken).await.unwrap_err();
-    assert_eq!(err.error_type(), "InvalidInput", "{err}");
-    assert!(err.to_string().contains("dep-json"), "{err}");
-    assert_eq!(store.get_deployment("dep-json").await.unwrap(), None);
-
-    let good = store
-        .create_deployment(&new_deployment("dep-json", "prod", 2))
+/// A stored plan this build cannot read is a malformed record, named by deployment and attribute,
+/// wherever the record is read.
+#[tokio::test]
+async fn dynamo_store_reports_an_unreadable_plan_as_malformed() {
+    let (config, names) = provisioned().await;
+    let store = DynamoStore::from_config(&config, names.table());
+    store
+        .create_deployment(&new_deployment("dep-old", "prod", 1))
         .await
         .unwrap();
-    let err = store.update_plan("dep-json", "[1,").await.unwrap_err();
-    assert_eq!(err.error_type(), "InvalidInput", "{err}");
-    assert_eq!(
-        store.get_deployment("dep-json").await.unwrap(),
-        Some(good),
-        "a rejected plan leaves the stored one"
-    );
+    aws_sdk_dynamodb::Client::new(&config)
+        .update_item()
+        .table_name(names.table())
+        .key("pk", AttributeValue::S("DEP#dep-old".to_owned()))
+        .key("sk", AttributeValue::S("META".to_owned()))
+        .update_expression("SET #plan = :plan")
+        .expression_attribute_names("#plan", "plan")
+        .expression_attribute_values(":plan", AttributeValue::S(r#"{"stages":"x"}"#.to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let expected = "malformed record deployment dep-old: attribute plan: ";
+    let err = store.get_deployment("dep-old").await.unwrap_err();
+    assert!(err.to_string().starts_with(expected), "{err}");
+    let err = store
+        .list_deployments(&DeploymentFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with(expected), "{err}");
 }
 
 /// The table holds only the token's hash, never the secret.

@@ -133,7 +133,7 @@ fn repository(secret_param: &str) -> Repository {
     Repository {
         name: REPO.into(),
         clone_url: "https://git.example.com/Codertocat/Hello-World.git".into(),
-        provider: "github".into(),
+        provider: Provider::GitHub,
         secret_param: secret_param.into(),
         triggers: vec!["refs/tags/v*".into()],
     }

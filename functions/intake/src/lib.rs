@@ -31,7 +31,8 @@ use std::time::{Duration, SystemTime};
 use boreas_aws::names::{self, Names};
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
-use boreas_aws::store::{DynamoStore, Repository, Store, VersionRecord, VersionStatus, rfc3339};
+use boreas_aws::store::{DynamoStore, Repository, Store, VersionRecord, rfc3339};
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{
     self, PayloadError, PlanJob, Provider, PushEvent, RefTriggers, SignatureError, Webhook,
@@ -241,7 +242,7 @@ pub async fn handle(ctx: &Intake, req: WebhookRequest) -> WebhookResponse {
         Err(e) => return bad_request(&e),
     };
     let repo = match ctx.store.get_repository(&name).await {
-        Ok(Some(repo)) if repo.provider == provider.as_str() => repo,
+        Ok(Some(repo)) if repo.provider == provider => repo,
         Ok(_) => {
             return WebhookResponse::error(
                 404,
@@ -393,7 +394,7 @@ async fn record_delivery(
     now: SystemTime,
 ) -> Result<bool, boreas_aws::Error> {
     ctx.store
-        .record_delivery(push.provider.as_str(), &push.delivery_id, now, DELIVERY_TTL)
+        .record_delivery(push.provider, &push.delivery_id, now, DELIVERY_TTL)
         .await
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use boreas_aws::store::VersionStatus;
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{Provider, RefKind, sign};
 use common::{Env, expect, fixture, signed_request};

@@ -41,14 +41,14 @@ use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use boreas_aws::store::{
-    Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, Transition, VersionStatus,
-    rfc3339,
+    Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, Transition, rfc3339,
 };
 use boreas_core::config::{self, AppKind, Config, HostRef};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution::execution_input;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{PlanInput, plan};
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Relation, VersionState};
 use boreas_core::webhook::{PlanJob, RefTriggers};
 use sha2::Digest;
@@ -398,14 +398,11 @@ async fn environment_history(ctx: &Planner, repo: &str, env: &str) -> Result<His
                 CommitId(v.version.commit.0.to_ascii_lowercase()),
             ));
         }
-        // A stored plan this build cannot read tells nothing about what runs.
-        if let Ok(plan) = serde_json::from_str::<Plan>(&d.plan) {
-            for app in plan.apps() {
-                history
-                    .current_versions
-                    .entry(app.app.clone())
-                    .or_insert_with(|| d.version.clone());
-            }
+        for app in d.plan.apps() {
+            history
+                .current_versions
+                .entry(app.app.clone())
+                .or_insert_with(|| d.version.clone());
         }
     }
     for d in list_all(ctx, repo, env, DeploymentStatus::Planned, usize::MAX).await? {
@@ -578,7 +575,7 @@ async fn create_or_find(
         repository: repo.to_owned(),
         version: version.to_owned(),
         environment: plan.environment.clone(),
-        plan: serde_json::to_string(plan).expect("plans always serialise"),
+        plan: plan.clone(),
         created_at: rfc3339(SystemTime::now()),
     };
     match ctx.store.create_deployment(&new).await {
@@ -643,12 +640,8 @@ async fn start_deployment(
     result: &mut EnvironmentOutcome,
 ) -> Result<Option<String>, Error> {
     // The stored plan is the one to run (a redelivered job finds the first run's plan).
-    let plan: Plan =
-        serde_json::from_str(&deployment.plan).map_err(|e| boreas_aws::Error::Malformed {
-            what: format!("deployment {}", deployment.id),
-            message: format!("plan: {e}"),
-        })?;
-    let input = match execution_input(&deployment.id, &plan, config) {
+    let plan = &deployment.plan;
+    let input = match execution_input(&deployment.id, plan, config) {
         Ok(input) => input.to_json(),
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };

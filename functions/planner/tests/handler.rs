@@ -13,10 +13,11 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::store::{
     Agent, Deployment, DeploymentFilter, DynamoStore, PageRequest, Repository, Store, Transition,
-    VersionRecord, VersionStatus, rfc3339,
+    VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason};
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{PlanJob, Provider, RefKind};
 use boreas_planner::git::GixCache;
@@ -107,7 +108,7 @@ impl Ctx {
             .put_repository(&Repository {
                 name: repo.to_owned(),
                 clone_url: url.to_owned(),
-                provider: "github".into(),
+                provider: Provider::GitHub,
                 secret_param: format!("/test/webhook-secrets/{repo}"),
                 triggers: vec!["refs/tags/v*".into()],
             })
@@ -216,10 +217,6 @@ fn event(messages: &[(&str, u32)]) -> SqsEvent {
     event
 }
 
-fn plan_of(d: &Deployment) -> Plan {
-    serde_json::from_str(&d.plan).unwrap()
-}
-
 /// One planned app: (app, targets, current version).
 type PlannedApp = (String, Vec<String>, Option<String>);
 
@@ -275,13 +272,13 @@ async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
     assert_eq!(prod.status, DeploymentStatus::Planned);
     assert_eq!(prod.repository, name);
     assert_eq!(
-        stages(&plan_of(&prod)),
+        stages(&prod.plan),
         vec![
             vec![("api".into(), strings(&["eu-1", "eu-2", "api-canary"]), None)],
             vec![("web".into(), strings(&["prod-eu", "prod-us"]), None)],
         ]
     );
-    let api = plan_of(&prod).find_app("api").unwrap().1.clone();
+    let api = prod.plan.find_app("api").unwrap().1.clone();
     assert_eq!(
         api.batches.len(),
         2,
@@ -291,7 +288,7 @@ async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
     let staging_v1 = c.deployment("v1", "staging").await;
     assert_eq!(staging_v1.status, DeploymentStatus::Planned);
     assert_eq!(
-        stages(&plan_of(&staging_v1)),
+        stages(&staging_v1.plan),
         vec![
             vec![("api".into(), strings(&["api-s1"]), None)],
             vec![("web".into(), strings(&["stg-eu"]), None)],
@@ -304,7 +301,7 @@ async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
     let job = c.version(name, "v2", &c2).await;
     c.plan(&job).await;
 
-    let v2_prod = plan_of(&c.deployment("v2", "prod").await);
+    let v2_prod = c.deployment("v2", "prod").await.plan;
     assert_eq!(
         stages(&v2_prod),
         vec![vec![(
@@ -319,7 +316,7 @@ async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
     assert!(!c.version_record(name, "v2").await.diverged);
     // Nothing was deployed to staging: every app again, and v1's plan there is superseded.
     let v2_staging = c.deployment("v2", "staging").await;
-    assert_eq!(plan_of(&v2_staging).apps().count(), 2);
+    assert_eq!(v2_staging.plan.apps().count(), 2);
     let staging_v1 = c
         .store
         .get_deployment(&staging_v1.id)
@@ -449,7 +446,7 @@ async fn diverged_versions_are_flagged_and_late_older_versions_do_not_supersede(
     let hotfix_prod = c.deployment("v1-hotfix", "prod").await;
     assert_eq!(hotfix_prod.status, DeploymentStatus::Planned);
     // Changed paths since v1 cover both sides: api/main.rs went back, web/app.ts is new.
-    assert_eq!(plan_of(&hotfix_prod).apps().count(), 2);
+    assert_eq!(hotfix_prod.plan.apps().count(), 2);
 
     // v3 merges a feature branch; v4 descends from v3. v4's job arrives first.
     repo.git(&["checkout", "-q", "-b", "feature", &c1]);

@@ -21,7 +21,6 @@ use boreas_aws::names::{self, Names};
 use boreas_aws::store::{Agent, DynamoStore, Store, Transition, rfc3339};
 use boreas_core::command::{Event, EventBody, WireError};
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::plan::Plan;
 
 /// Why a message was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +39,6 @@ pub enum Error {
     /// A `deployment_finished` event for a deployment that does not exist.
     #[error("deployment {0} does not exist")]
     UnknownDeployment(String),
-    /// The stored plan cannot be read, so the apps whose locks to release are unknown.
-    #[error("deployment {id}: stored plan is not readable: {message}")]
-    Plan {
-        /// Deployment id.
-        id: String,
-        /// Why.
-        message: String,
-    },
     /// The message has no id to report it by.
     #[error("an SQS record without a message id")]
     NoMessageId,
@@ -71,7 +62,6 @@ impl Error {
             Self::Wire(e) => e.error_type().as_str(),
             Self::NotTerminal { .. } => "NotTerminal",
             Self::UnknownDeployment(_) => "UnknownDeployment",
-            Self::Plan { .. } => "MalformedPlan",
             Self::NoMessageId => "NoMessageId",
             Self::Env { .. } => "Env",
             Self::Aws(e) => e.error_type(),
@@ -240,11 +230,7 @@ async fn finish(
     };
     // Released after the status is final, and on every redelivery: a crash between the two
     // writes must not leave the locks held.
-    let plan: Plan = serde_json::from_str(&deployment.plan).map_err(|e| Error::Plan {
-        id: id.to_owned(),
-        message: e.to_string(),
-    })?;
-    let apps: Vec<String> = plan.apps().map(|a| a.app.clone()).collect();
+    let apps: Vec<String> = deployment.plan.apps().map(|a| a.app.clone()).collect();
     // The store releases at most this many locks per call (one transaction).
     for chunk in apps.chunks(100) {
         ctx.store

@@ -6,12 +6,12 @@ use std::time::SystemTime;
 
 use aws_lambda_events::sqs::SqsEvent;
 use boreas_aws::names::Names;
-use boreas_aws::store::{
-    Decision, DynamoStore, GateStatus, NewDeployment, Store, Transition, rfc3339,
-};
+use boreas_aws::store::{Decision, DynamoStore, NewDeployment, Store, Transition, rfc3339};
 use boreas_core::command::{AppInventory, Event, EventBody};
 use boreas_core::config::AppKind;
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
+use boreas_core::status::GateStatus;
 use boreas_recorder::{Outcome, Recorder, handle, record};
 
 async fn setup() -> (Recorder, Arc<dyn Store>) {
@@ -93,7 +93,7 @@ fn finished_event(id: &str, status: &str, failed_target: Option<&str>) -> String
 }
 
 /// A real plan of the example `boreas.yaml` for `prod`, and its app names.
-fn example_plan() -> (String, Vec<String>) {
+fn example_plan() -> (Plan, Vec<String>) {
     let root = boreas_aws::emulator::workspace_root();
     let source = std::fs::read_to_string(root.join("examples/boreas.yaml")).expect("example");
     let config = boreas_core::config::parse(&source).expect("the example validates");
@@ -108,7 +108,7 @@ fn example_plan() -> (String, Vec<String>) {
     })
     .expect("plan the example");
     let apps = plan.apps().map(|a| a.app.clone()).collect();
-    (serde_json::to_string(&plan).unwrap(), apps)
+    (plan, apps)
 }
 
 /// A deployment of the example plan, `running`, holding its run locks.

@@ -18,10 +18,10 @@ use boreas_aws::names::{DEFAULT_K8S_CLUSTER, Names};
 use boreas_aws::provision::{DEMO_REPOSITORY, Provisioned};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{
-    DeploymentFilter, DynamoStore, PageRequest, Repository, Store, VersionRecord, VersionStatus,
-    rfc3339,
+    DeploymentFilter, DynamoStore, PageRequest, Repository, Store, VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{Provider, sign};
 use boreas_k8s_fixture::FixtureCluster;
@@ -157,7 +157,7 @@ impl Ctx {
             .put_repository(&Repository {
                 name: name.to_owned(),
                 clone_url: clone_url.to_owned(),
-                provider: "github".into(),
+                provider: Provider::GitHub,
                 secret_param: self.names.webhook_secret_param(DEMO_REPOSITORY),
                 triggers: vec![],
             })
@@ -400,7 +400,10 @@ fn planner_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
                 && deployments[0].repository == PLAN_REPO
                 && deployments[0].version == PLAN_VERSION
                 && deployments[0].status == DeploymentStatus::Planned
-                && deployments[0].plan.contains("api-s1"),
+                && deployments[0]
+                    .plan
+                    .apps()
+                    .any(|a| a.targets.iter().any(|t| t == "api-s1")),
             "staging deployments: {deployments:?}"
         );
         Ok(())

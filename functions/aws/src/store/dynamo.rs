@@ -1,25 +1,33 @@
-//! The DynamoDB [`Store`]: the single table described in the parent module.
+//! The DynamoDB [`Store`]: the queries and conditional writes on the single table described in
+//! the parent module. How records become items and back is [`super::codec`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::plan::Plan;
+use boreas_core::status::{GateStatus, VersionStatus};
+use boreas_core::version::VersionState;
+use boreas_core::webhook::Provider;
 
+use super::codec::{
+    Item, add_progress, agent_from, agent_item, api_token_from, api_token_item, app_progress_item,
+    audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk,
+    gate_from, json, lock_holder_from, lock_pk, n, new_deployment_item, repo_pk, repository_from,
+    repository_item, s, strings, target_progress_item, token_pk, version_config_from,
+    version_config_item, version_from, version_item, version_state_str,
+};
 use super::memory::{gate_decided, lock_held, plan_frozen};
 use super::{
-    Agent, ApiToken, AppProgress, AppStatus, AuditEntry, BatchProgress, BatchStatus, Decision,
-    Deployment, DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress,
-    Repository, Role, Store, TargetProgress, TargetStatus, Transition, VersionRecord,
-    VersionStatus, check_deployment_id, check_lock_set, check_plan, decode_cursor, encode_cursor,
-    epoch_seconds, lifecycle_times, parse_version_state, rfc3339, token_hash, version_state_str,
+    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
+    DeploymentFilter, Gate, NewDeployment, Page, PageRequest, Progress, Repository, Store,
+    TargetProgress, Transition, VersionRecord, check_deployment_id, check_lock_set, decode_cursor,
+    encode_cursor, epoch_seconds, lifecycle_times, rfc3339,
 };
 use crate::{BoxFuture, Error};
-
-type Item = HashMap<String, AttributeValue>;
 
 const SERVICE: &str = "dynamodb";
 const GSI1: &str = "gsi1";
@@ -55,12 +63,12 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, Error> {
+    async fn get_item(&self, pk: AttributeValue, sk: &str) -> Result<Option<Item>, Error> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
+            .key("pk", pk)
             .key("sk", s(sk))
             .consistent_read(true)
             .send()
@@ -158,14 +166,6 @@ fn cursor_of(item: &Item, key_attrs: &[&str]) -> Result<String, Error> {
     Ok(encode_cursor(&key))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 fn is_condition_failed<E>(err: &aws_sdk_dynamodb::error::SdkError<E, impl std::fmt::Debug>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -175,259 +175,6 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
-/// Reads the attributes of one item, naming the item in every error.
-struct Rec<'a> {
-    item: &'a Item,
-    what: String,
-}
-
-impl<'a> Rec<'a> {
-    fn new(item: &'a Item, what: impl Into<String>) -> Self {
-        Self {
-            item,
-            what: what.into(),
-        }
-    }
-
-    fn err(&self, message: String) -> Error {
-        Error::malformed(self.what.clone(), message)
-    }
-
-    fn opt_s(&self, name: &str) -> Result<Option<String>, Error> {
-        match self.item.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
-            Some(_) => Err(self.err(format!("attribute {name} is not a string"))),
-        }
-    }
-
-    fn s(&self, name: &str) -> Result<String, Error> {
-        self.opt_s(name)?
-            .ok_or_else(|| self.err(format!("attribute {name} is missing")))
-    }
-
-    fn u32(&self, name: &str) -> Result<u32, Error> {
-        match self.item.get(name) {
-            // The state machine may write numbers either way.
-            Some(AttributeValue::N(v) | AttributeValue::S(v)) => v
-                .parse()
-                .map_err(|_| self.err(format!("attribute {name} is not a whole number: {v}"))),
-            _ => Err(self.err(format!("attribute {name} is missing or not a number"))),
-        }
-    }
-
-    fn bool(&self, name: &str) -> Result<bool, Error> {
-        match self.item.get(name) {
-            None => Ok(false),
-            Some(AttributeValue::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.err(format!("attribute {name} is not a boolean"))),
-        }
-    }
-
-    fn strings(&self, name: &str) -> Result<Vec<String>, Error> {
-        match self.item.get(name) {
-            None => Ok(Vec::new()),
-            Some(AttributeValue::L(list)) => list
-                .iter()
-                .map(|v| {
-                    v.as_s()
-                        .cloned()
-                        .map_err(|_| self.err(format!("attribute {name} holds a non-string")))
-                })
-                .collect(),
-            Some(_) => Err(self.err(format!("attribute {name} is not a list"))),
-        }
-    }
-
-    fn parsed<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
-        let v = self.s(name)?;
-        parse(&v).ok_or_else(|| self.err(format!("attribute {name} has unknown value {v:?}")))
-    }
-
-    /// The part of a key attribute after `prefix`.
-    fn key_rest(&self, name: &str, prefix: &str) -> Result<String, Error> {
-        let v = self.s(name)?;
-        v.strip_prefix(prefix)
-            .map(str::to_owned)
-            .ok_or_else(|| self.err(format!("{name} {v:?} does not start with {prefix}")))
-    }
-}
-
-fn strings(list: &[String]) -> AttributeValue {
-    AttributeValue::L(list.iter().cloned().map(AttributeValue::S).collect())
-}
-
-fn put_opt(item: &mut Item, name: &str, v: Option<&String>) {
-    if let Some(v) = v {
-        item.insert(name.to_owned(), s(v.clone()));
-    }
-}
-
-fn repository_item(r: &Repository) -> Item {
-    HashMap::from([
-        ("pk".into(), s(format!("REPO#{}", r.name))),
-        ("sk".into(), s("META")),
-        ("gsi1pk".into(), s("REPOSITORIES")),
-        ("gsi1sk".into(), s(&r.name)),
-        ("name".into(), s(&r.name)),
-        ("clone_url".into(), s(&r.clone_url)),
-        ("provider".into(), s(&r.provider)),
-        ("secret_param".into(), s(&r.secret_param)),
-        ("triggers".into(), strings(&r.triggers)),
-    ])
-}
-
-fn repository_from(item: &Item) -> Result<Repository, Error> {
-    let rec = Rec::new(item, "repository");
-    Ok(Repository {
-        name: rec.key_rest("pk", "REPO#")?,
-        clone_url: rec.s("clone_url")?,
-        provider: rec.s("provider")?,
-        secret_param: rec.s("secret_param")?,
-        triggers: rec.strings("triggers")?,
-    })
-}
-
-fn version_item(v: &VersionRecord) -> Item {
-    let (repo, name) = (&v.version.repository, &v.version.name);
-    let mut item = HashMap::from([
-        ("pk".into(), s(format!("REPO#{repo}"))),
-        ("sk".into(), s(format!("VERSION#{name}"))),
-        ("gsi1pk".into(), s("VERSIONS")),
-        (
-            "gsi1sk".into(),
-            s(format!("{}#{repo}#{name}", v.received_at)),
-        ),
-        ("repository".into(), s(repo)),
-        ("name".into(), s(name)),
-        ("commit".into(), s(&v.version.commit.0)),
-        ("state".into(), s(version_state_str(v.version.state))),
-        ("status".into(), s(v.status.as_str())),
-        ("diverged".into(), AttributeValue::Bool(v.diverged)),
-        ("errors".into(), strings(&v.errors)),
-        ("received_at".into(), s(&v.received_at)),
-    ]);
-    if let Some(who) = &v.pushed_by {
-        item.insert("pushed_by".into(), s(who));
-    }
-    item
-}
-
-fn version_from(item: &Item) -> Result<VersionRecord, Error> {
-    let rec = Rec::new(item, "version");
-    Ok(VersionRecord {
-        version: Version {
-            repository: rec.key_rest("pk", "REPO#")?,
-            name: rec.key_rest("sk", "VERSION#")?,
-            commit: CommitId(rec.s("commit")?),
-            state: rec.parsed("state", parse_version_state)?,
-        },
-        status: rec.parsed("status", VersionStatus::parse)?,
-        diverged: rec.bool("diverged")?,
-        errors: rec.strings("errors")?,
-        received_at: rec.s("received_at")?,
-        pushed_by: rec.opt_s("pushed_by")?,
-    })
-}
-
-fn deployment_from(item: &Item) -> Result<Deployment, Error> {
-    let rec = Rec::new(item, "deployment");
-    Ok(Deployment {
-        id: rec.key_rest("pk", "DEP#")?,
-        repository: rec.s("repository")?,
-        version: rec.s("version")?,
-        environment: rec.s("environment")?,
-        status: rec.parsed("status", DeploymentStatus::parse)?,
-        plan: rec.s("plan")?,
-        created_at: rec.s("created_at")?,
-        started_at: rec.opt_s("started_at")?,
-        ended_at: rec.opt_s("ended_at")?,
-        failed_target: rec.opt_s("failed_target")?,
-        error: rec.opt_s("error")?,
-    })
-}
-
-fn gate_from(item: &Item) -> Result<Gate, Error> {
-    let rec = Rec::new(item, "gate");
-    Ok(Gate {
-        gate: rec.key_rest("sk", "GATE#")?,
-        task_token: rec.s("task_token")?,
-        status: rec.parsed("status", GateStatus::parse)?,
-        comment: rec.opt_s("comment")?,
-        by: rec.opt_s("by")?,
-    })
-}
-
-fn agent_from(item: &Item) -> Result<Agent, Error> {
-    let rec = Rec::new(item, "agent");
-    let apps = rec.s("apps")?;
-    Ok(Agent {
-        env: rec.s("env")?,
-        host: rec.s("host")?,
-        group: rec.s("group")?,
-        last_seen: rec.s("last_seen")?,
-        apps: serde_json::from_str(&apps)
-            .map_err(|e| rec.err(format!("attribute apps is not JSON: {e}")))?,
-    })
-}
-
-fn audit_from(item: &Item) -> Result<AuditEntry, Error> {
-    let rec = Rec::new(item, "audit entry");
-    Ok(AuditEntry {
-        at: rec.s("at")?,
-        id: rec.s("id")?,
-        who: rec.s("who")?,
-        action: rec.s("action")?,
-        target: rec.s("target")?,
-    })
-}
-
-/// Adds one record of a deployment's partition to `progress`, by its sort key.
-fn add_progress(progress: &mut Progress, item: &Item) -> Result<(), Error> {
-    let rec = Rec::new(item, "progress record");
-    let sk = rec.s("sk")?;
-    if let Some(app) = sk.strip_prefix("APP#") {
-        progress.apps.push(AppProgress {
-            app: app.to_owned(),
-            status: rec.parsed("status", AppStatus::parse)?,
-            started_at: rec.opt_s("started_at")?,
-            ended_at: rec.opt_s("ended_at")?,
-        });
-    } else if let Some(rest) = sk.strip_prefix("BATCH#") {
-        let (app, index) = rest
-            .rsplit_once('#')
-            .and_then(|(a, i)| Some((a, i.parse().ok()?)))
-            .ok_or_else(|| rec.err(format!("sort key {sk:?} is not BATCH#app#index")))?;
-        progress.batches.push(BatchProgress {
-            app: app.to_owned(),
-            index,
-            status: rec.parsed("status", BatchStatus::parse)?,
-            started_at: rec.opt_s("started_at")?,
-            ended_at: rec.opt_s("ended_at")?,
-        });
-    } else if let Some(rest) = sk.strip_prefix("TARGET#") {
-        let (app, target) = rest
-            .split_once('#')
-            .ok_or_else(|| rec.err(format!("sort key {sk:?} is not TARGET#app#target")))?;
-        progress.targets.push(TargetProgress {
-            app: app.to_owned(),
-            target: target.to_owned(),
-            status: rec.parsed("status", TargetStatus::parse)?,
-            batch: rec.u32("batch")?,
-            updated_at: rec.s("updated_at")?,
-            error_type: rec.opt_s("error_type")?,
-            error: rec.opt_s("error")?,
-        });
-    } else if sk.starts_with("GATE#") {
-        progress.gates.push(gate_from(item)?);
-    }
-    Ok(())
-}
-
-fn lock_key(env: &str, app: &str) -> String {
-    format!("LOCK#{env}#{app}")
-}
-
 impl Store for DynamoStore {
     fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()> {
         Box::pin(self.put_item(repository_item(repo)))
@@ -435,7 +182,7 @@ impl Store for DynamoStore {
 
     fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>> {
         Box::pin(async move {
-            self.get_item(format!("REPO#{name}"), "META")
+            self.get_item(repo_pk(name), "META")
                 .await?
                 .as_ref()
                 .map(repository_from)
@@ -484,7 +231,7 @@ impl Store for DynamoStore {
         name: &'a str,
     ) -> BoxFuture<'a, Option<VersionRecord>> {
         Box::pin(async move {
-            self.get_item(format!("REPO#{repo}"), &format!("VERSION#{name}"))
+            self.get_item(repo_pk(repo), &format!("VERSION#{name}"))
                 .await?
                 .as_ref()
                 .map(version_from)
@@ -536,7 +283,7 @@ impl Store for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(format!("REPO#{repo}")))
+                .key("pk", repo_pk(repo))
                 .key("sk", s(format!("VERSION#{name}")))
                 .update_expression("SET #status = :s, diverged = :d, #errors = :e")
                 .condition_expression("attribute_exists(pk)")
@@ -563,12 +310,7 @@ impl Store for DynamoStore {
         name: &'a str,
         source: &'a str,
     ) -> BoxFuture<'a, ()> {
-        let item = HashMap::from([
-            ("pk".into(), s(format!("REPO#{repo}"))),
-            ("sk".into(), s(format!("CONFIG#{name}"))),
-            ("source".into(), s(source)),
-        ]);
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(version_config_item(repo, name, source)))
     }
 
     fn get_version_config<'a>(
@@ -577,10 +319,10 @@ impl Store for DynamoStore {
         name: &'a str,
     ) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
-            self.get_item(format!("REPO#{repo}"), &format!("CONFIG#{name}"))
+            self.get_item(repo_pk(repo), &format!("CONFIG#{name}"))
                 .await?
                 .as_ref()
-                .map(|item| Rec::new(item, "version config").s("source"))
+                .map(version_config_from)
                 .transpose()
         })
     }
@@ -596,7 +338,7 @@ impl Store for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(format!("REPO#{repo}")))
+                .key("pk", repo_pk(repo))
                 .key("sk", s(format!("VERSION#{name}")))
                 .update_expression("SET #state = :s")
                 .condition_expression("attribute_exists(pk)")
@@ -617,20 +359,7 @@ impl Store for DynamoStore {
     fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             check_deployment_id(&new.id)?;
-            check_plan(&new.id, &new.plan)?;
-            let item = HashMap::from([
-                ("pk".into(), s(format!("DEP#{}", new.id))),
-                ("sk".into(), s("META")),
-                ("gsi1pk".into(), s("DEPLOYMENTS")),
-                ("gsi1sk".into(), s(format!("{}#{}", new.created_at, new.id))),
-                ("id".into(), s(&new.id)),
-                ("repository".into(), s(&new.repository)),
-                ("version".into(), s(&new.version)),
-                ("environment".into(), s(&new.environment)),
-                ("status".into(), s(DeploymentStatus::Planned.as_str())),
-                ("plan".into(), s(&new.plan)),
-                ("created_at".into(), s(&new.created_at)),
-            ]);
+            let item = new_deployment_item(new)?;
             let record = deployment_from(&item)?;
             let result = self
                 .client
@@ -652,7 +381,7 @@ impl Store for DynamoStore {
 
     fn get_deployment<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Deployment>> {
         Box::pin(async move {
-            self.get_item(format!("DEP#{id}"), "META")
+            self.get_item(deployment_pk(id), "META")
                 .await?
                 .as_ref()
                 .map(deployment_from)
@@ -702,20 +431,20 @@ impl Store for DynamoStore {
         })
     }
 
-    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()> {
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a Plan) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            check_plan(id, plan)?;
+            let plan = json(&format!("plan of deployment {id}"), plan)?;
             let result = self
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(format!("DEP#{id}")))
+                .key("pk", deployment_pk(id))
                 .key("sk", s("META"))
                 .update_expression("SET #plan = :plan")
                 .condition_expression("#status = :planned")
                 .expression_attribute_names("#plan", "plan")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":plan", s(plan))
+                .expression_attribute_values(":plan", plan)
                 .expression_attribute_values(":planned", s(DeploymentStatus::Planned.as_str()))
                 .send()
                 .await;
@@ -754,7 +483,7 @@ impl Store for DynamoStore {
                     .client
                     .update_item()
                     .table_name(&self.table)
-                    .key("pk", s(format!("DEP#{id}")))
+                    .key("pk", deployment_pk(id))
                     .key("sk", s("META"))
                     .condition_expression("#status = :from")
                     .expression_attribute_names("#status", "status")
@@ -802,38 +531,15 @@ impl Store for DynamoStore {
     }
 
     fn put_app_progress<'a>(&'a self, id: &'a str, p: &'a AppProgress) -> BoxFuture<'a, ()> {
-        let mut item = HashMap::from([
-            ("pk".into(), s(format!("DEP#{id}"))),
-            ("sk".into(), s(format!("APP#{}", p.app))),
-            ("status".into(), s(p.status.as_str())),
-        ]);
-        put_opt(&mut item, "started_at", p.started_at.as_ref());
-        put_opt(&mut item, "ended_at", p.ended_at.as_ref());
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(app_progress_item(id, p)))
     }
 
     fn put_batch_progress<'a>(&'a self, id: &'a str, p: &'a BatchProgress) -> BoxFuture<'a, ()> {
-        let mut item = HashMap::from([
-            ("pk".into(), s(format!("DEP#{id}"))),
-            ("sk".into(), s(format!("BATCH#{}#{:04}", p.app, p.index))),
-            ("status".into(), s(p.status.as_str())),
-        ]);
-        put_opt(&mut item, "started_at", p.started_at.as_ref());
-        put_opt(&mut item, "ended_at", p.ended_at.as_ref());
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(batch_progress_item(id, p)))
     }
 
     fn put_target_progress<'a>(&'a self, id: &'a str, p: &'a TargetProgress) -> BoxFuture<'a, ()> {
-        let mut item = HashMap::from([
-            ("pk".into(), s(format!("DEP#{id}"))),
-            ("sk".into(), s(format!("TARGET#{}#{}", p.app, p.target))),
-            ("status".into(), s(p.status.as_str())),
-            ("batch".into(), n(u64::from(p.batch))),
-            ("updated_at".into(), s(&p.updated_at)),
-        ]);
-        put_opt(&mut item, "error_type", p.error_type.as_ref());
-        put_opt(&mut item, "error", p.error.as_ref());
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(target_progress_item(id, p)))
     }
 
     fn progress<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Progress> {
@@ -843,7 +549,7 @@ impl Store for DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(format!("DEP#{id}")))
+                .expression_attribute_values(":p", deployment_pk(id))
                 .consistent_read(true);
             let mut progress = Progress::default();
             for item in self.query_all(query).await? {
@@ -864,7 +570,7 @@ impl Store for DynamoStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("pk", s(format!("DEP#{id}")))
+                .item("pk", deployment_pk(id))
                 .item("sk", s(format!("GATE#{gate}")))
                 .item("task_token", s(task_token))
                 .item("status", s(GateStatus::Waiting.as_str()))
@@ -889,7 +595,7 @@ impl Store for DynamoStore {
 
     fn get_gate<'a>(&'a self, id: &'a str, gate: &'a str) -> BoxFuture<'a, Option<Gate>> {
         Box::pin(async move {
-            self.get_item(format!("DEP#{id}"), &format!("GATE#{gate}"))
+            self.get_item(deployment_pk(id), &format!("GATE#{gate}"))
                 .await?
                 .as_ref()
                 .map(gate_from)
@@ -910,7 +616,7 @@ impl Store for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(format!("DEP#{id}")))
+                .key("pk", deployment_pk(id))
                 .key("sk", s(format!("GATE#{gate}")))
                 .condition_expression("#status = :waiting")
                 .expression_attribute_names("#status", "status")
@@ -949,7 +655,7 @@ impl Store for DynamoStore {
             for app in apps {
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .item("pk", s(lock_key(env, app)))
+                    .item("pk", lock_pk(env, app))
                     .item("sk", s("LOCK"))
                     .item("deployment_id", s(id))
                     .condition_expression("attribute_not_exists(pk) OR deployment_id = :id")
@@ -996,7 +702,7 @@ impl Store for DynamoStore {
                     .client
                     .delete_item()
                     .table_name(&self.table)
-                    .key("pk", s(lock_key(env, app)))
+                    .key("pk", lock_pk(env, app))
                     .key("sk", s("LOCK"))
                     .condition_expression("deployment_id = :id")
                     .expression_attribute_values(":id", s(id))
@@ -1015,18 +721,16 @@ impl Store for DynamoStore {
 
     fn run_lock_holder<'a>(&'a self, env: &'a str, app: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
-            match self.get_item(lock_key(env, app), "LOCK").await? {
-                Some(item) => Ok(Some(
-                    Rec::new(&item, format!("run lock {env}/{app}")).s("deployment_id")?,
-                )),
-                None => Ok(None),
-            }
+            self.get_item(lock_pk(env, app), "LOCK")
+                .await?
+                .map(|item| lock_holder_from(&item, env, app))
+                .transpose()
         })
     }
 
     fn record_delivery<'a>(
         &'a self,
-        provider: &'a str,
+        provider: Provider,
         delivery_id: &'a str,
         at: SystemTime,
         ttl: Duration,
@@ -1037,7 +741,7 @@ impl Store for DynamoStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("pk", s(format!("DELIVERY#{provider}#{delivery_id}")))
+                .item("pk", delivery_pk(provider, delivery_id))
                 .item("sk", s("DELIVERY"))
                 .item("received_at", s(rfc3339(at)))
                 .item("expires_at", n(epoch_seconds(at + ttl)))
@@ -1048,7 +752,7 @@ impl Store for DynamoStore {
             match result {
                 Ok(_) => Ok(true),
                 Err(e) if is_condition_failed(&e) => {
-                    tracing::info!(provider, delivery_id, "webhook delivery seen before");
+                    tracing::info!(%provider, delivery_id, "webhook delivery seen before");
                     Ok(false)
                 }
                 Err(e) => Err(Error::sdk(SERVICE, &e)),
@@ -1057,21 +761,7 @@ impl Store for DynamoStore {
     }
 
     fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
-        let item = HashMap::from([
-            (
-                "pk".into(),
-                s(format!("AGENT#{}#{}", agent.env, agent.host)),
-            ),
-            ("sk".into(), s("META")),
-            ("gsi1pk".into(), s("AGENTS")),
-            ("gsi1sk".into(), s(format!("{}#{}", agent.env, agent.host))),
-            ("env".into(), s(&agent.env)),
-            ("host".into(), s(&agent.host)),
-            ("group".into(), s(&agent.group)),
-            ("last_seen".into(), s(&agent.last_seen)),
-            ("apps".into(), s(agent.apps.to_string())),
-        ]);
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(agent_item(agent)))
     }
 
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>> {
@@ -1097,42 +787,21 @@ impl Store for DynamoStore {
     }
 
     fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()> {
-        let item = HashMap::from([
-            ("pk".into(), s(format!("TOKEN#{}", token_hash(secret)))),
-            ("sk".into(), s("META")),
-            ("role".into(), s(token.role.as_str())),
-            ("name".into(), s(&token.name)),
-        ]);
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(api_token_item(secret, token)))
     }
 
     fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>> {
         Box::pin(async move {
-            let Some(item) = self
-                .get_item(format!("TOKEN#{}", token_hash(secret)), "META")
+            self.get_item(token_pk(secret), "META")
                 .await?
-            else {
-                return Ok(None);
-            };
-            let rec = Rec::new(&item, "api token");
-            Ok(Some(ApiToken {
-                name: rec.s("name")?,
-                role: rec.parsed("role", Role::parse)?,
-            }))
+                .as_ref()
+                .map(api_token_from)
+                .transpose()
         })
     }
 
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()> {
-        let item = HashMap::from([
-            ("pk".into(), s("AUDIT")),
-            ("sk".into(), s(format!("{}#{}", entry.at, entry.id))),
-            ("at".into(), s(&entry.at)),
-            ("id".into(), s(&entry.id)),
-            ("who".into(), s(&entry.who)),
-            ("action".into(), s(&entry.action)),
-            ("target".into(), s(&entry.target)),
-        ]);
-        Box::pin(self.put_item(item))
+        Box::pin(self.put_item(audit_item(entry)))
     }
 
     fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>> {

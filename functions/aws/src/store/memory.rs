@@ -5,14 +5,16 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
+use boreas_core::status::{GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
+use boreas_core::webhook::Provider;
 
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, GateStatus, NewDeployment, Page, PageRequest, Progress, Repository,
-    Store, TargetProgress, Transition, VersionRecord, VersionStatus, check_deployment_id,
-    check_lock_set, check_plan, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times,
-    token_hash,
+    DeploymentFilter, Gate, NewDeployment, Page, PageRequest, Progress, Repository, Store,
+    TargetProgress, Transition, VersionRecord, check_deployment_id, check_lock_set, decode_cursor,
+    encode_cursor, epoch_seconds, lifecycle_times, token_hash,
 };
 use crate::{BoxFuture, Error};
 
@@ -36,7 +38,7 @@ struct State {
     gates: BTreeMap<(String, String), Gate>,
     locks: BTreeMap<(String, String), String>,
     /// Delivery → `expires_at` (epoch seconds).
-    deliveries: BTreeMap<(String, String), u64>,
+    deliveries: BTreeMap<(Provider, String), u64>,
     agents: BTreeMap<(String, String), Agent>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
@@ -219,7 +221,6 @@ impl Store for MemoryStore {
     fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             check_deployment_id(&new.id)?;
-            check_plan(&new.id, &new.plan)?;
             let mut s = self.lock();
             if s.deployments.contains_key(&new.id) {
                 return Err(Error::AlreadyExists {
@@ -265,9 +266,8 @@ impl Store for MemoryStore {
         })
     }
 
-    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a str) -> BoxFuture<'a, ()> {
+    fn update_plan<'a>(&'a self, id: &'a str, plan: &'a Plan) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            check_plan(id, plan)?;
             let mut s = self.lock();
             let d = s
                 .deployments
@@ -276,7 +276,7 @@ impl Store for MemoryStore {
             if d.status != DeploymentStatus::Planned {
                 return Err(plan_frozen(id, d.status));
             }
-            d.plan = plan.to_owned();
+            d.plan = plan.clone();
             Ok(())
         })
     }
@@ -492,7 +492,7 @@ impl Store for MemoryStore {
 
     fn record_delivery<'a>(
         &'a self,
-        provider: &'a str,
+        provider: Provider,
         delivery_id: &'a str,
         at: SystemTime,
         ttl: Duration,
@@ -500,7 +500,7 @@ impl Store for MemoryStore {
         Box::pin(async move {
             let now = epoch_seconds(at);
             let mut s = self.lock();
-            let key = (provider.to_owned(), delivery_id.to_owned());
+            let key = (provider, delivery_id.to_owned());
             if s.deliveries.get(&key).is_some_and(|&exp| exp > now) {
                 return Ok(false);
             }

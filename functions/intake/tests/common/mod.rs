@@ -74,7 +74,7 @@ impl Env {
         let repo = Repository {
             name: name.to_owned(),
             clone_url: format!("https://git.example.com/{name}.git"),
-            provider: provider.as_str().to_owned(),
+            provider,
             secret_param: self.secret_param.clone(),
             triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
         };
@@ -144,7 +144,7 @@ impl Env {
     pub(crate) async fn delivery_is_new(&self, provider: Provider, delivery: &str) -> bool {
         self.store
             .record_delivery(
-                provider.as_str(),
+                provider,
                 delivery,
                 SystemTime::now(),
                 Duration::from_secs(60),

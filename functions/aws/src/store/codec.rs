@@ -1,0 +1,530 @@
+//! Items ⇄ records: how each record of the single table (see the parent module) is written as a
+//! DynamoDB item and read back. Every decoding error names the item and the attribute.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
+use boreas_core::role::Role;
+use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
+use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::webhook::Provider;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Deployment, Gate, NewDeployment,
+    Progress, Repository, TargetProgress, VersionRecord,
+};
+use crate::Error;
+
+/// One DynamoDB item.
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// Partition key of a repository and its versions.
+pub(super) fn repo_pk(repo: &str) -> AttributeValue {
+    s(format!("REPO#{repo}"))
+}
+
+/// Partition key of a deployment and its progress records.
+pub(super) fn deployment_pk(id: &str) -> AttributeValue {
+    s(format!("DEP#{id}"))
+}
+
+/// Partition key of a run lock.
+pub(super) fn lock_pk(env: &str, app: &str) -> AttributeValue {
+    s(format!("LOCK#{env}#{app}"))
+}
+
+/// Partition key of an api token.
+pub(super) fn token_pk(secret: &str) -> AttributeValue {
+    s(format!("TOKEN#{}", super::token_hash(secret)))
+}
+
+/// Partition key of a webhook delivery.
+pub(super) fn delivery_pk(provider: Provider, delivery_id: &str) -> AttributeValue {
+    s(format!("DELIVERY#{provider}#{delivery_id}"))
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn strings(list: &[String]) -> AttributeValue {
+    AttributeValue::L(list.iter().cloned().map(AttributeValue::S).collect())
+}
+
+/// A value stored as a JSON string attribute.
+pub(super) fn json<T: Serialize>(what: &str, v: &T) -> Result<AttributeValue, Error> {
+    serde_json::to_string(v)
+        .map(AttributeValue::S)
+        .map_err(|e| Error::invalid_input(format!("{what} does not serialise: {e}")))
+}
+
+fn put_opt(item: &mut Item, name: &str, v: Option<&String>) {
+    if let Some(v) = v {
+        item.insert(name.to_owned(), s(v.clone()));
+    }
+}
+
+/// The record name of a [`VersionState`].
+pub(super) fn version_state_str(state: VersionState) -> &'static str {
+    match state {
+        VersionState::Normal => "normal",
+        VersionState::Revert => "revert",
+    }
+}
+
+fn parse_version_state(s: &str) -> Option<VersionState> {
+    match s {
+        "normal" => Some(VersionState::Normal),
+        "revert" => Some(VersionState::Revert),
+        _ => None,
+    }
+}
+
+/// Reads the attributes of one item, naming the item in every error.
+struct Rec<'a> {
+    item: &'a Item,
+    what: String,
+}
+
+impl<'a> Rec<'a> {
+    fn new(item: &'a Item, what: impl Into<String>) -> Self {
+        Self {
+            item,
+            what: what.into(),
+        }
+    }
+
+    fn err(&self, message: String) -> Error {
+        Error::malformed(self.what.clone(), message)
+    }
+
+    fn opt_s(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.err(format!("attribute {name} is not a string"))),
+        }
+    }
+
+    fn s(&self, name: &str) -> Result<String, Error> {
+        self.opt_s(name)?
+            .ok_or_else(|| self.err(format!("attribute {name} is missing")))
+    }
+
+    fn u32(&self, name: &str) -> Result<u32, Error> {
+        match self.item.get(name) {
+            // The state machine may write numbers either way.
+            Some(AttributeValue::N(v) | AttributeValue::S(v)) => v
+                .parse()
+                .map_err(|_| self.err(format!("attribute {name} is not a whole number: {v}"))),
+            _ => Err(self.err(format!("attribute {name} is missing or not a number"))),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, Error> {
+        match self.item.get(name) {
+            None => Ok(false),
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.err(format!("attribute {name} is not a boolean"))),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>, Error> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| {
+                    v.as_s()
+                        .cloned()
+                        .map_err(|_| self.err(format!("attribute {name} holds a non-string")))
+                })
+                .collect(),
+            Some(_) => Err(self.err(format!("attribute {name} is not a list"))),
+        }
+    }
+
+    fn parsed<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
+        let v = self.s(name)?;
+        parse(&v).ok_or_else(|| self.err(format!("attribute {name} has unknown value {v:?}")))
+    }
+
+    /// A string attribute holding JSON of `T`.
+    fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, Error> {
+        let v = self.s(name)?;
+        serde_json::from_str(&v).map_err(|e| self.err(format!("attribute {name}: {e}")))
+    }
+
+    /// The part of a key attribute after `prefix`.
+    fn key_rest(&self, name: &str, prefix: &str) -> Result<String, Error> {
+        let v = self.s(name)?;
+        v.strip_prefix(prefix)
+            .map(str::to_owned)
+            .ok_or_else(|| self.err(format!("{name} {v:?} does not start with {prefix}")))
+    }
+}
+
+pub(super) fn repository_item(r: &Repository) -> Item {
+    HashMap::from([
+        ("pk".into(), repo_pk(&r.name)),
+        ("sk".into(), s("META")),
+        ("gsi1pk".into(), s("REPOSITORIES")),
+        ("gsi1sk".into(), s(&r.name)),
+        ("name".into(), s(&r.name)),
+        ("clone_url".into(), s(&r.clone_url)),
+        ("provider".into(), s(r.provider.as_str())),
+        ("secret_param".into(), s(&r.secret_param)),
+        ("triggers".into(), strings(&r.triggers)),
+    ])
+}
+
+pub(super) fn repository_from(item: &Item) -> Result<Repository, Error> {
+    let rec = Rec::new(item, "repository");
+    Ok(Repository {
+        name: rec.key_rest("pk", "REPO#")?,
+        clone_url: rec.s("clone_url")?,
+        provider: rec.parsed("provider", Provider::parse)?,
+        secret_param: rec.s("secret_param")?,
+        triggers: rec.strings("triggers")?,
+    })
+}
+
+pub(super) fn version_item(v: &VersionRecord) -> Item {
+    let (repo, name) = (&v.version.repository, &v.version.name);
+    let mut item = HashMap::from([
+        ("pk".into(), repo_pk(repo)),
+        ("sk".into(), s(format!("VERSION#{name}"))),
+        ("gsi1pk".into(), s("VERSIONS")),
+        (
+            "gsi1sk".into(),
+            s(format!("{}#{repo}#{name}", v.received_at)),
+        ),
+        ("repository".into(), s(repo)),
+        ("name".into(), s(name)),
+        ("commit".into(), s(&v.version.commit.0)),
+        ("state".into(), s(version_state_str(v.version.state))),
+        ("status".into(), s(v.status.as_str())),
+        ("diverged".into(), AttributeValue::Bool(v.diverged)),
+        ("errors".into(), strings(&v.errors)),
+        ("received_at".into(), s(&v.received_at)),
+    ]);
+    put_opt(&mut item, "pushed_by", v.pushed_by.as_ref());
+    item
+}
+
+pub(super) fn version_from(item: &Item) -> Result<VersionRecord, Error> {
+    let rec = Rec::new(item, "version");
+    Ok(VersionRecord {
+        version: Version {
+            repository: rec.key_rest("pk", "REPO#")?,
+            name: rec.key_rest("sk", "VERSION#")?,
+            commit: CommitId(rec.s("commit")?),
+            state: rec.parsed("state", parse_version_state)?,
+        },
+        status: rec.parsed("status", VersionStatus::parse)?,
+        diverged: rec.bool("diverged")?,
+        errors: rec.strings("errors")?,
+        received_at: rec.s("received_at")?,
+        pushed_by: rec.opt_s("pushed_by")?,
+    })
+}
+
+pub(super) fn version_config_item(repo: &str, name: &str, source: &str) -> Item {
+    HashMap::from([
+        ("pk".into(), repo_pk(repo)),
+        ("sk".into(), s(format!("CONFIG#{name}"))),
+        ("source".into(), s(source)),
+    ])
+}
+
+pub(super) fn version_config_from(item: &Item) -> Result<String, Error> {
+    Rec::new(item, "version config").s("source")
+}
+
+/// The item of a deployment as created: `planned`.
+pub(super) fn new_deployment_item(new: &NewDeployment) -> Result<Item, Error> {
+    Ok(HashMap::from([
+        ("pk".into(), deployment_pk(&new.id)),
+        ("sk".into(), s("META")),
+        ("gsi1pk".into(), s("DEPLOYMENTS")),
+        ("gsi1sk".into(), s(format!("{}#{}", new.created_at, new.id))),
+        ("id".into(), s(&new.id)),
+        ("repository".into(), s(&new.repository)),
+        ("version".into(), s(&new.version)),
+        ("environment".into(), s(&new.environment)),
+        ("status".into(), s(DeploymentStatus::Planned.as_str())),
+        (
+            "plan".into(),
+            json(&format!("plan of deployment {}", new.id), &new.plan)?,
+        ),
+        ("created_at".into(), s(&new.created_at)),
+    ]))
+}
+
+pub(super) fn deployment_from(item: &Item) -> Result<Deployment, Error> {
+    let id = Rec::new(item, "deployment").key_rest("pk", "DEP#")?;
+    let rec = Rec::new(item, format!("deployment {id}"));
+    Ok(Deployment {
+        repository: rec.s("repository")?,
+        version: rec.s("version")?,
+        environment: rec.s("environment")?,
+        status: rec.parsed("status", DeploymentStatus::parse)?,
+        plan: rec.json::<Plan>("plan")?,
+        created_at: rec.s("created_at")?,
+        started_at: rec.opt_s("started_at")?,
+        ended_at: rec.opt_s("ended_at")?,
+        failed_target: rec.opt_s("failed_target")?,
+        error: rec.opt_s("error")?,
+        id,
+    })
+}
+
+pub(super) fn app_progress_item(id: &str, p: &AppProgress) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), deployment_pk(id)),
+        ("sk".into(), s(format!("APP#{}", p.app))),
+        ("status".into(), s(p.status.as_str())),
+    ]);
+    put_opt(&mut item, "started_at", p.started_at.as_ref());
+    put_opt(&mut item, "ended_at", p.ended_at.as_ref());
+    item
+}
+
+pub(super) fn batch_progress_item(id: &str, p: &BatchProgress) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), deployment_pk(id)),
+        ("sk".into(), s(format!("BATCH#{}#{:04}", p.app, p.index))),
+        ("status".into(), s(p.status.as_str())),
+    ]);
+    put_opt(&mut item, "started_at", p.started_at.as_ref());
+    put_opt(&mut item, "ended_at", p.ended_at.as_ref());
+    item
+}
+
+pub(super) fn target_progress_item(id: &str, p: &TargetProgress) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), deployment_pk(id)),
+        ("sk".into(), s(format!("TARGET#{}#{}", p.app, p.target))),
+        ("status".into(), s(p.status.as_str())),
+        ("batch".into(), n(u64::from(p.batch))),
+        ("updated_at".into(), s(&p.updated_at)),
+    ]);
+    put_opt(&mut item, "error_type", p.error_type.as_ref());
+    put_opt(&mut item, "error", p.error.as_ref());
+    item
+}
+
+pub(super) fn gate_from(item: &Item) -> Result<Gate, Error> {
+    let rec = Rec::new(item, "gate");
+    Ok(Gate {
+        gate: rec.key_rest("sk", "GATE#")?,
+        task_token: rec.s("task_token")?,
+        status: rec.parsed("status", GateStatus::parse)?,
+        comment: rec.opt_s("comment")?,
+        by: rec.opt_s("by")?,
+    })
+}
+
+/// Adds one record of a deployment's partition to `progress`, by its sort key.
+pub(super) fn add_progress(progress: &mut Progress, item: &Item) -> Result<(), Error> {
+    let rec = Rec::new(item, "progress record");
+    let sk = rec.s("sk")?;
+    if let Some(app) = sk.strip_prefix("APP#") {
+        progress.apps.push(AppProgress {
+            app: app.to_owned(),
+            status: rec.parsed("status", AppStatus::parse)?,
+            started_at: rec.opt_s("started_at")?,
+            ended_at: rec.opt_s("ended_at")?,
+        });
+    } else if let Some(rest) = sk.strip_prefix("BATCH#") {
+        let (app, index) = rest
+            .rsplit_once('#')
+            .and_then(|(a, i)| Some((a, i.parse().ok()?)))
+            .ok_or_else(|| rec.err(format!("sort key {sk:?} is not BATCH#app#index")))?;
+        progress.batches.push(BatchProgress {
+            app: app.to_owned(),
+            index,
+            status: rec.parsed("status", BatchStatus::parse)?,
+            started_at: rec.opt_s("started_at")?,
+            ended_at: rec.opt_s("ended_at")?,
+        });
+    } else if let Some(rest) = sk.strip_prefix("TARGET#") {
+        let (app, target) = rest
+            .split_once('#')
+            .ok_or_else(|| rec.err(format!("sort key {sk:?} is not TARGET#app#target")))?;
+        progress.targets.push(TargetProgress {
+            app: app.to_owned(),
+            target: target.to_owned(),
+            status: rec.parsed("status", TargetStatus::parse)?,
+            batch: rec.u32("batch")?,
+            updated_at: rec.s("updated_at")?,
+            error_type: rec.opt_s("error_type")?,
+            error: rec.opt_s("error")?,
+        });
+    } else if sk.starts_with("GATE#") {
+        progress.gates.push(gate_from(item)?);
+    }
+    Ok(())
+}
+
+pub(super) fn lock_holder_from(item: &Item, env: &str, app: &str) -> Result<String, Error> {
+    Rec::new(item, format!("run lock {env}/{app}")).s("deployment_id")
+}
+
+pub(super) fn agent_item(agent: &Agent) -> Item {
+    HashMap::from([
+        (
+            "pk".into(),
+            s(format!("AGENT#{}#{}", agent.env, agent.host)),
+        ),
+        ("sk".into(), s("META")),
+        ("gsi1pk".into(), s("AGENTS")),
+        ("gsi1sk".into(), s(format!("{}#{}", agent.env, agent.host))),
+        ("env".into(), s(&agent.env)),
+        ("host".into(), s(&agent.host)),
+        ("group".into(), s(&agent.group)),
+        ("last_seen".into(), s(&agent.last_seen)),
+        ("apps".into(), s(agent.apps.to_string())),
+    ])
+}
+
+pub(super) fn agent_from(item: &Item) -> Result<Agent, Error> {
+    let rec = Rec::new(item, "agent");
+    Ok(Agent {
+        env: rec.s("env")?,
+        host: rec.s("host")?,
+        group: rec.s("group")?,
+        last_seen: rec.s("last_seen")?,
+        apps: rec.json("apps")?,
+    })
+}
+
+pub(super) fn api_token_item(secret: &str, token: &ApiToken) -> Item {
+    HashMap::from([
+        ("pk".into(), token_pk(secret)),
+        ("sk".into(), s("META")),
+        ("role".into(), s(token.role.as_str())),
+        ("name".into(), s(&token.name)),
+    ])
+}
+
+pub(super) fn api_token_from(item: &Item) -> Result<ApiToken, Error> {
+    let rec = Rec::new(item, "api token");
+    Ok(ApiToken {
+        name: rec.s("name")?,
+        role: rec.parsed("role", Role::parse)?,
+    })
+}
+
+pub(super) fn audit_item(entry: &AuditEntry) -> Item {
+    HashMap::from([
+        ("pk".into(), s("AUDIT")),
+        ("sk".into(), s(format!("{}#{}", entry.at, entry.id))),
+        ("at".into(), s(&entry.at)),
+        ("id".into(), s(&entry.id)),
+        ("who".into(), s(&entry.who)),
+        ("action".into(), s(&entry.action)),
+        ("target".into(), s(&entry.target)),
+    ])
+}
+
+pub(super) fn audit_from(item: &Item) -> Result<AuditEntry, Error> {
+    let rec = Rec::new(item, "audit entry");
+    Ok(AuditEntry {
+        at: rec.s("at")?,
+        id: rec.s("id")?,
+        who: rec.s("who")?,
+        action: rec.s("action")?,
+        target: rec.s("target")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            environment: "prod".to_owned(),
+            version: "v1".to_owned(),
+            stages: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    fn new_deployment() -> NewDeployment {
+        NewDeployment {
+            id: "dep-1".to_owned(),
+            repository: "shop".to_owned(),
+            version: "v1".to_owned(),
+            environment: "prod".to_owned(),
+            plan: plan(),
+            created_at: "2026-11-29T10:00:00.000Z".to_owned(),
+        }
+    }
+
+    #[test]
+    fn deployments_round_trip_with_their_plan() {
+        let item = new_deployment_item(&new_deployment()).unwrap();
+        let d = deployment_from(&item).unwrap();
+        assert_eq!(d.id, "dep-1");
+        assert_eq!(d.status, DeploymentStatus::Planned);
+        assert_eq!(d.plan, plan());
+        assert_eq!(
+            item["plan"].as_s().unwrap(),
+            &serde_json::to_string(&plan()).unwrap(),
+            "the plan is stored as its JSON text"
+        );
+    }
+
+    /// One mapping for every plan that cannot be read: malformed, naming deployment and attribute.
+    #[test]
+    fn an_unreadable_plan_is_a_malformed_record_naming_the_deployment() {
+        for bad in ["{not json", r#"{"stages":[1]}"#, "[]"] {
+            let mut item = new_deployment_item(&new_deployment()).unwrap();
+            item.insert("plan".into(), s(bad));
+            let err = deployment_from(&item).unwrap_err();
+            assert_eq!(err.error_type(), "Malformed", "{bad}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("malformed record deployment dep-1: attribute plan: "),
+                "{text}"
+            );
+        }
+        let mut item = new_deployment_item(&new_deployment()).unwrap();
+        item.remove("plan");
+        let err = deployment_from(&item).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed record deployment dep-1: attribute plan is missing"
+        );
+    }
+
+    #[test]
+    fn repositories_keep_their_provider_and_refuse_unknown_ones() {
+        let repo = Repository {
+            name: "shop".to_owned(),
+            clone_url: "https://git.example/shop.git".to_owned(),
+            provider: Provider::GitLab,
+            secret_param: "/boreas/webhook-secrets/shop".to_owned(),
+            triggers: vec!["refs/tags/v*".to_owned()],
+        };
+        let mut item = repository_item(&repo);
+        assert_eq!(item["provider"].as_s().unwrap(), "gitlab");
+        assert_eq!(repository_from(&item).unwrap(), repo);
+        item.insert("provider".into(), s("bitbucket"));
+        let err = repository_from(&item).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed record repository: attribute provider has unknown value \"bitbucket\""
+        );
+    }
+}
