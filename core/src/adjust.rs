@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AppKind, BatchSize, Pause};
@@ -27,7 +28,7 @@ use crate::plan::{AppPlan, PausePlan, Plan, SkipReason, SkippedApp, Stage, gate_
 use crate::rollout::{self, BatchRuleViolation};
 
 /// One change a person makes to a plan. JSON: `{"op": "move_app", "app": "web", "stage": 2}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Adjustment {
     /// Move stage `stage` so that it becomes stage `to` (the others keep their order).

@@ -6,13 +6,14 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AppKind, BatchSize, DurationSpec, Pause};
 use crate::rollout;
 
 /// The whole plan of one deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     /// Environment name.
     pub environment: String,
@@ -26,7 +27,7 @@ pub struct Plan {
 }
 
 /// An app of the config left out of the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SkippedApp {
     /// App name.
     pub app: String,
@@ -35,7 +36,7 @@ pub struct SkippedApp {
 }
 
 /// Why an app is not in a plan. Serialized as a snake_case code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// No changed path matches the app's `paths`, and it does not follow an affected dependency.
@@ -71,7 +72,7 @@ impl SkipReason {
 }
 
 /// One step of the plan; its apps run in parallel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Stage {
     /// How many apps of this stage run at the same time.
     pub parallelism: u32,
@@ -80,7 +81,7 @@ pub struct Stage {
 }
 
 /// One app's rollout inside a stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AppPlan {
     /// App name.
     pub app: String,
@@ -111,7 +112,7 @@ pub struct AppPlan {
 }
 
 /// One gray step of one app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchPlan {
     /// Position of the batch in its app, from 0.
     pub index: u32,
@@ -126,7 +127,7 @@ pub struct BatchPlan {
 }
 
 /// What happens between two batches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PausePlan {
     /// Go straight on.

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A full commit id (hex).
@@ -21,7 +22,7 @@ impl fmt::Display for CommitId {
 }
 
 /// Whether a version may be deployed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionState {
     /// Deployable.
@@ -30,6 +31,15 @@ pub enum VersionState {
     /// Withdrawn: never deployed again automatically; targets running it go back to the newest
     /// older normal version.
     Revert,
+}
+
+impl fmt::Display for VersionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Normal => "normal",
+            Self::Revert => "revert",
+        })
+    }
 }
 
 /// A version of one repository.

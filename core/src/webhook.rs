@@ -17,6 +17,7 @@ use std::fmt;
 
 use globset::{Glob, GlobMatcher};
 use hmac::{Hmac, KeyInit, Mac};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
@@ -26,7 +27,9 @@ use crate::config::Triggers;
 type HmacSha256 = Hmac<Sha256>;
 
 /// A git host that sends webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// GitHub and GitHub Enterprise Server.
