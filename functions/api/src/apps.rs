@@ -15,15 +15,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 
+use boreas_api_types as wire;
 use boreas_aws::store::{
     Agent, Deployment, DeploymentFilter, MAX_PAGE, PageRequest, VersionRecord,
 };
 use boreas_core::command::AppInventory;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::version::{Ancestry, CommitId};
-use serde_json::{Value, json};
 
-use crate::{Api, ApiRequest, ApiResponse, Error, list_body, page_request, paginate, query};
+use crate::call::Call;
+use crate::{Api, Error, paginate};
 
 /// Version order as recorded, for a repository the api cannot ask git about: version `b`
 /// contains version `a` when both are bound to the same commit, or when `a` was received before
@@ -118,11 +119,20 @@ pub(crate) async fn all_deployments(api: &Api) -> Result<Vec<Deployment>, Error>
     }
 }
 
+/// What an agent last reported (empty, with a log line, when the record does not parse).
+pub(crate) fn inventory(agent: &Agent) -> Vec<AppInventory> {
+    serde_json::from_value(agent.apps.clone()).unwrap_or_else(|e| {
+        tracing::warn!(env = %agent.env, host = %agent.host, error = %e, "stored inventory does not parse");
+        Vec::new()
+    })
+}
+
 /// What an agent reports running: app → version.
-pub(crate) fn inventory(agent: &Agent) -> BTreeMap<String, Option<String>> {
-    serde_json::from_value::<Vec<AppInventory>>(agent.apps.clone())
-        .map(|apps| apps.into_iter().map(|a| (a.app, a.version)).collect())
-        .unwrap_or_default()
+pub(crate) fn reported(agent: &Agent) -> BTreeMap<String, Option<String>> {
+    inventory(agent)
+        .into_iter()
+        .map(|a| (a.app, a.version))
+        .collect()
 }
 
 /// Everything the app views are computed from, read once per request.
@@ -159,7 +169,7 @@ impl Landscape {
             }
         }
         for agent in &self.agents {
-            for app in inventory(agent).into_keys() {
+            for app in reported(agent).into_keys() {
                 out.entry(app).or_default().insert(agent.env.clone());
             }
         }
@@ -174,7 +184,7 @@ async fn app_view(
     orders: &mut HashMap<String, RecordedOrder>,
     app: &str,
     envs: &BTreeSet<String>,
-) -> Result<Value, Error> {
+) -> Result<wire::App, Error> {
     let mut environments = Vec::new();
     for env in envs {
         let desired = land.desired(env, app);
@@ -187,11 +197,11 @@ async fn app_view(
             }
         }
         for agent in land.agents.iter().filter(|a| a.env == *env) {
-            if let Some(version) = inventory(agent).remove(app) {
+            if let Some(version) = reported(agent).remove(app) {
                 targets.insert(agent.host.clone(), version);
             }
         }
-        let (mut drifted, mut unreported, mut covered) = (Vec::new(), Vec::new(), 0usize);
+        let (mut drifted, mut unreported, mut covered) = (Vec::new(), Vec::new(), 0u64);
         if let Some(d) = desired {
             if !orders.contains_key(&d.repository) {
                 let versions = all_versions(api, &d.repository).await?;
@@ -200,42 +210,44 @@ async fn app_view(
             let order = &orders[&d.repository];
             for (target, reported) in &targets {
                 match reported {
-                    None => unreported.push(json!(target)),
+                    None => unreported.push(target.clone()),
                     Some(v) => {
                         if order.contains(v, &d.version) {
                             covered += 1;
                         }
                         if *v != d.version {
-                            drifted.push(json!({"target": target, "version": v}));
+                            drifted.push(wire::Drift {
+                                target: target.clone(),
+                                version: v.clone(),
+                            });
                         }
                     }
                 }
             }
         }
-        let coverage = match (desired, targets.len()) {
-            (Some(_), n) if n > 0 => json!(covered as f64 / n as f64),
-            _ => Value::Null,
-        };
-        environments.push(json!({
-            "environment": env,
-            "repository": desired.map(|d| d.repository.clone()),
-            "desired_version": desired.map(|d| d.version.clone()),
-            "desired_deployment": desired.map(|d| d.id.clone()),
-            "targets": targets.len(),
-            "covered": covered,
-            "coverage": coverage,
-            "drifted": drifted,
-            "unreported": unreported,
-        }));
+        let total = targets.len() as u64;
+        environments.push(wire::AppEnvironment {
+            environment: env.clone(),
+            repository: desired.map(|d| d.repository.clone()),
+            desired_version: desired.map(|d| d.version.clone()),
+            desired_deployment: desired.map(|d| d.id.clone()),
+            targets: total,
+            covered,
+            coverage: (desired.is_some() && total > 0).then(|| covered as f64 / total as f64),
+            drifted,
+            unreported,
+        });
     }
-    Ok(json!({"name": app, "environments": environments}))
+    Ok(wire::App {
+        name: app.to_owned(),
+        environments,
+    })
 }
 
-pub(crate) async fn list(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let q = query(req, &["limit", "cursor"])?;
-    let page = page_request(&q)?;
+pub(crate) async fn list(api: &Api, call: &Call<'_>) -> Result<wire::List<wire::App>, Error> {
+    let page = call.page()?;
     let land = Landscape::load(api).await?;
-    let (names, next) = paginate(
+    let (names, next_cursor) = paginate(
         land.apps()
             .into_iter()
             .map(|(a, envs)| (a.clone(), (a, envs)))
@@ -247,18 +259,17 @@ pub(crate) async fn list(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Err
     for (app, envs) in names {
         items.push(app_view(api, &land, &mut orders, &app, &envs).await?);
     }
-    Ok(ApiResponse::ok(list_body(items, next)))
+    Ok(wire::List { items, next_cursor })
 }
 
-pub(crate) async fn one(api: &Api, name: &str, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    query(req, &[])?;
+pub(crate) async fn one(api: &Api, call: &Call<'_>) -> Result<wire::App, Error> {
+    let name = call.param("name");
     let land = Landscape::load(api).await?;
     let envs = land
         .apps()
         .remove(name)
         .ok_or_else(|| Error::NotFound(format!("app {name} is in no plan and no inventory")))?;
-    let view = app_view(api, &land, &mut HashMap::new(), name, &envs).await?;
-    Ok(ApiResponse::ok(view))
+    app_view(api, &land, &mut HashMap::new(), name, &envs).await
 }
 
 #[cfg(test)]

@@ -3,25 +3,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
+use boreas_api_types as wire;
 use boreas_aws::store::{
     ApiToken, Decision, Deployment, NewDeployment, Repository, Transition, rfc3339,
 };
-use boreas_core::adjust::{self, Adjustment};
+use boreas_core::adjust;
 use boreas_core::config::{self, Config};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{self, PlanInput};
-use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{self, VersionState};
-use boreas_core::webhook::Provider;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::apps::{Landscape, RecordedOrder, all_versions, inventory};
-use crate::read::{deployment_json, get_deployment, version_json};
-use crate::{Api, ApiRequest, ApiResponse, Caller, Error, body, random_hex};
+use crate::apps::{Landscape, RecordedOrder, all_versions, reported};
+use crate::call::Call;
+use crate::read::{get_deployment, wire_deployment, wire_repository, wire_version};
+use crate::routes::Reply;
+use crate::{Api, Error, random_hex};
 
 /// Error type a rejected gate fails its task with (the state machine rolls back on it).
 pub const GATE_REJECTED: &str = "Boreas.GateRejected";
@@ -46,42 +46,19 @@ fn not_planned(d: &Deployment, action: &str) -> Error {
     )
 }
 
-/// `PUT /api/deployments/{id}/plan` body: a whole plan, or adjustments to the stored one.
-enum PlanBody {
-    Adjust { adjustments: Vec<Adjustment> },
-    Whole(Box<Plan>),
-}
-
 pub(crate) async fn update_plan(
     api: &Api,
-    who: &Caller,
-    id: &str,
-    req: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    let value: Value = body(req)?;
-    // Decode by shape so that the error names the field of the form the client meant.
-    let parsed = if value.get("adjustments").is_some() {
-        serde_json::from_value::<Vec<Adjustment>>(value["adjustments"].clone())
-            .map(|adjustments| PlanBody::Adjust { adjustments })
-            .map_err(|e| format!("adjustments: {e}"))
-    } else if value.get("stages").is_some() {
-        serde_json::from_value::<Plan>(value)
-            .map(|p| PlanBody::Whole(Box::new(p)))
-            .map_err(|e| format!("plan: {e}"))
-    } else {
-        Err("the body must be a whole plan (with \"stages\") or {\"adjustments\": [...]}".into())
-    }
-    .map_err(|message| Error::BadRequest {
-        code: "bad_json",
-        message,
-    })?;
+    call: &Call<'_>,
+    body: wire::PlanUpdate,
+) -> Result<wire::Deployment, Error> {
+    let (id, who) = (call.param("id"), call.who()?);
     let d = get_deployment(api, id).await?;
     if d.status != DeploymentStatus::Planned {
         return Err(not_planned(&d, "adjusted"));
     }
-    let next = match parsed {
-        PlanBody::Adjust { adjustments } => adjust::apply(&d.plan, &adjustments),
-        PlanBody::Whole(plan) => {
+    let next = match body {
+        wire::PlanUpdate::Adjust { adjustments } => adjust::apply(&d.plan, &adjustments),
+        wire::PlanUpdate::Whole(plan) => {
             check_same_work(&d.plan, &plan)?;
             adjust::validate(&plan).map(|()| *plan)
         }
@@ -101,7 +78,7 @@ pub(crate) async fn update_plan(
         })?;
     api.audit(who, "deployment.adjust", id).await?;
     let updated = get_deployment(api, id).await?;
-    Ok(ApiResponse::ok(deployment_json(&updated)))
+    Ok(wire_deployment(&updated))
 }
 
 /// A whole plan may reorder, rebatch, re-pause and drop, never change what is deployed where.
@@ -155,7 +132,11 @@ async fn version_config(api: &Api, repo: &str, version: &str) -> Result<Config, 
     })
 }
 
-pub(crate) async fn confirm(api: &Api, who: &Caller, id: &str) -> Result<ApiResponse, Error> {
+pub(crate) async fn confirm(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::ConfirmedDeployment, Error> {
+    let (id, who) = (call.param("id"), call.who()?);
     let d = get_deployment(api, id).await?;
     if d.status != DeploymentStatus::Planned {
         return Err(not_planned(&d, "confirmed"));
@@ -207,9 +188,10 @@ pub(crate) async fn confirm(api: &Api, who: &Caller, id: &str) -> Result<ApiResp
     match api.orchestrator.start(id, &input.to_json()).await {
         Ok(started) => {
             api.audit(who, "deployment.confirm", id).await?;
-            let mut out = deployment_json(&running);
-            out["execution_arn"] = json!(started.execution_arn);
-            Ok(ApiResponse::ok(out))
+            Ok(wire::ConfirmedDeployment {
+                deployment: wire_deployment(&running),
+                execution_arn: started.execution_arn,
+            })
         }
         Err(e) => {
             let failed = Transition {
@@ -243,7 +225,8 @@ async fn lock_conflict(api: &Api, d: &Deployment, apps: &[String], reason: &str)
     reason.to_owned()
 }
 
-pub(crate) async fn cancel(api: &Api, who: &Caller, id: &str) -> Result<ApiResponse, Error> {
+pub(crate) async fn cancel(api: &Api, call: &Call<'_>) -> Result<wire::Deployment, Error> {
+    let (id, who) = (call.param("id"), call.who()?);
     let d = get_deployment(api, id).await?;
     let change = Transition::to(DeploymentStatus::Cancelled, now());
     let cancelled = match d.status {
@@ -274,25 +257,32 @@ pub(crate) async fn cancel(api: &Api, who: &Caller, id: &str) -> Result<ApiRespo
         }
     };
     api.audit(who, "deployment.cancel", id).await?;
-    Ok(ApiResponse::ok(deployment_json(&cancelled)))
+    Ok(wire_deployment(&cancelled))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    #[serde(default)]
-    comment: Option<String>,
-}
-
-pub(crate) async fn decide(
+pub(crate) async fn approve(
     api: &Api,
-    who: &Caller,
-    id: &str,
-    gate: &str,
+    call: &Call<'_>,
+    body: wire::GateDecisionRequest,
+) -> Result<wire::GateDecision, Error> {
+    decide(api, call, true, body).await
+}
+
+pub(crate) async fn reject(
+    api: &Api,
+    call: &Call<'_>,
+    body: wire::GateDecisionRequest,
+) -> Result<wire::GateDecision, Error> {
+    decide(api, call, false, body).await
+}
+
+async fn decide(
+    api: &Api,
+    call: &Call<'_>,
     approve: bool,
-    req: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    let b: DecisionBody = body(req)?;
+    b: wire::GateDecisionRequest,
+) -> Result<wire::GateDecision, Error> {
+    let (id, gate, who) = (call.param("id"), call.param("gate"), call.who()?);
     let d = get_deployment(api, id).await?;
     let found =
         api.store.get_gate(id, gate).await?.ok_or_else(|| {
@@ -360,29 +350,21 @@ pub(crate) async fn decide(
         "gate.reject"
     };
     api.audit(who, action, &format!("{id}/{gate}")).await?;
-    Ok(ApiResponse::ok(json!({
-        "deployment": id,
-        "gate": decided.gate,
-        "status": decided.status,
-        "by": decided.by,
-        "comment": decided.comment,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevertBody {
-    reason: String,
+    Ok(wire::GateDecision {
+        deployment: id.to_owned(),
+        gate: decided.gate,
+        status: decided.status,
+        by: decided.by,
+        comment: decided.comment,
+    })
 }
 
 pub(crate) async fn revert(
     api: &Api,
-    who: &Caller,
-    repo: &str,
-    name: &str,
-    req: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    let b: RevertBody = body(req)?;
+    call: &Call<'_>,
+    b: wire::RevertRequest,
+) -> Result<wire::RevertResult, Error> {
+    let (repo, name, who) = (call.param("repo"), call.param("name"), call.who()?);
     if b.reason.trim().is_empty() {
         return Err(Error::bad_request("reason must not be empty"));
     }
@@ -445,7 +427,7 @@ pub(crate) async fn revert(
             created_at: now(),
         };
         let d = api.store.create_deployment(&new).await?;
-        created.push(deployment_json(&d));
+        created.push(wire_deployment(&d));
     }
     api.audit(
         who,
@@ -455,12 +437,12 @@ pub(crate) async fn revert(
     .await?;
     let mut v = reverted;
     v.version.state = VersionState::Revert;
-    Ok(ApiResponse::ok(json!({
-        "version": version_json(&v),
-        "reason": b.reason.trim(),
-        "rollback_to": rollback_to,
-        "deployments": created,
-    })))
+    Ok(wire::RevertResult {
+        version: wire_version(&v),
+        reason: b.reason.trim().to_owned(),
+        rollback_to,
+        deployments: created,
+    })
 }
 
 /// Environment → apps of `repo` whose targets run version `name` there: the apps whose newest
@@ -490,7 +472,7 @@ fn environments_running(
                 .is_some_and(|d| d.repository == repo && d.version == name);
             let by_inventory = land.agents.iter().any(|a| {
                 a.env == env
-                    && inventory(a)
+                    && reported(a)
                         .get(*app)
                         .is_some_and(|v| v.as_deref() == Some(name))
             });
@@ -567,24 +549,12 @@ fn revert_id(env: &str) -> Result<String, Error> {
     Ok(format!("revert-{env}-{}", random_hex(8)?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RepositoryBody {
-    name: String,
-    clone_url: String,
-    provider: String,
-    #[serde(default)]
-    secret_param: Option<String>,
-    #[serde(default)]
-    triggers: Vec<String>,
-}
-
 pub(crate) async fn put_repository(
     api: &Api,
-    who: &Caller,
-    req: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    let b: RepositoryBody = body(req)?;
+    call: &Call<'_>,
+    b: wire::RepositoryRequest,
+) -> Result<Reply<wire::Repository>, Error> {
+    let who = call.who()?;
     let valid_name = (1..=100).contains(&b.name.len())
         && b.name
             .chars()
@@ -595,12 +565,6 @@ pub(crate) async fn put_repository(
             b.name
         )));
     }
-    let provider = Provider::parse(&b.provider).ok_or_else(|| {
-        Error::bad_request(format!(
-            "provider {:?} is not one of github, gitlab, gitea",
-            b.provider
-        ))
-    })?;
     if !["https://", "http://", "file://", "ssh://", "git@"]
         .iter()
         .any(|p| b.clone_url.starts_with(p))
@@ -627,46 +591,31 @@ pub(crate) async fn put_repository(
     let repo = Repository {
         name: b.name,
         clone_url: b.clone_url,
-        provider,
+        provider: b.provider,
         secret_param,
         triggers: b.triggers,
     };
     let existed = api.store.get_repository(&repo.name).await?.is_some();
     api.store.put_repository(&repo).await?;
     api.audit(who, "repository.put", &repo.name).await?;
-    let status = if existed {
-        http::StatusCode::OK
+    let body = wire_repository(repo);
+    Ok(if existed {
+        Reply::from(body)
     } else {
-        http::StatusCode::CREATED
-    };
-    Ok(ApiResponse::with_status(
-        status,
-        serde_json::to_value(&repo).unwrap_or(Value::Null),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenBody {
-    name: String,
-    role: String,
+        Reply::created(body)
+    })
 }
 
 pub(crate) async fn create_token(
     api: &Api,
-    who: &Caller,
-    req: &ApiRequest,
-) -> Result<ApiResponse, Error> {
-    let b: TokenBody = body(req)?;
+    call: &Call<'_>,
+    b: wire::TokenRequest,
+) -> Result<Reply<wire::NewToken>, Error> {
+    let who = call.who()?;
     if b.name.trim().is_empty() || b.name.len() > 100 {
         return Err(Error::bad_request("name must be 1 to 100 characters"));
     }
-    let role = Role::parse(&b.role).ok_or_else(|| {
-        Error::bad_request(format!(
-            "role {:?} is not one of viewer, deployer, approver, admin",
-            b.role
-        ))
-    })?;
+    let role = b.role;
     let secret = format!("boreas_{}", random_hex(32)?);
     let grant = ApiToken {
         name: b.name.trim().to_owned(),
@@ -675,8 +624,9 @@ pub(crate) async fn create_token(
     api.store.put_api_token(&secret, &grant).await?;
     api.audit(who, "token.create", &format!("{} ({role})", grant.name))
         .await?;
-    Ok(ApiResponse::with_status(
-        http::StatusCode::CREATED,
-        json!({"name": grant.name, "role": role, "token": secret}),
-    ))
+    Ok(Reply::created(wire::NewToken {
+        name: grant.name,
+        role,
+        token: secret,
+    }))
 }

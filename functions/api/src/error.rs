@@ -47,6 +47,9 @@ pub enum Error {
         /// The rule and where it is broken.
         message: String,
     },
+    /// The store does not answer the health check.
+    #[error("{0}")]
+    Unhealthy(String),
     /// Step Functions refused to start the execution.
     #[error("{0}")]
     ExecutionStart(String),
@@ -56,6 +59,9 @@ pub enum Error {
     /// The function's environment is incomplete.
     #[error("configuration: {0}")]
     Configuration(String),
+    /// An answer did not encode as JSON.
+    #[error("encoding the answer: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 impl Error {
@@ -85,6 +91,7 @@ impl Error {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ExecutionStart(_) => StatusCode::BAD_GATEWAY,
+            Self::Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Aws(e) => match e {
                 Aws::NotFound { .. } => StatusCode::NOT_FOUND,
                 Aws::AlreadyExists { .. }
@@ -96,7 +103,7 @@ impl Error {
                 Aws::Throttled { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            Self::Configuration(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Configuration(_) | Self::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -111,6 +118,7 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ExecutionStart(_) => "execution_start_failed",
+            Self::Unhealthy(_) => "unhealthy",
             Self::Aws(e) => match e {
                 Aws::NotFound { .. } => "not_found",
                 Aws::AlreadyExists { .. } => "already_exists",
@@ -122,6 +130,7 @@ impl Error {
                 _ => "internal",
             },
             Self::Configuration(_) => "configuration",
+            Self::Encode(_) => "internal",
         }
     }
 }

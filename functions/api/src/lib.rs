@@ -4,8 +4,12 @@
 //! to `lambda_http`, and the local runner serves it over HTTP with the same conversions
 //! ([`ApiRequest::from_http`], [`ApiResponse::into_http`]).
 //!
+//! Every route is one entry of [`routes::ROUTES`], whose handler speaks the types of
+//! `boreas-api-types`; the OpenAPI document ([`openapi`]) is generated from that table.
+//!
 //! Conventions:
 //! - every answer is JSON; errors are `{"error": code, "message": text}` ([`Error::code`]);
+//! - a query parameter the route does not take is refused (400 `bad_query`);
 //! - `Authorization: Bearer <token>`: tokens are stored by SHA-256 with a role, viewer < deployer
 //!   < approver < admin; the admin token in SSM is accepted as admin (name `admin`);
 //! - lists take `limit` (1–1000, default 50) and an opaque `cursor`, and answer
@@ -16,6 +20,7 @@
 
 mod apps;
 mod auth;
+mod call;
 mod control;
 pub mod error;
 mod lambda;
@@ -29,9 +34,11 @@ use std::time::{Duration, SystemTime};
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
-use boreas_aws::store::{AuditEntry, DynamoStore, MAX_PAGE, PageRequest, Store, rfc3339};
+use boreas_aws::store::{AuditEntry, DynamoStore, PageRequest, Store, rfc3339};
 use http::{HeaderMap, Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use call::{Call, bad_query};
 
 pub use auth::Caller;
 pub use control::{CANCELLED, GATE_REJECTED};
@@ -250,8 +257,12 @@ impl ApiResponse {
         if status.is_server_error() {
             tracing::error!(error = %e, code = e.code(), "request failed");
         }
+        let body = boreas_api_types::ErrorBody {
+            error: e.code().to_owned(),
+            message: e.to_string(),
+        };
         let mut response =
-            Self::with_status(status, json!({"error": e.code(), "message": e.to_string()}));
+            Self::with_status(status, serde_json::to_value(body).unwrap_or(Value::Null));
         if let Error::MethodNotAllowed { allowed, .. } = e {
             response.headers.push(("allow", allowed.join(", ")));
         }
@@ -283,8 +294,8 @@ pub async fn handle(api: &Api, req: ApiRequest) -> ApiResponse {
 async fn dispatch(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let segments = routes::segments(&req.path)
         .ok_or_else(|| Error::bad_request("the path is not valid percent-encoded UTF-8"))?;
-    let (def, params) = match routes::find(req.method.as_str(), &segments) {
-        routes::Matched::Route(def, params) => (def, params),
+    let (route, params) = match routes::find(req.method.as_str(), &segments) {
+        routes::Matched::Route(route, params) => (route, params),
         routes::Matched::WrongMethod(allowed) => {
             return Err(Error::MethodNotAllowed {
                 method: req.method.to_string(),
@@ -304,116 +315,12 @@ async fn dispatch(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
             req.body.len()
         )));
     }
-    let caller = match def.role {
+    let who = match route.role {
         None => None,
         Some(role) => Some(auth::authorize(api, &req.headers, role).await?),
     };
-    let p = |i: usize| params[i].as_str();
-    match (def.method, def.path, caller) {
-        ("GET", "/api/health", _) => read::health(api).await,
-        ("GET", "/api/openapi.json", _) => Ok(ApiResponse::ok(openapi::document())),
-        (_, _, None) => Err(Error::Unauthorized("authentication required".into())),
-        ("GET", "/api/versions", _) => read::versions(api, req).await,
-        ("GET", "/api/versions/{repo}/{name}", _) => read::version(api, p(0), p(1)).await,
-        ("POST", "/api/versions/{repo}/{name}/revert", Some(c)) => {
-            control::revert(api, &c, p(0), p(1), req).await
-        }
-        ("GET", "/api/deployments", _) => read::deployments(api, req).await,
-        ("GET", "/api/deployments/{id}", _) => read::deployment(api, p(0)).await,
-        ("PUT", "/api/deployments/{id}/plan", Some(c)) => {
-            control::update_plan(api, &c, p(0), req).await
-        }
-        ("POST", "/api/deployments/{id}/confirm", Some(c)) => control::confirm(api, &c, p(0)).await,
-        ("POST", "/api/deployments/{id}/cancel", Some(c)) => control::cancel(api, &c, p(0)).await,
-        ("POST", "/api/deployments/{id}/gates/{gate}/approve", Some(c)) => {
-            control::decide(api, &c, p(0), p(1), true, req).await
-        }
-        ("POST", "/api/deployments/{id}/gates/{gate}/reject", Some(c)) => {
-            control::decide(api, &c, p(0), p(1), false, req).await
-        }
-        ("GET", "/api/apps", _) => apps::list(api, req).await,
-        ("GET", "/api/apps/{name}", _) => apps::one(api, p(0), req).await,
-        ("GET", "/api/agents", _) => read::agents(api, req).await,
-        ("GET", "/api/audit", _) => read::audit(api, req).await,
-        ("GET", "/api/repositories", _) => read::repositories(api, req).await,
-        ("POST", "/api/repositories", Some(c)) => control::put_repository(api, &c, req).await,
-        ("POST", "/api/tokens", Some(c)) => control::create_token(api, &c, req).await,
-        (method, path, _) => Err(Error::NotFound(format!("no handler for {method} {path}"))),
-    }
-}
-
-/// The query parameters of `req`, refusing any not in `allowed`.
-pub(crate) fn query<'a>(
-    req: &'a ApiRequest,
-    allowed: &[&str],
-) -> Result<std::collections::BTreeMap<&'a str, &'a str>, Error> {
-    let mut out = std::collections::BTreeMap::new();
-    for (k, v) in &req.query {
-        if !allowed.contains(&k.as_str()) {
-            return Err(Error::BadRequest {
-                code: "bad_query",
-                message: format!(
-                    "unknown query parameter {k:?}; this route takes {}",
-                    allowed.join(", ")
-                ),
-            });
-        }
-        if out.insert(k.as_str(), v.as_str()).is_some() {
-            return Err(Error::BadRequest {
-                code: "bad_query",
-                message: format!("query parameter {k:?} is given more than once"),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The `limit` and `cursor` of a list request.
-pub(crate) fn page_request(
-    q: &std::collections::BTreeMap<&str, &str>,
-) -> Result<PageRequest, Error> {
-    let limit = match q.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| Error::BadRequest {
-                code: "bad_query",
-                message: format!("limit {l:?} is not a whole number from 1 to {MAX_PAGE}"),
-            })?,
-    };
-    Ok(PageRequest {
-        limit,
-        cursor: q
-            .get("cursor")
-            .filter(|c| !c.is_empty())
-            .map(|c| (*c).to_owned()),
-    })
-}
-
-/// `{"items": [...], "next_cursor": ...}`.
-pub(crate) fn list_body(items: Vec<Value>, next: Option<String>) -> Value {
-    let mut body = serde_json::Map::new();
-    body.insert("items".into(), Value::Array(items));
-    body.insert(
-        "next_cursor".into(),
-        next.map_or(Value::Null, Value::String),
-    );
-    Value::Object(body)
-}
-
-/// Parses a JSON body into `T`, naming what is wrong; an empty body reads as `{}`.
-pub(crate) fn body<T: serde::de::DeserializeOwned>(req: &ApiRequest) -> Result<T, Error> {
-    let text: &[u8] = if req.body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &req.body
-    };
-    serde_json::from_slice(text).map_err(|e| Error::BadRequest {
-        code: "bad_json",
-        message: format!("request body: {e}"),
-    })
+    let call = Call::new(req, route, params, who)?;
+    (route.endpoint.handler)(api, &call).await
 }
 
 /// `n` random bytes as lowercase hex.
@@ -431,10 +338,9 @@ pub(crate) fn paginate<T>(
 ) -> Result<(Vec<T>, Option<String>), Error> {
     let after = match &page.cursor {
         None => None,
-        Some(c) => Some(unhex(c).ok_or_else(|| Error::BadRequest {
-            code: "bad_query",
-            message: "cursor is not one this service issued".into(),
-        })?),
+        Some(c) => Some(
+            unhex(c).ok_or_else(|| bad_query("cursor is not one this service issued".into()))?,
+        ),
     };
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let mut rest = items
@@ -459,5 +365,10 @@ fn unhex(s: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
+// The conformance checker names this crate as the emulator tests do.
+#[cfg(test)]
+extern crate self as boreas_api;
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

@@ -1,144 +1,247 @@
-//! Read routes: versions, deployments with live progress, agents, audit, repositories, health.
+//! Read routes: versions, deployments with live progress, agents, audit, repositories, health;
+//! and how the store's records become the api's types (what leaves the api is decided here).
 
 use std::time::SystemTime;
 
-use boreas_aws::store::{Deployment, DeploymentFilter, Progress, VersionRecord, rfc3339};
+use boreas_api_types as wire;
+use boreas_aws::store::{self, DeploymentFilter, VersionRecord, rfc3339};
 use boreas_core::deployment::DeploymentStatus;
-use serde_json::{Value, json};
 
-use crate::{Api, ApiRequest, ApiResponse, Error, list_body, page_request, paginate, query};
+use crate::call::{Call, bad_query};
+use crate::routes::Reply;
+use crate::{Api, Error, paginate};
 
-pub(crate) async fn health(api: &Api) -> Result<ApiResponse, Error> {
+pub(crate) async fn health(api: &Api, _: &Call<'_>) -> Result<Reply<wire::Health>, Error> {
     // One consistent read proves the table answers.
     match api.store.get_repository("health-probe").await {
-        Ok(_) => Ok(ApiResponse::ok(json!({"status": "ok", "store": "ok"}))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: store unreachable");
-            Ok(ApiResponse::with_status(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": "unhealthy", "message": format!("store: {e}")}),
-            ))
-        }
+        Ok(_) => Ok(Reply::from(wire::Health {
+            status: "ok".into(),
+            store: "ok".into(),
+        })),
+        Err(e) => Err(Error::Unhealthy(format!("store: {e}"))),
     }
 }
 
-pub(crate) fn version_json(v: &VersionRecord) -> Value {
-    json!({
-        "repository": v.version.repository,
-        "name": v.version.name,
-        "commit": v.version.commit,
-        "state": v.version.state,
-        "status": v.status,
-        "diverged": v.diverged,
-        "errors": v.errors,
-        "received_at": v.received_at,
-        "pushed_by": v.pushed_by,
+pub(crate) fn wire_version(v: &VersionRecord) -> wire::Version {
+    let VersionRecord {
+        version,
+        status,
+        diverged,
+        errors,
+        received_at,
+        pushed_by,
+    } = v;
+    wire::Version {
+        repository: version.repository.clone(),
+        name: version.name.clone(),
+        commit: version.commit.0.clone(),
+        state: version.state,
+        status: *status,
+        diverged: *diverged,
+        errors: errors.clone(),
+        received_at: received_at.clone(),
+        pushed_by: pushed_by.clone(),
+    }
+}
+
+pub(crate) async fn versions(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::List<wire::Version>, Error> {
+    let page = call.page()?;
+    let found = api.store.list_versions(call.query("repo"), &page).await?;
+    Ok(wire::List {
+        items: found.items.iter().map(wire_version).collect(),
+        next_cursor: found.next,
     })
 }
 
-pub(crate) async fn versions(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let q = query(req, &["repo", "limit", "cursor"])?;
-    let page = page_request(&q)?;
-    let found = api
-        .store
-        .list_versions(q.get("repo").copied(), &page)
-        .await?;
-    Ok(ApiResponse::ok(list_body(
-        found.items.iter().map(version_json).collect(),
-        found.next,
-    )))
-}
-
-pub(crate) async fn version(api: &Api, repo: &str, name: &str) -> Result<ApiResponse, Error> {
+pub(crate) async fn version(api: &Api, call: &Call<'_>) -> Result<wire::Version, Error> {
+    let (repo, name) = (call.param("repo"), call.param("name"));
     let v = api
         .store
         .get_version(repo, name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("version {repo}/{name} not found")))?;
-    Ok(ApiResponse::ok(version_json(&v)))
+    Ok(wire_version(&v))
 }
 
 /// A deployment without its plan, as lists show it.
-pub(crate) fn deployment_summary(d: &Deployment) -> Value {
-    json!({
-        "id": d.id,
-        "repository": d.repository,
-        "version": d.version,
-        "environment": d.environment,
-        "status": d.status,
-        "created_at": d.created_at,
-        "started_at": d.started_at,
-        "ended_at": d.ended_at,
-        "failed_target": d.failed_target,
-        "error": d.error,
-    })
+pub(crate) fn deployment_summary(d: &store::Deployment) -> wire::DeploymentSummary {
+    let store::Deployment {
+        id,
+        repository,
+        version,
+        environment,
+        status,
+        plan: _,
+        created_at,
+        started_at,
+        ended_at,
+        failed_target,
+        error,
+    } = d;
+    wire::DeploymentSummary {
+        id: id.clone(),
+        repository: repository.clone(),
+        version: version.clone(),
+        environment: environment.clone(),
+        status: *status,
+        created_at: created_at.clone(),
+        started_at: started_at.clone(),
+        ended_at: ended_at.clone(),
+        failed_target: failed_target.clone(),
+        error: error.clone(),
+    }
 }
 
 /// A deployment with its plan.
-pub(crate) fn deployment_json(d: &Deployment) -> Value {
-    let mut out = deployment_summary(d);
-    out["plan"] = serde_json::to_value(&d.plan).unwrap_or(Value::Null);
-    out
+pub(crate) fn wire_deployment(d: &store::Deployment) -> wire::Deployment {
+    wire::Deployment {
+        summary: deployment_summary(d),
+        plan: d.plan.clone(),
+    }
 }
 
 /// Progress as the api shows it: gates without their task tokens.
-fn progress_json(p: &Progress) -> Value {
-    json!({
-        "apps": p.apps,
-        "batches": p.batches,
-        "targets": p.targets,
-        "gates": p.gates.iter().map(|g| json!({
-            "gate": g.gate,
-            "status": g.status,
-            "comment": g.comment,
-            "by": g.by,
-        })).collect::<Vec<_>>(),
-    })
+fn wire_progress(p: store::Progress) -> wire::Progress {
+    let store::Progress {
+        apps,
+        batches,
+        targets,
+        gates,
+    } = p;
+    wire::Progress {
+        apps: apps
+            .into_iter()
+            .map(|a| {
+                let store::AppProgress {
+                    app,
+                    status,
+                    started_at,
+                    ended_at,
+                } = a;
+                wire::AppProgress {
+                    app,
+                    status,
+                    started_at,
+                    ended_at,
+                }
+            })
+            .collect(),
+        batches: batches
+            .into_iter()
+            .map(|b| {
+                let store::BatchProgress {
+                    app,
+                    index,
+                    status,
+                    started_at,
+                    ended_at,
+                } = b;
+                wire::BatchProgress {
+                    app,
+                    index,
+                    status,
+                    started_at,
+                    ended_at,
+                }
+            })
+            .collect(),
+        targets: targets
+            .into_iter()
+            .map(|t| {
+                let store::TargetProgress {
+                    app,
+                    target,
+                    status,
+                    batch,
+                    updated_at,
+                    error_type,
+                    error,
+                } = t;
+                wire::TargetProgress {
+                    app,
+                    target,
+                    status,
+                    batch,
+                    updated_at,
+                    error_type,
+                    error,
+                }
+            })
+            .collect(),
+        gates: gates
+            .into_iter()
+            .map(|g| {
+                let store::Gate {
+                    gate,
+                    task_token: _,
+                    status,
+                    comment,
+                    by,
+                } = g;
+                wire::GateProgress {
+                    gate,
+                    status,
+                    comment,
+                    by,
+                }
+            })
+            .collect(),
+    }
 }
 
-pub(crate) async fn deployments(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let q = query(req, &["status", "env", "limit", "cursor"])?;
-    let page = page_request(&q)?;
-    let status = match q.get("status") {
+pub(crate) async fn deployments(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::List<wire::DeploymentSummary>, Error> {
+    let page = call.page()?;
+    let status = match call.query("status") {
         None => None,
-        Some(s) => Some(DeploymentStatus::parse(s).ok_or_else(|| Error::BadRequest {
-            code: "bad_query",
-            message: format!(
+        Some(s) => Some(DeploymentStatus::parse(s).ok_or_else(|| {
+            bad_query(format!(
                 "status {s:?} is not one of {}",
-                DeploymentStatus::ALL.map(DeploymentStatus::as_str).join(", ")
-            ),
+                DeploymentStatus::ALL
+                    .map(DeploymentStatus::as_str)
+                    .join(", ")
+            ))
         })?),
     };
     let filter = DeploymentFilter {
         status,
-        environment: q.get("env").map(|e| (*e).to_owned()),
+        environment: call.query("env").map(str::to_owned),
     };
     let found = api.store.list_deployments(&filter, &page).await?;
-    Ok(ApiResponse::ok(list_body(
-        found.items.iter().map(deployment_summary).collect(),
-        found.next,
-    )))
+    Ok(wire::List {
+        items: found.items.iter().map(deployment_summary).collect(),
+        next_cursor: found.next,
+    })
 }
 
-pub(crate) async fn get_deployment(api: &Api, id: &str) -> Result<Deployment, Error> {
+pub(crate) async fn get_deployment(api: &Api, id: &str) -> Result<store::Deployment, Error> {
     api.store
         .get_deployment(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("deployment {id} not found")))
 }
 
-pub(crate) async fn deployment(api: &Api, id: &str) -> Result<ApiResponse, Error> {
+pub(crate) async fn deployment(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::DeploymentDetail, Error> {
+    let id = call.param("id");
     let d = get_deployment(api, id).await?;
     let progress = api.store.progress(id).await?;
-    let mut out = deployment_json(&d);
-    out["progress"] = progress_json(&progress);
-    Ok(ApiResponse::ok(out))
+    Ok(wire::DeploymentDetail {
+        deployment: wire_deployment(&d),
+        progress: wire_progress(progress),
+    })
 }
 
-pub(crate) async fn agents(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let q = query(req, &["env", "limit", "cursor"])?;
-    let page = page_request(&q)?;
-    let agents = api.store.list_agents(q.get("env").copied()).await?;
+pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire::Agent>, Error> {
+    let page = call.page()?;
+    let agents = api.store.list_agents(call.query("env")).await?;
     // Timestamps are fixed-width RFC 3339 UTC, so they compare as strings.
     let cutoff = rfc3339(
         SystemTime::now()
@@ -148,48 +251,89 @@ pub(crate) async fn agents(api: &Api, req: &ApiRequest) -> Result<ApiResponse, E
     let keyed = agents
         .into_iter()
         .map(|a| {
-            let stale = a.last_seen < cutoff;
             let key = format!("{}\u{0}{}", a.env, a.host);
-            let body = json!({
-                "environment": a.env,
-                "host": a.host,
-                "group": a.group,
-                "last_seen": a.last_seen,
-                "stale": stale,
-                "apps": a.apps,
-            });
+            let apps = crate::apps::inventory(&a);
+            let store::Agent {
+                env,
+                host,
+                group,
+                last_seen,
+                apps: _,
+            } = a;
+            let body = wire::Agent {
+                stale: last_seen < cutoff,
+                environment: env,
+                host,
+                group,
+                last_seen,
+                apps,
+            };
             (key, body)
         })
         .collect();
-    let (items, next) = paginate(keyed, &page)?;
-    Ok(ApiResponse::ok(list_body(items, next)))
+    let (items, next_cursor) = paginate(keyed, &page)?;
+    Ok(wire::List { items, next_cursor })
 }
 
-pub(crate) async fn audit(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let q = query(req, &["limit", "cursor"])?;
-    let page = page_request(&q)?;
+pub(crate) async fn audit(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::List<wire::AuditEntry>, Error> {
+    let page = call.page()?;
     let found = api.store.list_audit(&page).await?;
     let items = found
         .items
-        .iter()
-        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .into_iter()
+        .map(|e| {
+            let store::AuditEntry {
+                at,
+                id,
+                who,
+                action,
+                target,
+            } = e;
+            wire::AuditEntry {
+                at,
+                id,
+                who,
+                action,
+                target,
+            }
+        })
         .collect();
-    Ok(ApiResponse::ok(list_body(items, found.next)))
+    Ok(wire::List {
+        items,
+        next_cursor: found.next,
+    })
 }
 
-pub(crate) async fn repositories(api: &Api, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let q = query(req, &["limit", "cursor"])?;
-    let page = page_request(&q)?;
+pub(crate) fn wire_repository(r: store::Repository) -> wire::Repository {
+    let store::Repository {
+        name,
+        clone_url,
+        provider,
+        secret_param,
+        triggers,
+    } = r;
+    wire::Repository {
+        name,
+        clone_url,
+        provider,
+        secret_param,
+        triggers,
+    }
+}
+
+pub(crate) async fn repositories(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::List<wire::Repository>, Error> {
+    let page = call.page()?;
     let repos = api.store.list_repositories().await?;
     let keyed = repos
         .into_iter()
-        .map(|r| {
-            (
-                r.name.clone(),
-                serde_json::to_value(&r).unwrap_or(Value::Null),
-            )
-        })
+        .map(|r| (r.name.clone(), wire_repository(r)))
         .collect();
-    let (items, next) = paginate(keyed, &page)?;
-    Ok(ApiResponse::ok(list_body(items, next)))
+    let (items, next_cursor) = paginate(keyed, &page)?;
+    Ok(wire::List { items, next_cursor })
 }

@@ -1,21 +1,160 @@
-//! The route table: every route the api answers, with the role it needs. The router, the
-//! OpenAPI document's test and the dashboard's expectations all follow this one table.
+//! The route table: every route the api answers, written once with everything about it — method,
+//! path, the role it needs, its query parameters, its request and response types, its handler
+//! and what the OpenAPI document says about it. The router ([`find`]) dispatches with it and
+//! [`crate::openapi`] generates the document from it, so neither can list a route the other
+//! lacks, and a handler's answer type is the type the document describes.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use boreas_api_types as wire;
+use boreas_core::deployment::DeploymentStatus;
 use boreas_core::role::Role;
+use http::StatusCode;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
 
-/// One route: a method and a path template whose `{name}` segments capture one path segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteDef {
+use crate::call::Call;
+use crate::{Api, ApiResponse, Error, apps, control, openapi, read};
+
+/// A boxed future of a handler's answer.
+pub(crate) type Answer<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, Error>> + Send + 'a>>;
+
+/// A handler with its request decoded from and its answer encoded to JSON.
+pub(crate) type Handler = for<'a> fn(&'a Api, &'a Call<'a>) -> Answer<'a>;
+
+/// Adds a type's schema to a generator, returning the schema or a reference to it.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// One route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
     /// HTTP method.
     pub method: &'static str,
-    /// Path template, `{name}` marking a parameter.
+    /// Path template, `{name}` capturing one (percent-decoded) segment.
     pub path: &'static str,
     /// The least role allowed; `None` for public routes.
     pub role: Option<Role>,
+    /// One line for the document.
+    pub summary: &'static str,
+    /// The path template's parameters, in order.
+    pub params: &'static [Param],
+    /// Query parameters besides `limit` and `cursor`; any other is refused.
+    pub query: &'static [Param],
+    /// A list taking `limit` and `cursor`.
+    pub paged: bool,
+    /// Successful statuses with what each means.
+    pub ok: &'static [(u16, &'static str)],
+    /// Error statuses particular to the route (those every route or every authorized route can
+    /// answer are added by [`crate::openapi`]).
+    pub errors: &'static [(u16, &'static str)],
+    /// The handler and its types.
+    pub endpoint: Endpoint,
 }
 
-const fn route(method: &'static str, path: &'static str, role: Option<Role>) -> RouteDef {
-    RouteDef { method, path, role }
+/// A path or query parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Its values.
+    pub schema: SchemaFn,
+}
+
+/// A handler and the types it speaks.
+#[derive(Clone, Copy)]
+pub struct Endpoint {
+    pub(crate) handler: Handler,
+    /// The request body, if the route takes one: its schema and whether it is required.
+    pub request: Option<(SchemaFn, bool)>,
+    /// The successful answer.
+    pub response: SchemaFn,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("request", &self.request.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer: a status and a body.
+#[derive(Debug)]
+pub(crate) struct Reply<T> {
+    pub(crate) status: StatusCode,
+    pub(crate) body: T,
+}
+
+impl<T> Reply<T> {
+    pub(crate) fn created(body: T) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            body,
+        }
+    }
+}
+
+impl<T> From<T> for Reply<T> {
+    fn from(body: T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+}
+
+impl<T: Serialize> Reply<T> {
+    pub(crate) fn into_response(self) -> Result<ApiResponse, Error> {
+        Ok(ApiResponse::with_status(
+            self.status,
+            serde_json::to_value(self.body)?,
+        ))
+    }
+}
+
+/// [`SchemaFn`] of `T`.
+pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// An [`Endpoint`] calling `handler`: `handler => Answer`, `handler, body Request => Answer`
+/// (the body is required), or `handler, optional body Request => Answer`. The handler returns
+/// `Result<impl Into<Reply<Answer>>, Error>`, so the documented answer type is the handler's.
+macro_rules! endpoint {
+    ($handler:path => $ok:ty) => {
+        Endpoint {
+            handler: |api, call| {
+                Box::pin(async move {
+                    let reply: Reply<$ok> = $handler(api, call).await?.into();
+                    reply.into_response()
+                })
+            },
+            request: None,
+            response: schema_of::<$ok>,
+        }
+    };
+    ($handler:path, body $body:ty => $ok:ty) => {
+        endpoint!(@body $handler, $body, true => $ok)
+    };
+    ($handler:path, optional body $body:ty => $ok:ty) => {
+        endpoint!(@body $handler, $body, false => $ok)
+    };
+    (@body $handler:path, $body:ty, $required:expr => $ok:ty) => {
+        Endpoint {
+            handler: |api, call| {
+                Box::pin(async move {
+                    let body: $body = call.body()?;
+                    let reply: Reply<$ok> = $handler(api, call, body).await?.into();
+                    reply.into_response()
+                })
+            },
+            request: Some((schema_of::<$body>, $required)),
+            response: schema_of::<$ok>,
+        }
+    };
 }
 
 const VIEWER: Option<Role> = Some(Role::Viewer);
@@ -23,59 +162,338 @@ const DEPLOYER: Option<Role> = Some(Role::Deployer);
 const APPROVER: Option<Role> = Some(Role::Approver);
 const ADMIN: Option<Role> = Some(Role::Admin);
 
+const OK: &[(u16, &str)] = &[(200, "OK")];
+
+const fn text(name: &'static str, description: &'static str) -> Param {
+    Param {
+        name,
+        description,
+        schema: schema_of::<String>,
+    }
+}
+
+const REPO: Param = text("repo", "Repository id.");
+const VERSION: Param = text("name", "Version name, percent-encoded (`/` as `%2F`).");
+const DEPLOYMENT: Param = text("id", "Deployment id.");
+const GATE: Param = text("gate", "Gate id (`<app>.<batch index>`).");
+const APP: Param = text("name", "App name.");
+const ENV_FILTER: Param = text("env", "Only this environment.");
+
+const BAD_BODY: (u16, &str) = (400, "Malformed JSON, or a field out of range.");
+const NO_DEPLOYMENT: (u16, &str) = (404, "Unknown deployment.");
+const DECIDE_ERRORS: &[(u16, &str)] = &[
+    BAD_BODY,
+    (404, "Unknown deployment, or no gate of that id reached."),
+    (
+        409,
+        "Already decided, deployment not running, or the execution no longer waits.",
+    ),
+];
+
 /// Every route.
-pub const ROUTES: &[RouteDef] = &[
-    route("GET", "/api/health", None),
-    route("GET", "/api/openapi.json", None),
-    route("GET", "/api/versions", VIEWER),
-    route("GET", "/api/versions/{repo}/{name}", VIEWER),
-    route("POST", "/api/versions/{repo}/{name}/revert", APPROVER),
-    route("GET", "/api/deployments", VIEWER),
-    route("GET", "/api/deployments/{id}", VIEWER),
-    route("PUT", "/api/deployments/{id}/plan", DEPLOYER),
-    route("POST", "/api/deployments/{id}/confirm", DEPLOYER),
-    route("POST", "/api/deployments/{id}/cancel", DEPLOYER),
-    route(
-        "POST",
-        "/api/deployments/{id}/gates/{gate}/approve",
-        APPROVER,
-    ),
-    route(
-        "POST",
-        "/api/deployments/{id}/gates/{gate}/reject",
-        APPROVER,
-    ),
-    route("GET", "/api/apps", VIEWER),
-    route("GET", "/api/apps/{name}", VIEWER),
-    route("GET", "/api/agents", VIEWER),
-    route("GET", "/api/audit", VIEWER),
-    route("GET", "/api/repositories", VIEWER),
-    route("POST", "/api/repositories", ADMIN),
-    route("POST", "/api/tokens", ADMIN),
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/api/health",
+        role: None,
+        summary: "Whether the api and its store answer",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[(503, "The store does not answer.")],
+        endpoint: endpoint!(read::health => wire::Health),
+    },
+    Route {
+        method: "GET",
+        path: "/api/openapi.json",
+        role: None,
+        summary: "This document",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(openapi::serve => openapi::Document),
+    },
+    Route {
+        method: "GET",
+        path: "/api/versions",
+        role: VIEWER,
+        summary: "Versions, newest first",
+        params: &[],
+        query: &[text("repo", "Only this repository.")],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(read::versions => wire::List<wire::Version>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/versions/{repo}/{name}",
+        role: VIEWER,
+        summary: "One version",
+        params: &[REPO, VERSION],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[(404, "Unknown version.")],
+        endpoint: endpoint!(read::version => wire::Version),
+    },
+    Route {
+        method: "POST",
+        path: "/api/versions/{repo}/{name}/revert",
+        role: APPROVER,
+        summary: "Withdraw a version and plan deployments back to the newest older normal \
+                  version wherever it runs",
+        params: &[REPO, VERSION],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[
+            (400, "Malformed body, or an empty reason."),
+            (404, "Unknown version."),
+            (
+                409,
+                "Already reverted, no rollback target, or its config is not recorded.",
+            ),
+        ],
+        endpoint: endpoint!(control::revert, body wire::RevertRequest => wire::RevertResult),
+    },
+    Route {
+        method: "GET",
+        path: "/api/deployments",
+        role: VIEWER,
+        summary: "Deployments, newest first",
+        params: &[],
+        query: &[
+            Param {
+                name: "status",
+                description: "Only deployments with this status.",
+                schema: schema_of::<DeploymentStatus>,
+            },
+            ENV_FILTER,
+        ],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(read::deployments => wire::List<wire::DeploymentSummary>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/deployments/{id}",
+        role: VIEWER,
+        summary: "A deployment with its plan and live progress (apps, batches, targets, gates)",
+        params: &[DEPLOYMENT],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[NO_DEPLOYMENT],
+        endpoint: endpoint!(read::deployment => wire::DeploymentDetail),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/deployments/{id}/plan",
+        role: DEPLOYER,
+        summary: "Replace or adjust the plan of a planned deployment",
+        params: &[DEPLOYMENT],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[
+            (400, "Malformed JSON, or neither a plan nor adjustments."),
+            NO_DEPLOYMENT,
+            (409, "The deployment is no longer planned."),
+            (422, "A plan rule is broken; `error` is the rule's code."),
+        ],
+        endpoint: endpoint!(control::update_plan, body wire::PlanUpdate => wire::Deployment),
+    },
+    Route {
+        method: "POST",
+        path: "/api/deployments/{id}/confirm",
+        role: DEPLOYER,
+        summary: "Confirm a planned deployment: take its run locks and start the execution \
+                  named by its id",
+        params: &[DEPLOYMENT],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[
+            NO_DEPLOYMENT,
+            (
+                409,
+                "Not planned (a second confirm), a run lock held by another running \
+                 deployment, or no recorded config.",
+            ),
+            (
+                422,
+                "The plan cannot be executed (`empty_plan`, `execution_input`).",
+            ),
+            (
+                502,
+                "Step Functions did not start the execution; the deployment is failed.",
+            ),
+        ],
+        endpoint: endpoint!(control::confirm => wire::ConfirmedDeployment),
+    },
+    Route {
+        method: "POST",
+        path: "/api/deployments/{id}/cancel",
+        role: DEPLOYER,
+        summary: "Cancel a planned deployment, or stop a running one",
+        params: &[DEPLOYMENT],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[NO_DEPLOYMENT, (409, "Already ended.")],
+        endpoint: endpoint!(control::cancel => wire::Deployment),
+    },
+    Route {
+        method: "POST",
+        path: "/api/deployments/{id}/gates/{gate}/approve",
+        role: APPROVER,
+        summary: "Approve a waiting manual gate",
+        params: &[DEPLOYMENT, GATE],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: DECIDE_ERRORS,
+        endpoint: endpoint!(
+            control::approve, optional body wire::GateDecisionRequest => wire::GateDecision
+        ),
+    },
+    Route {
+        method: "POST",
+        path: "/api/deployments/{id}/gates/{gate}/reject",
+        role: APPROVER,
+        summary: "Reject a waiting manual gate (the app rolls back)",
+        params: &[DEPLOYMENT, GATE],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: DECIDE_ERRORS,
+        endpoint: endpoint!(
+            control::reject, optional body wire::GateDecisionRequest => wire::GateDecision
+        ),
+    },
+    Route {
+        method: "GET",
+        path: "/api/apps",
+        role: VIEWER,
+        summary: "Apps with desired version, coverage and drift per environment",
+        params: &[],
+        query: &[],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(apps::list => wire::List<wire::App>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/apps/{name}",
+        role: VIEWER,
+        summary: "One app",
+        params: &[APP],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[(404, "No plan and no inventory names the app.")],
+        endpoint: endpoint!(apps::one => wire::App),
+    },
+    Route {
+        method: "GET",
+        path: "/api/agents",
+        role: VIEWER,
+        summary: "Agents and what they run",
+        params: &[],
+        query: &[ENV_FILTER],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(read::agents => wire::List<wire::Agent>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/audit",
+        role: VIEWER,
+        summary: "Audit trail, newest first",
+        params: &[],
+        query: &[],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(read::audit => wire::List<wire::AuditEntry>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/repositories",
+        role: VIEWER,
+        summary: "Watched repositories",
+        params: &[],
+        query: &[],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(read::repositories => wire::List<wire::Repository>),
+    },
+    Route {
+        method: "POST",
+        path: "/api/repositories",
+        role: ADMIN,
+        summary: "Create or replace a watched repository",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: &[(200, "Replaced"), (201, "Created")],
+        errors: &[BAD_BODY],
+        endpoint: endpoint!(
+            control::put_repository, body wire::RepositoryRequest => wire::Repository
+        ),
+    },
+    Route {
+        method: "POST",
+        path: "/api/tokens",
+        role: ADMIN,
+        summary: "Create an API token; the secret is returned once",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: &[(201, "Created")],
+        errors: &[BAD_BODY],
+        endpoint: endpoint!(control::create_token, body wire::TokenRequest => wire::NewToken),
+    },
 ];
 
 /// What matching a path gave.
 #[derive(Debug)]
 pub(crate) enum Matched {
     /// A route and its parameters, in template order.
-    Route(&'static RouteDef, Vec<String>),
+    Route(&'static Route, Vec<String>),
     /// The path exists with other methods.
     WrongMethod(Vec<&'static str>),
     /// No route has this path.
     None,
 }
 
+/// The route that `method` and the raw (percent-encoded) `path` reach, if any.
+pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
+    match find(method, &segments(path)?) {
+        Matched::Route(route, _) => Some(route),
+        Matched::WrongMethod(_) | Matched::None => None,
+    }
+}
+
 /// Matches `method` and the decoded path `segments` (without the leading empty segment).
 pub(crate) fn find(method: &str, segments: &[String]) -> Matched {
     let mut allowed = Vec::new();
-    for def in ROUTES {
-        let Some(params) = match_template(def.path, segments) else {
+    for route in ROUTES {
+        let Some(params) = match_template(route.path, segments) else {
             continue;
         };
-        if def.method == method {
-            return Matched::Route(def, params);
+        if route.method == method {
+            return Matched::Route(route, params);
         }
-        allowed.push(def.method);
+        allowed.push(route.method);
     }
     if allowed.is_empty() {
         Matched::None
@@ -101,6 +519,13 @@ fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
         }
     }
     Some(params)
+}
+
+/// The `{name}` parameters of a path template, in order.
+pub fn template_params(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('/')
+        .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
 }
 
 /// Splits a raw (percent-encoded) path into decoded segments, so that a `/` inside a version name
@@ -129,18 +554,18 @@ mod tests {
 
     #[test]
     fn paths_match_templates_with_decoded_parameters() {
-        let Matched::Route(def, params) = find("GET", &segs("/api/versions/shop/release%2F1.0"))
+        let Matched::Route(route, params) = find("GET", &segs("/api/versions/shop/release%2F1.0"))
         else {
             panic!("no match");
         };
-        assert_eq!(def.path, "/api/versions/{repo}/{name}");
+        assert_eq!(route.path, "/api/versions/{repo}/{name}");
         assert_eq!(params, ["shop", "release/1.0"]);
-        let Matched::Route(def, params) =
+        let Matched::Route(route, params) =
             find("POST", &segs("/api/deployments/d1/gates/web.0/approve"))
         else {
             panic!("no match");
         };
-        assert_eq!(def.path, "/api/deployments/{id}/gates/{gate}/approve");
+        assert_eq!(route.path, "/api/deployments/{id}/gates/{gate}/approve");
         assert_eq!(params, ["d1", "web.0"]);
     }
 
@@ -162,10 +587,18 @@ mod tests {
     }
 
     #[test]
-    fn every_template_is_unique() {
+    fn every_template_is_unique_and_names_its_parameters() {
         let mut seen = std::collections::BTreeSet::new();
-        for def in ROUTES {
-            assert!(seen.insert((def.method, def.path)), "{def:?} twice");
+        for route in ROUTES {
+            assert!(
+                seen.insert((route.method, route.path)),
+                "{} {} twice",
+                route.method,
+                route.path
+            );
+            let documented: Vec<&str> = route.params.iter().map(|p| p.name).collect();
+            let templated: Vec<&str> = template_params(route.path).collect();
+            assert_eq!(documented, templated, "{} {}", route.method, route.path);
         }
     }
 }

@@ -143,8 +143,11 @@ async fn add_deployment(store: &MemoryStore, id: &str, version: &str, second: u3
         .unwrap();
 }
 
+/// Answers `req`, holding the answer to the OpenAPI document.
 async fn call(api: &Api, req: ApiRequest) -> ApiResponse {
-    handle(api, req).await
+    let res = handle(api, req.clone()).await;
+    crate::conformance::check(&req, &res);
+    res
 }
 
 fn get(path: &str, role: Role) -> ApiRequest {
@@ -789,4 +792,23 @@ async fn queries_decode_and_lambda_style_requests_convert() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["name"], "release/1.0");
+}
+
+#[test]
+#[should_panic(expected = "does not list")]
+fn the_conformance_check_refuses_an_undocumented_status() {
+    let req = ApiRequest::new(Method::GET, "/api/versions/shop/v1");
+    let res = ApiResponse::with_status(
+        StatusCode::CONFLICT,
+        json!({"error": "conflict", "message": "m"}),
+    );
+    crate::conformance::check(&req, &res);
+}
+
+#[test]
+#[should_panic(expected = "does not describe")]
+fn the_conformance_check_refuses_a_body_unlike_the_schema() {
+    let req = ApiRequest::new(Method::GET, "/api/health");
+    let res = ApiResponse::ok(json!({"status": "ok", "storage": "ok"}));
+    crate::conformance::check(&req, &res);
 }

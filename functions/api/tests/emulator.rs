@@ -24,6 +24,9 @@ use boreas_core::version::{CommitId, Version, VersionState};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+#[path = "../src/conformance.rs"]
+mod conformance;
+
 const ADMIN_SECRET: &str = "emulator-admin-secret";
 
 fn root() -> std::path::PathBuf {
@@ -123,8 +126,11 @@ fn at(second: u32) -> String {
 }
 
 impl Platform {
+    /// Answers `req`, holding the answer to the OpenAPI document.
     async fn call(&self, req: ApiRequest) -> ApiResponse {
-        handle(&self.api, req).await
+        let res = handle(&self.api, req.clone()).await;
+        conformance::check(&req, &res);
+        res
     }
 
     async fn version(&self, name: &str, commit: &str, second: u32) {

@@ -139,6 +139,23 @@ pub fn workspace_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
+/// A program of the project virtualenv (`openapi-spec-validator`, `cfn-lint`, …), installing
+/// the virtualenv first when it is missing or older than `requirements-dev.txt`.
+pub fn venv_program(name: &str) -> Result<PathBuf, Error> {
+    let root = workspace_root();
+    let venv = venv_dir(&root);
+    ensure_venv(&root, &venv)?;
+    let program = venv.join("bin").join(name);
+    if program.exists() {
+        Ok(program)
+    } else {
+        Err(emulator_error(format!(
+            "{} is missing although the virtualenv is installed; is it in requirements-dev.txt?",
+            program.display()
+        )))
+    }
+}
+
 /// `$BOREAS_VENV` when set, else `.venv` in the workspace root.
 pub fn venv_dir(root: &Path) -> PathBuf {
     match std::env::var_os("BOREAS_VENV") {
@@ -205,7 +222,7 @@ fn ensure_venv(root: &Path, venv: &Path) -> Result<(), Error> {
         tracing::info!(venv = %venv.display(), "creating the project virtualenv");
         run(Command::new(&python).arg("-m").arg("venv").arg(venv))?;
     }
-    tracing::info!(venv = %venv.display(), "installing requirements-dev.txt (moto, cfn-lint, aws-sam-translator)");
+    tracing::info!(venv = %venv.display(), "installing requirements-dev.txt (moto, cfn-lint, aws-sam-translator, openapi-spec-validator)");
     run(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
         .arg(&requirements))?;
