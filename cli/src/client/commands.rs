@@ -4,8 +4,13 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use boreas_api_types::{
+    ConfirmedDeployment, Deployment, DeploymentDetail, DeploymentSummary, GateDecision,
+    GateDecisionRequest, List, Repository, RevertRequest, RevertResult, Version,
+};
+use boreas_core::deployment::DeploymentStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{Client, Conn, Failure, render, segment};
 
@@ -144,11 +149,11 @@ pub(crate) fn run(command: &ClientCommand) -> ExitCode {
     }
 }
 
-fn print_json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+fn print_json(v: &impl Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("boreas: cannot print the answer as JSON: {e}"),
+    }
 }
 
 async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result<(), Failure> {
@@ -158,11 +163,11 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
             if let Some(r) = repo {
                 path.push_str(&format!("&repo={}", segment(r)));
             }
-            let v = client.get(&path).await?;
+            let list: List<Version> = client.get(&path).await?;
             if json {
-                print_json(&v);
+                print_json(&list);
             } else {
-                render::versions(&v);
+                render::versions(&list);
             }
         }
         ClientCommand::Deployments {
@@ -175,31 +180,31 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
             if let Some(e) = env {
                 path.push_str(&format!("&env={}", segment(e)));
             }
-            let v = client.get(&path).await?;
+            let list: List<DeploymentSummary> = client.get(&path).await?;
             if json {
-                print_json(&v);
+                print_json(&list);
             } else {
-                render::deployments(&v);
+                render::deployments(&list);
             }
         }
         ClientCommand::Show { deployment, .. } => {
-            let v = client
+            let d: DeploymentDetail = client
                 .get(&format!("/deployments/{}", segment(deployment)))
                 .await?;
             if json {
-                print_json(&v);
+                print_json(&d);
             } else {
-                print!("{}", render::tree(&v));
+                print!("{}", render::tree(&d));
             }
         }
         ClientCommand::Confirm { deployment, .. } => {
-            let v = client
+            let d: ConfirmedDeployment = client
                 .post(
                     &format!("/deployments/{}/confirm", segment(deployment)),
-                    &json!({}),
+                    &NoBody {},
                 )
                 .await?;
-            done(json, &v, &format!("deployment {deployment} confirmed"));
+            done(json, &d, &format!("deployment {deployment} confirmed"));
         }
         ClientCommand::Approve {
             deployment,
@@ -218,26 +223,32 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
             } else {
                 "reject"
             };
-            let v = client
+            let decided: GateDecision = client
                 .post(
                     &format!(
                         "/deployments/{}/gates/{}/{verb}",
                         segment(deployment),
                         segment(gate)
                     ),
-                    &json!({"comment": comment}),
+                    &GateDecisionRequest {
+                        comment: comment.clone(),
+                    },
                 )
                 .await?;
-            done(json, &v, &format!("gate {gate} of {deployment}: {verb}d"));
+            done(
+                json,
+                &decided,
+                &format!("gate {gate} of {deployment}: {}", decided.status),
+            );
         }
         ClientCommand::Cancel { deployment, .. } => {
-            let v = client
+            let d: Deployment = client
                 .post(
                     &format!("/deployments/{}/cancel", segment(deployment)),
-                    &json!({}),
+                    &NoBody {},
                 )
                 .await?;
-            done(json, &v, &format!("deployment {deployment} cancelled"));
+            done(json, &d, &format!("deployment {deployment} cancelled"));
         }
         ClientCommand::Revert {
             version,
@@ -249,30 +260,25 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 Some(r) => r.clone(),
                 None => only_repository(client).await?,
             };
-            let v = client
+            let reverted: RevertResult = client
                 .post(
                     &format!("/versions/{}/{}/revert", segment(&repo), segment(version)),
-                    &json!({"reason": reason}),
+                    &RevertRequest {
+                        reason: reason.clone(),
+                    },
                 )
                 .await?;
             if json {
-                print_json(&v);
+                print_json(&reverted);
             } else {
                 println!("version {repo}/{version} marked revert");
-                if let Some(to) = v.get("rollback_to").and_then(Value::as_str) {
+                if let Some(to) = &reverted.rollback_to {
                     println!("rollback to {to} planned; confirm to run it:");
                 }
-                for d in v
-                    .get("deployments")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for d in &reverted.deployments {
                     println!(
                         "  {}  {}  {}",
-                        render::s(d, "id"),
-                        render::s(d, "environment"),
-                        render::s(d, "status")
+                        d.summary.id, d.summary.environment, d.summary.status
                     );
                 }
             }
@@ -287,7 +293,11 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
     Ok(())
 }
 
-fn done(json: bool, v: &Value, line: &str) {
+/// The empty body of confirm and cancel.
+#[derive(Serialize)]
+struct NoBody {}
+
+fn done(json: bool, v: &impl Serialize, line: &str) {
     if json {
         print_json(v);
     } else {
@@ -296,14 +306,8 @@ fn done(json: bool, v: &Value, line: &str) {
 }
 
 async fn only_repository(client: &Client) -> Result<String, Failure> {
-    let v = client.get("/repositories").await?;
-    let names: Vec<String> = v
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect();
+    let list: List<Repository> = client.get("/repositories").await?;
+    let names: Vec<String> = list.items.into_iter().map(|r| r.name).collect();
     match names.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(Failure::new("no repository is registered", 1)),
@@ -316,15 +320,6 @@ async fn only_repository(client: &Client) -> Result<String, Failure> {
         )),
     }
 }
-
-/// Statuses a deployment does not leave.
-const TERMINAL: [&str; 5] = [
-    "succeeded",
-    "failed",
-    "rolled_back",
-    "cancelled",
-    "superseded",
-];
 
 async fn watch(
     client: &Client,
@@ -344,11 +339,11 @@ async fn watch(
         .map_err(|e| Failure::new(e.to_string(), 1))?
         .progress_chars("=> ");
     let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
-    let mut last_status = String::new();
+    let mut last_status = None;
     loop {
-        let v = client.get(&format!("/deployments/{}", segment(id))).await?;
-        let status = render::s(&v, "status").to_owned();
-        for app in render::app_progress(&v) {
+        let d: DeploymentDetail = client.get(&format!("/deployments/{}", segment(id))).await?;
+        let status = d.deployment.summary.status;
+        for app in render::app_progress(&d) {
             let bar = bars.entry(app.name.clone()).or_insert_with(|| {
                 let b = multi.add(ProgressBar::new(app.total));
                 b.set_style(style.clone());
@@ -359,29 +354,31 @@ async fn watch(
             bar.set_position(app.done);
             bar.set_message(app.message.clone());
         }
-        if status != last_status {
+        if last_status != Some(status) {
             if !json && multi.is_hidden() {
                 eprintln!("{id}: {status}");
             }
-            last_status.clone_from(&status);
+            last_status = Some(status);
         }
-        if TERMINAL.contains(&status.as_str()) {
+        if status.is_terminal() {
             for bar in bars.values() {
                 bar.abandon();
             }
             if json {
-                print_json(&v);
+                print_json(&d);
             } else {
-                print!("{}", render::tree(&v));
+                print!("{}", render::tree(&d));
             }
-            return if status == "succeeded" {
+            return if status == DeploymentStatus::Succeeded {
                 Ok(())
             } else {
                 Err(Failure::new(
                     format!(
                         "deployment {id} ended {status}{}",
-                        v.get("error")
-                            .and_then(Value::as_str)
+                        d.deployment
+                            .summary
+                            .error
+                            .as_deref()
                             .map(|e| format!(": {e}"))
                             .unwrap_or_default()
                     ),

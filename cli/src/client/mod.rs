@@ -9,7 +9,9 @@ mod render;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
+use boreas_api_types::ErrorBody;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::dev::state::DevState;
 
@@ -98,46 +100,57 @@ impl Client {
         })
     }
 
-    /// `GET {api}{path}`.
-    pub(crate) async fn get(&self, path: &str) -> Result<Value, Failure> {
+    /// `GET {api}{path}`, answering a `T`.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         self.send(self.http.get(format!("{}{path}", self.base)), path)
             .await
     }
 
-    /// `POST {api}{path}` with a JSON body.
-    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+    /// `POST {api}{path}` with a JSON body, answering a `T`.
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        let body = serde_json::to_string(body)
+            .map_err(|e| Failure::new(format!("{path}: encoding the request: {e}"), 1))?;
         let req = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
-            .body(body.to_string());
+            .body(body);
         self.send(req, path).await
     }
 
-    async fn send(&self, mut req: reqwest::RequestBuilder, path: &str) -> Result<Value, Failure> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<T, Failure> {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
+        let url = format!("{}{path}", self.base);
         let resp = req
             .send()
             .await
-            .map_err(|e| Failure::new(format!("{}{path}: {e}", self.base), 1))?;
+            .map_err(|e| Failure::new(format!("{url}: {e}"), 1))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| {
-            Failure::new(format!("{}{path}: reading the answer: {e}", self.base), 1)
-        })?;
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| Failure::new(format!("{url}: reading the answer: {e}"), 1))?;
         if status.is_success() {
-            return Ok(body);
+            return serde_json::from_str(&text).map_err(|e| {
+                Failure::new(
+                    format!("{url}: the answer is not what this boreas expects ({e}): {text}"),
+                    1,
+                )
+            });
         }
-        let message = match (body.get("error"), body.get("message")) {
-            (Some(e), Some(m)) => format!(
-                "{} ({}): {}",
-                status.as_u16(),
-                e.as_str().unwrap_or_default(),
-                m.as_str().unwrap_or_default()
-            ),
-            _ => format!("{}: {body}", status.as_u16()),
+        let message = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(e) => format!("{} ({}): {}", status.as_u16(), e.error, e.message),
+            Err(_) => format!("{}: {text}", status.as_u16()),
         };
         Err(Failure::new(message, 1))
     }

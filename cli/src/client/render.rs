@@ -2,18 +2,9 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
-/// A string field, or `-`.
-pub(crate) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("-")
-}
-
-fn items(v: &Value) -> &[Value] {
-    v.get("items")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
+use boreas_api_types::{DeploymentDetail, DeploymentSummary, List, Version};
+use boreas_core::plan::PausePlan;
+use boreas_core::status::{AppStatus, GateStatus, TargetStatus};
 
 /// Prints rows with columns padded to their widest cell.
 fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -40,23 +31,19 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-pub(crate) fn versions(v: &Value) {
-    let rows: Vec<Vec<String>> = items(v)
+pub(crate) fn versions(list: &List<Version>) {
+    let rows: Vec<Vec<String>> = list
+        .items
         .iter()
-        .map(|x| {
-            let commit = s(x, "commit");
+        .map(|v| {
             vec![
-                s(x, "repository").to_owned(),
-                s(x, "name").to_owned(),
-                commit.chars().take(12).collect(),
-                s(x, "state").to_owned(),
-                s(x, "status").to_owned(),
-                if x.get("diverged").and_then(Value::as_bool) == Some(true) {
-                    "yes".into()
-                } else {
-                    String::new()
-                },
-                s(x, "received_at").to_owned(),
+                v.repository.clone(),
+                v.name.clone(),
+                v.commit.chars().take(12).collect(),
+                v.state.to_string(),
+                v.status.to_string(),
+                if v.diverged { "yes" } else { "" }.to_owned(),
+                v.received_at.clone(),
             ]
         })
         .collect();
@@ -74,20 +61,18 @@ pub(crate) fn versions(v: &Value) {
     );
 }
 
-pub(crate) fn deployments(v: &Value) {
-    let rows: Vec<Vec<String>> = items(v)
+pub(crate) fn deployments(list: &List<DeploymentSummary>) {
+    let rows: Vec<Vec<String>> = list
+        .items
         .iter()
-        .map(|x| {
+        .map(|d| {
             vec![
-                s(x, "id").to_owned(),
-                s(x, "environment").to_owned(),
-                s(x, "version").to_owned(),
-                s(x, "status").to_owned(),
-                s(x, "created_at").to_owned(),
-                x.get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                d.id.clone(),
+                d.environment.clone(),
+                d.version.clone(),
+                d.status.to_string(),
+                d.created_at.clone(),
+                d.error.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -97,117 +82,70 @@ pub(crate) fn deployments(v: &Value) {
     );
 }
 
-/// The progress record of `kind` (`apps`, `batches`, `targets`, `gates`) matching `pred`.
-fn progress<'a>(v: &'a Value, kind: &str, pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
-    v.get("progress")?
-        .get(kind)?
-        .as_array()?
-        .iter()
-        .find(|x| pred(x))
-}
-
-fn stages(v: &Value) -> &[Value] {
-    v.get("plan")
-        .and_then(|p| p.get("stages"))
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+/// `├─` and the indent below it, or `└─` for the last item.
+fn branch(last: bool) -> (&'static str, &'static str) {
+    if last {
+        ("└─", "   ")
+    } else {
+        ("├─", "│  ")
+    }
 }
 
 /// A deployment (plan and progress, as `GET /api/deployments/{id}` answers) as a tree.
-pub(crate) fn tree(v: &Value) -> String {
+pub(crate) fn tree(d: &DeploymentDetail) -> String {
+    let summary = &d.deployment.summary;
+    let plan = &d.deployment.plan;
+    let progress = &d.progress;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{}  {} {} → {}  [{}]",
-        s(v, "id"),
-        s(v, "repository"),
-        s(v, "version"),
-        s(v, "environment"),
-        s(v, "status")
+        summary.id, summary.repository, summary.version, summary.environment, summary.status
     );
-    if let Some(e) = v.get("error").and_then(Value::as_str) {
-        let _ = writeln!(out, "  error: {e} (target {})", s(v, "failed_target"));
+    if let Some(e) = &summary.error {
+        let _ = writeln!(
+            out,
+            "  error: {e} (target {})",
+            summary.failed_target.as_deref().unwrap_or("-")
+        );
     }
-    let stages = stages(v);
-    for (si, stage) in stages.iter().enumerate() {
-        let last_stage = si + 1 == stages.len();
-        let (branch, pad) = if last_stage {
-            ("└─", "   ")
-        } else {
-            ("├─", "│  ")
-        };
-        let _ = writeln!(out, "{branch} stage {}", si + 1);
-        let apps = list(stage, "apps");
-        for (ai, app) in apps.iter().enumerate() {
-            let name = s(app, "app");
-            let last_app = ai + 1 == apps.len();
-            let (abranch, apad) = if last_app {
-                ("└─", "   ")
-            } else {
-                ("├─", "│  ")
-            };
-            let status =
-                progress(v, "apps", |p| s(p, "app") == name).map_or("pending", |p| s(p, "status"));
-            let _ = writeln!(
-                out,
-                "{pad}{abranch} {name} ({})  [{status}]",
-                s(app, "kind")
-            );
-            let batches = list(app, "batches");
-            for (bi, batch) in batches.iter().enumerate() {
-                let index = batch.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let last_batch = bi + 1 == batches.len();
-                let (bbranch, bpad) = if last_batch {
-                    ("└─", "   ")
-                } else {
-                    ("├─", "│  ")
+    for (si, stage) in plan.stages.iter().enumerate() {
+        let (sbranch, pad) = branch(si + 1 == plan.stages.len());
+        let _ = writeln!(out, "{sbranch} stage {}", si + 1);
+        for (ai, app) in stage.apps.iter().enumerate() {
+            let name = &app.app;
+            let (abranch, apad) = branch(ai + 1 == stage.apps.len());
+            let status = app_status(d, name).map_or("pending".to_owned(), |s| s.to_string());
+            let _ = writeln!(out, "{pad}{abranch} {name} ({})  [{status}]", app.kind);
+            for (bi, batch) in app.batches.iter().enumerate() {
+                let (bbranch, bpad) = branch(bi + 1 == app.batches.len());
+                let bstatus = progress
+                    .batches
+                    .iter()
+                    .find(|b| b.app == *name && b.index == batch.index)
+                    .map_or("pending".to_owned(), |b| b.status.to_string());
+                let pause = match &batch.pause {
+                    PausePlan::Gate { gate } => format!(
+                        ", then gate {gate} [{}]",
+                        gate_status(d, gate).map_or("not reached".to_owned(), |s| s.to_string())
+                    ),
+                    PausePlan::Wait { seconds } => format!(", then wait {seconds}s"),
+                    PausePlan::None => String::new(),
                 };
-                let bstatus = progress(v, "batches", |p| {
-                    s(p, "app") == name && p.get("index").and_then(Value::as_u64) == Some(index)
-                })
-                .map_or("pending", |p| s(p, "status"));
-                let pause = batch
-                    .get("pause")
-                    .map_or(String::new(), |p| match s(p, "type") {
-                        "gate" => {
-                            let gate = s(p, "gate");
-                            let g = progress(v, "gates", |x| s(x, "gate") == gate);
-                            format!(
-                                ", then gate {gate} [{}]",
-                                g.map_or("not reached", |g| s(g, "status"))
-                            )
-                        }
-                        "wait" => format!(
-                            ", then wait {}s",
-                            p.get("seconds").map_or_else(String::new, Value::to_string)
-                        ),
-                        _ => String::new(),
-                    });
                 let _ = writeln!(
                     out,
-                    "{pad}{apad}{bbranch} batch {index}  [{bstatus}]{pause}"
+                    "{pad}{apad}{bbranch} batch {}  [{bstatus}]{pause}",
+                    batch.index
                 );
-                let targets = list(batch, "targets");
-                for (ti, t) in targets.iter().enumerate() {
-                    let target = t.as_str().unwrap_or("-");
-                    let tbranch = if ti + 1 == targets.len() {
-                        "└─"
-                    } else {
-                        "├─"
-                    };
-                    let tp = progress(v, "targets", |p| {
-                        s(p, "app") == name && s(p, "target") == target
-                    });
-                    let tstatus = tp.map_or("pending", |p| s(p, "status"));
+                for (ti, target) in batch.targets.iter().enumerate() {
+                    let (tbranch, _) = branch(ti + 1 == batch.targets.len());
+                    let tp = progress
+                        .targets
+                        .iter()
+                        .find(|t| t.app == *name && t.target == *target);
+                    let tstatus = tp.map_or("pending".to_owned(), |t| t.status.to_string());
                     let err = tp
-                        .and_then(|p| p.get("error"))
-                        .and_then(Value::as_str)
+                        .and_then(|t| t.error.as_deref())
                         .map(|e| format!("  {e}"))
                         .unwrap_or_default();
                     let _ = writeln!(out, "{pad}{apad}{bpad}{tbranch} {target}  [{tstatus}]{err}");
@@ -215,17 +153,31 @@ pub(crate) fn tree(v: &Value) -> String {
             }
         }
     }
-    for skipped in list(v.get("plan").unwrap_or(&Value::Null), "skipped") {
+    for skipped in &plan.skipped {
         let _ = writeln!(
             out,
             "   skipped: {} ({})",
-            s(skipped, "app"),
-            skipped
-                .get("reason")
-                .map_or_else(String::new, Value::to_string)
+            skipped.app,
+            skipped.reason.as_str()
         );
     }
     out
+}
+
+fn app_status(d: &DeploymentDetail, app: &str) -> Option<AppStatus> {
+    d.progress
+        .apps
+        .iter()
+        .find(|a| a.app == app)
+        .map(|a| a.status)
+}
+
+fn gate_status(d: &DeploymentDetail, gate: &str) -> Option<GateStatus> {
+    d.progress
+        .gates
+        .iter()
+        .find(|g| g.gate == gate)
+        .map(|g| g.status)
 }
 
 /// One app's progress for `watch`.
@@ -239,47 +191,29 @@ pub(crate) struct AppProgress {
 
 /// Per app of the plan: targets in the plan, targets that succeeded, and its status (with a
 /// waiting gate named).
-pub(crate) fn app_progress(v: &Value) -> Vec<AppProgress> {
+pub(crate) fn app_progress(d: &DeploymentDetail) -> Vec<AppProgress> {
     let mut out = Vec::new();
-    for stage in stages(v) {
-        for app in list(stage, "apps") {
-            let name = s(app, "app").to_owned();
-            let total = list(app, "batches")
-                .iter()
-                .map(|b| list(b, "targets").len() as u64)
-                .sum();
-            let done = v
-                .get("progress")
-                .and_then(|p| p.get("targets"))
-                .and_then(Value::as_array)
-                .map_or(0, |ts| {
-                    ts.iter()
-                        .filter(|t| s(t, "app") == name && s(t, "status") == "succeeded")
-                        .count() as u64
-                });
-            let mut message = progress(v, "apps", |p| s(p, "app") == name)
-                .map_or("pending", |p| s(p, "status"))
-                .to_owned();
-            for gate in v
-                .get("progress")
-                .and_then(|p| p.get("gates"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if s(gate, "status") == "waiting"
-                    && s(gate, "gate").starts_with(&format!("{name}."))
-                {
-                    let _ = write!(message, ", gate {} waiting for approval", s(gate, "gate"));
-                }
+    for app in d.deployment.plan.apps() {
+        let name = app.app.clone();
+        let total = app.batches.iter().map(|b| b.targets.len() as u64).sum();
+        let done = d
+            .progress
+            .targets
+            .iter()
+            .filter(|t| t.app == name && t.status == TargetStatus::Succeeded)
+            .count() as u64;
+        let mut message = app_status(d, &name).map_or("pending".to_owned(), |s| s.to_string());
+        for gate in &d.progress.gates {
+            if gate.status == GateStatus::Waiting && gate.gate.starts_with(&format!("{name}.")) {
+                let _ = write!(message, ", gate {} waiting for approval", gate.gate);
             }
-            out.push(AppProgress {
-                name,
-                total,
-                done,
-                message,
-            });
         }
+        out.push(AppProgress {
+            name,
+            total,
+            done,
+            message,
+        });
     }
     out
 }

@@ -73,8 +73,15 @@ fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Re
 }
 
 fn json_error(status: StatusCode, error: &str, message: &str) -> Response<Body> {
-    let body = serde_json::json!({"error": error, "message": message}).to_string();
-    respond(status, "application/json", body)
+    let body = boreas_api_types::ErrorBody {
+        error: error.to_owned(),
+        message: message.to_owned(),
+    };
+    respond(
+        status,
+        "application/json",
+        serde_json::to_string(&body).unwrap_or_default(),
+    )
 }
 
 async fn route(routes: &Routes, req: Request<Incoming>) -> Response<Body> {

@@ -1,0 +1,337 @@
+//! The API client commands (`versions`, `deployments`, `show`, `watch`, `approve`, `cancel`,
+//! `revert`) against the real api handler served over HTTP on 127.0.0.1, over the in-memory
+//! store: every field the tables and the tree show comes from the typed answer, an error prints
+//! the api's `{error, message}`, and `watch` exits by the deployment's outcome.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+
+use boreas_api::{Api, ApiRequest};
+use boreas_api_types::DeploymentDetail;
+use boreas_aws::BoxFuture;
+use boreas_aws::names::Names;
+use boreas_aws::orchestrator::SfnOrchestrator;
+use boreas_aws::secrets::{SecretValue, Secrets};
+use boreas_aws::store::{
+    ApiToken, AppProgress, AppStatus, MemoryStore, NewDeployment, Role, Store, TargetProgress,
+    TargetStatus, Transition, VersionRecord, VersionStatus,
+};
+use boreas_core::deployment::DeploymentStatus;
+use boreas_core::planner::{PlanInput, config_targets, plan};
+use boreas_core::version::{CommitId, Version, VersionState};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const TOKEN: &str = "client-test-token";
+
+/// SSM without parameters: only stored tokens authenticate.
+#[derive(Debug)]
+struct NoSecrets;
+
+impl Secrets for NoSecrets {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, SecretValue> {
+        Box::pin(async move {
+            Err(boreas_aws::Error::NotFound {
+                what: format!("SSM parameter {name}"),
+            })
+        })
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn at(second: u32) -> String {
+    format!("2026-11-29T10:00:{second:02}.000Z")
+}
+
+async fn deployment(store: &MemoryStore, id: &str, version: &str, second: u32) {
+    let source = std::fs::read_to_string(root().join("examples/boreas.yaml")).unwrap();
+    let config = boreas_core::config::parse(&source).unwrap();
+    let targets = config_targets(&config, "staging").targets;
+    let plan = plan(&PlanInput {
+        config: &config,
+        environment: "staging",
+        version,
+        changed_paths: None,
+        targets: &targets,
+        current_versions: &BTreeMap::new(),
+    })
+    .unwrap();
+    store
+        .create_deployment(&NewDeployment {
+            id: id.into(),
+            repository: "shop".into(),
+            version: version.into(),
+            environment: "staging".into(),
+            plan: serde_json::to_string(&plan).unwrap(),
+            created_at: at(second),
+        })
+        .await
+        .unwrap();
+}
+
+/// A store with a version and deployments in each state the commands show.
+async fn store() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_api_token(
+            TOKEN,
+            &ApiToken {
+                name: "cli".into(),
+                role: Role::Admin,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_version(&VersionRecord {
+            version: Version {
+                repository: "shop".into(),
+                name: "v1".into(),
+                commit: CommitId("0123456789abcdef0123".into()),
+                state: VersionState::Normal,
+            },
+            status: VersionStatus::Planned,
+            diverged: true,
+            errors: vec![],
+            received_at: at(1),
+            pushed_by: Some("octo".into()),
+        })
+        .await
+        .unwrap();
+    // d-ok deploys another version, so that v1 runs nowhere and reverting it plans nothing.
+    for (id, version, second) in [
+        ("d-run", "v1", 2),
+        ("d-plan", "v1", 3),
+        ("d-ok", "v0", 4),
+        ("d-bad", "v1", 5),
+    ] {
+        deployment(&store, id, version, second).await;
+    }
+    for id in ["d-run", "d-ok", "d-bad"] {
+        store
+            .transition_deployment(id, &Transition::to(DeploymentStatus::Running, at(6)))
+            .await
+            .unwrap();
+    }
+    store
+        .transition_deployment("d-ok", &Transition::to(DeploymentStatus::Succeeded, at(7)))
+        .await
+        .unwrap();
+    let failed = Transition {
+        failed_target: Some("api-staging-1".into()),
+        error: Some("health check failed".into()),
+        ..Transition::to(DeploymentStatus::Failed, at(7))
+    };
+    store.transition_deployment("d-bad", &failed).await.unwrap();
+    store
+        .put_app_progress(
+            "d-run",
+            &AppProgress {
+                app: "db-migrate".into(),
+                status: AppStatus::Succeeded,
+                started_at: Some(at(6)),
+                ended_at: Some(at(7)),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_target_progress(
+            "d-run",
+            &TargetProgress {
+                app: "db-migrate".into(),
+                target: "db-staging-1".into(),
+                status: TargetStatus::Succeeded,
+                batch: 0,
+                updated_at: at(7),
+                error_type: None,
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_gate("d-run", "api.0", "task-token")
+        .await
+        .unwrap();
+    store
+        .put_gate("d-plan", "api.0", "task-token")
+        .await
+        .unwrap();
+    store
+}
+
+/// The api handler behind HTTP on 127.0.0.1, until the returned task is aborted.
+async fn serve(api: Api) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api", listener.local_addr().unwrap());
+    let api = Arc::new(api);
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let api = Arc::clone(&api);
+            tokio::spawn(async move {
+                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let api = Arc::clone(&api);
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes().to_vec());
+                        let answer = boreas_api::handle(
+                            &api,
+                            ApiRequest::from_http(&parts, body.unwrap_or_default()),
+                        )
+                        .await
+                        .into_http();
+                        Ok::<_, Infallible>(answer.map(|b| Full::new(Bytes::from(b))))
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, server)
+}
+
+struct Cli {
+    url: String,
+    state_dir: PathBuf,
+}
+
+impl Cli {
+    async fn run(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_boreas"))
+            .args(args)
+            .args(["--api", &self.url, "--token", TOKEN, "--state-dir"])
+            .arg(&self.state_dir)
+            .env_remove("BOREAS_API")
+            .env_remove("BOREAS_TOKEN")
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_render_the_typed_answers() {
+    let store = store().await;
+    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
+    let names = Names::new("cli");
+    let api = Api::new(
+        store.clone(),
+        Arc::new(SfnOrchestrator::from_config(
+            &config,
+            "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
+        )),
+        Arc::new(NoSecrets),
+        &names,
+    );
+    let (url, server) = serve(api).await;
+    let state_dir = std::env::temp_dir().join(format!("boreas-client-{}", std::process::id()));
+    let cli = Cli { url, state_dir };
+
+    let out = cli.run(&["versions"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let table = text(&out.stdout);
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row,
+        [
+            "shop",
+            "v1",
+            "0123456789ab",
+            "normal",
+            "planned",
+            "yes",
+            &at(1)
+        ],
+        "{table}"
+    );
+
+    let out = cli.run(&["deployments", "--status", "failed"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let table = text(&out.stdout);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    let row: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(
+        row[..5],
+        ["d-bad", "staging", "v1", "failed", &at(5)],
+        "{table}"
+    );
+    assert!(rows[0].ends_with("health check failed"), "{table}");
+
+    let out = cli.run(&["show", "d-run"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let tree = text(&out.stdout);
+    for line in [
+        "d-run  shop v1 → staging  [running]",
+        "├─ stage 1",
+        "db-migrate (pm)  [succeeded]",
+        "db-staging-1  [succeeded]",
+        "api (pm)  [pending]",
+        ", then gate api.0 [waiting]",
+    ] {
+        assert!(tree.contains(line), "{line:?} not in\n{tree}");
+    }
+    assert!(!tree.contains(" - ") && !tree.contains("[-]"), "{tree}");
+    let out = cli.run(&["show", "d-run", "--json"]).await;
+    let detail: DeploymentDetail = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(detail.progress.gates[0].gate, "api.0");
+
+    let out = cli.run(&["watch", "d-ok", "--interval", "0.1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cli.run(&["watch", "d-bad", "--interval", "0.1"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("deployment d-bad ended failed: health check failed"),
+        "{out:?}"
+    );
+    assert!(text(&out.stdout).contains("error: health check failed (target api-staging-1)"));
+
+    let out = cli.run(&["approve", "d-plan", "api.0"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with("boreas: 409 (not_running): deployment d-plan is planned"),
+        "{out:?}"
+    );
+    let out = cli.run(&["cancel", "d-plan"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "deployment d-plan cancelled\n");
+
+    let out = cli.run(&["revert", "v1", "--reason", "bad"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("no repository is registered"),
+        "{out:?}"
+    );
+    let out = cli
+        .run(&["revert", "v1", "--reason", "bad", "--repo", "shop"])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "version shop/v1 marked revert\n");
+    let reverted = store.get_version("shop", "v1").await.unwrap().unwrap();
+    assert_eq!(reverted.version.state, VersionState::Revert);
+
+    server.abort();
+}
