@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DICTIONARIES } from '../src/i18n';
-import type { DeploymentDetail, List, DeploymentSummary } from '../src/types';
+import type { DeploymentDetail, DeploymentSummaryList } from '../src/api.gen';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -167,7 +167,7 @@ describe('the dashboard against boreas dev', () => {
     const tagged = spawnSync(boreas, ['demo', 'tag', 'v1.0.1', '--state-dir', stateDir], { cwd: root, encoding: 'utf8' });
     expect(tagged.status, `${tagged.stdout}\n${tagged.stderr}`).toBe(0);
     const planned = await until('a planned staging deployment', 120_000, async () => {
-      const list = await api<List<DeploymentSummary>>('GET', '/api/deployments?status=planned');
+      const list = await api<DeploymentSummaryList>('GET', '/api/deployments?status=planned');
       return list.items.find((d) => d.environment === 'staging' && d.version === 'v1.0.1');
     });
     deploymentId = planned.id;

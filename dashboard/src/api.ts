@@ -2,15 +2,20 @@
 
 import type {
   Adjustment,
-  Agent,
-  App,
+  AgentList,
+  AppList,
+  ConfirmedDeployment,
   Deployment,
   DeploymentDetail,
-  DeploymentSummary,
-  List,
+  DeploymentSummaryList,
+  GateDecision,
+  GateDecisionRequest,
+  PlanUpdate,
+  RevertRequest,
+  RevertResult,
   Role,
-  Version,
-} from './types';
+  VersionList,
+} from './api.gen';
 
 export class ApiError extends Error {
   constructor(
@@ -60,37 +65,38 @@ export class Api {
     return json as T;
   }
 
-  versions(limit = 200): Promise<List<Version>> {
+  versions(limit = 200): Promise<VersionList> {
     return this.call('GET', `/api/versions?limit=${limit}`);
   }
-  revert(repo: string, name: string, reason: string): Promise<unknown> {
-    return this.call('POST', `/api/versions/${seg(repo)}/${seg(name)}/revert`, { reason });
+  revert(repo: string, name: string, reason: string): Promise<RevertResult> {
+    const body: RevertRequest = { reason };
+    return this.call('POST', `/api/versions/${seg(repo)}/${seg(name)}/revert`, body);
   }
-  deployments(limit = 100): Promise<List<DeploymentSummary>> {
+  deployments(limit = 100): Promise<DeploymentSummaryList> {
     return this.call('GET', `/api/deployments?limit=${limit}`);
   }
   deployment(id: string): Promise<DeploymentDetail> {
     return this.call('GET', `/api/deployments/${seg(id)}`);
   }
   adjust(id: string, adjustments: Adjustment[]): Promise<Deployment> {
-    return this.call('PUT', `/api/deployments/${seg(id)}/plan`, { adjustments });
+    const body: PlanUpdate = { adjustments };
+    return this.call('PUT', `/api/deployments/${seg(id)}/plan`, body);
   }
-  confirm(id: string): Promise<Deployment> {
+  confirm(id: string): Promise<ConfirmedDeployment> {
     return this.call('POST', `/api/deployments/${seg(id)}/confirm`);
   }
   cancel(id: string): Promise<Deployment> {
     return this.call('POST', `/api/deployments/${seg(id)}/cancel`);
   }
-  decide(id: string, gate: string, approve: boolean, comment: string): Promise<unknown> {
+  decide(id: string, gate: string, approve: boolean, comment: string): Promise<GateDecision> {
     const verb = approve ? 'approve' : 'reject';
-    return this.call('POST', `/api/deployments/${seg(id)}/gates/${seg(gate)}/${verb}`, {
-      comment: comment === '' ? null : comment,
-    });
+    const body: GateDecisionRequest = { comment: comment === '' ? null : comment };
+    return this.call('POST', `/api/deployments/${seg(id)}/gates/${seg(gate)}/${verb}`, body);
   }
-  apps(limit = 500): Promise<List<App>> {
+  apps(limit = 500): Promise<AppList> {
     return this.call('GET', `/api/apps?limit=${limit}`);
   }
-  agents(limit = 1000): Promise<List<Agent>> {
+  agents(limit = 1000): Promise<AgentList> {
     return this.call('GET', `/api/agents?limit=${limit}`);
   }
 

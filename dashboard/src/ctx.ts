@@ -1,7 +1,7 @@
 // What every page gets: the api, the caller's role, translations and navigation.
 
 import type { Api } from './api';
-import type { Role } from './types';
+import type { Role } from './api.gen';
 import type { Key } from './i18n';
 
 export type T = (key: Key, vars?: Record<string, string | number>) => string;

@@ -11,7 +11,7 @@ import { deploymentPage } from './pages/deployment';
 import { overview } from './pages/overview';
 import { versionsPage } from './pages/versions';
 import { isLive } from './progress';
-import type { Role } from './types';
+import type { Role } from './api.gen';
 import { errorBox } from './ui';
 
 const TOKEN_KEY = 'boreas.token';

@@ -1,7 +1,7 @@
 // Plan editor logic: the plan as columns, and the adjustments each edit sends to the api.
 // Stage numbers count from 1 as the api and people count them; the api validates every rule.
 
-import type { Adjustment, AppPlan, BatchSize, Plan } from './types';
+import type { Adjustment, AppPlan, BatchSize, Plan } from './api.gen';
 
 export interface Card {
   app: string;

@@ -1,7 +1,7 @@
 // Live progress: the plan's stages → apps → batches → targets joined with the progress records.
 // Anything without a record yet is `pending`.
 
-import type { DeploymentDetail, GateProgress, PausePlan } from './types';
+import type { DeploymentDetail, GateProgress, PausePlan } from './api.gen';
 
 export interface TargetView {
   target: string;

@@ -3,7 +3,7 @@ import { coverageTone, formatCoverage, formatElapsed, shortCommit } from './form
 import { isLive, progressView, stageStatus } from './progress';
 import { needsAttention, tone, versionState } from './status';
 import { samplePlan } from './test/fixtures';
-import type { DeploymentDetail } from './types';
+import type { DeploymentDetail, Version } from './api.gen';
 
 describe('status colouring', () => {
   it('gives every api status a tone', () => {
@@ -78,6 +78,10 @@ describe('live progress', () => {
       environment: 'prod',
       status: 'running',
       created_at: '2026-01-01T00:00:00Z',
+      started_at: '2026-01-01T00:00:01Z',
+      ended_at: null,
+      failed_target: null,
+      error: null,
       plan: samplePlan(),
       progress: {
         apps: [
@@ -177,7 +181,17 @@ describe('live progress', () => {
 describe('versions timeline', () => {
   it('groups versions by repository, keeping the api order inside each', async () => {
     const { byRepository } = await import('./pages/versions');
-    const v = (repository: string, name: string) => ({ repository, name, commit: 'c', state: 'normal' as const, status: 'planned' as const });
+    const v = (repository: string, name: string): Version => ({
+      repository,
+      name,
+      commit: 'c',
+      state: 'normal',
+      status: 'planned',
+      diverged: false,
+      errors: [],
+      received_at: '2026-01-01T00:00:00Z',
+      pushed_by: null,
+    });
     const groups = byRepository([v('shop', 'v3'), v('infra', 'v9'), v('shop', 'v2')]);
     expect(groups.map(([repo, list]) => [repo, list.map((x) => x.name)])).toEqual([
       ['infra', ['v9']],

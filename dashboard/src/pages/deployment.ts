@@ -20,7 +20,7 @@ import {
   type Column,
 } from '../plan';
 import { progressView, type AppView, type BatchView } from '../progress';
-import type { Adjustment, DeploymentDetail } from '../types';
+import type { Adjustment, DeploymentDetail } from '../api.gen';
 import { tone } from '../status';
 import { badge, errorBox } from '../ui';
 

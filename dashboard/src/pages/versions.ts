@@ -3,7 +3,7 @@ import { drafts, type Ctx } from '../ctx';
 import { h } from '../dom';
 import { formatTime, shortCommit } from '../format';
 import { tone, versionState } from '../status';
-import type { Version } from '../types';
+import type { Version } from '../api.gen';
 import { badge, empty, errorBox } from '../ui';
 
 /** Versions grouped by repository, newest first, as the api lists them. */

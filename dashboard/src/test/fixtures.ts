@@ -1,4 +1,4 @@
-import type { AppPlan, Plan } from '../types';
+import type { AppPlan, Plan } from '../api.gen';
 
 export function app(name: string, targets: string[], extra: Partial<AppPlan> = {}): AppPlan {
   return {
