@@ -40,7 +40,7 @@ export interface paths {
                         "application/json": components["schemas"]["AgentList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -129,7 +129,7 @@ export interface paths {
                         "application/json": components["schemas"]["AppList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -216,7 +216,7 @@ export interface paths {
                         "application/json": components["schemas"]["App"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -314,7 +314,7 @@ export interface paths {
                         "application/json": components["schemas"]["AuditEntryList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -407,7 +407,7 @@ export interface paths {
                         "application/json": components["schemas"]["DeploymentSummaryList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -494,7 +494,7 @@ export interface paths {
                         "application/json": components["schemas"]["DeploymentDetail"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -592,7 +592,7 @@ export interface paths {
                         "application/json": components["schemas"]["Deployment"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -697,7 +697,7 @@ export interface paths {
                         "application/json": components["schemas"]["ConfirmedDeployment"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -826,7 +826,7 @@ export interface paths {
                         "application/json": components["schemas"]["GateDecision"];
                     };
                 };
-                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -937,7 +937,7 @@ export interface paths {
                         "application/json": components["schemas"]["GateDecision"];
                     };
                 };
-                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1045,7 +1045,7 @@ export interface paths {
                         "application/json": components["schemas"]["Deployment"];
                     };
                 };
-                /** @description Malformed JSON, or neither a plan nor adjustments. A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description Malformed JSON, or neither a plan nor adjustments. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1155,7 +1155,7 @@ export interface paths {
                         "application/json": components["schemas"]["Health"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1223,7 +1223,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1294,7 +1294,7 @@ export interface paths {
                         "application/json": components["schemas"]["RepositoryList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1377,7 +1377,7 @@ export interface paths {
                         "application/json": components["schemas"]["Repository"];
                     };
                 };
-                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1465,7 +1465,7 @@ export interface paths {
                         "application/json": components["schemas"]["NewToken"];
                     };
                 };
-                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1554,7 +1554,7 @@ export interface paths {
                         "application/json": components["schemas"]["VersionList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1643,7 +1643,7 @@ export interface paths {
                         "application/json": components["schemas"]["Version"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1747,7 +1747,7 @@ export interface paths {
                         "application/json": components["schemas"]["RevertResult"];
                     };
                 };
-                /** @description Malformed body, or an empty reason. A query parameter the route does not take, a bad `limit` or `cursor`, or a body over 1 MiB (`bad_query`, `bad_request`). */
+                /** @description Malformed body, or an empty reason. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;

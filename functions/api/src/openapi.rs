@@ -210,8 +210,13 @@ fn operation(
         answers.entry(*status).or_default().push(description);
     }
     let bad_request = format!(
-        "A query parameter the route does not take, a bad `limit` or `cursor`, or a body over \
-         {} MiB (`bad_query`, `bad_request`).",
+        "A query parameter the route does not take{} (`bad_query`), or a body over {} MiB \
+         (`bad_request`).",
+        if route.paged {
+            ", a bad `limit` or `cursor`"
+        } else {
+            ""
+        },
         MAX_BODY / (1024 * 1024)
     );
     let authorized = if route.role.is_some() {
