@@ -16,11 +16,13 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::{SecretValue, Secrets};
 use boreas_aws::store::{
-    ApiToken, AppProgress, AppStatus, MemoryStore, NewDeployment, Role, Store, TargetProgress,
-    TargetStatus, Transition, VersionRecord, VersionStatus,
+    ApiToken, AppProgress, MemoryStore, NewDeployment, Store, TargetProgress, Transition,
+    VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::planner::{PlanInput, config_targets, plan};
+use boreas_core::role::Role;
+use boreas_core::status::{AppStatus, TargetStatus, VersionStatus};
 use boreas_core::version::{CommitId, Version, VersionState};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -75,7 +77,7 @@ async fn deployment(store: &MemoryStore, id: &str, version: &str, second: u32) {
             repository: "shop".into(),
             version: version.into(),
             environment: "staging".into(),
-            plan: serde_json::to_string(&plan).unwrap(),
+            plan,
             created_at: at(second),
         })
         .await
