@@ -812,3 +812,47 @@ fn the_conformance_check_refuses_a_body_unlike_the_schema() {
     let res = ApiResponse::ok(json!({"status": "ok", "storage": "ok"}));
     crate::conformance::check(&req, &res);
 }
+
+#[tokio::test]
+async fn every_route_refuses_a_query_parameter_it_does_not_take() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    let r = call(
+        &f.api,
+        get("/api/deployments/d1", Role::Viewer).param("verbose", "1"),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_query"))
+    );
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("this route takes no query parameters"),
+        "{r:?}"
+    );
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::POST, "/api/deployments/d1/cancel")
+            .bearer(&token(Role::Deployer))
+            .param("force", "true"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let d = f.store.get_deployment("d1").await.unwrap().unwrap();
+    assert_eq!(d.status, DeploymentStatus::Planned, "nothing was done");
+    let r = call(
+        &f.api,
+        get("/api/agents", Role::Viewer).param("repo", "shop"),
+    )
+    .await;
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("this route takes env, limit, cursor"),
+        "{r:?}"
+    );
+}
