@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use boreas_api_types::ErrorBody;
+use boreas_aws::env::Env;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,18 +57,16 @@ pub(crate) struct Client {
     http: reqwest::Client,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl Client {
     /// Resolves the API URL and token (flags, environment, dev.json).
     pub(crate) fn new(conn: &Conn) -> Result<Self, Failure> {
+        let env = Env::process();
+        let var = |name: &str| env.get(name).map_err(|e| Failure::new(e.to_string(), 2));
         let local = DevState::load(&conn.state_dir).ok();
         let base = conn
             .api
             .clone()
-            .or_else(|| env("BOREAS_API"))
+            .or(var("BOREAS_API")?)
             .or_else(|| local.as_ref().map(|s| s.api_url.clone()))
             .ok_or_else(|| {
                 Failure::new(
@@ -87,7 +86,7 @@ impl Client {
         let token = conn
             .token
             .clone()
-            .or_else(|| env("BOREAS_TOKEN"))
+            .or(var("BOREAS_TOKEN")?)
             .or_else(|| local.map(|s| s.api_token));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use boreas_aws::env::Env;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
@@ -31,7 +32,10 @@ pub(crate) struct AgentEnv {
 
 /// The `boreas-agent` binary: `$BOREAS_AGENT_BIN`, else next to this executable.
 pub(crate) fn find_binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("BOREAS_AGENT_BIN") {
+    let named = Env::process()
+        .get("BOREAS_AGENT_BIN")
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = named {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate this executable: {e}"))?;

@@ -31,6 +31,7 @@ pub mod routes;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use boreas_aws::env::Env;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
@@ -94,32 +95,28 @@ impl Api {
     /// `BOREAS_TABLE` (default from the prefix), `BOREAS_STATE_MACHINE_ARN` (required),
     /// `BOREAS_ADMIN_TOKEN_PARAM` (default from the prefix), `BOREAS_AGENT_STALE_SECONDS`
     /// (default 300); AWS access through the default chain or `AWS_ENDPOINT_URL`.
-    pub async fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let prefix = var("BOREAS_PREFIX").unwrap_or_else(|| "boreas".to_owned());
-        if let Some(problem) = boreas_aws::names::prefix_problem(&prefix) {
-            return Err(Error::Configuration(format!("BOREAS_PREFIX: {problem}")));
-        }
-        let names = Names::new(&prefix);
-        let machine = var("BOREAS_STATE_MACHINE_ARN")
-            .ok_or_else(|| Error::Configuration("BOREAS_STATE_MACHINE_ARN is not set".into()))?;
+    pub async fn from_env(env: &Env) -> Result<Self, Error> {
+        let names = env.names()?;
+        let machine = env.require(
+            "BOREAS_STATE_MACHINE_ARN",
+            "it names the deployment state machine",
+        )?;
+        let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
+        let admin_token_param = env.get("BOREAS_ADMIN_TOKEN_PARAM")?;
+        let stale_seconds =
+            env.parse::<u64>("BOREAS_AGENT_STALE_SECONDS", "a whole number of seconds")?;
         let config = boreas_aws::sdk_config(None).await;
-        let store = DynamoStore::from_config(&config, var("BOREAS_TABLE").unwrap_or(names.table()));
+        let store = DynamoStore::from_config(&config, table);
         let mut api = Self::new(
             Arc::new(store),
             Arc::new(SfnOrchestrator::from_config(&config, machine)),
             Arc::new(SsmSecrets::from_config(&config)),
             &names,
         );
-        if let Some(param) = var("BOREAS_ADMIN_TOKEN_PARAM") {
+        if let Some(param) = admin_token_param {
             api.admin_token_param = param;
         }
-        if let Some(secs) = var("BOREAS_AGENT_STALE_SECONDS") {
-            let secs: u64 = secs.parse().map_err(|_| {
-                Error::Configuration(format!(
-                    "BOREAS_AGENT_STALE_SECONDS is {secs:?}, not a number of seconds"
-                ))
-            })?;
+        if let Some(secs) = stale_seconds {
             api.stale_after = Duration::from_secs(secs);
         }
         Ok(api)

@@ -7,6 +7,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 // The credential type is shared by every SDK crate; any of them re-exports it.
 use aws_sdk_dynamodb::config::Credentials;
 
+use crate::env::Env;
+
 /// Attempts per call (first try included). Throttling and 5xx responses are retried by the SDK's
 /// standard retry strategy with exponential backoff and jitter; adapters never retry by hand.
 const MAX_ATTEMPTS: u32 = 5;
@@ -24,10 +26,10 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
     let endpoint = endpoint
         .map(str::to_owned)
-        .or_else(|| non_empty_env("AWS_ENDPOINT_URL"));
+        .or_else(|| sdk_env("AWS_ENDPOINT_URL"));
     let loader = match endpoint {
         Some(url) => {
-            let region = non_empty_env("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned());
+            let region = sdk_env("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned());
             loader
                 .endpoint_url(url)
                 .region(Region::new(region))
@@ -44,8 +46,9 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// A variable the SDK reads too: one it cannot use is left to the SDK's own chain to report.
+fn sdk_env(name: &str) -> Option<String> {
+    Env::process().get(name).ok().flatten()
 }
 
 #[cfg(test)]
@@ -56,7 +59,7 @@ mod tests {
     async fn an_endpoint_gets_static_credentials_a_region_and_the_retry_policy() {
         let config = sdk_config(Some("http://127.0.0.1:4566")).await;
         assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
-        let expected_region = non_empty_env("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+        let expected_region = sdk_env("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
         assert_eq!(
             config.region().map(|r| r.as_ref().to_owned()),
             Some(expected_region)

@@ -44,6 +44,9 @@ pub enum Error {
     /// The local emulator could not be prepared, started or stopped.
     #[error("emulator: {message}")]
     Emulator { message: String },
+    /// An environment variable that is missing, or whose value cannot be used.
+    #[error("environment variable {name} {problem}")]
+    Env { name: String, problem: String },
     /// A local file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -72,6 +75,7 @@ impl Error {
             Self::Malformed { .. } => "Malformed",
             Self::InvalidInput { .. } => "InvalidInput",
             Self::Emulator { .. } => "Emulator",
+            Self::Env { .. } => "Env",
             Self::Io { .. } => "Io",
             Self::Sdk { .. } => "Sdk",
         }

@@ -1,8 +1,10 @@
 //! Adapters between Boreas and AWS.
 
 pub mod artifacts;
+pub mod batch;
 pub mod client;
 pub mod emulator;
+pub mod env;
 pub mod error;
 pub mod logging;
 pub mod names;

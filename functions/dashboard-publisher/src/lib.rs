@@ -23,6 +23,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use boreas_aws::env::Env;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -115,14 +116,9 @@ pub enum Error {
     /// The answer could not be delivered to CloudFormation.
     #[error("answering CloudFormation: {0}")]
     Respond(String),
-    /// An environment variable has an unusable value.
-    #[error("environment variable {name}: {problem}")]
-    Env {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
+    /// An environment variable is missing or unusable.
+    #[error(transparent)]
+    Aws(#[from] boreas_aws::Error),
 }
 
 impl Error {
@@ -139,7 +135,7 @@ impl Error {
             Self::Delete { .. } => "DeleteFailed",
             Self::TimedOut(_) => "TimedOut",
             Self::Respond(_) => "RespondFailed",
-            Self::Env { .. } => "Env",
+            Self::Aws(e) => e.error_type(),
         }
     }
 }
@@ -215,14 +211,12 @@ impl Publisher {
 }
 
 /// `$LAMBDA_TASK_ROOT/site`, where the package carries the built dashboard.
-pub fn site_dir_from_env() -> Result<PathBuf, Error> {
-    match std::env::var_os("LAMBDA_TASK_ROOT") {
-        Some(root) if !root.is_empty() => Ok(PathBuf::from(root).join("site")),
-        _ => Err(Error::Env {
-            name: "LAMBDA_TASK_ROOT",
-            problem: "is not set; it names the directory the function's package is in".into(),
-        }),
-    }
+pub fn site_dir_from_env(env: &Env) -> Result<PathBuf, Error> {
+    let root = env.require(
+        "LAMBDA_TASK_ROOT",
+        "it names the directory the function's package is in",
+    )?;
+    Ok(PathBuf::from(root).join("site"))
 }
 
 /// The time the work may take before an invocation ending at `deadline` must answer.

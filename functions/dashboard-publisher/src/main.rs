@@ -7,7 +7,10 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     boreas_aws::logging::init_lambda_tracing();
-    let (publisher, site) = (Publisher::connect(None).await?, site_dir_from_env()?);
+    let (publisher, site) = (
+        Publisher::connect(None).await?,
+        site_dir_from_env(&boreas_aws::env::Env::process())?,
+    );
     let (publisher, site) = (&publisher, site.as_path());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let time = budget(event.context.deadline());

@@ -28,7 +28,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boreas_aws::names::{self, Names};
+use boreas_aws::env::Env;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, Repository, Store, VersionRecord, rfc3339};
@@ -44,22 +44,6 @@ use serde::Serialize;
 pub const MAX_BODY: usize = 1 << 20;
 /// How long a delivery id is remembered (providers redeliver within days).
 pub const DELIVERY_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// What can stop the function from starting.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An environment variable has an unusable value.
-    #[error("environment variable {name}: {problem}")]
-    Env {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
-    /// An AWS call failed.
-    #[error(transparent)]
-    Aws(#[from] boreas_aws::Error),
-}
 
 /// The function's adapters, built once per cold start.
 #[derive(Debug, Clone)]
@@ -89,22 +73,19 @@ impl Intake {
     /// The intake of the installation the environment describes: `BOREAS_PREFIX` (default
     /// `boreas`), `BOREAS_TABLE` and `BOREAS_PLAN_QUEUE_URL` (default: derived from the prefix),
     /// and the AWS SDK's own variables (`AWS_ENDPOINT_URL` for an emulator).
-    pub async fn from_env() -> Result<Self, Error> {
-        let prefix = env("BOREAS_PREFIX").unwrap_or_else(|| names::DEFAULT_PREFIX.to_owned());
-        if let Some(problem) = names::prefix_problem(&prefix) {
-            return Err(Error::Env {
-                name: "BOREAS_PREFIX",
-                problem,
-            });
-        }
-        let names = Names::new(&prefix);
+    ///
+    /// # Errors
+    /// A variable that is not usable, or a plan queue that cannot be found.
+    pub async fn from_env(env: &Env) -> Result<Self, boreas_aws::Error> {
+        let names = env.names()?;
+        let plan_queue_url = env.get("BOREAS_PLAN_QUEUE_URL")?;
+        let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
         let config = boreas_aws::sdk_config(None).await;
         let queues = SqsQueues::from_config(&config);
-        let plan_queue_url = match env("BOREAS_PLAN_QUEUE_URL") {
+        let plan_queue_url = match plan_queue_url {
             Some(url) => url,
             None => queues.queue_url(&names.plan_queue()).await?,
         };
-        let table = env("BOREAS_TABLE").unwrap_or_else(|| names.table());
         Ok(Self::new(
             Arc::new(DynamoStore::from_config(&config, table)),
             Arc::new(SsmSecrets::from_config(&config)),
@@ -112,10 +93,6 @@ impl Intake {
             plan_queue_url,
         ))
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// A webhook delivery.

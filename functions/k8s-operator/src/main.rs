@@ -7,7 +7,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     boreas_aws::logging::init_lambda_tracing();
-    let operator = boreas_k8s_operator::Operator::from_env(None).await?;
+    let operator =
+        boreas_k8s_operator::Operator::from_env(&boreas_aws::env::Env::process(), None).await?;
     let operator = &operator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, lambda_runtime::Error>(operator.handle_sqs(event.payload).await)

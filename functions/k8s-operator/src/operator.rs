@@ -1,9 +1,12 @@
 //! The operator's wiring: where cluster credentials come from, and SQS messages in.
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use boreas_aws::batch::{Concurrency, Settle, handle_batch};
+use boreas_aws::env::Env;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::Orchestrator;
 use boreas_aws::queues::Queues;
@@ -13,6 +16,13 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::error::Error;
 use crate::handler::{Ctx, Outcome, handle_command};
+
+/// Commands handled at the same time, from one Lambda batch or by the in-cluster poller: the apps
+/// of one stage roll out in parallel.
+pub const CONCURRENT_COMMANDS: NonZeroUsize = NonZeroUsize::new(8).expect("not zero");
+
+/// How long a rollout may take when `BOREAS_ROLLOUT_TIMEOUT_SECONDS` does not say.
+const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Where the operator gets a client for a cluster.
 #[derive(Clone)]
@@ -167,39 +177,31 @@ impl Operator {
         }
     }
 
-    /// The Lambda entry: every record handled (concurrently); those whose outcome could not be
-    /// reported are returned as batch item failures, so SQS delivers them again.
+    /// The Lambda entry: every record handled (up to [`CONCURRENT_COMMANDS`] at a time); those
+    /// whose outcome could not be reported are returned as batch item failures, so SQS delivers
+    /// them again.
     pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
-        let work = event.records.into_iter().map(|record| async move {
-            let id = record.message_id.clone().unwrap_or_default();
-            let outcome = match record.body.as_deref() {
-                Some(body) => self.handle_message(body).await,
-                None => Outcome::Failed(TaskFailure {
-                    error_type: boreas_core::command::ErrorType::InvalidCommand,
-                    cause: "an SQS record without a body".into(),
-                }),
-            };
-            (id, outcome)
-        });
-        let results = futures::future::join_all(work).await;
-        let mut response = SqsBatchResponse::default();
-        for (id, outcome) in results {
-            if !outcome.settled() {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
+        handle_batch(
+            event,
+            Concurrency::Bounded(CONCURRENT_COMMANDS),
+            |record| async move {
+                let outcome = match record.body.as_deref() {
+                    Some(body) => self.handle_message(body).await,
+                    None => Outcome::Failed(TaskFailure {
+                        error_type: boreas_core::command::ErrorType::InvalidCommand,
+                        cause: "an SQS record without a body".into(),
+                    }),
+                };
+                if outcome.settled() {
+                    Settle::Delete
+                } else {
+                    Settle::Redeliver
+                }
+            },
+        )
+        .await
     }
-}
 
-/// Reads an environment variable, empty meaning unset.
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-impl Operator {
     /// The operator as configured by the environment, with cluster clients from `clusters`
     /// (`None`: from SSM, per cluster):
     /// `BOREAS_PREFIX` (default `boreas`), `BOREAS_EVENTS_QUEUE_URL` (default: looked up by name),
@@ -208,30 +210,30 @@ impl Operator {
     ///
     /// # Errors
     /// A prefix or number that is not valid, or an events queue that cannot be found.
-    pub async fn from_env(clusters: Option<(String, kube::Client)>) -> Result<Self, Error> {
-        let prefix =
-            var("BOREAS_PREFIX").unwrap_or_else(|| boreas_aws::names::DEFAULT_PREFIX.to_owned());
-        if let Some(problem) = boreas_aws::names::prefix_problem(&prefix) {
-            return Err(Error::InvalidCommand(format!("BOREAS_PREFIX: {problem}")));
-        }
-        let names = Names::new(&prefix);
-        let rollout_timeout = match var("BOREAS_ROLLOUT_TIMEOUT_SECONDS") {
-            None => Duration::from_secs(900),
-            Some(v) => Duration::from_secs(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::InvalidCommand(format!(
-                    "BOREAS_ROLLOUT_TIMEOUT_SECONDS is {v:?}, not a positive whole number of seconds"
-                ))
-            })?),
-        };
+    pub async fn from_env(
+        env: &Env,
+        clusters: Option<(String, kube::Client)>,
+    ) -> Result<Self, Error> {
+        let names = env.names()?;
+        let rollout_timeout = env
+            .parse::<NonZeroU64>(
+                "BOREAS_ROLLOUT_TIMEOUT_SECONDS",
+                "a positive whole number of seconds",
+            )?
+            .map_or(DEFAULT_ROLLOUT_TIMEOUT, |secs| {
+                Duration::from_secs(secs.get())
+            });
+        let events_queue_url = env.get("BOREAS_EVENTS_QUEUE_URL")?;
+        let state_machine = env.get("BOREAS_STATE_MACHINE_ARN")?;
         let sdk = boreas_aws::sdk_config(None).await;
         let queues: Arc<dyn Queues> = Arc::new(boreas_aws::queues::SqsQueues::from_config(&sdk));
-        let events_queue_url = match var("BOREAS_EVENTS_QUEUE_URL") {
+        let events_queue_url = match events_queue_url {
             Some(url) => url,
             None => queues.queue_url(&names.events_queue()).await?,
         };
         let orchestrator = Arc::new(boreas_aws::orchestrator::SfnOrchestrator::from_config(
             &sdk,
-            var("BOREAS_STATE_MACHINE_ARN").unwrap_or_default(),
+            state_machine.unwrap_or_default(),
         ));
         let clusters = match clusters {
             Some((name, client)) => Clusters::Fixed { name, client },

@@ -6,7 +6,7 @@ use std::time::Duration;
 use boreas_aws::queues::{Message, ReceiveOptions};
 use tokio::sync::{Semaphore, watch};
 
-use crate::operator::Operator;
+use crate::operator::{CONCURRENT_COMMANDS, Operator};
 
 /// How the poller polls.
 #[derive(Debug, Clone)]
@@ -23,13 +23,13 @@ pub struct PollOptions {
 }
 
 impl PollOptions {
-    /// Defaults for `queue_url`: 20 s polls, 60 s leases, 8 commands at a time.
+    /// Defaults for `queue_url`: 20 s polls, 60 s leases, [`CONCURRENT_COMMANDS`] at a time.
     pub fn new(queue_url: impl Into<String>) -> Self {
         Self {
             queue_url: queue_url.into(),
             wait: Duration::from_secs(20),
             lease: Duration::from_secs(60),
-            concurrency: 8,
+            concurrency: CONCURRENT_COMMANDS.get(),
         }
     }
 }

@@ -83,9 +83,6 @@ pub enum Error {
     /// The blocking git worker panicked or was cancelled.
     #[error("git worker: {0}")]
     Worker(String),
-    /// The function's configuration (environment variables) is incomplete.
-    #[error("configuration: {0}")]
-    Config(String),
 }
 
 impl Error {
@@ -103,7 +100,6 @@ impl Error {
             Self::Plan { .. } => "PlanFailed",
             Self::Aws(e) => e.error_type(),
             Self::Worker(_) => "WorkerFailed",
-            Self::Config(_) => "Configuration",
         }
     }
 

@@ -39,7 +39,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::store::{
     Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, Transition, rfc3339,
 };
@@ -65,18 +66,18 @@ const HISTORY_PAGES: usize = 20;
 
 /// Handles one SQS batch of plan jobs; failed messages are listed for redelivery.
 pub async fn handle(ctx: &Planner, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
     // In order: jobs of one repository in one batch are versions pushed in that order.
-    for message in &event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        if let Err(e) = handle_message(ctx, message).await {
-            tracing::warn!(message_id = %id, error_type = e.error_type(), error = %e, "plan job failed");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+    handle_batch(event, Concurrency::Sequential, |message| async move {
+        match handle_message(ctx, &message).await {
+            Ok(()) => Settle::Delete,
+            Err(e) => {
+                let id = message.message_id.as_deref().unwrap_or_default();
+                tracing::warn!(message_id = %id, error_type = e.error_type(), error = %e, "plan job failed");
+                Settle::Redeliver
+            }
         }
-    }
-    response
+    })
+    .await
 }
 
 async fn handle_message(ctx: &Planner, message: &SqsMessage) -> Result<(), Error> {

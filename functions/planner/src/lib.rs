@@ -9,10 +9,11 @@ pub mod error;
 pub mod git;
 pub mod handler;
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use boreas_aws::names::Names;
+use boreas_aws::env::Env;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::store::{DynamoStore, Store};
 
@@ -40,35 +41,24 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// The planner of a deployed function, from its environment: `BOREAS_TABLE` (or the table
-    /// of `BOREAS_PREFIX`), `BOREAS_STATE_MACHINE_ARN`, optional `BOREAS_GIT_CACHE` (default
-    /// [`DEFAULT_CACHE_DIR`]) and `BOREAS_PLAN_MAX_RECEIVES` (default the provisioned queue's
-    /// [`boreas_aws::provision::MAX_RECEIVE_COUNT`]). AWS endpoints follow the SDK's default
-    /// chain, including `AWS_ENDPOINT_URL`.
-    pub async fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let table = match (var("BOREAS_TABLE"), var("BOREAS_PREFIX")) {
-            (Some(table), _) => table,
-            (None, Some(prefix)) => Names::new(&prefix).table(),
-            (None, None) => {
-                return Err(Error::Config(
-                    "set BOREAS_TABLE (or BOREAS_PREFIX) to name the state table".into(),
-                ));
-            }
-        };
-        let state_machine = var("BOREAS_STATE_MACHINE_ARN").ok_or_else(|| {
-            Error::Config("set BOREAS_STATE_MACHINE_ARN to the deployment state machine".into())
-        })?;
-        let max_receives = match var("BOREAS_PLAN_MAX_RECEIVES") {
-            None => boreas_aws::provision::MAX_RECEIVE_COUNT,
-            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::Config(format!(
-                    "BOREAS_PLAN_MAX_RECEIVES is {v:?}, not a positive number"
-                ))
-            })?,
-        };
-        let cache =
-            var("BOREAS_GIT_CACHE").map_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR), PathBuf::from);
+    /// The planner of a deployed function, from its environment: `BOREAS_TABLE` (default: the
+    /// table of `BOREAS_PREFIX`, itself default `boreas`), `BOREAS_STATE_MACHINE_ARN`, optional
+    /// `BOREAS_GIT_CACHE` (default [`DEFAULT_CACHE_DIR`]) and `BOREAS_PLAN_MAX_RECEIVES` (default
+    /// the provisioned queue's [`boreas_aws::provision::MAX_RECEIVE_COUNT`]). AWS endpoints follow
+    /// the SDK's default chain, including `AWS_ENDPOINT_URL`.
+    pub async fn from_env(env: &Env) -> Result<Self, Error> {
+        let names = env.names()?;
+        let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
+        let state_machine = env.require(
+            "BOREAS_STATE_MACHINE_ARN",
+            "it names the deployment state machine",
+        )?;
+        let max_receives = env
+            .parse::<NonZeroU32>("BOREAS_PLAN_MAX_RECEIVES", "a positive whole number")?
+            .map_or(boreas_aws::provision::MAX_RECEIVE_COUNT, NonZeroU32::get);
+        let cache = env
+            .get("BOREAS_GIT_CACHE")?
+            .map_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR), PathBuf::from);
         let sdk = boreas_aws::sdk_config(None).await;
         Ok(Self {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
@@ -76,5 +66,47 @@ impl Planner {
             git: Arc::new(git::GixCache::new(cache)),
             max_receives,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The planner reads its environment as every function does: an invalid prefix is an error
+    /// naming the variable, even with a table given (it used to make `Names::new` panic).
+    #[tokio::test]
+    async fn an_invalid_prefix_is_an_error_naming_the_variable() {
+        let env = Env::from_vars([
+            ("BOREAS_PREFIX", "Team_A"),
+            ("BOREAS_TABLE", "t"),
+            (
+                "BOREAS_STATE_MACHINE_ARN",
+                "arn:aws:states:us-east-1:1:stateMachine:m",
+            ),
+        ]);
+        let err = Planner::from_env(&env).await.expect_err("refused");
+        assert_eq!(err.error_type(), "Env");
+        assert!(
+            err.to_string().contains("BOREAS_PREFIX is \"Team_A\""),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_receive_count_names_the_variable_and_the_value() {
+        let env = Env::from_vars([
+            (
+                "BOREAS_STATE_MACHINE_ARN",
+                "arn:aws:states:us-east-1:1:stateMachine:m",
+            ),
+            ("BOREAS_PLAN_MAX_RECEIVES", "0"),
+        ]);
+        let err = Planner::from_env(&env).await.expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("BOREAS_PLAN_MAX_RECEIVES is \"0\", not a positive whole number"),
+            "{err}"
+        );
     }
 }

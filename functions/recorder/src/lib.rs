@@ -16,8 +16,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use boreas_aws::names::{self, Names};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use boreas_aws::batch::{Concurrency, Settle, handle_batch};
+use boreas_aws::env::Env;
 use boreas_aws::store::{Agent, DynamoStore, Store, Transition, rfc3339};
 use boreas_core::command::{Event, EventBody, WireError};
 use boreas_core::deployment::DeploymentStatus;
@@ -39,17 +40,6 @@ pub enum Error {
     /// A `deployment_finished` event for a deployment that does not exist.
     #[error("deployment {0} does not exist")]
     UnknownDeployment(String),
-    /// The message has no id to report it by.
-    #[error("an SQS record without a message id")]
-    NoMessageId,
-    /// An environment variable has an unusable value.
-    #[error("environment variable {name}: {problem}")]
-    Env {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
     /// A store call failed.
     #[error(transparent)]
     Aws(#[from] boreas_aws::Error),
@@ -62,8 +52,6 @@ impl Error {
             Self::Wire(e) => e.error_type().as_str(),
             Self::NotTerminal { .. } => "NotTerminal",
             Self::UnknownDeployment(_) => "UnknownDeployment",
-            Self::NoMessageId => "NoMessageId",
-            Self::Env { .. } => "Env",
             Self::Aws(e) => e.error_type(),
         }
     }
@@ -100,15 +88,9 @@ impl Recorder {
     /// The recorder of the installation the environment describes: `BOREAS_PREFIX` (default
     /// `boreas`), `BOREAS_TABLE` (default: derived from the prefix), and the AWS SDK's own
     /// variables (`AWS_ENDPOINT_URL` for an emulator).
-    pub async fn from_env() -> Result<Self, Error> {
-        let prefix = env("BOREAS_PREFIX").unwrap_or_else(|| names::DEFAULT_PREFIX.to_owned());
-        if let Some(problem) = names::prefix_problem(&prefix) {
-            return Err(Error::Env {
-                name: "BOREAS_PREFIX",
-                problem,
-            });
-        }
-        let table = env("BOREAS_TABLE").unwrap_or_else(|| Names::new(&prefix).table());
+    pub async fn from_env(env: &Env) -> Result<Self, Error> {
+        let names = env.names()?;
+        let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
         let config = boreas_aws::sdk_config(None).await;
         Ok(Self::new(Arc::new(DynamoStore::from_config(
             &config, table,
@@ -116,22 +98,15 @@ impl Recorder {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// Records every message of a batch; the ones that failed are reported by message id.
 pub async fn handle(ctx: &Recorder, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.unwrap_or_default();
-        let result = if id.is_empty() {
-            Err(Error::NoMessageId)
-        } else {
-            record(ctx, message.body.as_deref().unwrap_or_default()).await
-        };
-        match result {
-            Ok(outcome) => tracing::info!(message_id = %id, ?outcome, "event recorded"),
+    handle_batch(event, Concurrency::Sequential, |message| async move {
+        let id = message.message_id.as_deref().unwrap_or_default();
+        match record(ctx, message.body.as_deref().unwrap_or_default()).await {
+            Ok(outcome) => {
+                tracing::info!(message_id = %id, ?outcome, "event recorded");
+                Settle::Delete
+            }
             Err(e) => {
                 tracing::error!(
                     message_id = %id,
@@ -139,17 +114,11 @@ pub async fn handle(ctx: &Recorder, event: SqsEvent) -> SqsBatchResponse {
                     error = %e,
                     "event not recorded"
                 );
-                // A record without an id cannot be named: SQS then treats it as handled, and
-                // the log above is all that remains of it.
-                if !id.is_empty() {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
-                }
+                Settle::Redeliver
             }
         }
-    }
-    response
+    })
+    .await
 }
 
 /// Records one event body.

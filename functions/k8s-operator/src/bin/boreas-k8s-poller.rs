@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use boreas_aws::env::Env;
 use boreas_k8s_operator::Operator;
 use boreas_k8s_operator::poller::{self, PollOptions};
 
@@ -14,20 +15,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let cluster = std::env::var("BOREAS_CLUSTER")
-        .ok()
-        .filter(|c| !c.is_empty())
-        .ok_or("set BOREAS_CLUSTER to the name of this cluster")?;
+    let env = Env::process();
+    let cluster = env.require("BOREAS_CLUSTER", "it names this cluster")?;
+    let names = env.names()?;
+    let queue_url = env.get("BOREAS_QUEUE_URL")?;
     let client = kube::Client::try_default().await?;
-    let operator = Arc::new(Operator::from_env(Some((cluster.clone(), client))).await?);
-    let queue_url = match std::env::var("BOREAS_QUEUE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
+    let operator = Arc::new(Operator::from_env(&env, Some((cluster.clone(), client))).await?);
+    let queue_url = match queue_url {
         Some(url) => url,
         None => {
-            let prefix = std::env::var("BOREAS_PREFIX").unwrap_or_else(|_| "boreas".to_owned());
-            let names = boreas_aws::names::Names::new(&prefix);
             operator
                 .queues
                 .queue_url(&names.k8s_queue(&cluster))
