@@ -1,48 +1,21 @@
-//! The agent: long-polls its queue, runs each command under its app's lock with heartbeats, keeps
-//! the journal, reports outcomes to Step Functions and inventories to the events queue.
+//! The worker: the receive loop, the journal, leases, and reporting outcomes and inventories.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use boreas_aws::orchestrator::Orchestrator;
-use boreas_aws::queues::{Message, Queues, ReceiveOptions};
-use boreas_core::command::{
-    Action, AppInventory, Command, Event, EventBody, PmWorkload, SCHEMA_VERSION, TaskResult,
-};
+use boreas_aws::queues::{Message, ReceiveOptions};
+use boreas_core::command::{Action, AppInventory, Command, Event, EventBody};
 use boreas_core::config::AppKind;
 
-use crate::config::Config;
-use crate::fetch::{Fetcher, hex};
-use crate::journal::{Entry, Journal, Outcome, Phase};
-use crate::release::Layout;
-use crate::service::{Launch, ServiceManager};
-use crate::{Error, health, validate};
+use super::{Agent, failure};
+use crate::journal::{Entry, Outcome, Phase};
+use crate::{Error, validate};
 
 /// Finished journal entries are kept this long (the SQS maximum retention).
 const JOURNAL_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Pause after a failed receive before the next one.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_secs(5);
-
-/// One host's agent.
-#[derive(Debug)]
-pub struct Agent {
-    config: Config,
-    layout: Layout,
-    journal: Journal,
-    fetcher: Fetcher,
-    services: ServiceManager,
-    queues: Arc<dyn Queues>,
-    orchestrator: Arc<dyn Orchestrator>,
-    queue_url: String,
-    events_url: Mutex<Option<String>>,
-    /// One lock per app: commands for one app run one after another.
-    app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Command ids being worked on by this process.
-    inflight: Mutex<HashSet<String>>,
-    /// Result of each app's last health check.
-    healthy: Mutex<HashMap<String, bool>>,
-}
 
 /// Heartbeats and visibility extensions for one running command.
 struct Lease {
@@ -55,51 +28,7 @@ impl Drop for Lease {
     }
 }
 
-fn failure(err: &Error) -> Outcome {
-    Outcome::Failed {
-        error_type: err.error_type(),
-        cause: err.to_string(),
-    }
-}
-
 impl Agent {
-    /// Prepares the work directory and the agent's queue.
-    pub async fn new(
-        config: Config,
-        aws: &aws_config::SdkConfig,
-        queues: Arc<dyn Queues>,
-        orchestrator: Arc<dyn Orchestrator>,
-    ) -> Result<Arc<Self>, Error> {
-        let layout = Layout::create(&config.work_dir)?;
-        let journal = Journal::open(layout.journal_dir())?;
-        let queue_url = queues.ensure_queue(&config.queue).await?;
-        let services = ServiceManager::new(
-            config.service_manager,
-            layout.clone(),
-            config.stop_grace,
-            config.systemd_unit_dir.clone(),
-        );
-        Ok(Arc::new(Self {
-            fetcher: Fetcher::new(aws.clone()),
-            config,
-            layout,
-            journal,
-            services,
-            queues,
-            orchestrator,
-            queue_url,
-            events_url: Mutex::new(None),
-            app_locks: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashSet::new()),
-            healthy: Mutex::new(HashMap::new()),
-        }))
-    }
-
-    /// The URL of the agent's command queue.
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
-    }
-
     /// Runs until `shutdown` resolves: starts the installed apps, finishes what the journal says
     /// was interrupted, then long-polls forever.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
@@ -196,17 +125,6 @@ impl Agent {
             .entry(app.to_owned())
             .or_default()
             .clone()
-    }
-
-    /// Starts the installed `current` release of `app` and records its health.
-    async fn start_current(&self, app: &str) {
-        let Some(version) = self.layout.current(app) else {
-            return;
-        };
-        let result = self.start_and_check(app, &version).await;
-        if let Err(e) = result {
-            tracing::error!(app, version, error = %e, "installed release is not healthy");
-        }
     }
 
     /// Reads, checks and dispatches one message. Never fails: whatever cannot run is reported
@@ -427,279 +345,6 @@ impl Agent {
                 tracing::error!(error = %e, "cannot report the result; it stays in the journal");
                 false
             }
-        }
-    }
-
-    /// The expected hash of an artifact: inline, or from its SHA-256 file.
-    async fn expected_sha256(&self, pm: &PmWorkload, app: &str) -> Result<String, Error> {
-        if let Some(h) = &pm.sha256 {
-            return Ok(h.to_ascii_lowercase());
-        }
-        let url = pm
-            .sha256_url
-            .as_deref()
-            .ok_or_else(|| Error::InvalidCommand("the artifact hash is mandatory".to_owned()))?;
-        let scratch = self.layout.downloads_dir().join(format!(
-            "{app}.{}.sha256",
-            &hex(url.as_bytes())[..16.min(url.len() * 2)]
-        ));
-        self.fetcher.sha256_file(url, &scratch).await
-    }
-
-    /// Makes release `version` of `app` complete on disk: downloads, verifies and unpacks it unless
-    /// an identical release is already installed. Nothing outside its release directory changes.
-    async fn install(&self, app: &str, version: &str, pm: &PmWorkload) -> Result<(), Error> {
-        let expected = self.expected_sha256(pm, app).await?;
-        if let Some(meta) = self.layout.installed(app, version) {
-            if meta.sha256 == expected {
-                tracing::info!(app, version, "release already installed");
-                return Ok(());
-            }
-            tracing::warn!(
-                app,
-                version,
-                "installed release has another hash; replacing it"
-            );
-        }
-        use sha2::Digest;
-        let part = self.layout.downloads_dir().join(format!(
-            "{}.part",
-            hex(&sha2::Sha256::digest(pm.artifact_url.as_bytes()))
-        ));
-        tracing::info!(app, version, url = pm.artifact_url, "download started");
-        let actual = self.fetcher.download(&pm.artifact_url, &part).await?;
-        if actual != expected {
-            let _ = std::fs::remove_file(&part);
-            return Err(Error::ChecksumMismatch {
-                url: pm.artifact_url.clone(),
-                expected,
-                actual,
-            });
-        }
-        let layout = self.layout.clone();
-        let meta = Layout::meta(pm, &actual);
-        let (a, v, p) = (app.to_owned(), version.to_owned(), part.clone());
-        tokio::task::spawn_blocking(move || layout.install(&a, &v, &p, &meta))
-            .await
-            .map_err(|e| Error::Download {
-                url: pm.artifact_url.clone(),
-                message: format!("unpacking stopped: {e}"),
-            })??;
-        let _ = std::fs::remove_file(&part);
-        tracing::info!(app, version, "release installed");
-        Ok(())
-    }
-
-    /// (Re)starts the installed release `version` and waits until it is healthy.
-    async fn start_and_check(&self, app: &str, version: &str) -> Result<(), Error> {
-        let meta = self
-            .layout
-            .installed(app, version)
-            .ok_or_else(|| Error::Start {
-                app: app.to_owned(),
-                message: format!("release {version} is not installed"),
-            })?;
-        let dir = self.layout.release_dir(app, version);
-        self.services
-            .restart(&Launch {
-                app: app.to_owned(),
-                version: version.to_owned(),
-                dir: dir.clone(),
-                run: meta.workload.run.clone(),
-            })
-            .await?;
-        let result = health::wait_healthy(
-            self.fetcher.http(),
-            &meta.workload.health,
-            &dir,
-            self.config.probe_interval,
-            app,
-            version,
-        )
-        .await;
-        self.healthy
-            .lock()
-            .expect("health lock")
-            .insert(app.to_owned(), result.is_ok());
-        result
-    }
-
-    /// Points `current` at `version` and records which release ran before.
-    fn switch(&self, app: &str, version: &str, previous: Option<&str>) -> Result<(), Error> {
-        self.layout.switch(app, version)?;
-        if previous != Some(version) {
-            self.layout.set_previous(app, previous)?;
-        }
-        tracing::info!(app, version, previous, "current release switched");
-        Ok(())
-    }
-
-    async fn deploy(
-        &self,
-        entry: &mut Entry,
-        app: &str,
-        version: &str,
-        workload: &boreas_core::command::Workload,
-    ) -> Outcome {
-        let pm = match validate::pm_workload(workload) {
-            Ok(pm) => pm,
-            Err(e) => return failure(&e),
-        };
-        let previous = entry.previous.clone();
-        tracing::info!(
-            command_id = entry.command.command_id,
-            app,
-            version,
-            previous,
-            "deploy started"
-        );
-        if entry.phase == Phase::Accepted {
-            if let Err(e) = self.install(app, version, pm).await {
-                tracing::warn!(app, version, error = %e, "deploy failed before switching; nothing changed");
-                return failure(&e);
-            }
-            entry.phase = Phase::Switched;
-            if let Err(e) = self.journal.put(entry) {
-                return failure(&e);
-            }
-        }
-        let started = match self.switch(app, version, previous.as_deref()) {
-            Ok(()) => self.start_and_check(app, version).await,
-            Err(e) => Err(e),
-        };
-        match started {
-            Ok(()) => {
-                match self.layout.prune(app, self.config.keep_releases) {
-                    Ok(removed) if !removed.is_empty() => {
-                        tracing::info!(app, ?removed, "old releases removed");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(app, error = %e, "cannot prune old releases"),
-                }
-                tracing::info!(app, version, "deploy succeeded");
-                Outcome::Succeeded {
-                    output: self.result(app, Some(version), previous).to_json(),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(app, version, error = %e, "deploy failed; restoring the previous release");
-                self.restore(app, previous.as_deref(), &e).await
-            }
-        }
-    }
-
-    /// Puts `previous` back after a failed deploy and says how that went.
-    async fn restore(&self, app: &str, previous: Option<&str>, cause: &Error) -> Outcome {
-        let Some(previous) = previous else {
-            let stopped = self.services.stop(app, None).await;
-            let cleared = self.layout.clear_current(app);
-            return match stopped.and(cleared) {
-                Ok(()) => Outcome::Failed {
-                    error_type: cause.error_type(),
-                    cause: format!("{cause}; no earlier release on this host, the app is stopped"),
-                },
-                Err(e) => Outcome::Failed {
-                    error_type: boreas_core::command::ErrorType::RollbackFailed,
-                    cause: format!("{cause}; stopping the app failed: {e}"),
-                },
-            };
-        };
-        let restored = match self.layout.switch(app, previous) {
-            Ok(()) => self.start_and_check(app, previous).await,
-            Err(e) => Err(e),
-        };
-        match restored {
-            Ok(()) => {
-                tracing::info!(
-                    app,
-                    version = previous,
-                    "previous release restored and healthy"
-                );
-                Outcome::Failed {
-                    error_type: cause.error_type(),
-                    cause: format!("{cause}; restored {previous}, which is healthy"),
-                }
-            }
-            Err(e) => {
-                tracing::error!(app, version = previous, error = %e, "restoring the previous release failed");
-                Outcome::Failed {
-                    error_type: boreas_core::command::ErrorType::RollbackFailed,
-                    cause: format!("{cause}; restoring {previous} failed: {e}"),
-                }
-            }
-        }
-    }
-
-    async fn rollback(
-        &self,
-        entry: &mut Entry,
-        app: &str,
-        to_version: Option<&str>,
-        workload: Option<&boreas_core::command::Workload>,
-    ) -> Outcome {
-        let previous = entry.previous.clone();
-        tracing::info!(
-            command_id = entry.command.command_id,
-            app,
-            to_version,
-            previous,
-            "rollback started"
-        );
-        let result = match to_version {
-            None => {
-                let stopped = self.services.stop(app, None).await;
-                stopped.and_then(|()| self.layout.clear_current(app))
-            }
-            Some(to) => {
-                self.rollback_to(app, to, workload, previous.as_deref())
-                    .await
-            }
-        };
-        match result {
-            Ok(()) => Outcome::Succeeded {
-                output: self.result(app, to_version, previous).to_json(),
-            },
-            Err(e) => Outcome::Failed {
-                error_type: boreas_core::command::ErrorType::RollbackFailed,
-                cause: Error::Rollback {
-                    app: app.to_owned(),
-                    message: e.to_string(),
-                }
-                .to_string(),
-            },
-        }
-    }
-
-    async fn rollback_to(
-        &self,
-        app: &str,
-        to: &str,
-        workload: Option<&boreas_core::command::Workload>,
-        previous: Option<&str>,
-    ) -> Result<(), Error> {
-        if self.layout.installed(app, to).is_none() {
-            let Some(workload) = workload else {
-                return Err(Error::Rollback {
-                    app: app.to_owned(),
-                    message: format!(
-                        "release {to} is not on this host and the command has no workload"
-                    ),
-                });
-            };
-            self.install(app, to, validate::pm_workload(workload)?)
-                .await?;
-        }
-        self.switch(app, to, previous)?;
-        self.start_and_check(app, to).await
-    }
-
-    fn result(&self, app: &str, version: Option<&str>, previous: Option<String>) -> TaskResult {
-        TaskResult {
-            schema_version: SCHEMA_VERSION,
-            target: self.config.host.clone(),
-            app: app.to_owned(),
-            version: version.map(str::to_owned),
-            previous,
         }
     }
 
