@@ -195,6 +195,8 @@ fn process_alive(pid: u32) -> bool {
         .is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
 
+/// Brings the platform up step by step on the running emulator; every task it starts goes into
+/// `running`, so a failure part way stops what had started.
 async fn start(
     options: &Options,
     state_dir: &Path,
@@ -203,168 +205,20 @@ async fn start(
     stop: watch::Receiver<bool>,
 ) -> Result<DevState, String> {
     let endpoint = running.emulator.endpoint().to_owned();
-    let cfg = boreas_aws::sdk_config(Some(&endpoint)).await;
-    let names = Names::new(&options.prefix);
-    let repo_param = names.webhook_secret_param(demo::REPOSITORY);
-    if let Some(prev) = previous {
-        restore_secrets(&cfg, &names, prev).await?;
-    }
-    let asl = workspace_root().join("statemachine/deployment.asl.json");
-    let provisioned = boreas_aws::provision::provision(&cfg, &names, &asl)
-        .await
-        .map_err(|e| format!("provisioning failed: {e}"))?;
-    let secrets = Arc::new(SsmSecrets::from_config(&cfg));
-    let secret = |name: String| {
-        let secrets = Arc::clone(&secrets);
-        async move {
-            secrets
-                .get(&name)
-                .await
-                .map(|v| v.expose().to_owned())
-                .map_err(|e| format!("reading {name}: {e}"))
-        }
-    };
-    let api_token = secret(names.admin_token_param()).await?;
-    let webhook_secret = secret(repo_param.clone()).await?;
-
-    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&cfg, names.table()));
-    let queues: Arc<dyn Queues> = Arc::new(SqsQueues::from_config(&cfg));
-    let orchestrator = Arc::new(SfnOrchestrator::from_config(
-        &cfg,
-        provisioned.state_machine_arn.clone(),
-    ));
-
-    // The demo repository and its registration.
+    let platform = provision(&endpoint, &options.prefix, previous).await?;
+    let (api_token, webhook_secret) = platform.secrets().await?;
     let demo_repo = state_dir.join("demo-repo");
     let artifacts_dir = state_dir.join("artifacts");
-    demo::init_repository(&demo_repo, &artifacts_dir, options.k8s)?;
-    store
-        .put_repository(&Repository {
-            name: demo::REPOSITORY.to_owned(),
-            clone_url: format!("file://{}", demo_repo.display()),
-            provider: Provider::GitHub,
-            secret_param: repo_param,
-            triggers: vec!["refs/tags/v*".to_owned()],
-        })
-        .await
-        .map_err(|e| format!("registering the demo repository: {e}"))?;
-
-    // The functions, over the same adapters their Lambda mains build from the environment.
-    let plan_url = provisioned.queues["plan"].url.clone();
-    let events_url = provisioned.queues["events"].url.clone();
-    let intake = Intake::new(
-        Arc::clone(&store),
-        secrets.clone(),
-        Arc::clone(&queues),
-        plan_url.clone(),
-    );
-    let api = Api::new(
-        Arc::clone(&store),
-        orchestrator.clone(),
-        secrets.clone(),
-        &names,
-    );
-    let planner = Arc::new(Planner {
-        store: Arc::clone(&store),
-        orchestrator: orchestrator.clone(),
-        git: Arc::new(boreas_planner::git::GixCache::new(
-            state_dir.join("git-cache"),
-        )),
-        max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
-    });
-    let recorder = Arc::new(Recorder::new(Arc::clone(&store)));
-
-    // The HTTP server.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let dist = workspace_root().join("dashboard/dist");
-    let routes = Arc::new(server::Routes {
-        intake,
-        api,
-        dashboard: Some(dist),
-    });
-    running
-        .tasks
-        .push(tokio::spawn(server::serve(listener, routes, stop.clone())));
-
-    // The pollers.
-    let plan_handler: pollers::Handler = Arc::new(move |event| {
-        let planner = Arc::clone(&planner);
-        Box::pin(async move { boreas_planner::handle(&planner, event).await })
-    });
-    running.tasks.push(tokio::spawn(pollers::run(
-        "plan",
-        Arc::clone(&queues),
-        plan_url,
-        plan_handler,
-        stop.clone(),
-    )));
-    // Two recorders: inventories of many agents arrive together.
-    for _ in 0..2 {
-        let recorder = Arc::clone(&recorder);
-        let handler: pollers::Handler = Arc::new(move |event| {
-            let recorder = Arc::clone(&recorder);
-            Box::pin(async move { boreas_recorder::handle(&recorder, event).await })
-        });
-        running.tasks.push(tokio::spawn(pollers::run(
-            "events",
-            Arc::clone(&queues),
-            events_url.clone(),
-            handler,
-            stop.clone(),
-        )));
-    }
-
-    // The simulated Kubernetes clusters and their operators.
-    let (clusters, tasks) = if options.k8s {
-        k8s::start(&names, &queues, orchestrator.clone(), &events_url, &stop).await?
+    register_demo(&platform, &demo_repo, &artifacts_dir, options.k8s).await?;
+    let port = serve(&platform, options.port, running, &stop).await?;
+    start_pollers(&platform, state_dir, running, &stop);
+    let simulated_clusters = if options.k8s {
+        start_clusters(&platform, running, &stop).await?
     } else {
-        (Vec::new(), Vec::new())
+        Vec::new()
     };
-    let simulated_clusters = clusters
-        .iter()
-        .map(|c| state::ClusterInfo {
-            name: c.name.clone(),
-            api_url: c.fixture.url(),
-        })
-        .collect();
-    running.clusters = clusters;
-    running.tasks.extend(tasks);
-
-    // The agents, with the ports their demo apps listen on kept across restarts.
-    let mut agents = agent_layout(state_dir, options.agents);
-    let mut taken = HashSet::new();
-    for agent in &mut agents {
-        let known = previous
-            .and_then(|p| p.agents.iter().find(|a| a.host == agent.host))
-            .map(|a| a.ports.clone())
-            .unwrap_or_default();
-        for app in demo::APPS {
-            let port = match known.get(app) {
-                Some(p) if taken.insert(*p) => *p,
-                _ => free_port(&mut taken)?,
-            };
-            agent.ports.insert(app.to_owned(), port);
-        }
-        agents::write_ports(agent)?;
-    }
-    let agent_env = agents::AgentEnv {
-        binary: agents::find_binary()?,
-        endpoint: endpoint.clone(),
-        prefix: options.prefix.clone(),
-        inventory_seconds: options.inventory_seconds,
-        restart_after: options.agent_restart,
-    };
-    for agent in &agents {
-        running.tasks.push(tokio::spawn(agents::supervise(
-            agent_env.clone(),
-            agent.clone(),
-            stop.clone(),
-        )));
-    }
-    wait_for_agents(store.as_ref(), &agents).await?;
+    let agents = start_agents(options, state_dir, previous, &endpoint, running, &stop)?;
+    wait_for_agents(platform.store.as_ref(), &agents).await?;
 
     let base = format!("http://127.0.0.1:{port}");
     let state = DevState {
@@ -385,6 +239,232 @@ async fn start(
     replay_tags(&state).await?;
     state.save(state_dir)?;
     Ok(state)
+}
+
+/// The provisioned emulator: its names, queues and the adapters every function shares.
+struct Platform {
+    names: Names,
+    secrets: Arc<SsmSecrets>,
+    store: Arc<dyn Store>,
+    queues: Arc<dyn Queues>,
+    orchestrator: Arc<SfnOrchestrator>,
+    plan_url: String,
+    events_url: String,
+}
+
+/// Provisions the emulator at `endpoint` as `boreas provision` does, after putting back the
+/// secrets of a `previous` run.
+async fn provision(
+    endpoint: &str,
+    prefix: &str,
+    previous: Option<&DevState>,
+) -> Result<Platform, String> {
+    let cfg = boreas_aws::sdk_config(Some(endpoint)).await;
+    let names = Names::new(prefix);
+    if let Some(prev) = previous {
+        restore_secrets(&cfg, &names, prev).await?;
+    }
+    let asl = workspace_root().join("statemachine/deployment.asl.json");
+    let provisioned = boreas_aws::provision::provision(&cfg, &names, &asl)
+        .await
+        .map_err(|e| format!("provisioning failed: {e}"))?;
+    Ok(Platform {
+        secrets: Arc::new(SsmSecrets::from_config(&cfg)),
+        store: Arc::new(DynamoStore::from_config(&cfg, names.table())),
+        queues: Arc::new(SqsQueues::from_config(&cfg)),
+        orchestrator: Arc::new(SfnOrchestrator::from_config(
+            &cfg,
+            provisioned.state_machine_arn.clone(),
+        )),
+        plan_url: provisioned.queues["plan"].url.clone(),
+        events_url: provisioned.queues["events"].url.clone(),
+        names,
+    })
+}
+
+impl Platform {
+    /// The admin token and the demo repository's webhook secret.
+    async fn secrets(&self) -> Result<(String, String), String> {
+        let secret = |name: String| async move {
+            self.secrets
+                .get(&name)
+                .await
+                .map(|v| v.expose().to_owned())
+                .map_err(|e| format!("reading {name}: {e}"))
+        };
+        let api_token = secret(self.names.admin_token_param()).await?;
+        let webhook_secret = secret(self.names.webhook_secret_param(demo::REPOSITORY)).await?;
+        Ok((api_token, webhook_secret))
+    }
+}
+
+/// Creates (or keeps) the demo repository and registers it.
+async fn register_demo(
+    platform: &Platform,
+    demo_repo: &Path,
+    artifacts_dir: &Path,
+    k8s: bool,
+) -> Result<(), String> {
+    demo::init_repository(demo_repo, artifacts_dir, k8s)?;
+    platform
+        .store
+        .put_repository(&Repository {
+            name: demo::REPOSITORY.to_owned(),
+            clone_url: format!("file://{}", demo_repo.display()),
+            provider: Provider::GitHub,
+            secret_param: platform.names.webhook_secret_param(demo::REPOSITORY),
+            triggers: vec!["refs/tags/v*".to_owned()],
+        })
+        .await
+        .map_err(|e| format!("registering the demo repository: {e}"))
+}
+
+/// The HTTP server with the intake and the api, over the same adapters their Lambda mains build
+/// from the environment; returns the port it listens on.
+async fn serve(
+    platform: &Platform,
+    port: u16,
+    running: &mut Running,
+    stop: &watch::Receiver<bool>,
+) -> Result<u16, String> {
+    let intake = Intake::new(
+        Arc::clone(&platform.store),
+        platform.secrets.clone(),
+        Arc::clone(&platform.queues),
+        platform.plan_url.clone(),
+    );
+    let api = Api::new(
+        Arc::clone(&platform.store),
+        platform.orchestrator.clone(),
+        platform.secrets.clone(),
+        &platform.names,
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let dist = workspace_root().join("dashboard/dist");
+    let routes = Arc::new(server::Routes {
+        intake,
+        api,
+        dashboard: Some(dist),
+    });
+    running
+        .tasks
+        .push(tokio::spawn(server::serve(listener, routes, stop.clone())));
+    Ok(port)
+}
+
+/// The planner and recorder, each behind a poller of its queue as Lambda's SQS event source.
+fn start_pollers(
+    platform: &Platform,
+    state_dir: &Path,
+    running: &mut Running,
+    stop: &watch::Receiver<bool>,
+) {
+    let planner = Arc::new(Planner {
+        store: Arc::clone(&platform.store),
+        orchestrator: platform.orchestrator.clone(),
+        git: Arc::new(boreas_planner::git::GixCache::new(
+            state_dir.join("git-cache"),
+        )),
+        max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
+    });
+    let recorder = Arc::new(Recorder::new(Arc::clone(&platform.store)));
+    let plan_handler: pollers::Handler = Arc::new(move |event| {
+        let planner = Arc::clone(&planner);
+        Box::pin(async move { boreas_planner::handle(&planner, event).await })
+    });
+    running.tasks.push(tokio::spawn(pollers::run(
+        "plan",
+        Arc::clone(&platform.queues),
+        platform.plan_url.clone(),
+        plan_handler,
+        stop.clone(),
+    )));
+    // Two recorders: inventories of many agents arrive together.
+    for _ in 0..2 {
+        let recorder = Arc::clone(&recorder);
+        let handler: pollers::Handler = Arc::new(move |event| {
+            let recorder = Arc::clone(&recorder);
+            Box::pin(async move { boreas_recorder::handle(&recorder, event).await })
+        });
+        running.tasks.push(tokio::spawn(pollers::run(
+            "events",
+            Arc::clone(&platform.queues),
+            platform.events_url.clone(),
+            handler,
+            stop.clone(),
+        )));
+    }
+}
+
+/// The simulated Kubernetes clusters and their operators.
+async fn start_clusters(
+    platform: &Platform,
+    running: &mut Running,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<state::ClusterInfo>, String> {
+    let (clusters, tasks) = k8s::start(
+        &platform.names,
+        &platform.queues,
+        platform.orchestrator.clone(),
+        &platform.events_url,
+        stop,
+    )
+    .await?;
+    let infos = clusters
+        .iter()
+        .map(|c| state::ClusterInfo {
+            name: c.name.clone(),
+            api_url: c.fixture.url(),
+        })
+        .collect();
+    running.clusters = clusters;
+    running.tasks.extend(tasks);
+    Ok(infos)
+}
+
+/// The agents, with the ports their demo apps listen on kept across restarts.
+fn start_agents(
+    options: &Options,
+    state_dir: &Path,
+    previous: Option<&DevState>,
+    endpoint: &str,
+    running: &mut Running,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<AgentInfo>, String> {
+    let mut agents = agent_layout(state_dir, options.agents);
+    let mut taken = HashSet::new();
+    for agent in &mut agents {
+        let known = previous
+            .and_then(|p| p.agents.iter().find(|a| a.host == agent.host))
+            .map(|a| a.ports.clone())
+            .unwrap_or_default();
+        for app in demo::APPS {
+            let port = match known.get(app) {
+                Some(p) if taken.insert(*p) => *p,
+                _ => free_port(&mut taken)?,
+            };
+            agent.ports.insert(app.to_owned(), port);
+        }
+        agents::write_ports(agent)?;
+    }
+    let agent_env = agents::AgentEnv {
+        binary: agents::find_binary()?,
+        endpoint: endpoint.to_owned(),
+        prefix: options.prefix.clone(),
+        inventory_seconds: options.inventory_seconds,
+        restart_after: options.agent_restart,
+    };
+    for agent in &agents {
+        running.tasks.push(tokio::spawn(agents::supervise(
+            agent_env.clone(),
+            agent.clone(),
+            stop.clone(),
+        )));
+    }
+    Ok(agents)
 }
 
 /// Puts the saved admin token and webhook secret back into SSM, so that tokens and signatures
