@@ -23,6 +23,12 @@ pub enum Error {
         from: DeploymentStatus,
         to: DeploymentStatus,
     },
+    /// The deployment's execution did not start; the deployment is recorded `failed`.
+    #[error("deployment {id}: {message}")]
+    ExecutionNotStarted { id: String, message: String },
+    /// The operating system gave no random bytes.
+    #[error("no randomness available: {message}")]
+    NoRandomness { message: String },
     /// The service kept throttling after the SDK's retries.
     #[error("{service} throttled the request: {message}")]
     Throttled {
@@ -69,6 +75,8 @@ impl Error {
             Self::AlreadyExists { .. } => "AlreadyExists",
             Self::Conflict { .. } => "Conflict",
             Self::IllegalTransition { .. } => "IllegalTransition",
+            Self::ExecutionNotStarted { .. } => "ExecutionNotStarted",
+            Self::NoRandomness { .. } => "NoRandomness",
             Self::Throttled { .. } => "Throttled",
             Self::TaskTimedOut { .. } => "TaskTimedOut",
             Self::InvalidTaskToken { .. } => "InvalidTaskToken",

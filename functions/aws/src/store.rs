@@ -24,7 +24,8 @@
 //! Correctness rests on conditional writes, never on read-then-write:
 //! - a webhook delivery id is recorded once (`attribute_not_exists`, or the old record expired);
 //! - a deployment's status changes only along [`DeploymentStatus::can_become`], written with the
-//!   status it was read with as the condition, so of two racing writers exactly one wins;
+//!   status it was read with as the condition, so of two racing writers exactly one wins (the
+//!   functions change it, with its run locks, only through [`crate::lifecycle::Lifecycle`]);
 //! - a plan changes only while the deployment is `planned`;
 //! - run locks for a set of apps are taken in one transaction: at most one running deployment per
 //!   app and environment;
@@ -346,6 +347,23 @@ pub struct AuditEntry {
     pub action: String,
     /// What it was done to.
     pub target: String,
+}
+
+impl AuditEntry {
+    /// An entry for `who` doing `action` to `target` now, with a fresh random id.
+    pub fn new(who: &str, action: &str, target: &str) -> Result<Self, Error> {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| Error::NoRandomness {
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            at: rfc3339(SystemTime::now()),
+            id: hex(&id),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+        })
+    }
 }
 
 /// Boreas's state. See the module documentation for keys and guarantees.

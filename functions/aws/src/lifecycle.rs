@@ -1,0 +1,299 @@
+//! A deployment's lifecycle: the one owner of its status changes, of the run locks that go with
+//! them and of their audit entries. The api (confirm, cancel), the planner (`auto_confirm`,
+//! supersede) and the recorder (outcomes) change a deployment only through [`Lifecycle`]; the state
+//! machine records its own outcome in the same record under the same rules (a conditional write on
+//! `running`).
+//!
+//! Rules, with the store's conditional writes underneath (see [`crate::store`]):
+//! - **start**: a `planned` deployment takes the run locks of every app of its plan, all or none,
+//!   moves to `running` and starts the execution named by its id. Losing the move to a concurrent
+//!   start of the same deployment keeps the locks (the winner holds them: they are taken by
+//!   deployment id); losing it to anything else (a cancel, a supersede) gives them back. A
+//!   deployment already `running` (an earlier start stopped between the move and the execution)
+//!   only starts the execution, which is idempotent.
+//! - **fail_to_start**: when the execution does not start, the deployment is `failed` with the
+//!   error, and its locks are released.
+//! - **cancel**: a `planned` deployment is `cancelled`; a `running` one has its execution stopped,
+//!   then is `cancelled` and releases its locks.
+//! - **finish**: a `running` deployment takes the outcome the state machine reports; whatever its
+//!   status, its locks are released (on every redelivery too, so a crash between the two writes
+//!   cannot leave them held).
+//! - **supersede**: a `planned` deployment is `superseded` by a newer one, unless a person
+//!   confirmed or cancelled it first.
+
+use std::time::SystemTime;
+
+use boreas_core::deployment::DeploymentStatus;
+
+use crate::Error;
+use crate::orchestrator::Orchestrator;
+use crate::store::{AuditEntry, Deployment, MAX_LOCKS, Store, Transition, rfc3339};
+
+/// Error a cancelled execution is stopped with.
+pub const CANCELLED: &str = "Boreas.Cancelled";
+
+/// Who asks for a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// A person or tool holding an API token, by the token's name: the change is audited.
+    Token(&'a str),
+    /// Boreas itself (`auto_confirm`, the planner, the state machine's outcome): not audited.
+    Boreas,
+}
+
+/// A started deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedDeployment {
+    /// The deployment, `running`.
+    pub deployment: Deployment,
+    /// Its execution's ARN.
+    pub execution_arn: String,
+}
+
+/// What [`Lifecycle::finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The deployment moved from `running` to this outcome.
+    Now(DeploymentStatus),
+    /// The deployment had already left `running` (a redelivery, a cancel that came first, the
+    /// state machine's own record): its status is kept.
+    Already(DeploymentStatus),
+}
+
+/// Changes deployments in a [`Store`]; see the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle<'a> {
+    store: &'a dyn Store,
+}
+
+impl<'a> Lifecycle<'a> {
+    /// The lifecycle of the deployments in `store`.
+    pub fn new(store: &'a dyn Store) -> Self {
+        Self { store }
+    }
+
+    /// Starts `deployment` (as read by the caller, `planned` or `running`) with the execution
+    /// input `input` (JSON).
+    ///
+    /// Errors: [`Error::Conflict`] when another deployment holds a run lock (nothing changed);
+    /// [`Error::IllegalTransition`] when the deployment is no longer `planned` (a concurrent
+    /// start that won keeps the locks); [`Error::ExecutionNotStarted`] when the execution did
+    /// not start (the deployment is then `failed`, see [`Self::fail_to_start`]).
+    pub async fn start(
+        &self,
+        orchestrator: &dyn Orchestrator,
+        deployment: &Deployment,
+        input: &str,
+        actor: Actor<'_>,
+    ) -> Result<StartedDeployment, Error> {
+        let id = deployment.id.as_str();
+        let running = match deployment.status {
+            DeploymentStatus::Planned => self.take_locks_and_run(deployment).await?,
+            DeploymentStatus::Running => deployment.clone(),
+            from => {
+                return Err(Error::IllegalTransition {
+                    id: id.to_owned(),
+                    from,
+                    to: DeploymentStatus::Running,
+                });
+            }
+        };
+        match orchestrator.start(id, input).await {
+            Ok(started) => {
+                tracing::info!(
+                    deployment = id,
+                    created = started.created,
+                    "execution started"
+                );
+                self.audit(actor, "deployment.confirm", id).await?;
+                Ok(StartedDeployment {
+                    deployment: running,
+                    execution_arn: started.execution_arn,
+                })
+            }
+            Err(e) => {
+                let message = format!("the execution did not start: {e}");
+                self.fail_to_start(&running, &message).await?;
+                Err(Error::ExecutionNotStarted {
+                    id: id.to_owned(),
+                    message,
+                })
+            }
+        }
+    }
+
+    async fn take_locks_and_run(&self, deployment: &Deployment) -> Result<Deployment, Error> {
+        let (id, env) = (deployment.id.as_str(), deployment.environment.as_str());
+        let apps = plan_apps(deployment);
+        if apps.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "deployment {id} plans no app: there is nothing to start"
+            )));
+        }
+        self.store.acquire_run_locks(id, env, &apps).await?;
+        let change = Transition::to(DeploymentStatus::Running, now());
+        match self.store.transition_deployment(id, &change).await {
+            Ok(running) => Ok(running),
+            // A concurrent start of this deployment won: the locks are its locks now.
+            Err(
+                e @ Error::IllegalTransition {
+                    from: DeploymentStatus::Running,
+                    ..
+                },
+            ) => Err(e),
+            Err(e) => {
+                self.release_locks(deployment).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records that the execution of the `running` deployment did not start: `failed` with
+    /// `error`, its run locks released. A deployment that meanwhile reached another end (a
+    /// cancel) keeps that status; its locks are released all the same.
+    pub async fn fail_to_start(&self, deployment: &Deployment, error: &str) -> Result<(), Error> {
+        let change = Transition {
+            error: Some(error.to_owned()),
+            ..Transition::to(DeploymentStatus::Failed, now())
+        };
+        match self
+            .store
+            .transition_deployment(&deployment.id, &change)
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(deployment = %deployment.id, error, "deployment failed to start");
+            }
+            Err(Error::IllegalTransition { from, .. }) if from.is_terminal() => {}
+            Err(e) => return Err(e),
+        }
+        self.release_locks(deployment).await
+    }
+
+    /// Cancels `deployment` (as read by the caller): a `planned` one at once, a `running` one
+    /// after stopping its execution (an execution that does not exist is already stopped).
+    /// [`Error::IllegalTransition`] when it has ended, or ends meanwhile.
+    pub async fn cancel(
+        &self,
+        orchestrator: &dyn Orchestrator,
+        deployment: &Deployment,
+        actor: Actor<'_>,
+    ) -> Result<Deployment, Error> {
+        let id = deployment.id.as_str();
+        let change = Transition::to(DeploymentStatus::Cancelled, now());
+        let cancelled = match deployment.status {
+            DeploymentStatus::Planned => self.store.transition_deployment(id, &change).await?,
+            DeploymentStatus::Running => {
+                let cause = match actor {
+                    Actor::Token(name) => format!("cancelled by {name}"),
+                    Actor::Boreas => "cancelled".to_owned(),
+                };
+                match orchestrator.stop(id, CANCELLED, &cause).await {
+                    Ok(()) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                let cancelled = self.store.transition_deployment(id, &change).await?;
+                self.release_locks(deployment).await?;
+                cancelled
+            }
+            from => {
+                return Err(Error::IllegalTransition {
+                    id: id.to_owned(),
+                    from,
+                    to: DeploymentStatus::Cancelled,
+                });
+            }
+        };
+        self.audit(actor, "deployment.cancel", id).await?;
+        Ok(cancelled)
+    }
+
+    /// Records the outcome `status` (terminal) the state machine reports for deployment `id`,
+    /// with the target that caused it, and releases the deployment's run locks.
+    /// [`Error::NotFound`] for an unknown deployment, [`Error::InvalidInput`] for a status that is
+    /// not terminal.
+    pub async fn finish(
+        &self,
+        id: &str,
+        status: DeploymentStatus,
+        failed_target: Option<String>,
+    ) -> Result<Finished, Error> {
+        if !status.is_terminal() {
+            return Err(Error::invalid_input(format!(
+                "deployment {id}: {status} is not an outcome"
+            )));
+        }
+        let deployment = self
+            .store
+            .get_deployment(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
+        let finished = if deployment.status == DeploymentStatus::Running {
+            let change = Transition {
+                failed_target,
+                ..Transition::to(status, now())
+            };
+            match self.store.transition_deployment(id, &change).await {
+                Ok(_) => Finished::Now(status),
+                // Another writer (a cancel) moved it first: its status stands.
+                Err(Error::IllegalTransition { from, .. }) => Finished::Already(from),
+                Err(e) => return Err(e),
+            }
+        } else {
+            Finished::Already(deployment.status)
+        };
+        // Released after the status is final, and on every redelivery.
+        self.release_locks(&deployment).await?;
+        Ok(finished)
+    }
+
+    /// Supersedes the `planned` deployment `loser` by `winner`; `false` when `loser` is no
+    /// longer planned (a person confirmed or cancelled it: that decision stands).
+    pub async fn supersede(&self, loser: &Deployment, winner: &Deployment) -> Result<bool, Error> {
+        let change = Transition {
+            error: Some(format!(
+                "superseded by deployment {} of version {}",
+                winner.id, winner.version
+            )),
+            ..Transition::to(DeploymentStatus::Superseded, now())
+        };
+        match self.store.transition_deployment(&loser.id, &change).await {
+            Ok(_) => {
+                tracing::info!(deployment = %loser.id, by = %winner.id, "superseded");
+                Ok(true)
+            }
+            Err(Error::IllegalTransition { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Releases the run locks `deployment` holds for the apps of its plan.
+    async fn release_locks(&self, deployment: &Deployment) -> Result<(), Error> {
+        let apps = plan_apps(deployment);
+        for chunk in apps.chunks(MAX_LOCKS) {
+            self.store
+                .release_run_locks(&deployment.id, &deployment.environment, chunk)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn audit(&self, actor: Actor<'_>, action: &str, target: &str) -> Result<(), Error> {
+        if let Actor::Token(who) = actor {
+            self.store
+                .append_audit(&AuditEntry::new(who, action, target)?)
+                .await?;
+            tracing::info!(who, action, target, "audited");
+        }
+        Ok(())
+    }
+}
+
+/// The apps of a deployment's plan: the run locks it takes.
+fn plan_apps(deployment: &Deployment) -> Vec<String> {
+    deployment.plan.apps().map(|a| a.app.clone()).collect()
+}
+
+fn now() -> String {
+    rfc3339(SystemTime::now())
+}

@@ -1,0 +1,466 @@
+//! The deployment lifecycle on the in-memory store, with an orchestrator that records what it is
+//! asked and fails starts on demand (the emulator's Step Functions is driven in the api, planner
+//! and state machine tests).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use boreas_aws::BoxFuture;
+use boreas_aws::Error;
+use boreas_aws::lifecycle::{Actor, Finished, Lifecycle};
+use boreas_aws::orchestrator::{Execution, Orchestrator, Started};
+use boreas_aws::store::{
+    Deployment, MemoryStore, NewDeployment, PageRequest, Store, Transition, rfc3339,
+};
+use boreas_core::config::{AppKind, BatchSize, Pause};
+use boreas_core::deployment::DeploymentStatus::{self, *};
+use boreas_core::plan::{AppPlan, BatchPlan, PausePlan, Plan, Stage};
+
+/// Step Functions as far as the lifecycle uses it: executions by name, and starts that fail while
+/// `refuse` holds a message.
+#[derive(Debug, Default)]
+struct FakeOrchestrator {
+    /// Execution name → input.
+    started: Mutex<BTreeMap<String, String>>,
+    stopped: Mutex<Vec<(String, String, String)>>,
+    refuse: Mutex<Option<String>>,
+}
+
+impl FakeOrchestrator {
+    fn refusing(message: &str) -> Self {
+        Self {
+            refuse: Mutex::new(Some(message.to_owned())),
+            ..Self::default()
+        }
+    }
+
+    fn started(&self) -> Vec<String> {
+        self.started.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+impl Orchestrator for FakeOrchestrator {
+    fn start<'a>(&'a self, name: &'a str, input: &'a str) -> BoxFuture<'a, Started> {
+        Box::pin(async move {
+            if let Some(message) = self.refuse.lock().unwrap().clone() {
+                return Err(Error::Sdk {
+                    service: "stepfunctions",
+                    message,
+                });
+            }
+            let created = self
+                .started
+                .lock()
+                .unwrap()
+                .insert(name.to_owned(), input.to_owned())
+                .is_none();
+            Ok(Started {
+                execution_arn: format!("arn:aws:states:us-east-1:123456789012:execution:m:{name}"),
+                created,
+            })
+        })
+    }
+
+    fn stop<'a>(&'a self, name: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.started.lock().unwrap().contains_key(name) {
+                return Err(Error::NotFound {
+                    what: format!("execution {name}"),
+                });
+            }
+            self.stopped.lock().unwrap().push((
+                name.to_owned(),
+                error.to_owned(),
+                cause.to_owned(),
+            ));
+            Ok(())
+        })
+    }
+
+    fn describe<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Execution> {
+        Box::pin(async move {
+            Err(Error::NotFound {
+                what: format!("execution {name} (not described by this fake)"),
+            })
+        })
+    }
+
+    fn send_task_success<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async { unreachable!("the lifecycle sends no task results") })
+    }
+
+    fn send_task_failure<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async { unreachable!("the lifecycle sends no task results") })
+    }
+
+    fn send_task_heartbeat<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async { unreachable!("the lifecycle sends no heartbeats") })
+    }
+}
+
+const ENV: &str = "prod";
+const INPUT: &str = r#"{"deployment_id":"dep"}"#;
+
+fn app(name: &str) -> AppPlan {
+    AppPlan {
+        app: name.to_owned(),
+        kind: AppKind::Pm,
+        depends_on: Vec::new(),
+        current_version: None,
+        targets: vec![format!("{name}-1")],
+        batch_sizes: vec![BatchSize::Percent(100)],
+        pause: Pause::None,
+        parallelism: 1,
+        heartbeat_seconds: 30,
+        timeout_seconds: 600,
+        batches: vec![BatchPlan {
+            index: 0,
+            targets: vec![format!("{name}-1")],
+            weight: None,
+            pause: PausePlan::None,
+        }],
+    }
+}
+
+fn plan(apps: &[&str]) -> Plan {
+    Plan {
+        environment: ENV.to_owned(),
+        version: "v1".to_owned(),
+        stages: vec![Stage {
+            parallelism: 1,
+            apps: apps.iter().map(|a| app(a)).collect(),
+        }],
+        skipped: Vec::new(),
+    }
+}
+
+async fn planned(store: &MemoryStore, id: &str, apps: &[&str]) -> Deployment {
+    store
+        .create_deployment(&NewDeployment {
+            id: id.to_owned(),
+            repository: "shop".to_owned(),
+            version: "v1".to_owned(),
+            environment: ENV.to_owned(),
+            plan: plan(apps),
+            created_at: rfc3339(std::time::SystemTime::now()),
+        })
+        .await
+        .unwrap()
+}
+
+async fn status(store: &MemoryStore, id: &str) -> DeploymentStatus {
+    store.get_deployment(id).await.unwrap().unwrap().status
+}
+
+async fn holder(store: &MemoryStore, app: &str) -> Option<String> {
+    store.run_lock_holder(ENV, app).await.unwrap()
+}
+
+async fn audit(store: &MemoryStore) -> Vec<String> {
+    store
+        .list_audit(&PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| format!("{} {} {}", e.who, e.action, e.target))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_start_takes_the_locks_runs_and_starts_the_execution_once() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let d = planned(&store, "dep", &["api", "web"]).await;
+    let started = Lifecycle::new(&store)
+        .start(&sfn, &d, INPUT, Actor::Token("ana"))
+        .await
+        .unwrap();
+    assert_eq!(started.deployment.status, Running);
+    assert!(started.deployment.started_at.is_some());
+    assert!(started.execution_arn.ends_with(":dep"));
+    assert_eq!(sfn.started(), ["dep"]);
+    assert_eq!(sfn.started.lock().unwrap()["dep"], INPUT);
+    for app in ["api", "web"] {
+        assert_eq!(holder(&store, app).await.as_deref(), Some("dep"));
+    }
+    assert_eq!(audit(&store).await, ["ana deployment.confirm dep"]);
+
+    // Started by Boreas: a deployment left running before its execution started only starts it.
+    let running = store.get_deployment("dep").await.unwrap().unwrap();
+    Lifecycle::new(&store)
+        .start(&sfn, &running, INPUT, Actor::Boreas)
+        .await
+        .unwrap();
+    assert_eq!(sfn.started(), ["dep"], "one execution");
+    assert_eq!(audit(&store).await.len(), 1, "Boreas is not audited");
+}
+
+#[tokio::test]
+async fn a_held_lock_leaves_the_deployment_planned_and_starts_nothing() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let first = planned(&store, "first", &["api"]).await;
+    Lifecycle::new(&store)
+        .start(&sfn, &first, INPUT, Actor::Boreas)
+        .await
+        .unwrap();
+    let second = planned(&store, "second", &["web", "api"]).await;
+    let err = Lifecycle::new(&store)
+        .start(&sfn, &second, INPUT, Actor::Token("ana"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { reason, .. } if reason.contains("first")),
+        "{err:?}"
+    );
+    assert_eq!(status(&store, "second").await, Planned);
+    assert_eq!(holder(&store, "web").await, None, "all or nothing");
+    assert_eq!(sfn.started(), ["first"]);
+    assert!(audit(&store).await.is_empty());
+}
+
+/// Two starts of one deployment read it `planned`; the second loses the move to `running` after
+/// taking the locks it shares with the first (locks are held by deployment id). It must not
+/// release them: the running deployment would hold none, and another deployment of the same
+/// apps could start beside it. (The planner's `auto_confirm` racing a person's confirm did.)
+#[tokio::test]
+async fn a_racing_start_that_loses_keeps_the_winners_locks() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let read_by_both = planned(&store, "dep", &["api", "web"]).await;
+    let lifecycle = Lifecycle::new(&store);
+    lifecycle
+        .start(&sfn, &read_by_both, INPUT, Actor::Token("ana"))
+        .await
+        .unwrap();
+    let err = lifecycle
+        .start(&sfn, &read_by_both, INPUT, Actor::Boreas)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::IllegalTransition { from: Running, .. }),
+        "{err:?}"
+    );
+    assert_eq!(status(&store, "dep").await, Running);
+    for app in ["api", "web"] {
+        assert_eq!(
+            holder(&store, app).await.as_deref(),
+            Some("dep"),
+            "{app}: the running deployment keeps its lock"
+        );
+    }
+    assert_eq!(sfn.started(), ["dep"], "the loser starts nothing");
+    let other = planned(&store, "other", &["web"]).await;
+    let err = lifecycle
+        .start(&sfn, &other, INPUT, Actor::Boreas)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Conflict", "{err}");
+}
+
+/// A start that loses to a cancel (or a supersede) gives the locks it took back.
+#[tokio::test]
+async fn a_start_that_loses_to_a_cancel_releases_its_locks() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let read_planned = planned(&store, "dep", &["api"]).await;
+    Lifecycle::new(&store)
+        .cancel(&sfn, &read_planned, Actor::Token("bo"))
+        .await
+        .unwrap();
+    let err = Lifecycle::new(&store)
+        .start(&sfn, &read_planned, INPUT, Actor::Token("ana"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IllegalTransition {
+                from: Cancelled,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(holder(&store, "api").await, None);
+    assert!(sfn.started().is_empty());
+    assert_eq!(audit(&store).await, ["bo deployment.cancel dep"]);
+}
+
+/// When the execution does not start the deployment is `failed` with the error and frees its
+/// locks, for every caller. (The planner's `auto_confirm` left it `running`, holding them.)
+#[tokio::test]
+async fn a_start_whose_execution_does_not_start_is_failed_with_the_error() {
+    for actor in [Actor::Token("ana"), Actor::Boreas] {
+        let store = MemoryStore::new();
+        let sfn = FakeOrchestrator::refusing("StateMachineDoesNotExist: no such machine");
+        let d = planned(&store, "dep", &["api", "web"]).await;
+        let err = Lifecycle::new(&store)
+            .start(&sfn, &d, INPUT, actor)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ExecutionNotStarted { id, message }
+                if id == "dep" && message.contains("StateMachineDoesNotExist")),
+            "{err:?}"
+        );
+        let failed = store.get_deployment("dep").await.unwrap().unwrap();
+        assert_eq!(failed.status, Failed, "{actor:?}");
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("the execution did not start: ")
+                    && e.contains("no such machine")),
+            "{failed:?}"
+        );
+        assert!(failed.ended_at.is_some());
+        for app in ["api", "web"] {
+            assert_eq!(holder(&store, app).await, None, "{actor:?}: {app}");
+        }
+        assert!(audit(&store).await.is_empty(), "nothing was confirmed");
+    }
+}
+
+#[tokio::test]
+async fn cancels_stop_a_running_execution_and_free_its_locks() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let d = planned(&store, "dep", &["api"]).await;
+    let lifecycle = Lifecycle::new(&store);
+    let running = lifecycle
+        .start(&sfn, &d, INPUT, Actor::Boreas)
+        .await
+        .unwrap()
+        .deployment;
+    let cancelled = lifecycle
+        .cancel(&sfn, &running, Actor::Token("bo"))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, Cancelled);
+    assert_eq!(
+        *sfn.stopped.lock().unwrap(),
+        [(
+            "dep".to_owned(),
+            "Boreas.Cancelled".to_owned(),
+            "cancelled by bo".to_owned()
+        )]
+    );
+    assert_eq!(holder(&store, "api").await, None);
+    let err = lifecycle
+        .cancel(&sfn, &cancelled, Actor::Token("bo"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::IllegalTransition {
+                from: Cancelled,
+                to: Cancelled,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // A running deployment whose execution never existed is cancelled all the same.
+    let lost = planned(&store, "lost", &["api"]).await;
+    store
+        .transition_deployment("lost", &Transition::to(Running, "2026-01-01T00:00:00.000Z"))
+        .await
+        .unwrap();
+    let lost = store.get_deployment(&lost.id).await.unwrap().unwrap();
+    let cancelled = lifecycle.cancel(&sfn, &lost, Actor::Boreas).await.unwrap();
+    assert_eq!(cancelled.status, Cancelled);
+    assert_eq!(
+        audit(&store).await,
+        ["bo deployment.cancel dep"],
+        "Boreas is not audited"
+    );
+}
+
+#[tokio::test]
+async fn finishing_records_the_outcome_once_and_always_frees_the_locks() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let d = planned(&store, "dep", &["api", "web"]).await;
+    let lifecycle = Lifecycle::new(&store);
+    lifecycle
+        .start(&sfn, &d, INPUT, Actor::Boreas)
+        .await
+        .unwrap();
+    let finished = lifecycle
+        .finish("dep", RolledBack, Some("api-1".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(finished, Finished::Now(RolledBack));
+    let d = store.get_deployment("dep").await.unwrap().unwrap();
+    assert_eq!(
+        (d.status, d.failed_target.as_deref()),
+        (RolledBack, Some("api-1"))
+    );
+    assert_eq!(holder(&store, "api").await, None);
+
+    // A redelivery keeps the outcome, and releases locks the deployment took again meanwhile.
+    store
+        .acquire_run_locks("dep", ENV, &["web".to_owned()])
+        .await
+        .unwrap();
+    let again = lifecycle.finish("dep", Succeeded, None).await.unwrap();
+    assert_eq!(again, Finished::Already(RolledBack));
+    assert_eq!(status(&store, "dep").await, RolledBack);
+    assert_eq!(holder(&store, "web").await, None);
+
+    let err = lifecycle.finish("dep", Running, None).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput", "{err}");
+    let err = lifecycle.finish("nope", Failed, None).await.unwrap_err();
+    assert_eq!(err.error_type(), "NotFound", "{err}");
+}
+
+/// A plan of more apps than one lock call takes is released in several calls.
+#[tokio::test]
+async fn finishing_releases_more_locks_than_one_call_takes() {
+    let store = MemoryStore::new();
+    let names: Vec<String> = (0..150).map(|i| format!("app-{i:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    planned(&store, "big", &refs).await;
+    store
+        .transition_deployment("big", &Transition::to(Running, "2026-01-01T00:00:00.000Z"))
+        .await
+        .unwrap();
+    for chunk in names.chunks(100) {
+        store.acquire_run_locks("big", ENV, chunk).await.unwrap();
+    }
+    Lifecycle::new(&store)
+        .finish("big", Succeeded, None)
+        .await
+        .unwrap();
+    for app in ["app-000", "app-099", "app-100", "app-149"] {
+        assert_eq!(holder(&store, app).await, None, "{app}");
+    }
+}
+
+#[tokio::test]
+async fn supersede_moves_a_planned_deployment_and_respects_a_persons_decision() {
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    let old = planned(&store, "old", &["api"]).await;
+    let new = planned(&store, "new", &["api"]).await;
+    let lifecycle = Lifecycle::new(&store);
+    assert!(lifecycle.supersede(&old, &new).await.unwrap());
+    let d = store.get_deployment("old").await.unwrap().unwrap();
+    assert_eq!(d.status, Superseded);
+    assert_eq!(
+        d.error.as_deref(),
+        Some("superseded by deployment new of version v1")
+    );
+
+    let confirmed = planned(&store, "confirmed", &["web"]).await;
+    lifecycle
+        .start(&sfn, &confirmed, INPUT, Actor::Token("ana"))
+        .await
+        .unwrap();
+    assert!(!lifecycle.supersede(&confirmed, &new).await.unwrap());
+    assert_eq!(status(&store, "confirmed").await, Running);
+}
