@@ -4,9 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use boreas_api_types as wire;
-use boreas_aws::store::{
-    ApiToken, Decision, Deployment, NewDeployment, Repository, Transition, rfc3339,
-};
+use boreas_aws::lifecycle::{Actor, Lifecycle};
+use boreas_aws::store::{ApiToken, Decision, Deployment, NewDeployment, Repository, rfc3339};
 use boreas_core::adjust;
 use boreas_core::config::{self, Config};
 use boreas_core::deployment::DeploymentStatus;
@@ -25,8 +24,6 @@ use crate::{Api, Error, random_hex};
 
 /// Error type a rejected gate fails its task with (the state machine rolls back on it).
 pub const GATE_REJECTED: &str = "Boreas.GateRejected";
-/// Error a cancelled execution is stopped with.
-pub const CANCELLED: &str = "Boreas.Cancelled";
 
 fn plan_apps(plan: &Plan) -> Vec<String> {
     plan.apps().map(|a| a.app.clone()).collect()
@@ -155,57 +152,27 @@ pub(crate) async fn confirm(
             rule: "execution_input",
             message: e.to_string(),
         })?;
-    if let Err(e) = api.store.acquire_run_locks(id, &d.environment, &apps).await {
-        return Err(match e {
-            boreas_aws::Error::Conflict { reason, .. } => {
-                Error::conflict("run_lock", lock_conflict(api, &d, &apps, &reason).await)
-            }
-            other => other.into(),
-        });
-    }
-    let moved = api
-        .store
-        .transition_deployment(id, &Transition::to(DeploymentStatus::Running, now()))
+    let started = Lifecycle::new(api.store.as_ref())
+        .start(
+            api.orchestrator.as_ref(),
+            &d,
+            &input.to_json(),
+            Actor::Token(&who.name),
+        )
         .await;
-    let running = match moved {
-        Ok(d) => d,
-        Err(e @ boreas_aws::Error::IllegalTransition { from, .. }) => {
-            // A concurrent confirm that won holds these locks now; anything else frees them.
-            if from != DeploymentStatus::Running {
-                api.store
-                    .release_run_locks(id, &d.environment, &apps)
-                    .await?;
-            }
-            return Err(e.into());
+    match started {
+        Ok(started) => Ok(wire::ConfirmedDeployment {
+            deployment: wire_deployment(&started.deployment),
+            execution_arn: started.execution_arn,
+        }),
+        Err(boreas_aws::Error::Conflict { reason, .. }) => Err(Error::conflict(
+            "run_lock",
+            lock_conflict(api, &d, &apps, &reason).await,
+        )),
+        Err(e @ boreas_aws::Error::ExecutionNotStarted { .. }) => {
+            Err(Error::ExecutionStart(e.to_string()))
         }
-        Err(e) => {
-            api.store
-                .release_run_locks(id, &d.environment, &apps)
-                .await?;
-            return Err(e.into());
-        }
-    };
-    match api.orchestrator.start(id, &input.to_json()).await {
-        Ok(started) => {
-            api.audit(who, "deployment.confirm", id).await?;
-            Ok(wire::ConfirmedDeployment {
-                deployment: wire_deployment(&running),
-                execution_arn: started.execution_arn,
-            })
-        }
-        Err(e) => {
-            let failed = Transition {
-                error: Some(format!("the execution did not start: {e}")),
-                ..Transition::to(DeploymentStatus::Failed, now())
-            };
-            api.store.transition_deployment(id, &failed).await?;
-            api.store
-                .release_run_locks(id, &d.environment, &apps)
-                .await?;
-            Err(Error::ExecutionStart(format!(
-                "deployment {id}: the execution did not start: {e}"
-            )))
-        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -228,35 +195,18 @@ async fn lock_conflict(api: &Api, d: &Deployment, apps: &[String], reason: &str)
 pub(crate) async fn cancel(api: &Api, call: &Call<'_>) -> Result<wire::Deployment, Error> {
     let (id, who) = (call.param("id"), call.who()?);
     let d = get_deployment(api, id).await?;
-    let change = Transition::to(DeploymentStatus::Cancelled, now());
-    let cancelled = match d.status {
-        DeploymentStatus::Planned => api.store.transition_deployment(id, &change).await?,
-        DeploymentStatus::Running => {
-            let cause = format!("cancelled by {}", who.name);
-            match api.orchestrator.stop(id, CANCELLED, &cause).await {
-                Ok(()) | Err(boreas_aws::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let cancelled = api.store.transition_deployment(id, &change).await?;
-            let apps = plan_apps(&d.plan);
-            if !apps.is_empty() {
-                api.store
-                    .release_run_locks(id, &d.environment, &apps)
-                    .await?;
-            }
-            cancelled
-        }
-        _ => {
-            return Err(Error::conflict(
-                "illegal_transition",
-                format!(
-                    "deployment {id} is {}; it can no longer be cancelled",
-                    d.status
-                ),
-            ));
-        }
-    };
-    api.audit(who, "deployment.cancel", id).await?;
+    if d.status.is_terminal() {
+        return Err(Error::conflict(
+            "illegal_transition",
+            format!(
+                "deployment {id} is {}; it can no longer be cancelled",
+                d.status
+            ),
+        ));
+    }
+    let cancelled = Lifecycle::new(api.store.as_ref())
+        .cancel(api.orchestrator.as_ref(), &d, Actor::Token(&who.name))
+        .await?;
     Ok(wire_deployment(&cancelled))
 }
 

@@ -29,20 +29,20 @@ mod read;
 pub mod routes;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use boreas_aws::env::Env;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
-use boreas_aws::store::{AuditEntry, DynamoStore, PageRequest, Store, rfc3339};
+use boreas_aws::store::{AuditEntry, DynamoStore, PageRequest, Store};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
 use call::{Call, bad_query};
 
 pub use auth::Caller;
-pub use control::{CANCELLED, GATE_REJECTED};
+pub use control::GATE_REJECTED;
 pub use error::Error;
 pub use lambda::handle_lambda;
 
@@ -133,13 +133,7 @@ impl Api {
         action: &str,
         target: &str,
     ) -> Result<(), Error> {
-        let entry = AuditEntry {
-            at: rfc3339(SystemTime::now()),
-            id: random_hex(8)?,
-            who: who.name.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-        };
+        let entry = AuditEntry::new(&who.name, action, target)?;
         self.store.append_audit(&entry).await?;
         tracing::info!(who = %who.name, action, target, "audited");
         Ok(())

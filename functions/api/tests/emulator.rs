@@ -440,6 +440,58 @@ async fn confirm_without_a_recorded_config_or_as_a_viewer_starts_nothing() {
     assert!(p.audit().await.is_empty(), "nothing audited");
 }
 
+/// A confirm whose execution does not start answers 502 and leaves the deployment `failed` with
+/// the error, its run locks free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_whose_execution_does_not_start_is_failed_with_the_error() {
+    let p = platform().await;
+    p.version("v1", "c1", 1).await;
+    p.deployment("dep-nostart", "v1", 1).await;
+    let config = boreas_aws::sdk_config(Some(emulator::shared().await.endpoint())).await;
+    let api = Api::new(
+        p.store.clone(),
+        Arc::new(SfnOrchestrator::from_config(
+            &config,
+            format!("{}-missing", p.machine_arn),
+        )),
+        Arc::new(SsmSecrets::from_config(&config)),
+        &p.names,
+    );
+    let r = handle(
+        &api,
+        post("/api/deployments/dep-nostart/confirm", Role::Deployer),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("execution_start_failed")),
+        "{r:?}"
+    );
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("deployment dep-nostart: the execution did not start: "),
+        "{message}"
+    );
+    let d = p
+        .store
+        .get_deployment("dep-nostart")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.status, DeploymentStatus::Failed);
+    assert!(
+        d.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("the execution did not start: ")),
+        "{d:?}"
+    );
+    assert_eq!(
+        p.store.run_lock_holder("staging", "api").await.unwrap(),
+        None
+    );
+    assert!(p.audit().await.is_empty(), "nothing was confirmed");
+}
+
 /// A state machine with one task waiting on a token sent to `queue_url`.
 async fn waiting_machine(p: &Platform, queue_url: &str) -> String {
     let definition = json!({

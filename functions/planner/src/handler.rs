@@ -23,9 +23,11 @@
 //!      new one contains is moved to `superseded`; when instead an existing planned deployment
 //!      contains the new one (an older version arriving late), the new one is superseded at once;
 //!      diverged pairs both stay `planned` for a person to choose;
-//!    - with `auto_confirm`, unless diverged or superseded, the deployment takes its run locks,
-//!      moves to `running` and the execution named by its id starts (a held lock or an input the
-//!      state machine cannot take leaves it `planned`, with the reason recorded).
+//!    - with `auto_confirm`, unless diverged or superseded, the deployment starts through
+//!      [`boreas_aws::lifecycle`]: it takes its run locks, moves to `running` and the execution
+//!      named by its id starts (a held lock or an input the state machine cannot take leaves it
+//!      `planned`; an execution that does not start leaves it `failed`; either way with the
+//!      reason recorded).
 //! 4. The version becomes `planned`, with `diverged` set when it diverged in any environment.
 //!
 //! Failures are reported per message (`batchItemFailures`). Errors that retrying cannot fix (an
@@ -41,9 +43,8 @@ use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use boreas_aws::batch::{Concurrency, Settle, handle_batch};
-use boreas_aws::store::{
-    Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, Transition, rfc3339,
-};
+use boreas_aws::lifecycle::{Actor, Lifecycle};
+use boreas_aws::store::{Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, rfc3339};
 use boreas_core::config::{self, AppKind, Config, HostRef};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution::execution_input;
@@ -603,7 +604,7 @@ async fn supersede(
     relations: &[Option<Relation>],
     result: &mut EnvironmentOutcome,
 ) -> Result<(), Error> {
-    let now = rfc3339(SystemTime::now());
+    let lifecycle = Lifecycle::new(ctx.store.as_ref());
     for ((other, _), relation) in planned.iter().zip(relations) {
         if other.id == ours.id {
             continue;
@@ -613,16 +614,9 @@ async fn supersede(
             Some(Relation::Older) => (ours, other),
             Some(Relation::Diverged) | None => continue,
         };
-        let mut change = Transition::to(DeploymentStatus::Superseded, now.clone());
-        change.error = Some(format!(
-            "superseded by deployment {} of version {}",
-            winner.id, winner.version
-        ));
-        match ctx.store.transition_deployment(&loser.id, &change).await {
-            Ok(_) => tracing::info!(deployment = %loser.id, by = %winner.id, "superseded"),
-            // Confirmed or cancelled meanwhile: a person decided, leave it.
-            Err(boreas_aws::Error::IllegalTransition { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        // Confirmed or cancelled meanwhile: a person decided, leave it.
+        if !lifecycle.supersede(loser, winner).await? {
+            continue;
         }
         if loser.id == ours.id {
             result.status = DeploymentStatus::Superseded;
@@ -633,7 +627,7 @@ async fn supersede(
     Ok(())
 }
 
-/// Starts an `auto_confirm` deployment; `Ok(Some(reason))` when it stays planned.
+/// Starts an `auto_confirm` deployment; `Ok(Some(reason))` when it did not start.
 async fn start_deployment(
     ctx: &Planner,
     deployment: &Deployment,
@@ -641,43 +635,28 @@ async fn start_deployment(
     result: &mut EnvironmentOutcome,
 ) -> Result<Option<String>, Error> {
     // The stored plan is the one to run (a redelivered job finds the first run's plan).
-    let plan = &deployment.plan;
-    let input = match execution_input(&deployment.id, plan, config) {
+    let input = match execution_input(&deployment.id, &deployment.plan, config) {
         Ok(input) => input.to_json(),
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };
-    let apps: Vec<String> = plan.apps().map(|a| a.app.clone()).collect();
-    if deployment.status == DeploymentStatus::Planned {
-        match ctx
-            .store
-            .acquire_run_locks(&deployment.id, &deployment.environment, &apps)
-            .await
-        {
-            Ok(()) => {}
-            Err(boreas_aws::Error::Conflict { what, reason }) => {
-                return Ok(Some(format!("waits planned: {what}: {reason}")));
-            }
-            Err(e) => return Err(e.into()),
+    let started = Lifecycle::new(ctx.store.as_ref())
+        .start(ctx.orchestrator.as_ref(), deployment, &input, Actor::Boreas)
+        .await;
+    match started {
+        Ok(started) => {
+            result.status = started.deployment.status;
+            Ok(None)
         }
-        let change = Transition::to(DeploymentStatus::Running, rfc3339(SystemTime::now()));
-        if let Err(e) = ctx
-            .store
-            .transition_deployment(&deployment.id, &change)
-            .await
-        {
-            ctx.store
-                .release_run_locks(&deployment.id, &deployment.environment, &apps)
-                .await?;
-            return match e {
-                boreas_aws::Error::IllegalTransition { .. } => {
-                    Ok(Some(format!("not started: {e}")))
-                }
-                e => Err(e.into()),
-            };
+        Err(boreas_aws::Error::Conflict { what, reason }) => {
+            Ok(Some(format!("waits planned: {what}: {reason}")))
         }
-        result.status = DeploymentStatus::Running;
+        Err(e @ boreas_aws::Error::IllegalTransition { .. }) => {
+            Ok(Some(format!("not started: {e}")))
+        }
+        Err(boreas_aws::Error::ExecutionNotStarted { message, .. }) => {
+            result.status = DeploymentStatus::Failed;
+            Ok(Some(format!("failed: {message}")))
+        }
+        Err(e) => Err(e.into()),
     }
-    let started = ctx.orchestrator.start(&deployment.id, &input).await?;
-    tracing::info!(deployment = %deployment.id, created = started.created, "execution started");
-    Ok(None)
 }

@@ -533,6 +533,67 @@ async fn auto_confirm_starts_the_execution_once() {
     assert_eq!(again.arn, execution.arn);
 }
 
+/// When the execution does not start, an `auto_confirm` deployment ends `failed` with the error
+/// and frees its run locks, as a confirm through the api does; a redelivered job leaves it so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_confirm_whose_execution_does_not_start_ends_failed() {
+    let c = ctx().await;
+    let emulator = boreas_aws::emulator::shared().await;
+    let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
+    let planner = Planner {
+        orchestrator: Arc::new(SfnOrchestrator::from_config(
+            &sdk,
+            "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine",
+        )),
+        ..c.planner.clone()
+    };
+    let repo = GitRepo::init(c.tmp.path(), "nostart");
+    c.register("nostart", &repo.file_url()).await;
+    let commit = repo.commit(
+        "first",
+        &[("boreas.yaml", &config_yaml(true)), ("api/main.rs", "1\n")],
+    );
+    let job = c.version("nostart", "v1", &commit).await;
+    for delivery in 1..=2 {
+        let response = handle(&planner, event(&[(&job.to_json(), delivery)])).await;
+        let staging = c.deployment("v1", "staging").await;
+        assert_eq!(
+            staging.status,
+            DeploymentStatus::Failed,
+            "delivery {delivery}"
+        );
+        let error = staging.error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with("the execution did not start: "),
+            "{error}"
+        );
+        for app in staging.plan.apps() {
+            assert_eq!(
+                c.store.run_lock_holder("staging", &app.app).await.unwrap(),
+                None,
+                "{}",
+                app.app
+            );
+        }
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "the outcome is recorded, nothing to retry"
+        );
+        let v1 = c.version_record("nostart", "v1").await;
+        assert_eq!(v1.status, VersionStatus::Planned);
+        // The redelivery finds the deployment ended and has nothing to say about it.
+        let noted = v1
+            .errors
+            .iter()
+            .any(|e| e.starts_with("staging: failed: the execution did not start: "));
+        assert_eq!(noted, delivery == 1, "{:?}", v1.errors);
+    }
+    assert_eq!(
+        c.deployment("v1", "prod").await.status,
+        DeploymentStatus::Planned
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_fail_per_message_and_end_plan_failed() {
     let c = ctx().await;

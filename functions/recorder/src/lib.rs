@@ -4,7 +4,7 @@
 //! - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject.
 //! - `inventory`: what runs on a target, as the agent record of `(environment, target)`.
 //! - `deployment_finished`: the deployment's terminal status (if it is still `running`), then the
-//!   run locks it holds are released.
+//!   run locks it holds are released ([`boreas_aws::lifecycle::Lifecycle::finish`]).
 //!
 //! Every message is recorded idempotently, since SQS delivers at least once: a gate already
 //! decided stays decided, an inventory replaces the previous one, a finished deployment stays as
@@ -19,7 +19,8 @@ use std::time::SystemTime;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::env::Env;
-use boreas_aws::store::{Agent, DynamoStore, Store, Transition, rfc3339};
+use boreas_aws::lifecycle::{Finished, Lifecycle};
+use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
 use boreas_core::command::{Event, EventBody, WireError};
 use boreas_core::deployment::DeploymentStatus;
 
@@ -124,7 +125,6 @@ pub async fn handle(ctx: &Recorder, event: SqsEvent) -> SqsBatchResponse {
 /// Records one event body.
 pub async fn record(ctx: &Recorder, body: &str) -> Result<Outcome, Error> {
     let event = Event::from_json(body)?;
-    let now = rfc3339(SystemTime::now());
     match event.body {
         EventBody::GateWaiting {
             deployment_id,
@@ -147,7 +147,7 @@ pub async fn record(ctx: &Recorder, body: &str) -> Result<Outcome, Error> {
                 env: environment,
                 host: target,
                 group: group.unwrap_or_default(),
-                last_seen: now,
+                last_seen: rfc3339(SystemTime::now()),
                 apps: serde_json::to_value(&apps).expect("inventories serialise"),
             };
             ctx.store.upsert_agent(&agent).await?;
@@ -157,7 +157,7 @@ pub async fn record(ctx: &Recorder, body: &str) -> Result<Outcome, Error> {
             deployment_id,
             status,
             failed_target,
-        } => finish(ctx, &deployment_id, status, failed_target, now).await,
+        } => finish(ctx, &deployment_id, status, failed_target).await,
     }
 }
 
@@ -166,7 +166,6 @@ async fn finish(
     id: &str,
     status: DeploymentStatus,
     failed_target: Option<String>,
-    now: String,
 ) -> Result<Outcome, Error> {
     if !status.is_terminal() {
         return Err(Error::NotTerminal {
@@ -174,37 +173,15 @@ async fn finish(
             status,
         });
     }
-    let deployment = ctx
-        .store
-        .get_deployment(id)
-        .await?
-        .ok_or_else(|| Error::UnknownDeployment(id.to_owned()))?;
-    let outcome = if deployment.status == DeploymentStatus::Running {
-        let change = Transition {
-            to: status,
-            at: now,
-            failed_target,
-            error: None,
-        };
-        match ctx.store.transition_deployment(id, &change).await {
-            Ok(_) => Outcome::Finished(status),
-            // Another writer (a cancel) moved it first: its status stands.
-            Err(boreas_aws::Error::IllegalTransition { from, .. }) => {
-                Outcome::AlreadyFinished(from)
-            }
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        Outcome::AlreadyFinished(deployment.status)
-    };
-    // Released after the status is final, and on every redelivery: a crash between the two
-    // writes must not leave the locks held.
-    let apps: Vec<String> = deployment.plan.apps().map(|a| a.app.clone()).collect();
-    // The store releases at most this many locks per call (one transaction).
-    for chunk in apps.chunks(100) {
-        ctx.store
-            .release_run_locks(id, &deployment.environment, chunk)
-            .await?;
-    }
-    Ok(outcome)
+    let finished = Lifecycle::new(ctx.store.as_ref())
+        .finish(id, status, failed_target)
+        .await
+        .map_err(|e| match e {
+            boreas_aws::Error::NotFound { .. } => Error::UnknownDeployment(id.to_owned()),
+            e => e.into(),
+        })?;
+    Ok(match finished {
+        Finished::Now(status) => Outcome::Finished(status),
+        Finished::Already(status) => Outcome::AlreadyFinished(status),
+    })
 }
