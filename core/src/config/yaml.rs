@@ -15,6 +15,13 @@ use super::error::ConfigError;
 /// aliases doubling at each level) is rejected instead of exhausting memory.
 const MAX_NODES: usize = 500_000;
 
+/// The largest `boreas.yaml` read, in bytes (1 MiB); a real one is a few KiB.
+pub(crate) const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+
+/// Aliases may expand a document to at most this much text (scalars and keys, in bytes), so one
+/// large scalar referenced many times cannot expand a 1 MiB file to gigabytes.
+pub(crate) const MAX_EXPANDED_BYTES: usize = 4 * 1024 * 1024;
+
 /// A position in the source, both 1-based; columns count characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Pos {
@@ -59,13 +66,37 @@ pub(crate) struct Entry {
     pub(crate) value: Node,
 }
 
+/// How much a subtree holds: its nodes and the bytes of its scalars and keys.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
 impl Node {
-    /// Number of nodes in this subtree, counting itself.
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Scalar { .. } => 0,
-            Value::Sequence(items) => items.iter().map(Self::size).sum(),
-            Value::Mapping(entries) => entries.iter().map(|e| 1 + e.value.size()).sum(),
+    /// The size of this subtree, counting itself.
+    fn size(&self) -> Size {
+        match &self.value {
+            Value::Scalar { text, .. } => Size {
+                nodes: 1,
+                bytes: text.len(),
+            },
+            Value::Sequence(items) => {
+                items
+                    .iter()
+                    .map(Self::size)
+                    .fold(Size { nodes: 1, bytes: 0 }, |a, b| Size {
+                        nodes: a.nodes + b.nodes,
+                        bytes: a.bytes + b.bytes,
+                    })
+            }
+            Value::Mapping(entries) => entries.iter().fold(Size { nodes: 1, bytes: 0 }, |a, e| {
+                let v = e.value.size();
+                Size {
+                    nodes: a.nodes + 1 + v.nodes,
+                    bytes: a.bytes + e.key.len() + v.bytes,
+                }
+            }),
         }
     }
 }
@@ -89,10 +120,22 @@ enum Frame {
 /// comments). Syntax errors end reading at once (one error, at the parser's position); other
 /// problems (tags, complex keys, several documents) are all collected.
 pub(crate) fn read(source: &str) -> Result<Option<Node>, Vec<ConfigError>> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(vec![ConfigError::new(
+            Pos { line: 1, column: 1 },
+            "",
+            format!(
+                "the file is {} bytes long; at most {MAX_SOURCE_BYTES} bytes (1 MiB) are read",
+                source.len()
+            ),
+        )]);
+    }
     let mut errors = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, Size)> = HashMap::new();
     let mut nodes = 0usize;
+    // Text held by the tree: the source's own text plus every alias's copy.
+    let mut bytes = source.len();
     let mut root: Option<Node> = None;
     let mut documents = 0usize;
 
@@ -187,12 +230,22 @@ pub(crate) fn read(source: &str) -> Result<Option<Node>, Vec<ConfigError>> {
             },
             Event::Alias(id) => match anchors.get(&id) {
                 Some((node, size)) => {
-                    nodes += size;
+                    nodes += size.nodes;
+                    bytes += size.bytes;
                     if nodes > MAX_NODES {
                         return Err(vec![ConfigError::new(
                             pos,
                             "",
                             format!("aliases expand the document past {MAX_NODES} nodes"),
+                        )]);
+                    }
+                    if bytes > MAX_EXPANDED_BYTES {
+                        return Err(vec![ConfigError::new(
+                            pos,
+                            "",
+                            format!(
+                                "aliases expand the document past {MAX_EXPANDED_BYTES} bytes of text"
+                            ),
                         )]);
                     }
                     // The copy starts where the alias is written; its insides stay where
@@ -380,6 +433,37 @@ mod tests {
         assert!(
             errors[0].contains("aliases expand the document past 500000 nodes"),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn aliases_of_a_large_scalar_are_refused_by_expanded_size() {
+        // 512 KiB once, referenced 2,000 times: few nodes, about 1 GB of text.
+        let big = "x".repeat(512 * 1024);
+        let mut source = format!("a: &big {big}\nb: [");
+        source.push_str(&vec!["*big"; 2000].join(", "));
+        source.push_str("]\n");
+        assert!(source.len() < MAX_SOURCE_BYTES);
+        let errors = messages(&source);
+        // The source holds 512 KiB + 12 KiB: the seventh alias (column 5 + 6 * 6) crosses 4 MiB.
+        assert_eq!(
+            errors,
+            [format!(
+                "2:41: aliases expand the document past {MAX_EXPANDED_BYTES} bytes of text"
+            )]
+        );
+    }
+
+    #[test]
+    fn files_over_one_mib_are_refused_before_parsing() {
+        let source = format!("a: {}\n", "x".repeat(MAX_SOURCE_BYTES));
+        let errors = messages(&source);
+        assert_eq!(
+            errors,
+            [format!(
+                "1:1: the file is {} bytes long; at most {MAX_SOURCE_BYTES} bytes (1 MiB) are read",
+                source.len()
+            )]
         );
     }
 

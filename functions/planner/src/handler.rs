@@ -34,7 +34,9 @@
 //! unreadable job, an unknown repository or version) record the version `plan_failed` at once;
 //! others (fetch, store) do so on the receive that reaches [`crate::Planner::max_receives`]. Either
 //! way the message is reported failed, so the queue's redrive moves it to the dead-letter queue
-//! instead of retrying it forever.
+//! instead of retrying it forever. A job that crashes the planner never reports anything, so on
+//! its last receive the version is recorded `plan_failed` *before* the attempt; finishing
+//! records the real outcome over it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -88,22 +90,30 @@ async fn handle_message(ctx: &Planner, message: &SqsMessage) -> Result<(), Error
         .get(RECEIVE_COUNT)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
+    let last_receive = receives >= ctx.max_receives;
     let error = match PlanJob::from_json(body) {
         Err(e) => Error::Job(e.to_string()),
-        Ok(job) => match plan_job(ctx, &job).await {
-            Ok(outcome) => {
-                tracing::info!(
-                    repository = %job.repository,
-                    version = %job.version,
-                    outcome = %outcome.summary(),
-                    "planned"
-                );
-                return Ok(());
+        Ok(job) => {
+            if last_receive {
+                // Recorded before the attempt: a job that crashes the planner (or outlasts its
+                // timeout) on this receive too still leaves its version `plan_failed`, not
+                // `received` forever. Finishing overwrites it with the real outcome.
+                mark_unfinished(ctx, &job, receives).await;
             }
-            Err(e) => e,
-        },
+            match plan_job(ctx, &job).await {
+                Ok(outcome) => {
+                    tracing::info!(
+                        repository = %job.repository,
+                        version = %job.version,
+                        outcome = %outcome.summary(),
+                        "planned"
+                    );
+                    return Ok(());
+                }
+                Err(e) => e,
+            }
+        }
     };
-    let last_receive = receives >= ctx.max_receives;
     if error.is_permanent() || last_receive {
         // Best effort: the job may be too broken to name its version.
         if let Some((repository, version)) = job_names(body) {
@@ -129,6 +139,41 @@ async fn handle_message(ctx: &Planner, message: &SqsMessage) -> Result<(), Error
         }
     }
     Err(error)
+}
+
+/// Records the version of a job on its last receive as `plan_failed` because the earlier receives
+/// did not finish; best effort, as the attempt itself still runs.
+async fn mark_unfinished(ctx: &Planner, job: &PlanJob, receives: u32) {
+    let errors = [format!(
+        "PlannerDidNotFinish: receive {receives} of at most {}: the earlier receives of this plan job \
+         did not finish (the planner crashed or timed out); the job goes to the dead-letter queue \
+         if this one does not finish either",
+        ctx.max_receives
+    )];
+    let (repository, version) = (&job.repository, &job.version);
+    // Only a version still waiting for its plan: a redelivery of a job that was planned (or a
+    // withdrawn version, which planning leaves as it is) must keep its status.
+    match ctx.store.get_version(repository, version).await {
+        Ok(Some(v))
+            if v.status == VersionStatus::Received && v.version.state == VersionState::Normal => {}
+        _ => return,
+    }
+    match ctx
+        .store
+        .set_version_status(
+            repository,
+            version,
+            VersionStatus::PlanFailed,
+            false,
+            &errors,
+        )
+        .await
+    {
+        Ok(()) => tracing::warn!(%repository, %version, receives, "last receive of a plan job"),
+        Err(e) => {
+            tracing::warn!(%repository, %version, error = %e, "cannot record plan_failed");
+        }
+    }
 }
 
 /// Repository and version named by a job body, even one that is not a valid job.

@@ -674,3 +674,118 @@ async fn poison_messages_fail_per_message_and_end_plan_failed() {
         ["good/v1/prod", "good/v1/staging"]
     );
 }
+
+/// A cache whose fetch outlasts the function's deadline: the run is cut off (as Lambda ends a
+/// function at its timeout, or an out-of-memory kill ends it) and never answers for the job.
+#[derive(Debug)]
+struct HangingGit;
+
+/// How long the test lets one attempt run before cutting it off, as the function's timeout.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl boreas_planner::git::Git for HangingGit {
+    fn fetch(&self, _: &str, _: &str, _: &[CommitId]) -> Result<usize, boreas_planner::Error> {
+        std::thread::sleep(DEADLINE * 3);
+        Ok(0)
+    }
+    fn has_commit(&self, _: &str, _: &CommitId) -> Result<bool, boreas_planner::Error> {
+        Ok(false)
+    }
+    fn read_file(
+        &self,
+        _: &str,
+        _: &CommitId,
+        _: &str,
+    ) -> Result<Option<Vec<u8>>, boreas_planner::Error> {
+        Ok(None)
+    }
+    fn changed_paths(
+        &self,
+        _: &str,
+        _: &CommitId,
+        _: &CommitId,
+    ) -> Result<Vec<String>, boreas_planner::Error> {
+        Ok(Vec::new())
+    }
+    fn is_ancestor(
+        &self,
+        _: &str,
+        _: &CommitId,
+        _: &CommitId,
+    ) -> Result<bool, boreas_planner::Error> {
+        Ok(false)
+    }
+}
+
+/// A job that the planner never finishes (cut off at its deadline on every receive) is
+/// `plan_failed` before the queue moves it to the dead-letter queue; a job that finishes on its
+/// last receive records its real outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_planner_never_finishes_is_plan_failed_before_the_dead_letter_queue() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "crash");
+    c.register("crash", &repo.file_url()).await;
+    let commit = repo.commit("first", &[("boreas.yaml", &config_yaml(false))]);
+    let job = c.version("crash", "v1", &commit).await;
+    let hanging = Planner {
+        git: Arc::new(HangingGit),
+        ..c.planner.clone()
+    };
+    let cut_off = |receives: u32| {
+        let body = job.to_json();
+        let planner = &hanging;
+        async move {
+            tokio::time::timeout(DEADLINE, handle(planner, event(&[(&body, receives)])))
+                .await
+                .is_err()
+        }
+    };
+
+    assert!(cut_off(MAX_RECEIVES - 1).await, "the attempt is cut off");
+    assert_eq!(
+        c.version_record("crash", "v1").await.status,
+        VersionStatus::Received,
+        "receives before the last one leave it waiting"
+    );
+    assert!(cut_off(MAX_RECEIVES).await, "the last attempt is cut off");
+    let v = c.version_record("crash", "v1").await;
+    assert_eq!(v.status, VersionStatus::PlanFailed);
+    assert!(
+        v.errors[0].starts_with("PlannerDidNotFinish: receive 5 of at most 5"),
+        "{:?}",
+        v.errors
+    );
+
+    // The same job finishing on its last receive is planned after all.
+    let late = c.version("crash", "v2", &commit).await;
+    assert!(!c.run(&late.to_json(), MAX_RECEIVES).await);
+    let v = c.version_record("crash", "v2").await;
+    assert_eq!(v.status, VersionStatus::Planned);
+}
+
+/// A `boreas.yaml` whose aliases expand one large scalar thousands of times is an invalid config
+/// with a clear error, not gigabytes of memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_expanding_past_the_size_bound_is_invalid_config() {
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "bomb");
+    c.register("bomb", &repo.file_url()).await;
+    let big = "x".repeat(512 * 1024);
+    let aliases = vec!["*big"; 2000].join(", ");
+    let source = format!(
+        "{}x-big: &big {big}\nx-refs: [{aliases}]\n",
+        config_yaml(false)
+    );
+    let commit = repo.commit("bomb", &[("boreas.yaml", &source)]);
+    let job = c.version("bomb", "v1", &commit).await;
+    c.plan(&job).await;
+    let v = c.version_record("bomb", "v1").await;
+    assert_eq!(v.status, VersionStatus::InvalidConfig);
+    assert_eq!(v.errors.len(), 1, "{:?}", v.errors);
+    assert!(
+        v.errors[0].contains("aliases expand the document past 4194304 bytes of text"),
+        "{:?}",
+        v.errors
+    );
+    assert!(c.deployments().await.is_empty());
+}
