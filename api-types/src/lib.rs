@@ -354,6 +354,10 @@ pub struct AuditEntry {
     pub action: String,
     /// The record acted on.
     pub target: String,
+    /// What exactly changed, one line each (for `deployment.adjust`: the stage layout, batches
+    /// and pauses before and after); often empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detail: Vec<String>,
 }
 
 /// A repository Boreas watches.

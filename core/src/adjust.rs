@@ -284,6 +284,104 @@ fn describe_violation(v: &BatchRuleViolation) -> String {
     }
 }
 
+/// A change between two plans of one deployment that takes a decision away from approvers: an
+/// app still deployed waits at fewer manual gates than before (a `manual` pause turned into a
+/// wait, or batches merged so that gates disappear).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateLifted {
+    /// The app.
+    pub app: String,
+    /// Manual gates of the app before the change.
+    pub before: usize,
+    /// Manual gates of the app after it.
+    pub after: usize,
+}
+
+impl std::fmt::Display for GateLifted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "app {:?} would wait at {} manual gate(s) instead of {}",
+            self.app, self.after, self.before
+        )
+    }
+}
+
+fn manual_gates(app: &AppPlan) -> usize {
+    app.batches
+        .iter()
+        .filter(|b| matches!(b.pause, PausePlan::Gate { .. }))
+        .count()
+}
+
+/// The apps of `after` that wait at fewer manual gates than in `before`. Dropped apps are not
+/// listed: leaving an app out deploys less, it lifts no gate on what is deployed.
+#[must_use]
+pub fn gates_lifted(before: &Plan, after: &Plan) -> Vec<GateLifted> {
+    before
+        .apps()
+        .filter_map(|was| {
+            let (_, now) = after.find_app(&was.app)?;
+            let (b, a) = (manual_gates(was), manual_gates(now));
+            (a < b).then(|| GateLifted {
+                app: was.app.clone(),
+                before: b,
+                after: a,
+            })
+        })
+        .collect()
+}
+
+/// What differs between two plans of one deployment, one line per change (stage layout, then per
+/// app: dropped, batches, pause), for the audit log.
+#[must_use]
+pub fn describe_changes(before: &Plan, after: &Plan) -> Vec<String> {
+    let layout = |plan: &Plan| {
+        plan.stages
+            .iter()
+            .map(|s| {
+                let apps: Vec<&str> = s.apps.iter().map(|a| a.app.as_str()).collect();
+                format!("[{}]", apps.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut changes = Vec::new();
+    let (was, now) = (layout(before), layout(after));
+    if was != now {
+        changes.push(format!("stages {was} -> {now}"));
+    }
+    let sizes = |app: &AppPlan| {
+        let sizes: Vec<String> = app.batch_sizes.iter().map(ToString::to_string).collect();
+        format!("[{}]", sizes.join(", "))
+    };
+    for old in before.apps() {
+        let Some((_, new)) = after.find_app(&old.app) else {
+            changes.push(format!("{}: dropped", old.app));
+            continue;
+        };
+        // Pauses live in the batches too; they are reported on their own below.
+        let split = |app: &AppPlan| -> Vec<(Vec<String>, Option<u8>)> {
+            app.batches
+                .iter()
+                .map(|b| (b.targets.clone(), b.weight))
+                .collect()
+        };
+        if old.batch_sizes != new.batch_sizes || split(old) != split(new) {
+            changes.push(format!(
+                "{}: batches {} -> {}",
+                old.app,
+                sizes(old),
+                sizes(new)
+            ));
+        }
+        if old.pause != new.pause {
+            changes.push(format!("{}: pause {} -> {}", old.app, old.pause, new.pause));
+        }
+    }
+    changes
+}
+
 /// Apply `adjustments` in order to a copy of `plan`; the copy is validated after each one.
 /// On error nothing is applied and the error names the adjustment.
 pub fn apply(plan: &Plan, adjustments: &[Adjustment]) -> Result<Plan, AdjustError> {
@@ -765,6 +863,64 @@ mod tests {
             app: app.to_owned(),
             stage,
         }
+    }
+
+    #[test]
+    fn lifting_or_merging_manual_gates_is_seen_and_dropping_an_app_is_not() {
+        let before = sample();
+        let pause = |app: &str, pause: Pause| Adjustment::SetPause {
+            app: app.to_owned(),
+            pause,
+        };
+        let after = apply(
+            &before,
+            &[
+                pause("api", Pause::Wait(DurationSpec(60))),
+                Adjustment::SetBatches {
+                    app: "db".to_owned(),
+                    batches: vec![Count(1), Percent(100)],
+                },
+                Adjustment::DropApp {
+                    app: "worker".to_owned(),
+                },
+                move_app("cache", 2),
+            ],
+        )
+        .unwrap();
+        let lifted = gates_lifted(&before, &after);
+        assert_eq!(
+            lifted.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "app \"db\" would wait at 1 manual gate(s) instead of 2",
+                "app \"api\" would wait at 0 manual gate(s) instead of 2",
+            ]
+        );
+        assert_eq!(
+            describe_changes(&before, &after),
+            [
+                "stages [cache, db] [api] [web, worker] -> [db] [api, cache] [web]",
+                "db: batches [1, 50%, 100%] -> [1, 100%]",
+                "api: pause manual -> 1m",
+                "worker: dropped",
+            ]
+        );
+        // Adding gates, reordering and dropping lift nothing.
+        let stricter = apply(
+            &before,
+            &[
+                Adjustment::SetBatches {
+                    app: "api".to_owned(),
+                    batches: vec![Count(1), Percent(25), Percent(50), Percent(100)],
+                },
+                Adjustment::DropApp {
+                    app: "worker".to_owned(),
+                },
+            ],
+        )
+        .unwrap();
+        assert!(gates_lifted(&before, &stricter).is_empty());
+        assert!(gates_lifted(&before, &before).is_empty());
+        assert!(describe_changes(&before, &before).is_empty());
     }
 
     #[test]

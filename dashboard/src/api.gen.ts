@@ -1063,7 +1063,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The token's role is too low. */
+                /** @description Removing or merging manual gates needs the approver role. The token's role is too low. */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2025,6 +2025,11 @@ export interface components {
             action: string;
             /** @description When. */
             at: string;
+            /**
+             * @description What exactly changed, one line each (for `deployment.adjust`: the stage layout, batches
+             *     and pauses before and after); often empty.
+             */
+            detail?: string[];
             /** @description Unique id, ordering entries of the same instant. */
             id: string;
             /** @description The record acted on. */

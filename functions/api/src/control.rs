@@ -12,6 +12,7 @@ use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{self, PlanInput};
+use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{self, VersionState};
 use serde_json::json;
@@ -64,6 +65,18 @@ pub(crate) async fn update_plan(
         rule: e.rule(),
         message: e.to_string(),
     })?;
+    // Manual gates are an approver's decision: a deployer may add them, not take them away.
+    let lifted = adjust::gates_lifted(&d.plan, &next);
+    if !lifted.is_empty() && who.role < Role::Approver {
+        let lifted: Vec<String> = lifted.iter().map(ToString::to_string).collect();
+        return Err(Error::Forbidden(format!(
+            "token {:?} has role {}; removing or merging manual gates needs approver or higher ({})",
+            who.name,
+            who.role,
+            lifted.join("; ")
+        )));
+    }
+    let changes = adjust::describe_changes(&d.plan, &next);
     api.store
         .update_plan(id, &next)
         .await
@@ -73,7 +86,8 @@ pub(crate) async fn update_plan(
             }
             other => other.into(),
         })?;
-    api.audit(who, "deployment.adjust", id).await?;
+    api.audit_detail(who, "deployment.adjust", id, changes)
+        .await?;
     let updated = get_deployment(api, id).await?;
     Ok(wire_deployment(&updated))
 }

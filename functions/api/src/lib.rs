@@ -133,7 +133,21 @@ impl Api {
         action: &str,
         target: &str,
     ) -> Result<(), Error> {
-        let entry = AuditEntry::new(&who.name, action, target)?;
+        self.audit_detail(who, action, target, Vec::new()).await
+    }
+
+    /// Appends an audit entry that says what exactly changed.
+    pub(crate) async fn audit_detail(
+        &self,
+        who: &Caller,
+        action: &str,
+        target: &str,
+        detail: Vec<String>,
+    ) -> Result<(), Error> {
+        let entry = AuditEntry {
+            detail,
+            ..AuditEntry::new(&who.name, action, target)?
+        };
         self.store.append_audit(&entry).await?;
         tracing::info!(who = %who.name, action, target, "audited");
         Ok(())

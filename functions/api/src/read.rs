@@ -291,6 +291,7 @@ pub(crate) async fn audit(
                 who,
                 action,
                 target,
+                detail,
             } = e;
             wire::AuditEntry {
                 at,
@@ -298,6 +299,7 @@ pub(crate) async fn audit(
                 who,
                 action,
                 target,
+                detail,
             }
         })
         .collect();

@@ -302,6 +302,10 @@ pub const ROUTES: &[Route] = &[
         ok: OK,
         errors: &[
             (400, "Malformed JSON, or neither a plan nor adjustments."),
+            (
+                403,
+                "Removing or merging manual gates needs the approver role.",
+            ),
             NO_DEPLOYMENT,
             (409, "The deployment is no longer planned."),
             (422, "A plan rule is broken; `error` is the rule's code."),

@@ -427,15 +427,15 @@ async fn plan_adjustments_are_validated_and_audited() {
     assert_eq!(audit_len(&f.store).await, 0);
 
     // A valid adjustment.
-    let good = json!({"adjustments": [{"op": "set_pause", "app": "api", "pause": "30s"}]});
+    let good = json!({"adjustments": [{"op": "set_pause", "app": "worker", "pause": "30s"}]});
     let r = call(&f.api, plan_put("d1", &good)).await;
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
-    let (_, api_app) = serde_json::from_value::<Plan>(r.body["plan"].clone())
+    let (_, worker) = serde_json::from_value::<Plan>(r.body["plan"].clone())
         .unwrap()
-        .find_app("api")
+        .find_app("worker")
         .map(|(s, a)| (s, a.clone()))
         .unwrap();
-    assert_eq!(api_app.pause.to_string(), "30s");
+    assert_eq!(worker.pause.to_string(), "30s");
     let audit = f
         .store
         .list_audit(&PageRequest::first(10))
@@ -491,6 +491,69 @@ async fn plan_adjustments_are_validated_and_audited() {
     );
     let r = call(&f.api, plan_put("nope", &good)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// A manual gate is an approver's decision: a deployer who turns one into a wait (or merges
+/// batches so gates disappear) is refused, through adjustments and through a whole plan alike,
+/// and nothing is written; an approver may, and the audit entry says what changed.
+#[tokio::test]
+async fn only_approvers_lift_manual_gates_and_the_audit_records_the_change() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    let before = stored_plan(&f.store, "d1").await;
+    let as_role = |role: Role, body: &Value| {
+        ApiRequest::new(Method::PUT, "/api/deployments/d1/plan")
+            .bearer(&token(role))
+            .json(body)
+    };
+    let lift = json!({"adjustments": [{"op": "set_pause", "app": "api", "pause": "1s"}]});
+    let merge = json!({"adjustments": [{"op": "set_batches", "app": "api", "batches": ["100%"]}]});
+    let mut whole = before.clone();
+    for stage in &mut whole.stages {
+        for app in stage.apps.iter_mut().filter(|a| a.app == "api") {
+            app.pause = boreas_core::config::Pause::Wait(boreas_core::config::DurationSpec(1));
+            let last = app.batches.len() - 1;
+            for batch in &mut app.batches[..last] {
+                batch.pause = boreas_core::plan::PausePlan::Wait { seconds: 1 };
+            }
+        }
+    }
+    let whole = serde_json::to_value(&whole).unwrap();
+    for body in [&lift, &merge, &whole] {
+        let r = call(&f.api, as_role(Role::Deployer, body)).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden")),
+            "{body}: {r:?}"
+        );
+        let message = r.body["message"].as_str().unwrap();
+        assert!(message.contains("needs approver"), "{message}");
+        assert!(message.contains("app \"api\""), "{message}");
+    }
+    assert_eq!(stored_plan(&f.store, "d1").await, before);
+    assert_eq!(audit_len(&f.store).await, 0);
+
+    // Adding a gate is any deployer's right.
+    let add = json!({"adjustments": [{"op": "set_pause", "app": "worker", "pause": "manual"}]});
+    let r = call(&f.api, as_role(Role::Deployer, &add)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    let r = call(&f.api, as_role(Role::Approver, &lift)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let audit = f
+        .store
+        .list_audit(&PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(audit[0].action, "deployment.adjust");
+    assert_eq!(audit[0].detail, ["api: pause manual -> 1s"]);
+    assert_eq!(audit[1].detail, ["worker: pause 5m -> manual"]);
+    let listed = call(&f.api, get("/api/audit", Role::Admin)).await;
+    assert_eq!(
+        listed.body["items"][0]["detail"],
+        json!(["api: pause manual -> 1s"])
+    );
 }
 
 #[tokio::test]

@@ -347,6 +347,8 @@ pub struct AuditEntry {
     pub action: String,
     /// What it was done to.
     pub target: String,
+    /// What exactly changed, one line each (a plan adjustment's changes); often empty.
+    pub detail: Vec<String>,
 }
 
 impl AuditEntry {
@@ -362,6 +364,7 @@ impl AuditEntry {
             who: who.to_owned(),
             action: action.to_owned(),
             target: target.to_owned(),
+            detail: Vec::new(),
         })
     }
 }

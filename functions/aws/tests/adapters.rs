@@ -835,6 +835,7 @@ async fn audit_lists_newest_first(store: Arc<dyn Store>) {
             who: "alice".to_owned(),
             action: "confirm".to_owned(),
             target: format!("dep-{i}"),
+            detail: (0..i).map(|n| format!("change {n}")).collect(),
         })
         .collect();
     for e in &entries {

@@ -433,6 +433,7 @@ pub(super) fn audit_item(entry: &AuditEntry) -> Item {
         ("who".into(), s(&entry.who)),
         ("action".into(), s(&entry.action)),
         ("target".into(), s(&entry.target)),
+        ("detail".into(), strings(&entry.detail)),
     ])
 }
 
@@ -444,6 +445,7 @@ pub(super) fn audit_from(item: &Item) -> Result<AuditEntry, Error> {
         who: rec.s("who")?,
         action: rec.s("action")?,
         target: rec.s("target")?,
+        detail: rec.strings("detail")?,
     })
 }
 
