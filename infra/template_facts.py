@@ -31,8 +31,9 @@ class Resolver:
         self.params = {**defaults, "Prefix": prefix, **PSEUDO}
 
     def name_of(self, logical_id):
-        """The physical name a resource is given through its name property, else a stand-in."""
-        props = self.resources[logical_id].get("Properties", {})
+        """The physical name a resource is given through its name property, else a stand-in
+        (also for resources SAM generates, such as a function's or state machine's role)."""
+        props = self.resources.get(logical_id, {}).get("Properties", {})
         for key in ("TableName", "QueueName", "BucketName", "Name", "FunctionName", "ManagedPolicyName"):
             if key in props:
                 return self.value(props[key])
@@ -60,6 +61,9 @@ class Resolver:
         raise ValueError(f"cannot resolve {json.dumps(node, default=str)}")
 
     def sub_var(self, var):
+        # `${!Name}` is Fn::Sub's escape for a literal `${Name}` (IAM policy variables).
+        if var.startswith("!"):
+            return "${" + var[1:] + "}"
         if var in self.params:
             return self.params[var]
         if "." in var:
@@ -144,6 +148,37 @@ def main():
             ],
         }
 
+    # Managed policies (the worker policies), statements resolved.
+    managed_policies = {}
+    queue_policies = {}
+    for logical_id, res in resources.items():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::IAM::ManagedPolicy":
+            managed_policies[r.value(props["ManagedPolicyName"])] = [
+                {
+                    "sid": st.get("Sid"),
+                    "effect": st["Effect"],
+                    "actions": sorted(as_list(st["Action"])),
+                    "resources": sorted(r.value(x) for x in as_list(st["Resource"])),
+                }
+                for st in props["PolicyDocument"]["Statement"]
+            ]
+        elif res.get("Type") == "AWS::SQS::QueuePolicy":
+            for queue in props["Queues"]:
+                queue_policies[r.value(queue)] = [
+                    {
+                        "effect": st["Effect"],
+                        "principal": st.get("Principal"),
+                        "actions": sorted(as_list(st["Action"])),
+                        "resources": sorted(r.value(x) for x in as_list(st["Resource"])),
+                        "condition": {
+                            op: {k: r.value(v) for k, v in cond.items()}
+                            for op, cond in st.get("Condition", {}).items()
+                        },
+                    }
+                    for st in props["PolicyDocument"]["Statement"]
+                ]
+
     # SSM names the functions read, published as outputs (the SecureStrings are made out of band).
     ssm = {
         key: r.value(out["Value"])
@@ -160,6 +195,8 @@ def main():
             "functions": functions,
             "custom_resources": custom,
             "ssm_parameters": ssm,
+            "managed_policies": managed_policies,
+            "queue_policies": queue_policies,
         },
         sys.stdout,
         indent=1,

@@ -120,7 +120,7 @@ async fn main() {
     let aws = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
     let names = Names::new("bench");
     let queues = SqsQueues::from_config(&aws);
-    queues.ensure_queue(&names.events_queue()).await.unwrap();
+    queues.ensure_queue(&names.inventory_queue()).await.unwrap();
     let agent_url = queues
         .ensure_queue(&names.agent_queue("bench", "h1"))
         .await

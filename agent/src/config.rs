@@ -32,8 +32,8 @@ pub struct FileConfig {
     pub prefix: Option<String>,
     /// Command queue name (default `{prefix}-agent-{environment}-{host}`).
     pub queue: Option<String>,
-    /// Events queue name (default `{prefix}-events`).
-    pub events_queue: Option<String>,
+    /// Inventory queue name (default `{prefix}-inventory`).
+    pub inventory_queue: Option<String>,
     /// Directory holding releases, logs and the journal.
     pub work_dir: Option<PathBuf>,
     /// `exec` or `systemd`.
@@ -71,8 +71,8 @@ pub struct Config {
     pub names: Names,
     /// Command queue name.
     pub queue: String,
-    /// Events queue name.
-    pub events_queue: String,
+    /// Inventory queue name.
+    pub inventory_queue: String,
     /// Work directory.
     pub work_dir: PathBuf,
     /// Service manager.
@@ -113,7 +113,7 @@ impl FileConfig {
             group: over.group.or(self.group),
             prefix: over.prefix.or(self.prefix),
             queue: over.queue.or(self.queue),
-            events_queue: over.events_queue.or(self.events_queue),
+            inventory_queue: over.inventory_queue.or(self.inventory_queue),
             work_dir: over.work_dir.or(self.work_dir),
             service_manager: over.service_manager.or(self.service_manager),
             endpoint: over.endpoint.or(self.endpoint),
@@ -170,7 +170,9 @@ impl FileConfig {
             queue: self
                 .queue
                 .unwrap_or_else(|| names.agent_queue(&environment, &host)),
-            events_queue: self.events_queue.unwrap_or_else(|| names.events_queue()),
+            inventory_queue: self
+                .inventory_queue
+                .unwrap_or_else(|| names.inventory_queue()),
             host,
             environment,
             group: self.group,
@@ -215,7 +217,7 @@ mod tests {
         let c = file.merge(flags).resolve().unwrap();
         assert_eq!(c.host, "web-2");
         assert_eq!(c.queue, "boreas-agent-prod-web-2");
-        assert_eq!(c.events_queue, "boreas-events");
+        assert_eq!(c.inventory_queue, "boreas-inventory");
         assert_eq!(c.service_manager, ServiceManagerKind::Systemd);
         assert_eq!(c.keep_releases, 5);
         assert_eq!(c.poll_wait, Duration::from_secs(20));

@@ -72,7 +72,7 @@ pub async fn run(
             options.failure_rate
         )));
     }
-    let events_url = queues.queue_url(&options.names.events_queue()).await?;
+    let inventory_url = queues.queue_url(&options.names.inventory_queue()).await?;
     let mut urls = Vec::with_capacity(options.hosts);
     for chunk in (0..options.hosts)
         .collect::<Vec<_>>()
@@ -101,7 +101,7 @@ pub async fn run(
         let host = SimHost {
             name: host_name(i),
             url,
-            events_url: events_url.clone(),
+            inventory_url: inventory_url.clone(),
             options: options.clone(),
             queues: queues.clone(),
             orchestrator: orchestrator.clone(),
@@ -120,7 +120,7 @@ pub async fn run(
 struct SimHost {
     name: String,
     url: String,
-    events_url: String,
+    inventory_url: String,
     options: Arc<FleetOptions>,
     queues: Arc<dyn Queues>,
     orchestrator: Arc<dyn Orchestrator>,
@@ -225,6 +225,7 @@ impl SimHost {
             .collect();
         let event = Event::new(EventBody::Inventory {
             target: self.name.clone(),
+            observed_at: boreas_aws::store::rfc3339(std::time::SystemTime::now()),
             kind: AppKind::Pm,
             environment: self.options.environment.clone(),
             group: Some(self.options.group.clone()),
@@ -232,7 +233,7 @@ impl SimHost {
         });
         if let Err(e) = self
             .queues
-            .send(&self.events_url, &event.to_json(), &BTreeMap::new())
+            .send(&self.inventory_url, &event.to_json(), &BTreeMap::new())
             .await
         {
             tracing::warn!(host = self.name, error = %e, "cannot send the inventory");

@@ -115,9 +115,9 @@ struct RunArgs {
     /// Command queue name.
     #[arg(long)]
     queue: Option<String>,
-    /// Events queue name.
+    /// Inventory queue name.
     #[arg(long)]
-    events_queue: Option<String>,
+    inventory_queue: Option<String>,
     /// Work directory.
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -159,7 +159,7 @@ impl RunArgs {
             group: self.group.clone(),
             prefix: self.prefix.clone(),
             queue: self.queue.clone(),
-            events_queue: self.events_queue.clone(),
+            inventory_queue: self.inventory_queue.clone(),
             work_dir: self.work_dir.clone(),
             service_manager: self.service_manager,
             endpoint: self.endpoint.clone(),

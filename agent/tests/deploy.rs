@@ -166,7 +166,7 @@ async fn deploys_roll_back_and_refuse_what_they_must() {
     assert_eq!(releases.len(), 3, "{releases:?}");
     assert!(releases.contains(&"v5".to_owned()) && releases.contains(&"v2".to_owned()));
 
-    // Inventories went to the events queue; the last one shows v5, healthy.
+    // Inventories went to the inventory queue; the last one shows v5, healthy.
     let inventories = fx.inventories().await;
     let last = inventories.last().expect("inventories were sent");
     assert_eq!(last["type"], "inventory");

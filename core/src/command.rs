@@ -472,10 +472,14 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failed_target: Option<String>,
     },
-    /// What runs on one target, sent periodically by agents and operators.
+    /// What runs on one target, sent periodically by agents and operators on the inventory
+    /// queue (the only event they may send).
     Inventory {
         /// Host name (PM) or cluster name (k8s).
         target: String,
+        /// When the reporter looked, as RFC 3339 UTC with milliseconds
+        /// (`2026-12-01T10:00:00.000Z`): an inventory never replaces one observed later.
+        observed_at: String,
         /// Whether `target` is a host or a cluster.
         kind: crate::config::AppKind,
         /// Environment name.
@@ -486,6 +490,59 @@ pub enum EventBody {
         /// Apps found on the target.
         apps: Vec<AppInventory>,
     },
+}
+
+/// The queue an event travels on, and so who may send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The inventory queue: agents and operators send inventories there.
+    Inventory,
+    /// The platform events queue: only the state machine sends there (gate tokens, outcomes).
+    Platform,
+}
+
+impl Channel {
+    /// The channel's name in logs and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inventory => "inventory",
+            Self::Platform => "platform events",
+        }
+    }
+}
+
+impl EventBody {
+    /// The one channel this kind of event may arrive on.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Self::Inventory { .. } => Channel::Inventory,
+            Self::GateWaiting { .. } | Self::DeploymentFinished { .. } => Channel::Platform,
+        }
+    }
+
+    /// The `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::GateWaiting { .. } => "gate_waiting",
+            Self::DeploymentFinished { .. } => "deployment_finished",
+            Self::Inventory { .. } => "inventory",
+        }
+    }
+}
+
+/// Whether `at` is an instant as Boreas writes them: RFC 3339 UTC with milliseconds
+/// (`2026-12-01T10:00:00.000Z`), so that comparing two as text compares them in time.
+pub fn is_instant(at: &str) -> bool {
+    let b = at.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// One app found on a target.
@@ -728,6 +785,7 @@ mod tests {
             },
             EventBody::Inventory {
                 target: "h1".into(),
+                observed_at: "2026-12-01T10:00:00.000Z".into(),
                 kind: AppKind::Pm,
                 environment: "prod".into(),
                 group: Some("edge".into()),
@@ -740,6 +798,24 @@ mod tests {
                 }],
             },
         ];
+        assert!(is_instant("2026-12-01T10:00:00.000Z"));
+        for bad in [
+            "2026-12-01T10:00:00Z",
+            "2026-12-01 10:00:00.000Z",
+            "yesterday",
+        ] {
+            assert!(!is_instant(bad), "{bad}");
+        }
+        let channels: Vec<Channel> = events.iter().map(EventBody::channel).collect();
+        assert_eq!(
+            channels,
+            [
+                Channel::Platform,
+                Channel::Platform,
+                Channel::Platform,
+                Channel::Inventory
+            ]
+        );
         for body in events {
             let e = Event::new(body);
             assert_eq!(Event::from_json(&e.to_json()).unwrap(), e);

@@ -1,5 +1,5 @@
 //! The agent: long-polls its queue, runs each command under its app's lock with heartbeats, keeps
-//! the journal, reports outcomes to Step Functions and inventories to the events queue.
+//! the journal, reports outcomes to Step Functions and inventories to the inventory queue.
 //!
 //! - [`worker`]: the receive loop, the journal, leases, and reporting outcomes and inventories;
 //! - [`deploy`]: what a deploy or rollback does on this host (install, switch, start, health,
@@ -32,7 +32,7 @@ pub struct Agent {
     queues: Arc<dyn Queues>,
     orchestrator: Arc<dyn Orchestrator>,
     queue_url: String,
-    events_url: Mutex<Option<String>>,
+    inventory_url: Mutex<Option<String>>,
     /// One lock per app: commands for one app run one after another.
     app_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Command ids being worked on by this process.
@@ -74,7 +74,7 @@ impl Agent {
             queues,
             orchestrator,
             queue_url,
-            events_url: Mutex::new(None),
+            inventory_url: Mutex::new(None),
             app_locks: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashSet::new()),
             healthy: Mutex::new(HashMap::new()),

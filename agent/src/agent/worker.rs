@@ -373,6 +373,7 @@ impl Agent {
         }
         Event::new(EventBody::Inventory {
             target: self.config.host.clone(),
+            observed_at: boreas_aws::store::rfc3339(std::time::SystemTime::now()),
             kind: AppKind::Pm,
             environment: self.config.environment.clone(),
             group: self.config.group.clone(),
@@ -386,16 +387,16 @@ impl Agent {
     }
 
     async fn send_event(&self, event: &Event) {
-        let cached = self.events_url.lock().expect("events url").clone();
+        let cached = self.inventory_url.lock().expect("inventory url").clone();
         let url = match cached {
             Some(url) => url,
-            None => match self.queues.queue_url(&self.config.events_queue).await {
+            None => match self.queues.queue_url(&self.config.inventory_queue).await {
                 Ok(url) => {
-                    *self.events_url.lock().expect("events url") = Some(url.clone());
+                    *self.inventory_url.lock().expect("inventory url") = Some(url.clone());
                     url
                 }
                 Err(e) => {
-                    tracing::warn!(queue = self.config.events_queue, error = %e, "events queue unavailable; event dropped");
+                    tracing::warn!(queue = self.config.inventory_queue, error = %e, "inventory queue unavailable; event dropped");
                     return;
                 }
             },

@@ -157,7 +157,7 @@ pub struct Fixture {
     pub sfn: aws_sdk_sfn::Client,
     pub relay_url: String,
     pub agent_url: String,
-    pub events_url: String,
+    pub inventory_url: String,
     pub bucket: String,
     pub state_machine_arn: String,
 }
@@ -177,7 +177,7 @@ impl Fixture {
             .ensure_queue(&names.agent_queue(ENV, HOST))
             .await
             .unwrap();
-        let events_url = queues.ensure_queue(&names.events_queue()).await.unwrap();
+        let inventory_url = queues.ensure_queue(&names.inventory_queue()).await.unwrap();
         let bucket = names.artifacts_bucket();
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&aws)
@@ -214,7 +214,7 @@ impl Fixture {
             sfn,
             relay_url,
             agent_url,
-            events_url,
+            inventory_url,
             bucket,
             state_machine_arn,
         }
@@ -320,7 +320,7 @@ impl Fixture {
         loop {
             let batch = self
                 .queues
-                .receive(&self.events_url, &options)
+                .receive(&self.inventory_url, &options)
                 .await
                 .unwrap();
             if batch.is_empty() {
@@ -329,7 +329,7 @@ impl Fixture {
             for m in batch {
                 out.push(serde_json::from_str(&m.body).unwrap());
                 self.queues
-                    .delete(&self.events_url, &m.receipt_handle)
+                    .delete(&self.inventory_url, &m.receipt_handle)
                     .await
                     .unwrap();
             }

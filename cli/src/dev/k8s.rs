@@ -37,7 +37,7 @@ pub(crate) async fn start(
     names: &Names,
     queues: &Arc<dyn Queues>,
     orchestrator: Arc<dyn Orchestrator>,
-    events_queue_url: &str,
+    inventory_queue_url: &str,
     stop: &watch::Receiver<bool>,
 ) -> Result<(Vec<SimCluster>, Vec<tokio::task::JoinHandle<()>>), String> {
     let mut clusters = Vec::new();
@@ -71,7 +71,7 @@ pub(crate) async fn start(
             },
             orchestrator: Arc::clone(&orchestrator),
             queues: Arc::clone(queues),
-            events_queue_url: events_queue_url.to_owned(),
+            inventory_queue_url: inventory_queue_url.to_owned(),
             rollout_timeout: Duration::from_secs(120),
         });
         let handler: pollers::Handler = Arc::new(move |event| {

@@ -250,6 +250,7 @@ struct Platform {
     orchestrator: Arc<SfnOrchestrator>,
     plan_url: String,
     events_url: String,
+    inventory_url: String,
 }
 
 /// Provisions the emulator at `endpoint` as `boreas provision` does, after putting back the
@@ -278,6 +279,7 @@ async fn provision(
         )),
         plan_url: provisioned.queues["plan"].url.clone(),
         events_url: provisioned.queues["events"].url.clone(),
+        inventory_url: provisioned.queues["inventory"].url.clone(),
         names,
     })
 }
@@ -370,7 +372,10 @@ fn start_pollers(
         )),
         max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
     });
-    let recorder = Arc::new(Recorder::new(Arc::clone(&platform.store)));
+    let recorder = Arc::new(Recorder::new(
+        Arc::clone(&platform.store),
+        platform.names.clone(),
+    ));
     let plan_handler: pollers::Handler = Arc::new(move |event| {
         let planner = Arc::clone(&planner);
         Box::pin(async move { boreas_planner::handle(&planner, event).await })
@@ -382,17 +387,21 @@ fn start_pollers(
         plan_handler,
         stop.clone(),
     )));
-    // Two recorders: inventories of many agents arrive together.
-    for _ in 0..2 {
+    // The recorder on each of its queues; two on inventories, as many agents report together.
+    for (name, url) in [
+        ("events", &platform.events_url),
+        ("inventory", &platform.inventory_url),
+        ("inventory", &platform.inventory_url),
+    ] {
         let recorder = Arc::clone(&recorder);
         let handler: pollers::Handler = Arc::new(move |event| {
             let recorder = Arc::clone(&recorder);
             Box::pin(async move { boreas_recorder::handle(&recorder, event).await })
         });
         running.tasks.push(tokio::spawn(pollers::run(
-            "events",
+            name,
             Arc::clone(&platform.queues),
-            platform.events_url.clone(),
+            url.clone(),
             handler,
             stop.clone(),
         )));
@@ -409,7 +418,7 @@ async fn start_clusters(
         &platform.names,
         &platform.queues,
         platform.orchestrator.clone(),
-        &platform.events_url,
+        &platform.inventory_url,
         stop,
     )
     .await?;

@@ -58,7 +58,10 @@ pub(crate) async fn run(
         max_messages: 10,
         visibility: None,
     };
-    let arn = format!("arn:aws:sqs:local:000000000000:{name}");
+    // The ARN ends with the queue's name, as Lambda's does: the recorder tells its channels apart
+    // by it.
+    let queue_name = queue_url.rsplit('/').next().unwrap_or_default();
+    let arn = format!("arn:aws:sqs:local:000000000000:{queue_name}");
     loop {
         let received = tokio::select! {
             r = queues.receive(&queue_url, &options) => r,

@@ -258,6 +258,7 @@ pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire
                 host,
                 group,
                 last_seen,
+                observed_at: _,
                 apps: _,
             } = a;
             let body = wire::Agent {

@@ -692,6 +692,7 @@ async fn add_agent(store: &MemoryStore, host: &str, last_seen: SystemTime, apps:
             host: host.into(),
             group: "g".into(),
             last_seen: rfc3339(last_seen),
+            observed_at: rfc3339(last_seen),
             apps: inventory(apps),
         })
         .await

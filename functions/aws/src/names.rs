@@ -91,10 +91,18 @@ impl Names {
         format!("{}-plan", self.prefix)
     }
 
-    /// The queue of gate tokens, inventories and terminal states, consumed by the recorder.
+    /// The platform events queue (gate tokens, terminal states), consumed by the recorder; only
+    /// the state machine sends to it.
     #[must_use]
     pub fn events_queue(&self) -> String {
         format!("{}-events", self.prefix)
+    }
+
+    /// The queue agents and operators send inventories to, consumed by the recorder; the only
+    /// queue they may send to.
+    #[must_use]
+    pub fn inventory_queue(&self) -> String {
+        format!("{}-inventory", self.prefix)
     }
 
     /// The command queue of one Kubernetes cluster.

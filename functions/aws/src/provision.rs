@@ -60,13 +60,17 @@ struct QueueSpec {
     visibility_timeout_secs: u32,
 }
 
-const QUEUES: [QueueSpec; 3] = [
+const QUEUES: [QueueSpec; 4] = [
     QueueSpec {
         key: "plan",
         visibility_timeout_secs: 720,
     },
     QueueSpec {
         key: "events",
+        visibility_timeout_secs: 180,
+    },
+    QueueSpec {
+        key: "inventory",
         visibility_timeout_secs: 180,
     },
     QueueSpec {
@@ -135,6 +139,7 @@ pub async fn provision(
         let name = match spec.key {
             "plan" => names.plan_queue(),
             "events" => names.events_queue(),
+            "inventory" => names.inventory_queue(),
             _ => names.k8s_queue(DEFAULT_K8S_CLUSTER),
         };
         let queue = ensure_queue_with_dlq(&sqs, &name, spec, &mut changes).await?;

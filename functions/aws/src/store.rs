@@ -319,8 +319,11 @@ pub struct Agent {
     pub host: String,
     /// Host group.
     pub group: String,
-    /// Last report.
+    /// When the last report was recorded.
     pub last_seen: String,
+    /// When the reporter observed what the last report says (its own clock): a report never
+    /// replaces one observed later.
+    pub observed_at: String,
     /// Inventory: what runs on the host, as reported.
     pub apps: serde_json::Value,
 }
@@ -498,8 +501,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         ttl: Duration,
     ) -> BoxFuture<'a, bool>;
 
-    /// Creates or replaces an agent's record.
-    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()>;
+    /// Creates or replaces an agent's record, unless the stored one was observed at the same
+    /// instant or later (`observed_at`); `true` when written.
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, bool>;
     /// Agents, of one environment or all, by environment then host.
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>>;
 

@@ -789,6 +789,7 @@ async fn agents_upsert_and_list(store: Arc<dyn Store>) {
         host: host.to_owned(),
         group: "web".to_owned(),
         last_seen: at(second),
+        observed_at: at(second),
         apps: serde_json::json!({"shop": {"version": "v1.0.0", "healthy": true}}),
     };
     for a in [
@@ -796,11 +797,15 @@ async fn agents_upsert_and_list(store: Arc<dyn Store>) {
         agent("prod", "p-1", 2),
         agent("staging", "s-1", 3),
     ] {
-        store.upsert_agent(&a).await.unwrap();
+        assert!(store.upsert_agent(&a).await.unwrap());
     }
     let mut seen_again = agent("staging", "s-2", 9);
     seen_again.apps = serde_json::json!({});
-    store.upsert_agent(&seen_again).await.unwrap();
+    assert!(store.upsert_agent(&seen_again).await.unwrap());
+    // Observed earlier than what is stored (or at the same instant): not written.
+    for stale in [agent("staging", "s-2", 5), agent("staging", "s-2", 9)] {
+        assert!(!store.upsert_agent(&stale).await.unwrap());
+    }
 
     let all = store.list_agents(None).await.unwrap();
     let keys: Vec<_> = all

@@ -60,7 +60,8 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
         webhook
     );
 
-    // Nothing duplicated: exactly the six queues and one state machine of this prefix.
+    // Nothing duplicated: exactly the eight queues (four and their dead-letter queues) and one
+    // state machine of this prefix.
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let urls = sqs
         .list_queues()
@@ -70,7 +71,7 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
         .unwrap()
         .queue_urls
         .unwrap_or_default();
-    assert_eq!(urls.len(), 6, "{urls:?}");
+    assert_eq!(urls.len(), 8, "{urls:?}");
     let sfn = aws_sdk_sfn::Client::new(&cfg);
     let machines = sfn.list_state_machines().send().await.unwrap();
     let ours: Vec<_> = machines

@@ -77,7 +77,11 @@ fn sam_transform_succeeds_offline() {
     assert_eq!(k8s.1["Condition"], "K8sOperatorEnabled");
 
     let mappings = resources_of_type(&cfn, "AWS::Lambda::EventSourceMapping");
-    assert_eq!(mappings.len(), 3, "planner, recorder and k8s operator");
+    assert_eq!(
+        mappings.len(),
+        4,
+        "planner, recorder (events, inventory) and k8s operator"
+    );
     for (id, m) in &mappings {
         assert_eq!(
             m["Properties"]["FunctionResponseTypes"],
@@ -179,6 +183,7 @@ fn template_names_match_names_rs() {
         for q in [
             names.plan_queue(),
             names.events_queue(),
+            names.inventory_queue(),
             names.k8s_queue(boreas_aws::names::DEFAULT_K8S_CLUSTER),
         ] {
             want.insert(Names::dlq(&q));
@@ -254,6 +259,7 @@ fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
         consumed,
         BTreeSet::from([
             "boreas-events".into(),
+            "boreas-inventory".into(),
             "boreas-k8s-main".into(),
             "boreas-plan".into()
         ])
@@ -383,4 +389,232 @@ fn the_dashboard_publisher_ships_the_site_and_writes_only_the_dashboard_bucket()
             "{makefile}"
         );
     }
+}
+
+/// Resolves IAM policy variables the way IAM does for a principal with `tags`; `None` when a
+/// variable names a tag the principal lacks (IAM then matches nothing for that resource).
+fn with_principal_tags(resource: &str, tags: &[(&str, &str)]) -> Option<String> {
+    let mut out = resource.to_owned();
+    while let Some(start) = out.find("${aws:PrincipalTag/") {
+        let end = start + out[start..].find('}').expect("a closed policy variable");
+        let key = &out[start + "${aws:PrincipalTag/".len()..end];
+        let value = tags.iter().find(|(k, _)| *k == key)?.1;
+        out.replace_range(start..=end, value);
+    }
+    Some(out)
+}
+
+/// Whether an IAM resource pattern (with `*` and `?`) matches `arn`.
+fn arn_matches(pattern: &str, arn: &str) -> bool {
+    let (p, a): (Vec<char>, Vec<char>) = (pattern.chars().collect(), arn.chars().collect());
+    // Classic glob matching with backtracking over the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < a.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == a[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// Whether a principal with `tags` holding managed policy `policy` is allowed `action` on `arn`
+/// (every statement of these policies is an Allow).
+fn allowed(facts: &Value, policy: &str, tags: &[(&str, &str)], action: &str, arn: &str) -> bool {
+    facts["managed_policies"][policy]
+        .as_array()
+        .unwrap_or_else(|| panic!("managed policy {policy}"))
+        .iter()
+        .filter(|st| st["effect"] == "Allow")
+        .filter(|st| {
+            st["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == action)
+        })
+        .flat_map(|st| st["resources"].as_array().unwrap().clone())
+        .filter_map(|r| with_principal_tags(r.as_str().unwrap(), tags))
+        .any(|r| arn_matches(&r, arn))
+}
+
+fn sqs_arn(queue: &str) -> String {
+    format!("arn:aws:sqs:us-east-1:123456789012:{queue}")
+}
+
+/// One host's rights reach its own queue and nothing of another host's; it sends only to the
+/// inventory queue, and may not change any queue's attributes. Same for an in-cluster operator
+/// and its cluster's queue.
+#[test]
+fn each_host_and_cluster_may_use_only_its_own_queue_and_send_only_inventories() {
+    let facts = template_facts("boreas");
+    let names = Names::new("boreas");
+    let inventory = format!("arn-of:{}", names.inventory_queue());
+    let events = format!("arn-of:{}", names.events_queue());
+    let web1 = [("boreas-environment", "prod"), ("boreas-host", "web-1")];
+    let own = sqs_arn(&names.agent_queue("prod", "web-1"));
+    let own_dlq = sqs_arn(&Names::dlq(&names.agent_queue("prod", "web-1")));
+    for action in [
+        "sqs:CreateQueue",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+    ] {
+        assert!(
+            allowed(&facts, "boreas-agent", &web1, action, &own),
+            "{action}"
+        );
+        assert!(allowed(
+            &facts,
+            "boreas-agent",
+            &web1,
+            "sqs:CreateQueue",
+            &own_dlq
+        ));
+        for other in [
+            names.agent_queue("prod", "web-2"),
+            names.agent_queue("prod", "web-10"),
+            names.agent_queue("staging", "web-1"),
+            // A name the host's own would be a prefix of.
+            format!("{}-x", names.agent_queue("prod", "web-1")),
+        ] {
+            assert!(
+                !allowed(&facts, "boreas-agent", &web1, action, &sqs_arn(&other)),
+                "{action} on {other}"
+            );
+        }
+        // Without its tags a principal matches no queue at all.
+        assert!(
+            !allowed(&facts, "boreas-agent", &[], action, &own),
+            "{action}"
+        );
+    }
+    let agent_statements = facts["managed_policies"]["boreas-agent"]
+        .as_array()
+        .unwrap();
+    let sends: Vec<&Value> = agent_statements
+        .iter()
+        .filter(|st| {
+            st["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "sqs:SendMessage")
+        })
+        .flat_map(|st| st["resources"].as_array().unwrap())
+        .collect();
+    assert_eq!(sends, [&Value::from(inventory.clone())]);
+
+    let main = [("boreas-cluster", "main")];
+    let own = sqs_arn(&names.k8s_queue("main"));
+    assert!(allowed(
+        &facts,
+        "boreas-k8s-operator",
+        &main,
+        "sqs:ReceiveMessage",
+        &own
+    ));
+    for other in ["main-2", "other"] {
+        let arn = sqs_arn(&names.k8s_queue(other));
+        assert!(!allowed(
+            &facts,
+            "boreas-k8s-operator",
+            &main,
+            "sqs:ReceiveMessage",
+            &arn
+        ));
+    }
+    for (policy, statements) in facts["managed_policies"].as_object().unwrap() {
+        for st in statements.as_array().unwrap() {
+            let actions = st["actions"].as_array().unwrap();
+            assert!(
+                !actions
+                    .iter()
+                    .any(|a| a == "sqs:SetQueueAttributes" || a == "sqs:*"),
+                "{policy}: {st}"
+            );
+            if actions.iter().any(|a| a == "sqs:SendMessage") {
+                assert_eq!(st["resources"], serde_json::json!([inventory]), "{policy}");
+            }
+            assert!(
+                !st["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r == &Value::from(events.clone())),
+                "{policy} reaches the platform events queue"
+            );
+        }
+    }
+
+    // The Lambda operator: its own cluster's queue and the inventory queue, nothing wider.
+    let operator = &facts["functions"]["boreas-k8s-operator"]["statements"];
+    let sqs: Vec<(Value, Value)> = operator
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| {
+            st["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a.as_str().unwrap().starts_with("sqs:"))
+        })
+        .map(|st| (st["actions"].clone(), st["resources"].clone()))
+        .collect();
+    assert_eq!(
+        sqs,
+        [
+            (
+                serde_json::json!([
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage"
+                ]),
+                serde_json::json!([format!("arn-of:{}", names.k8s_queue("main"))])
+            ),
+            (
+                serde_json::json!(["sqs:SendMessage"]),
+                serde_json::json!([inventory])
+            ),
+        ]
+    );
+}
+
+/// The platform events queue refuses every sender but the state machine's role, whatever
+/// identity policies grant; the state machine sends there and never to the inventory queue.
+#[test]
+fn only_the_state_machine_sends_platform_events() {
+    let facts = template_facts("boreas");
+    let names = Names::new("boreas");
+    assert_eq!(
+        facts["queue_policies"][names.events_queue()],
+        serde_json::json!([{
+            "effect": "Deny",
+            "principal": "*",
+            "actions": ["sqs:SendMessage"],
+            "resources": [format!("arn-of:{}", names.events_queue())],
+            "condition": {"ArnNotEquals": {
+                "aws:PrincipalArn": "arn-of:generated-name-of:DeploymentStateMachineRole"
+            }},
+        }])
+    );
+    // The role the condition names is the one SAM generates for the state machine.
+    let cfn = transform(project_asl().to_str().unwrap());
+    assert!(
+        resources_of_type(&cfn, "AWS::IAM::Role")
+            .iter()
+            .any(|(id, _)| id.as_str() == "DeploymentStateMachineRole")
+    );
 }

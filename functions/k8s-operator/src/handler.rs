@@ -33,8 +33,8 @@ pub struct Ctx {
     pub orchestrator: Arc<dyn Orchestrator>,
     /// Where inventories go.
     pub queues: Arc<dyn Queues>,
-    /// URL of the events queue.
-    pub events_queue_url: String,
+    /// URL of the inventory queue.
+    pub inventory_queue_url: String,
     /// How long one rollout may take before it fails with `RolloutTimeout` (commands do not carry
     /// the batch's timeout; set this to the batch timeout the state machine uses, or less).
     pub rollout_timeout: Duration,
@@ -44,7 +44,7 @@ impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ctx")
             .field("cluster", &self.cluster)
-            .field("events_queue_url", &self.events_queue_url)
+            .field("inventory_queue_url", &self.inventory_queue_url)
             .field("rollout_timeout", &self.rollout_timeout)
             .finish_non_exhaustive()
     }
@@ -567,12 +567,12 @@ pub async fn send_inventory(ctx: &Ctx, environment: &str, app: Option<&str>) -> 
         .map_err(|e| Error::kube("listing Deployments for the inventory", &selector, e))?;
     let event = inventory_event(&ctx.cluster, environment, &list.items);
     ctx.queues
-        .send(&ctx.events_queue_url, &event, &Default::default())
+        .send(&ctx.inventory_queue_url, &event, &Default::default())
         .await?;
     Ok(())
 }
 
-/// The inventory event for `deployments`, as the events queue's JSON body.
+/// The inventory event for `deployments`, as the inventory queue's JSON body.
 pub fn inventory_event(cluster: &str, environment: &str, deployments: &[Deployment]) -> String {
     let label =
         |d: &Deployment, k: &str| d.metadata.labels.as_ref().and_then(|l| l.get(k)).cloned();
@@ -588,6 +588,7 @@ pub fn inventory_event(cluster: &str, environment: &str, deployments: &[Deployme
         .collect();
     let event = Event::new(EventBody::Inventory {
         target: cluster.to_owned(),
+        observed_at: boreas_aws::store::rfc3339(std::time::SystemTime::now()),
         kind: AppKind::K8s,
         environment: environment.to_owned(),
         group: None,

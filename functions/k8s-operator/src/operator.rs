@@ -68,8 +68,8 @@ pub struct Operator {
     pub orchestrator: Arc<dyn Orchestrator>,
     /// SQS.
     pub queues: Arc<dyn Queues>,
-    /// URL of the events queue.
-    pub events_queue_url: String,
+    /// URL of the inventory queue.
+    pub inventory_queue_url: String,
     /// See [`Ctx::rollout_timeout`].
     pub rollout_timeout: Duration,
 }
@@ -119,7 +119,7 @@ impl Operator {
             client,
             orchestrator: Arc::clone(&self.orchestrator),
             queues: Arc::clone(&self.queues),
-            events_queue_url: self.events_queue_url.clone(),
+            inventory_queue_url: self.inventory_queue_url.clone(),
             rollout_timeout: self.rollout_timeout,
         })
     }
@@ -204,12 +204,12 @@ impl Operator {
 
     /// The operator as configured by the environment, with cluster clients from `clusters`
     /// (`None`: from SSM, per cluster):
-    /// `BOREAS_PREFIX` (default `boreas`), `BOREAS_EVENTS_QUEUE_URL` (default: looked up by name),
+    /// `BOREAS_PREFIX` (default `boreas`), `BOREAS_INVENTORY_QUEUE_URL` (default: looked up by name),
     /// `BOREAS_ROLLOUT_TIMEOUT_SECONDS` (default 900), `BOREAS_STATE_MACHINE_ARN` (optional: task
     /// callbacks need only the token), and the AWS SDK's usual variables.
     ///
     /// # Errors
-    /// A prefix or number that is not valid, or an events queue that cannot be found.
+    /// A prefix or number that is not valid, or an inventory queue that cannot be found.
     pub async fn from_env(
         env: &Env,
         clusters: Option<(String, kube::Client)>,
@@ -223,13 +223,13 @@ impl Operator {
             .map_or(DEFAULT_ROLLOUT_TIMEOUT, |secs| {
                 Duration::from_secs(secs.get())
             });
-        let events_queue_url = env.get("BOREAS_EVENTS_QUEUE_URL")?;
+        let inventory_queue_url = env.get("BOREAS_INVENTORY_QUEUE_URL")?;
         let state_machine = env.get("BOREAS_STATE_MACHINE_ARN")?;
         let sdk = boreas_aws::sdk_config(None).await;
         let queues: Arc<dyn Queues> = Arc::new(boreas_aws::queues::SqsQueues::from_config(&sdk));
-        let events_queue_url = match events_queue_url {
+        let inventory_queue_url = match inventory_queue_url {
             Some(url) => url,
-            None => queues.queue_url(&names.events_queue()).await?,
+            None => queues.queue_url(&names.inventory_queue()).await?,
         };
         let orchestrator = Arc::new(boreas_aws::orchestrator::SfnOrchestrator::from_config(
             &sdk,
@@ -246,7 +246,7 @@ impl Operator {
             clusters,
             orchestrator,
             queues,
-            events_queue_url,
+            inventory_queue_url,
             rollout_timeout,
         })
     }

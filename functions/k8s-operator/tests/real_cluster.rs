@@ -71,7 +71,7 @@ async fn gray_rollout_and_rollback_on_the_cluster_in_kubeconfig() {
         client,
         orchestrator: Arc::new(SfnOrchestrator::from_config(&config, "")),
         queues: Arc::new(queues),
-        events_queue_url: events,
+        inventory_queue_url: events,
         rollout_timeout: Duration::from_secs(300),
     };
     let deploy = |dep: &str, weight: u8, image: &str| {

@@ -63,7 +63,7 @@ async fn ctx(client: kube::Client) -> Ctx {
             "arn:aws:states:us-east-1:123456789012:stateMachine:x",
         )),
         queues: Arc::new(SqsQueues::from_config(&config)),
-        events_queue_url: "http://127.0.0.1:9/123456789012/x-events".into(),
+        inventory_queue_url: "http://127.0.0.1:9/123456789012/x-events".into(),
         rollout_timeout: Duration::from_secs(5),
     }
 }

@@ -121,6 +121,7 @@ impl Ctx {
                     host: host.into(),
                     group: group.into(),
                     last_seen: rfc3339(SystemTime::now()),
+                    observed_at: rfc3339(SystemTime::now()),
                     apps: serde_json::json!({}),
                 })
                 .await

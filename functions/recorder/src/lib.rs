@@ -1,13 +1,20 @@
-//! The recorder function: consumes the events queue and records what the state machine, the
-//! agents and the operators report.
+//! The recorder function: consumes two queues and records what the state machine, the agents and
+//! the operators report. Each queue is a channel with its own senders, and each kind of event is
+//! accepted on its own channel only:
 //!
-//! - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject.
-//! - `inventory`: what runs on a target, as the agent record of `(environment, target)`.
-//! - `deployment_finished`: the deployment's terminal status (if it is still `running`), then the
-//!   run locks it holds are released ([`boreas_aws::lifecycle::Lifecycle::finish`]).
+//! - the **platform events** queue, which only the state machine may send to:
+//!   - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject;
+//!   - `deployment_finished`: the deployment's terminal status (if it is still `running`), then
+//!     the run locks it holds are released ([`boreas_aws::lifecycle::Lifecycle::finish`]);
+//! - the **inventory** queue, which agents and operators send to:
+//!   - `inventory`: what runs on a target, as the agent record of `(environment, target)`,
+//!     unless the stored one was observed later.
+//!
+//! An event on the wrong channel (a host sending `deployment_finished`, say) is refused and left
+//! to the dead-letter queue: nothing a host sends can finish a deployment or touch a gate.
 //!
 //! Every message is recorded idempotently, since SQS delivers at least once: a gate already
-//! decided stays decided, an inventory replaces the previous one, a finished deployment stays as
+//! decided stays decided, an inventory replaces an older one, a finished deployment stays as
 //! it is and releasing locks it no longer holds does nothing. A message that cannot be read or
 //! recorded is logged and reported as a batch item failure, so SQS redelivers only that message
 //! (and after `maxReceiveCount` moves it to the dead-letter queue); the rest of the batch is
@@ -20,8 +27,9 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::env::Env;
 use boreas_aws::lifecycle::{Finished, Lifecycle};
+use boreas_aws::names::Names;
 use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
-use boreas_core::command::{Event, EventBody, WireError};
+use boreas_core::command::{Channel, Event, EventBody, WireError, is_instant};
 use boreas_core::deployment::DeploymentStatus;
 
 /// Why a message was not recorded.
@@ -41,6 +49,31 @@ pub enum Error {
     /// A `deployment_finished` event for a deployment that does not exist.
     #[error("deployment {0} does not exist")]
     UnknownDeployment(String),
+    /// An event that may not travel on the queue it came from.
+    #[error(
+        "a {kind} event arrived on the {arrived} queue; it is accepted only on the {expected} queue"
+    )]
+    WrongChannel {
+        /// The event's `type`.
+        kind: &'static str,
+        /// The channel it came on.
+        arrived: &'static str,
+        /// The channel it belongs to.
+        expected: &'static str,
+    },
+    /// A message from a queue that is neither of the recorder's.
+    #[error("a message from queue {0:?}, which is not the events or the inventory queue")]
+    UnknownQueue(String),
+    /// An inventory whose `observed_at` is not an instant as Boreas writes them.
+    #[error(
+        "inventory of {target}: observed_at {at:?} is not RFC 3339 UTC with milliseconds (2026-12-01T10:00:00.000Z)"
+    )]
+    BadObservedAt {
+        /// The reporting target.
+        target: String,
+        /// What it sent.
+        at: String,
+    },
     /// A store call failed.
     #[error(transparent)]
     Aws(#[from] boreas_aws::Error),
@@ -53,6 +86,9 @@ impl Error {
             Self::Wire(e) => e.error_type().as_str(),
             Self::NotTerminal { .. } => "NotTerminal",
             Self::UnknownDeployment(_) => "UnknownDeployment",
+            Self::WrongChannel { .. } => "WrongChannel",
+            Self::UnknownQueue(_) => "UnknownQueue",
+            Self::BadObservedAt { .. } => "BadObservedAt",
             Self::Aws(e) => e.error_type(),
         }
     }
@@ -67,6 +103,8 @@ pub enum Outcome {
     GateAlreadyDecided,
     /// An agent record was created or replaced.
     InventoryStored,
+    /// The stored inventory was observed at the same instant or later: this one was dropped.
+    InventoryStale,
     /// The deployment moved to its terminal status and its locks were released.
     Finished(DeploymentStatus),
     /// The deployment had already left `running` (a redelivery, or a cancel that came first);
@@ -78,12 +116,25 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     store: Arc<dyn Store>,
+    names: Names,
 }
 
 impl Recorder {
-    /// A recorder writing to `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// A recorder writing to `store`, consuming the queues of `names`.
+    pub fn new(store: Arc<dyn Store>, names: Names) -> Self {
+        Self { store, names }
+    }
+
+    /// The channel of the queue a message came from (its event source ARN ends with the name).
+    pub fn channel_of(&self, source_arn: &str) -> Result<Channel, Error> {
+        let queue = source_arn.rsplit(':').next().unwrap_or_default();
+        if queue == self.names.events_queue() {
+            Ok(Channel::Platform)
+        } else if queue == self.names.inventory_queue() {
+            Ok(Channel::Inventory)
+        } else {
+            Err(Error::UnknownQueue(source_arn.to_owned()))
+        }
     }
 
     /// The recorder of the installation the environment describes: `BOREAS_PREFIX` (default
@@ -93,9 +144,10 @@ impl Recorder {
         let names = env.names()?;
         let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
         let config = boreas_aws::sdk_config(None).await;
-        Ok(Self::new(Arc::new(DynamoStore::from_config(
-            &config, table,
-        ))))
+        Ok(Self::new(
+            Arc::new(DynamoStore::from_config(&config, table)),
+            names,
+        ))
     }
 }
 
@@ -103,7 +155,13 @@ impl Recorder {
 pub async fn handle(ctx: &Recorder, event: SqsEvent) -> SqsBatchResponse {
     handle_batch(event, Concurrency::Sequential, |message| async move {
         let id = message.message_id.as_deref().unwrap_or_default();
-        match record(ctx, message.body.as_deref().unwrap_or_default()).await {
+        let body = message.body.as_deref().unwrap_or_default();
+        let recorded = match ctx.channel_of(message.event_source_arn.as_deref().unwrap_or_default())
+        {
+            Ok(channel) => record(ctx, channel, body).await,
+            Err(e) => Err(e),
+        };
+        match recorded {
             Ok(outcome) => {
                 tracing::info!(message_id = %id, ?outcome, "event recorded");
                 Settle::Delete
@@ -122,9 +180,17 @@ pub async fn handle(ctx: &Recorder, event: SqsEvent) -> SqsBatchResponse {
     .await
 }
 
-/// Records one event body.
-pub async fn record(ctx: &Recorder, body: &str) -> Result<Outcome, Error> {
+/// Records one event body that arrived on `channel`.
+pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outcome, Error> {
     let event = Event::from_json(body)?;
+    let expected = event.body.channel();
+    if expected != channel {
+        return Err(Error::WrongChannel {
+            kind: event.body.kind(),
+            arrived: channel.as_str(),
+            expected: expected.as_str(),
+        });
+    }
     match event.body {
         EventBody::GateWaiting {
             deployment_id,
@@ -138,20 +204,31 @@ pub async fn record(ctx: &Recorder, body: &str) -> Result<Outcome, Error> {
         },
         EventBody::Inventory {
             target,
+            observed_at,
             environment,
             group,
             apps,
             ..
         } => {
+            if !is_instant(&observed_at) {
+                return Err(Error::BadObservedAt {
+                    target,
+                    at: observed_at,
+                });
+            }
             let agent = Agent {
                 env: environment,
                 host: target,
                 group: group.unwrap_or_default(),
                 last_seen: rfc3339(SystemTime::now()),
+                observed_at,
                 apps: serde_json::to_value(&apps).expect("inventories serialise"),
             };
-            ctx.store.upsert_agent(&agent).await?;
-            Ok(Outcome::InventoryStored)
+            Ok(if ctx.store.upsert_agent(&agent).await? {
+                Outcome::InventoryStored
+            } else {
+                Outcome::InventoryStale
+            })
         }
         EventBody::DeploymentFinished {
             deployment_id,

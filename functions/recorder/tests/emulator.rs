@@ -7,14 +7,14 @@ use std::time::SystemTime;
 use aws_lambda_events::sqs::SqsEvent;
 use boreas_aws::names::Names;
 use boreas_aws::store::{Decision, DynamoStore, NewDeployment, Store, Transition, rfc3339};
-use boreas_core::command::{AppInventory, Event, EventBody};
+use boreas_core::command::{AppInventory, Channel, Event, EventBody};
 use boreas_core::config::AppKind;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
 use boreas_core::status::GateStatus;
 use boreas_recorder::{Outcome, Recorder, handle, record};
 
-async fn setup() -> (Recorder, Arc<dyn Store>) {
+async fn setup() -> (Recorder, Arc<dyn Store>, Names) {
     let emulator = boreas_aws::emulator::shared().await;
     let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
     let names = Names::new(&boreas_aws::emulator::unique_prefix('r'));
@@ -23,11 +23,11 @@ async fn setup() -> (Recorder, Arc<dyn Store>) {
         .await
         .expect("provision the test prefix");
     let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
-    (Recorder::new(store.clone()), store)
+    (Recorder::new(store.clone(), names.clone()), store, names)
 }
 
-/// An SQS event as Lambda delivers it, one record per (message id, body).
-fn sqs_event(messages: &[(&str, String)]) -> SqsEvent {
+/// An SQS event as Lambda delivers it from `queue`, one record per (message id, body).
+fn sqs_event(queue: &str, messages: &[(&str, String)]) -> SqsEvent {
     let records: Vec<serde_json::Value> = messages
         .iter()
         .map(|(id, body)| {
@@ -39,7 +39,7 @@ fn sqs_event(messages: &[(&str, String)]) -> SqsEvent {
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:boreas-events",
+                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
                 "awsRegion": "us-east-1"
             })
         })
@@ -66,8 +66,13 @@ fn gate_event(id: &str, token: &str) -> String {
 }
 
 fn inventory_event(host: &str, version: &str) -> String {
+    inventory_at(host, version, &rfc3339(SystemTime::now()))
+}
+
+fn inventory_at(host: &str, version: &str, observed_at: &str) -> String {
     Event::new(EventBody::Inventory {
         target: host.into(),
+        observed_at: observed_at.into(),
         kind: AppKind::Pm,
         environment: "prod".into(),
         group: Some("edge".into()),
@@ -136,10 +141,13 @@ async fn running_deployment(store: &Arc<dyn Store>, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
-    let (recorder, store) = setup().await;
+    let (recorder, store, names) = setup().await;
     let resp = handle(
         &recorder,
-        sqs_event(&[("m1", gate_event("dep-1", "tok-1"))]),
+        sqs_event(
+            &names.events_queue(),
+            &[("m1", gate_event("dep-1", "tok-1"))],
+        ),
     )
     .await;
     assert_eq!(failures(&resp), Vec::<String>::new());
@@ -151,7 +159,7 @@ async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
 
     // A retried state sends a new token while the gate waits: the new one is kept.
     assert_eq!(
-        record(&recorder, &gate_event("dep-1", "tok-2"))
+        record(&recorder, Channel::Platform, &gate_event("dep-1", "tok-2"))
             .await
             .unwrap(),
         Outcome::GateStored
@@ -173,7 +181,10 @@ async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
     // A redelivery after the decision changes nothing and is not a failure.
     let resp = handle(
         &recorder,
-        sqs_event(&[("m2", gate_event("dep-1", "tok-1"))]),
+        sqs_event(
+            &names.events_queue(),
+            &[("m2", gate_event("dep-1", "tok-1"))],
+        ),
     )
     .await;
     assert_eq!(failures(&resp), Vec::<String>::new());
@@ -186,13 +197,16 @@ async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
 
 #[tokio::test]
 async fn inventories_upsert_agents() {
-    let (recorder, store) = setup().await;
+    let (recorder, store, names) = setup().await;
     let resp = handle(
         &recorder,
-        sqs_event(&[
-            ("m1", inventory_event("h1", "v1")),
-            ("m2", inventory_event("h2", "v1")),
-        ]),
+        sqs_event(
+            &names.inventory_queue(),
+            &[
+                ("m1", inventory_event("h1", "v1")),
+                ("m2", inventory_event("h2", "v1")),
+            ],
+        ),
     )
     .await;
     assert_eq!(failures(&resp), Vec::<String>::new());
@@ -209,7 +223,7 @@ async fn inventories_upsert_agents() {
 
     // A newer report replaces the old one (and a redelivery of it leaves the same record).
     for _ in 0..2 {
-        record(&recorder, &inventory_event("h1", "v2"))
+        record(&recorder, Channel::Inventory, &inventory_event("h1", "v2"))
             .await
             .unwrap();
     }
@@ -222,7 +236,7 @@ async fn inventories_upsert_agents() {
 
 #[tokio::test]
 async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
-    let (recorder, store) = setup().await;
+    let (recorder, store, names) = setup().await;
     let apps = running_deployment(&store, "dep-1").await;
     assert!(apps.len() > 1, "the example plans several apps");
     // Another environment's lock on the same app is not this deployment's to release.
@@ -233,7 +247,10 @@ async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
 
     let resp = handle(
         &recorder,
-        sqs_event(&[("m1", finished_event("dep-1", "rolled_back", Some("h3")))]),
+        sqs_event(
+            &names.events_queue(),
+            &[("m1", finished_event("dep-1", "rolled_back", Some("h3")))],
+        ),
     )
     .await;
     assert_eq!(failures(&resp), Vec::<String>::new());
@@ -252,6 +269,7 @@ async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
     // Redelivered: nothing changes.
     let outcome = record(
         &recorder,
+        Channel::Platform,
         &finished_event("dep-1", "rolled_back", Some("h3")),
     )
     .await
@@ -265,7 +283,7 @@ async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
 
 #[tokio::test]
 async fn a_cancelled_deployment_keeps_its_status_but_its_locks_are_released() {
-    let (recorder, store) = setup().await;
+    let (recorder, store, _names) = setup().await;
     let apps = running_deployment(&store, "dep-2").await;
     let cancelled = store
         .transition_deployment(
@@ -274,9 +292,13 @@ async fn a_cancelled_deployment_keeps_its_status_but_its_locks_are_released() {
         )
         .await
         .unwrap();
-    let outcome = record(&recorder, &finished_event("dep-2", "succeeded", None))
-        .await
-        .unwrap();
+    let outcome = record(
+        &recorder,
+        Channel::Platform,
+        &finished_event("dep-2", "succeeded", None),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         outcome,
         Outcome::AlreadyFinished(DeploymentStatus::Cancelled)
@@ -292,29 +314,32 @@ async fn a_cancelled_deployment_keeps_its_status_but_its_locks_are_released() {
 
 #[tokio::test]
 async fn bad_messages_fail_alone_and_the_rest_of_the_batch_is_recorded() {
-    let (recorder, store) = setup().await;
+    let (recorder, store, names) = setup().await;
     running_deployment(&store, "dep-3").await;
     let resp = handle(
         &recorder,
-        sqs_event(&[
-            ("ok-gate", gate_event("dep-3", "tok")),
-            ("not-json", "{\"schema_version\": 1, \"type\":".to_owned()),
-            (
-                "old-schema",
-                gate_event("dep-3", "tok").replace("\"schema_version\":1", "\"schema_version\":7"),
-            ),
-            (
-                "unknown-type",
-                r#"{"schema_version":1,"type":"explode"}"#.to_owned(),
-            ),
-            ("not-terminal", finished_event("dep-3", "running", None)),
-            (
-                "unknown-deployment",
-                finished_event("dep-404", "succeeded", None),
-            ),
-            ("ok-inventory", inventory_event("h1", "v1")),
-            ("ok-finished", finished_event("dep-3", "succeeded", None)),
-        ]),
+        sqs_event(
+            &names.events_queue(),
+            &[
+                ("ok-gate", gate_event("dep-3", "tok")),
+                ("not-json", "{\"schema_version\": 1, \"type\":".to_owned()),
+                (
+                    "old-schema",
+                    gate_event("dep-3", "tok")
+                        .replace("\"schema_version\":1", "\"schema_version\":7"),
+                ),
+                (
+                    "unknown-type",
+                    r#"{"schema_version":1,"type":"explode"}"#.to_owned(),
+                ),
+                ("not-terminal", finished_event("dep-3", "running", None)),
+                (
+                    "unknown-deployment",
+                    finished_event("dep-404", "succeeded", None),
+                ),
+                ("ok-finished", finished_event("dep-3", "succeeded", None)),
+            ],
+        ),
     )
     .await;
     assert_eq!(
@@ -328,21 +353,122 @@ async fn bad_messages_fail_alone_and_the_rest_of_the_batch_is_recorded() {
         ]
     );
     assert!(store.get_gate("dep-3", "api.0").await.unwrap().is_some());
-    assert_eq!(store.list_agents(None).await.unwrap().len(), 1);
     assert_eq!(
         store.get_deployment("dep-3").await.unwrap().unwrap().status,
         DeploymentStatus::Succeeded
     );
 
     // The errors say what is wrong.
-    let err = record(&recorder, &finished_event("dep-3", "running", None))
-        .await
-        .unwrap_err();
+    let err = record(
+        &recorder,
+        Channel::Platform,
+        &finished_event("dep-3", "running", None),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "deployment dep-3: deployment_finished reports status running, which is not terminal"
     );
-    let err = record(&recorder, "[]").await.unwrap_err();
+    let err = record(&recorder, Channel::Platform, "[]")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("schema_version"), "{err}");
     assert_eq!(err.error_type(), "Boreas.InvalidCommand");
+}
+
+/// Agents and operators send on the inventory queue; nothing they send there can finish a
+/// deployment or touch a gate, and a platform event is accepted only from the events queue.
+#[tokio::test]
+async fn events_on_the_wrong_queue_are_refused_and_change_nothing() {
+    let (recorder, store, names) = setup().await;
+    running_deployment(&store, "dep-5").await;
+    let inventory_queue = names.inventory_queue();
+    let resp = handle(
+        &recorder,
+        sqs_event(
+            &inventory_queue,
+            &[
+                ("forged-finish", finished_event("dep-5", "succeeded", None)),
+                ("forged-gate", gate_event("dep-5", "forged-token")),
+                ("inventory", inventory_event("h1", "v1")),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(failures(&resp), ["forged-finish", "forged-gate"]);
+    assert_eq!(
+        store.get_deployment("dep-5").await.unwrap().unwrap().status,
+        DeploymentStatus::Running
+    );
+    assert!(store.get_gate("dep-5", "api.0").await.unwrap().is_none());
+    assert_eq!(store.list_agents(None).await.unwrap().len(), 1);
+
+    let resp = handle(
+        &recorder,
+        sqs_event(
+            &names.events_queue(),
+            &[("inventory-on-events", inventory_event("h2", "v1"))],
+        ),
+    )
+    .await;
+    assert_eq!(failures(&resp), ["inventory-on-events"]);
+    assert_eq!(store.list_agents(None).await.unwrap().len(), 1);
+    let resp = handle(
+        &recorder,
+        sqs_event("boreas-plan", &[("elsewhere", inventory_event("h3", "v1"))]),
+    )
+    .await;
+    assert_eq!(failures(&resp), ["elsewhere"]);
+
+    let err = record(
+        &recorder,
+        Channel::Inventory,
+        &finished_event("dep-5", "succeeded", None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a deployment_finished event arrived on the inventory queue; it is accepted only on the \
+         platform events queue"
+    );
+    assert_eq!(err.error_type(), "WrongChannel");
+}
+
+/// Inventories of one host may arrive out of order: an older observation never replaces a newer
+/// one, and one without a proper instant is refused.
+#[tokio::test]
+async fn an_older_inventory_never_overwrites_a_newer_one() {
+    let (recorder, store, _names) = setup().await;
+    let newer = inventory_at("h1", "v2", "2026-12-01T10:00:05.000Z");
+    let older = inventory_at("h1", "v1", "2026-12-01T10:00:01.000Z");
+    assert_eq!(
+        record(&recorder, Channel::Inventory, &newer).await.unwrap(),
+        Outcome::InventoryStored
+    );
+    for stale in [&older, &newer] {
+        assert_eq!(
+            record(&recorder, Channel::Inventory, stale).await.unwrap(),
+            Outcome::InventoryStale
+        );
+    }
+    let agents = store.list_agents(Some("prod")).await.unwrap();
+    assert_eq!(agents[0].apps[0]["version"], "v2");
+    assert_eq!(agents[0].observed_at, "2026-12-01T10:00:05.000Z");
+    let later = inventory_at("h1", "v3", "2026-12-01T10:00:06.000Z");
+    assert_eq!(
+        record(&recorder, Channel::Inventory, &later).await.unwrap(),
+        Outcome::InventoryStored
+    );
+
+    let err = record(
+        &recorder,
+        Channel::Inventory,
+        &inventory_at("h1", "v9", "tomorrow"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "BadObservedAt");
+    assert!(err.to_string().contains("\"tomorrow\""), "{err}");
 }

@@ -40,7 +40,10 @@ fn main() {
             &[
                 ("BOREAS_STATE_MACHINE_ARN", p.state_machine_arn.clone()),
                 ("BOREAS_PLAN_QUEUE_URL", p.queues["plan"].url.clone()),
-                ("BOREAS_EVENTS_QUEUE_URL", p.queues["events"].url.clone()),
+                (
+                    "BOREAS_INVENTORY_QUEUE_URL",
+                    p.queues["inventory"].url.clone(),
+                ),
                 ("RUST_LOG", "warn".to_owned()),
                 // Lambda always sets it; the publisher's init reads it.
                 (

@@ -413,7 +413,7 @@ fn planner_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
 // ----------------------------------------------------------------------------------- recorder
 
 fn recorder_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
-    Box::pin(async move { Vars::from([("QUEUE_ARN", ctx.queue_arn("events").await)]) })
+    Box::pin(async move { Vars::from([("QUEUE_ARN", ctx.queue_arn("inventory").await)]) })
 }
 
 /// No failed message, and the agent record of the reporting host holds its inventory.
@@ -485,14 +485,14 @@ fn k8s_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
 }
 
 /// No failed message, and the cluster's inventory (read with the kubeconfig from SSM) on the
-/// events queue.
+/// inventory queue.
 fn k8s_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
     Box::pin(async move {
         no_batch_failures(&answer)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
         while Instant::now() < deadline {
-            seen.extend(ctx.receive("events").await);
+            seen.extend(ctx.receive("inventory").await);
             let inventory = seen
                 .iter()
                 .filter_map(|b| serde_json::from_str::<Value>(b).ok())
@@ -509,7 +509,9 @@ fn k8s_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
                 return Ok(());
             }
         }
-        Err(format!("no inventory on the events queue; seen {seen:?}"))
+        Err(format!(
+            "no inventory on the inventory queue; seen {seen:?}"
+        ))
     })
 }
 
@@ -707,8 +709,8 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
                 provisioned.queues["plan"].url.clone(),
             ),
             (
-                "BOREAS_EVENTS_QUEUE_URL",
-                provisioned.queues["events"].url.clone(),
+                "BOREAS_INVENTORY_QUEUE_URL",
+                provisioned.queues["inventory"].url.clone(),
             ),
             (
                 "BOREAS_GIT_CACHE",

@@ -392,6 +392,7 @@ pub(super) fn agent_item(agent: &Agent) -> Item {
         ("host".into(), s(&agent.host)),
         ("group".into(), s(&agent.group)),
         ("last_seen".into(), s(&agent.last_seen)),
+        ("observed_at".into(), s(&agent.observed_at)),
         ("apps".into(), s(agent.apps.to_string())),
     ])
 }
@@ -403,6 +404,11 @@ pub(super) fn agent_from(item: &Item) -> Result<Agent, Error> {
         host: rec.s("host")?,
         group: rec.s("group")?,
         last_seen: rec.s("last_seen")?,
+        // Records from before observations were kept: their report time stands in.
+        observed_at: match rec.opt_s("observed_at")? {
+            Some(at) => at,
+            None => rec.s("last_seen")?,
+        },
         apps: rec.json("apps")?,
     })
 }

@@ -760,8 +760,26 @@ impl Store for DynamoStore {
         })
     }
 
-    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
-        Box::pin(self.put_item(agent_item(agent)))
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(agent_item(agent)))
+                // Inventories of one host may arrive out of order (a standard queue, retries).
+                .condition_expression(
+                    "attribute_not_exists(pk) OR attribute_not_exists(observed_at) OR observed_at < :o",
+                )
+                .expression_attribute_values(":o", s(&agent.observed_at))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
     }
 
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>> {

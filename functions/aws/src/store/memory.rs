@@ -509,12 +509,19 @@ impl Store for MemoryStore {
         })
     }
 
-    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
+    fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            self.lock()
+            let mut state = self.lock();
+            let key = (agent.env.clone(), agent.host.clone());
+            if state
                 .agents
-                .insert((agent.env.clone(), agent.host.clone()), agent.clone());
-            Ok(())
+                .get(&key)
+                .is_some_and(|a| a.observed_at >= agent.observed_at)
+            {
+                return Ok(false);
+            }
+            state.agents.insert(key, agent.clone());
+            Ok(true)
         })
     }
 

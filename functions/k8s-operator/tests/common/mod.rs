@@ -49,7 +49,7 @@ pub(crate) struct Platform {
     pub(crate) names: Names,
     pub(crate) state_machine_arn: String,
     pub(crate) queue_url: String,
-    pub(crate) events_url: String,
+    pub(crate) inventory_url: String,
     pub(crate) cluster: FixtureCluster,
 }
 
@@ -67,7 +67,7 @@ impl Platform {
             .ensure_queue(&names.k8s_queue(CLUSTER))
             .await
             .unwrap();
-        let events_url = queues.queue_url(&names.events_queue()).await.unwrap();
+        let inventory_url = queues.queue_url(&names.inventory_queue()).await.unwrap();
         let cluster = FixtureCluster::start_with(options).await;
         aws_sdk_ssm::Client::new(&config)
             .put_parameter()
@@ -83,7 +83,7 @@ impl Platform {
             names,
             state_machine_arn: provisioned.state_machine_arn,
             queue_url,
-            events_url,
+            inventory_url,
             cluster,
         }
     }
@@ -100,7 +100,7 @@ impl Platform {
                 &self.state_machine_arn,
             )),
             queues: Arc::new(SqsQueues::from_config(&self.config)),
-            events_queue_url: self.events_url.clone(),
+            inventory_queue_url: self.inventory_url.clone(),
             rollout_timeout: timeout,
         }
     }
@@ -197,7 +197,7 @@ impl Platform {
                 max_messages: 10,
                 visibility: Some(Duration::from_secs(30)),
             };
-            let batch = queues.receive(&self.events_url, &options).await.unwrap();
+            let batch = queues.receive(&self.inventory_url, &options).await.unwrap();
             if batch.is_empty() {
                 return out;
             }
