@@ -14,13 +14,20 @@ use boreas_core::adjust::Adjustment;
 use boreas_core::command::AppInventory;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
-use boreas_core::role::Role;
 use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
 use boreas_core::version::VersionState;
-use boreas_core::webhook::Provider;
 use schemars::JsonSchema;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
+
+mod repositories;
+mod tokens;
+
+pub use repositories::{
+    CredentialRequest, CredentialSummary, Delivery, RegisteredRepository, Repository,
+    RepositoryRequest, RotateSecretRequest, Setup,
+};
+pub use tokens::{NewToken, Token, TokenRequest};
 
 /// A failed call: a stable code and a sentence saying what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -358,64 +365,6 @@ pub struct AuditEntry {
     /// and pauses before and after); often empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detail: Vec<String>,
-}
-
-/// A repository Boreas watches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Repository {
-    /// Repository id, as webhook routes and SSM names use it.
-    pub name: String,
-    /// Where the planner fetches from.
-    pub clone_url: String,
-    /// The git host that sends its webhooks.
-    pub provider: Provider,
-    /// SSM SecureString holding its webhook secret.
-    pub secret_param: String,
-    /// Ref patterns that create versions.
-    pub triggers: Vec<String>,
-}
-
-/// Create or replace a watched repository.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RepositoryRequest {
-    /// Repository id: letters, digits, `-`, `_` and `.`.
-    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
-    pub name: String,
-    /// An https, http, ssh or file URL the planner can fetch.
-    #[schemars(regex(pattern = r"^(https://|http://|file://|ssh://|git@)"))]
-    pub clone_url: String,
-    /// The git host that sends its webhooks.
-    pub provider: Provider,
-    /// SSM SecureString with the webhook secret; default `/{prefix}/webhook-secrets/{name}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^/"))]
-    pub secret_param: Option<String>,
-    /// Ref patterns that create versions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub triggers: Vec<String>,
-}
-
-/// Create an API token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    /// Who or what will hold it (audit entries name it).
-    #[schemars(length(min = 1, max = 100))]
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-}
-
-/// A new API token; the secret is shown only here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct NewToken {
-    /// Who or what holds it.
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-    /// The bearer secret.
-    pub token: String,
 }
 
 #[cfg(test)]

@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use boreas_api::{Api, ApiRequest};
 use boreas_api_types::DeploymentDetail;
-use boreas_aws::BoxFuture;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
-use boreas_aws::secrets::{SecretValue, Secrets};
+use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
     ApiToken, AppProgress, MemoryStore, NewDeployment, Store, TargetProgress, Transition,
     VersionRecord,
@@ -32,20 +31,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const TOKEN: &str = "client-test-token";
-
-/// SSM without parameters: only stored tokens authenticate.
-#[derive(Debug)]
-struct NoSecrets;
-
-impl Secrets for NoSecrets {
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, SecretValue> {
-        Box::pin(async move {
-            Err(boreas_aws::Error::NotFound {
-                what: format!("SSM parameter {name}"),
-            })
-        })
-    }
-}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,10 +75,7 @@ async fn store() -> Arc<MemoryStore> {
     store
         .put_api_token(
             TOKEN,
-            &ApiToken {
-                name: "cli".into(),
-                role: Role::Admin,
-            },
+            &ApiToken::new("cli", Role::Admin, "2026-11-29T09:00:00.000Z"),
         )
         .await
         .unwrap();
@@ -245,7 +227,7 @@ async fn client_commands_render_the_typed_answers() {
             &config,
             "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
         )),
-        Arc::new(NoSecrets),
+        Arc::new(MemorySecrets::new()),
         &names,
     );
     let (url, server) = serve(api).await;

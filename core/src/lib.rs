@@ -14,6 +14,7 @@ pub mod deployment;
 pub mod execution;
 pub mod plan;
 pub mod planner;
+pub mod repository;
 pub mod role;
 pub mod rollout;
 pub mod status;

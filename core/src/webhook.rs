@@ -23,6 +23,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::config::Triggers;
+use crate::repository::{RepoRef, host_of};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -119,6 +120,8 @@ pub struct PushEvent {
     pub provider: Provider,
     /// The provider's unique id of this delivery.
     pub delivery_id: String,
+    /// The host serving the repository, from its web URL in the payload.
+    pub host: String,
     /// Repository full name (`owner/name`, GitLab's `path_with_namespace`).
     pub repository: String,
     /// Clone URL as the payload states it (informational: the planner fetches from the
@@ -221,18 +224,36 @@ fn optional_bool(payload: &Value, path: &str) -> Result<Option<bool>, PayloadErr
     }
 }
 
-/// The path of the repository's full name in a provider's payloads.
-fn repository_field(provider: Provider) -> &'static str {
+/// The paths of the repository's full name and web URL in a provider's payloads.
+fn repository_fields(provider: Provider) -> (&'static str, &'static str) {
     match provider {
-        Provider::GitHub | Provider::Gitea => "repository.full_name",
-        Provider::GitLab => "project.path_with_namespace",
+        Provider::GitHub | Provider::Gitea => ("repository.full_name", "repository.html_url"),
+        Provider::GitLab => ("project.path_with_namespace", "project.web_url"),
     }
 }
 
-/// The repository a payload is about: what intake looks up to find the secret, before it can
-/// trust anything else in the payload.
-pub fn repository_name(provider: Provider, payload: &Value) -> Result<String, PayloadError> {
-    required_str(payload, repository_field(provider)).map(str::to_owned)
+/// The repository a payload is about, by host and full name: what intake looks up to find the
+/// secret, before it can trust anything else in the payload.
+pub fn repository_ref(provider: Provider, payload: &Value) -> Result<RepoRef, PayloadError> {
+    let (name_field, url_field) = repository_fields(provider);
+    let full_name = required_str(payload, name_field)?;
+    let url = required_str(payload, url_field)?;
+    let host = host_of(url).ok_or_else(|| {
+        PayloadError::field(
+            url_field,
+            format!("is {url:?}, not an http(s) URL with a host"),
+        )
+    })?;
+    Ok(RepoRef {
+        host,
+        full_name: full_name.to_owned(),
+    })
+}
+
+/// Whether a delivery is a GitHub `ping` of a hook that is not a repository's (an organisation's
+/// or an App's): it names no repository, so no secret can check it, and it asks for nothing.
+pub fn is_unscoped_ping(provider: Provider, event: Option<&str>, payload: &Value) -> bool {
+    provider == Provider::GitHub && event == Some("ping") && at(payload, "repository").is_none()
 }
 
 /// Reads a delivery whose signature was checked. `event` is the event header's value.
@@ -263,7 +284,7 @@ fn parse_push(
     delivery_id: &str,
     payload: &Value,
 ) -> Result<PushEvent, PayloadError> {
-    let repository = repository_name(provider, payload)?;
+    let repository = repository_ref(provider, payload)?;
     let full_ref = required_str(payload, "ref")?;
     let (ref_kind, ref_name) = if let Some(name) = full_ref.strip_prefix("refs/tags/") {
         (RefKind::Tag, name)
@@ -331,7 +352,8 @@ fn parse_push(
     Ok(PushEvent {
         provider,
         delivery_id: delivery_id.to_owned(),
-        repository,
+        host: repository.host,
+        repository: repository.full_name,
         clone_url: clone_url.map(str::to_owned),
         ref_kind,
         ref_name: ref_name.to_owned(),
@@ -533,6 +555,13 @@ impl RefTriggers {
     }
 }
 
+impl PushEvent {
+    /// The id of the repository pushed to (see [`crate::repository`]).
+    pub fn repository_id(&self) -> String {
+        crate::repository::repository_id(&self.host, &self.repository)
+    }
+}
+
 /// The version a push makes: the tag name, or the commit id for a branch push.
 pub fn version_name(event: &PushEvent) -> Option<String> {
     match event.ref_kind {
@@ -560,7 +589,7 @@ pub fn skip_reason(event: &PushEvent, triggers: &RefTriggers) -> Option<String> 
 pub struct PlanJob {
     /// Always [`crate::command::SCHEMA_VERSION`] when written by this build.
     pub schema_version: u32,
-    /// Repository id.
+    /// Repository id (`host/full_name`, see [`crate::repository`]).
     pub repository: String,
     /// Version name.
     pub version: String,
@@ -581,7 +610,7 @@ impl PlanJob {
     pub fn for_push(event: &PushEvent) -> Option<Self> {
         Some(Self {
             schema_version: crate::command::SCHEMA_VERSION,
-            repository: event.repository.clone(),
+            repository: event.repository_id(),
             version: version_name(event)?,
             commit: event.commit.clone()?,
             ref_kind: event.ref_kind,
@@ -635,7 +664,7 @@ mod tests {
         json!({
             "ref": "refs/tags/v1.2.0", "before": ZERO, "after": C2, "created": true, "deleted": false,
             "head_commit": {"id": C1},
-            "repository": {"full_name": "acme/shop", "clone_url": "https://github.com/acme/shop.git"},
+            "repository": {"full_name": "acme/shop", "html_url": "https://github.com/acme/shop", "clone_url": "https://github.com/acme/shop.git"},
             "pusher": {"name": "octo"}
         })
     }
@@ -648,6 +677,7 @@ mod tests {
             PushEvent {
                 provider: Provider::GitHub,
                 delivery_id: "d-1".into(),
+                host: "github.com".into(),
                 repository: "acme/shop".into(),
                 clone_url: Some("https://github.com/acme/shop.git".into()),
                 ref_kind: RefKind::Tag,
@@ -659,6 +689,17 @@ mod tests {
             }
         );
         assert_eq!(version_name(&p).as_deref(), Some("v1.2.0"));
+    }
+
+    #[test]
+    fn only_a_github_ping_without_a_repository_is_unscoped() {
+        let org = json!({"zen": "z", "hook": {"type": "Organization"}, "organization": {}});
+        assert!(is_unscoped_ping(Provider::GitHub, Some("ping"), &org));
+        assert!(!is_unscoped_ping(Provider::GitHub, Some("push"), &org));
+        assert!(!is_unscoped_ping(Provider::GitHub, None, &org));
+        assert!(!is_unscoped_ping(Provider::Gitea, Some("ping"), &org));
+        let repo = json!({"zen": "z", "repository": {"full_name": "a/b"}});
+        assert!(!is_unscoped_ping(Provider::GitHub, Some("ping"), &repo));
     }
 
     #[test]
@@ -681,7 +722,7 @@ mod tests {
         let tag = json!({
             "object_kind": "tag_push", "ref": "refs/tags/v1.0.0", "before": ZERO, "after": C2,
             "checkout_sha": C1, "user_name": "John Smith",
-            "project": {"path_with_namespace": "jsmith/example", "git_http_url": "http://example.com/jsmith/example.git"}
+            "project": {"path_with_namespace": "jsmith/example", "web_url": "http://example.com/jsmith/example", "git_http_url": "http://example.com/jsmith/example.git"}
         });
         let p = push(Provider::GitLab, "Tag Push Hook", &tag);
         assert_eq!(p.repository, "jsmith/example");
@@ -697,7 +738,7 @@ mod tests {
         let branch = json!({
             "object_kind": "push", "ref": "refs/heads/master", "before": C1, "after": C2,
             "user_username": "jsmith", "user_name": "John Smith",
-            "project": {"path_with_namespace": "mike/diaspora"}
+            "project": {"path_with_namespace": "group/sub/diaspora", "web_url": "https://GitLab.example.com:8443/group/sub/diaspora"}
         });
         let p = push(Provider::GitLab, "Push Hook", &branch);
         assert_eq!(
@@ -705,6 +746,10 @@ mod tests {
             (RefKind::Branch, "master")
         );
         assert_eq!(p.pusher.as_deref(), Some("jsmith"));
+        assert_eq!(
+            p.repository_id(),
+            "gitlab.example.com:8443/group/sub/diaspora"
+        );
         assert_eq!(version_name(&p).as_deref(), Some(C2));
         assert!(!p.created && !p.deleted);
         assert!(matches!(
@@ -717,7 +762,7 @@ mod tests {
     fn gitea_push_and_deletion_from_the_zero_id() {
         let v = json!({
             "ref": "refs/heads/develop", "before": C1, "after": C2,
-            "repository": {"full_name": "gitea/webhooks", "clone_url": "http://localhost:3000/gitea/webhooks.git"},
+            "repository": {"full_name": "gitea/webhooks", "html_url": "http://localhost:3000/gitea/webhooks", "clone_url": "http://localhost:3000/gitea/webhooks.git"},
             "pusher": {"login": "gitea"}
         });
         let p = push(Provider::Gitea, "push", &v);
@@ -761,10 +806,28 @@ mod tests {
         let err = parse(Provider::GitHub, "push", "", &github_tag()).unwrap_err();
         assert_eq!(err, PayloadError::MissingHeader("X-GitHub-Delivery"));
         assert_eq!(
-            repository_name(Provider::GitLab, &json!({"project": {}}))
+            repository_ref(Provider::GitLab, &json!({"project": {}}))
                 .unwrap_err()
                 .to_string(),
             "field `project.path_with_namespace` is missing"
+        );
+        assert_eq!(
+            repository_ref(
+                Provider::GitLab,
+                &json!({"project": {"path_with_namespace": "a/b"}})
+            )
+            .unwrap_err()
+            .to_string(),
+            "field `project.web_url` is missing"
+        );
+        assert!(
+            repository_ref(
+                Provider::Gitea,
+                &json!({"repository": {"full_name": "a/b", "html_url": "ssh://x/a/b"}})
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("field `repository.html_url` is \"ssh://x/a/b\", not an http(s) URL")
         );
         assert!(matches!(parse_json(b"{nope"), Err(PayloadError::Json(_))));
         assert!(matches!(parse_json(b"[1]"), Err(PayloadError::Json(_))));

@@ -305,7 +305,7 @@ describe('the dashboard against boreas dev', () => {
     await error.waitFor();
     expect(await error.getAttribute('data-code')).toBe('no_rollback_target');
     expect(await error.textContent()).toContain('There is no older version to roll back to.');
-    const version = await api<{ state: string }>('GET', '/api/versions/demo/v1.0.1');
+    const version = await api<{ state: string }>('GET', '/api/versions/localhost%2Fboreas%2Fdemo/v1.0.1');
     expect(version.state).toBe('normal');
     await shot('versions');
   });

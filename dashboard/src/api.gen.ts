@@ -1268,7 +1268,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Watched repositories
+         * Watched repositories, with their webhook URL and last delivery
          * @description Needs role `viewer` or higher.
          */
         get: {
@@ -1343,7 +1343,7 @@ export interface paths {
         };
         put?: never;
         /**
-         * Create or replace a watched repository
+         * Register a repository: its webhook secret (answered once) and git credential go to SSM
          * @description Needs role `admin` or higher.
          */
         post: {
@@ -1359,7 +1359,101 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Replaced */
+                /** @description Registered; the webhook secret and the provider's settings are answered once */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RegisteredRepository"];
+                    };
+                };
+                /** @description Malformed JSON, or a field that is not valid (the message names it). A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The repository is already registered. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/repositories/{repo}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One repository
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Repository id (`host/full_name`, lowercased), percent-encoded (`/` as `%2F`). */
+                    repo: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1368,8 +1462,82 @@ export interface paths {
                         "application/json": components["schemas"]["Repository"];
                     };
                 };
-                /** @description Created */
-                201: {
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown repository. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Stop watching a repository and delete its secrets; its versions and deployments stay readable
+         * @description Needs role `admin` or higher.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Repository id (`host/full_name`, lowercased), percent-encoded (`/` as `%2F`). */
+                    repo: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed; the record as it was */
+                200: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1377,7 +1545,202 @@ export interface paths {
                         "application/json": components["schemas"]["Repository"];
                     };
                 };
-                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown repository. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/repositories/{repo}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the webhook secret (answered once); the old one is accepted for a grace period
+         * @description Needs role `admin` or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Repository id (`host/full_name`, lowercased), percent-encoded (`/` as `%2F`). */
+                    repo: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["RotateSecretRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RegisteredRepository"];
+                    };
+                };
+                /** @description Malformed body, or a grace period over 30 days. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown repository. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * API tokens: names, roles, created, last used, expiry (never a secret)
+         * @description Needs role `admin` or higher.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Most items in the page. */
+                    limit?: components["parameters"]["limit"];
+                    /** @description `next_cursor` of the previous page. */
+                    cursor?: components["parameters"]["cursor"];
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TokenList"];
+                    };
+                };
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1424,23 +1787,9 @@ export interface paths {
                 };
             };
         };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/tokens": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
         put?: never;
         /**
-         * Create an API token; the secret is returned once
+         * Create an API token; the secret is answered once
          * @description Needs role `admin` or higher.
          */
         post: {
@@ -1492,6 +1841,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description A token of that name exists. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description A failure of the store, Step Functions or SSM (`internal`). */
                 500: {
                     headers: {
@@ -1513,6 +1871,102 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API token: requests with it are refused from the next one on
+         * @description Needs role `admin` or higher.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Token name. */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked; the token as it was */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Token"];
+                    };
+                };
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No token of that name. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1625,7 +2079,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Repository id. */
+                    /** @description Repository id (`host/full_name`, lowercased), percent-encoded (`/` as `%2F`). */
                     repo: string;
                     /** @description Version name, percent-encoded (`/` as `%2F`). */
                     name: string;
@@ -1725,7 +2179,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Repository id. */
+                    /** @description Repository id (`host/full_name`, lowercased), percent-encoded (`/` as `%2F`). */
                     repo: string;
                     /** @description Version name, percent-encoded (`/` as `%2F`). */
                     name: string;
@@ -2116,6 +2570,69 @@ export interface components {
             /** @description Version name. */
             version: string;
         };
+        /** @description The kinds of git credential a repository can hold. */
+        CredentialKind: "token" | "github_app";
+        /** @description A git credential as registered; its secret part goes to SSM and is never answered. */
+        CredentialRequest: {
+            /** @constant */
+            kind: "token";
+            /** @description The token. */
+            token: string;
+            /**
+             * @description The user name to send with it; default `x-access-token` (GitHub) or `oauth2`
+             *     (GitLab, Gitea). A GitLab deploy token needs its own user name.
+             */
+            username?: string | null;
+        } | {
+            /**
+             * @description The GitHub REST API; default `https://api.github.com` for github.com, else
+             *     `https://HOST/api/v3` (GitHub Enterprise Server).
+             */
+            api_url?: string | null;
+            /**
+             * Format: uint64
+             * @description The App's id.
+             */
+            app_id: number;
+            /** @constant */
+            kind: "github_app";
+            /** @description The App's private key (PEM, as GitHub gives it). */
+            private_key: string;
+        };
+        /** @description A repository's git credential, without its secret. */
+        CredentialSummary: {
+            /** @description The GitHub REST API the App's installation tokens come from. */
+            api_url: string | null;
+            /**
+             * Format: uint64
+             * @description The GitHub App's id.
+             */
+            app_id: number | null;
+            /** @description `token` or `github_app`. */
+            kind: components["schemas"]["CredentialKind"];
+            /** @description The SSM SecureString holding the token or the App's private key. */
+            param: string;
+            /** @description The user name a token is sent with. */
+            username: string | null;
+        };
+        /** @description A webhook delivery and what intake answered. */
+        Delivery: {
+            /** @description When it arrived. */
+            at: string;
+            /** @description The provider's delivery id. */
+            delivery_id: string | null;
+            /** @description The event header's value (`push`, `Tag Push Hook`, …). */
+            event: string | null;
+            /** @description The answer's message. */
+            message: string;
+            /** @description `queued`, `ignored`, `duplicate`, `pong`, or the error code answered (`unauthorized`, …). */
+            outcome: string;
+            /**
+             * Format: uint16
+             * @description The HTTP status answered.
+             */
+            status: number;
+        };
         /** @description A deployment with its plan. */
         Deployment: {
             /** @description When the planner created it. */
@@ -2264,6 +2781,10 @@ export interface components {
         };
         /** @description A new API token; the secret is shown only here. */
         NewToken: {
+            /** @description When it was created. */
+            created_at: string;
+            /** @description When it expires; null: never. */
+            expires_at: string | null;
             /** @description Who or what holds it. */
             name: string;
             /** @description What it may do. */
@@ -2320,18 +2841,72 @@ export interface components {
         };
         /** @description A git host that sends webhooks. */
         Provider: "github" | "gitlab" | "gitea";
-        /** @description A repository Boreas watches. */
-        Repository: {
+        /**
+         * @description A repository just registered or whose secret was just rotated: the secret is shown here
+         *     once, with what to enter on the provider.
+         */
+        RegisteredRepository: {
             /** @description Where the planner fetches from. */
             clone_url: string;
-            /** @description Repository id, as webhook routes and SSM names use it. */
-            name: string;
+            /** @description When it was registered. */
+            created_at: string;
+            /** @description How the planner authenticates its fetches (never the secret); null: anonymously. */
+            credential: components["schemas"]["CredentialSummary"] | null;
+            /** @description The full name its provider's payloads carry (`acme/shop`, GitLab `group/sub/app`). */
+            full_name: string;
+            /** @description The host serving it, as its payloads' web URLs name it. */
+            host: string;
+            /**
+             * @description Repository id: `host/full_name`, lowercased (`github.com/acme/shop`). Routes carry it
+             *     percent-encoded (`github.com%2Facme%2Fshop`).
+             */
+            id: string;
+            /** @description The last delivery that named it, and what intake answered. */
+            last_delivery: components["schemas"]["Delivery"] | null;
+            /** @description Until when the secret replaced by the last rotation is still accepted. */
+            previous_secret_until: string | null;
             /** @description The git host that sends its webhooks. */
             provider: components["schemas"]["Provider"];
             /** @description SSM SecureString holding its webhook secret. */
             secret_param: string;
-            /** @description Ref patterns that create versions. */
+            /** @description The provider's webhook settings. */
+            setup: components["schemas"]["Setup"];
+            /** @description Ref patterns that create versions; empty: every tag. */
             triggers: string[];
+            /** @description Its webhook secret; not shown again. */
+            webhook_secret: string;
+            /** @description Where the provider delivers its webhooks. */
+            webhook_url: string;
+        };
+        /** @description A repository Boreas watches. */
+        Repository: {
+            /** @description Where the planner fetches from. */
+            clone_url: string;
+            /** @description When it was registered. */
+            created_at: string;
+            /** @description How the planner authenticates its fetches (never the secret); null: anonymously. */
+            credential: components["schemas"]["CredentialSummary"] | null;
+            /** @description The full name its provider's payloads carry (`acme/shop`, GitLab `group/sub/app`). */
+            full_name: string;
+            /** @description The host serving it, as its payloads' web URLs name it. */
+            host: string;
+            /**
+             * @description Repository id: `host/full_name`, lowercased (`github.com/acme/shop`). Routes carry it
+             *     percent-encoded (`github.com%2Facme%2Fshop`).
+             */
+            id: string;
+            /** @description The last delivery that named it, and what intake answered. */
+            last_delivery: components["schemas"]["Delivery"] | null;
+            /** @description Until when the secret replaced by the last rotation is still accepted. */
+            previous_secret_until: string | null;
+            /** @description The git host that sends its webhooks. */
+            provider: components["schemas"]["Provider"];
+            /** @description SSM SecureString holding its webhook secret. */
+            secret_param: string;
+            /** @description Ref patterns that create versions; empty: every tag. */
+            triggers: string[];
+            /** @description Where the provider delivers its webhooks. */
+            webhook_url: string;
         };
         /** @description One page of a list, in the list's order. */
         RepositoryList: {
@@ -2340,18 +2915,31 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null at the end. */
             next_cursor: string | null;
         };
-        /** @description Create or replace a watched repository. */
+        /** @description Register a repository. */
         RepositoryRequest: {
-            /** @description An https, http, ssh or file URL the planner can fetch. */
+            /**
+             * @description An https URL the planner fetches from (http only to this machine; file:// for a local
+             *     platform), without credentials.
+             */
             clone_url: string;
-            /** @description Repository id: letters, digits, `-`, `_` and `.`. */
-            name: string;
+            /** @description A git credential for a private repository, kept as an SSM SecureString. */
+            credential?: components["schemas"]["CredentialRequest"] | null;
+            /**
+             * @description The full name its provider's payloads carry: `owner/name` (GitHub, Gitea) or
+             *     `group/…/name` (GitLab, up to 22 segments).
+             */
+            full_name: string;
+            /** @description The host its payloads' web URLs name, when it differs from the clone URL's. */
+            host?: string | null;
             /** @description The git host that sends its webhooks. */
             provider: components["schemas"]["Provider"];
-            /** @description SSM SecureString with the webhook secret; default `/{prefix}/webhook-secrets/{name}`. */
-            secret_param?: string | null;
-            /** @description Ref patterns that create versions. */
+            /** @description `refs/tags/<glob>` and `refs/heads/<branch>` patterns; default: every tag. */
             triggers?: string[];
+            /**
+             * @description The webhook secret to use (16 to 256 characters, no white space); default: 32 random
+             *     bytes, hex encoded.
+             */
+            webhook_secret?: string | null;
         };
         /** @description Withdraw a version. */
         RevertRequest: {
@@ -2371,6 +2959,29 @@ export interface components {
         };
         /** @description What an API token may do; each role includes the ones before it. */
         Role: "viewer" | "deployer" | "approver" | "admin";
+        /** @description Replace a repository's webhook secret. */
+        RotateSecretRequest: {
+            /**
+             * Format: uint64
+             * @description Seconds the old secret keeps being accepted, so that no delivery is lost while the
+             *     provider is updated (0 to 2592000, 30 days); default 86400.
+             */
+            grace_seconds?: number | null;
+        };
+        /** @description What to enter on the provider's webhook form. */
+        Setup: {
+            /** @description Its fields, in the form's order. */
+            fields: components["schemas"]["SetupField"][];
+            /** @description Where the form is. */
+            location: string;
+        };
+        /** @description One field to fill in on the provider's webhook form. */
+        SetupField: {
+            /** @description The field's label on the provider's form. */
+            field: string;
+            /** @description What to enter or choose. */
+            value: string;
+        };
         /** @description Why an app is not in a plan. Serialized as a snake_case code. */
         SkipReason: "not_affected" | "up_to_date" | "no_targets" | "dropped";
         /** @description An app of the config left out of the plan. */
@@ -2412,9 +3023,39 @@ export interface components {
         };
         /** @description Progress of one target (a host or a workload). */
         TargetStatus: "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "rollback_failed";
+        /** @description An API token as listed: never its secret. */
+        Token: {
+            /** @description When it was created. */
+            created_at: string;
+            /** @description It has expired: requests with it are answered 401. */
+            expired: boolean;
+            /** @description When it expires; null: never. */
+            expires_at: string | null;
+            /** @description When it last authorized a request (recorded at most once a minute); null: never. */
+            last_used: string | null;
+            /** @description Who or what holds it. */
+            name: string;
+            /** @description What it may do. */
+            role: components["schemas"]["Role"];
+        };
+        /** @description One page of a list, in the list's order. */
+        TokenList: {
+            /** @description At most `limit` items. */
+            items: components["schemas"]["Token"][];
+            /** @description Pass as `cursor` for the next page; null at the end. */
+            next_cursor: string | null;
+        };
         /** @description Create an API token. */
         TokenRequest: {
-            /** @description Who or what will hold it (audit entries name it). */
+            /**
+             * Format: uint64
+             * @description Seconds until it expires (at most ten years); default: never.
+             */
+            expires_in_seconds?: number | null;
+            /**
+             * @description Who or what will hold it (audit entries name it): 1 to 100 letters, digits, `.`, `_`,
+             *     `-` and `@`, unique; `admin` names the bootstrap token.
+             */
             name: string;
             /** @description What it may do. */
             role: components["schemas"]["Role"];
@@ -2481,6 +3122,10 @@ export type BatchProgress = components['schemas']['BatchProgress'];
 export type BatchSize = components['schemas']['BatchSize'];
 export type BatchStatus = components['schemas']['BatchStatus'];
 export type ConfirmedDeployment = components['schemas']['ConfirmedDeployment'];
+export type CredentialKind = components['schemas']['CredentialKind'];
+export type CredentialRequest = components['schemas']['CredentialRequest'];
+export type CredentialSummary = components['schemas']['CredentialSummary'];
+export type Delivery = components['schemas']['Delivery'];
 export type Deployment = components['schemas']['Deployment'];
 export type DeploymentDetail = components['schemas']['DeploymentDetail'];
 export type DeploymentStatus = components['schemas']['DeploymentStatus'];
@@ -2501,17 +3146,23 @@ export type Plan = components['schemas']['Plan'];
 export type PlanUpdate = components['schemas']['PlanUpdate'];
 export type Progress = components['schemas']['Progress'];
 export type Provider = components['schemas']['Provider'];
+export type RegisteredRepository = components['schemas']['RegisteredRepository'];
 export type Repository = components['schemas']['Repository'];
 export type RepositoryList = components['schemas']['RepositoryList'];
 export type RepositoryRequest = components['schemas']['RepositoryRequest'];
 export type RevertRequest = components['schemas']['RevertRequest'];
 export type RevertResult = components['schemas']['RevertResult'];
 export type Role = components['schemas']['Role'];
+export type RotateSecretRequest = components['schemas']['RotateSecretRequest'];
+export type Setup = components['schemas']['Setup'];
+export type SetupField = components['schemas']['SetupField'];
 export type SkipReason = components['schemas']['SkipReason'];
 export type SkippedApp = components['schemas']['SkippedApp'];
 export type Stage = components['schemas']['Stage'];
 export type TargetProgress = components['schemas']['TargetProgress'];
 export type TargetStatus = components['schemas']['TargetStatus'];
+export type Token = components['schemas']['Token'];
+export type TokenList = components['schemas']['TokenList'];
 export type TokenRequest = components['schemas']['TokenRequest'];
 export type Version = components['schemas']['Version'];
 export type VersionList = components['schemas']['VersionList'];

@@ -307,7 +307,7 @@ fn done(json: bool, v: &impl Serialize, line: &str) {
 
 async fn only_repository(client: &Client) -> Result<String, Failure> {
     let list: List<Repository> = client.get("/repositories").await?;
-    let names: Vec<String> = list.items.into_iter().map(|r| r.name).collect();
+    let names: Vec<String> = list.items.into_iter().map(|r| r.id).collect();
     match names.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(Failure::new("no repository is registered", 1)),

@@ -361,10 +361,10 @@ pub(crate) fn push_tag_payload(repo_dir: &Path, tag: &str, commit: &str) -> Resu
         "repository": {
             "id": 1,
             "node_id": "R_demo",
-            "name": REPOSITORY,
-            "full_name": REPOSITORY,
+            "name": "demo",
+            "full_name": boreas_aws::provision::DEMO_FULL_NAME,
             "private": true,
-            "owner": {"name": "boreas-demo", "login": "boreas-demo", "id": 1, "type": "User"},
+            "owner": {"name": "boreas", "login": "boreas", "id": 1, "type": "Organization"},
             "html_url": clone_url,
             "clone_url": clone_url,
             "default_branch": "main",

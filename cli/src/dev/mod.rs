@@ -211,7 +211,7 @@ async fn start(
     let artifacts_dir = state_dir.join("artifacts");
     register_demo(&platform, &demo_repo, &artifacts_dir, options.k8s).await?;
     let port = serve(&platform, options.port, running, &stop).await?;
-    start_pollers(&platform, state_dir, running, &stop);
+    start_pollers(&platform, state_dir, running, &stop)?;
     let simulated_clusters = if options.k8s {
         start_clusters(&platform, running, &stop).await?
     } else {
@@ -311,11 +311,16 @@ async fn register_demo(
     platform
         .store
         .put_repository(&Repository {
-            name: demo::REPOSITORY.to_owned(),
+            id: demo::REPOSITORY.to_owned(),
+            full_name: boreas_aws::provision::DEMO_FULL_NAME.to_owned(),
+            host: boreas_aws::provision::DEMO_HOST.to_owned(),
             clone_url: format!("file://{}", demo_repo.display()),
             provider: Provider::GitHub,
             secret_param: platform.names.webhook_secret_param(demo::REPOSITORY),
+            previous_secret: None,
+            credential: None,
             triggers: vec!["refs/tags/v*".to_owned()],
+            created_at: boreas_aws::store::rfc3339(std::time::SystemTime::now()),
         })
         .await
         .map_err(|e| format!("registering the demo repository: {e}"))
@@ -363,13 +368,16 @@ fn start_pollers(
     state_dir: &Path,
     running: &mut Running,
     stop: &watch::Receiver<bool>,
-) {
+) -> Result<(), String> {
+    let credentials = boreas_planner::credentials::Credentials::new(platform.secrets.clone())
+        .map_err(|e| e.to_string())?;
     let planner = Arc::new(Planner {
         store: Arc::clone(&platform.store),
         orchestrator: platform.orchestrator.clone(),
         git: Arc::new(boreas_planner::git::GixCache::new(
             state_dir.join("git-cache"),
         )),
+        credentials: Arc::new(credentials),
         max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
     });
     let recorder = Arc::new(Recorder::new(
@@ -406,6 +414,7 @@ fn start_pollers(
             stop.clone(),
         )));
     }
+    Ok(())
 }
 
 /// The simulated Kubernetes clusters and their operators.

@@ -126,6 +126,11 @@ async fn route(routes: &Routes, req: Request<Incoming>) -> Response<Body> {
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return respond(status, "application/json", answer.body_json());
     }
+    // As a proxy in front of the api would: the api builds the URLs it answers from these.
+    let mut parts = parts;
+    parts
+        .headers
+        .insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
     let answer = boreas_api::handle(&routes.api, ApiRequest::from_http(&parts, body))
         .await
         .into_http();

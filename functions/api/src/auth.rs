@@ -1,5 +1,12 @@
 //! Bearer tokens and roles.
+//!
+//! A token is looked up by its secret's SHA-256 on every request, so a revoked token fails at
+//! the next request and an expired one from the instant it expires. Its `last_used` is written
+//! at most once per [`TOKEN_USE_RESOLUTION`], however busy it is.
 
+use std::time::SystemTime;
+
+use boreas_aws::store::{TOKEN_USE_RESOLUTION, rfc3339};
 use boreas_core::role::Role;
 use http::HeaderMap;
 
@@ -46,6 +53,26 @@ async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<Caller, Error> {
             Error::Unauthorized("the Authorization header is not of the form Bearer <token>".into())
         })?;
     if let Some(grant) = api.store.get_api_token(token).await? {
+        let now = SystemTime::now();
+        let at = rfc3339(now);
+        if grant.expired(&at) {
+            return Err(Error::Unauthorized(format!(
+                "token {:?} expired at {}",
+                grant.name,
+                grant.expires.as_deref().unwrap_or_default()
+            )));
+        }
+        let since = rfc3339(now.checked_sub(TOKEN_USE_RESOLUTION).unwrap_or(now));
+        if grant
+            .last_used
+            .as_deref()
+            .is_none_or(|used| used < since.as_str())
+        {
+            // Best effort: a request is not refused because its use could not be recorded.
+            if let Err(e) = api.store.touch_api_token(token, &at, &since).await {
+                tracing::warn!(token = %grant.name, error = %e, "cannot record the token's use");
+            }
+        }
         return Ok(Caller {
             name: grant.name,
             role: grant.role,

@@ -112,17 +112,80 @@ impl<'a> Call<'a> {
 
     /// The JSON body as `T`; an empty body reads as `{}`.
     pub(crate) fn body<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        self.decode(|e| e.to_string())
+    }
+
+    /// Like [`Call::body`], for bodies that carry secrets: a decoding error says what is wrong
+    /// and where without quoting any value of the body.
+    pub(crate) fn secret_body<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        self.decode(|e| without_quoted_values(&e.to_string()))
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        explain: impl Fn(&serde_json::Error) -> String,
+    ) -> Result<T, Error> {
         let body = &self.req.body;
         let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
             body
         };
-        serde_json::from_slice(text).map_err(|e| Error::BadRequest {
-            code: "bad_json",
-            message: format!("request body: {e}"),
-        })
+        // The path names the field a value is wrong in (`provider`, `credential.kind`).
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text)).map_err(
+            |e| {
+                let path = e.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
+                Error::BadRequest {
+                    code: "bad_json",
+                    message: format!("request body: {at}{}", explain(e.inner())),
+                }
+            },
+        )
     }
+
+    /// The scheme and authority the request was addressed to (`https://abc.execute-api.…`), as
+    /// API Gateway passes them (`Host`, `X-Forwarded-Proto`) and the local server does too.
+    pub(crate) fn public_base(&self) -> String {
+        let header = |name: &str| {
+            self.req
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let proto = header("x-forwarded-proto").unwrap_or("https");
+        let host = header("host").unwrap_or("localhost");
+        format!("{proto}://{host}")
+    }
+}
+
+/// `text` with every double-quoted value (serde_json quotes the values it cannot read) replaced
+/// by `"…"`; backquoted field names stay.
+fn without_quoted_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 pub(crate) fn bad_query(message: String) -> Error {

@@ -1,11 +1,11 @@
-//! Control routes: adjust, confirm, cancel, gates, revert, repositories, tokens.
+//! Control routes: adjust, confirm, cancel, gates, revert.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use boreas_api_types as wire;
 use boreas_aws::lifecycle::{Actor, Lifecycle};
-use boreas_aws::store::{ApiToken, Decision, Deployment, NewDeployment, Repository, rfc3339};
+use boreas_aws::store::{Decision, Deployment, NewDeployment, rfc3339};
 use boreas_core::adjust;
 use boreas_core::config::{self, Config};
 use boreas_core::deployment::DeploymentStatus;
@@ -19,8 +19,7 @@ use serde_json::json;
 
 use crate::apps::{Landscape, RecordedOrder, all_versions, reported};
 use crate::call::Call;
-use crate::read::{get_deployment, wire_deployment, wire_repository, wire_version};
-use crate::routes::Reply;
+use crate::read::{get_deployment, wire_deployment, wire_version};
 use crate::{Api, Error, random_hex};
 
 /// Error type a rejected gate fails its task with (the state machine rolls back on it).
@@ -511,86 +510,4 @@ fn revert_id(env: &str) -> Result<String, Error> {
         .take(50)
         .collect();
     Ok(format!("revert-{env}-{}", random_hex(8)?))
-}
-
-pub(crate) async fn put_repository(
-    api: &Api,
-    call: &Call<'_>,
-    b: wire::RepositoryRequest,
-) -> Result<Reply<wire::Repository>, Error> {
-    let who = call.who()?;
-    let valid_name = (1..=100).contains(&b.name.len())
-        && b.name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid_name {
-        return Err(Error::bad_request(format!(
-            "name {:?} must be 1 to 100 characters of letters, digits, '-', '_' and '.'",
-            b.name
-        )));
-    }
-    if !["https://", "http://", "file://", "ssh://", "git@"]
-        .iter()
-        .any(|p| b.clone_url.starts_with(p))
-    {
-        return Err(Error::bad_request(format!(
-            "clone_url {:?} is not an https, http, ssh or file URL",
-            b.clone_url
-        )));
-    }
-    if b.triggers.iter().any(|t| t.trim().is_empty()) {
-        return Err(Error::bad_request(
-            "triggers must not contain empty patterns",
-        ));
-    }
-    let secret_param = match b.secret_param {
-        Some(p) if p.starts_with('/') => p,
-        Some(p) => {
-            return Err(Error::bad_request(format!(
-                "secret_param {p:?} must be an SSM parameter name starting with '/'"
-            )));
-        }
-        None => api.names.webhook_secret_param(&b.name),
-    };
-    let repo = Repository {
-        name: b.name,
-        clone_url: b.clone_url,
-        provider: b.provider,
-        secret_param,
-        triggers: b.triggers,
-    };
-    let existed = api.store.get_repository(&repo.name).await?.is_some();
-    api.store.put_repository(&repo).await?;
-    api.audit(who, "repository.put", &repo.name).await?;
-    let body = wire_repository(repo);
-    Ok(if existed {
-        Reply::from(body)
-    } else {
-        Reply::created(body)
-    })
-}
-
-pub(crate) async fn create_token(
-    api: &Api,
-    call: &Call<'_>,
-    b: wire::TokenRequest,
-) -> Result<Reply<wire::NewToken>, Error> {
-    let who = call.who()?;
-    if b.name.trim().is_empty() || b.name.len() > 100 {
-        return Err(Error::bad_request("name must be 1 to 100 characters"));
-    }
-    let role = b.role;
-    let secret = format!("boreas_{}", random_hex(32)?);
-    let grant = ApiToken {
-        name: b.name.trim().to_owned(),
-        role,
-    };
-    api.store.put_api_token(&secret, &grant).await?;
-    api.audit(who, "token.create", &format!("{} ({role})", grant.name))
-        .await?;
-    Ok(Reply::created(wire::NewToken {
-        name: grant.name,
-        role,
-        token: secret,
-    }))
 }

@@ -14,8 +14,9 @@
 //!   < approver < admin; the admin token in SSM is accepted as admin (name `admin`);
 //! - lists take `limit` (1–1000, default 50) and an opaque `cursor`, and answer
 //!   `{"items": [...], "next_cursor": ...}`;
-//! - versions are addressed as `/api/versions/{repo}/{name}`, each segment percent-encoded (a
-//!   `/` in a tag name travels as `%2F`);
+//! - repositories are addressed by id (`host/full_name`, lowercased) and versions as
+//!   `/api/versions/{repo}/{name}`, each segment percent-encoded (a `/` in a repository id or a
+//!   tag name travels as `%2F`);
 //! - every successful mutating call appends an audit entry (who = token name).
 
 mod apps;
@@ -26,7 +27,9 @@ pub mod error;
 mod lambda;
 pub mod openapi;
 mod read;
+mod repos;
 pub mod routes;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;

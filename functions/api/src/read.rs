@@ -1,4 +1,4 @@
-//! Read routes: versions, deployments with live progress, agents, audit, repositories, health;
+//! Read routes: versions, deployments with live progress, agents, audit, health;
 //! and how the store's records become the api's types (what leaves the api is decided here).
 
 use std::time::SystemTime;
@@ -308,35 +308,4 @@ pub(crate) async fn audit(
         items,
         next_cursor: found.next,
     })
-}
-
-pub(crate) fn wire_repository(r: store::Repository) -> wire::Repository {
-    let store::Repository {
-        name,
-        clone_url,
-        provider,
-        secret_param,
-        triggers,
-    } = r;
-    wire::Repository {
-        name,
-        clone_url,
-        provider,
-        secret_param,
-        triggers,
-    }
-}
-
-pub(crate) async fn repositories(
-    api: &Api,
-    call: &Call<'_>,
-) -> Result<wire::List<wire::Repository>, Error> {
-    let page = call.page()?;
-    let repos = api.store.list_repositories().await?;
-    let keyed = repos
-        .into_iter()
-        .map(|r| (r.name.clone(), wire_repository(r)))
-        .collect();
-    let (items, next_cursor) = paginate(keyed, &page)?;
-    Ok(wire::List { items, next_cursor })
 }

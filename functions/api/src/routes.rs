@@ -15,7 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use crate::call::Call;
-use crate::{Api, ApiResponse, Error, apps, control, openapi, read};
+use crate::{Api, ApiResponse, Error, apps, control, openapi, read, repos, tokens};
 
 /// A boxed future of a handler's answer.
 pub(crate) type Answer<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, Error>> + Send + 'a>>;
@@ -137,16 +137,20 @@ macro_rules! endpoint {
         }
     };
     ($handler:path, body $body:ty => $ok:ty) => {
-        endpoint!(@body $handler, $body, true => $ok)
+        endpoint!(@body $handler, $body, true, body => $ok)
     };
     ($handler:path, optional body $body:ty => $ok:ty) => {
-        endpoint!(@body $handler, $body, false => $ok)
+        endpoint!(@body $handler, $body, false, body => $ok)
     };
-    (@body $handler:path, $body:ty, $required:expr => $ok:ty) => {
+    // A body carrying secrets: its decoding errors quote none of its values.
+    ($handler:path, secret body $body:ty => $ok:ty) => {
+        endpoint!(@body $handler, $body, true, secret_body => $ok)
+    };
+    (@body $handler:path, $body:ty, $required:expr, $decode:ident => $ok:ty) => {
         Endpoint {
             handler: |api, call| {
                 Box::pin(async move {
-                    let body: $body = call.body()?;
+                    let body: $body = call.$decode()?;
                     let reply: Reply<$ok> = $handler(api, call, body).await?.into();
                     reply.into_response()
                 })
@@ -172,7 +176,12 @@ const fn text(name: &'static str, description: &'static str) -> Param {
     }
 }
 
-const REPO: Param = text("repo", "Repository id.");
+const REPO: Param = text(
+    "repo",
+    "Repository id (`host/full_name`, lowercased), percent-encoded (`/` as `%2F`).",
+);
+const TOKEN_NAME: Param = text("name", "Token name.");
+const NO_REPO: (u16, &str) = (404, "Unknown repository.");
 const VERSION: Param = text("name", "Version name, percent-encoded (`/` as `%2F`).");
 const DEPLOYMENT: Param = text("id", "Deployment id.");
 const GATE: Param = text("gate", "Gate id (`<app>.<batch index>`).");
@@ -432,39 +441,117 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/api/repositories",
         role: VIEWER,
-        summary: "Watched repositories",
+        summary: "Watched repositories, with their webhook URL and last delivery",
         params: &[],
         query: &[],
         paged: true,
         ok: OK,
         errors: &[],
-        endpoint: endpoint!(read::repositories => wire::List<wire::Repository>),
+        endpoint: endpoint!(repos::list => wire::List<wire::Repository>),
     },
     Route {
         method: "POST",
         path: "/api/repositories",
         role: ADMIN,
-        summary: "Create or replace a watched repository",
+        summary: "Register a repository: its webhook secret (answered once) and git credential \
+                  go to SSM",
         params: &[],
         query: &[],
         paged: false,
-        ok: &[(200, "Replaced"), (201, "Created")],
-        errors: &[BAD_BODY],
+        ok: &[(
+            201,
+            "Registered; the webhook secret and the provider's settings are answered once",
+        )],
+        errors: &[
+            (
+                400,
+                "Malformed JSON, or a field that is not valid (the message names it).",
+            ),
+            (409, "The repository is already registered."),
+        ],
         endpoint: endpoint!(
-            control::put_repository, body wire::RepositoryRequest => wire::Repository
+            repos::create, secret body wire::RepositoryRequest => wire::RegisteredRepository
         ),
+    },
+    Route {
+        method: "GET",
+        path: "/api/repositories/{repo}",
+        role: VIEWER,
+        summary: "One repository",
+        params: &[REPO],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[NO_REPO],
+        endpoint: endpoint!(repos::show => wire::Repository),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/repositories/{repo}",
+        role: ADMIN,
+        summary: "Stop watching a repository and delete its secrets; its versions and \
+                  deployments stay readable",
+        params: &[REPO],
+        query: &[],
+        paged: false,
+        ok: &[(200, "Removed; the record as it was")],
+        errors: &[NO_REPO],
+        endpoint: endpoint!(repos::remove => wire::Repository),
+    },
+    Route {
+        method: "POST",
+        path: "/api/repositories/{repo}/rotate-secret",
+        role: ADMIN,
+        summary: "Replace the webhook secret (answered once); the old one is accepted for a \
+                  grace period",
+        params: &[REPO],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[
+            (400, "Malformed body, or a grace period over 30 days."),
+            NO_REPO,
+        ],
+        endpoint: endpoint!(
+            repos::rotate_secret, optional body wire::RotateSecretRequest
+                => wire::RegisteredRepository
+        ),
+    },
+    Route {
+        method: "GET",
+        path: "/api/tokens",
+        role: ADMIN,
+        summary: "API tokens: names, roles, created, last used, expiry (never a secret)",
+        params: &[],
+        query: &[],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(tokens::list => wire::List<wire::Token>),
     },
     Route {
         method: "POST",
         path: "/api/tokens",
         role: ADMIN,
-        summary: "Create an API token; the secret is returned once",
+        summary: "Create an API token; the secret is answered once",
         params: &[],
         query: &[],
         paged: false,
         ok: &[(201, "Created")],
-        errors: &[BAD_BODY],
-        endpoint: endpoint!(control::create_token, body wire::TokenRequest => wire::NewToken),
+        errors: &[BAD_BODY, (409, "A token of that name exists.")],
+        endpoint: endpoint!(tokens::create, body wire::TokenRequest => wire::NewToken),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/tokens/{name}",
+        role: ADMIN,
+        summary: "Revoke an API token: requests with it are refused from the next one on",
+        params: &[TOKEN_NAME],
+        query: &[],
+        paged: false,
+        ok: &[(200, "Revoked; the token as it was")],
+        errors: &[(404, "No token of that name.")],
+        endpoint: endpoint!(tokens::revoke => wire::Token),
     },
 ];
 
@@ -575,7 +662,7 @@ mod tests {
 
     #[test]
     fn a_known_path_with_another_method_lists_the_allowed_ones() {
-        match find("DELETE", &segs("/api/repositories")) {
+        match find("PUT", &segs("/api/repositories")) {
             Matched::WrongMethod(allowed) => assert_eq!(allowed, ["GET", "POST"]),
             other => panic!("{other:?}"),
         }

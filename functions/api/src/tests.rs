@@ -2,14 +2,13 @@
 //! reach it are tested against the emulator in `tests/emulator.rs`); its client points at a
 //! closed port so that an accidental call fails loudly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use boreas_aws::BoxFuture;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
-use boreas_aws::secrets::{SecretValue, Secrets};
+use boreas_aws::secrets::{MemorySecrets, Secrets};
 use boreas_aws::store::{
     Agent, ApiToken, MemoryStore, NewDeployment, PageRequest, Store, TargetProgress, Transition,
     VersionRecord, rfc3339,
@@ -26,28 +25,12 @@ use serde_json::{Value, json};
 use crate::routes::ROUTES;
 use crate::{Api, ApiRequest, ApiResponse, handle};
 
-/// SSM as a map: the bootstrap admin token's parameter and nothing else.
-#[derive(Debug, Default)]
-struct MapSecrets(HashMap<String, String>);
-
-impl Secrets for MapSecrets {
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, SecretValue> {
-        Box::pin(async move {
-            self.0
-                .get(name)
-                .map(SecretValue::new)
-                .ok_or_else(|| boreas_aws::Error::NotFound {
-                    what: format!("SSM parameter {name}"),
-                })
-        })
-    }
-}
-
 const ADMIN_SECRET: &str = "bootstrap-admin-secret";
 
 struct Fixture {
     api: Api,
     store: Arc<MemoryStore>,
+    secrets: Arc<MemorySecrets>,
 }
 
 fn token(role: Role) -> String {
@@ -60,18 +43,15 @@ async fn fixture() -> Fixture {
         store
             .put_api_token(
                 &token(role),
-                &ApiToken {
-                    name: format!("{role}-bot"),
-                    role,
-                },
+                &ApiToken::new(format!("{role}-bot"), role, "2026-11-29T09:00:00.000Z"),
             )
             .await
             .unwrap();
     }
     let names = Names::new("unit");
-    let secrets = MapSecrets(HashMap::from([(
-        names.admin_token_param(),
-        ADMIN_SECRET.to_owned(),
+    let secrets = Arc::new(MemorySecrets::with([(
+        names.admin_token_param().as_str(),
+        ADMIN_SECRET,
     )]));
     let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
     let orchestrator = SfnOrchestrator::from_config(
@@ -81,10 +61,14 @@ async fn fixture() -> Fixture {
     let api = Api::new(
         store.clone(),
         Arc::new(orchestrator),
-        Arc::new(secrets),
+        secrets.clone(),
         &names,
     );
-    Fixture { api, store }
+    Fixture {
+        api,
+        store,
+        secrets,
+    }
 }
 
 fn example_yaml() -> String {
@@ -647,34 +631,351 @@ async fn tokens_are_created_once_and_work_with_their_role() {
     assert!(!audit[0].target.contains(&secret));
 }
 
+fn register(body: &Value) -> ApiRequest {
+    ApiRequest::new(Method::POST, "/api/repositories")
+        .bearer(&token(Role::Admin))
+        .json(body)
+}
+
+/// A GitHub, a nested GitLab and a GitHub Enterprise repository of the same full name as the
+/// first: each registered under its provider's full name and host, found again through its
+/// percent-encoded id, its secret and token in SSM only; removal keeps its versions.
 #[tokio::test]
-async fn repositories_are_created_replaced_and_validated() {
+async fn repositories_register_under_their_full_name_and_host() {
     let f = fixture().await;
-    let post = |body: Value| {
-        ApiRequest::new(Method::POST, "/api/repositories")
-            .bearer(&token(Role::Admin))
-            .json(&body)
+    let shop = json!({
+        "full_name": "Acme/Shop", "provider": "github",
+        "clone_url": "https://github.com/Acme/Shop.git", "triggers": ["refs/tags/v*"],
+        "credential": {"kind": "token", "token": "github_pat_SECRET0123456789"}
+    });
+    let mut req = register(&shop);
+    req.headers
+        .insert(http::header::HOST, "abc.example.com".parse().unwrap());
+    let r = call(&f.api, req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], "github.com/acme/shop");
+    assert_eq!(r.body["full_name"], "Acme/Shop");
+    assert_eq!(
+        r.body["webhook_url"],
+        "https://abc.example.com/webhooks/github"
+    );
+    let secret = r.body["webhook_secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 64, "32 random bytes, hex");
+    assert!(
+        r.body["setup"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "Content type" && f["value"] == "application/json"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["credential"]["username"], "x-access-token");
+    let param = r.body["secret_param"].as_str().unwrap();
+    let cred_param = r.body["credential"]["param"].as_str().unwrap();
+    let stored = |name: &str| {
+        let secrets = f.secrets.clone();
+        let name = name.to_owned();
+        async move { secrets.get(&name).await.unwrap().expose().to_owned() }
     };
-    let repo = json!({"name": "shop", "clone_url": "https://git.example.com/shop.git", "provider": "github", "triggers": ["v*"]});
-    let r = call(&f.api, post(repo.clone())).await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.body["secret_param"], "/unit/webhook-secrets/shop");
-    let r = call(&f.api, post(repo)).await;
-    assert_eq!(r.status, StatusCode::OK);
-    for bad in [
-        json!({"name": "other", "clone_url": "https://x/y.git", "provider": "svn"}),
-        json!({"name": "a b", "clone_url": "https://x/y.git", "provider": "github"}),
-        json!({"name": "other", "clone_url": "ftp://x", "provider": "github"}),
-        json!({"name": "other", "clone_url": "https://x/y.git", "provider": "github", "secret_param": "rel"}),
-        json!({"name": "other", "clone_url": "https://x/y.git", "provider": "github", "extra": 1}),
-    ] {
-        let r = call(&f.api, post(bad.clone())).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
-    }
-    assert!(f.store.get_repository("other").await.unwrap().is_none());
+    assert_eq!(stored(param).await, secret);
+    assert_eq!(stored(cred_param).await, "github_pat_SECRET0123456789");
+    let record = f
+        .store
+        .get_repository("github.com/acme/shop")
+        .await
+        .unwrap()
+        .unwrap();
+    let record_text = format!("{record:?}");
+    assert!(!record_text.contains(&secret) && !record_text.contains("SECRET0123"));
+
+    let nested = json!({
+        "full_name": "group/sub/sub2/app", "provider": "gitlab",
+        "clone_url": "https://gitlab.example.com/group/sub/sub2/app.git"
+    });
+    let r = call(&f.api, register(&nested)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], "gitlab.example.com/group/sub/sub2/app");
+    let ghes = json!({
+        "full_name": "Acme/Shop", "provider": "github",
+        "clone_url": "https://ghe.example.com/Acme/Shop.git"
+    });
+    let r = call(&f.api, register(&ghes)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "another host, another repository"
+    );
+    assert_ne!(r.body["webhook_secret"].as_str(), Some(secret.as_str()));
+    let r = call(&f.api, register(&shop)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(
+        stored(param).await,
+        secret,
+        "a refused registration changes nothing"
+    );
+
+    let one = "/api/repositories/gitlab.example.com%2Fgroup%2Fsub%2Fsub2%2Fapp";
+    let r = call(&f.api, get(one, Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["full_name"], "group/sub/sub2/app");
+    assert!(r.body.get("webhook_secret").is_none());
     let r = call(&f.api, get("/api/repositories", Role::Viewer)).await;
-    assert_eq!(r.body["items"][0]["name"], "shop");
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    let ids: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "ghe.example.com/acme/shop",
+            "github.com/acme/shop",
+            "gitlab.example.com/group/sub/sub2/app"
+        ]
+    );
+    assert!(!r.body.to_string().contains(&secret));
+
+    add_version(&f.store, "v1", "c1", 1).await;
+    let version_before = f.store.get_version("shop", "v1").await.unwrap();
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::DELETE, "/api/repositories/github.com%2Facme%2Fshop")
+            .bearer(&token(Role::Admin)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!f.secrets.contains(param) && !f.secrets.contains(cred_param));
+    assert!(
+        f.store
+            .get_repository("github.com/acme/shop")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        f.store.get_version("shop", "v1").await.unwrap(),
+        version_before
+    );
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::DELETE, "/api/repositories/github.com%2Facme%2Fshop")
+            .bearer(&token(Role::Admin)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(&f.api, register(&shop).bearer(&token(Role::Deployer))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// Every invalid registration is 400 naming the field, and stores nothing.
+#[tokio::test]
+async fn registration_refuses_invalid_fields_naming_them() {
+    let f = fixture().await;
+    let base = json!({
+        "full_name": "acme/shop", "provider": "github",
+        "clone_url": "https://github.com/acme/shop.git"
+    });
+    let with = |field: &str, value: Value| {
+        let mut v = base.clone();
+        v[field] = value;
+        v
+    };
+    let cases = [
+        (with("provider", json!("svn")), "provider"),
+        (with("full_name", json!("shop")), "full_name"),
+        (with("full_name", json!("a/b/c")), "full_name"),
+        (with("full_name", json!("acme/sh op")), "full_name"),
+        (
+            with("clone_url", json!("git@github.com:acme/shop.git")),
+            "clone_url",
+        ),
+        (
+            with("clone_url", json!("https://u:p@github.com/acme/shop.git")),
+            "clone_url",
+        ),
+        (
+            with("clone_url", json!("http://github.com/acme/shop.git")),
+            "clone_url",
+        ),
+        (with("host", json!("not a host")), "host"),
+        (with("triggers", json!(["v*"])), "triggers[0]"),
+        (
+            with("triggers", json!(["refs/tags/v1", "refs/tags/v["])),
+            "triggers[1]",
+        ),
+        (with("triggers", json!(["refs/heads/a..b"])), "triggers[0]"),
+        (with("webhook_secret", json!("short")), "webhook_secret"),
+        (
+            with("credential", json!({"kind": "token", "token": ""})),
+            "credential.token",
+        ),
+        (
+            with(
+                "credential",
+                json!({"kind": "github_app", "app_id": 1, "private_key": "not a key"}),
+            ),
+            "credential.private_key",
+        ),
+        (with("extra", json!(1)), "extra"),
+    ];
+    for (body, field) in cases {
+        let r = call(&f.api, register(&body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = r.body["message"].as_str().unwrap();
+        assert!(message.contains(field), "{field}: {message}");
+        assert!(!message.contains("github_pat"), "{message}");
+    }
+    let gitlab_app = json!({
+        "full_name": "g/app", "provider": "gitlab", "clone_url": "https://gitlab.com/g/app.git",
+        "credential": {"kind": "github_app", "app_id": 1, "private_key": "x"}
+    });
+    let r = call(&f.api, register(&gitlab_app)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("credential.kind")
+    );
+    assert!(f.store.list_repositories().await.unwrap().is_empty());
+    assert_eq!(f.secrets.values(), [ADMIN_SECRET], "no parameter written");
+    assert_eq!(audit_len(&f.store).await, 0);
+}
+
+/// Rotation answers a new secret once, keeps the old one's version for the grace period asked,
+/// and refuses a grace period over 30 days.
+#[tokio::test]
+async fn rotation_records_the_previous_secret_for_its_grace_period() {
+    let f = fixture().await;
+    let body = json!({
+        "full_name": "acme/shop", "provider": "gitea",
+        "clone_url": "https://gitea.example.com/acme/shop.git"
+    });
+    let r = call(&f.api, register(&body)).await;
+    let first = r.body["webhook_secret"].as_str().unwrap().to_owned();
+    let param = r.body["secret_param"].as_str().unwrap().to_owned();
+    let rotate = |grace: Value| {
+        ApiRequest::new(
+            Method::POST,
+            "/api/repositories/gitea.example.com%2Facme%2Fshop/rotate-secret",
+        )
+        .bearer(&token(Role::Admin))
+        .json(&grace)
+    };
+    let r = call(&f.api, rotate(json!({"grace_seconds": 3600}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let second = r.body["webhook_secret"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(r.body["previous_secret_until"].is_string());
+    assert_eq!(f.secrets.get(&param).await.unwrap().expose(), second);
+    let record = f
+        .store
+        .get_repository("gitea.example.com/acme/shop")
+        .await
+        .unwrap()
+        .unwrap();
+    let old = record
+        .previous_secret_param(&rfc3339(SystemTime::now()))
+        .unwrap();
+    assert_eq!(f.secrets.get(&old).await.unwrap().expose(), first);
+    let later = rfc3339(SystemTime::now() + Duration::from_secs(3601));
+    assert_eq!(record.previous_secret_param(&later), None);
+
+    let r = call(&f.api, rotate(json!({"grace_seconds": 2_592_001}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(f.secrets.get(&param).await.unwrap().expose(), second);
+    let r = call(&f.api, rotate(json!({"grace_seconds": 0}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let record = f
+        .store
+        .get_repository("gitea.example.com/acme/shop")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.previous_secret_param(&rfc3339(SystemTime::now())),
+        None
+    );
+}
+
+/// A token is created once, used, listed without its secret, and refused once expired or
+/// revoked.
+#[tokio::test]
+async fn tokens_are_listed_expire_and_are_revoked() {
+    let f = fixture().await;
+    let admin = |req: ApiRequest| req.bearer(ADMIN_SECRET);
+    let r = call(
+        &f.api,
+        admin(ApiRequest::new(Method::POST, "/api/tokens"))
+            .json(&json!({"name": "ci", "role": "viewer", "expires_in_seconds": 7_776_000})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let secret = r.body["token"].as_str().unwrap().to_owned();
+    assert!(r.body["expires_at"].is_string());
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).bearer(&secret),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call(&f.api, admin(ApiRequest::new(Method::GET, "/api/tokens"))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.body.to_string().contains(&secret));
+    let ci = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap()
+        .clone();
+    assert_eq!(ci["role"], "viewer");
+    assert!(ci["last_used"].is_string(), "{ci}");
+    assert_eq!(ci["expired"], false);
+
+    let r = call(
+        &f.api,
+        admin(ApiRequest::new(Method::POST, "/api/tokens"))
+            .json(&json!({"name": "ci", "role": "admin"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+
+    let mut expired = ApiToken::new("old", Role::Admin, at(1));
+    expired.expires = Some(at(2));
+    f.store.put_api_token("old-secret", &expired).await.unwrap();
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).bearer("old-secret"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body["message"].as_str().unwrap().contains("expired"));
+
+    let r = call(
+        &f.api,
+        admin(ApiRequest::new(Method::DELETE, "/api/tokens/ci")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call(
+        &f.api,
+        get("/api/deployments", Role::Viewer).bearer(&secret),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "revoked at the next request"
+    );
+    let r = call(
+        &f.api,
+        admin(ApiRequest::new(Method::DELETE, "/api/tokens/ci")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 fn inventory(apps: &[(&str, &str)]) -> Value {

@@ -90,10 +90,7 @@ async fn platform() -> Platform {
         store
             .put_api_token(
                 &token(role),
-                &ApiToken {
-                    name: format!("{role}-person"),
-                    role,
-                },
+                &ApiToken::new(format!("{role}-person"), role, "2026-11-29T09:00:00.000Z"),
             )
             .await
             .unwrap();

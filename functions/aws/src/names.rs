@@ -141,10 +141,17 @@ impl Names {
         format!("{}-artifacts", self.prefix)
     }
 
-    /// The SSM SecureString holding the webhook secret of `repo`.
+    /// The SSM SecureString holding the webhook secret of repository `repo` (its id).
     #[must_use]
     pub fn webhook_secret_param(&self, repo: &str) -> String {
-        format!("/{}/webhook-secrets/{repo}", self.prefix)
+        format!("/{}/webhook-secrets/{}", self.prefix, param_leaf(repo))
+    }
+
+    /// The SSM SecureString holding the git credential (a token or a GitHub App's private key)
+    /// of repository `repo` (its id). Under its own path, so that only the planner reads it.
+    #[must_use]
+    pub fn git_credential_param(&self, repo: &str) -> String {
+        format!("/{}/git-credentials/{}", self.prefix, param_leaf(repo))
     }
 
     /// The SSM SecureString holding the admin API token.
@@ -165,6 +172,27 @@ impl Names {
     pub fn queue_url_prefix(&self, queue_url_base: &str) -> String {
         format!("{}/{}-", queue_url_base.trim_end_matches('/'), self.prefix)
     }
+}
+
+/// The last segment of a repository's parameter names: its id with every character SSM does not
+/// allow in a name (and `/`, so that a GitLab name of any depth stays one level) as `_`, plus a
+/// hash of the id, since that mapping alone could make two ids one name.
+fn param_leaf(repo: &str) -> String {
+    use sha2::Digest;
+    let readable: String = repo
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    let hash = sha2::Sha256::digest(repo.as_bytes());
+    let suffix: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{readable}-{suffix}")
 }
 
 impl Default for Names {
@@ -195,8 +223,12 @@ mod tests {
         assert_eq!(n.dashboard_bucket(), "boreas-dashboard");
         assert_eq!(n.artifacts_bucket(), "boreas-artifacts");
         assert_eq!(
-            n.webhook_secret_param("demo"),
-            "/boreas/webhook-secrets/demo"
+            n.webhook_secret_param("github.com/acme/shop"),
+            "/boreas/webhook-secrets/github.com_acme_shop-c566806a55dc"
+        );
+        assert_eq!(
+            n.git_credential_param("github.com/acme/shop"),
+            "/boreas/git-credentials/github.com_acme_shop-c566806a55dc"
         );
         assert_eq!(n.admin_token_param(), "/boreas/api-tokens/admin");
         assert_eq!(
@@ -204,6 +236,29 @@ mod tests {
             "http://127.0.0.1:5000/123456789012/boreas-"
         );
         assert_eq!(Names::default(), n);
+    }
+
+    /// SSM names allow `a-zA-Z0-9_.-/` and at most 15 levels; a GitLab name of 22 segments and a
+    /// host with a port still make a one-level leaf, and ids that map to the same readable text
+    /// keep distinct names.
+    #[test]
+    fn repository_parameters_are_valid_ssm_names_of_any_repository() {
+        let n = Names::new("boreas");
+        let deep = format!("gitlab.example.com:8443/{}/app", vec!["g"; 21].join("/"));
+        for id in [deep.as_str(), "a_b/c", "a/b_c", "h/Ü/x"] {
+            let name = n.webhook_secret_param(id);
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b)),
+                "{name}"
+            );
+            assert_eq!(name.matches('/').count(), 3, "{name}");
+            assert!(name.len() < 1011, "{name}");
+        }
+        assert_ne!(
+            n.webhook_secret_param("a_b/c"),
+            n.webhook_secret_param("a/b_c")
+        );
     }
 
     #[test]

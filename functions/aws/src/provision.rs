@@ -33,8 +33,13 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::names::{DEFAULT_K8S_CLUSTER, Names};
 
-/// The repository whose webhook secret is generated for local use.
-pub const DEMO_REPOSITORY: &str = "demo";
+/// The full name of the local platform's demo repository, as its webhooks carry it.
+pub const DEMO_FULL_NAME: &str = "boreas/demo";
+/// The host of the demo repository: its payloads' web URLs are `file://` URLs of this machine.
+pub const DEMO_HOST: &str = "localhost";
+/// The id of the demo repository, whose webhook secret is generated for local use
+/// (`host/full_name`, see [`boreas_core::repository`]).
+pub const DEMO_REPOSITORY: &str = "localhost/boreas/demo";
 
 /// Name of the table's one global secondary index.
 pub const GSI1: &str = "gsi1";
@@ -758,6 +763,14 @@ async fn ensure_state_machine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_id_is_its_host_and_full_name() {
+        assert_eq!(
+            DEMO_REPOSITORY,
+            boreas_core::repository::repository_id(DEMO_HOST, DEMO_FULL_NAME)
+        );
+    }
 
     fn subs() -> BTreeMap<String, String> {
         SUBSTITUTION_KEYS

@@ -4,7 +4,8 @@
 //!
 //! | item             | pk                                   | sk                         | gsi1pk / gsi1sk                            | notable attributes |
 //! | ---------------- | ------------------------------------ | -------------------------- | ------------------------------------------ | ------------------ |
-//! | repository       | `REPO#{repo}`                        | `META`                     | `REPOSITORIES` / `{repo}`                  | `clone_url`, `provider`, `secret_param`, `triggers` |
+//! | repository       | `REPO#{repo}`                        | `META`                     | `REPOSITORIES` / `{repo}`                  | `full_name`, `host`, `clone_url`, `provider`, `secret_param`, `previous_secret_version` (N), `previous_secret_until`, `credential` (JSON), `triggers`, `created_at` |
+//! | last delivery    | `REPO#{repo}`                        | `LAST_DELIVERY`            |                                            | `at`, `event`, `delivery_id`, `status` (N), `outcome`, `message` |
 //! | version          | `REPO#{repo}`                        | `VERSION#{name}`           | `VERSIONS` / `{received_at}#{repo}#{name}` | `commit`, `state`, `status`, `diverged`, `errors` |
 //! | version config   | `REPO#{repo}`                        | `CONFIG#{name}`            |                                            | `source` (the `boreas.yaml` text at the version's commit) |
 //! | deployment       | `DEP#{id}`                           | `META`                     | `DEPLOYMENTS` / `{created_at}#{id}`        | `status`, `environment`, `version`, `repository`, `plan` (JSON), `created_at`, `started_at`, `ended_at`, `failed_target`, `error` |
@@ -15,8 +16,12 @@
 //! | run lock         | `LOCK#{env}#{app}`                   | `LOCK`                     |                                            | `deployment_id` |
 //! | webhook delivery | `DELIVERY#{provider}#{delivery_id}`  | `DELIVERY`                 |                                            | `received_at`, `expires_at` (N, TTL) |
 //! | agent            | `AGENT#{env}#{host}`                 | `META`                     | `AGENTS` / `{env}#{host}`                  | `group`, `last_seen`, `apps` (JSON) |
-//! | api token        | `TOKEN#{sha256 hex}`                 | `META`                     |                                            | `role`, `name` |
+//! | api token        | `TOKEN#{sha256 hex}`                 | `META`                     | `TOKENS` / `{name}`                        | `role`, `name`, `created_at`, `expires`, `last_used` |
+//! | api token name   | `TOKENNAME#{name}`                   | `META`                     |                                            | `token_hash` (the name is unique) |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
+//!
+//! `{repo}` is the repository id, `host/full_name` lowercased ([`boreas_core::repository`]), so a
+//! webhook's repository is found with one `GetItem`.
 //!
 //! Table keys `pk`/`sk` (S); GSI `gsi1` on `gsi1pk`/`gsi1sk` (S), projection ALL; TTL on `expires_at`.
 //! Every list that must be newest first reads `gsi1` (or the `AUDIT` partition) backwards.
@@ -29,7 +34,9 @@
 //! - a plan changes only while the deployment is `planned`;
 //! - run locks for a set of apps are taken in one transaction: at most one running deployment per
 //!   app and environment;
-//! - a gate is decided once.
+//! - a gate is decided once;
+//! - a repository id is registered once, and an api token name is taken once (the token and its
+//!   name are written in one transaction).
 //!
 //! Handlers hold the store as `Arc<dyn Store>`: the trait's methods return boxed futures so that it
 //! stays object safe. [`MemoryStore`] keeps the same semantics in memory for handler unit tests;
@@ -79,16 +86,104 @@ impl Decision {
 /// A repository Boreas watches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
-    /// Repository id (as used in webhook routes and SSM names).
-    pub name: String,
+    /// Repository id: `host/full_name`, lowercased.
+    pub id: String,
+    /// Full name as its provider's payloads carry it (`owner/name`, GitLab `group/sub/name`).
+    pub full_name: String,
+    /// The host serving it, as its payloads' web URLs name it.
+    pub host: String,
     /// Where the planner fetches from.
     pub clone_url: String,
     /// The git host that sends its webhooks.
     pub provider: Provider,
     /// SSM parameter holding the webhook secret.
     pub secret_param: String,
+    /// The secret before the last rotation, still accepted for a while.
+    pub previous_secret: Option<PreviousSecret>,
+    /// How the planner authenticates its fetches; `None` fetches anonymously.
+    pub credential: Option<GitCredential>,
     /// Ref patterns that create versions.
     pub triggers: Vec<String>,
+    /// When it was registered.
+    pub created_at: String,
+}
+
+/// A rotated-out webhook secret: a version of the secret's SSM parameter, accepted until a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    /// The parameter version holding it.
+    pub version: i64,
+    /// Accepted until then (RFC 3339).
+    pub until: String,
+}
+
+impl Repository {
+    /// The SSM name (with a version selector) of the previous secret, while it is accepted at
+    /// `now` (RFC 3339).
+    pub fn previous_secret_param(&self, now: &str) -> Option<String> {
+        self.previous_secret
+            .as_ref()
+            .filter(|p| now < p.until.as_str())
+            .map(|p| format!("{}:{}", self.secret_param, p.version))
+    }
+}
+
+/// A git credential kept in SSM (a SecureString); the record only names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GitCredential {
+    /// An HTTPS token sent as the password of basic authentication, with this user name.
+    Token {
+        /// The SecureString holding the token.
+        param: String,
+        /// The user name sent with it (`x-access-token` for GitHub, `oauth2` for GitLab and
+        /// Gitea, a deploy token's own name).
+        username: String,
+    },
+    /// A GitHub App, whose installation tokens are minted from its private key.
+    GithubApp {
+        /// The App's id (the JWT's issuer).
+        app_id: u64,
+        /// The SecureString holding the App's private key (PEM).
+        key_param: String,
+        /// The REST API base (`https://api.github.com`, `https://HOST/api/v3` for GHES).
+        api_url: String,
+    },
+}
+
+impl GitCredential {
+    /// Its kind.
+    pub fn kind(&self) -> boreas_core::repository::CredentialKind {
+        match self {
+            Self::Token { .. } => boreas_core::repository::CredentialKind::Token,
+            Self::GithubApp { .. } => boreas_core::repository::CredentialKind::GithubApp,
+        }
+    }
+
+    /// The SSM parameter holding its secret part.
+    pub fn param(&self) -> &str {
+        match self {
+            Self::Token { param, .. } => param,
+            Self::GithubApp { key_param, .. } => key_param,
+        }
+    }
+}
+
+/// The last webhook delivery that named a registered repository, and what intake answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastDelivery {
+    /// When it arrived.
+    pub at: String,
+    /// The event header's value (`push`, `Tag Push Hook`, …), if sent.
+    pub event: Option<String>,
+    /// The provider's delivery id, if sent.
+    pub delivery_id: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `queued`, `ignored`, `duplicate`, `pong`, or the error code answered.
+    pub outcome: String,
+    /// The answer's message.
+    pub message: String,
 }
 
 /// A version and what intake and planning made of it.
@@ -331,11 +426,39 @@ pub struct Agent {
 /// An API token's grant (the secret itself is never stored, only its SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiToken {
-    /// Who or what holds it.
+    /// Who or what holds it; unique.
     pub name: String,
     /// What it may do.
     pub role: Role,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it stops working, if ever (RFC 3339).
+    pub expires: Option<String>,
+    /// When it last authorized a request, to within [`TOKEN_USE_RESOLUTION`].
+    pub last_used: Option<String>,
 }
+
+impl ApiToken {
+    /// A grant created at `created_at` that never expires and was never used.
+    pub fn new(name: impl Into<String>, role: Role, created_at: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            role,
+            created_at: created_at.into(),
+            expires: None,
+            last_used: None,
+        }
+    }
+
+    /// Whether it has expired at `now` (RFC 3339).
+    pub fn expired(&self, now: &str) -> bool {
+        self.expires.as_deref().is_some_and(|e| e <= now)
+    }
+}
+
+/// How stale a token's `last_used` may be before a request records its use again: at most one
+/// write per token per interval, however many requests it authorizes.
+pub const TOKEN_USE_RESOLUTION: Duration = Duration::from_secs(60);
 
 /// One audit log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -376,10 +499,32 @@ impl AuditEntry {
 pub trait Store: Send + Sync + fmt::Debug {
     /// Creates or replaces a repository.
     fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()>;
-    /// A repository by name.
-    fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>>;
-    /// Every repository, by name.
+    /// Creates a repository unless its id is registered; `true` if created.
+    fn create_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, bool>;
+    /// A repository by id.
+    fn get_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Repository>>;
+    /// Every repository, by id.
     fn list_repositories(&self) -> BoxFuture<'_, Vec<Repository>>;
+    /// Removes a repository and its last delivery (its versions stay); `true` if it existed.
+    fn delete_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool>;
+    /// Records the secret a rotation replaced; [`Error::NotFound`] for an unknown repository. A
+    /// rotation that lost a race to a newer one changes nothing.
+    fn set_previous_secret<'a>(
+        &'a self,
+        id: &'a str,
+        previous: &'a PreviousSecret,
+    ) -> BoxFuture<'a, ()>;
+    /// Replaces the last delivery recorded for a repository.
+    fn put_last_delivery<'a>(
+        &'a self,
+        id: &'a str,
+        delivery: &'a LastDelivery,
+    ) -> BoxFuture<'a, ()>;
+    /// The last deliveries of these repositories, by id (those without one are absent).
+    fn last_deliveries<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, std::collections::BTreeMap<String, LastDelivery>>;
 
     /// Records a version unless one with that repository and name exists; `true` if recorded.
     fn put_version<'a>(&'a self, version: &'a VersionRecord) -> BoxFuture<'a, bool>;
@@ -507,10 +652,23 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Agents, of one environment or all, by environment then host.
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>>;
 
-    /// Stores the grant of a token secret, keyed by the secret's SHA-256.
+    /// Stores a new token's grant, keyed by the secret's SHA-256; [`Error::AlreadyExists`] when
+    /// its name is taken.
     fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()>;
     /// The grant of a token secret.
     fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>>;
+    /// Every token's grant, by name (never a secret: the store has none).
+    fn list_api_tokens(&self) -> BoxFuture<'_, Vec<ApiToken>>;
+    /// Deletes the token of this name, returning its grant; `None` if there was none.
+    fn revoke_api_token<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<ApiToken>>;
+    /// Sets a token's `last_used` to `at` unless it is already at or after `unless_since`, so
+    /// that a busy token is written at most once per interval; `true` if written.
+    fn touch_api_token<'a>(
+        &'a self,
+        secret: &'a str,
+        at: &'a str,
+        unless_since: &'a str,
+    ) -> BoxFuture<'a, bool>;
 
     /// Appends an audit entry.
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()>;

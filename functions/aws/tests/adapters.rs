@@ -11,8 +11,8 @@ use boreas_aws::Error;
 use boreas_aws::names::Names;
 use boreas_aws::store::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, DeploymentFilter,
-    DynamoStore, MemoryStore, NewDeployment, PageRequest, Repository, Store, TargetProgress,
-    Transition, VersionRecord,
+    DynamoStore, GitCredential, LastDelivery, MemoryStore, NewDeployment, PageRequest,
+    PreviousSecret, Repository, Store, TargetProgress, Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
@@ -168,27 +168,100 @@ where
 
 async fn repositories_round_trip(store: Arc<dyn Store>) {
     let mut shop = Repository {
-        name: "shop".to_owned(),
-        clone_url: "https://git.example/shop.git".to_owned(),
+        id: "github.com/acme/shop".to_owned(),
+        full_name: "Acme/Shop".to_owned(),
+        host: "github.com".to_owned(),
+        clone_url: "https://github.com/Acme/Shop.git".to_owned(),
         provider: Provider::GitHub,
-        secret_param: "/boreas/webhook-secrets/shop".to_owned(),
+        secret_param: "/boreas/webhook-secrets/github.com_acme_shop".to_owned(),
+        previous_secret: None,
+        credential: Some(GitCredential::Token {
+            param: "/boreas/git-credentials/github.com_acme_shop".to_owned(),
+            username: "x-access-token".to_owned(),
+        }),
         triggers: vec!["refs/tags/v*".to_owned()],
+        created_at: at(1),
     };
     let blog = Repository {
-        name: "blog".to_owned(),
+        id: "gitlab.example.com/g/sub/blog".to_owned(),
+        full_name: "g/sub/blog".to_owned(),
+        host: "gitlab.example.com".to_owned(),
+        provider: Provider::GitLab,
+        credential: Some(GitCredential::GithubApp {
+            app_id: 42,
+            key_param: "/boreas/git-credentials/blog".to_owned(),
+            api_url: "https://api.github.com".to_owned(),
+        }),
         triggers: Vec::new(),
         ..shop.clone()
     };
-    store.put_repository(&shop).await.unwrap();
+    assert!(store.create_repository(&shop).await.unwrap());
+    assert!(
+        !store.create_repository(&shop).await.unwrap(),
+        "an id is registered once"
+    );
     store.put_repository(&blog).await.unwrap();
     assert_eq!(
-        store.get_repository("shop").await.unwrap(),
+        store.get_repository("github.com/acme/shop").await.unwrap(),
         Some(shop.clone())
     );
     assert_eq!(store.get_repository("nope").await.unwrap(), None);
     shop.triggers.push("refs/heads/main".to_owned());
     store.put_repository(&shop).await.unwrap();
-    assert_eq!(store.list_repositories().await.unwrap(), vec![blog, shop]);
+    assert_eq!(
+        store.list_repositories().await.unwrap(),
+        vec![shop.clone(), blog.clone()]
+    );
+
+    let previous = PreviousSecret {
+        version: 3,
+        until: at(50),
+    };
+    store
+        .set_previous_secret(&shop.id, &previous)
+        .await
+        .unwrap();
+    let rotated = store.get_repository(&shop.id).await.unwrap().unwrap();
+    assert_eq!(rotated.previous_secret, Some(previous));
+    assert_eq!(
+        rotated.previous_secret_param(&at(49)).as_deref(),
+        Some("/boreas/webhook-secrets/github.com_acme_shop:3")
+    );
+    assert_eq!(rotated.previous_secret_param(&at(50)), None, "grace over");
+    assert_eq!(
+        store
+            .set_previous_secret(
+                "nope",
+                &PreviousSecret {
+                    version: 1,
+                    until: at(2)
+                }
+            )
+            .await
+            .unwrap_err()
+            .error_type(),
+        "NotFound"
+    );
+
+    let delivery = LastDelivery {
+        at: at(5),
+        event: Some("push".to_owned()),
+        delivery_id: Some("d-1".to_owned()),
+        status: 202,
+        outcome: "queued".to_owned(),
+        message: "version v1 queued".to_owned(),
+    };
+    store.put_last_delivery(&shop.id, &delivery).await.unwrap();
+    let ids = vec![shop.id.clone(), blog.id.clone()];
+    let last = store.last_deliveries(&ids).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last.get(&shop.id), Some(&delivery));
+
+    assert!(store.delete_repository(&shop.id).await.unwrap());
+    assert!(!store.delete_repository(&shop.id).await.unwrap());
+    assert_eq!(store.get_repository(&shop.id).await.unwrap(), None);
+    assert!(store.last_deliveries(&ids).await.unwrap().is_empty());
+    assert_eq!(store.list_repositories().await.unwrap(), vec![blog]);
 }
 
 async fn versions_are_put_once_and_listed_newest_first(store: Arc<dyn Store>) {
@@ -819,17 +892,68 @@ async fn agents_upsert_and_list(store: Arc<dyn Store>) {
 }
 
 async fn api_tokens_resolve_by_secret(store: Arc<dyn Store>) {
-    let grant = ApiToken {
-        name: "ci".to_owned(),
-        role: Role::Deployer,
-    };
+    let mut grant = ApiToken::new("ci", Role::Deployer, at(1));
+    grant.expires = Some(at(40));
     store.put_api_token("s3cr3t-value", &grant).await.unwrap();
     assert_eq!(
         store.get_api_token("s3cr3t-value").await.unwrap(),
-        Some(grant)
+        Some(grant.clone())
     );
     assert_eq!(store.get_api_token("s3cr3t-valuE").await.unwrap(), None);
     assert!(Role::Viewer < Role::Deployer && Role::Approver < Role::Admin);
+    assert_eq!(
+        store
+            .put_api_token("another-secret", &ApiToken::new("ci", Role::Admin, at(2)))
+            .await
+            .unwrap_err()
+            .error_type(),
+        "AlreadyExists",
+        "a name is taken once"
+    );
+    assert_eq!(store.get_api_token("another-secret").await.unwrap(), None);
+    let bot = ApiToken::new("bot", Role::Viewer, at(3));
+    store.put_api_token("bot-secret", &bot).await.unwrap();
+    assert_eq!(
+        store.list_api_tokens().await.unwrap(),
+        vec![bot.clone(), grant.clone()]
+    );
+
+    assert!(
+        store
+            .touch_api_token("s3cr3t-value", &at(10), &at(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .touch_api_token("s3cr3t-value", &at(12), &at(9))
+            .await
+            .unwrap(),
+        "used since: not written again"
+    );
+    let used = store.get_api_token("s3cr3t-value").await.unwrap().unwrap();
+    assert_eq!(used.last_used.as_deref(), Some(at(10).as_str()));
+    assert!(!used.expired(&at(39)) && used.expired(&at(40)));
+
+    assert_eq!(
+        store.revoke_api_token("ci").await.unwrap().map(|t| t.name),
+        Some("ci".to_owned())
+    );
+    assert_eq!(store.get_api_token("s3cr3t-value").await.unwrap(), None);
+    assert_eq!(store.revoke_api_token("ci").await.unwrap(), None);
+    assert!(
+        !store
+            .touch_api_token("s3cr3t-value", &at(20), &at(15))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.list_api_tokens().await.unwrap(), vec![bot]);
+    let again = ApiToken::new("ci", Role::Viewer, at(30));
+    store.put_api_token("new-secret", &again).await.unwrap();
+    assert_eq!(
+        store.get_api_token("new-secret").await.unwrap(),
+        Some(again)
+    );
 }
 
 async fn audit_lists_newest_first(store: Arc<dyn Store>) {
@@ -929,10 +1053,7 @@ async fn dynamo_store_keeps_token_secrets_out_of_the_table() {
     store
         .put_api_token(
             secret,
-            &ApiToken {
-                name: "admin".to_owned(),
-                role: Role::Admin,
-            },
+            &ApiToken::new("admin", Role::Admin, "2026-11-29T09:00:00.000Z"),
         )
         .await
         .unwrap();

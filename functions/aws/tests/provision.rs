@@ -39,7 +39,11 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
     let first = provision(&cfg, &names, &asl).await.expect("first run");
     assert!(!first.changes.is_empty());
     let admin = secure_string(&cfg, &names.admin_token_param()).await;
-    let webhook = secure_string(&cfg, &names.webhook_secret_param("demo")).await;
+    let webhook = secure_string(
+        &cfg,
+        &names.webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY),
+    )
+    .await;
     assert_eq!(admin.len(), 64, "32 random bytes, hex");
     assert_ne!(admin, webhook);
 
@@ -56,7 +60,11 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
     // Secrets are generated only once.
     assert_eq!(secure_string(&cfg, &names.admin_token_param()).await, admin);
     assert_eq!(
-        secure_string(&cfg, &names.webhook_secret_param("demo")).await,
+        secure_string(
+            &cfg,
+            &names.webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY)
+        )
+        .await,
         webhook
     );
 

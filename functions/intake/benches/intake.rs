@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use boreas_aws::BoxFuture;
 use boreas_aws::names::Names;
 use boreas_aws::queues::{Message, Queues, ReceiveOptions, SqsQueues};
-use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
+use boreas_aws::secrets::{MemorySecrets, Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, MemoryStore, Repository, Store};
 use boreas_core::webhook::{Provider, sign};
 use boreas_intake::{Intake, WebhookRequest, handle};
@@ -27,15 +27,8 @@ use http::{HeaderMap, HeaderValue};
 const WARMUP: usize = 20;
 const RUNS: usize = 300;
 const REPO: &str = "Codertocat/Hello-World";
-
-#[derive(Debug)]
-struct FixedSecret(String);
-
-impl Secrets for FixedSecret {
-    fn get<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, SecretValue> {
-        Box::pin(async move { Ok(SecretValue::new(self.0.clone())) })
-    }
-}
+/// The host of the fixture's `repository.html_url`.
+const HOST: &str = "octocoders.github.io";
 
 /// Keeps sent bodies; only `send` is used by intake.
 #[derive(Debug, Default)]
@@ -131,11 +124,16 @@ async fn measure(label: &str, intake: &Intake, secret: &str) {
 
 fn repository(secret_param: &str) -> Repository {
     Repository {
-        name: REPO.into(),
+        id: boreas_core::repository::repository_id(HOST, REPO),
+        full_name: REPO.into(),
+        host: HOST.into(),
         clone_url: "https://git.example.com/Codertocat/Hello-World.git".into(),
         provider: Provider::GitHub,
         secret_param: secret_param.into(),
+        previous_secret: None,
+        credential: None,
         triggers: vec!["refs/tags/v*".into()],
+        created_at: "2026-11-29T09:00:00.000Z".into(),
     }
 }
 
@@ -150,7 +148,7 @@ async fn main() {
     let secret = "bench-secret-0123456789abcdef";
     let intake = Intake::new(
         store,
-        Arc::new(FixedSecret(secret.into())),
+        Arc::new(MemorySecrets::with([("/bench/secret", secret)])),
         Arc::new(VecQueue::default()),
         "plan",
     );

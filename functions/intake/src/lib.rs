@@ -4,13 +4,22 @@
 //! [`request_from_lambda`] and [`response_to_lambda`], and the local runner calls it too.
 //!
 //! Order of checks. Everything that can refuse a request runs before the first write, so a
-//! refused request writes nothing:
-//! 1. provider in the route (404), body size (413), signature header present (401);
-//! 2. the body is a JSON object naming a repository (400 naming the field);
-//! 3. the repository is registered for this provider (404);
-//! 4. the signature matches the body and the repository's secret (401);
-//! 5. event and delivery headers, payload fields (400); `ping` → 200; other events, deletions
+//! refused request writes no version, job or delivery id:
+//! 1. provider in the route (404), body size (413), the body is a JSON object (400);
+//! 2. a GitHub `ping` naming no repository (an organisation's or an App's hook) → 200: nothing to
+//!    check it against and nothing asked;
+//! 3. signature header present (401);
+//! 4. the payload names a repository by full name and web URL (400 naming the field); its id
+//!    (`host/full_name`, see [`boreas_core::repository`]) is registered, for this provider (404);
+//!    nothing else in the payload is trusted before the signature is checked;
+//! 5. the repository's webhook secret exists (else 500 `webhook_secret_missing`, the parameter
+//!    named in the log) and the signature matches it, or matches the secret a rotation replaced
+//!    while its grace period lasts (401);
+//! 6. event and delivery headers, payload fields (400); `ping` → 200; other events, deletions
 //!    and refs outside the repository's triggers → 202 with the reason.
+//!
+//! From step 4 on, every answer is also recorded as the repository's last delivery (when, which
+//! event, the status and the message), for the operator connecting the repository.
 //!
 //! Writes, in this order, each idempotent:
 //! 1. the version, `received` (created only if absent);
@@ -31,7 +40,7 @@ use std::time::{Duration, SystemTime};
 use boreas_aws::env::Env;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
-use boreas_aws::store::{DynamoStore, Repository, Store, VersionRecord, rfc3339};
+use boreas_aws::store::{DynamoStore, LastDelivery, Repository, Store, VersionRecord, rfc3339};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{
@@ -44,6 +53,10 @@ use serde::Serialize;
 pub const MAX_BODY: usize = 1 << 20;
 /// How long a delivery id is remembered (providers redeliver within days).
 pub const DELIVERY_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// A signature that does not match a cached secret is checked again against the secret read
+/// afresh when the cached one is older than this: a rotation is seen at once, and unsigned
+/// traffic cannot make intake read SSM more than once per interval.
+pub const SECRET_RECHECK_AFTER: Duration = Duration::from_secs(5);
 
 /// The function's adapters, built once per cold start.
 #[derive(Debug, Clone)]
@@ -196,77 +209,192 @@ pub async fn handle(ctx: &Intake, req: WebhookRequest) -> WebhookResponse {
             ),
         );
     };
+    match check_and_record(ctx, provider, &req).await {
+        Checked::Early(response) => response,
+        Checked::Repository { id, response } => {
+            let delivery = LastDelivery {
+                at: rfc3339(SystemTime::now()),
+                event: header(&req.headers, provider.event_header()).map(str::to_owned),
+                delivery_id: header(&req.headers, provider.delivery_header()).map(str::to_owned),
+                status: response.status,
+                outcome: response
+                    .body
+                    .status
+                    .or(response.body.error)
+                    .unwrap_or_default()
+                    .to_owned(),
+                message: response.body.message.clone(),
+            };
+            // Best effort: the answer stands whether or not the operator's view is updated.
+            if let Err(e) = ctx.store.put_last_delivery(&id, &delivery).await {
+                tracing::warn!(repository = %id, error = %e, "cannot record the last delivery");
+            }
+            response
+        }
+    }
+}
+
+/// What the checks and writes of a delivery came to.
+enum Checked {
+    /// Answered before a registered repository was identified.
+    Early(WebhookResponse),
+    /// Answered about a registered repository.
+    Repository {
+        id: String,
+        response: WebhookResponse,
+    },
+}
+
+async fn check_and_record(ctx: &Intake, provider: Provider, req: &WebhookRequest) -> Checked {
     if req.body.len() > MAX_BODY {
-        return WebhookResponse::error(
+        return Checked::Early(WebhookResponse::error(
             413,
             "payload_too_large",
             format!(
                 "the body is {} bytes; at most {MAX_BODY} are accepted",
                 req.body.len()
             ),
-        );
-    }
-    let signature = header(&req.headers, provider.signature_header());
-    if signature.is_none() {
-        return unauthorized(&SignatureError::Missing(provider.signature_header()));
+        ));
     }
     let payload = match webhook::parse_json(&req.body) {
         Ok(p) => p,
-        Err(e) => return bad_request(&e),
+        Err(e) => return Checked::Early(bad_request(&e)),
     };
-    let name = match webhook::repository_name(provider, &payload) {
-        Ok(n) => n,
-        Err(e) => return bad_request(&e),
+    let event = header(&req.headers, provider.event_header());
+    if webhook::is_unscoped_ping(provider, event, &payload) {
+        return Checked::Early(WebhookResponse::ok(
+            200,
+            "pong",
+            "hook configured; it names no repository, so pushes are matched by each \
+             repository's own registration",
+        ));
+    }
+    let signature = header(&req.headers, provider.signature_header());
+    if signature.is_none() {
+        return Checked::Early(unauthorized(&SignatureError::Missing(
+            provider.signature_header(),
+        )));
+    }
+    let named = match webhook::repository_ref(provider, &payload) {
+        Ok(r) => r,
+        Err(e) => return Checked::Early(bad_request(&e)),
     };
-    let repo = match ctx.store.get_repository(&name).await {
+    let id = named.id();
+    let repo = match ctx.store.get_repository(&id).await {
         Ok(Some(repo)) if repo.provider == provider => repo,
-        Ok(_) => {
-            return WebhookResponse::error(
+        Ok(Some(repo)) => {
+            return Checked::Early(WebhookResponse::error(
                 404,
                 "unknown_repository",
-                format!("repository {name:?} is not registered for {provider} webhooks"),
-            );
+                format!(
+                    "repository {id} is registered for {} webhooks, not {provider}",
+                    repo.provider
+                ),
+            ));
         }
-        Err(e) => return unavailable("reading the repository", &e),
+        Ok(None) => {
+            return Checked::Early(WebhookResponse::error(
+                404,
+                "unknown_repository",
+                format!("repository {id} ({named} in the payload) is not registered"),
+            ));
+        }
+        Err(e) => return Checked::Early(unavailable("reading the repository", &e)),
     };
-    let secret = match ctx.secrets.get(&repo.secret_param).await {
+    let response = match verify(ctx, provider, &repo, signature, &req.body).await {
+        Err(response) => response,
+        Ok(()) => match event {
+            None => bad_request(&PayloadError::MissingHeader(provider.event_header())),
+            Some(event) => {
+                let delivery_id =
+                    header(&req.headers, provider.delivery_header()).unwrap_or_default();
+                match webhook::parse(provider, event, delivery_id, &payload) {
+                    Ok(Webhook::Ping) => WebhookResponse::ok(200, "pong", "webhook configured"),
+                    Ok(Webhook::Other { event }) => WebhookResponse::ok(
+                        202,
+                        "ignored",
+                        format!("{event} events make no version; only pushes do"),
+                    ),
+                    Ok(Webhook::Push(push)) => record_push(ctx, &repo, &push).await,
+                    Err(e) => bad_request(&e),
+                }
+            }
+        },
+    };
+    Checked::Repository { id, response }
+}
+
+/// Checks the signature against the repository's secret (read afresh if a cached copy does not
+/// match, in case it was just rotated), then against the secret a rotation replaced while its
+/// grace period lasts.
+async fn verify(
+    ctx: &Intake,
+    provider: Provider,
+    repo: &Repository,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(), WebhookResponse> {
+    let check = |secret: &boreas_aws::secrets::SecretValue| {
+        webhook::verify_signature(provider, signature, body, secret.expose().as_bytes())
+    };
+    let current = match ctx.secrets.get(&repo.secret_param).await {
         Ok(s) => s,
-        Err(e) => return unavailable("reading the webhook secret", &e),
-    };
-    if let Err(e) =
-        webhook::verify_signature(provider, signature, &req.body, secret.expose().as_bytes())
-    {
-        tracing::warn!(repository = %name, %provider, "webhook refused: {e}");
-        return unauthorized(&e);
-    }
-    let Some(event) = header(&req.headers, provider.event_header()) else {
-        return bad_request(&PayloadError::MissingHeader(provider.event_header()));
-    };
-    let delivery_id = header(&req.headers, provider.delivery_header()).unwrap_or_default();
-    let push = match webhook::parse(provider, event, delivery_id, &payload) {
-        Ok(Webhook::Ping) => return WebhookResponse::ok(200, "pong", "webhook configured"),
-        Ok(Webhook::Other { event }) => {
-            return WebhookResponse::ok(
-                202,
-                "ignored",
-                format!("{event} events make no version; only pushes do"),
+        Err(boreas_aws::Error::NotFound { .. }) => {
+            tracing::error!(
+                repository = %repo.id,
+                parameter = %repo.secret_param,
+                "the repository's webhook secret parameter does not exist; create it, or rotate \
+                 the secret through the api"
             );
+            return Err(WebhookResponse::error(
+                500,
+                "webhook_secret_missing",
+                format!(
+                    "repository {} has no webhook secret; the operator's log names the missing \
+                     parameter",
+                    repo.id
+                ),
+            ));
         }
-        Ok(Webhook::Push(push)) => push,
-        Err(e) => return bad_request(&e),
+        Err(e) => return Err(unavailable("reading the webhook secret", &e)),
     };
-    record_push(ctx, &repo, &push).await
+    let Err(mismatch) = check(&current) else {
+        return Ok(());
+    };
+    if matches!(mismatch, SignatureError::Mismatch(_)) {
+        match ctx
+            .secrets
+            .get_fresh(&repo.secret_param, SECRET_RECHECK_AFTER)
+            .await
+        {
+            Ok(fresh) if fresh != current && check(&fresh).is_ok() => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(unavailable("reading the webhook secret", &e)),
+        }
+        if let Some(previous) = repo.previous_secret_param(&rfc3339(SystemTime::now())) {
+            match ctx.secrets.get(&previous).await {
+                Ok(old) if check(&old).is_ok() => {
+                    tracing::info!(repository = %repo.id, "delivery signed with the previous secret, accepted during its grace period");
+                    return Ok(());
+                }
+                Ok(_) | Err(boreas_aws::Error::NotFound { .. }) => {}
+                Err(e) => return Err(unavailable("reading the previous webhook secret", &e)),
+            }
+        }
+    }
+    tracing::warn!(repository = %repo.id, %provider, "webhook refused: {mismatch}");
+    Err(unauthorized(&mismatch))
 }
 
 async fn record_push(ctx: &Intake, repo: &Repository, push: &PushEvent) -> WebhookResponse {
     let triggers = match RefTriggers::from_patterns(&repo.triggers) {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(repository = %repo.name, "unusable repository record: {e}");
+            tracing::error!(repository = %repo.id, "unusable repository record: {e}");
             return WebhookResponse::error(
                 500,
                 "internal",
-                format!("repository {:?} has an unusable trigger: {e}", repo.name),
+                format!("repository {} has an unusable trigger: {e}", repo.id),
             );
         }
     };
@@ -279,7 +407,7 @@ async fn record_push(ctx: &Intake, repo: &Repository, push: &PushEvent) -> Webho
     let now = SystemTime::now();
     let record = VersionRecord {
         version: Version {
-            repository: repo.name.clone(),
+            repository: repo.id.clone(),
             name: job.version.clone(),
             commit: CommitId(job.commit.clone()),
             state: VersionState::Normal,
@@ -294,9 +422,9 @@ async fn record_push(ctx: &Intake, repo: &Repository, push: &PushEvent) -> Webho
         Ok(created) => created,
         Err(e) => return unavailable("recording the version", &e),
     };
-    let what = format!("version {} of {}", job.version, repo.name);
+    let what = format!("version {} of {}", job.version, repo.id);
     if !created {
-        let existing = match ctx.store.get_version(&repo.name, &job.version).await {
+        let existing = match ctx.store.get_version(&repo.id, &job.version).await {
             Ok(Some(v)) => v,
             Ok(None) => return unavailable("reading the version", &missing(&what)),
             Err(e) => return unavailable("reading the version", &e),
@@ -345,7 +473,7 @@ async fn record_push(ctx: &Intake, repo: &Repository, push: &PushEvent) -> Webho
         return unavailable("recording the delivery", &e);
     }
     tracing::info!(
-        repository = %repo.name,
+        repository = %repo.id,
         version = %job.version,
         commit = %job.commit,
         delivery = %push.delivery_id,

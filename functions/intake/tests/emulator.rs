@@ -9,12 +9,16 @@ use boreas_core::webhook::{Provider, RefKind, sign};
 use common::{Env, expect, fixture, signed_request};
 
 const GH_TAG: &str = "github/push-tag-created-ghes-35.json";
+/// The host of [`GH_TAG`]'s repository (a GitHub Enterprise Server).
+const GHES: &str = "octocoders.github.io";
+/// The id its repository is registered under.
+const GH_ID: &str = "octocoders.github.io/codertocat/hello-world";
 const GH_COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 
 #[tokio::test]
 async fn a_github_tag_push_records_the_version_and_queues_one_plan_job() {
     let env = Env::new().await;
-    env.register("Codertocat/Hello-World", Provider::GitHub, &[])
+    env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
     let resp = env
         .deliver(Provider::GitHub, "push", "gh-1", &fixture(GH_TAG))
@@ -33,7 +37,7 @@ async fn a_github_tag_push_records_the_version_and_queues_one_plan_job() {
     assert_eq!(
         v.version,
         Version {
-            repository: "Codertocat/Hello-World".into(),
+            repository: GH_ID.into(),
             name: "simple-tag".into(),
             commit: CommitId(GH_COMMIT.into()),
             state: VersionState::Normal,
@@ -52,7 +56,7 @@ async fn a_github_tag_push_records_the_version_and_queues_one_plan_job() {
             job.commit.as_str(),
             job.delivery_id.as_str()
         ),
-        ("Codertocat/Hello-World", "simple-tag", GH_COMMIT, "gh-1")
+        (GH_ID, "simple-tag", GH_COMMIT, "gh-1")
     );
     assert_eq!(
         (job.ref_kind, job.provider),
@@ -64,10 +68,20 @@ async fn a_github_tag_push_records_the_version_and_queues_one_plan_job() {
 #[tokio::test]
 async fn gitlab_tag_and_branch_pushes_make_versions() {
     let env = Env::new().await;
-    env.register("jsmith/example", Provider::GitLab, &["refs/tags/v*"])
-        .await;
-    env.register("mike/diaspora", Provider::GitLab, &["refs/heads/master"])
-        .await;
+    env.register(
+        "example.com",
+        "jsmith/example",
+        Provider::GitLab,
+        &["refs/tags/v*"],
+    )
+    .await;
+    env.register(
+        "example.com",
+        "mike/diaspora",
+        Provider::GitLab,
+        &["refs/heads/master"],
+    )
+    .await;
     let tag = env
         .deliver(
             Provider::GitLab,
@@ -103,13 +117,13 @@ async fn gitlab_tag_and_branch_pushes_make_versions() {
         names,
         [
             (
-                "jsmith/example".to_owned(),
+                "example.com/jsmith/example".to_owned(),
                 "v1.0.0".to_owned(),
                 "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7".to_owned()
             ),
             // Branch pushes make versions named by their commit.
             (
-                "mike/diaspora".to_owned(),
+                "example.com/mike/diaspora".to_owned(),
                 branch_commit.to_owned(),
                 branch_commit.to_owned()
             ),
@@ -129,7 +143,8 @@ async fn a_gitea_push_makes_a_version_only_when_its_branch_is_a_trigger() {
     let env = Env::new().await;
     let body = fixture("gitea/push.json");
     // Default triggers: every tag, no branch.
-    env.register("gitea/webhooks", Provider::Gitea, &[]).await;
+    env.register("localhost:3000", "gitea/webhooks", Provider::Gitea, &[])
+        .await;
     let resp = env.deliver(Provider::Gitea, "push", "gt-1", &body).await;
     expect(&resp, 202, "ignored");
     assert!(
@@ -139,8 +154,13 @@ async fn a_gitea_push_makes_a_version_only_when_its_branch_is_a_trigger() {
     );
     env.assert_nothing_written(Provider::Gitea, "gt-1").await;
 
-    env.register("gitea/webhooks", Provider::Gitea, &["refs/heads/develop"])
-        .await;
+    env.register(
+        "localhost:3000",
+        "gitea/webhooks",
+        Provider::Gitea,
+        &["refs/heads/develop"],
+    )
+    .await;
     let resp = env.deliver(Provider::Gitea, "push", "gt-2", &body).await;
     expect(&resp, 202, "queued");
     let versions = env.versions().await;
@@ -155,11 +175,17 @@ async fn a_gitea_push_makes_a_version_only_when_its_branch_is_a_trigger() {
 #[tokio::test]
 async fn missing_or_wrong_signatures_are_401_and_write_nothing() {
     let env = Env::new().await;
-    env.register("Codertocat/Hello-World", Provider::GitHub, &[])
+    env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
-    env.register("jsmith/example", Provider::GitLab, &[]).await;
-    env.register("gitea/webhooks", Provider::Gitea, &["refs/heads/develop"])
+    env.register("example.com", "jsmith/example", Provider::GitLab, &[])
         .await;
+    env.register(
+        "localhost:3000",
+        "gitea/webhooks",
+        Provider::Gitea,
+        &["refs/heads/develop"],
+    )
+    .await;
     let gh = fixture(GH_TAG);
     let gl = fixture("gitlab/tag-push.json");
     let gt = fixture("gitea/push.json");
@@ -237,13 +263,29 @@ async fn missing_or_wrong_signatures_are_401_and_write_nothing() {
 async fn unknown_repositories_providers_and_oversized_bodies_are_refused() {
     let env = Env::new().await;
     // Registered for GitLab, delivered through the GitHub route.
-    env.register("Codertocat/Hello-World", Provider::GitLab, &[])
+    env.register(GHES, "Codertocat/Hello-World", Provider::GitLab, &[])
         .await;
     let body = fixture(GH_TAG);
     let resp = env.deliver(Provider::GitHub, "push", "r-1", &body).await;
     expect(&resp, 404, "unknown_repository");
-    assert!(resp.body.message.contains("Codertocat/Hello-World"));
+    assert!(
+        resp.body.message.contains(GH_ID) && resp.body.message.contains("gitlab"),
+        "{}",
+        resp.body.message
+    );
     env.assert_nothing_written(Provider::GitHub, "r-1").await;
+
+    // The same full name on github.com is another repository: the GHES payload does not reach it.
+    env.register(
+        "github.com",
+        "Codertocat/Hello-World",
+        Provider::GitHub,
+        &[],
+    )
+    .await;
+    let resp = env.deliver(Provider::GitHub, "push", "r-4", &body).await;
+    expect(&resp, 404, "unknown_repository");
+    env.assert_nothing_written(Provider::GitHub, "r-4").await;
 
     let resp = env
         .deliver(
@@ -272,7 +314,7 @@ async fn unknown_repositories_providers_and_oversized_bodies_are_refused() {
 #[tokio::test]
 async fn malformed_bodies_and_missing_fields_are_400_naming_the_field() {
     let env = Env::new().await;
-    env.register("Codertocat/Hello-World", Provider::GitHub, &[])
+    env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
     let good: serde_json::Value = serde_json::from_slice(&fixture(GH_TAG)).unwrap();
     let without = |field: &str| {
@@ -349,14 +391,22 @@ async fn malformed_bodies_and_missing_fields_are_400_naming_the_field() {
 #[tokio::test]
 async fn pings_deletions_other_events_and_unmatched_refs_write_nothing() {
     let env = Env::new().await;
-    env.register("Octocoders/Hello-World", Provider::GitHub, &[])
-        .await;
     env.register(
-        "Codertocat/Hello-World",
+        "github.com",
+        "Octocoders/Hello-World",
         Provider::GitHub,
-        &["refs/tags/v*"],
+        &[],
     )
     .await;
+    for host in [GHES, "github.com"] {
+        env.register(
+            host,
+            "Codertocat/Hello-World",
+            Provider::GitHub,
+            &["refs/tags/v*"],
+        )
+        .await;
+    }
     let resp = env
         .deliver(
             Provider::GitHub,
@@ -410,7 +460,7 @@ async fn pings_deletions_other_events_and_unmatched_refs_write_nothing() {
 #[tokio::test]
 async fn a_replayed_delivery_is_a_duplicate_and_changes_nothing() {
     let env = Env::new().await;
-    env.register("Codertocat/Hello-World", Provider::GitHub, &[])
+    env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
     let body = fixture(GH_TAG);
     let first = env.deliver(Provider::GitHub, "push", "d-1", &body).await;
@@ -451,12 +501,12 @@ async fn a_replayed_delivery_is_a_duplicate_and_changes_nothing() {
 #[tokio::test]
 async fn a_delivery_whose_handling_stopped_after_the_version_is_completed_on_redelivery() {
     let env = Env::new().await;
-    env.register("Codertocat/Hello-World", Provider::GitHub, &[])
+    env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
     // What a first attempt that stopped right after recording the version leaves behind.
     let stopped = boreas_aws::store::VersionRecord {
         version: Version {
-            repository: "Codertocat/Hello-World".into(),
+            repository: GH_ID.into(),
             name: "simple-tag".into(),
             commit: CommitId(GH_COMMIT.into()),
             state: VersionState::Normal,
@@ -489,6 +539,7 @@ async fn a_delivery_whose_handling_stopped_after_the_version_is_completed_on_red
 async fn twenty_concurrent_deliveries_of_different_tags_all_land() {
     let env = Env::new().await;
     env.register(
+        GHES,
         "Codertocat/Hello-World",
         Provider::GitHub,
         &["refs/tags/v*"],
@@ -534,4 +585,101 @@ async fn twenty_concurrent_deliveries_of_different_tags_all_land() {
         .collect();
     jobs.sort();
     assert_eq!(jobs, expected);
+}
+
+/// After a rotation the old secret is accepted until its grace period ends, then refused; the
+/// new one is accepted from the start.
+#[tokio::test]
+async fn a_rotated_out_secret_works_until_its_grace_period_ends() {
+    use boreas_aws::secrets::{SecretValue, Secrets};
+    use boreas_aws::store::{PreviousSecret, rfc3339};
+    let env = Env::new().await;
+    let (old, new) = ("old-secret-0123456789abcdef", "new-secret-0123456789abcdef");
+    let mut repo = env.repository(GHES, "Codertocat/Hello-World", Provider::GitHub, &[]);
+    repo.secret_param = env.names.webhook_secret_param(&repo.id);
+    for value in [old, new] {
+        env.secrets
+            .put(&repo.secret_param, &SecretValue::new(value), true)
+            .await
+            .unwrap();
+    }
+    env.store.put_repository(&repo).await.unwrap();
+    let previous = |until: std::time::SystemTime| PreviousSecret {
+        version: 1,
+        until: rfc3339(until),
+    };
+    let now = std::time::SystemTime::now();
+    env.store
+        .set_previous_secret(
+            &repo.id,
+            &previous(now + std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    let tag = |name: &str| {
+        let mut v: serde_json::Value = serde_json::from_slice(&fixture(GH_TAG)).unwrap();
+        v["ref"] = format!("refs/tags/{name}").into();
+        serde_json::to_vec(&v).unwrap()
+    };
+    let send = |delivery: &str, body: Vec<u8>, secret: &str| {
+        boreas_intake::handle(
+            &env.intake,
+            signed_request(Provider::GitHub, "push", delivery, &body, secret),
+        )
+    };
+    expect(&send("g-1", tag("v1"), old).await, 202, "queued");
+    expect(&send("g-2", tag("v2"), new).await, 202, "queued");
+    expect(
+        &send("g-3", tag("v3"), "never-the-secret-0123").await,
+        401,
+        "unauthorized",
+    );
+    // The grace period over (the record as it is once its time has passed).
+    repo.previous_secret = Some(previous(now - std::time::Duration::from_secs(1)));
+    env.store.put_repository(&repo).await.unwrap();
+    let resp = send("g-4", tag("v4"), old).await;
+    expect(&resp, 401, "unauthorized");
+    let mut names: Vec<String> = env
+        .versions()
+        .await
+        .into_iter()
+        .map(|v| v.version.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["v1", "v2"]);
+    let last = env.store.last_deliveries(&[repo.id.clone()]).await.unwrap();
+    assert_eq!(
+        (last[&repo.id].status, last[&repo.id].delivery_id.as_deref()),
+        (401, Some("g-4"))
+    );
+}
+
+/// A registered repository whose secret parameter is missing answers a named error (not a bare
+/// 500) and writes nothing; an organisation's ping, naming no repository, answers 200.
+#[tokio::test]
+async fn a_missing_secret_is_named_and_an_organisation_ping_is_pong() {
+    let env = Env::new().await;
+    let mut repo = env.repository(GHES, "Codertocat/Hello-World", Provider::GitHub, &[]);
+    repo.secret_param = env.names.webhook_secret_param("never-created");
+    env.store.put_repository(&repo).await.unwrap();
+    let resp = env
+        .deliver(Provider::GitHub, "push", "ms-1", &fixture(GH_TAG))
+        .await;
+    expect(&resp, 500, "webhook_secret_missing");
+    assert!(resp.body.message.contains(GH_ID), "{}", resp.body.message);
+    env.assert_nothing_written(Provider::GitHub, "ms-1").await;
+    let last = env.store.last_deliveries(&[repo.id.clone()]).await.unwrap();
+    assert_eq!(last[&repo.id].outcome, "webhook_secret_missing");
+
+    let mut ping: serde_json::Value = serde_json::from_slice(&fixture("github/ping.json")).unwrap();
+    ping.as_object_mut().unwrap().remove("repository");
+    ping["hook"]["type"] = "Organization".into();
+    let resp = env
+        .send(
+            "github",
+            &[("X-GitHub-Event", "ping"), ("X-GitHub-Delivery", "org-1")],
+            &serde_json::to_vec(&ping).unwrap(),
+        )
+        .await;
+    expect(&resp, 200, "pong");
 }

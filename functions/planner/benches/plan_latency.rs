@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use boreas_core::config;
 use boreas_core::planner::{PlanInput, plan};
 use boreas_core::version::{CommitId, is_diverged};
-use boreas_planner::git::{Git, GixCache, RepoHistory};
+use boreas_planner::git::{Git, GixCache, Remote, RepoHistory};
 use support::GitHttpServer;
 
 const FILES: usize = 2_000;
@@ -143,7 +143,7 @@ fn parse_and_plan(text: &[u8], changed: &[String]) -> usize {
 fn gix_job(git_layer: &GixCache, url: &str, old: &str, new: &str) -> usize {
     let (old, new) = (CommitId(old.to_owned()), CommitId(new.to_owned()));
     git_layer
-        .fetch("bench", url, std::slice::from_ref(&new))
+        .fetch("bench", &Remote::anonymous(url), std::slice::from_ref(&new))
         .unwrap();
     let text = git_layer
         .read_file("bench", &new, "boreas.yaml")

@@ -51,6 +51,25 @@ pub enum Error {
         /// The transport's error.
         message: String,
     },
+    /// The remote refused the repository's credentials, or asked for credentials it has none of.
+    #[error("authentication failed for {url}")]
+    AuthenticationFailed {
+        /// Repository id.
+        repository: String,
+        /// Clone URL (never carries credentials).
+        url: String,
+    },
+    /// The repository's credential cannot be had: its parameter is missing, or a GitHub App
+    /// could not mint an installation token.
+    #[error("repository {repository}: git credential: {message}")]
+    Credential {
+        /// Repository id.
+        repository: String,
+        /// What failed.
+        message: String,
+        /// Whether trying again may succeed (a network failure, not a refusal).
+        retry: bool,
+    },
     /// After fetching, the commit is still not there.
     #[error("repository {repository}: commit {commit} not found")]
     CommitNotFound {
@@ -95,6 +114,8 @@ impl Error {
             Self::CommitMismatch { .. } => "CommitMismatch",
             Self::InvalidCommit { .. } => "InvalidCommit",
             Self::Fetch { .. } => "FetchFailed",
+            Self::AuthenticationFailed { .. } => "AuthenticationFailed",
+            Self::Credential { .. } => "CredentialUnavailable",
             Self::CommitNotFound { .. } => "CommitNotFound",
             Self::Git { .. } => "GitFailed",
             Self::Plan { .. } => "PlanFailed",
@@ -106,14 +127,18 @@ impl Error {
     /// Whether retrying the same job can never succeed: the version is marked `plan_failed` at
     /// once instead of after the queue's last receive.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            Self::Job(_)
-                | Self::UnknownRepository(_)
-                | Self::UnknownVersion { .. }
-                | Self::CommitMismatch { .. }
-                | Self::InvalidCommit { .. }
-                | Self::Plan { .. }
-        )
+        match self {
+            Self::Credential { retry, .. } => !retry,
+            other => matches!(
+                other,
+                Self::Job(_)
+                    | Self::UnknownRepository(_)
+                    | Self::UnknownVersion { .. }
+                    | Self::CommitMismatch { .. }
+                    | Self::InvalidCommit { .. }
+                    | Self::AuthenticationFailed { .. }
+                    | Self::Plan { .. }
+            ),
+        }
     }
 }

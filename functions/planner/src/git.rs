@@ -19,6 +19,11 @@
 //!
 //! Fetches of one repository are serialised by a per-repository lock, so concurrent handlers
 //! sharing a cache never write the same bare repository at once.
+//!
+//! Authentication. Every fetch answers gix's credential requests itself ([`Remote::auth`]), so
+//! no configured credential helper runs and nothing prompts: a remote that asks for credentials
+//! gets the repository's (only when it is the clone URL's own host asking), or none. Either way
+//! a refusal is [`Error::AuthenticationFailed`], naming the clone URL, never the credential.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,15 +37,40 @@ use gix::remote::Direction;
 use sha2::Digest;
 
 use crate::Error;
+use crate::credentials::Basic;
 
 /// Where fetched commits keep a ref (the negotiation tips of later fetches).
 const FETCHED_REFS: &str = "refs/boreas/fetched";
 
+/// Where a repository is fetched from, and how to authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// The clone URL (without credentials).
+    pub url: String,
+    /// Sent when the remote asks; `None` fetches anonymously.
+    pub auth: Option<Basic>,
+}
+
+impl Remote {
+    /// A remote fetched without credentials.
+    pub fn anonymous(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            auth: None,
+        }
+    }
+}
+
 /// The planner's view of git. Blocking: async callers go through `spawn_blocking`.
 pub trait Git: Send + Sync + fmt::Debug {
-    /// Makes `commits` present in the cache of `repository`, fetching the missing ones from `url`.
-    /// Returns how many had to be fetched.
-    fn fetch(&self, repository: &str, url: &str, commits: &[CommitId]) -> Result<usize, Error>;
+    /// Makes `commits` present in the cache of `repository`, fetching the missing ones from
+    /// `remote`. Returns how many had to be fetched.
+    fn fetch(
+        &self,
+        repository: &str,
+        remote: &Remote,
+        commits: &[CommitId],
+    ) -> Result<usize, Error>;
     /// Whether `commit` is in the cache (with its history).
     fn has_commit(&self, repository: &str, commit: &CommitId) -> Result<bool, Error>;
     /// The file at `path` in `commit`, or `None` when the commit has no such file.
@@ -204,8 +234,50 @@ fn commit<'r>(
     }
 }
 
+/// The host (with a port) of a URL as gix or the clone URL spells it, for comparing the two.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(host.to_ascii_lowercase())
+}
+
+/// gix's credential callback for a fetch from `remote`: the repository's credential for the
+/// clone URL's own host, nothing for any other (a redirect elsewhere gets no secret).
+fn answer_credentials(
+    remote: &Remote,
+    action: gix::credentials::helper::Action,
+) -> Result<Option<gix::credentials::protocol::Outcome>, gix::Error> {
+    use gix::credentials::helper::Action;
+    let Action::Get(context) = action else {
+        // Store and erase: there is nothing to keep or forget.
+        return Ok(None);
+    };
+    let asking = context.url.as_ref().and_then(|u| url_host(&u.to_string()));
+    let expected = url_host(&remote.url);
+    match &remote.auth {
+        Some(auth) if asking.is_some() && asking == expected => {
+            Ok(Some(gix::credentials::protocol::Outcome {
+                identity: gix::sec::identity::Account {
+                    username: auth.username.clone(),
+                    password: auth.password.expose().to_owned(),
+                    oauth_refresh_token: None,
+                },
+                next: context.into(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
 impl Git for GixCache {
-    fn fetch(&self, repository: &str, url: &str, commits: &[CommitId]) -> Result<usize, Error> {
+    fn fetch(
+        &self,
+        repository: &str,
+        remote: &Remote,
+        commits: &[CommitId],
+    ) -> Result<usize, Error> {
+        let url = remote.url.as_str();
         let ids = commits
             .iter()
             .map(|c| object_id(repository, c))
@@ -225,18 +297,28 @@ impl Git for GixCache {
                 .iter()
                 .map(|id| format!("+{id}:{FETCHED_REFS}/{id}"))
                 .collect();
-            let fetch_error = |e: gix::Error| Error::Fetch {
-                repository: repository.to_owned(),
-                url: url.to_owned(),
-                message: format!("{e:#}"),
+            let fetch_error = |e: gix::Error| {
+                if e.is_unauthenticated() || e.is_permission_denied() {
+                    Error::AuthenticationFailed {
+                        repository: repository.to_owned(),
+                        url: url.to_owned(),
+                    }
+                } else {
+                    Error::Fetch {
+                        repository: repository.to_owned(),
+                        url: url.to_owned(),
+                        message: format!("{e:#}"),
+                    }
+                }
             };
-            let remote = repo
+            let source = repo
                 .remote_at(url)
                 .and_then(|r| r.with_refspecs(specs.iter().map(String::as_str), Direction::Fetch))
                 .map_err(fetch_error)?;
             let interrupt = AtomicBool::new(false);
-            let outcome = remote
+            let outcome = source
                 .connect(Direction::Fetch)
+                .map(|c| c.with_credentials(|action| answer_credentials(remote, action)))
                 .and_then(|c| c.prepare_fetch(gix::progress::Discard, Default::default()))
                 .map(|p| p.with_write_packed_refs_only(true))
                 .and_then(|p| p.receive(gix::progress::Discard, &interrupt))

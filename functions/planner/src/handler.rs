@@ -57,7 +57,7 @@ use boreas_core::version::{CommitId, Relation, VersionState};
 use boreas_core::webhook::{PlanJob, RefTriggers};
 use sha2::Digest;
 
-use crate::git::Git;
+use crate::git::{Git, Remote};
 use crate::{CONFIG_FILE, Error, Planner};
 
 /// The SQS attribute counting how often a message was received.
@@ -269,10 +269,14 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
         return Ok(outcome);
     }
 
+    let remote = Remote {
+        url: repository.clone_url.clone(),
+        auth: ctx.credentials.basic(&repository).await?,
+    };
     let (fetched, source) = {
-        let (repo, url, commit) = (repo.clone(), repository.clone_url.clone(), commit.clone());
+        let (repo, remote, commit) = (repo.clone(), remote.clone(), commit.clone());
         blocking(&ctx.git, move |git| {
-            let fetched = git.fetch(&repo, &url, std::slice::from_ref(&commit))?;
+            let fetched = git.fetch(&repo, &remote, std::slice::from_ref(&commit))?;
             Ok((fetched, git.read_file(&repo, &commit, CONFIG_FILE)?))
         })
         .await?
@@ -311,12 +315,20 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
         let env = environment.name.as_str();
         let history = environment_history(ctx, &repo, env).await?;
         let facts = {
-            let (repo, url, commit) = (repo.clone(), repository.clone_url.clone(), commit.clone());
+            let (repo, remote, commit) = (repo.clone(), remote.clone(), commit.clone());
             let last = history.last_deployed.as_ref().map(|(_, c)| c.clone());
             let planned: Vec<CommitId> = history.planned.iter().map(|(_, c)| c.clone()).collect();
             let reached = fetched > 0;
             blocking(&ctx.git, move |git| {
-                git_facts(git, &repo, &url, &commit, last.as_ref(), &planned, reached)
+                git_facts(
+                    git,
+                    &repo,
+                    &remote,
+                    &commit,
+                    last.as_ref(),
+                    &planned,
+                    reached,
+                )
             })
             .await?
         };
@@ -498,14 +510,14 @@ struct GitFacts {
 fn git_facts(
     git: &dyn Git,
     repo: &str,
-    url: &str,
+    remote: &Remote,
     commit: &CommitId,
     last: Option<&CommitId>,
     planned: &[CommitId],
     remote_reached: bool,
 ) -> Result<GitFacts, Error> {
     let wanted: Vec<CommitId> = last.into_iter().chain(planned).cloned().collect();
-    match git.fetch(repo, url, &wanted) {
+    match git.fetch(repo, remote, &wanted) {
         Ok(_) => {}
         // The new commit came from the same remote a moment ago, so the remote works and refuses
         // the old commits (force-pushed away, garbage collected): treat them as unknown.

@@ -5,6 +5,7 @@
 //! environment with [`boreas_core::planner`]; see [`handler`] for the rules. The handler is a
 //! plain `async fn` that `main.rs` hands to `lambda_runtime` and the local runner calls directly.
 
+pub mod credentials;
 pub mod error;
 pub mod git;
 pub mod handler;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use boreas_aws::env::Env;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::secrets::SsmSecrets;
 use boreas_aws::store::{DynamoStore, Store};
 
 pub use error::Error;
@@ -35,6 +37,8 @@ pub struct Planner {
     pub orchestrator: Arc<dyn Orchestrator>,
     /// Fetches and reads commits.
     pub git: Arc<dyn git::Git>,
+    /// The credentials of private repositories.
+    pub credentials: Arc<credentials::Credentials>,
     /// The plan queue's `maxReceiveCount`: on this receive a failing job is recorded
     /// `plan_failed` and left to the dead-letter redrive.
     pub max_receives: u32,
@@ -45,7 +49,7 @@ impl Planner {
     /// table of `BOREAS_PREFIX`, itself default `boreas`), `BOREAS_STATE_MACHINE_ARN`, optional
     /// `BOREAS_GIT_CACHE` (default [`DEFAULT_CACHE_DIR`]) and `BOREAS_PLAN_MAX_RECEIVES` (default
     /// the provisioned queue's [`boreas_aws::provision::MAX_RECEIVE_COUNT`]). AWS endpoints follow
-    /// the SDK's default chain, including `AWS_ENDPOINT_URL`.
+    /// the SDK's default chain, including `AWS_ENDPOINT_URL`; git credentials are read from SSM.
     pub async fn from_env(env: &Env) -> Result<Self, Error> {
         let names = env.names()?;
         let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
@@ -64,6 +68,9 @@ impl Planner {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
             orchestrator: Arc::new(SfnOrchestrator::from_config(&sdk, state_machine)),
             git: Arc::new(git::GixCache::new(cache)),
+            credentials: Arc::new(credentials::Credentials::new(Arc::new(
+                SsmSecrets::from_config(&sdk),
+            ))?),
             max_receives,
         })
     }

@@ -3,7 +3,7 @@
 mod support;
 
 use boreas_core::version::{CommitId, Relation, relation};
-use boreas_planner::git::{Git, GixCache, RepoHistory};
+use boreas_planner::git::{Git, GixCache, Remote, RepoHistory};
 use support::{GitHttpServer, GitRepo};
 
 fn id(s: &str) -> CommitId {
@@ -53,15 +53,27 @@ fn graph(root: &std::path::Path) -> Graph {
 
 fn check_layer(git: &dyn Git, g: &Graph, url: &str) {
     // Cold: the merge's whole history arrives with it.
-    assert_eq!(git.fetch("graph", url, &[id(&g.m)]).unwrap(), 1);
+    assert_eq!(
+        git.fetch("graph", &Remote::anonymous(url), &[id(&g.m)])
+            .unwrap(),
+        1
+    );
     for c in [&g.a, &g.b, &g.x, &g.m] {
         assert!(git.has_commit("graph", &id(c)).unwrap(), "{c} present");
     }
     assert!(!git.has_commit("graph", &id(&g.d)).unwrap());
     // Warm: nothing to fetch for a present commit.
-    assert_eq!(git.fetch("graph", url, &[id(&g.b), id(&g.a)]).unwrap(), 0);
+    assert_eq!(
+        git.fetch("graph", &Remote::anonymous(url), &[id(&g.b), id(&g.a)])
+            .unwrap(),
+        0
+    );
     // A diverged commit is fetched by id.
-    assert_eq!(git.fetch("graph", url, &[id(&g.d)]).unwrap(), 1);
+    assert_eq!(
+        git.fetch("graph", &Remote::anonymous(url), &[id(&g.d)])
+            .unwrap(),
+        1
+    );
 
     assert_eq!(
         git.read_file("graph", &id(&g.b), "api/main.rs").unwrap(),
@@ -129,7 +141,9 @@ fn fetches_reads_diffs_and_walks_history_over_http() {
     assert!(served > 0);
     // Present commits never reach the server.
     assert_eq!(
-        cache.fetch("graph", &url, &[id(&g.m), id(&g.d)]).unwrap(),
+        cache
+            .fetch("graph", &Remote::anonymous(&*url), &[id(&g.m), id(&g.d)])
+            .unwrap(),
         0
     );
     assert_eq!(server.requests(), served);
@@ -142,13 +156,21 @@ fn warm_cache_survives_a_new_process_and_fetches_only_new_commits() {
     let url = g.repo.file_url();
     let dir = tmp.path().join("cache");
     GixCache::new(&dir)
-        .fetch("graph", &url, &[id(&g.m)])
+        .fetch("graph", &Remote::anonymous(&*url), &[id(&g.m)])
         .unwrap();
     let next = g.repo.commit("next", &[("web/x.ts", "2\n")]);
     // A new cache object on the same directory is what a warm Lambda instance sees.
     let warm = GixCache::new(&dir);
-    assert_eq!(warm.fetch("graph", &url, &[id(&g.m)]).unwrap(), 0);
-    assert_eq!(warm.fetch("graph", &url, &[id(&next)]).unwrap(), 1);
+    assert_eq!(
+        warm.fetch("graph", &Remote::anonymous(&*url), &[id(&g.m)])
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        warm.fetch("graph", &Remote::anonymous(&*url), &[id(&next)])
+            .unwrap(),
+        1
+    );
     assert_eq!(
         warm.changed_paths("graph", &id(&g.m), &id(&next)).unwrap(),
         ["web/x.ts"]
@@ -174,20 +196,26 @@ fn unreachable_remotes_and_unknown_commits_are_errors_that_name_them() {
     let cache = GixCache::new(tmp.path().join("cache"));
     let missing = tmp.path().join("missing");
     let url = format!("file://{}", missing.display());
-    let err = cache.fetch("graph", &url, &[id(&g.a)]).unwrap_err();
+    let err = cache
+        .fetch("graph", &Remote::anonymous(&*url), &[id(&g.a)])
+        .unwrap_err();
     assert_eq!(err.error_type(), "FetchFailed");
     assert!(err.to_string().contains(&url), "{err}");
 
     let unknown = "0123456789abcdef0123456789abcdef01234567";
     let err = cache
-        .fetch("graph", &g.repo.file_url(), &[id(unknown)])
+        .fetch(
+            "graph",
+            &Remote::anonymous(g.repo.file_url()),
+            &[id(unknown)],
+        )
         .unwrap_err();
     assert!(
         matches!(err.error_type(), "FetchFailed" | "CommitNotFound"),
         "{err}"
     );
     let err = cache
-        .fetch("graph", &g.repo.file_url(), &[id("v1")])
+        .fetch("graph", &Remote::anonymous(g.repo.file_url()), &[id("v1")])
         .unwrap_err();
     assert_eq!(err.error_type(), "InvalidCommit", "{err}");
     let _ = g.x;

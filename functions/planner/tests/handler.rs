@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use boreas_aws::emulator::unique_prefix;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
     Agent, Deployment, DeploymentFilter, DynamoStore, PageRequest, Repository, Store, Transition,
     VersionRecord, rfc3339,
@@ -20,7 +21,8 @@ use boreas_core::plan::{Plan, SkipReason};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{PlanJob, Provider, RefKind};
-use boreas_planner::git::GixCache;
+use boreas_planner::credentials::Credentials;
+use boreas_planner::git::{GixCache, Remote};
 use boreas_planner::{Planner, handle};
 use support::{GitHttpServer, GitRepo};
 
@@ -51,6 +53,7 @@ async fn ctx() -> Ctx {
         store: Arc::clone(&store),
         orchestrator: Arc::clone(&orchestrator) as Arc<dyn Orchestrator>,
         git: Arc::new(GixCache::new(tmp.path().join("cache"))),
+        credentials: Arc::new(Credentials::new(Arc::new(MemorySecrets::new())).unwrap()),
         max_receives: MAX_RECEIVES,
     };
     Ctx {
@@ -106,11 +109,16 @@ impl Ctx {
     async fn register(&self, repo: &str, url: &str) {
         self.store
             .put_repository(&Repository {
-                name: repo.to_owned(),
+                id: repo.to_owned(),
+                full_name: repo.to_owned(),
+                host: "localhost".to_owned(),
                 clone_url: url.to_owned(),
                 provider: Provider::GitHub,
                 secret_param: format!("/test/webhook-secrets/{repo}"),
+                previous_secret: None,
+                credential: None,
                 triggers: vec!["refs/tags/v*".into()],
+                created_at: rfc3339(SystemTime::now()),
             })
             .await
             .unwrap();
@@ -685,7 +693,7 @@ struct HangingGit;
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl boreas_planner::git::Git for HangingGit {
-    fn fetch(&self, _: &str, _: &str, _: &[CommitId]) -> Result<usize, boreas_planner::Error> {
+    fn fetch(&self, _: &str, _: &Remote, _: &[CommitId]) -> Result<usize, boreas_planner::Error> {
         std::thread::sleep(DEADLINE * 3);
         Ok(0)
     }

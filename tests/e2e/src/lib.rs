@@ -497,7 +497,7 @@ pub fn push_tag_payload(tag: &str, commit: &str) -> Value {
         "base_ref": "refs/heads/main",
         "commits": [],
         "head_commit": {"id": commit, "message": format!("release {tag}"), "distinct": true},
-        "repository": {"name": "demo", "full_name": "demo"},
+        "repository": {"name": "demo", "full_name": "boreas/demo", "html_url": "file:///boreas/demo"},
         "pusher": {"name": "e2e", "email": "e2e@boreas.invalid"},
     })
 }

@@ -106,7 +106,8 @@ fn s1_tag_to_every_agent_running_it_with_full_coverage() {
     let id = d["id"].as_str().unwrap().to_owned();
     // The planner marks the version planned after it created the deployments.
     wait_for(&format!("{v} to be planned"), SHORT, || {
-        (p.get(&format!("/versions/demo/{v}"))["status"] == "planned").then_some(())
+        (p.get(&format!("/versions/localhost%2Fboreas%2Fdemo/{v}"))["status"] == "planned")
+            .then_some(())
     });
 
     let done = p.drive(&id, DEPLOY_TIMEOUT);
@@ -286,7 +287,10 @@ fn s4_revert_returns_targets_and_the_version_is_never_planned_again() {
     for (host, app) in placements(p, &done) {
         assert_runs(p, &host, &app, &v2);
     }
-    assert_eq!(p.get(&format!("/versions/demo/{v3}"))["state"], "revert");
+    assert_eq!(
+        p.get(&format!("/versions/localhost%2Fboreas%2Fdemo/{v3}"))["state"],
+        "revert"
+    );
 
     // The tag delivered again (a new delivery) plans nothing, and a newer version plans itself,
     // not v3.
@@ -419,7 +423,7 @@ fn s6_twenty_concurrent_webhooks_make_twenty_versions_and_one_planned_per_enviro
     assert!(answers.iter().all(|s| *s == 202), "{answers:?}");
     let names: BTreeSet<&str> = tags.iter().map(|(v, _)| v.as_str()).collect();
     wait_for("twenty planned versions", Duration::from_secs(120), || {
-        let versions = p.get("/versions?repo=demo&limit=1000");
+        let versions = p.get("/versions?repo=localhost%2Fboreas%2Fdemo&limit=1000");
         let ours: Vec<&Value> = versions["items"]
             .as_array()?
             .iter()
@@ -522,7 +526,7 @@ fn s7_replayed_unsigned_and_malformed_deliveries_get_their_status_and_record_not
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(counts(), before, "a refused delivery left records");
     let missing = p.post(
-        &format!("/versions/demo/{unsigned}/revert"),
+        &format!("/versions/localhost%2Fboreas%2Fdemo/{unsigned}/revert"),
         &json!({"reason": "probe"}),
     );
     assert_eq!(missing.status, 404, "{}", missing.body);

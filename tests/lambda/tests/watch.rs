@@ -152,14 +152,20 @@ impl Ctx {
             .collect()
     }
 
-    async fn register(&self, name: &str, clone_url: &str) {
+    /// Registers repository `id` (`host/full_name`, lowercased) under `full_name`.
+    async fn register(&self, id: &str, full_name: &str, clone_url: &str) {
         self.store
             .put_repository(&Repository {
-                name: name.to_owned(),
+                id: id.to_owned(),
+                full_name: full_name.to_owned(),
+                host: id.split('/').next().unwrap_or_default().to_owned(),
                 clone_url: clone_url.to_owned(),
                 provider: Provider::GitHub,
                 secret_param: self.names.webhook_secret_param(DEMO_REPOSITORY),
+                previous_secret: None,
+                credential: None,
                 triggers: vec![],
+                created_at: rfc3339(SystemTime::now()),
             })
             .await
             .expect("register the repository");
@@ -209,6 +215,8 @@ fn no_batch_failures(answer: &Value) -> Checked {
 // ------------------------------------------------------------------------------------- intake
 
 const GITHUB_REPO: &str = "Codertocat/Hello-World";
+/// Its id: the fixture's repository is on a GitHub Enterprise Server.
+const GITHUB_ID: &str = "octocoders.github.io/codertocat/hello-world";
 const GITHUB_TAG: &str = "simple-tag";
 const GITHUB_COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 
@@ -216,8 +224,12 @@ const GITHUB_COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 /// registered repository.
 fn intake_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
     Box::pin(async move {
-        ctx.register(GITHUB_REPO, "https://git.example.com/hello-world.git")
-            .await;
+        ctx.register(
+            GITHUB_ID,
+            GITHUB_REPO,
+            "https://git.example.com/hello-world.git",
+        )
+        .await;
         let path = boreas_lambda_wiring::workspace_root()
             .join("functions/intake/tests/fixtures/github/push-tag-created-ghes-35.json");
         let body =
@@ -244,7 +256,7 @@ fn intake_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
         );
         let version = ctx
             .store
-            .get_version(GITHUB_REPO, GITHUB_TAG)
+            .get_version(GITHUB_ID, GITHUB_TAG)
             .await
             .map_err(|e| e.to_string())?
             .ok_or("no version recorded")?;
@@ -357,7 +369,7 @@ fn planner_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
         git(&dir, &["commit", "-q", "-m", "storefront"]);
         git(&dir, &["tag", "-a", "-m", PLAN_VERSION, PLAN_VERSION]);
         let commit = git(&dir, &["rev-parse", "HEAD"]);
-        ctx.register(PLAN_REPO, &format!("file://{}", dir.display()))
+        ctx.register(PLAN_REPO, PLAN_REPO, &format!("file://{}", dir.display()))
             .await;
         ctx.record_version(PLAN_REPO, PLAN_VERSION, &commit).await;
         Vars::from([

@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Deployment, Gate, NewDeployment,
-    Progress, Repository, TargetProgress, VersionRecord,
+    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Deployment, Gate, GitCredential,
+    LastDelivery, NewDeployment, PreviousSecret, Progress, Repository, TargetProgress,
+    VersionRecord,
 };
 use crate::Error;
 
@@ -39,8 +40,21 @@ pub(super) fn lock_pk(env: &str, app: &str) -> AttributeValue {
 
 /// Partition key of an api token.
 pub(super) fn token_pk(secret: &str) -> AttributeValue {
-    s(format!("TOKEN#{}", super::token_hash(secret)))
+    token_hash_pk(&super::token_hash(secret))
 }
+
+/// Partition key of an api token by the SHA-256 hex of its secret.
+pub(super) fn token_hash_pk(hash: &str) -> AttributeValue {
+    s(format!("TOKEN#{hash}"))
+}
+
+/// Partition key of the record that holds a token name.
+pub(super) fn token_name_pk(name: &str) -> AttributeValue {
+    s(format!("TOKENNAME#{name}"))
+}
+
+/// Sort key of a repository's last delivery.
+pub(super) const LAST_DELIVERY: &str = "LAST_DELIVERY";
 
 /// Partition key of a webhook delivery.
 pub(super) fn delivery_pk(provider: Provider, delivery_id: &str) -> AttributeValue {
@@ -119,6 +133,17 @@ impl<'a> Rec<'a> {
             .ok_or_else(|| self.err(format!("attribute {name} is missing")))
     }
 
+    fn opt_i64(&self, name: &str) -> Result<Option<i64>, Error> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| self.err(format!("attribute {name} is not a whole number: {v}"))),
+            Some(_) => Err(self.err(format!("attribute {name} is not a number"))),
+        }
+    }
+
     fn u32(&self, name: &str) -> Result<u32, Error> {
         match self.item.get(name) {
             // The state machine may write numbers either way.
@@ -172,29 +197,92 @@ impl<'a> Rec<'a> {
     }
 }
 
-pub(super) fn repository_item(r: &Repository) -> Item {
-    HashMap::from([
-        ("pk".into(), repo_pk(&r.name)),
+pub(super) fn repository_item(r: &Repository) -> Result<Item, Error> {
+    let mut item = HashMap::from([
+        ("pk".into(), repo_pk(&r.id)),
         ("sk".into(), s("META")),
         ("gsi1pk".into(), s("REPOSITORIES")),
-        ("gsi1sk".into(), s(&r.name)),
-        ("name".into(), s(&r.name)),
+        ("gsi1sk".into(), s(&r.id)),
+        ("full_name".into(), s(&r.full_name)),
+        ("host".into(), s(&r.host)),
         ("clone_url".into(), s(&r.clone_url)),
         ("provider".into(), s(r.provider.as_str())),
         ("secret_param".into(), s(&r.secret_param)),
         ("triggers".into(), strings(&r.triggers)),
-    ])
+        ("created_at".into(), s(&r.created_at)),
+    ]);
+    if let Some(p) = &r.previous_secret {
+        item.insert(
+            "previous_secret_version".into(),
+            AttributeValue::N(p.version.to_string()),
+        );
+        item.insert("previous_secret_until".into(), s(&p.until));
+    }
+    if let Some(c) = &r.credential {
+        item.insert("credential".into(), json("the repository's credential", c)?);
+    }
+    Ok(item)
 }
 
 pub(super) fn repository_from(item: &Item) -> Result<Repository, Error> {
-    let rec = Rec::new(item, "repository");
+    let mut rec = Rec::new(item, "repository");
+    let id = rec.key_rest("pk", "REPO#")?;
+    rec.what = format!("repository {id}");
+    let previous_secret = match rec.opt_i64("previous_secret_version")? {
+        Some(version) => Some(PreviousSecret {
+            version,
+            until: rec.s("previous_secret_until")?,
+        }),
+        None => None,
+    };
+    let credential = match rec.opt_s("credential")? {
+        Some(_) => Some(rec.json::<GitCredential>("credential")?),
+        None => None,
+    };
     Ok(Repository {
-        name: rec.key_rest("pk", "REPO#")?,
+        full_name: rec.s("full_name")?,
+        host: rec.s("host")?,
         clone_url: rec.s("clone_url")?,
         provider: rec.parsed("provider", Provider::parse)?,
         secret_param: rec.s("secret_param")?,
+        previous_secret,
+        credential,
         triggers: rec.strings("triggers")?,
+        created_at: rec.s("created_at")?,
+        id,
     })
+}
+
+pub(super) fn last_delivery_item(id: &str, d: &LastDelivery) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), repo_pk(id)),
+        ("sk".into(), s(LAST_DELIVERY)),
+        ("at".into(), s(&d.at)),
+        ("status".into(), n(u64::from(d.status))),
+        ("outcome".into(), s(&d.outcome)),
+        ("message".into(), s(&d.message)),
+    ]);
+    put_opt(&mut item, "event", d.event.as_ref());
+    put_opt(&mut item, "delivery_id", d.delivery_id.as_ref());
+    item
+}
+
+pub(super) fn last_delivery_from(item: &Item) -> Result<(String, LastDelivery), Error> {
+    let rec = Rec::new(item, "last delivery");
+    let id = rec.key_rest("pk", "REPO#")?;
+    let status = u16::try_from(rec.u32("status")?)
+        .map_err(|_| rec.err("attribute status is not an HTTP status".to_owned()))?;
+    Ok((
+        id,
+        LastDelivery {
+            at: rec.s("at")?,
+            event: rec.opt_s("event")?,
+            delivery_id: rec.opt_s("delivery_id")?,
+            status,
+            outcome: rec.s("outcome")?,
+            message: rec.s("message")?,
+        },
+    ))
 }
 
 pub(super) fn version_item(v: &VersionRecord) -> Item {
@@ -414,12 +502,30 @@ pub(super) fn agent_from(item: &Item) -> Result<Agent, Error> {
 }
 
 pub(super) fn api_token_item(secret: &str, token: &ApiToken) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         ("pk".into(), token_pk(secret)),
         ("sk".into(), s("META")),
+        ("gsi1pk".into(), s("TOKENS")),
+        ("gsi1sk".into(), s(&token.name)),
         ("role".into(), s(token.role.as_str())),
         ("name".into(), s(&token.name)),
+        ("created_at".into(), s(&token.created_at)),
+    ]);
+    put_opt(&mut item, "expires", token.expires.as_ref());
+    put_opt(&mut item, "last_used", token.last_used.as_ref());
+    item
+}
+
+pub(super) fn token_name_item(secret: &str, name: &str) -> Item {
+    HashMap::from([
+        ("pk".into(), token_name_pk(name)),
+        ("sk".into(), s("META")),
+        ("token_hash".into(), s(super::token_hash(secret))),
     ])
+}
+
+pub(super) fn token_hash_from(item: &Item, name: &str) -> Result<String, Error> {
+    Rec::new(item, format!("api token name {name}")).s("token_hash")
 }
 
 pub(super) fn api_token_from(item: &Item) -> Result<ApiToken, Error> {
@@ -427,6 +533,9 @@ pub(super) fn api_token_from(item: &Item) -> Result<ApiToken, Error> {
     Ok(ApiToken {
         name: rec.s("name")?,
         role: rec.parsed("role", Role::parse)?,
+        created_at: rec.s("created_at")?,
+        expires: rec.opt_s("expires")?,
+        last_used: rec.opt_s("last_used")?,
     })
 }
 
@@ -516,23 +625,79 @@ mod tests {
         );
     }
 
-    #[test]
-    fn repositories_keep_their_provider_and_refuse_unknown_ones() {
-        let repo = Repository {
-            name: "shop".to_owned(),
-            clone_url: "https://git.example/shop.git".to_owned(),
+    fn repository() -> Repository {
+        Repository {
+            id: "gitlab.example.com/group/sub/shop".to_owned(),
+            full_name: "Group/Sub/Shop".to_owned(),
+            host: "gitlab.example.com".to_owned(),
+            clone_url: "https://gitlab.example.com/Group/Sub/Shop.git".to_owned(),
             provider: Provider::GitLab,
             secret_param: "/boreas/webhook-secrets/shop".to_owned(),
+            previous_secret: None,
+            credential: None,
             triggers: vec!["refs/tags/v*".to_owned()],
-        };
-        let mut item = repository_item(&repo);
+            created_at: "2026-11-29T10:00:00.000Z".to_owned(),
+        }
+    }
+
+    #[test]
+    fn repositories_keep_their_provider_and_refuse_unknown_ones() {
+        let repo = repository();
+        let mut item = repository_item(&repo).unwrap();
         assert_eq!(item["provider"].as_s().unwrap(), "gitlab");
+        assert_eq!(
+            item["pk"].as_s().unwrap(),
+            "REPO#gitlab.example.com/group/sub/shop"
+        );
         assert_eq!(repository_from(&item).unwrap(), repo);
         item.insert("provider".into(), s("bitbucket"));
         let err = repository_from(&item).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "malformed record repository: attribute provider has unknown value \"bitbucket\""
+            "malformed record repository gitlab.example.com/group/sub/shop: attribute provider \
+             has unknown value \"bitbucket\""
         );
+    }
+
+    #[test]
+    fn credentials_are_stored_by_reference_and_previous_secrets_by_version() {
+        let mut repo = repository();
+        repo.credential = Some(GitCredential::GithubApp {
+            app_id: 42,
+            key_param: "/boreas/git-credentials/k".to_owned(),
+            api_url: "https://api.github.com".to_owned(),
+        });
+        repo.previous_secret = Some(PreviousSecret {
+            version: 3,
+            until: "2026-12-01T00:00:00.000Z".to_owned(),
+        });
+        let item = repository_item(&repo).unwrap();
+        assert_eq!(
+            item["credential"].as_s().unwrap(),
+            r#"{"kind":"github_app","app_id":42,"key_param":"/boreas/git-credentials/k","api_url":"https://api.github.com"}"#
+        );
+        assert_eq!(item["previous_secret_version"].as_n().unwrap(), "3");
+        assert_eq!(repository_from(&item).unwrap(), repo);
+        assert_eq!(
+            repo.previous_secret_param("2026-11-30T00:00:00.000Z")
+                .as_deref(),
+            Some("/boreas/webhook-secrets/shop:3")
+        );
+        assert_eq!(repo.previous_secret_param("2026-12-01T00:00:00.000Z"), None);
+    }
+
+    #[test]
+    fn tokens_round_trip_without_their_secret() {
+        let mut token = ApiToken::new("ci", Role::Deployer, "2026-11-29T10:00:00.000Z");
+        token.expires = Some("2027-02-27T10:00:00.000Z".to_owned());
+        let item = api_token_item("s3cret", &token);
+        assert!(
+            item.values()
+                .all(|v| v.as_s().map_or(true, |s| !s.contains("s3cret"))),
+            "{item:?}"
+        );
+        assert_eq!(api_token_from(&item).unwrap(), token);
+        assert!(token.expired("2027-02-27T10:00:00.000Z"));
+        assert!(!token.expired("2027-02-27T09:59:59.999Z"));
     }
 }

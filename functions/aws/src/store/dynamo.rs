@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
 use boreas_core::status::{GateStatus, VersionStatus};
@@ -14,18 +16,19 @@ use boreas_core::version::VersionState;
 use boreas_core::webhook::Provider;
 
 use super::codec::{
-    Item, add_progress, agent_from, agent_item, api_token_from, api_token_item, app_progress_item,
-    audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk,
-    gate_from, json, lock_holder_from, lock_pk, n, new_deployment_item, repo_pk, repository_from,
-    repository_item, s, strings, target_progress_item, token_pk, version_config_from,
-    version_config_item, version_from, version_item, version_state_str,
+    Item, LAST_DELIVERY, add_progress, agent_from, agent_item, api_token_from, api_token_item,
+    app_progress_item, audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from,
+    deployment_pk, gate_from, json, last_delivery_from, last_delivery_item, lock_holder_from,
+    lock_pk, n, new_deployment_item, repo_pk, repository_from, repository_item, s, strings,
+    target_progress_item, token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk,
+    version_config_from, version_config_item, version_from, version_item, version_state_str,
 };
 use super::memory::{gate_decided, lock_held, plan_frozen};
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, NewDeployment, Page, PageRequest, Progress, Repository, Store,
-    TargetProgress, Transition, VersionRecord, check_deployment_id, check_lock_set, decode_cursor,
-    encode_cursor, epoch_seconds, lifecycle_times, rfc3339,
+    DeploymentFilter, Gate, LastDelivery, NewDeployment, Page, PageRequest, PreviousSecret,
+    Progress, Repository, Store, TargetProgress, Transition, VersionRecord, check_deployment_id,
+    check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times, rfc3339,
 };
 use crate::{BoxFuture, Error};
 
@@ -177,12 +180,155 @@ where
 
 impl Store for DynamoStore {
     fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()> {
-        Box::pin(self.put_item(repository_item(repo)))
+        Box::pin(async move { self.put_item(repository_item(repo)?).await })
     }
 
-    fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>> {
+    fn create_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            self.get_item(repo_pk(name), "META")
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(repository_item(repo)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn delete_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let delete = |sk: &str, must_exist: bool| {
+                let mut d = Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", repo_pk(id))
+                    .key("sk", s(sk));
+                if must_exist {
+                    d = d.condition_expression("attribute_exists(pk)");
+                }
+                d.build()
+                    .map(|d| TransactWriteItem::builder().delete(d).build())
+                    .map_err(|e| Error::invalid_input(format!("delete request: {e}")))
+            };
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(delete("META", true)?)
+                .transact_items(delete(LAST_DELIVERY, false)?)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn set_previous_secret<'a>(
+        &'a self,
+        id: &'a str,
+        previous: &'a PreviousSecret,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", repo_pk(id))
+                .key("sk", s("META"))
+                .update_expression("SET previous_secret_version = :v, previous_secret_until = :u")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(previous_secret_version) \
+                     OR previous_secret_version < :v)",
+                )
+                .expression_attribute_values(":v", AttributeValue::N(previous.version.to_string()))
+                .expression_attribute_values(":u", s(&previous.until))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => {
+                    if self.get_repository(id).await?.is_none() {
+                        return Err(Error::not_found(format!("repository {id}")));
+                    }
+                    // A newer rotation recorded its own previous secret: it stands.
+                    Ok(())
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn put_last_delivery<'a>(
+        &'a self,
+        id: &'a str,
+        delivery: &'a LastDelivery,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.put_item(last_delivery_item(id, delivery)))
+    }
+
+    fn last_deliveries<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, BTreeMap<String, LastDelivery>> {
+        Box::pin(async move {
+            let mut found = BTreeMap::new();
+            // BatchGetItem reads at most 100 keys per call.
+            for chunk in ids.chunks(100) {
+                let mut keys = Vec::with_capacity(chunk.len());
+                for id in chunk {
+                    keys.push(std::collections::HashMap::from([
+                        ("pk".to_owned(), repo_pk(id)),
+                        ("sk".to_owned(), s(LAST_DELIVERY)),
+                    ]));
+                }
+                let mut request = Some(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(keys))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(|e| Error::invalid_input(format!("batch read: {e}")))?,
+                );
+                while let Some(keys) = request.take() {
+                    let out = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, keys)
+                        .send()
+                        .await
+                        .map_err(|e| Error::sdk(SERVICE, &e))?;
+                    for item in out
+                        .responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default()
+                    {
+                        let (id, delivery) = last_delivery_from(&item)?;
+                        found.insert(id, delivery);
+                    }
+                    request = out
+                        .unprocessed_keys
+                        .and_then(|mut u| u.remove(&self.table))
+                        .filter(|k| !k.keys.is_empty());
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn get_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Repository>> {
+        Box::pin(async move {
+            self.get_item(repo_pk(id), "META")
                 .await?
                 .as_ref()
                 .map(repository_from)
@@ -805,7 +951,114 @@ impl Store for DynamoStore {
     }
 
     fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()> {
-        Box::pin(self.put_item(api_token_item(secret, token)))
+        Box::pin(async move {
+            let put = |item: Item| {
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map(|p| TransactWriteItem::builder().put(p).build())
+                    .map_err(|e| Error::invalid_input(format!("token request: {e}")))
+            };
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(put(token_name_item(secret, &token.name))?)
+                .transact_items(put(api_token_item(secret, token))?)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                {
+                    Err(Error::AlreadyExists {
+                        what: format!("api token {}", token.name),
+                    })
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn list_api_tokens(&self) -> BoxFuture<'_, Vec<ApiToken>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s("TOKENS"));
+            self.query_all(query)
+                .await?
+                .iter()
+                .map(api_token_from)
+                .collect()
+        })
+    }
+
+    fn revoke_api_token<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<ApiToken>> {
+        Box::pin(async move {
+            let Some(item) = self.get_item(token_name_pk(name), "META").await? else {
+                return Ok(None);
+            };
+            let hash = token_hash_from(&item, name)?;
+            let grant = self
+                .get_item(token_hash_pk(&hash), "META")
+                .await?
+                .as_ref()
+                .map(api_token_from)
+                .transpose()?;
+            let delete = |pk: AttributeValue| {
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", pk)
+                    .key("sk", s("META"))
+                    .build()
+                    .map(|d| TransactWriteItem::builder().delete(d).build())
+                    .map_err(|e| Error::invalid_input(format!("revoke request: {e}")))
+            };
+            self.client
+                .transact_write_items()
+                .transact_items(delete(token_name_pk(name))?)
+                .transact_items(delete(token_hash_pk(&hash))?)
+                .send()
+                .await
+                .map_err(|e| Error::sdk(SERVICE, &e))?;
+            Ok(grant)
+        })
+    }
+
+    fn touch_api_token<'a>(
+        &'a self,
+        secret: &'a str,
+        at: &'a str,
+        unless_since: &'a str,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", token_pk(secret))
+                .key("sk", s("META"))
+                .update_expression("SET last_used = :at")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(last_used) OR last_used < :since)",
+                )
+                .expression_attribute_values(":at", s(at))
+                .expression_attribute_values(":since", s(unless_since))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
     }
 
     fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>> {

@@ -12,9 +12,9 @@ use boreas_core::webhook::Provider;
 
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, NewDeployment, Page, PageRequest, Progress, Repository, Store,
-    TargetProgress, Transition, VersionRecord, check_deployment_id, check_lock_set, decode_cursor,
-    encode_cursor, epoch_seconds, lifecycle_times, token_hash,
+    DeploymentFilter, Gate, LastDelivery, NewDeployment, Page, PageRequest, PreviousSecret,
+    Progress, Repository, Store, TargetProgress, Transition, VersionRecord, check_deployment_id,
+    check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times, token_hash,
 };
 use crate::{BoxFuture, Error};
 
@@ -28,6 +28,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     repos: BTreeMap<String, Repository>,
+    last_deliveries: BTreeMap<String, LastDelivery>,
     versions: BTreeMap<(String, String), VersionRecord>,
     /// (repository, version) → `boreas.yaml` text.
     configs: BTreeMap<(String, String), String>,
@@ -42,6 +43,8 @@ struct State {
     agents: BTreeMap<(String, String), Agent>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
+    /// Token name → SHA-256 hex of its secret.
+    token_names: BTreeMap<String, String>,
     /// `{at}#{id}` → entry.
     audit: BTreeMap<String, AuditEntry>,
 }
@@ -87,13 +90,83 @@ fn page_desc<T: Clone>(mut items: Vec<(String, T)>, page: &PageRequest) -> Resul
 impl Store for MemoryStore {
     fn put_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            self.lock().repos.insert(repo.name.clone(), repo.clone());
+            self.lock().repos.insert(repo.id.clone(), repo.clone());
             Ok(())
         })
     }
 
-    fn get_repository<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<Repository>> {
-        Box::pin(async move { Ok(self.lock().repos.get(name).cloned()) })
+    fn create_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            if s.repos.contains_key(&repo.id) {
+                return Ok(false);
+            }
+            s.repos.insert(repo.id.clone(), repo.clone());
+            Ok(true)
+        })
+    }
+
+    fn delete_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let existed = s.repos.remove(id).is_some();
+            if existed {
+                s.last_deliveries.remove(id);
+            }
+            Ok(existed)
+        })
+    }
+
+    fn set_previous_secret<'a>(
+        &'a self,
+        id: &'a str,
+        previous: &'a PreviousSecret,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let repo = s
+                .repos
+                .get_mut(id)
+                .ok_or_else(|| Error::not_found(format!("repository {id}")))?;
+            if repo
+                .previous_secret
+                .as_ref()
+                .is_none_or(|p| p.version < previous.version)
+            {
+                repo.previous_secret = Some(previous.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn put_last_delivery<'a>(
+        &'a self,
+        id: &'a str,
+        delivery: &'a LastDelivery,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .last_deliveries
+                .insert(id.to_owned(), delivery.clone());
+            Ok(())
+        })
+    }
+
+    fn last_deliveries<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, BTreeMap<String, LastDelivery>> {
+        Box::pin(async move {
+            let s = self.lock();
+            Ok(ids
+                .iter()
+                .filter_map(|id| Some((id.clone(), s.last_deliveries.get(id)?.clone())))
+                .collect())
+        })
+    }
+
+    fn get_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Repository>> {
+        Box::pin(async move { Ok(self.lock().repos.get(id).cloned()) })
     }
 
     fn list_repositories(&self) -> BoxFuture<'_, Vec<Repository>> {
@@ -539,13 +612,64 @@ impl Store for MemoryStore {
 
     fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            self.lock().tokens.insert(token_hash(secret), token.clone());
+            let mut s = self.lock();
+            let hash = token_hash(secret);
+            if s.token_names.contains_key(&token.name) || s.tokens.contains_key(&hash) {
+                return Err(Error::AlreadyExists {
+                    what: format!("api token {}", token.name),
+                });
+            }
+            s.token_names.insert(token.name.clone(), hash.clone());
+            s.tokens.insert(hash, token.clone());
             Ok(())
         })
     }
 
     fn get_api_token<'a>(&'a self, secret: &'a str) -> BoxFuture<'a, Option<ApiToken>> {
         Box::pin(async move { Ok(self.lock().tokens.get(&token_hash(secret)).cloned()) })
+    }
+
+    fn list_api_tokens(&self) -> BoxFuture<'_, Vec<ApiToken>> {
+        Box::pin(async move {
+            let s = self.lock();
+            Ok(s.token_names
+                .values()
+                .filter_map(|hash| s.tokens.get(hash).cloned())
+                .collect())
+        })
+    }
+
+    fn revoke_api_token<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Option<ApiToken>> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let Some(hash) = s.token_names.remove(name) else {
+                return Ok(None);
+            };
+            Ok(s.tokens.remove(&hash))
+        })
+    }
+
+    fn touch_api_token<'a>(
+        &'a self,
+        secret: &'a str,
+        at: &'a str,
+        unless_since: &'a str,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let Some(token) = s.tokens.get_mut(&token_hash(secret)) else {
+                return Ok(false);
+            };
+            if token
+                .last_used
+                .as_deref()
+                .is_some_and(|used| used >= unless_since)
+            {
+                return Ok(false);
+            }
+            token.last_used = Some(at.to_owned());
+            Ok(true)
+        })
     }
 
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()> {

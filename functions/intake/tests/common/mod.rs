@@ -10,6 +10,7 @@ use boreas_aws::names::Names;
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, PageRequest, Repository, Store, VersionRecord};
+use boreas_core::repository::repository_id;
 use boreas_core::webhook::{PlanJob, Provider, sign};
 use boreas_intake::{Intake, WebhookRequest, WebhookResponse, handle};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -33,6 +34,8 @@ pub(crate) struct Env {
     pub(crate) names: Names,
     /// The webhook secret every test repository uses.
     pub(crate) secret: String,
+    /// SSM, as intake reads it.
+    pub(crate) secrets: Arc<SsmSecrets>,
     secret_param: String,
 }
 
@@ -57,7 +60,12 @@ impl Env {
             .expose()
             .to_owned();
         let plan_queue_url = provisioned.queues["plan"].url.clone();
-        let intake = Intake::new(store.clone(), secrets, queues.clone(), &plan_queue_url);
+        let intake = Intake::new(
+            store.clone(),
+            secrets.clone(),
+            queues.clone(),
+            &plan_queue_url,
+        );
         Env {
             intake,
             store,
@@ -65,19 +73,43 @@ impl Env {
             plan_queue_url,
             names,
             secret,
+            secrets,
             secret_param,
         }
     }
 
-    /// Registers a repository watched through `provider` with these ref triggers.
-    pub(crate) async fn register(&self, name: &str, provider: Provider, triggers: &[&str]) {
-        let repo = Repository {
-            name: name.to_owned(),
-            clone_url: format!("https://git.example.com/{name}.git"),
+    /// The record of repository `full_name` on `host` (as its payloads' web URLs name the host),
+    /// watched through `provider` with these ref triggers, using the shared test secret.
+    pub(crate) fn repository(
+        &self,
+        host: &str,
+        full_name: &str,
+        provider: Provider,
+        triggers: &[&str],
+    ) -> Repository {
+        Repository {
+            id: repository_id(host, full_name),
+            full_name: full_name.to_owned(),
+            host: host.to_owned(),
+            clone_url: format!("https://{host}/{full_name}.git"),
             provider,
             secret_param: self.secret_param.clone(),
+            previous_secret: None,
+            credential: None,
             triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
-        };
+            created_at: boreas_aws::store::rfc3339(SystemTime::now()),
+        }
+    }
+
+    /// Registers [`Env::repository`].
+    pub(crate) async fn register(
+        &self,
+        host: &str,
+        full_name: &str,
+        provider: Provider,
+        triggers: &[&str],
+    ) {
+        let repo = self.repository(host, full_name, provider, triggers);
         self.store.put_repository(&repo).await.expect("register");
     }
 
