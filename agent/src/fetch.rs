@@ -148,6 +148,12 @@ impl Fetcher {
                     .await
                     .map_err(Error::io(dest))?
             }
+            // Nothing left to send: the partial file is already whole. Its hash is checked
+            // against the expected one like any download (a mismatch removes it).
+            416 if have > 0 => {
+                tracing::info!(url, size = have, "download was already complete");
+                return Ok(hex(&hasher.finalize()));
+            }
             200..=299 => {
                 hasher = Sha256::new();
                 tokio::fs::File::create(dest)
@@ -196,6 +202,57 @@ async fn finish(mut output: tokio::fs::File, dest: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers every range request with 416 (the whole file is already there) and
+    /// a plain request with `body`; stops after `requests` connections.
+    async fn range_refusing_server(body: &'static [u8], requests: usize) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for _ in 0..requests {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut head = vec![0; 4096];
+                let n = s.read(&mut head).await.unwrap();
+                let head = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+                let answer = if head.contains("\r\nrange:") {
+                    format!(
+                        "HTTP/1.1 416 Range Not Satisfiable\r\ncontent-range: bytes */{}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes()
+                } else {
+                    let mut a = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    a.extend_from_slice(body);
+                    a
+                };
+                s.write_all(&answer).await.unwrap();
+            }
+        });
+        port
+    }
+
+    /// A download interrupted after its last byte resumes with a range the server cannot satisfy:
+    /// the part is whole, so its hash is the answer instead of an error forever after.
+    #[tokio::test]
+    async fn a_complete_part_answered_416_on_resume_is_done() {
+        const BODY: &[u8] = b"the whole artifact";
+        let port = range_refusing_server(BODY, 2).await;
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("a.part");
+        let aws = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let fetcher = Fetcher::new(aws);
+        let url = format!("http://127.0.0.1:{port}/a.tar.gz");
+        let whole = hex(&Sha256::digest(BODY));
+        assert_eq!(fetcher.download(&url, &part).await.unwrap(), whole);
+        assert_eq!(fetcher.download(&url, &part).await.unwrap(), whole);
+        assert_eq!(std::fs::read(&part).unwrap(), BODY);
+    }
 
     #[test]
     fn hex_is_lower_case_pairs() {

@@ -31,10 +31,10 @@ impl Agent {
             .sha256_url
             .as_deref()
             .ok_or_else(|| Error::InvalidCommand("the artifact hash is mandatory".to_owned()))?;
-        let scratch = self.layout.downloads_dir().join(format!(
-            "{app}.{}.sha256",
-            &hex(url.as_bytes())[..16.min(url.len() * 2)]
-        ));
+        let scratch = self
+            .layout
+            .downloads_dir()
+            .join(sha256_scratch_name(app, url));
         self.fetcher.sha256_file(url, &scratch).await
     }
 
@@ -293,5 +293,29 @@ impl Agent {
             version: version.map(str::to_owned),
             previous,
         }
+    }
+}
+
+/// The scratch file a SHA-256 file of `app` is fetched into: named by the whole URL's hash, so two
+/// URLs never share one (their first bytes are the same scheme and host).
+fn sha256_scratch_name(app: &str, url: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "{app}.{}.sha256",
+        hex(&sha2::Sha256::digest(url.as_bytes()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_scratch_files_are_named_by_the_whole_url() {
+        let a = sha256_scratch_name("web", "https://artifacts.example.com/web/v1.sha256");
+        let b = sha256_scratch_name("web", "https://artifacts.example.com/web/v2.sha256");
+        assert_ne!(a, b);
+        assert!(a.starts_with("web.") && a.ends_with(".sha256"), "{a}");
+        assert_eq!(a.len(), "web.".len() + 64 + ".sha256".len());
     }
 }
