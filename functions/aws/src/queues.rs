@@ -5,8 +5,9 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
+use crate::names::Names;
 use crate::{BoxFuture, Error};
 
 const SERVICE: &str = "sqs";
@@ -75,7 +76,9 @@ pub trait Queues: Send + Sync + fmt::Debug {
         receipt_handle: &'a str,
         visibility: Duration,
     ) -> BoxFuture<'a, ()>;
-    /// The URL of queue `name`, creating it if absent. Idempotent, also under concurrent callers.
+    /// The URL of queue `name`, creating it if absent, with a dead-letter queue (`<name>-dlq`)
+    /// that takes a message after [`crate::provision::MAX_RECEIVE_COUNT`] receives (a dead-letter
+    /// queue itself has none). Idempotent, also under concurrent callers.
     fn ensure_queue<'a>(&'a self, name: &'a str) -> BoxFuture<'a, String>;
     /// The URL of queue `name`; [`Error::NotFound`] if it does not exist.
     fn queue_url<'a>(&'a self, name: &'a str) -> BoxFuture<'a, String>;
@@ -88,6 +91,52 @@ pub struct SqsQueues {
 }
 
 impl SqsQueues {
+    /// The redrive policy of a new queue `name`, creating its dead-letter queue; `None` for a
+    /// dead-letter queue.
+    async fn dead_letter_redrive(&self, name: &str) -> Result<Option<String>, Error> {
+        if name.ends_with(&Names::dlq("")) {
+            return Ok(None);
+        }
+        let dlq = Names::dlq(name);
+        let created = self
+            .client
+            .create_queue()
+            .queue_name(&dlq)
+            .attributes(
+                QueueAttributeName::MessageRetentionPeriod,
+                crate::provision::DLQ_RETENTION_SECS.to_string(),
+            )
+            .send()
+            .await;
+        let url = match created {
+            Ok(out) => out
+                .queue_url
+                .ok_or_else(|| Error::malformed("CreateQueue response", "no queue URL"))?,
+            Err(e) if code_is(&e, &["QueueAlreadyExists", "QueueNameExists"]) => {
+                self.queue_url(&dlq).await?
+            }
+            Err(e) => return Err(Error::sdk(SERVICE, &e)),
+        };
+        let arn = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| Error::sdk(SERVICE, &e))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .ok_or_else(|| Error::malformed(&url, "no QueueArn attribute"))?;
+        Ok(Some(
+            serde_json::json!({
+                "deadLetterTargetArn": arn,
+                "maxReceiveCount": crate::provision::MAX_RECEIVE_COUNT,
+            })
+            .to_string(),
+        ))
+    }
+
     /// Queues through `client`.
     pub fn new(client: Client) -> Self {
         Self { client }
@@ -258,7 +307,11 @@ impl Queues for SqsQueues {
                 Err(Error::NotFound { .. }) => {}
                 found => return found,
             }
-            let result = self.client.create_queue().queue_name(name).send().await;
+            let mut create = self.client.create_queue().queue_name(name);
+            if let Some(redrive) = self.dead_letter_redrive(name).await? {
+                create = create.attributes(QueueAttributeName::RedrivePolicy, redrive);
+            }
+            let result = create.send().await;
             match result {
                 Ok(out) => {
                     tracing::info!(queue = name, "queue created");

@@ -1155,6 +1155,31 @@ async fn queues_are_ensured_once_and_messages_leased_and_deleted() {
     assert!(url.ends_with(&format!("/{name}")), "{url}");
     assert_eq!(queues.ensure_queue(&name).await.unwrap(), url);
     assert_eq!(queues.queue_url(&name).await.unwrap(), url);
+    // A queue a worker creates for itself has a dead-letter queue, as provisioned ones do.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let redrive = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .expect("a redrive policy");
+    let redrive: serde_json::Value = serde_json::from_str(&redrive).unwrap();
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{}", Names::dlq(&name))),
+        "{redrive}"
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        boreas_aws::provision::MAX_RECEIVE_COUNT.to_string()
+    );
 
     queues.send(&url, "work", &BTreeMap::new()).await.unwrap();
     let first = queues
