@@ -126,6 +126,28 @@ pub struct Command {
     pub action: Action,
 }
 
+impl Command {
+    /// For a deploy, the id of the rollback that undoes it (same deployment, app, batch and
+    /// target): once that rollback reached the target, the deploy must never run there.
+    pub fn rollback_id(&self) -> Option<String> {
+        match &self.action {
+            Action::Deploy {
+                deployment_id,
+                app,
+                batch,
+                ..
+            } => Some(command_id(
+                deployment_id,
+                app,
+                *batch,
+                &self.target,
+                "rollback",
+            )),
+            Action::Rollback { .. } | Action::Status {} => None,
+        }
+    }
+}
+
 /// What a command asks for, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -351,11 +373,14 @@ pub enum ErrorType {
     ClusterUnreachable,
     /// Anything else inside the worker.
     Internal,
+    /// The command was not run: its task no longer waits (it timed out or its execution moved on),
+    /// or the rollback of the same deployment reached the target first.
+    Stale,
 }
 
 impl ErrorType {
     /// Every error type.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::InvalidCommand,
         Self::UnsupportedSchemaVersion,
         Self::ArtifactDownloadFailed,
@@ -369,6 +394,7 @@ impl ErrorType {
         Self::Forbidden,
         Self::ClusterUnreachable,
         Self::Internal,
+        Self::Stale,
     ];
 
     /// The stable string (`Boreas.<Name>`; the `States.` prefix is reserved by Step Functions).
@@ -387,6 +413,7 @@ impl ErrorType {
             Self::Forbidden => "Boreas.Forbidden",
             Self::ClusterUnreachable => "Boreas.ClusterUnreachable",
             Self::Internal => "Boreas.Internal",
+            Self::Stale => "Boreas.Stale",
         }
     }
 

@@ -150,6 +150,16 @@ impl Agent {
                 tracing::warn!(app, version, error = %e, "deploy failed before switching; nothing changed");
                 return failure(&e);
             }
+            // Installing may take long: check again before what runs changes.
+            if self.task_alive(&entry.command).await != Some(true) {
+                tracing::warn!(app, version, "the task no longer waits; not switching");
+                return Outcome::Failed {
+                    error_type: boreas_core::command::ErrorType::Stale,
+                    cause: "the task stopped waiting while the release was installed; nothing \
+                            was switched"
+                        .to_owned(),
+                };
+            }
             entry.phase = Phase::Switched;
             if let Err(e) = self.journal.put(entry) {
                 return failure(&e);

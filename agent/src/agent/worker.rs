@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boreas_aws::queues::{Message, ReceiveOptions};
-use boreas_core::command::{Action, AppInventory, Command, Event, EventBody};
+use boreas_core::command::{Action, AppInventory, Command, ErrorType, Event, EventBody};
 use boreas_core::config::AppKind;
 
 use super::{Agent, failure};
@@ -16,6 +16,9 @@ use crate::{Error, validate};
 const JOURNAL_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Pause after a failed receive before the next one.
 const RECEIVE_ERROR_PAUSE: Duration = Duration::from_secs(5);
+/// Tries, and the first pause between them (doubling), to tell whether a task still waits.
+const TASK_CHECK_ATTEMPTS: u32 = 3;
+const TASK_CHECK_PAUSE: Duration = Duration::from_millis(500);
 
 /// Heartbeats and visibility extensions for one running command.
 struct Lease {
@@ -187,7 +190,26 @@ impl Agent {
             }
             Ok(None) => {
                 let previous = action_app(&command.action).and_then(|a| self.layout.current(a));
-                Entry::new(command, previous)
+                let rolled_back = command
+                    .rollback_id()
+                    .is_some_and(|r| matches!(self.journal.get(&r), Ok(Some(_))));
+                let mut entry = Entry::new(command, previous);
+                if rolled_back {
+                    // A standard queue may deliver a deploy after the rollback that undoes it:
+                    // running it now would leave the host on the version being withdrawn.
+                    tracing::warn!(
+                        command_id = id,
+                        "the rollback of this deploy reached the host first; not deploying"
+                    );
+                    entry.phase = Phase::Finished;
+                    entry.outcome = Some(Outcome::Failed {
+                        error_type: ErrorType::Stale,
+                        cause: "the rollback of this deploy reached the host first; nothing was \
+                                done"
+                            .to_owned(),
+                    });
+                }
+                entry
             }
             Err(e) => {
                 // Unknown state: leave the message for a later attempt (and the DLQ) rather than
@@ -205,6 +227,31 @@ impl Agent {
         tokio::spawn(self.clone().execute(entry, Some(message)));
     }
 
+    /// Whether the task of `command` still waits for it: `Some(true)` when its heartbeat is taken
+    /// (or it has no task), `Some(false)` when Step Functions says the task timed out or its token
+    /// is no longer valid, `None` when that cannot be told now.
+    pub(super) async fn task_alive(&self, command: &Command) -> Option<bool> {
+        let Some(token) = &command.task_token else {
+            return Some(true);
+        };
+        let mut pause = TASK_CHECK_PAUSE;
+        for attempt in 1..=TASK_CHECK_ATTEMPTS {
+            match self.orchestrator.send_task_heartbeat(token).await {
+                Ok(()) => return Some(true),
+                Err(
+                    boreas_aws::Error::TaskTimedOut { .. }
+                    | boreas_aws::Error::InvalidTaskToken { .. },
+                ) => return Some(false),
+                Err(e) => {
+                    tracing::warn!(command_id = command.command_id, attempt, error = %e, "cannot check the task");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        None
+    }
+
     /// Runs a journaled command to its end, reports it and deletes its message.
     async fn execute(self: Arc<Self>, mut entry: Entry, message: Option<Message>) {
         let id = entry.command.command_id.clone();
@@ -215,6 +262,39 @@ impl Agent {
                 .to_owned();
             let lock = self.app_lock(&app);
             let _guard = lock.lock().await;
+            if entry.phase == Phase::Accepted {
+                // Before anything changes: a command whose task is gone was given up by the
+                // state machine (which may have sent its rollback already).
+                match self.task_alive(&entry.command).await {
+                    Some(true) => {}
+                    Some(false) => {
+                        tracing::warn!(
+                            command_id = id,
+                            "the task no longer waits for this command; dropped without acting"
+                        );
+                        entry.phase = Phase::Finished;
+                        entry.outcome = Some(Outcome::Failed {
+                            error_type: ErrorType::Stale,
+                            cause: "the task no longer waits for this command; nothing was done"
+                                .to_owned(),
+                        });
+                        entry.mark_reported();
+                        if let Err(e) = self.journal.put(&entry) {
+                            tracing::error!(command_id = id, error = %e, "cannot record the drop");
+                        }
+                        if let Some(m) = &message {
+                            self.delete(m).await;
+                        }
+                        self.inflight.lock().expect("inflight lock").remove(&id);
+                        return;
+                    }
+                    None => {
+                        // Unknown: leave the message for a later delivery rather than act blind.
+                        self.inflight.lock().expect("inflight lock").remove(&id);
+                        return;
+                    }
+                }
+            }
             let outcome = match entry.command.action.clone() {
                 Action::Deploy {
                     app,

@@ -191,6 +191,8 @@ impl Fixture {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
                 "Parameters": {"QueueUrl": relay_url, "MessageBody": {"task_token.$": "$$.Task.Token"}},
+                // As the deployment's tasks: the agent checks its task is alive by heartbeat.
+                "HeartbeatSeconds": 60,
                 "End": true
             }}
         });

@@ -1,0 +1,78 @@
+//! A stale command never runs: a deploy whose task no longer waits is dropped without acting, and
+//! a deploy that reaches the host after the rollback of the same deployment is refused, whichever
+//! order the standard queue delivers them in. A real agent process against the emulator.
+
+mod common;
+
+use boreas_aws::orchestrator::{ExecutionStatus, Orchestrator};
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_deploys_never_change_the_host() {
+    let fx = Fixture::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let agent = AgentProcess::start(&fx, &tmp.path().join("work"));
+    let release = |version: &str| {
+        let bytes = artifact(version, 1000);
+        let path = tmp.path().join(format!("web-{version}.tar.gz"));
+        std::fs::write(&path, &bytes).unwrap();
+        workload(
+            &format!("file://{}", path.display()),
+            &sha256_hex(&bytes),
+            port,
+            &["ok"],
+        )
+    };
+
+    let (name, _) = fx
+        .send_with_token("d1", deploy("d1", HOST, "v1", release("v1")))
+        .await;
+    assert_eq!(fx.finished(&name).await.status, ExecutionStatus::Succeeded);
+    assert_eq!(agent.current().as_deref(), Some("v1"));
+
+    // The state machine moved on from this task (here: it failed; a timeout or a stop is the
+    // same to the agent) before the command arrived.
+    let mut late = deploy("d2", HOST, "v2", release("v2"));
+    let token = fx.task_token("d2").await;
+    fx.orchestrator
+        .send_task_failure(&token, "States.Timeout", "no answer in time")
+        .await
+        .unwrap();
+    assert_eq!(fx.finished("d2").await.status, ExecutionStatus::Failed);
+    late.task_token = Some(token);
+    fx.send(&late).await;
+    eventually(60, "the stale deploy to be dropped", || {
+        !agent
+            .log_lines("the task no longer waits for this command; dropped without acting")
+            .is_empty()
+    })
+    .await;
+    assert_eq!(agent.current().as_deref(), Some("v1"));
+    assert_eq!(answer(port).as_deref(), Some("v1"));
+
+    // The rollback of deployment d3 is delivered before its deploy.
+    fx.send(&rollback("d3", "v3", Some("v1"))).await;
+    eventually(60, "the rollback to run", || {
+        !agent.log_lines("rollback started").is_empty()
+    })
+    .await;
+    let (name, _) = fx
+        .send_with_token("d3", deploy("d3", HOST, "v3", release("v3")))
+        .await;
+    let e = fx.finished(&name).await;
+    assert_eq!(e.status, ExecutionStatus::Failed, "{e:?}");
+    assert_eq!(e.error.as_deref(), Some("Boreas.Stale"), "{e:?}");
+    // The deploy is refused at once; the rollback (restarting v1) may still be finishing.
+    eventually(60, "v1 to answer after the rollback", || {
+        answer(port).as_deref() == Some("v1")
+    })
+    .await;
+    assert_eq!(agent.current().as_deref(), Some("v1"));
+    assert_eq!(
+        agent
+            .log_lines("the rollback of this deploy reached the host first; not deploying")
+            .len(),
+        1
+    );
+}
