@@ -242,6 +242,12 @@ fn url_host(url: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
+/// Whether `host` (`name[:port]`) is this machine.
+fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
+    name == "localhost" || name.starts_with("127.")
+}
+
 /// gix's credential callback for a fetch from `remote`: the repository's credential for the
 /// clone URL's own host, nothing for any other (a redirect elsewhere gets no secret).
 fn answer_credentials(
@@ -253,10 +259,16 @@ fn answer_credentials(
         // Store and erase: there is nothing to keep or forget.
         return Ok(None);
     };
-    let asking = context.url.as_ref().and_then(|u| url_host(&u.to_string()));
+    let asking_url = context.url.as_ref().map(ToString::to_string);
+    let asking = asking_url.as_deref().and_then(url_host);
     let expected = url_host(&remote.url);
+    // Over plain http only to this machine (the local platform's repositories): a credential
+    // never crosses a network in clear text, not even after a redirect from https.
+    let encrypted_or_local = asking_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://") || asking.as_deref().is_some_and(is_loopback));
     match &remote.auth {
-        Some(auth) if asking.is_some() && asking == expected => {
+        Some(auth) if encrypted_or_local && asking.is_some() && asking == expected => {
             Ok(Some(gix::credentials::protocol::Outcome {
                 identity: gix::sec::identity::Account {
                     username: auth.username.clone(),

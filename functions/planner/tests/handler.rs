@@ -13,8 +13,8 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    Agent, Deployment, DeploymentFilter, DynamoStore, PageRequest, Repository, Store, Transition,
-    VersionRecord, rfc3339,
+    Agent, Deployment, DeploymentFilter, DynamoStore, GitCredential, PageRequest, Repository,
+    Store, Transition, VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason};
@@ -382,6 +382,80 @@ async fn plans_over_smart_http() {
     let server = GitHttpServer::start(c.tmp.path());
     first_version_then_one_app(&c, &repo, &server.url("shop")).await;
     assert!(server.requests() > 0, "the commits came over HTTP");
+}
+
+/// A private repository behind basic authentication (as GitHub, GitLab and Gitea serve one over
+/// HTTPS) is planned with the token its record names in SSM; with a wrong token the version is
+/// `plan_failed` at its first receive (not after the queue's last) with "authentication failed
+/// for <clone URL>", the token in no record, and no deployment is planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_is_fetched_with_its_token_and_a_wrong_one_is_plan_failed() {
+    const TOKEN: &str = "glpat-right-token-0123456789";
+    const WRONG: &str = "glpat-wrong-token-9876543210";
+    let c = ctx().await;
+    let server = GitHttpServer::start_with_basic(c.tmp.path(), "oauth2", TOKEN);
+    let secrets = Arc::new(MemorySecrets::with([
+        ("/test/git-credentials/private", TOKEN),
+        ("/test/git-credentials/wrong", WRONG),
+    ]));
+    let planner = Planner {
+        credentials: Arc::new(Credentials::new(secrets).unwrap()),
+        ..c.planner.clone()
+    };
+    let repo = GitRepo::init(c.tmp.path(), "private");
+    let commit = repo.commit(
+        "first",
+        &[("boreas.yaml", &config_yaml(false)), ("api/main.rs", "1\n")],
+    );
+    let url = server.url("private");
+    for (id, param) in [("private", "private"), ("wrong", "wrong")] {
+        c.register(id, &url).await;
+        let mut record = c.store.get_repository(id).await.unwrap().unwrap();
+        record.credential = Some(GitCredential::Token {
+            param: format!("/test/git-credentials/{param}"),
+            username: "oauth2".to_owned(),
+        });
+        c.store.put_repository(&record).await.unwrap();
+    }
+    // Without a credential the server refuses, as a private repository does.
+    c.register("anonymous", &url).await;
+
+    let job = c.version("private", "v1", &commit).await;
+    let response = handle(&planner, event(&[(&job.to_json(), 1)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let v = c.version_record("private", "v1").await;
+    assert_eq!(v.status, VersionStatus::Planned, "{:?}", v.errors);
+
+    for id in ["wrong", "anonymous"] {
+        let job = c.version(id, "v1", &commit).await;
+        handle(&planner, event(&[(&job.to_json(), 1)])).await;
+        let v = c.version_record(id, "v1").await;
+        assert_eq!(
+            v.status,
+            VersionStatus::PlanFailed,
+            "{id}: at the first receive"
+        );
+        assert_eq!(
+            v.errors,
+            [format!(
+                "AuthenticationFailed: authentication failed for {url}"
+            )],
+            "{id}"
+        );
+        // A redelivery (bounded by the queue's receive count) changes nothing.
+        handle(&planner, event(&[(&job.to_json(), 2)])).await;
+        assert_eq!(c.version_record(id, "v1").await, v);
+        let text = format!("{v:?}{:?}", c.store.get_repository(id).await.unwrap());
+        assert!(!text.contains(TOKEN) && !text.contains(WRONG), "{text}");
+    }
+    let planned: Vec<String> = c
+        .deployments()
+        .await
+        .into_iter()
+        .map(|d| d.repository)
+        .collect();
+    assert!(planned.iter().all(|r| r == "private"), "{planned:?}");
+    assert!(!planned.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

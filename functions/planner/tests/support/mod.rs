@@ -87,6 +87,21 @@ pub(crate) struct GitHttpServer {
 
 impl GitHttpServer {
     pub(crate) fn start(root: &Path) -> Self {
+        Self::serve_with(root, None)
+    }
+
+    /// Like [`GitHttpServer::start`], but every request must carry HTTP basic authentication
+    /// with this user name and password; others are answered 401 with a `WWW-Authenticate`
+    /// challenge, as GitHub, GitLab and Gitea answer a private repository's anonymous fetch.
+    pub(crate) fn start_with_basic(root: &Path, username: &str, password: &str) -> Self {
+        let expected = format!(
+            "Basic {}",
+            base64(format!("{username}:{password}").as_bytes())
+        );
+        Self::serve_with(root, Some(expected))
+    }
+
+    fn serve_with(root: &Path, authorization: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -103,8 +118,9 @@ impl GitHttpServer {
                     let Ok(stream) = stream else { continue };
                     requests.fetch_add(1, Ordering::SeqCst);
                     let root = root.clone();
+                    let authorization = authorization.clone();
                     workers.push(std::thread::spawn(move || {
-                        if let Err(e) = serve(stream, &root) {
+                        if let Err(e) = serve(stream, &root, authorization.as_deref()) {
                             eprintln!("git http server: {e}");
                         }
                     }));
@@ -144,8 +160,29 @@ impl Drop for GitHttpServer {
     }
 }
 
-/// Serves one request through `git http-backend` (CGI/1.1).
-fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+/// Standard base64 with padding (RFC 4648), for the basic authentication header.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Serves one request through `git http-backend` (CGI/1.1), after checking its basic
+/// authentication when `authorization` (the header's expected value) is given.
+fn serve(stream: TcpStream, root: &Path, authorization: Option<&str>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -189,6 +226,16 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         body.resize(len, 0);
         reader.read_exact(&mut body)?;
+    }
+    if let Some(expected) = authorization
+        && header("authorization").as_deref() != Some(expected)
+    {
+        let mut stream = stream;
+        stream.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"boreas-test\"\r\n\
+              Content-Length: 0\r\nConnection: close\r\n\r\n",
+        )?;
+        return stream.flush();
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let mut cgi = Command::new("git");
