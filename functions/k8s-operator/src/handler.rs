@@ -156,6 +156,22 @@ async fn handle(ctx: &Ctx, cmd: Command) -> Outcome {
             }
         };
     }
+    // Before changing anything: a command whose task is gone was given up by the state machine,
+    // which may have sent its rollback already.
+    if let Some(token) = &cmd.task_token {
+        match ctx.orchestrator.send_task_heartbeat(token).await {
+            Ok(()) => {}
+            Err(
+                e @ (boreas_aws::Error::TaskTimedOut { .. }
+                | boreas_aws::Error::InvalidTaskToken { .. }),
+            ) => {
+                tracing::warn!("the task no longer waits for this command; dropped without acting");
+                return Outcome::Abandoned(e.to_string());
+            }
+            // Unknown: keep the message for a later delivery rather than act blind.
+            Err(e) => return Outcome::Retry(format!("checking the task: {e}")),
+        }
+    }
     let result = if cmd.target == ctx.cluster {
         run(ctx, &cmd).await
     } else {

@@ -252,3 +252,45 @@ async fn a_command_retried_after_a_crash_computes_the_same_replicas() {
     );
     p.cluster.stop().await;
 }
+
+/// A command whose task no longer waits (the execution moved on, its token is dead) is dropped
+/// before anything on the cluster changes.
+#[tokio::test]
+async fn a_stale_command_never_touches_the_cluster() {
+    use boreas_core::command::{
+        Action, Command, K8sWorkload, SCHEMA_VERSION, Workload, command_id,
+    };
+    let p = Platform::start(FixtureOptions::default()).await;
+    p.cluster.create(&stable("web", 4, "shop/web:v1")).unwrap();
+    let operator = p.poller_operator(Duration::from_secs(30)).await;
+    let stale = Command {
+        schema_version: SCHEMA_VERSION,
+        command_id: command_id("dep-web-v2", "web", 0, common::CLUSTER, "deploy"),
+        environment: "prod".into(),
+        target: common::CLUSTER.into(),
+        task_token: Some("a-token-no-task-waits-for-any-more".into()),
+        heartbeat_seconds: Some(10),
+        timeout_seconds: None,
+        action: Action::Deploy {
+            deployment_id: "dep-web-v2".into(),
+            app: "web".into(),
+            batch: 0,
+            version: "v2".into(),
+            workload: Workload::K8s(K8sWorkload {
+                namespace: NS.into(),
+                deployment: "web".into(),
+                container: "web".into(),
+                image: "shop/web:v2".into(),
+            }),
+            weight: Some(100),
+        },
+    };
+    let outcome = operator.handle_message(&stale.to_json()).await;
+    assert!(
+        matches!(outcome, boreas_k8s_operator::Outcome::Abandoned(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(p.shape("web"), Some((4, "shop/web:v1".to_owned())));
+    assert_eq!(p.shape("web-canary"), None);
+    p.cluster.stop().await;
+}
