@@ -428,7 +428,13 @@ async fn rollback(
                 .list(&ListParams::default().labels(&selector))
                 .await
                 .map_err(|e| Error::kube("listing Deployments", &selector, e))?;
-            match found.items.into_iter().next() {
+            // Only a Deployment this deployment changed (it carries its rollout record): another
+            // repository may have an app of the same name in another namespace.
+            let ours = found
+                .items
+                .into_iter()
+                .find(|d| rollout::annotation(d, rollout::ROLLOUT) == Some(deployment_id));
+            match ours {
                 Some(d) => (
                     d.metadata.namespace.clone().unwrap_or_default(),
                     d.metadata.name.unwrap_or_default(),

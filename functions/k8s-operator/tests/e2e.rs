@@ -294,3 +294,50 @@ async fn a_stale_command_never_touches_the_cluster() {
     assert_eq!(p.shape("web-canary"), None);
     p.cluster.stop().await;
 }
+
+/// The rollback of an app's first deployment names no Deployment: it finds the one this deployment
+/// changed, never another repository's app of the same name.
+#[tokio::test]
+async fn a_first_deployment_rollback_leaves_another_apps_deployment_alone() {
+    use boreas_core::command::{Action, Command, SCHEMA_VERSION, command_id};
+    let p = Platform::start(FixtureOptions::default()).await;
+    let mut other = stable("web", 3, "other/web:v1");
+    other["metadata"]["labels"]["boreas.io/app"] = "web".into();
+    other["metadata"]["labels"]["boreas.io/track"] = "stable".into();
+    other["metadata"]["annotations"] = serde_json::json!({
+        "boreas.io/rollout": "dep-of-another-repository",
+        "boreas.io/stable-replicas": "3",
+        "boreas.io/original-image": "other/web:v0",
+    });
+    p.cluster.create(&other).unwrap();
+    let operator = p.poller_operator(Duration::from_secs(30)).await;
+    let rollback = Command {
+        schema_version: SCHEMA_VERSION,
+        command_id: command_id("dep-mine", "web", 0, common::CLUSTER, "rollback"),
+        environment: "prod".into(),
+        target: common::CLUSTER.into(),
+        task_token: None,
+        heartbeat_seconds: Some(10),
+        timeout_seconds: None,
+        action: Action::Rollback {
+            deployment_id: "dep-mine".into(),
+            app: "web".into(),
+            batch: 0,
+            from_version: "v1".into(),
+            to_version: None,
+            workload: None,
+        },
+    };
+    let outcome = operator.handle_message(&rollback.to_json()).await;
+    assert!(
+        matches!(&outcome, boreas_k8s_operator::Outcome::Succeeded(r) if r.version.is_none()),
+        "{outcome:?}"
+    );
+    let after = p.cluster.get(NS, "web").unwrap();
+    assert_eq!(
+        after["metadata"]["annotations"],
+        other["metadata"]["annotations"]
+    );
+    assert_eq!(p.shape("web"), Some((3, "other/web:v1".to_owned())));
+    p.cluster.stop().await;
+}
