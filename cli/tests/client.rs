@@ -200,15 +200,27 @@ struct Cli {
 
 impl Cli {
     async fn run(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_boreas"))
+        self.run_as(TOKEN, args, "").await
+    }
+
+    /// Runs `boreas` with this token, `stdin` as its standard input.
+    async fn run_as(&self, token: &str, args: &[&str], stdin: &str) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_boreas"))
             .args(args)
-            .args(["--api", &self.url, "--token", TOKEN, "--state-dir"])
+            .args(["--api", &self.url, "--token", token, "--state-dir"])
             .arg(&self.state_dir)
             .env_remove("BOREAS_API")
             .env_remove("BOREAS_TOKEN")
-            .output()
-            .await
-            .unwrap()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        child.wait_with_output().await.unwrap()
     }
 }
 
@@ -316,6 +328,172 @@ async fn client_commands_render_the_typed_answers() {
     assert_eq!(text(&out.stdout), "version shop/v1 marked revert\n");
     let reverted = store.get_version("shop", "v1").await.unwrap().unwrap();
     assert_eq!(reverted.version.state, VersionState::Revert);
+
+    server.abort();
+}
+
+/// `boreas repo …` and `boreas token …` against the api: registration prints the webhook URL,
+/// the secret once and the provider's settings; names are taken as typed (full names with `/`,
+/// nested GitLab groups); a token is created, used, listed without its secret and revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repo_and_token_commands_drive_the_api() {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_api_token(
+            TOKEN,
+            &ApiToken::new("cli", Role::Admin, "2026-11-29T09:00:00.000Z"),
+        )
+        .await
+        .unwrap();
+    let secrets = Arc::new(MemorySecrets::new());
+    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
+    let api = Api::new(
+        store.clone(),
+        Arc::new(SfnOrchestrator::from_config(
+            &config,
+            "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
+        )),
+        secrets.clone(),
+        &Names::new("cli"),
+    );
+    let (url, server) = serve(api).await;
+    let state_dir = std::env::temp_dir().join(format!("boreas-admin-{}", std::process::id()));
+    let cli = Cli { url, state_dir };
+
+    let add = [
+        "repo",
+        "add",
+        "Acme/Shop",
+        "--provider",
+        "github",
+        "--clone-url",
+        "https://github.com/Acme/Shop.git",
+        "--trigger",
+        "refs/tags/v*",
+        "--token-stdin",
+    ];
+    let out = cli.run_as(TOKEN, &add, "github_pat_0123456789\n").await;
+    assert!(out.status.success(), "{out:?}");
+    let printed = text(&out.stdout);
+    let secret_line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("Webhook secret: "))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert_eq!(secret_line.len(), 64, "{printed}");
+    for line in [
+        "repository github.com/acme/shop registered",
+        "/webhooks/github",
+        "Content type: application/json",
+        "Which events would you like to trigger this webhook?: Just the push event",
+    ] {
+        assert!(printed.contains(line), "{line:?} not in\n{printed}");
+    }
+    assert!(
+        secrets
+            .values()
+            .contains(&"github_pat_0123456789".to_owned()),
+        "the token is in SSM"
+    );
+    assert!(!printed.contains("github_pat_0123456789"));
+
+    let out = cli
+        .run(&[
+            "repo",
+            "add",
+            "group/sub/app",
+            "--provider",
+            "gitlab",
+            "--clone-url",
+            "https://gitlab.example.com/group/sub/app.git",
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["id"], "gitlab.example.com/group/sub/app");
+
+    let out = cli
+        .run(&[
+            "repo",
+            "add",
+            "shop",
+            "--provider",
+            "github",
+            "--clone-url",
+            "git@x:y.git",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let refused = text(&out.stderr);
+    assert!(
+        refused.contains("400") && refused.contains("full_name") && refused.contains("clone_url"),
+        "{refused}"
+    );
+
+    let out = cli.run(&["repo", "list"]).await;
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("github.com/acme/shop")
+            && listed.contains("gitlab.example.com/group/sub/app"),
+        "{listed}"
+    );
+    let out = cli.run(&["repo", "show", "group/sub/app"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("id:          gitlab.example.com/group/sub/app"));
+
+    let out = cli
+        .run(&["repo", "rotate-secret", "acme/shop", "--grace", "1h"])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let rotated = text(&out.stdout);
+    assert!(!rotated.contains(secret_line), "a new secret");
+    assert!(
+        rotated.contains("The old secret is accepted until"),
+        "{rotated}"
+    );
+
+    let out = cli.run(&["repo", "remove", "github.com/acme/shop"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        store
+            .get_repository("github.com/acme/shop")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !secrets
+            .values()
+            .contains(&"github_pat_0123456789".to_owned())
+    );
+
+    let out = cli
+        .run(&[
+            "token",
+            "create",
+            "ci",
+            "--role",
+            "viewer",
+            "--expires",
+            "90d",
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ci = created["token"].as_str().unwrap().to_owned();
+    assert!(created["expires_at"].is_string());
+    let out = cli.run_as(&ci, &["versions"], "").await;
+    assert!(out.status.success(), "{out:?}");
+    let out = cli.run(&["token", "list"]).await;
+    let tokens = text(&out.stdout);
+    assert!(tokens.lines().any(|l| l.starts_with("ci ")), "{tokens}");
+    assert!(!tokens.contains(&ci), "{tokens}");
+    let out = cli.run(&["token", "revoke", "ci"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = cli.run_as(&ci, &["versions"], "").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("401"), "{out:?}");
 
     server.abort();
 }

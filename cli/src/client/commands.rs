@@ -1,4 +1,5 @@
-//! `boreas versions|deployments|show|confirm|approve|reject|cancel|revert|watch`.
+//! `boreas versions|deployments|show|confirm|approve|reject|cancel|revert|watch`, and the
+//! operator's `boreas repo …` and `boreas token …` ([`super::admin`]).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,11 +13,18 @@ use boreas_core::deployment::DeploymentStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::{Client, Conn, Failure, render, segment};
+use super::admin::{RepoCommand, TokenCommand};
+use super::{Client, Conn, Failure, admin, render, segment};
 
 /// The client subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ClientCommand {
+    /// Register and manage watched repositories (admin).
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Create, list and revoke API tokens (admin).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// List versions, newest first.
     Versions {
         #[command(flatten)]
@@ -107,6 +115,8 @@ pub(crate) enum ClientCommand {
 impl ClientCommand {
     fn conn(&self) -> &Conn {
         match self {
+            Self::Repo(command) => command.conn(),
+            Self::Token(command) => command.conn(),
             Self::Versions { conn, .. }
             | Self::Deployments { conn, .. }
             | Self::Show { conn, .. }
@@ -149,7 +159,7 @@ pub(crate) fn run(command: &ClientCommand) -> ExitCode {
     }
 }
 
-fn print_json(v: &impl Serialize) {
+pub(crate) fn print_json(v: &impl Serialize) {
     match serde_json::to_string_pretty(v) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("boreas: cannot print the answer as JSON: {e}"),
@@ -158,6 +168,8 @@ fn print_json(v: &impl Serialize) {
 
 async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result<(), Failure> {
     match command {
+        ClientCommand::Repo(command) => admin::repo(client, json, command).await?,
+        ClientCommand::Token(command) => admin::token(client, json, command).await?,
         ClientCommand::Versions { repo, limit, .. } => {
             let mut path = format!("/versions?limit={limit}");
             if let Some(r) = repo {
@@ -297,7 +309,7 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
 #[derive(Serialize)]
 struct NoBody {}
 
-fn done(json: bool, v: &impl Serialize, line: &str) {
+pub(crate) fn done(json: bool, v: &impl Serialize, line: &str) {
     if json {
         print_json(v);
     } else {

@@ -3,6 +3,7 @@
 //! The API comes from `--api`, else `$BOREAS_API`, else `<state-dir>/dev.json` of a running
 //! `boreas dev`; the token likewise from `--token`, `$BOREAS_TOKEN` or that file.
 
+mod admin;
 pub(crate) mod commands;
 mod render;
 
@@ -119,6 +120,12 @@ impl Client {
             .header("content-type", "application/json")
             .body(body);
         self.send(req, path).await
+    }
+
+    /// `DELETE {api}{path}`, answering a `T`.
+    pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.send(self.http.delete(format!("{}{path}", self.base)), path)
+            .await
     }
 
     async fn send<T: DeserializeOwned>(
