@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: dev test venv lint bench dashboard chromium
+.PHONY: dev test venv lint bench dashboard chromium install
 
 ## Project-local virtualenv with the pinned emulator and template tools.
 venv: $(VENV)/.installed
@@ -26,6 +26,10 @@ chromium:
 dev: venv dashboard
 	$(CARGO) build --release -p boreas-agent
 	$(CARGO) run --release -p boreas-cli --bin boreas -- dev
+
+## `boreas` on the PATH (~/.cargo/bin), as the README and the hints of `boreas dev` write it.
+install:
+	$(CARGO) install --locked --path cli
 
 lint:
 	$(CARGO) fmt --all --check
