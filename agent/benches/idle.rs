@@ -217,9 +217,14 @@ async fn main() {
                     artifact_url: format!("file://{}", path.display()),
                     sha256: Some(sha),
                     sha256_url: None,
-                    run: RunSpec::Command {
+                    commit: None,
+                    run_as: None,
+                    hooks: Default::default(),
+                    release_hooks: Vec::new(),
+                    env: Default::default(),
+                    run: Some(RunSpec::Command {
                         command: vec!["python3".into(), name, port.to_string()],
-                    },
+                    }),
                     health: Health {
                         check: HealthCheck::Tcp {
                             tcp: format!("127.0.0.1:{port}"),

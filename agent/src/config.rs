@@ -44,7 +44,8 @@ pub struct FileConfig {
     pub region: Option<String>,
     /// Releases kept per app, current and previous included (default 3).
     pub keep_releases: Option<usize>,
-    /// Seconds between periodic inventory reports (default 300).
+    /// Seconds between inventory reports, the liveness heartbeat (default 30: a host missing two
+    /// is unreachable within about a minute and a quarter).
     pub inventory_seconds: Option<u64>,
     /// Seconds a received message stays invisible, renewed while its command runs (default 60).
     pub visibility_seconds: Option<u64>,
@@ -182,7 +183,7 @@ impl FileConfig {
             endpoint: self.endpoint,
             region: self.region,
             keep_releases,
-            inventory_every: Duration::from_secs(self.inventory_seconds.unwrap_or(300).max(1)),
+            inventory_every: Duration::from_secs(self.inventory_seconds.unwrap_or(30).max(1)),
             visibility: Duration::from_secs(visibility),
             poll_wait: Duration::from_secs(poll),
             stop_grace: Duration::from_secs(self.stop_grace_seconds.unwrap_or(10)),

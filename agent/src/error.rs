@@ -63,6 +63,45 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A lifecycle hook failed, timed out or could not run.
+    #[error("{hook} hook: {message}")]
+    Hook {
+        /// Which hook.
+        hook: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// A `run_as` user cannot be used.
+    #[error("run_as {user}: {message}")]
+    RunAs {
+        /// The user name.
+        user: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An `ssm:` variable of the app could not be read. Names the variable and parameter, never
+    /// a value.
+    #[error("app {app}: variable {variable} ({parameter}): {message}")]
+    Secret {
+        /// App name.
+        app: String,
+        /// Variable name.
+        variable: String,
+        /// SSM parameter name.
+        parameter: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The release's `boreas-release.yaml` is invalid or sets a hook the config does not allow.
+    #[error("release {version} of {app}: boreas-release.yaml: {message}")]
+    ReleaseFile {
+        /// App name.
+        app: String,
+        /// Version.
+        version: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -87,6 +126,10 @@ impl Error {
             Self::Start { .. } => ErrorType::StartFailed,
             Self::Unhealthy { .. } => ErrorType::HealthCheckFailed,
             Self::Rollback { .. } => ErrorType::RollbackFailed,
+            Self::Hook { .. } | Self::RunAs { .. } | Self::ReleaseFile { .. } => {
+                ErrorType::HookFailed
+            }
+            Self::Secret { .. } => ErrorType::SecretUnavailable,
             Self::Io { .. } | Self::Aws(_) => ErrorType::Internal,
         }
     }

@@ -230,6 +230,8 @@ impl SimHost {
             environment: self.options.environment.clone(),
             group: Some(self.options.group.clone()),
             apps,
+            // Simulated hosts report after their commands only: no liveness window.
+            interval_seconds: None,
         });
         if let Err(e) = self
             .queues

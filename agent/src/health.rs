@@ -10,9 +10,16 @@ use boreas_core::config::HealthCheck;
 
 use crate::Error;
 use crate::http::HttpClient;
+use crate::procenv::ProcessEnv;
 
 /// One probe; `Err` says why it failed.
-pub async fn probe(http: &HttpClient, health: &Health, dir: &Path) -> Result<(), String> {
+/// A `command` probe runs in the release directory with the app's environment and user.
+pub async fn probe(
+    http: &HttpClient,
+    health: &Health,
+    dir: &Path,
+    env: &ProcessEnv,
+) -> Result<(), String> {
     let timeout = Duration::from_secs(health.timeout_seconds.max(1));
     match &health.check {
         HealthCheck::Http { http: url } => {
@@ -40,7 +47,9 @@ pub async fn probe(http: &HttpClient, health: &Health, dir: &Path) -> Result<(),
             } else {
                 program.into()
             };
-            let child = tokio::process::Command::new(&program)
+            let mut command = tokio::process::Command::new(&program);
+            env.apply(&mut command);
+            let child = command
                 .args(args)
                 .current_dir(dir)
                 .stdin(Stdio::null())
@@ -66,6 +75,7 @@ pub async fn wait_healthy(
     http: &HttpClient,
     health: &Health,
     dir: &Path,
+    env: &ProcessEnv,
     interval: Duration,
     app: &str,
     version: &str,
@@ -73,7 +83,7 @@ pub async fn wait_healthy(
     let probes = health.retries.max(1);
     let mut last = String::new();
     for n in 1..=probes {
-        match probe(http, health, dir).await {
+        match probe(http, health, dir, env).await {
             Ok(()) => {
                 tracing::info!(app, version, probe = n, "healthy");
                 return Ok(());
@@ -114,12 +124,21 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         let dir = Path::new("/");
         let up = health(HealthCheck::Tcp { tcp: addr.clone() }, 1);
-        probe(&http, &up, dir).await.unwrap();
+        let env = ProcessEnv::new(None, &Default::default(), &Default::default());
+        probe(&http, &up, dir, &env).await.unwrap();
         drop(listener);
         let down = health(HealthCheck::Tcp { tcp: addr }, 2);
-        let err = wait_healthy(&http, &down, dir, Duration::from_millis(10), "web", "v1")
-            .await
-            .unwrap_err();
+        let err = wait_healthy(
+            &http,
+            &down,
+            dir,
+            &env,
+            Duration::from_millis(10),
+            "web",
+            "v1",
+        )
+        .await
+        .unwrap_err();
         assert!(
             err.to_string().contains("unhealthy after 2 probe(s)"),
             "{err}"
@@ -130,7 +149,7 @@ mod tests {
             },
             1,
         );
-        probe(&http, &ok, dir).await.unwrap();
+        probe(&http, &ok, dir, &env).await.unwrap();
         let bad = health(
             HealthCheck::Command {
                 command: vec!["false".into()],
@@ -138,7 +157,7 @@ mod tests {
             1,
         );
         assert!(
-            probe(&http, &bad, dir)
+            probe(&http, &bad, dir, &env)
                 .await
                 .unwrap_err()
                 .contains("exited")

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! WORK/apps/APP/releases/VERSION/        unpacked release (or the single binary)
-//! WORK/apps/APP/releases/VERSION.json    written last: the release is complete (its workload, hash)
+//! WORK/apps/APP/releases/VERSION.json    written last: the release is complete (its workload, hash,
+//!                                        the hooks in force: the config's and its release file's)
+//! WORK/apps/APP/releases/VERSION.env     its variables as resolved at deploy time (mode 0600)
 //! WORK/apps/APP/current -> releases/V    switched atomically by renaming a fresh symlink over it
 //! WORK/apps/APP/previous -> releases/V   the release that ran before `current`
 //! WORK/apps/APP/logs/{stdout,stderr}.log
@@ -17,10 +19,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use boreas_core::command::PmWorkload;
+use std::collections::BTreeMap;
+
+use boreas_core::command::{Hook, PmWorkload};
+use boreas_core::config::HookName;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::procenv::AppVars;
 
 /// What is known about an installed release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +37,10 @@ pub struct ReleaseMeta {
     pub sha256: String,
     /// Seconds since the epoch when it was installed (orders pruning).
     pub installed_at: u64,
+    /// The hooks in force for this release: the workload's, replaced by its release file's where
+    /// the workload allows it. Its `stop`, `drain` and `rollback` run when it is left.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hooks: BTreeMap<HookName, Hook>,
 }
 
 /// The work directory.
@@ -133,6 +143,40 @@ impl Layout {
         self.releases_dir(app).join(format!("{version}.json"))
     }
 
+    fn env_path(&self, app: &str, version: &str) -> PathBuf {
+        self.releases_dir(app).join(format!("{version}.env"))
+    }
+
+    /// Records the metadata of an installed release again (its hooks changed).
+    pub fn set_meta(&self, app: &str, version: &str, meta: &ReleaseMeta) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(meta).expect("release metadata serialises");
+        write_atomic(&self.meta_path(app, version), &json, 0o644)
+    }
+
+    /// Records the variables a release runs with, readable by the agent's user only (no file
+    /// when it declares none).
+    pub fn set_env(&self, app: &str, version: &str, vars: &AppVars) -> Result<(), Error> {
+        let path = self.env_path(app, version);
+        if vars.vars.is_empty() {
+            return remove_file(&path);
+        }
+        let json = serde_json::to_vec(vars).expect("variables serialise");
+        write_atomic(&path, &json, 0o600)
+    }
+
+    /// The variables a release runs with (none recorded: none declared).
+    pub fn env(&self, app: &str, version: &str) -> Result<AppVars, Error> {
+        let path = self.env_path(app, version);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidData, e),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(AppVars::default()),
+            Err(e) => Err(Error::io(&path)(e)),
+        }
+    }
+
     /// The log directory of `app`.
     pub fn logs_dir(&self, app: &str) -> PathBuf {
         self.app_dir(app).join("logs")
@@ -219,8 +263,7 @@ impl Layout {
         let dir = self.release_dir(app, version);
         remove_all(&dir)?;
         fs::rename(&staging, &dir).map_err(Error::io(&dir))?;
-        let json = serde_json::to_vec_pretty(meta).expect("release metadata serialises");
-        write_atomic(&self.meta_path(app, version), &json, 0o644)
+        self.set_meta(app, version, meta)
     }
 
     /// A fresh [`ReleaseMeta`] for `workload` and `sha256`.
@@ -229,6 +272,7 @@ impl Layout {
             workload: workload.clone(),
             sha256: sha256.to_owned(),
             installed_at: now(),
+            hooks: workload.hooks.clone(),
         }
     }
 
@@ -296,6 +340,7 @@ impl Layout {
             // Metadata first: a crash in between leaves a directory that is no longer a release.
             let meta = self.meta_path(app, &version);
             fs::remove_file(&meta).map_err(Error::io(&meta))?;
+            remove_file(&self.env_path(app, &version))?;
             remove_all(&self.release_dir(app, &version))?;
             removed.push(version);
         }
@@ -306,6 +351,14 @@ impl Layout {
 fn remove_link(path: &Path) -> Result<(), Error> {
     match fs::remove_file(path) {
         Ok(()) => sync_dir(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path)(e)),
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), Error> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(path)(e)),
     }
@@ -331,9 +384,14 @@ mod tests {
             artifact_url: url.to_owned(),
             sha256: Some("0".repeat(64)),
             sha256_url: None,
-            run: RunSpec::Command {
+            commit: None,
+            run_as: None,
+            hooks: Default::default(),
+            release_hooks: Vec::new(),
+            env: Default::default(),
+            run: Some(RunSpec::Command {
                 command: vec!["./app".into()],
-            },
+            }),
             health: Health {
                 check: HealthCheck::Tcp {
                     tcp: "127.0.0.1:1".into(),

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use boreas_core::config::RunSpec;
@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::config::ServiceManagerKind;
+use crate::procenv::ProcessEnv;
 use crate::release::Layout;
 
 /// First pause before restarting an app that exited; doubled up to [`MAX_BACKOFF`].
@@ -36,6 +37,8 @@ pub struct Launch {
     pub dir: PathBuf,
     /// How it runs.
     pub run: RunSpec,
+    /// Its environment and user.
+    pub env: ProcessEnv,
 }
 
 /// Starts, restarts and stops apps.
@@ -74,6 +77,16 @@ impl ServiceManager {
         match self {
             Self::Exec(s) => s.restart(launch).await,
             Self::Systemd(s) => s.restart(launch).await,
+        }
+    }
+
+    /// Stops restarting the app when it exits, so a `stop` hook can end it; [`Self::stop`] then
+    /// ends whatever is left.
+    pub async fn hold(&self, app: &str) {
+        if let Self::Exec(s) = self
+            && let Some(r) = s.apps.lock().await.get(app)
+        {
+            r.held.store(true, Ordering::Relaxed);
         }
     }
 
@@ -144,6 +157,8 @@ struct Running {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     pid: Arc<AtomicU32>,
+    /// Set while a `stop` hook ends the app: its exit is expected, not restarted.
+    held: Arc<AtomicBool>,
 }
 
 /// The `exec` manager.
@@ -167,11 +182,12 @@ fn spawn_app(layout: &Layout, launch: &Launch) -> Result<tokio::process::Child, 
             .open(&path)
             .map_err(Error::io(&path))
     };
-    let child = tokio::process::Command::new(&program)
+    let mut command = tokio::process::Command::new(&program);
+    // Exactly its own environment and user: nothing of the agent's leaks into the app.
+    launch.env.apply(&mut command);
+    let child = command
         .args(&args)
         .current_dir(&launch.dir)
-        .env("BOREAS_APP", &launch.app)
-        .env("BOREAS_VERSION", &launch.version)
         .stdin(Stdio::null())
         .stdout(log("stdout.log")?)
         .stderr(log("stderr.log")?)
@@ -203,19 +219,25 @@ impl Supervisor {
         self.stop(&launch.app).await;
         let child = spawn_app(&self.layout, launch)?;
         let pid = Arc::new(AtomicU32::new(child.id().unwrap_or_default()));
+        let held = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(supervise(
             self.layout.clone(),
             self.grace,
             launch.clone(),
             child,
-            pid.clone(),
+            (pid.clone(), held.clone()),
             stopped,
         ));
-        self.apps
-            .lock()
-            .await
-            .insert(launch.app.clone(), Running { stop, task, pid });
+        self.apps.lock().await.insert(
+            launch.app.clone(),
+            Running {
+                stop,
+                task,
+                pid,
+                held,
+            },
+        );
         Ok(())
     }
 
@@ -245,7 +267,7 @@ async fn supervise(
     grace: Duration,
     launch: Launch,
     mut child: tokio::process::Child,
-    pid: Arc<AtomicU32>,
+    (pid, held): (Arc<AtomicU32>, Arc<AtomicBool>),
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut backoff = FIRST_BACKOFF;
@@ -253,6 +275,13 @@ async fn supervise(
         let started = Instant::now();
         tokio::select! {
             status = child.wait() => {
+                if held.load(Ordering::Relaxed) {
+                    tracing::info!(app = launch.app, version = launch.version,
+                        status = ?status.ok(), "app exited while being stopped");
+                    kill_group(Some(pid.swap(0, Ordering::Relaxed)).filter(|p| *p != 0), Signal::SIGKILL);
+                    let _ = stopped.await;
+                    return;
+                }
                 let ran = started.elapsed();
                 tracing::warn!(app = launch.app, version = launch.version,
                     status = ?status.ok(), ran_ms = ran.as_millis() as u64,
@@ -411,29 +440,68 @@ impl Systemd {
             .map(|a| unit_quote(&a))
             .collect();
         let logs = self.layout.logs_dir(&launch.app);
+        let user = launch
+            .env
+            .user()
+            .map(|u| format!("User={}\n", u.name))
+            .unwrap_or_default();
         Ok(format!(
             "# Written by boreas-agent; changes are overwritten on the next deploy.\n\
              [Unit]\nDescription=Boreas app {app}\n\n\
              [Service]\nWorkingDirectory={cwd}\nExecStart={exec}\n\
-             Environment={app_env} {version_env}\n\
+             {user}EnvironmentFile={env_file}\n\
              Restart=always\nRestartSec=1\nKillMode=control-group\nTimeoutStopSec={grace}\n\
              StandardOutput=append:{out}\nStandardError=append:{err}\n\n\
              [Install]\nWantedBy=multi-user.target\n",
             app = launch.app,
             cwd = unit_quote(&current.display().to_string()),
             exec = exec.join(" "),
-            app_env = unit_quote(&format!("BOREAS_APP={}", launch.app)),
-            version_env = unit_quote(&format!("BOREAS_VERSION={}", launch.version)),
+            env_file = self.env_file(&launch.app).display(),
             grace = self.grace.as_secs().max(1),
             out = logs.join("stdout.log").display(),
             err = logs.join("stderr.log").display(),
         ))
     }
 
+    /// The file holding an app's environment for its unit (mode 0600: it may hold secrets).
+    fn env_file(&self, app: &str) -> PathBuf {
+        self.layout.app_dir(app).join("unit.env")
+    }
+
+    /// The app's environment in `EnvironmentFile=` syntax: double-quoted, with what systemd
+    /// unescapes escaped. A newline cannot be carried that way.
+    fn env_file_content(launch: &Launch) -> Result<String, Error> {
+        let mut out = String::new();
+        for (name, value) in launch.env.vars() {
+            if value.contains('\n') {
+                return Err(Error::Start {
+                    app: launch.app.clone(),
+                    message: format!(
+                        "variable {name} holds a newline, which a systemd EnvironmentFile cannot carry"
+                    ),
+                });
+            }
+            let escaped: String = value
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '"' | '$' | '`' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            out.push_str(&format!("{name}=\"{escaped}\"\n"));
+        }
+        Ok(out)
+    }
+
     async fn restart(&self, launch: &Launch) -> Result<(), Error> {
         let unit = match &launch.run {
             RunSpec::Systemd { systemd } => systemd.clone(),
             RunSpec::Command { .. } => {
+                crate::release::write_atomic(
+                    &self.env_file(&launch.app),
+                    Self::env_file_content(launch)?.as_bytes(),
+                    0o600,
+                )?;
                 let path = self.unit_dir.join(Self::unit_name(&launch.app));
                 let content = self.unit_file(launch)?;
                 if fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
@@ -486,6 +554,7 @@ mod tests {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
 
     use super::*;
+    use crate::procenv::{AppVars, BoreasVars};
 
     /// An agent killed before it wrote the pid file left the app running: the next agent finds
     /// the group by its working directory, stops it, and leaves other processes alone.
@@ -531,16 +600,27 @@ mod tests {
             grace: Duration::from_secs(10),
             unit_dir: tmp.path().join("units"),
         };
-        let unit = s
-            .unit_file(&Launch {
-                app: "web".into(),
-                version: "v2".into(),
-                dir: tmp.path().into(),
-                run: RunSpec::Command {
-                    command: vec!["./web".into(), "--greeting=$HOME 100%".into()],
+        let launch = Launch {
+            app: "web".into(),
+            version: "v2".into(),
+            dir: tmp.path().into(),
+            run: RunSpec::Command {
+                command: vec!["./web".into(), "--greeting=$HOME 100%".into()],
+            },
+            env: ProcessEnv::new(
+                None,
+                &BoreasVars {
+                    app: "web".into(),
+                    version: "v2".into(),
+                    ..BoreasVars::default()
                 },
-            })
-            .unwrap();
+                &AppVars {
+                    vars: [("GREETING".to_owned(), r#"say "hi" to $USER\now"#.to_owned())].into(),
+                    secret: Vec::new(),
+                },
+            ),
+        };
+        let unit = s.unit_file(&launch).unwrap();
         let current = tmp.path().join("apps/web/current");
         assert!(
             unit.contains(&format!(
@@ -549,8 +629,21 @@ mod tests {
             )),
             "{unit}"
         );
-        assert!(unit.contains("\"BOREAS_VERSION=v2\""), "{unit}");
+        assert!(
+            unit.contains(&format!(
+                "EnvironmentFile={}/apps/web/unit.env\n",
+                tmp.path().display()
+            )),
+            "{unit}"
+        );
+        assert!(!unit.contains("User="), "{unit}");
         assert!(unit.contains("TimeoutStopSec=10"), "{unit}");
+        let env = Systemd::env_file_content(&launch).unwrap();
+        assert!(env.contains("BOREAS_VERSION=\"v2\"\n"), "{env}");
+        assert!(
+            env.contains(r#"GREETING="say \"hi\" to \$USER\\now""#),
+            "{env}"
+        );
     }
 
     #[test]

@@ -344,6 +344,8 @@ pub struct Agent {
     pub last_seen: String,
     /// Not heard from for longer than the api's stale limit (5 minutes by default).
     pub stale: bool,
+    /// Missed its liveness window (two heartbeat intervals and a slack): taken to be down.
+    pub unreachable: bool,
     /// Its last inventory.
     pub apps: Vec<AppInventory>,
 }

@@ -128,9 +128,13 @@ fn build(rng: &mut Rng) -> (Config, BTreeMap<String, Vec<String>>) {
                     sha256: None,
                     sha256_url: Some("s3://releases/{version}.sha256".to_owned()),
                 },
-                run: RunSpec::Systemd {
+                run_as: None,
+                hooks: Default::default(),
+                release_hooks: Vec::new(),
+                env: Default::default(),
+                run: Some(RunSpec::Systemd {
                     systemd: format!("{}.service", name(i)),
-                },
+                }),
                 health: HealthSpec {
                     check: HealthCheck::Http {
                         http: "http://127.0.0.1:8080/healthz".to_owned(),

@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{HealthCheck, HealthSpec, RunSpec};
+use std::collections::BTreeMap;
+
+use crate::config::{HealthCheck, HealthSpec, HookName, HookSpec, RunSpec};
 use crate::deployment::DeploymentStatus;
 
 /// The schema version this build writes and reads.
@@ -250,7 +252,7 @@ pub enum Workload {
     K8s(K8sWorkload),
 }
 
-/// A PM release, resolved for one version.
+/// A PM release, resolved for one version in one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PmWorkload {
     /// Artifact URL with `{version}` substituted.
@@ -261,10 +263,60 @@ pub struct PmWorkload {
     /// URL of the SHA-256 file, `{version}` substituted, when given that way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256_url: Option<String>,
-    /// How the app is started.
-    pub run: RunSpec,
+    /// How the app is started; `None` when its `start` hook starts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunSpec>,
     /// How health is checked.
     pub health: Health,
+    /// The commit the version was built from (`BOREAS_COMMIT`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// User the app and its hooks run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
+    /// Lifecycle hooks from `boreas.yaml`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hooks: BTreeMap<HookName, Hook>,
+    /// Hooks the release's `boreas-release.yaml` may replace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub release_hooks: Vec<HookName>,
+    /// The app's variables in this environment: literal values, or `ssm:NAME` references the
+    /// agent resolves (the values never travel in commands, results or events).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A hook as sent to the agent: the command plus whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Longest one attempt may run.
+    pub timeout_seconds: u64,
+    /// Further attempts after a failed one.
+    #[serde(default)]
+    pub retries: u32,
+    /// SIGTERM → SIGKILL grace when the hook overruns.
+    pub grace_seconds: u64,
+    /// User it runs as (default: the workload's `run_as`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
+    /// Working directory, relative to the release or absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+}
+
+impl From<&HookSpec> for Hook {
+    fn from(spec: &HookSpec) -> Self {
+        Self {
+            command: spec.command.clone(),
+            timeout_seconds: spec.timeout.seconds(),
+            retries: spec.retries,
+            grace_seconds: spec.grace.seconds(),
+            run_as: spec.run_as.clone(),
+            working_dir: spec.working_dir.clone(),
+        }
+    }
 }
 
 /// A PM app's health check as sent to the agent: the probe plus whole seconds, so the wire form
@@ -371,6 +423,10 @@ pub enum ErrorType {
     Forbidden,
     /// The cluster's API server could not be reached.
     ClusterUnreachable,
+    /// A lifecycle hook failed, timed out, or could not be run (its user, the release file).
+    HookFailed,
+    /// A variable of the app names an SSM parameter the agent could not read.
+    SecretUnavailable,
     /// Anything else inside the worker.
     Internal,
     /// The command was not run: its task no longer waits (it timed out or its execution moved on),
@@ -380,7 +436,7 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// Every error type.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::InvalidCommand,
         Self::UnsupportedSchemaVersion,
         Self::ArtifactDownloadFailed,
@@ -393,6 +449,8 @@ impl ErrorType {
         Self::WorkloadNotFound,
         Self::Forbidden,
         Self::ClusterUnreachable,
+        Self::HookFailed,
+        Self::SecretUnavailable,
         Self::Internal,
         Self::Stale,
     ];
@@ -412,6 +470,8 @@ impl ErrorType {
             Self::WorkloadNotFound => "Boreas.WorkloadNotFound",
             Self::Forbidden => "Boreas.Forbidden",
             Self::ClusterUnreachable => "Boreas.ClusterUnreachable",
+            Self::HookFailed => "Boreas.HookFailed",
+            Self::SecretUnavailable => "Boreas.SecretUnavailable",
             Self::Internal => "Boreas.Internal",
             Self::Stale => "Boreas.Stale",
         }
@@ -516,7 +576,42 @@ pub enum EventBody {
         group: Option<String>,
         /// Apps found on the target.
         apps: Vec<AppInventory>,
+        /// Seconds until the next inventory: the agent's liveness heartbeat. A target that misses
+        /// two is unreachable (see [`live_window_seconds`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval_seconds: Option<u64>,
     },
+    /// What a target's lifecycle hooks printed while it ran one command: the last
+    /// [`OUTPUT_TAIL_BYTES`] of it. Sent by the agent just before it answers the task.
+    TaskOutput {
+        /// Deployment id.
+        deployment_id: String,
+        /// App name.
+        app: String,
+        /// Host name.
+        target: String,
+        /// `deploy` or `rollback`.
+        action: String,
+        /// The hooks' stdout and stderr, each hook introduced by a `== NAME …` line.
+        output: String,
+        /// Whether earlier output was cut off.
+        truncated: bool,
+    },
+}
+
+/// How much of a command's hook output travels to the platform.
+pub const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
+
+/// Extra seconds, beyond two missed heartbeats, before a target counts as unreachable (a late
+/// send, a slow recorder).
+pub const LIVENESS_SLACK_SECONDS: u64 = 15;
+
+/// Seconds after an inventory until which its target counts as reachable: two intervals and
+/// [`LIVENESS_SLACK_SECONDS`].
+pub fn live_window_seconds(interval_seconds: u64) -> u64 {
+    interval_seconds
+        .saturating_mul(2)
+        .saturating_add(LIVENESS_SLACK_SECONDS)
 }
 
 /// The queue an event travels on, and so who may send it.
@@ -542,7 +637,7 @@ impl EventBody {
     /// The one channel this kind of event may arrive on.
     pub fn channel(&self) -> Channel {
         match self {
-            Self::Inventory { .. } => Channel::Inventory,
+            Self::Inventory { .. } | Self::TaskOutput { .. } => Channel::Inventory,
             Self::GateWaiting { .. } | Self::DeploymentFinished { .. } => Channel::Platform,
         }
     }
@@ -553,6 +648,7 @@ impl EventBody {
             Self::GateWaiting { .. } => "gate_waiting",
             Self::DeploymentFinished { .. } => "deployment_finished",
             Self::Inventory { .. } => "inventory",
+            Self::TaskOutput { .. } => "task_output",
         }
     }
 }
@@ -599,9 +695,14 @@ mod tests {
             artifact_url: "https://artifacts.example.com/web/v2.tar.gz".into(),
             sha256: None,
             sha256_url: Some("https://artifacts.example.com/web/v2.sha256".into()),
-            run: RunSpec::Command {
+            commit: None,
+            run_as: None,
+            hooks: Default::default(),
+            release_hooks: Vec::new(),
+            env: Default::default(),
+            run: Some(RunSpec::Command {
                 command: vec!["./web".into(), "--port=8080".into()],
-            },
+            }),
             health: Health::from(&HealthSpec {
                 check: HealthCheck::Http {
                     http: "http://127.0.0.1:8080/healthz".into(),
@@ -823,6 +924,7 @@ mod tests {
                     healthy: true,
                     pid: Some(4242),
                 }],
+                interval_seconds: Some(30),
             },
         ];
         assert!(is_instant("2026-12-01T10:00:00.000Z"));

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Health, K8sWorkload, PmWorkload, SCHEMA_VERSION, Workload};
-use crate::config::{App, AppKind, Config};
+use crate::command::{Health, Hook, K8sWorkload, PmWorkload, SCHEMA_VERSION, Workload};
+use crate::config::{App, AppKind, Config, env_for};
 use crate::plan::{PausePlan, Plan};
 
 /// Step Functions' limit on an execution's input and on every state's data.
@@ -147,11 +147,13 @@ pub fn is_valid_execution_name(id: &str) -> bool {
 }
 
 /// Builds the state machine's input for a confirmed `plan`. `config` is the `boreas.yaml` of the
-/// plan's version; rollbacks return each app to its plan's `current_version`.
+/// plan's version, built from `commit`; rollbacks return each app to its plan's
+/// `current_version`.
 pub fn execution_input(
     deployment_id: &str,
     plan: &Plan,
     config: &Config,
+    commit: &str,
 ) -> Result<ExecutionInput, ExecutionError> {
     if !is_valid_execution_name(deployment_id) {
         return Err(ExecutionError::InvalidDeploymentId(
@@ -183,7 +185,7 @@ pub fn execution_input(
             let to_version = app_plan.current_version.clone();
             let rollback_workload = to_version
                 .as_deref()
-                .map(|v| workload(app, v))
+                .map(|v| workload(app, v, &plan.environment, None))
                 .transpose()?;
             apps.push(AppInput {
                 app: app.name.clone(),
@@ -191,7 +193,7 @@ pub fn execution_input(
                 parallelism: app_plan.parallelism.max(1),
                 heartbeat_seconds: heartbeat,
                 timeout_seconds: timeout,
-                workload: workload(app, &plan.version)?,
+                workload: workload(app, &plan.version, &plan.environment, Some(commit))?,
                 rollback: RollbackInput {
                     to_version,
                     workload: rollback_workload,
@@ -230,8 +232,13 @@ pub fn execution_input(
     Ok(input)
 }
 
-/// The app's workload with `{version}` substituted.
-fn workload(app: &App, version: &str) -> Result<Workload, ExecutionError> {
+/// The app's workload with `{version}` substituted, for `environment`.
+fn workload(
+    app: &App,
+    version: &str,
+    environment: &str,
+    commit: Option<&str>,
+) -> Result<Workload, ExecutionError> {
     let at = |template: &str| template.replace("{version}", version);
     let missing = || ExecutionError::MissingSection {
         app: app.name.clone(),
@@ -246,6 +253,11 @@ fn workload(app: &App, version: &str) -> Result<Workload, ExecutionError> {
                 sha256_url: pm.artifact.sha256_url.as_deref().map(at),
                 run: pm.run.clone(),
                 health: Health::from(&pm.health),
+                commit: commit.map(str::to_owned),
+                run_as: pm.run_as.clone(),
+                hooks: pm.hooks.iter().map(|(n, h)| (n, Hook::from(h))).collect(),
+                release_hooks: pm.release_hooks.clone(),
+                env: env_for(&pm.env, environment),
             })
         }
         AppKind::K8s => {
@@ -290,9 +302,13 @@ mod tests {
                 sha256: None,
                 sha256_url: Some("s3://artifacts/web/{version}.sha256".into()),
             },
-            run: RunSpec::Systemd {
+            run_as: None,
+            hooks: Default::default(),
+            release_hooks: Vec::new(),
+            env: Default::default(),
+            run: Some(RunSpec::Systemd {
                 systemd: "web.service".into(),
-            },
+            }),
             health: HealthSpec {
                 check: HealthCheck::Tcp {
                     tcp: "127.0.0.1:8080".into(),
@@ -371,7 +387,7 @@ mod tests {
         ];
         let mut web = pm_app("web", 3, 3);
         web.current_version = Some("v1".into());
-        let input = execution_input("dep-1", &plan(vec![web, api]), &config()).unwrap();
+        let input = execution_input("dep-1", &plan(vec![web, api]), &config(), "c0ffee").unwrap();
         let v = serde_json::to_value(&input).unwrap();
         assert_eq!(v["schema_version"], 1);
         let web = &v["stages"][0]["apps"][0];
@@ -413,8 +429,13 @@ mod tests {
 
     #[test]
     fn two_thousand_hosts_stay_well_under_the_payload_limit() {
-        let input =
-            execution_input("dep-1", &plan(vec![pm_app("web", 2000, 10)]), &config()).unwrap();
+        let input = execution_input(
+            "dep-1",
+            &plan(vec![pm_app("web", 2000, 10)]),
+            &config(),
+            "c0ffee",
+        )
+        .unwrap();
         let size = input.to_json().len();
         // Host names here are 26 characters: the input grows by about 30 bytes per host.
         assert!(size < PAYLOAD_LIMIT / 3, "{size} bytes");
@@ -427,28 +448,31 @@ mod tests {
     #[test]
     fn bad_plans_are_refused_with_the_reason() {
         let cfg = config();
-        let err = execution_input("dep 1", &plan(vec![]), &cfg).unwrap_err();
+        let err = execution_input("dep 1", &plan(vec![]), &cfg, "c0ffee").unwrap_err();
         assert!(err.to_string().contains("`dep 1`"), "{err}");
-        let err = execution_input("d", &plan(vec![pm_app("db", 1, 1)]), &cfg).unwrap_err();
+        let err =
+            execution_input("d", &plan(vec![pm_app("db", 1, 1)]), &cfg, "c0ffee").unwrap_err();
         assert_eq!(err, ExecutionError::UnknownApp("db".into()));
         let mut empty = pm_app("web", 1, 1);
         empty.batches.clear();
         assert_eq!(
-            execution_input("d", &plan(vec![empty]), &cfg).unwrap_err(),
+            execution_input("d", &plan(vec![empty]), &cfg, "c0ffee").unwrap_err(),
             ExecutionError::NoBatches("web".into())
         );
         let mut slow = pm_app("web", 1, 1);
         slow.heartbeat_seconds = 900;
-        let err = execution_input("d", &plan(vec![slow]), &cfg).unwrap_err();
+        let err = execution_input("d", &plan(vec![slow]), &cfg, "c0ffee").unwrap_err();
         assert!(
             err.to_string().contains("shorter than the timeout"),
             "{err}"
         );
-        let huge = execution_input("d", &plan(vec![pm_app("web", 20_000, 10)]), &cfg).unwrap_err();
+        let huge = execution_input("d", &plan(vec![pm_app("web", 20_000, 10)]), &cfg, "c0ffee")
+            .unwrap_err();
         assert!(matches!(huge, ExecutionError::TooLarge { .. }), "{huge}");
         let mut bare = cfg;
         bare.apps[0].pm = None;
-        let err = execution_input("d", &plan(vec![pm_app("web", 1, 1)]), &bare).unwrap_err();
+        let err =
+            execution_input("d", &plan(vec![pm_app("web", 1, 1)]), &bare, "c0ffee").unwrap_err();
         assert_eq!(
             err.to_string(),
             "app `web` is of kind pm but has no `pm` section"

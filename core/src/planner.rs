@@ -542,9 +542,13 @@ mod tests {
                     sha256: None,
                     sha256_url: Some("s3://releases/{version}.sha256".to_owned()),
                 },
-                run: RunSpec::Systemd {
+                run_as: None,
+                hooks: Default::default(),
+                release_hooks: Vec::new(),
+                env: Default::default(),
+                run: Some(RunSpec::Systemd {
                     systemd: format!("{name}.service"),
-                },
+                }),
                 health: HealthSpec {
                     check: HealthCheck::Tcp {
                         tcp: "127.0.0.1:8080".to_owned(),

@@ -194,9 +194,13 @@ fn app(name: &str, spec: &AppSpec, depends_on: Vec<String>) -> App {
                     sha256: Some("0".repeat(64)),
                     sha256_url: None,
                 },
-                run: RunSpec::Command {
+                run_as: None,
+                hooks: Default::default(),
+                release_hooks: Vec::new(),
+                env: Default::default(),
+                run: Some(RunSpec::Command {
                     command: vec!["./run".to_owned()],
-                },
+                }),
                 health: HealthSpec {
                     check: HealthCheck::Command {
                         command: vec!["true".to_owned()],

@@ -2352,6 +2352,8 @@ export interface components {
             last_seen: string;
             /** @description Not heard from for longer than the api's stale limit (5 minutes by default). */
             stale: boolean;
+            /** @description Missed its liveness window (two heartbeat intervals and a slack): taken to be down. */
+            unreachable: boolean;
         };
         /** @description One page of a list, in the list's order. */
         AgentList: {

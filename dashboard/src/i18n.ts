@@ -204,6 +204,7 @@ const en = {
   'agents.none': 'No agent has reported yet.',
   'agents.stale': 'not reporting',
   'agents.reporting': 'reporting',
+  'agents.unreachable': 'unreachable',
   'agents.nothing': 'nothing yet',
   'agents.last_seen_at': 'last seen {at}',
 };
@@ -413,6 +414,7 @@ const zh: Record<Key, string> = {
   'agents.none': '还没有代理上报。',
   'agents.stale': '未上报',
   'agents.reporting': '上报中',
+  'agents.unreachable': '不可达',
   'agents.nothing': '暂无',
   'agents.last_seen_at': '最近上报 {at}',
 };

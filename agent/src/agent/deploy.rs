@@ -1,23 +1,72 @@
-//! What a deploy or rollback does on this host: install the release, switch `current`, start it
-//! and wait for it to be healthy, and restore the previous release when that fails.
+//! What a deploy or rollback does on this host: install the release, run its hooks, switch
+//! `current`, start it and wait for it to be healthy, and restore the previous release when that
+//! fails.
+//!
+//! A deploy of `new` over `old`:
+//!
+//! ```text
+//! Accepted   install new (download, verify, unpack; hooks and variables recorded)
+//!            before_install(new)                     failure: nothing running changed
+//!            drain(old) → stop(old) → manager stops  failure: old started again
+//! Switched   current → new → after_install(new) → start(new) → health → validate(new)
+//!            failure: rollback(new) → stop(new) → current → old → start(old) → health
+//! ```
+//!
+//! An agent killed in the middle resumes at the recorded phase, so the hooks of that phase run
+//! again: hooks must tolerate a second run.
 
-use boreas_core::command::{PmWorkload, SCHEMA_VERSION, TaskResult};
+use boreas_core::command::{PmWorkload, SCHEMA_VERSION, TaskResult, Workload};
+use boreas_core::config::HookName;
 
+use super::lifecycle::Occasion;
 use super::{Agent, failure};
 use crate::fetch::hex;
 use crate::journal::{Entry, Outcome, Phase};
+use crate::output::CommandLog;
 use crate::release::Layout;
-use crate::service::Launch;
-use crate::{Error, health, validate};
+use crate::{Error, validate};
 
 impl Agent {
-    /// Starts the installed `current` release of `app` and records its health.
+    /// Starts the installed `current` release of `app` when the agent starts. An app a `start`
+    /// hook runs is left alone when it is healthy already (it outlived the agent).
     pub(super) async fn start_current(&self, app: &str) {
         let Some(version) = self.layout.current(app) else {
             return;
         };
-        let result = self.start_and_check(app, &version).await;
-        if let Err(e) = result {
+        let Some(meta) = self.layout.installed(app, &version) else {
+            tracing::error!(app, version, "the current release is incomplete");
+            return;
+        };
+        let occasion = Occasion {
+            version: version.clone(),
+            previous: self.layout.previous(app),
+            commit: meta.workload.commit.clone(),
+            ..Occasion::default()
+        };
+        let mut log = CommandLog::open(&self.layout.logs_dir(app), "boot", Vec::new());
+        if meta.hooks.contains_key(&HookName::Start)
+            && let Ok(env) = self.release_env(app, &version, &occasion, Some(&mut log))
+            && crate::health::probe(
+                self.fetcher.http(),
+                &meta.workload.health,
+                &self.layout.release_dir(app, &version),
+                &env,
+            )
+            .await
+            .is_ok()
+        {
+            tracing::info!(
+                app,
+                version,
+                "app started by its hook is running and healthy"
+            );
+            self.healthy
+                .lock()
+                .expect("health lock")
+                .insert(app.to_owned(), true);
+            return;
+        }
+        if let Err(e) = self.start_release(app, &version, &occasion, &mut log).await {
             tracing::error!(app, version, error = %e, "installed release is not healthy");
         }
     }
@@ -82,40 +131,6 @@ impl Agent {
         Ok(())
     }
 
-    /// (Re)starts the installed release `version` and waits until it is healthy.
-    async fn start_and_check(&self, app: &str, version: &str) -> Result<(), Error> {
-        let meta = self
-            .layout
-            .installed(app, version)
-            .ok_or_else(|| Error::Start {
-                app: app.to_owned(),
-                message: format!("release {version} is not installed"),
-            })?;
-        let dir = self.layout.release_dir(app, version);
-        self.services
-            .restart(&Launch {
-                app: app.to_owned(),
-                version: version.to_owned(),
-                dir: dir.clone(),
-                run: meta.workload.run.clone(),
-            })
-            .await?;
-        let result = health::wait_healthy(
-            self.fetcher.http(),
-            &meta.workload.health,
-            &dir,
-            self.config.probe_interval,
-            app,
-            version,
-        )
-        .await;
-        self.healthy
-            .lock()
-            .expect("health lock")
-            .insert(app.to_owned(), result.is_ok());
-        result
-    }
-
     /// Points `current` at `version` and records which release ran before.
     fn switch(&self, app: &str, version: &str, previous: Option<&str>) -> Result<(), Error> {
         self.layout.switch(app, version)?;
@@ -126,18 +141,44 @@ impl Agent {
         Ok(())
     }
 
+    /// The occasion of a command: what its hooks are told.
+    fn occasion(entry: &Entry, version: &str, commit: Option<String>) -> Occasion {
+        let (deployment_id, batch) = match &entry.command.action {
+            boreas_core::command::Action::Deploy {
+                deployment_id,
+                batch,
+                ..
+            }
+            | boreas_core::command::Action::Rollback {
+                deployment_id,
+                batch,
+                ..
+            } => (Some(deployment_id.clone()), Some(*batch)),
+            boreas_core::command::Action::Status {} => (None, None),
+        };
+        Occasion {
+            version: version.to_owned(),
+            previous: entry.previous.clone(),
+            commit,
+            deployment_id,
+            batch,
+        }
+    }
+
     pub(super) async fn deploy(
         &self,
         entry: &mut Entry,
         app: &str,
         version: &str,
-        workload: &boreas_core::command::Workload,
+        workload: &Workload,
+        log: &mut CommandLog,
     ) -> Outcome {
         let pm = match validate::pm_workload(workload) {
             Ok(pm) => pm,
             Err(e) => return failure(&e),
         };
         let previous = entry.previous.clone();
+        let occasion = Self::occasion(entry, version, pm.commit.clone());
         tracing::info!(
             command_id = entry.command.command_id,
             app,
@@ -146,8 +187,19 @@ impl Agent {
             "deploy started"
         );
         if entry.phase == Phase::Accepted {
-            if let Err(e) = self.install(app, version, pm).await {
-                tracing::warn!(app, version, error = %e, "deploy failed before switching; nothing changed");
+            let prepared = match self.install(app, version, pm).await {
+                Ok(()) => self.prepare(app, version, pm).await,
+                Err(e) => Err(e),
+            };
+            let ready = match prepared {
+                Ok(()) => self
+                    .run_hook(HookName::BeforeInstall, app, version, &occasion, log)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ready {
+                tracing::warn!(app, version, error = %e, "deploy failed before anything running changed");
                 return failure(&e);
             }
             // Installing may take long: check again before what runs changes.
@@ -160,15 +212,30 @@ impl Agent {
                         .to_owned(),
                 };
             }
+            let left = self
+                .leave(
+                    app,
+                    previous.as_deref(),
+                    Some(version),
+                    &occasion,
+                    true,
+                    log,
+                )
+                .await;
+            if let Err(e) = left {
+                tracing::warn!(app, version, error = %e, "stopping the running release failed; starting it again");
+                return self
+                    .restore(app, None, previous.as_deref(), &e, &occasion, log)
+                    .await;
+            }
             entry.phase = Phase::Switched;
             if let Err(e) = self.journal.put(entry) {
                 return failure(&e);
             }
         }
-        let started = match self.switch(app, version, previous.as_deref()) {
-            Ok(()) => self.start_and_check(app, version).await,
-            Err(e) => Err(e),
-        };
+        let started = self
+            .switch_in(app, version, previous.as_deref(), &occasion, log)
+            .await;
         match started {
             Ok(()) => {
                 match self.layout.prune(app, self.config.keep_releases) {
@@ -185,13 +252,61 @@ impl Agent {
             }
             Err(e) => {
                 tracing::warn!(app, version, error = %e, "deploy failed; restoring the previous release");
-                self.restore(app, previous.as_deref(), &e).await
+                self.restore(app, Some(version), previous.as_deref(), &e, &occasion, log)
+                    .await
             }
         }
     }
 
-    /// Puts `previous` back after a failed deploy and says how that went.
-    async fn restore(&self, app: &str, previous: Option<&str>, cause: &Error) -> Outcome {
+    /// Switches `current` to the installed `version` and brings it up: `after_install`, start,
+    /// health, `validate`.
+    async fn switch_in(
+        &self,
+        app: &str,
+        version: &str,
+        previous: Option<&str>,
+        occasion: &Occasion,
+        log: &mut CommandLog,
+    ) -> Result<(), Error> {
+        self.switch(app, version, previous)?;
+        self.run_hook(HookName::AfterInstall, app, version, occasion, log)
+            .await?;
+        self.start_release(app, version, occasion, log).await?;
+        self.run_hook(HookName::Validate, app, version, occasion, log)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts `previous` back after a failed deploy of `failed` (`None`: it failed before it was
+    /// switched in) and says how that went.
+    async fn restore(
+        &self,
+        app: &str,
+        failed: Option<&str>,
+        previous: Option<&str>,
+        cause: &Error,
+        occasion: &Occasion,
+        log: &mut CommandLog,
+    ) -> Outcome {
+        if let Some(failed) = failed {
+            // The failed release undoes itself (a migration, say), then stops.
+            let undone = match self
+                .run_hook(HookName::Rollback, app, failed, occasion, log)
+                .await
+            {
+                Ok(_) => {
+                    self.leave(app, Some(failed), None, occasion, false, log)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = undone {
+                tracing::warn!(app, version = failed, error = %e, "undoing the failed release did not finish");
+                log.note(&format!("undoing {failed} did not finish: {e}"));
+                // Whatever it left still has to go before the previous release can start.
+                let _ = self.services.stop(app, None).await;
+            }
+        }
         let Some(previous) = previous else {
             let stopped = self.services.stop(app, None).await;
             let cleared = self.layout.clear_current(app);
@@ -206,8 +321,17 @@ impl Agent {
                 },
             };
         };
+        let back = Occasion {
+            version: previous.to_owned(),
+            previous: failed.map(str::to_owned),
+            commit: self
+                .layout
+                .installed(app, previous)
+                .and_then(|m| m.workload.commit),
+            ..occasion.clone()
+        };
         let restored = match self.layout.switch(app, previous) {
-            Ok(()) => self.start_and_check(app, previous).await,
+            Ok(()) => self.start_release(app, previous, &back, log).await,
             Err(e) => Err(e),
         };
         match restored {
@@ -237,7 +361,8 @@ impl Agent {
         entry: &mut Entry,
         app: &str,
         to_version: Option<&str>,
-        workload: Option<&boreas_core::command::Workload>,
+        workload: Option<&Workload>,
+        log: &mut CommandLog,
     ) -> Outcome {
         let previous = entry.previous.clone();
         tracing::info!(
@@ -247,16 +372,9 @@ impl Agent {
             previous,
             "rollback started"
         );
-        let result = match to_version {
-            None => {
-                let stopped = self.services.stop(app, None).await;
-                stopped.and_then(|()| self.layout.clear_current(app))
-            }
-            Some(to) => {
-                self.rollback_to(app, to, workload, previous.as_deref())
-                    .await
-            }
-        };
+        let result = self
+            .rollback_to(app, to_version, workload, previous.as_deref(), entry, log)
+            .await;
         match result {
             Ok(()) => Outcome::Succeeded {
                 output: self.result(app, to_version, previous).to_json(),
@@ -272,14 +390,21 @@ impl Agent {
         }
     }
 
+    /// Leaves `leaving` (its `rollback` hook, drain, stop) and brings `to` back, installing it
+    /// first when it is not on the host. A release still installed runs with what it was
+    /// deployed with (hooks and variables of that deploy).
     async fn rollback_to(
         &self,
         app: &str,
-        to: &str,
-        workload: Option<&boreas_core::command::Workload>,
-        previous: Option<&str>,
+        to: Option<&str>,
+        workload: Option<&Workload>,
+        leaving: Option<&str>,
+        entry: &Entry,
+        log: &mut CommandLog,
     ) -> Result<(), Error> {
-        if self.layout.installed(app, to).is_none() {
+        if let Some(to) = to
+            && self.layout.installed(app, to).is_none()
+        {
             let Some(workload) = workload else {
                 return Err(Error::Rollback {
                     app: app.to_owned(),
@@ -288,11 +413,29 @@ impl Agent {
                     ),
                 });
             };
-            self.install(app, to, validate::pm_workload(workload)?)
+            let pm = validate::pm_workload(workload)?;
+            self.install(app, to, pm).await?;
+            self.prepare(app, to, pm).await?;
+        }
+        let commit = to
+            .and_then(|v| self.layout.installed(app, v))
+            .and_then(|m| m.workload.commit);
+        let occasion = Self::occasion(entry, to.unwrap_or_default(), commit);
+        if let Some(leaving) = leaving.filter(|l| Some(*l) != to) {
+            self.run_hook(HookName::Rollback, app, leaving, &occasion, log)
                 .await?;
         }
-        self.switch(app, to, previous)?;
-        self.start_and_check(app, to).await
+        self.leave(app, leaving, None, &occasion, true, log).await?;
+        match to {
+            None => {
+                self.services.stop(app, None).await?;
+                self.layout.clear_current(app)
+            }
+            Some(to) => {
+                self.switch(app, to, leaving)?;
+                self.start_release(app, to, &occasion, log).await
+            }
+        }
     }
 
     fn result(&self, app: &str, version: Option<&str>, previous: Option<String>) -> TaskResult {

@@ -2,10 +2,13 @@
 //! the journal, reports outcomes to Step Functions and inventories to the inventory queue.
 //!
 //! - [`worker`]: the receive loop, the journal, leases, and reporting outcomes and inventories;
-//! - [`deploy`]: what a deploy or rollback does on this host (install, switch, start, health,
-//!   restore).
+//! - [`deploy`]: what a deploy or rollback does on this host (install, hooks, switch, start,
+//!   health, restore);
+//! - [`lifecycle`]: what belongs to a release (the hooks in force, its variables, the
+//!   environment and user of its processes, leaving and starting it).
 
 mod deploy;
+mod lifecycle;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -13,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use boreas_aws::orchestrator::Orchestrator;
 use boreas_aws::queues::Queues;
+use boreas_aws::secrets::{Secrets, SsmSecrets};
 
 use crate::Error;
 use crate::config::Config;
@@ -29,6 +33,8 @@ pub struct Agent {
     journal: Journal,
     fetcher: Fetcher,
     services: ServiceManager,
+    /// Reads the apps' `ssm:` variables at deploy time.
+    secrets: Arc<dyn Secrets>,
     queues: Arc<dyn Queues>,
     orchestrator: Arc<dyn Orchestrator>,
     queue_url: String,
@@ -67,6 +73,11 @@ impl Agent {
         );
         Ok(Arc::new(Self {
             fetcher: Fetcher::new(aws.clone()),
+            // No cache: a deploy reads the values of that moment.
+            secrets: Arc::new(SsmSecrets::new(
+                aws_sdk_ssm::Client::new(aws),
+                std::time::Duration::ZERO,
+            )),
             config,
             layout,
             journal,

@@ -10,6 +10,7 @@ use boreas_core::config::AppKind;
 
 use super::{Agent, failure};
 use crate::journal::{Entry, Outcome, Phase};
+use crate::output::CommandLog;
 use crate::{Error, validate};
 
 /// Finished journal entries are kept this long (the SQS maximum retention).
@@ -295,24 +296,38 @@ impl Agent {
                     }
                 }
             }
+            let deployment = action_deployment(&entry.command.action).to_owned();
+            let mut log = CommandLog::open(&self.layout.logs_dir(&app), &deployment, Vec::new());
             let outcome = match entry.command.action.clone() {
                 Action::Deploy {
                     app,
                     version,
                     workload,
                     ..
-                } => self.deploy(&mut entry, &app, &version, &workload).await,
+                } => {
+                    self.deploy(&mut entry, &app, &version, &workload, &mut log)
+                        .await
+                }
                 Action::Rollback {
                     app,
                     to_version,
                     workload,
                     ..
                 } => {
-                    self.rollback(&mut entry, &app, to_version.as_deref(), workload.as_ref())
-                        .await
+                    self.rollback(
+                        &mut entry,
+                        &app,
+                        to_version.as_deref(),
+                        workload.as_ref(),
+                        &mut log,
+                    )
+                    .await
                 }
                 Action::Status {} => unreachable!("status commands are answered at once"),
             };
+            // Sent before the result, so the output is recorded when the platform reacts to it.
+            self.send_output(&deployment, &app, entry.command.action.as_str(), &log)
+                .await;
             entry.phase = Phase::Finished;
             entry.outcome = Some(outcome);
             if let Err(e) = self.journal.put(&entry) {
@@ -458,6 +473,7 @@ impl Agent {
             environment: self.config.environment.clone(),
             group: self.config.group.clone(),
             apps,
+            interval_seconds: Some(self.config.inventory_every.as_secs()),
         })
     }
 
@@ -466,7 +482,7 @@ impl Agent {
         self.send_event(&event).await;
     }
 
-    async fn send_event(&self, event: &Event) {
+    pub(super) async fn send_event(&self, event: &Event) {
         let cached = self.inventory_url.lock().expect("inventory url").clone();
         let url = match cached {
             Some(url) => url,
@@ -496,6 +512,16 @@ fn action_app(action: &Action) -> Option<&str> {
     match action {
         Action::Deploy { app, .. } | Action::Rollback { app, .. } => Some(app),
         Action::Status {} => None,
+    }
+}
+
+/// The deployment a deploy or rollback belongs to.
+fn action_deployment(action: &Action) -> &str {
+    match action {
+        Action::Deploy { deployment_id, .. } | Action::Rollback { deployment_id, .. } => {
+            deployment_id
+        }
+        Action::Status {} => "",
     }
 }
 

@@ -39,8 +39,11 @@ pub fn free_port() -> u16 {
 }
 
 /// The app: answers every GET with its version; `sick` answers 500; `slow` waits before listening.
-const APP: &str = r#"import http.server, sys, time
+const APP: &str = r#"import http.server, json, os, sys, time
 VERSION = "@VERSION@"
+if os.environ.get("ENV_DUMP"):
+    with open(os.environ["ENV_DUMP"], "w") as f:
+        json.dump({"env": dict(os.environ), "uid": os.getuid(), "cwd": os.getcwd()}, f)
 port, mode = int(sys.argv[1]), sys.argv[2]
 if mode == "slow":
     time.sleep(float(sys.argv[3]))
@@ -58,6 +61,11 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 
 /// A release artifact: `app.py` of `version` plus filler so downloads take a few reads.
 pub fn artifact(version: &str, filler: usize) -> Vec<u8> {
+    artifact_with(version, filler, &[])
+}
+
+/// [`artifact`] with more files: (name, content, mode).
+pub fn artifact_with(version: &str, filler: usize, files: &[(&str, &str, u32)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
         flate2::Compression::fast(),
@@ -82,6 +90,9 @@ pub fn artifact(version: &str, filler: usize) -> Vec<u8> {
         block = Sha256::digest(block);
     }
     add("filler.bin", &filler_bytes, 0o644);
+    for (name, content, mode) in files {
+        add(name, content.as_bytes(), *mode);
+    }
     builder.into_inner().unwrap().finish().unwrap()
 }
 
@@ -93,7 +104,12 @@ pub fn workload(url: &str, sha256: &str, port: u16, mode: &[&str]) -> Workload {
         artifact_url: url.to_owned(),
         sha256: Some(sha256.to_owned()),
         sha256_url: None,
-        run: RunSpec::Command { command },
+        commit: None,
+        run_as: None,
+        hooks: Default::default(),
+        release_hooks: Vec::new(),
+        env: Default::default(),
+        run: Some(RunSpec::Command { command }),
         health: Health {
             check: HealthCheck::Http {
                 http: format!("http://127.0.0.1:{port}/healthz"),
@@ -270,6 +286,23 @@ impl Fixture {
         self.send_raw(&command.to_json()).await;
     }
 
+    /// Sends `command` to the queue of its own environment's agent, with a fresh execution's
+    /// task token; returns the execution name.
+    pub async fn send_in_env(&self, name: &str, mut command: Command) -> String {
+        command.task_token = Some(self.task_token(name).await);
+        let names = boreas_aws::names::Names::new(&self.prefix);
+        let url = self
+            .queues
+            .ensure_queue(&names.agent_queue(&command.environment, &command.target))
+            .await
+            .unwrap();
+        self.queues
+            .send(&url, &command.to_json(), &BTreeMap::new())
+            .await
+            .unwrap();
+        name.to_owned()
+    }
+
     pub async fn send_raw(&self, body: &str) {
         self.queues
             .send(&self.agent_url, body, &BTreeMap::new())
@@ -288,6 +321,33 @@ impl Fixture {
             assert!(Instant::now() < deadline, "execution {name} still running");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The error of the execution's failed task (`Boreas.…`), if it failed.
+    pub async fn task_error(&self, name: &str) -> Option<String> {
+        let history = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(self.orchestrator.execution_arn(name))
+            .send()
+            .await
+            .unwrap();
+        history.events.iter().find_map(|e| {
+            e.task_failed_event_details()
+                .and_then(|d| d.error().map(str::to_owned))
+        })
+    }
+
+    /// The whole history of an execution, as text (to search it).
+    pub async fn history_text(&self, name: &str) -> String {
+        let history = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(self.orchestrator.execution_arn(name))
+            .send()
+            .await
+            .unwrap();
+        format!("{:?}", history.events)
     }
 
     /// How many results (TaskSucceeded or TaskFailed) the execution's task received.
@@ -346,16 +406,33 @@ pub struct AgentProcess {
     pub log: PathBuf,
     endpoint: String,
     prefix: String,
+    environment: String,
+    extra_env: Vec<(String, String)>,
 }
 
 impl AgentProcess {
     pub fn start(fixture: &Fixture, work_dir: &Path) -> AgentProcess {
+        Self::start_in(fixture, work_dir, ENV, &[])
+    }
+
+    /// An agent of `environment`, with `extra_env` in its own environment.
+    pub fn start_in(
+        fixture: &Fixture,
+        work_dir: &Path,
+        environment: &str,
+        extra_env: &[(&str, &str)],
+    ) -> AgentProcess {
         let mut agent = AgentProcess {
             child: None,
             work_dir: work_dir.to_path_buf(),
             log: work_dir.join("agent.log"),
             endpoint: fixture.endpoint.clone(),
             prefix: fixture.prefix.clone(),
+            environment: environment.to_owned(),
+            extra_env: extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         agent.spawn();
         agent
@@ -369,13 +446,15 @@ impl AgentProcess {
             .open(&self.log)
             .unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_boreas-agent"))
-            .args(["--host", HOST, "--environment", ENV, "--group", "edge"])
+            .args(["--host", HOST, "--environment", &self.environment])
+            .args(["--group", "edge"])
             .args(["--prefix", &self.prefix, "--endpoint", &self.endpoint])
             .arg("--work-dir")
             .arg(&self.work_dir)
             .args(["--poll-seconds", "2", "--visibility-seconds", "6"])
             .args(["--probe-interval-ms", "200", "--inventory-seconds", "600"])
             .env("RUST_LOG", "info")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -11,6 +11,8 @@ use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::hooks::{ENV_NAME_PATTERN, HookName, Hooks, USER_PATTERN};
+
 // Patterns of the JSON Schema; `parse` enforces the same rules with positions and explanations.
 /// App, environment, host, group and cluster names (at most 40 characters).
 const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
@@ -48,6 +50,23 @@ fn environment_map(schema: &mut Schema) {
             item.insert("pattern".into(), json!(NAME_PATTERN));
             item.insert("maxLength".into(), json!(40));
         }
+    }
+}
+
+/// Schema of `pm.env`: environment names (or `default`) to variable names and values.
+fn env_map(schema: &mut Schema) {
+    schema.insert(
+        "propertyNames".into(),
+        json!({"pattern": NAME_PATTERN, "maxLength": 40}),
+    );
+    if let Some(vars) = schema
+        .get_mut("additionalProperties")
+        .and_then(|v| v.as_object_mut())
+    {
+        vars.insert(
+            "propertyNames".into(),
+            json!({"pattern": ENV_NAME_PATTERN, "description": "A variable name; BOREAS_* are set by the agent and cannot be declared."}),
+        );
     }
 }
 
@@ -312,10 +331,29 @@ pub struct PmSpec {
     pub hosts: BTreeMap<String, Vec<HostRef>>,
     /// Where each version's release artifact is downloaded from.
     pub artifact: ArtifactSpec,
-    /// How the app is started.
-    pub run: RunSpec,
+    /// How the app is started: a command the agent supervises or a systemd unit. May be left out
+    /// when `hooks.start` starts the app instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunSpec>,
     /// How the agent decides the new release is healthy.
     pub health: HealthSpec,
+    /// User the app and its hooks run as (default: the agent's user; needs the agent to run as root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = USER_PATTERN))]
+    pub run_as: Option<String>,
+    /// Lifecycle hooks: commands run at fixed points of a deploy.
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
+    /// Hooks a release's `boreas-release.yaml` may set, replacing the ones above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("uniqueItems" = true))]
+    pub release_hooks: Vec<HookName>,
+    /// Environment variables of the app and its hooks per environment name, and under `default`
+    /// for every environment. A value is literal text or `ssm:/APP/ENVIRONMENT/NAME`, an SSM
+    /// parameter the agent reads when it deploys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = env_map)]
+    pub env: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One entry of `pm.hosts.<env>`.

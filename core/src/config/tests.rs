@@ -76,9 +76,9 @@ fn minimal_config_gets_defaults() {
     assert_eq!(pm.hosts["prod"], [HostRef::Host("h-1".into())]);
     assert_eq!(
         pm.run,
-        RunSpec::Command {
+        Some(RunSpec::Command {
             command: vec!["./run".into()]
-        }
+        })
     );
     assert_eq!(pm.health.timeout, HealthSpec::default_timeout());
     assert_eq!(pm.health.retries, HealthSpec::default_retries());
@@ -230,7 +230,7 @@ fn missing_required_fields_are_reported_at_their_parent() {
         errors(&source),
         [
             "8:7: apps[0].pm.artifact: required field is missing",
-            "8:7: apps[0].pm.run: required field is missing"
+            "8:7: apps[0].pm.run: required field is missing: give `run` (or a `hooks.start` that starts the app)"
         ]
     );
 }
@@ -776,9 +776,9 @@ fn run_is_a_command_or_a_systemd_unit() {
     let config = ok(&with("{systemd: shop-api.service}"));
     assert_eq!(
         config.apps[0].pm.as_ref().expect("pm").run,
-        RunSpec::Systemd {
+        Some(RunSpec::Systemd {
             systemd: "shop-api.service".into()
-        }
+        })
     );
     assert_eq!(
         messages(&with("{command: [./run], systemd: x}")),

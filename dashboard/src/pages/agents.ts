@@ -27,7 +27,11 @@ export async function agentsPage(ctx: Ctx): Promise<HTMLElement> {
                 null,
                 formatTime(a.last_seen),
                 ' ',
-                a.stale ? h('span', { class: 'badge tone-bad' }, t('agents.stale')) : h('span', { class: 'badge tone-ok' }, t('agents.reporting')),
+                a.unreachable
+                  ? h('span', { class: 'badge tone-bad' }, t('agents.unreachable'))
+                  : a.stale
+                    ? h('span', { class: 'badge tone-bad' }, t('agents.stale'))
+                    : h('span', { class: 'badge tone-ok' }, t('agents.reporting')),
               ),
               (a.apps ?? []).length === 0
                 ? h('span', { class: 'muted' }, t('agents.nothing'))

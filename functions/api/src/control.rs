@@ -122,8 +122,8 @@ fn check_same_work(current: &Plan, next: &Plan) -> Result<(), Error> {
     Ok(())
 }
 
-/// The `boreas.yaml` the planner recorded for a version, parsed.
-async fn version_config(api: &Api, repo: &str, version: &str) -> Result<Config, Error> {
+/// The `boreas.yaml` the planner recorded for a version, parsed, and the version's commit.
+async fn version_config(api: &Api, repo: &str, version: &str) -> Result<(Config, String), Error> {
     let source = api
         .store
         .get_version_config(repo, version)
@@ -134,12 +134,24 @@ async fn version_config(api: &Api, repo: &str, version: &str) -> Result<Config, 
                 format!("no boreas.yaml is recorded for version {repo}/{version}"),
             )
         })?;
-    config::parse(&source).map_err(|e| {
+    let config = config::parse(&source).map_err(|e| {
         Error::conflict(
             "config_invalid",
             format!("the boreas.yaml recorded for {repo}/{version} does not validate: {e}"),
         )
-    })
+    })?;
+    let commit = api
+        .store
+        .get_version(repo, version)
+        .await?
+        .map(|v| v.version.commit.0)
+        .ok_or_else(|| {
+            Error::conflict(
+                "version_unknown",
+                format!("version {repo}/{version} is not recorded"),
+            )
+        })?;
+    Ok((config, commit))
 }
 
 pub(crate) async fn confirm(
@@ -159,12 +171,13 @@ pub(crate) async fn confirm(
             message: format!("deployment {id} plans no app; cancel it instead"),
         });
     }
-    let config = version_config(api, &d.repository, &d.version).await?;
-    let input =
-        execution::execution_input(id, plan, &config).map_err(|e| Error::Unprocessable {
+    let (config, commit) = version_config(api, &d.repository, &d.version).await?;
+    let input = execution::execution_input(id, plan, &config, &commit).map_err(|e| {
+        Error::Unprocessable {
             rule: "execution_input",
             message: e.to_string(),
-        })?;
+        }
+    })?;
     let started = Lifecycle::new(api.store.as_ref())
         .start(
             api.orchestrator.as_ref(),
@@ -366,7 +379,7 @@ pub(crate) async fn revert(
                 ));
             }
         };
-        let config = version_config(api, repo, &target.name).await?;
+        let (config, _) = version_config(api, repo, &target.name).await?;
         for (env, apps) in &running {
             let plan = revert_plan(&land, &config, env, &target.name, name, apps)?;
             if plan.apps().next().is_some() {

@@ -248,21 +248,25 @@ pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire
             .checked_sub(api.stale_after)
             .unwrap_or(SystemTime::UNIX_EPOCH),
     );
+    let now = rfc3339(SystemTime::now());
     let keyed = agents
         .into_iter()
         .map(|a| {
             let key = format!("{}\u{0}{}", a.env, a.host);
             let apps = crate::apps::inventory(&a);
+            let unreachable = a.unreachable_at(&now);
             let store::Agent {
                 env,
                 host,
                 group,
                 last_seen,
                 observed_at: _,
+                live_until: _,
                 apps: _,
             } = a;
             let body = wire::Agent {
                 stale: last_seen < cutoff,
+                unreachable,
                 environment: env,
                 host,
                 group,

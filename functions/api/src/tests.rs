@@ -994,6 +994,8 @@ async fn add_agent(store: &MemoryStore, host: &str, last_seen: SystemTime, apps:
             group: "g".into(),
             last_seen: rfc3339(last_seen),
             observed_at: rfc3339(last_seen),
+            // A 30 s heartbeat: two intervals and the slack.
+            live_until: Some(rfc3339(last_seen + Duration::from_secs(75))),
             apps: inventory(apps),
         })
         .await
@@ -1086,18 +1088,24 @@ async fn apps_show_desired_version_coverage_and_drift() {
     assert_eq!(r.body["next_cursor"], Value::Null);
 
     let r = call(&f.api, get("/api/agents", Role::Viewer)).await;
-    let stale: Vec<(&str, bool)> = r.body["items"]
+    let stale: Vec<(&str, bool, bool)> = r.body["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["host"].as_str().unwrap(), a["stale"].as_bool().unwrap()))
+        .map(|a| {
+            (
+                a["host"].as_str().unwrap(),
+                a["stale"].as_bool().unwrap(),
+                a["unreachable"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         stale,
         [
-            ("api-staging-1", false),
-            ("api-staging-2", false),
-            ("api-staging-3", true)
+            ("api-staging-1", false, false),
+            ("api-staging-2", false, false),
+            ("api-staging-3", true, true)
         ]
     );
     assert_eq!(r.body["items"][0]["apps"][0]["version"], "v2");

@@ -15,9 +15,10 @@
 //! | gate             | `DEP#{id}`                           | `GATE#{gate}`              |                                            | `task_token`, `status`, `comment`, `by` |
 //! | run lock         | `LOCK#{env}#{app}`                   | `LOCK`                     |                                            | `deployment_id` |
 //! | webhook delivery | `DELIVERY#{provider}#{delivery_id}`  | `DELIVERY`                 |                                            | `received_at`, `expires_at` (N, TTL) |
-//! | agent            | `AGENT#{env}#{host}`                 | `META`                     | `AGENTS` / `{env}#{host}`                  | `group`, `last_seen`, `apps` (JSON) |
+//! | agent            | `AGENT#{env}#{host}`                 | `META`                     | `AGENTS` / `{env}#{host}`                  | `group`, `last_seen`, `live_until`, `apps` (JSON) |
 //! | api token        | `TOKEN#{sha256 hex}`                 | `META`                     | `TOKENS` / `{name}`                        | `role`, `name`, `created_at`, `expires`, `last_used` |
 //! | api token name   | `TOKENNAME#{name}`                   | `META`                     |                                            | `token_hash` (the name is unique) |
+//! | hook output      | `OUTPUT#{id}`                        | `{app}#{target}#{action}`  |                                            | `output`, `truncated`, `at` |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
 //!
 //! `{repo}` is the repository id, `host/full_name` lowercased ([`boreas_core::repository`]), so a
@@ -419,8 +420,36 @@ pub struct Agent {
     /// When the reporter observed what the last report says (its own clock): a report never
     /// replaces one observed later.
     pub observed_at: String,
+    /// Until when the host counts as reachable without another report (absent: agents that do
+    /// not say how often they report).
+    pub live_until: Option<String>,
     /// Inventory: what runs on the host, as reported.
     pub apps: serde_json::Value,
+}
+
+impl Agent {
+    /// Whether the host has missed its liveness window at `now` (RFC 3339, as [`rfc3339`] writes).
+    pub fn unreachable_at(&self, now: &str) -> bool {
+        self.live_until.as_deref().is_some_and(|until| until < now)
+    }
+}
+
+/// What a target's lifecycle hooks printed during one command (kept apart from the deployment's
+/// progress records, so reading progress never reads output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskOutput {
+    /// App name.
+    pub app: String,
+    /// Host name.
+    pub target: String,
+    /// `deploy` or `rollback`.
+    pub action: String,
+    /// The last part of the output.
+    pub output: String,
+    /// Whether earlier output was cut off.
+    pub truncated: bool,
+    /// When it was recorded.
+    pub at: String,
 }
 
 /// An API token's grant (the secret itself is never stored, only its SHA-256).
@@ -651,6 +680,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, bool>;
     /// Agents, of one environment or all, by environment then host.
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>>;
+
+    /// Creates or replaces the hook output of one target's command in deployment `id`.
+    fn put_task_output<'a>(&'a self, id: &'a str, output: &'a TaskOutput) -> BoxFuture<'a, ()>;
+    /// The hook outputs of one target in deployment `id`, by action.
+    fn task_outputs<'a>(
+        &'a self,
+        id: &'a str,
+        app: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Vec<TaskOutput>>;
 
     /// Stores a new token's grant, keyed by the secret's SHA-256; [`Error::AlreadyExists`] when
     /// its name is taken.

@@ -12,7 +12,8 @@ use boreas_aws::names::Names;
 use boreas_aws::store::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, DeploymentFilter,
     DynamoStore, GitCredential, LastDelivery, MemoryStore, NewDeployment, PageRequest,
-    PreviousSecret, Repository, Store, TargetProgress, Transition, VersionRecord,
+    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, Transition,
+    VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
@@ -73,6 +74,7 @@ store_behaviour!(
     concurrent_run_lock_claims_let_exactly_one_win,
     twenty_concurrent_writers_of_one_delivery_id_one_wins,
     agents_upsert_and_list,
+    task_outputs_are_kept_per_target_and_action,
     api_tokens_resolve_by_secret,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
@@ -863,6 +865,7 @@ async fn agents_upsert_and_list(store: Arc<dyn Store>) {
         group: "web".to_owned(),
         last_seen: at(second),
         observed_at: at(second),
+        live_until: Some(at(second + 75)),
         apps: serde_json::json!({"shop": {"version": "v1.0.0", "healthy": true}}),
     };
     for a in [
@@ -889,6 +892,50 @@ async fn agents_upsert_and_list(store: Arc<dyn Store>) {
     let staging = store.list_agents(Some("staging")).await.unwrap();
     assert_eq!(staging, [agent("staging", "s-1", 3), seen_again]);
     assert!(store.list_agents(Some("stag")).await.unwrap().is_empty());
+    let silent = &staging[0];
+    assert!(!silent.unreachable_at(&at(3 + 75)));
+    assert!(silent.unreachable_at(&at(3 + 76)));
+    let unknown = Agent {
+        live_until: None,
+        ..silent.clone()
+    };
+    assert!(
+        !unknown.unreachable_at(&at(10_000)),
+        "no window, no verdict"
+    );
+}
+
+async fn task_outputs_are_kept_per_target_and_action(store: Arc<dyn Store>) {
+    let output = |target: &str, action: &str, text: &str| TaskOutput {
+        app: "web".to_owned(),
+        target: target.to_owned(),
+        action: action.to_owned(),
+        output: text.to_owned(),
+        truncated: action == "deploy",
+        at: at(1),
+    };
+    for o in [
+        output("h1", "deploy", "== validate failed\n"),
+        output("h1", "rollback", "== rollback ok\n"),
+        output("h10", "deploy", "other host"),
+    ] {
+        store.put_task_output("d-1", &o).await.unwrap();
+    }
+    store
+        .put_task_output("d-2", &output("h1", "deploy", "other deployment"))
+        .await
+        .unwrap();
+    let mut got = store.task_outputs("d-1", "web", "h1").await.unwrap();
+    got.sort_by(|a, b| a.action.cmp(&b.action));
+    assert_eq!(
+        got,
+        [
+            output("h1", "deploy", "== validate failed\n"),
+            output("h1", "rollback", "== rollback ok\n")
+        ]
+    );
+    // Progress never carries output.
+    assert_eq!(store.progress("d-1").await.unwrap(), Progress::default());
 }
 
 async fn api_tokens_resolve_by_secret(store: Arc<dyn Store>) {

@@ -615,6 +615,8 @@ pub fn inventory_event(cluster: &str, environment: &str, deployments: &[Deployme
         environment: environment.to_owned(),
         group: None,
         apps,
+        // Liveness is a PM agent's: a cluster's reachability shows in its commands' outcomes.
+        interval_seconds: None,
     });
     let mut value: Value = serde_json::from_str(&event.to_json()).expect("an event is JSON");
     // The workload, track and replica counts ride along as extra fields of each entry; readers

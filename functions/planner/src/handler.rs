@@ -385,7 +385,8 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
             _ => false,
         };
         if start
-            && let Some(note) = start_deployment(ctx, &deployment, &config, &mut result).await?
+            && let Some(note) =
+                start_deployment(ctx, &deployment, &config, &commit, &mut result).await?
         {
             outcome.notes.push(format!("{env}: {note}"));
         }
@@ -689,10 +690,11 @@ async fn start_deployment(
     ctx: &Planner,
     deployment: &Deployment,
     config: &Config,
+    commit: &CommitId,
     result: &mut EnvironmentOutcome,
 ) -> Result<Option<String>, Error> {
     // The stored plan is the one to run (a redelivered job finds the first run's plan).
-    let input = match execution_input(&deployment.id, &deployment.plan, config) {
+    let input = match execution_input(&deployment.id, &deployment.plan, config, &commit.0) {
         Ok(input) => input.to_json(),
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };

@@ -130,6 +130,7 @@ impl Ctx {
                     group: group.into(),
                     last_seen: rfc3339(SystemTime::now()),
                     observed_at: rfc3339(SystemTime::now()),
+                    live_until: None,
                     apps: serde_json::json!({}),
                 })
                 .await

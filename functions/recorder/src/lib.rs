@@ -8,7 +8,9 @@
 //!     the run locks it holds are released ([`boreas_aws::lifecycle::Lifecycle::finish`]);
 //! - the **inventory** queue, which agents and operators send to:
 //!   - `inventory`: what runs on a target, as the agent record of `(environment, target)`,
-//!     unless the stored one was observed later.
+//!     unless the stored one was observed later, with the time until which the target counts as
+//!     reachable (two of its reporting intervals and a slack);
+//!   - `task_output`: what a target's hooks printed during a command, under the deployment.
 //!
 //! An event on the wrong channel (a host sending `deployment_finished`, say) is refused and left
 //! to the dead-letter queue: nothing a host sends can finish a deployment or touch a gate.
@@ -21,15 +23,15 @@
 //! recorded.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::env::Env;
 use boreas_aws::lifecycle::{Finished, Lifecycle};
 use boreas_aws::names::Names;
-use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
-use boreas_core::command::{Channel, Event, EventBody, WireError, is_instant};
+use boreas_aws::store::{Agent, DynamoStore, Store, TaskOutput, rfc3339};
+use boreas_core::command::{Channel, Event, EventBody, WireError, is_instant, live_window_seconds};
 use boreas_core::deployment::DeploymentStatus;
 
 /// Why a message was not recorded.
@@ -105,6 +107,8 @@ pub enum Outcome {
     InventoryStored,
     /// The stored inventory was observed at the same instant or later: this one was dropped.
     InventoryStale,
+    /// A target's hook output was stored.
+    OutputStored,
     /// The deployment moved to its terminal status and its locks were released.
     Finished(DeploymentStatus),
     /// The deployment had already left `running` (a redelivery, or a cancel that came first);
@@ -191,6 +195,8 @@ pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outc
             expected: expected.as_str(),
         });
     }
+    let received = SystemTime::now();
+    let now = rfc3339(received);
     match event.body {
         EventBody::GateWaiting {
             deployment_id,
@@ -208,6 +214,7 @@ pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outc
             environment,
             group,
             apps,
+            interval_seconds,
             ..
         } => {
             if !is_instant(&observed_at) {
@@ -216,12 +223,15 @@ pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outc
                     at: observed_at,
                 });
             }
+            let live_until = interval_seconds
+                .map(|i| rfc3339(received + Duration::from_secs(live_window_seconds(i))));
             let agent = Agent {
                 env: environment,
                 host: target,
                 group: group.unwrap_or_default(),
-                last_seen: rfc3339(SystemTime::now()),
+                last_seen: now,
                 observed_at,
+                live_until,
                 apps: serde_json::to_value(&apps).expect("inventories serialise"),
             };
             Ok(if ctx.store.upsert_agent(&agent).await? {
@@ -229,6 +239,25 @@ pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outc
             } else {
                 Outcome::InventoryStale
             })
+        }
+        EventBody::TaskOutput {
+            deployment_id,
+            app,
+            target,
+            action,
+            output,
+            truncated,
+        } => {
+            let output = TaskOutput {
+                app,
+                target,
+                action,
+                output,
+                truncated,
+                at: now,
+            };
+            ctx.store.put_task_output(&deployment_id, &output).await?;
+            Ok(Outcome::OutputStored)
         }
         EventBody::DeploymentFinished {
             deployment_id,

@@ -83,6 +83,7 @@ fn inventory_at(host: &str, version: &str, observed_at: &str) -> String {
             healthy: true,
             pid: None,
         }],
+        interval_seconds: Some(30),
     })
     .to_json()
 }
@@ -232,6 +233,76 @@ async fn inventories_upsert_agents() {
     assert_eq!(agents[0].apps[0]["version"], "v2");
     assert!(agents[0].last_seen >= first_seen[0].last_seen);
     assert_eq!(agents[1], first_seen[1]);
+}
+
+#[tokio::test]
+async fn an_inventory_sets_how_long_its_host_counts_as_reachable() {
+    let (recorder, store, _) = setup().await;
+    let before = SystemTime::now();
+    record(&recorder, Channel::Inventory, &inventory_event("h1", "v1"))
+        .await
+        .unwrap();
+    let agent = &store.list_agents(Some("prod")).await.unwrap()[0];
+    // Two 30 s intervals and the slack.
+    let window = std::time::Duration::from_secs(75);
+    let until = agent.live_until.clone().expect("a liveness window");
+    assert!(until >= rfc3339(before + window), "{until}");
+    assert!(until <= rfc3339(SystemTime::now() + window), "{until}");
+    assert!(!agent.unreachable_at(&rfc3339(SystemTime::now())));
+    assert!(agent.unreachable_at(&rfc3339(SystemTime::now() + window + window)));
+}
+
+#[tokio::test]
+async fn hook_output_is_stored_per_target_and_action() {
+    let (recorder, store, names) = setup().await;
+    let body = |action: &str, output: &str| {
+        Event::new(EventBody::TaskOutput {
+            deployment_id: "d-1".into(),
+            app: "web".into(),
+            target: "h1".into(),
+            action: action.into(),
+            output: output.into(),
+            truncated: action == "deploy",
+        })
+        .to_json()
+    };
+    let resp = handle(
+        &recorder,
+        sqs_event(
+            &names.inventory_queue(),
+            &[
+                ("m1", body("deploy", "== validate failed: exit status: 1\n")),
+                ("m2", body("rollback", "== rollback succeeded\n")),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(failures(&resp), Vec::<String>::new());
+    // A redelivery replaces, never duplicates.
+    assert_eq!(
+        record(
+            &recorder,
+            Channel::Inventory,
+            &body("deploy", "== validate failed: exit status: 1\n")
+        )
+        .await
+        .unwrap(),
+        Outcome::OutputStored
+    );
+    let mut outputs = store.task_outputs("d-1", "web", "h1").await.unwrap();
+    outputs.sort_by(|a, b| a.action.cmp(&b.action));
+    assert_eq!(outputs.len(), 2);
+    assert_eq!(
+        (outputs[0].action.as_str(), outputs[0].truncated),
+        ("deploy", true)
+    );
+    assert_eq!(outputs[1].output, "== rollback succeeded\n");
+    // Output is what hosts send: the platform channel refuses it.
+    assert!(
+        record(&recorder, Channel::Platform, &body("deploy", "forged"))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -442,6 +442,40 @@ impl Decoder {
         }
     }
 
+    /// One of a fixed set of words (`rollback`, `pause`, …), with a hint for a near miss.
+    pub(super) fn choice<T: Copy>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        all: &[T],
+        text_of: fn(T) -> &'static str,
+    ) -> Option<T> {
+        if let Value::Scalar { text, .. } = &node.value
+            && let Some(&v) = all.iter().find(|v| text_of(**v) == text)
+        {
+            return Some(v);
+        }
+        let words: Vec<&str> = all.iter().map(|v| text_of(*v)).collect();
+        let hint = match &node.value {
+            Value::Scalar { text, .. } => did_you_mean(text, words.iter().copied()),
+            _ => String::new(),
+        };
+        self.error(
+            node.pos,
+            path,
+            format!(
+                "expected one of {}, found {}{hint}",
+                words
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                describe(node)
+            ),
+        );
+        None
+    }
+
     /// Collects `T`s from every item; `None` if any item failed.
     pub(super) fn each<T>(
         &mut self,

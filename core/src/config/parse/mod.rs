@@ -15,6 +15,7 @@ mod graph;
 mod sections;
 
 use super::error::{ConfigError, ConfigErrors};
+use super::hooks::ReleaseFile;
 use super::model::Config;
 use super::yaml::{self, Pos};
 use decoder::Decoder;
@@ -39,6 +40,21 @@ pub fn parse(source: &str) -> Result<Config, ConfigErrors> {
     let config = decoder.config(&root);
     match config {
         Some(config) if decoder.errors.is_empty() => Ok(config),
+        _ => Err(ConfigErrors::new(decoder.errors)),
+    }
+}
+
+/// Reads and validates a release file (`boreas-release.yaml`). An empty file sets nothing.
+pub fn parse_release(source: &str) -> Result<ReleaseFile, ConfigErrors> {
+    let root = match yaml::read(source) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(ReleaseFile::default()),
+        Err(errors) => return Err(ConfigErrors::new(errors)),
+    };
+    let mut decoder = Decoder::default();
+    let release = decoder.release_file(&root);
+    match release {
+        Some(release) if decoder.errors.is_empty() => Ok(release),
         _ => Err(ConfigErrors::new(decoder.errors)),
     }
 }

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Deployment, Gate, GitCredential,
-    LastDelivery, NewDeployment, PreviousSecret, Progress, Repository, TargetProgress,
+    LastDelivery, NewDeployment, PreviousSecret, Progress, Repository, TargetProgress, TaskOutput,
     VersionRecord,
 };
 use crate::Error;
@@ -468,7 +468,7 @@ pub(super) fn lock_holder_from(item: &Item, env: &str, app: &str) -> Result<Stri
 }
 
 pub(super) fn agent_item(agent: &Agent) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (
             "pk".into(),
             s(format!("AGENT#{}#{}", agent.env, agent.host)),
@@ -482,7 +482,9 @@ pub(super) fn agent_item(agent: &Agent) -> Item {
         ("last_seen".into(), s(&agent.last_seen)),
         ("observed_at".into(), s(&agent.observed_at)),
         ("apps".into(), s(agent.apps.to_string())),
-    ])
+    ]);
+    put_opt(&mut item, "live_until", agent.live_until.as_ref());
+    item
 }
 
 pub(super) fn agent_from(item: &Item) -> Result<Agent, Error> {
@@ -497,7 +499,41 @@ pub(super) fn agent_from(item: &Item) -> Result<Agent, Error> {
             Some(at) => at,
             None => rec.s("last_seen")?,
         },
+        live_until: rec.opt_s("live_until")?,
         apps: rec.json("apps")?,
+    })
+}
+
+/// Partition key of a deployment's hook outputs.
+pub(super) fn output_pk(id: &str) -> AttributeValue {
+    s(format!("OUTPUT#{id}"))
+}
+
+pub(super) fn task_output_item(id: &str, o: &TaskOutput) -> Item {
+    HashMap::from([
+        ("pk".into(), output_pk(id)),
+        (
+            "sk".into(),
+            s(format!("{}#{}#{}", o.app, o.target, o.action)),
+        ),
+        ("app".into(), s(&o.app)),
+        ("target".into(), s(&o.target)),
+        ("action".into(), s(&o.action)),
+        ("output".into(), s(&o.output)),
+        ("truncated".into(), AttributeValue::Bool(o.truncated)),
+        ("at".into(), s(&o.at)),
+    ])
+}
+
+pub(super) fn task_output_from(item: &Item) -> Result<TaskOutput, Error> {
+    let rec = Rec::new(item, "task output");
+    Ok(TaskOutput {
+        app: rec.s("app")?,
+        target: rec.s("target")?,
+        action: rec.s("action")?,
+        output: rec.s("output")?,
+        truncated: matches!(item.get("truncated"), Some(AttributeValue::Bool(true))),
+        at: rec.s("at")?,
     })
 }
 

@@ -19,16 +19,18 @@ use super::codec::{
     Item, LAST_DELIVERY, add_progress, agent_from, agent_item, api_token_from, api_token_item,
     app_progress_item, audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from,
     deployment_pk, gate_from, json, last_delivery_from, last_delivery_item, lock_holder_from,
-    lock_pk, n, new_deployment_item, repo_pk, repository_from, repository_item, s, strings,
-    target_progress_item, token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk,
-    version_config_from, version_config_item, version_from, version_item, version_state_str,
+    lock_pk, n, new_deployment_item, output_pk, repo_pk, repository_from, repository_item, s,
+    strings, target_progress_item, task_output_from, task_output_item, token_hash_from,
+    token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
+    version_config_item, version_from, version_item, version_state_str,
 };
 use super::memory::{gate_decided, lock_held, plan_frozen};
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, LastDelivery, NewDeployment, Page, PageRequest, PreviousSecret,
-    Progress, Repository, Store, TargetProgress, Transition, VersionRecord, check_deployment_id,
-    check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times, rfc3339,
+    Progress, Repository, Store, TargetProgress, TaskOutput, Transition, VersionRecord,
+    check_deployment_id, check_lock_set, decode_cursor, encode_cursor, epoch_seconds,
+    lifecycle_times, rfc3339,
 };
 use crate::{BoxFuture, Error};
 
@@ -946,6 +948,32 @@ impl Store for DynamoStore {
                 .await?
                 .iter()
                 .map(agent_from)
+                .collect()
+        })
+    }
+
+    fn put_task_output<'a>(&'a self, id: &'a str, output: &'a TaskOutput) -> BoxFuture<'a, ()> {
+        Box::pin(self.put_item(task_output_item(id, output)))
+    }
+
+    fn task_outputs<'a>(
+        &'a self,
+        id: &'a str,
+        app: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Vec<TaskOutput>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :t)")
+                .expression_attribute_values(":p", output_pk(id))
+                .expression_attribute_values(":t", s(format!("{app}#{target}#")));
+            self.query_all(query)
+                .await?
+                .iter()
+                .map(task_output_from)
                 .collect()
         })
     }

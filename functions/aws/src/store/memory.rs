@@ -13,8 +13,9 @@ use boreas_core::webhook::Provider;
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, LastDelivery, NewDeployment, Page, PageRequest, PreviousSecret,
-    Progress, Repository, Store, TargetProgress, Transition, VersionRecord, check_deployment_id,
-    check_lock_set, decode_cursor, encode_cursor, epoch_seconds, lifecycle_times, token_hash,
+    Progress, Repository, Store, TargetProgress, TaskOutput, Transition, VersionRecord,
+    check_deployment_id, check_lock_set, decode_cursor, encode_cursor, epoch_seconds,
+    lifecycle_times, token_hash,
 };
 use crate::{BoxFuture, Error};
 
@@ -41,6 +42,8 @@ struct State {
     /// Delivery → `expires_at` (epoch seconds).
     deliveries: BTreeMap<(Provider, String), u64>,
     agents: BTreeMap<(String, String), Agent>,
+    /// (deployment, app, target, action) → hook output.
+    outputs: BTreeMap<(String, String, String, String), TaskOutput>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
     /// Token name → SHA-256 hex of its secret.
@@ -606,6 +609,36 @@ impl Store for MemoryStore {
                 .values()
                 .filter(|a| env.is_none_or(|e| e == a.env))
                 .cloned()
+                .collect())
+        })
+    }
+
+    fn put_task_output<'a>(&'a self, id: &'a str, output: &'a TaskOutput) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let key = (
+                id.to_owned(),
+                output.app.clone(),
+                output.target.clone(),
+                output.action.clone(),
+            );
+            self.lock().outputs.insert(key, output.clone());
+            Ok(())
+        })
+    }
+
+    fn task_outputs<'a>(
+        &'a self,
+        id: &'a str,
+        app: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Vec<TaskOutput>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .outputs
+                .iter()
+                .filter(|((d, a, t, _), _)| d == id && a == app && t == target)
+                .map(|(_, o)| o.clone())
                 .collect())
         })
     }

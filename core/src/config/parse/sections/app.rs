@@ -114,7 +114,9 @@ impl Decoder {
             Some(n) => self.rollout(n, &f.path("rollout"), kind),
             None => Some(Rollout::default()),
         };
-        let pm = f.get("pm").map(|n| self.pm(n, &f.path("pm"), environments));
+        let pm = f
+            .get("pm")
+            .map(|n| self.pm(n, &f.path("pm"), name.as_deref(), environments));
         let k8s = f
             .get("k8s")
             .map(|n| self.k8s(n, &f.path("k8s"), environments));

@@ -6,7 +6,9 @@
 //! fields). Checks that span several sections or apps belong in [`super::graph`].
 
 mod app;
+mod env;
 mod environments;
+mod hooks;
 mod k8s;
 mod pm;
 mod rollout;

@@ -1,7 +1,9 @@
-//! `apps[].pm`: hosts per environment, the artifact, how it runs and its health probe.
+//! `apps[].pm`: hosts per environment, the artifact, how it runs and its health probe (hooks and
+//! variables have their own modules).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use crate::config::hooks::Hooks;
 use crate::config::model::{ArtifactSpec, HealthCheck, HealthSpec, HostRef, PmSpec, RunSpec};
 use crate::config::parse::decoder::{Decoder, index};
 use crate::config::yaml::{Node, Value};
@@ -11,26 +13,68 @@ impl Decoder {
         &mut self,
         node: &Node,
         path: &str,
+        app: Option<&str>,
         environments: Option<&[String]>,
     ) -> Option<PmSpec> {
-        let f = self.fields(node, path, &["hosts", "artifact", "run", "health"])?;
+        let f = self.fields(
+            node,
+            path,
+            &[
+                "hosts",
+                "artifact",
+                "run",
+                "health",
+                "run_as",
+                "hooks",
+                "release_hooks",
+                "env",
+            ],
+        )?;
         let hosts = self.required(&f, "hosts").and_then(|n| {
             self.per_environment(n, &f.path("hosts"), environments, "hosts", Self::hosts)
         });
         let artifact = self
             .required(&f, "artifact")
             .and_then(|n| self.artifact(n, &f.path("artifact")));
-        let run = self
-            .required(&f, "run")
-            .and_then(|n| self.run(n, &f.path("run")));
+        let hooks = match f.get("hooks") {
+            Some(n) => self.hooks(n, &f.path("hooks")),
+            None => Some(Hooks::default()),
+        };
+        // `run` may be left out only when a `start` hook starts the app.
+        let run = match f.get("run") {
+            Some(n) => self.run(n, &f.path("run")).map(Some),
+            None if hooks.as_ref().is_some_and(|h| h.start.is_some()) => Some(None),
+            None if hooks.is_none() => None,
+            None => {
+                self.error(
+                    f.pos,
+                    &f.path("run"),
+                    "required field is missing: give `run` (or a `hooks.start` that starts the app)",
+                );
+                None
+            }
+        };
         let health = self
             .required(&f, "health")
             .and_then(|n| self.health(n, &f.path("health")));
+        let run_as = f.get("run_as").map(|n| self.user(n, &f.path("run_as")));
+        let release_hooks = match f.get("release_hooks") {
+            Some(n) => self.release_hooks(n, &f.path("release_hooks")),
+            None => Some(Vec::new()),
+        };
+        let env = match f.get("env") {
+            Some(n) => self.env(n, &f.path("env"), app, environments),
+            None => Some(BTreeMap::new()),
+        };
         Some(PmSpec {
             hosts: hosts?,
             artifact: artifact?,
             run: run?,
             health: health?,
+            run_as: run_as.map_or(Some(None), |u| u.map(Some))?,
+            hooks: hooks?,
+            release_hooks: release_hooks?,
+            env: env?,
         })
     }
 
@@ -190,7 +234,7 @@ impl Decoder {
         }
     }
 
-    fn command(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+    pub(super) fn command(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
         let items = self.nonempty_list(
             node,
             path,
