@@ -21,6 +21,7 @@ use boreas_core::planner::{PlanInput, config_targets, plan};
 use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_test_support::emulator::Prefix;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -47,16 +48,11 @@ struct Platform {
 }
 
 async fn platform() -> Platform {
-    let emulator = emulator::shared().await;
-    let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&boreas_aws::emulator::unique_prefix('a'));
-    let provisioned = boreas_aws::provision::provision(
-        &config,
-        &names,
-        &root().join("statemachine/deployment.asl.json"),
-    )
-    .await
-    .unwrap();
+    let Prefix {
+        sdk: config,
+        names,
+        provisioned,
+    } = Prefix::shared('a').await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     // Queues of every staging target, so that executions wait on their first command.
     for host in [

@@ -1,8 +1,6 @@
 //! The adapters against the emulator (one per test process, shared by every test here), and the
 //! in-memory store against the same behaviour suite as the DynamoDB store.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,17 +19,12 @@ use boreas_core::role::Role;
 use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::Provider;
+use boreas_test_support::emulator::Prefix;
 
 /// Emulator SDK configuration and a fresh prefix with every resource provisioned.
 async fn provisioned() -> (aws_config::SdkConfig, Names) {
-    let emulator = boreas_aws::emulator::shared().await;
-    let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&boreas_aws::emulator::unique_prefix('t'));
-    let asl = common::Asl::get();
-    boreas_aws::provision::provision(&config, &names, &asl.path)
-        .await
-        .expect("provision the test prefix");
-    (config, names)
+    let prefix = Prefix::shared('t').await;
+    (prefix.sdk, prefix.names)
 }
 
 async fn dynamo_store() -> Arc<dyn Store> {

@@ -1,551 +1,34 @@
 //! The deployment state machine (`statemachine/deployment.asl.json`) on the emulator, driven by
-//! scripted workers: tokio tasks that long-poll the agent and cluster queues, read each command
-//! with `boreas_core::command`, and answer SendTaskSuccess, SendTaskFailure or nothing.
+//! scripted workers (`boreas_test_support::sfn`): tokio tasks that long-poll the agent and cluster
+//! queues, read each command with `boreas_core::command`, and answer SendTaskSuccess,
+//! SendTaskFailure or nothing.
 //!
 //! Every test provisions its own table, queues and state machine under a unique prefix, so the
 //! tests share one emulator (one per test process) and run in parallel.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator;
-use boreas_aws::names::Names;
-use boreas_core::command::{Action, Command, Event, EventBody, SCHEMA_VERSION, TaskResult};
+use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::AppKind;
-use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput, StageInput};
+use boreas_core::execution::ExecutionInput;
 use boreas_core::plan::PausePlan;
-use tokio::task::JoinHandle;
+use boreas_test_support::sfn::{
+    Events, Harness, Reply, Script, Workers, always, app, input, pm_app, take,
+};
 
 const DEFINITION: &str = "statemachine/deployment.asl.json";
 /// The definition's `${...}` placeholders, which the template and provisioning substitute.
 const SUBSTITUTIONS: [&str; 3] = ["EventsQueueUrl", "QueueUrlPrefix", "TableName"];
-const ENV: &str = "prod";
 
 fn root() -> PathBuf {
     emulator::workspace_root()
-}
-
-/// One provisioned copy of the deployment platform's state-machine side.
-struct Platform {
-    sfn: aws_sdk_sfn::Client,
-    sqs: aws_sdk_sqs::Client,
-    ddb: aws_sdk_dynamodb::Client,
-    names: Names,
-    queue_base: String,
-    events_url: String,
-    machine_arn: String,
-}
-
-impl Platform {
-    /// Creates the table, the events queue, one queue per PM host and cluster of `input`, and the
-    /// state machine with the definition's substitutions applied.
-    async fn provision(input: &ExecutionInput) -> Platform {
-        let emulator = emulator::shared().await;
-        let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let (sfn, sqs, ddb) = (
-            aws_sdk_sfn::Client::new(&config),
-            aws_sdk_sqs::Client::new(&config),
-            aws_sdk_dynamodb::Client::new(&config),
-        );
-        let names = Names::new(&boreas_aws::emulator::unique_prefix('s'));
-        let key = |name: &str, t| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(t)
-                .build()
-                .unwrap()
-        };
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap()
-        };
-        ddb.create_table()
-            .table_name(names.table())
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .attribute_definitions(attr("pk"))
-            .attribute_definitions(attr("sk"))
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .unwrap();
-        let events_url = create_queue(&sqs, &names.events_queue()).await;
-        let queue_base = events_url
-            .strip_suffix(&names.events_queue())
-            .unwrap()
-            .to_owned();
-        for (kind, target) in targets(input) {
-            let name = match kind {
-                AppKind::Pm => names.agent_queue(ENV, &target),
-                AppKind::K8s => names.k8s_queue(&target),
-            };
-            create_queue(&sqs, &name).await;
-        }
-        let definition = std::fs::read_to_string(root().join(DEFINITION))
-            .unwrap()
-            .replace("${TableName}", &names.table())
-            .replace("${EventsQueueUrl}", &events_url)
-            .replace(
-                "${QueueUrlPrefix}",
-                &format!("{queue_base}{}-", names.prefix()),
-            );
-        let machine_arn = sfn
-            .create_state_machine()
-            .name(names.state_machine())
-            .definition(definition)
-            .role_arn("arn:aws:iam::123456789012:role/boreas-deployment")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_owned();
-        Platform {
-            sfn,
-            sqs,
-            ddb,
-            names,
-            queue_base,
-            events_url,
-            machine_arn,
-        }
-    }
-
-    fn queue_url(&self, kind: AppKind, target: &str) -> String {
-        let name = match kind {
-            AppKind::Pm => self.names.agent_queue(ENV, target),
-            AppKind::K8s => self.names.k8s_queue(target),
-        };
-        format!("{}{name}", self.queue_base)
-    }
-
-    /// Starts the execution the way the api does: named by the deployment id.
-    async fn start(&self, input: &ExecutionInput) -> String {
-        self.ddb
-            .put_item()
-            .table_name(self.names.table())
-            .item("pk", s(&format!("DEP#{}", input.deployment_id)))
-            .item("sk", s("META"))
-            .item("status", s("running"))
-            .send()
-            .await
-            .unwrap();
-        self.sfn
-            .start_execution()
-            .state_machine_arn(&self.machine_arn)
-            .name(&input.deployment_id)
-            .input(input.to_json())
-            .send()
-            .await
-            .unwrap()
-            .execution_arn()
-            .to_owned()
-    }
-
-    async fn wait(&self, execution: &str, limit: Duration) -> (ExecutionStatus, Option<String>) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let d = self
-                .sfn
-                .describe_execution()
-                .execution_arn(execution)
-                .send()
-                .await
-                .unwrap();
-            if *d.status() != ExecutionStatus::Running {
-                return (d.status().clone(), d.error().map(str::to_owned));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "execution still running after {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Every record of the deployment, by sort key, attributes as strings.
-    async fn records(&self, deployment_id: &str) -> BTreeMap<String, HashMap<String, String>> {
-        let mut out = BTreeMap::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(self.names.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&format!("DEP#{deployment_id}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap();
-            for item in page.items() {
-                let flat: HashMap<String, String> = item
-                    .iter()
-                    .filter_map(|(k, v)| match v {
-                        AttributeValue::S(x) | AttributeValue::N(x) => Some((k.clone(), x.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                out.insert(flat["sk"].clone(), flat);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return out;
-            }
-        }
-    }
-
-    /// The execution's history: (event count, state transitions = states entered).
-    async fn history(&self, execution: &str) -> (usize, usize) {
-        let (mut events, mut entered) = (0, 0);
-        let mut token = None;
-        loop {
-            let page = self
-                .sfn
-                .get_execution_history()
-                .execution_arn(execution)
-                .max_results(1000)
-                .set_next_token(token)
-                .send()
-                .await
-                .unwrap();
-            events += page.events().len();
-            entered += page
-                .events()
-                .iter()
-                .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
-                .count();
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                return (events, entered);
-            }
-        }
-    }
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned()
-}
-
-fn targets(input: &ExecutionInput) -> BTreeSet<(AppKind, String)> {
-    input
-        .stages
-        .iter()
-        .flat_map(|s| &s.apps)
-        .flat_map(|a| {
-            a.batches
-                .iter()
-                .flat_map(move |b| b.targets.iter().map(move |t| (a.kind, t.clone())))
-        })
-        .collect()
-}
-
-// ---- plans
-
-fn pm_app(name: &str, batches: &[&[&str]], parallelism: u32) -> AppInput {
-    app(name, AppKind::Pm, batches, parallelism)
-}
-
-fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> AppInput {
-    let workload = |v: &str| match kind {
-        AppKind::Pm => {
-            serde_json::json!({"kind": "pm", "artifact_url": format!("s3://artifacts/{name}/{v}.tar.gz"),
-            "sha256": "ab".repeat(32), "run": {"systemd": format!("{name}.service")},
-            "health": {"tcp": "127.0.0.1:8080", "timeout_seconds": 5, "retries": 3}})
-        }
-        AppKind::K8s => {
-            serde_json::json!({"kind": "k8s", "namespace": "default", "deployment": name,
-            "container": name, "image": format!("registry.example.com/{name}:{v}")})
-        }
-    };
-    let n = batches.len();
-    AppInput {
-        app: name.into(),
-        kind,
-        parallelism,
-        heartbeat_seconds: 60,
-        timeout_seconds: 600,
-        workload: serde_json::from_value(workload("v2")).unwrap(),
-        rollback: RollbackInput {
-            to_version: Some("v1".into()),
-            workload: Some(serde_json::from_value(workload("v1")).unwrap()),
-        },
-        last_batch: (n - 1) as u32,
-        batches: batches
-            .iter()
-            .enumerate()
-            .map(|(i, targets)| BatchInput {
-                index: i as u32,
-                key: format!("{i:04}"),
-                targets: targets.iter().map(|t| (*t).to_owned()).collect(),
-                weight: (kind == AppKind::K8s).then(|| (100 * (i + 1) / n) as u8),
-                pause: PausePlan::None,
-            })
-            .collect(),
-    }
-}
-
-fn input(stages: Vec<(u32, Vec<AppInput>)>) -> ExecutionInput {
-    ExecutionInput {
-        schema_version: SCHEMA_VERSION,
-        deployment_id: format!("dep-{}", boreas_aws::emulator::unique_prefix('s')),
-        environment: ENV.into(),
-        version: "v2".into(),
-        stages: stages
-            .into_iter()
-            .enumerate()
-            .map(|(i, (parallelism, apps))| StageInput {
-                index: i as u32,
-                parallelism,
-                apps,
-            })
-            .collect(),
-    }
-}
-
-// ---- scripted workers
-
-/// How a worker answers one command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reply {
-    /// SendTaskSuccess after the hold time.
-    Succeed,
-    /// SendTaskFailure (health check failed) after the hold time.
-    Fail,
-    /// Never answers (a dead or hung agent).
-    Silent,
-}
-
-/// One command as a worker received it.
-#[derive(Debug, Clone)]
-struct Received {
-    at: Instant,
-    command: Command,
-}
-
-impl Received {
-    fn kind(&self) -> &'static str {
-        self.command.action.as_str()
-    }
-    fn app(&self) -> &str {
-        match &self.command.action {
-            Action::Deploy { app, .. } | Action::Rollback { app, .. } => app,
-            Action::Status {} => "",
-        }
-    }
-}
-
-/// How a worker answers a command, and after how long.
-type Script = Arc<dyn Fn(&Command) -> (Reply, Duration) + Send + Sync>;
-
-#[derive(Default)]
-struct Log {
-    received: Vec<Received>,
-    /// Per app: commands received and not yet answered, and the most seen at once.
-    in_flight: HashMap<String, (u32, u32)>,
-}
-
-struct Workers {
-    log: Arc<Mutex<Log>>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Workers {
-    /// One long-polling task per target queue of `input`, answering by `script`.
-    fn spawn(platform: &Platform, input: &ExecutionInput, script: &Script) -> Workers {
-        let log = Arc::new(Mutex::new(Log::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks = targets(input)
-            .into_iter()
-            .map(|(kind, target)| {
-                let (sqs, sfn) = (platform.sqs.clone(), platform.sfn.clone());
-                let url = platform.queue_url(kind, &target);
-                let (log, stop, script) = (log.clone(), stop.clone(), script.clone());
-                tokio::spawn(async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        let Ok(out) = sqs
-                            .receive_message()
-                            .queue_url(&url)
-                            .wait_time_seconds(1)
-                            .send()
-                            .await
-                        else {
-                            continue;
-                        };
-                        for m in out.messages() {
-                            sqs.delete_message()
-                                .queue_url(&url)
-                                .receipt_handle(m.receipt_handle().unwrap())
-                                .send()
-                                .await
-                                .unwrap();
-                            let command = Command::from_json(m.body().unwrap())
-                                .expect("the state machine sends valid commands");
-                            assert_eq!(command.target, target);
-                            assert!(command.has_expected_id(), "{}", command.command_id);
-                            let (reply, hold) = script(&command);
-                            let received = Received {
-                                at: Instant::now(),
-                                command,
-                            };
-                            let app = received.app().to_owned();
-                            {
-                                let mut log = log.lock().unwrap();
-                                let slot = log.in_flight.entry(app.clone()).or_default();
-                                slot.0 += 1;
-                                slot.1 = slot.1.max(slot.0);
-                                log.received.push(received.clone());
-                            }
-                            let sfn = sfn.clone();
-                            let log = log.clone();
-                            // Answer from a separate task so a held command does not block the queue.
-                            tokio::spawn(async move {
-                                if reply == Reply::Silent {
-                                    return;
-                                }
-                                tokio::time::sleep(hold).await;
-                                log.lock().unwrap().in_flight.get_mut(&app).unwrap().0 -= 1;
-                                let token = received
-                                    .command
-                                    .task_token
-                                    .clone()
-                                    .expect("commands carry a task token");
-                                let _ = match reply {
-                                    Reply::Succeed => {
-                                        let result = TaskResult {
-                                            schema_version: SCHEMA_VERSION,
-                                            target: received.command.target.clone(),
-                                            app,
-                                            version: Some("v2".into()),
-                                            previous: Some("v1".into()),
-                                        };
-                                        sfn.send_task_success()
-                                            .task_token(token)
-                                            .output(result.to_json())
-                                            .send()
-                                            .await
-                                            .map_err(|e| e.to_string())
-                                            .map(drop)
-                                    }
-                                    _ => sfn
-                                        .send_task_failure()
-                                        .task_token(token)
-                                        .error("Boreas.HealthCheckFailed")
-                                        .cause("no healthy probe")
-                                        .send()
-                                        .await
-                                        .map_err(|e| e.to_string())
-                                        .map(drop),
-                                };
-                            });
-                        }
-                    }
-                })
-            })
-            .collect();
-        Workers { log, stop, tasks }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.log.lock().unwrap().received.clone()
-    }
-
-    fn max_in_flight(&self, app: &str) -> u32 {
-        self.log
-            .lock()
-            .unwrap()
-            .in_flight
-            .get(app)
-            .map_or(0, |s| s.1)
-    }
-
-    fn sent_to(&self, kind: &str) -> BTreeSet<String> {
-        self.received()
-            .into_iter()
-            .filter(|r| r.kind() == kind)
-            .map(|r| r.command.target)
-            .collect()
-    }
-
-    async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.tasks {
-            t.await.unwrap();
-        }
-    }
-}
-
-/// Collects events from the events queue into a channel.
-fn events(
-    platform: &Platform,
-) -> (
-    tokio::sync::mpsc::UnboundedReceiver<Event>,
-    Arc<AtomicBool>,
-    JoinHandle<()>,
-) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sqs, url, flag) = (
-        platform.sqs.clone(),
-        platform.events_url.clone(),
-        stop.clone(),
-    );
-    let task = tokio::spawn(async move {
-        while !flag.load(Ordering::Relaxed) {
-            let Ok(out) = sqs
-                .receive_message()
-                .queue_url(&url)
-                .wait_time_seconds(1)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            for m in out.messages() {
-                sqs.delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                let _ = tx.send(
-                    Event::from_json(m.body().unwrap())
-                        .expect("the state machine sends valid events"),
-                );
-            }
-        }
-    });
-    (rx, stop, task)
-}
-
-async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> EventBody {
-    tokio::time::timeout(Duration::from_secs(60), rx.recv())
-        .await
-        .expect("an event within 60 s")
-        .unwrap()
-        .body
 }
 
 /// RFC 3339 UTC timestamp → seconds since the epoch (enough to order the records' timestamps).
@@ -577,10 +60,6 @@ fn interval(records: &BTreeMap<String, HashMap<String, String>>, sk: &str) -> (f
     (ts(&r["started_at"]), ts(&r["ended_at"]))
 }
 
-fn always(reply: Reply, hold: Duration) -> Script {
-    Arc::new(move |_| (reply, hold))
-}
-
 // ---- tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -596,17 +75,17 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
         ),
         (1, vec![pm_app("db", &[&["h7", "h8"]], 2)]),
     ]);
-    let p = Platform::provision(&input).await;
+    let p = Harness::shared(&input).await;
     let workers = Workers::spawn(
         &p,
         &input,
         &always(Reply::Succeed, Duration::from_millis(400)),
     );
-    let (mut events, stop_events, events_task) = events(&p);
+    let mut events = p.events();
     let execution = p.start(&input).await;
     let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
-    let finished = next_event(&mut events).await;
+    let finished = events.next().await;
     assert_eq!(
         finished,
         EventBody::DeploymentFinished {
@@ -676,8 +155,7 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
     assert_eq!(workers.max_in_flight("db"), 2);
     assert_eq!(workers.max_in_flight("tools"), 1);
 
-    stop_events.store(true, Ordering::Relaxed);
-    events_task.await.unwrap();
+    events.stop().await;
     workers.stop().await;
 }
 
@@ -710,7 +188,7 @@ fn failing_script(h3: Reply) -> Script {
 }
 
 async fn assert_rolled_back(
-    p: &Platform,
+    p: &Harness,
     input: &ExecutionInput,
     workers: &Workers,
     execution: &str,
@@ -772,9 +250,9 @@ async fn assert_rolled_back(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() {
     let input = failing_plan();
-    let p = Platform::provision(&input).await;
+    let p = Harness::shared(&input).await;
     let slow = Workers::spawn(&p, &input, &failing_script(Reply::Fail));
-    let (mut events, stop_events, events_task) = events(&p);
+    let mut events = p.events();
     let execution = p.start(&input).await;
     assert_rolled_back(&p, &input, &slow, &execution).await;
     let records = p.records(&input.deployment_id).await;
@@ -783,15 +261,14 @@ async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() 
         "Boreas.HealthCheckFailed"
     );
     assert_eq!(
-        next_event(&mut events).await,
+        events.next().await,
         EventBody::DeploymentFinished {
             deployment_id: input.deployment_id.clone(),
             status: boreas_core::deployment::DeploymentStatus::RolledBack,
             failed_target: Some("h3".into())
         }
     );
-    stop_events.store(true, Ordering::Relaxed);
-    events_task.await.unwrap();
+    events.stop().await;
     slow.stop().await;
 }
 
@@ -799,7 +276,7 @@ async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() 
 async fn a_silent_host_fails_at_its_heartbeat_and_the_same_rollback_follows() {
     let mut input = failing_plan();
     input.stages[0].apps[0].heartbeat_seconds = 2;
-    let p = Platform::provision(&input).await;
+    let p = Harness::shared(&input).await;
     let workers = Workers::spawn(&p, &input, &failing_script(Reply::Silent));
     let execution = p.start(&input).await;
     assert_rolled_back(&p, &input, &workers, &execution).await;
@@ -837,21 +314,35 @@ fn gated_plan() -> ExecutionInput {
     input(vec![(1, vec![web])])
 }
 
-/// Runs the gated plan up to its gate and checks nothing after the gate was sent meanwhile;
-/// returns the gate's task token.
-async fn reach_gate(
-    p: &Platform,
-    input: &ExecutionInput,
-    workers: &Workers,
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
-) -> String {
+/// The gated plan, run up to its gate.
+struct AtGate {
+    p: Harness,
+    input: ExecutionInput,
+    workers: Workers,
+    events: Events,
+    execution: String,
+    /// The gate's task token.
+    token: String,
+}
+
+/// Runs the gated plan up to its gate and checks that nothing after the gate was sent meanwhile.
+async fn run_to_gate() -> AtGate {
+    let input = gated_plan();
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let mut events = p.events();
+    let execution = p.start(&input).await;
     let EventBody::GateWaiting {
         deployment_id,
         app,
         batch,
         gate,
         task_token,
-    } = next_event(events).await
+    } = events.next().await
     else {
         panic!("expected the gate first");
     };
@@ -868,83 +359,78 @@ async fn reach_gate(
     let records = p.records(&input.deployment_id).await;
     assert_eq!(records["BATCH#web#0000"]["status"], "succeeded");
     assert!(!records.contains_key("BATCH#web#0001"));
-    task_token
+    AtGate {
+        p,
+        input,
+        workers,
+        events,
+        execution,
+        token: task_token,
+    }
+}
+
+impl AtGate {
+    async fn stop(self) {
+        self.events.stop().await;
+        self.workers.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_approved_gate_lets_the_next_batch_go() {
-    let input = gated_plan();
-    let p = Platform::provision(&input).await;
-    let workers = Workers::spawn(
-        &p,
-        &input,
-        &always(Reply::Succeed, Duration::from_millis(50)),
-    );
-    let (mut events, stop_events, events_task) = events(&p);
-    let execution = p.start(&input).await;
-    let token = reach_gate(&p, &input, &workers, &mut events).await;
-    p.sfn
+    let g = run_to_gate().await;
+    g.p.sfn
         .send_task_success()
-        .task_token(token)
+        .task_token(&g.token)
         .output("{}")
         .send()
         .await
         .unwrap();
-    let (status, error) = p.wait(&execution, Duration::from_secs(60)).await;
+    let (status, error) = g.p.wait(&g.execution, Duration::from_secs(60)).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
     assert_eq!(
-        workers.sent_to("deploy"),
+        g.workers.sent_to("deploy"),
         BTreeSet::from(["h1".to_owned(), "h2".to_owned()])
     );
     assert_eq!(
-        p.records(&input.deployment_id).await["META"]["status"],
+        g.p.records(&g.input.deployment_id).await["META"]["status"],
         "succeeded"
     );
-    stop_events.store(true, Ordering::Relaxed);
-    events_task.await.unwrap();
-    workers.stop().await;
+    g.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejected_gate_rolls_back() {
-    let input = gated_plan();
-    let p = Platform::provision(&input).await;
-    let workers = Workers::spawn(
-        &p,
-        &input,
-        &always(Reply::Succeed, Duration::from_millis(50)),
-    );
-    let (mut events, stop_events, events_task) = events(&p);
-    let execution = p.start(&input).await;
-    let token = reach_gate(&p, &input, &workers, &mut events).await;
-    p.sfn
+    let g = run_to_gate().await;
+    g.p.sfn
         .send_task_failure()
-        .task_token(token)
+        .task_token(&g.token)
         .error("Boreas.GateRejected")
         .cause("not today")
         .send()
         .await
         .unwrap();
-    let (status, error) = p.wait(&execution, Duration::from_secs(60)).await;
+    let (status, error) = g.p.wait(&g.execution, Duration::from_secs(60)).await;
     assert_eq!(
         (status, error.as_deref()),
         (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
     );
-    assert_eq!(workers.sent_to("deploy"), BTreeSet::from(["h1".to_owned()]));
     assert_eq!(
-        workers.sent_to("rollback"),
+        g.workers.sent_to("deploy"),
         BTreeSet::from(["h1".to_owned()])
     );
-    let records = p.records(&input.deployment_id).await;
+    assert_eq!(
+        g.workers.sent_to("rollback"),
+        BTreeSet::from(["h1".to_owned()])
+    );
+    let records = g.p.records(&g.input.deployment_id).await;
     assert_eq!(records["META"]["status"], "rolled_back");
     assert_eq!(records["APP#web"]["status"], "rolled_back");
     assert!(
         !records["META"].contains_key("failed_target"),
         "no target failed: the gate was rejected"
     );
-    stop_events.store(true, Ordering::Relaxed);
-    events_task.await.unwrap();
-    workers.stop().await;
+    g.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -953,7 +439,7 @@ async fn cancel_stops_the_execution_and_records_cancelled() {
     // The emulator notices a stop only when the waiting task wakes, at the latest at its
     // heartbeat; AWS stops at once. A short heartbeat keeps the test quick.
     input.stages[0].apps[0].heartbeat_seconds = 2;
-    let p = Platform::provision(&input).await;
+    let p = Harness::shared(&input).await;
     let workers = Workers::spawn(&p, &input, &always(Reply::Silent, Duration::ZERO));
     let execution = p.start(&input).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -972,11 +458,14 @@ async fn cancel_stops_the_execution_and_records_cancelled() {
     p.ddb
         .update_item()
         .table_name(p.names.table())
-        .key("pk", s(&format!("DEP#{}", input.deployment_id)))
-        .key("sk", s("META"))
+        .key(
+            "pk",
+            AttributeValue::S(format!("DEP#{}", input.deployment_id)),
+        )
+        .key("sk", AttributeValue::S("META".into()))
         .update_expression("SET #s = :s")
         .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":s", s("cancelled"))
+        .expression_attribute_values(":s", AttributeValue::S("cancelled".into()))
         .send()
         .await
         .unwrap();
@@ -1007,7 +496,7 @@ async fn cancel_stops_the_execution_and_records_cancelled() {
 async fn an_input_of_another_schema_version_is_refused() {
     let mut input = input(vec![(1, vec![pm_app("web", &[&["h1"]], 1)])]);
     input.schema_version = SCHEMA_VERSION + 1;
-    let p = Platform::provision(&input).await;
+    let p = Harness::shared(&input).await;
     let execution = p.start(&input).await;
     let (status, error) = p.wait(&execution, Duration::from_secs(30)).await;
     assert_eq!(
@@ -1024,27 +513,9 @@ async fn an_input_of_another_schema_version_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_execution_of_a_deployment_no_longer_running_changes_nothing() {
     let input = input(vec![(1, vec![pm_app("web", &[&["h1"]], 1)])]);
-    let p = Platform::provision(&input).await;
-    p.ddb
-        .put_item()
-        .table_name(p.names.table())
-        .item("pk", s(&format!("DEP#{}", input.deployment_id)))
-        .item("sk", s("META"))
-        .item("status", s("cancelled"))
-        .send()
-        .await
-        .unwrap();
-    let execution = p
-        .sfn
-        .start_execution()
-        .state_machine_arn(&p.machine_arn)
-        .name(&input.deployment_id)
-        .input(input.to_json())
-        .send()
-        .await
-        .unwrap()
-        .execution_arn()
-        .to_owned();
+    let p = Harness::shared(&input).await;
+    p.put_deployment(&input.deployment_id, "cancelled").await;
+    let execution = p.start_execution(&input).await;
     let (status, _) = p.wait(&execution, Duration::from_secs(30)).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
     let records = p.records(&input.deployment_id).await;
@@ -1083,7 +554,7 @@ async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
     let batch_refs: Vec<&[&str]> = batches.iter().map(Vec::as_slice).collect();
     let input = input(vec![(1, vec![pm_app("fleet", &batch_refs, 50)])]);
     assert!(input.to_json().len() < 256 * 1024);
-    let p = Platform::provision(&input).await;
+    let p = Harness::shared(&input).await;
     let started = Instant::now();
     let execution = p.start(&input).await;
     // The fleet answers batch by batch: each host's agent long-polls its own queue, and only the
@@ -1098,21 +569,8 @@ async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
                 let deadline = Instant::now() + Duration::from_secs(300);
                 loop {
                     assert!(Instant::now() < deadline, "no command for {url}");
-                    let out = sqs
-                        .receive_message()
-                        .queue_url(&url)
-                        .wait_time_seconds(5)
-                        .send()
-                        .await
-                        .unwrap();
-                    if let Some(m) = out.messages().first() {
-                        let command = Command::from_json(m.body().unwrap()).unwrap();
-                        sqs.delete_message()
-                            .queue_url(&url)
-                            .receipt_handle(m.receipt_handle().unwrap())
-                            .send()
-                            .await
-                            .unwrap();
+                    if let Some(body) = take(&sqs, &url, 5).await.first() {
+                        let command = Command::from_json(body).unwrap();
                         sfn.send_task_success()
                             .task_token(command.task_token.unwrap())
                             .output("{}")

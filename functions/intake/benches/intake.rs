@@ -11,7 +11,6 @@
 //! Run: `cargo bench -p boreas-intake --bench intake`
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,9 +18,11 @@ use boreas_aws::BoxFuture;
 use boreas_aws::names::Names;
 use boreas_aws::queues::{Message, Queues, ReceiveOptions, SqsQueues};
 use boreas_aws::secrets::{MemorySecrets, Secrets, SsmSecrets};
-use boreas_aws::store::{DynamoStore, MemoryStore, Repository, Store};
-use boreas_core::webhook::{Provider, sign};
+use boreas_aws::store::{MemoryStore, Repository, Store};
+use boreas_core::webhook::Provider;
 use boreas_intake::{Intake, WebhookRequest, handle};
+use boreas_test_support::emulator::Prefix;
+use boreas_test_support::webhook::{signed_headers, tag_push};
 use http::{HeaderMap, HeaderValue};
 
 const WARMUP: usize = 20;
@@ -64,30 +65,16 @@ impl Queues for VecQueue {
     }
 }
 
-fn fixture() -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/github/push-tag-created-ghes-35.json");
-    serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("JSON fixture")
-}
-
-/// Request `i`: the fixture with tag `v0.0.{i}` at a distinct commit, signed.
-fn request(base: &serde_json::Value, secret: &str, i: usize) -> WebhookRequest {
-    let mut v = base.clone();
+/// Request `i`: the published tag push, for tag `v0.0.{i}` at a distinct commit, signed.
+fn request(secret: &str, i: usize) -> WebhookRequest {
     let commit = format!("{:040x}", i + 1);
-    v["ref"] = format!("refs/tags/v0.0.{i}").into();
-    v["after"] = commit.clone().into();
-    v["head_commit"]["id"] = commit.into();
-    let body = serde_json::to_vec(&v).expect("serialise");
+    let payload = tag_push(Provider::GitHub, REPO, &format!("v0.0.{i}"), &commit);
+    let body = serde_json::to_vec(&payload).expect("serialise");
     let mut headers = HeaderMap::new();
-    headers.insert("X-GitHub-Event", HeaderValue::from_static("push"));
-    headers.insert(
-        "X-GitHub-Delivery",
-        HeaderValue::from_str(&format!("bench-{i}")).unwrap(),
-    );
-    headers.insert(
-        "X-Hub-Signature-256",
-        HeaderValue::from_str(&sign(Provider::GitHub, &body, secret.as_bytes())).unwrap(),
-    );
+    let delivery = format!("bench-{i}");
+    for (name, value) in signed_headers(Provider::GitHub, "push", &delivery, &body, secret) {
+        headers.insert(name, HeaderValue::from_str(&value).unwrap());
+    }
     WebhookRequest {
         provider: "github".into(),
         headers,
@@ -96,10 +83,7 @@ fn request(base: &serde_json::Value, secret: &str, i: usize) -> WebhookRequest {
 }
 
 async fn measure(label: &str, intake: &Intake, secret: &str) {
-    let base = fixture();
-    let requests: Vec<WebhookRequest> = (0..WARMUP + RUNS)
-        .map(|i| request(&base, secret, i))
-        .collect();
+    let requests: Vec<WebhookRequest> = (0..WARMUP + RUNS).map(|i| request(secret, i)).collect();
     let body_len = requests[0].body.len();
     let mut times = Vec::with_capacity(RUNS);
     for (i, req) in requests.into_iter().enumerate() {
@@ -158,22 +142,19 @@ async fn main() {
     let emulator = boreas_aws::emulator::Emulator::start()
         .await
         .expect("start the emulator");
-    let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new("bench-intake");
-    let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
-    let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
-        .await
-        .expect("provision");
-    let param = names.webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY);
-    let secrets = Arc::new(SsmSecrets::from_config(&config));
+    let prefix = Prefix::provision(emulator.endpoint(), Names::new("bench-intake")).await;
+    let param = prefix
+        .names
+        .webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY);
+    let secrets = Arc::new(SsmSecrets::from_config(&prefix.sdk));
     let secret = secrets.get(&param).await.unwrap().expose().to_owned();
-    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
+    let store: Arc<dyn Store> = Arc::new(prefix.store());
     store.put_repository(&repository(&param)).await.unwrap();
     let intake = Intake::new(
         store,
         secrets,
-        Arc::new(SqsQueues::from_config(&config)),
-        provisioned.queues["plan"].url.clone(),
+        Arc::new(SqsQueues::from_config(&prefix.sdk)),
+        prefix.queue_url("plan"),
     );
     measure("emulator", &intake, &secret).await;
     emulator.stop().await.expect("stop the emulator");

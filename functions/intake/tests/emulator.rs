@@ -6,7 +6,8 @@ mod common;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{Provider, RefKind, sign};
-use common::{Env, expect, fixture, signed_request};
+use boreas_test_support::webhook::{fixture, fixture_json, tag_push};
+use common::{Env, expect, signed_request};
 
 const GH_TAG: &str = "github/push-tag-created-ghes-35.json";
 /// The host of [`GH_TAG`]'s repository (a GitHub Enterprise Server).
@@ -316,7 +317,7 @@ async fn malformed_bodies_and_missing_fields_are_400_naming_the_field() {
     let env = Env::new().await;
     env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
-    let good: serde_json::Value = serde_json::from_slice(&fixture(GH_TAG)).unwrap();
+    let good = fixture_json(GH_TAG);
     let without = |field: &str| {
         let mut v = good.clone();
         v.as_object_mut().unwrap().remove(field);
@@ -475,10 +476,13 @@ async fn a_replayed_delivery_is_a_duplicate_and_changes_nothing() {
     assert_eq!(env.plan_jobs().await.len(), 1, "one plan job only");
 
     // The same tag moved to another commit: refused, nothing replaced.
-    let mut moved: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let other = "1111111111111111111111111111111111111111";
-    moved["after"] = other.into();
-    moved["head_commit"]["id"] = other.into();
+    let moved = tag_push(
+        Provider::GitHub,
+        "Codertocat/Hello-World",
+        "simple-tag",
+        other,
+    );
     let resp = env
         .deliver(
             Provider::GitHub,
@@ -545,15 +549,16 @@ async fn twenty_concurrent_deliveries_of_different_tags_all_land() {
         &["refs/tags/v*"],
     )
     .await;
-    let base: serde_json::Value = serde_json::from_slice(&fixture(GH_TAG)).unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
-        let mut v = base.clone();
         let commit = format!("{:040x}", i + 1);
-        v["ref"] = format!("refs/tags/v1.0.{i}").into();
-        v["after"] = commit.clone().into();
-        v["head_commit"]["id"] = commit.into();
-        let body = serde_json::to_vec(&v).unwrap();
+        let payload = tag_push(
+            Provider::GitHub,
+            "Codertocat/Hello-World",
+            &format!("v1.0.{i}"),
+            &commit,
+        );
+        let body = serde_json::to_vec(&payload).unwrap();
         let req = signed_request(
             Provider::GitHub,
             "push",

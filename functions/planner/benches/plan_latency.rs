@@ -13,9 +13,6 @@
 //!
 //! Run: `cargo bench -p boreas-planner --bench plan_latency`
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -26,7 +23,7 @@ use boreas_core::config;
 use boreas_core::planner::{PlanInput, plan};
 use boreas_core::version::{CommitId, is_diverged};
 use boreas_planner::git::{Git, GixCache, Remote, RepoHistory};
-use support::GitHttpServer;
+use boreas_test_support::git::{GitHttpServer, git};
 
 const FILES: usize = 2_000;
 const COMMITS: usize = 500;
@@ -43,21 +40,6 @@ fn config_yaml() -> String {
         ));
     }
     s
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// The origin: commit 1 adds every file, each later commit changes two files of one app.

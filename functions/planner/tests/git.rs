@@ -1,10 +1,8 @@
 //! The gix git layer against repositories made with the git CLI, over file:// and smart HTTP.
 
-mod support;
-
 use boreas_core::version::{CommitId, Relation, relation};
 use boreas_planner::git::{Git, GixCache, Remote, RepoHistory};
-use support::{GitHttpServer, GitRepo};
+use boreas_test_support::git::{GitHttpServer, GitRepo};
 
 fn id(s: &str) -> CommitId {
     CommitId(s.to_owned())

@@ -1,20 +1,16 @@
 //! The plan-queue handler against repositories made with the git CLI (served over file:// and
 //! smart HTTP) and the store and state machine on the emulator.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use boreas_aws::emulator::unique_prefix;
-use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    Agent, Deployment, DeploymentFilter, DynamoStore, GitCredential, PageRequest, Repository,
-    Store, Transition, VersionRecord, rfc3339,
+    Agent, Deployment, DeploymentFilter, GitCredential, PageRequest, Repository, Store, Transition,
+    VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason};
@@ -24,7 +20,8 @@ use boreas_core::webhook::{PlanJob, Provider, RefKind};
 use boreas_planner::credentials::Credentials;
 use boreas_planner::git::{GixCache, Remote};
 use boreas_planner::{Planner, handle};
-use support::{GitHttpServer, GitRepo};
+use boreas_test_support::emulator::Prefix;
+use boreas_test_support::git::{GitHttpServer, GitRepo};
 
 const MAX_RECEIVES: u32 = 5;
 
@@ -36,17 +33,11 @@ struct Ctx {
 }
 
 async fn ctx() -> Ctx {
-    let emulator = boreas_aws::emulator::shared().await;
-    let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&unique_prefix('p'));
-    let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
-    let provisioned = boreas_aws::provision::provision(&sdk, &names, &asl)
-        .await
-        .expect("provision the test prefix");
-    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&sdk, names.table()));
+    let prefix = Prefix::shared('p').await;
+    let store: Arc<dyn Store> = Arc::new(prefix.store());
     let orchestrator = Arc::new(SfnOrchestrator::from_config(
-        &sdk,
-        provisioned.state_machine_arn,
+        &prefix.sdk,
+        prefix.provisioned.state_machine_arn,
     ));
     let tmp = tempfile::tempdir().unwrap();
     let planner = Planner {

@@ -6,24 +6,23 @@ use std::time::SystemTime;
 
 use aws_lambda_events::sqs::SqsEvent;
 use boreas_aws::names::Names;
-use boreas_aws::store::{Decision, DynamoStore, NewDeployment, Store, Transition, rfc3339};
+use boreas_aws::store::{Decision, NewDeployment, Store, Transition, rfc3339};
 use boreas_core::command::{AppInventory, Channel, Event, EventBody};
 use boreas_core::config::AppKind;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
 use boreas_core::status::GateStatus;
 use boreas_recorder::{Outcome, Recorder, handle, record};
+use boreas_test_support::emulator::Prefix;
 
 async fn setup() -> (Recorder, Arc<dyn Store>, Names) {
-    let emulator = boreas_aws::emulator::shared().await;
-    let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&boreas_aws::emulator::unique_prefix('r'));
-    let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
-    boreas_aws::provision::provision(&config, &names, &asl)
-        .await
-        .expect("provision the test prefix");
-    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
-    (Recorder::new(store.clone(), names.clone()), store, names)
+    let prefix = Prefix::shared('r').await;
+    let store: Arc<dyn Store> = Arc::new(prefix.store());
+    (
+        Recorder::new(store.clone(), prefix.names.clone()),
+        store,
+        prefix.names,
+    )
 }
 
 /// An SQS event as Lambda delivers it from `queue`, one record per (message id, body).

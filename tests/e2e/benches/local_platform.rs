@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boreas_e2e::{Platform, git, progress, push_tag_payload, wait_for};
+use boreas_e2e::{Platform, progress, push_tag_payload, wait_for};
+use boreas_test_support::git::git;
 use serde_json::{Value, json};
 
 const HOSTS: usize = 200;

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use boreas_core::webhook::{Provider, sign};
+use boreas_core::webhook::Provider;
+use boreas_test_support::git::git;
+use boreas_test_support::webhook::{signed_headers, tag_push};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
@@ -213,19 +215,14 @@ impl Platform {
     /// Delivers `payload` as a GitHub `push`, signed with the demo repository's secret.
     pub fn deliver(&self, payload: &Value, delivery_id: &str) -> Answer {
         let body = payload.to_string().into_bytes();
-        let signature = sign(
+        let headers = signed_headers(
             Provider::GitHub,
+            "push",
+            delivery_id,
             &body,
-            self.field("webhook_secret").as_bytes(),
+            self.field("webhook_secret"),
         );
-        self.post_webhook(
-            &[
-                ("X-GitHub-Event", "push".to_owned()),
-                ("X-GitHub-Delivery", delivery_id.to_owned()),
-                ("X-Hub-Signature-256", signature),
-            ],
-            body,
-        )
+        self.post_webhook(&headers, body)
     }
 
     /// Runs the `boreas` CLI against this platform.
@@ -470,36 +467,12 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
-/// Runs git in `dir`; panics with its stderr on failure. Returns trimmed stdout.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A GitHub push payload for a new lightweight tag on `commit` of the demo repository.
+/// GitHub's push of a new tag `tag` on `commit` of the demo repository.
 pub fn push_tag_payload(tag: &str, commit: &str) -> Value {
-    json!({
-        "ref": format!("refs/tags/{tag}"),
-        "before": "0000000000000000000000000000000000000000",
-        "after": commit,
-        "created": true,
-        "deleted": false,
-        "forced": false,
-        "base_ref": "refs/heads/main",
-        "commits": [],
-        "head_commit": {"id": commit, "message": format!("release {tag}"), "distinct": true},
-        "repository": {"name": "demo", "full_name": "boreas/demo", "html_url": "file:///boreas/demo"},
-        "pusher": {"name": "e2e", "email": "e2e@boreas.invalid"},
-    })
+    let mut payload = tag_push(Provider::GitHub, "boreas/demo", tag, commit);
+    // The demo repository is served from a local path: its web URL names no other host.
+    payload["repository"]["html_url"] = "file:///boreas/demo".into();
+    payload
 }
 
 impl Drop for Platform {

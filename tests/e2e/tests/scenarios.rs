@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use boreas_core::webhook::{Provider, sign};
+use boreas_core::webhook::Provider;
 use boreas_e2e::{Platform, batches, progress, push_tag_payload, wait_for};
+use boreas_test_support::webhook::signed_headers;
 use serde_json::{Value, json};
 
 const ENV: &str = "staging";
@@ -501,25 +502,20 @@ fn s7_replayed_unsigned_and_malformed_deliveries_get_their_status_and_record_not
     let body = push_tag_payload(&unsigned, &commit)
         .to_string()
         .into_bytes();
-    let bad = sign(Provider::GitHub, &body, b"not the secret");
-    let headers = |sig: Option<String>, delivery: &str| {
-        let mut h = vec![
-            ("X-GitHub-Event", "push".to_owned()),
-            ("X-GitHub-Delivery", delivery.to_owned()),
-        ];
-        if let Some(sig) = sig {
-            h.push(("X-Hub-Signature-256", sig));
-        }
-        h
+    let headers = |body: &[u8], delivery: &str, secret: &str| {
+        signed_headers(Provider::GitHub, "push", delivery, body, secret)
     };
-    let a = p.post_webhook(&headers(Some(bad), "e2e-s7-bad"), body.clone());
+    let a = p.post_webhook(
+        &headers(&body, "e2e-s7-bad", "not the secret"),
+        body.clone(),
+    );
     assert_eq!(a.status, 401, "{}", a.body);
-    let a = p.post_webhook(&headers(None, "e2e-s7-none"), body);
+    // The event and delivery headers without the signature.
+    let a = p.post_webhook(&headers(&body, "e2e-s7-none", "")[..2], body);
     assert_eq!(a.status, 401, "{}", a.body);
     let malformed = b"{\"ref\": \"refs/tags/x\", ".to_vec();
-    let secret = p.dev["webhook_secret"].as_str().unwrap().as_bytes();
-    let sig = sign(Provider::GitHub, &malformed, secret);
-    let a = p.post_webhook(&headers(Some(sig), "e2e-s7-malformed"), malformed);
+    let secret = p.dev["webhook_secret"].as_str().unwrap();
+    let a = p.post_webhook(&headers(&malformed, "e2e-s7-malformed", secret), malformed);
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body["error"].is_string(), "{}", a.body);
 

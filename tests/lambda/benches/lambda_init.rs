@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use boreas_lambda_wiring::{FUNCTIONS, build_release, function_env};
+use boreas_test_support::emulator::Prefix;
 
 const RUNS: usize = 20;
 /// A binary that has not asked for an event by then is broken, not slow.
@@ -28,21 +29,23 @@ fn main() {
         let emulator = boreas_aws::emulator::Emulator::start()
             .await
             .expect("start the emulator");
-        let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let names = boreas_aws::names::Names::new("bench-init");
-        let asl = boreas_lambda_wiring::workspace_root().join("statemachine/deployment.asl.json");
-        let p = boreas_aws::provision::provision(&sdk, &names, &asl)
-            .await
-            .expect("provision");
+        let p = Prefix::provision(
+            emulator.endpoint(),
+            boreas_aws::names::Names::new("bench-init"),
+        )
+        .await;
         let env = function_env(
             emulator.endpoint(),
-            names.prefix(),
+            p.names.prefix(),
             &[
-                ("BOREAS_STATE_MACHINE_ARN", p.state_machine_arn.clone()),
-                ("BOREAS_PLAN_QUEUE_URL", p.queues["plan"].url.clone()),
+                (
+                    "BOREAS_STATE_MACHINE_ARN",
+                    p.provisioned.state_machine_arn.clone(),
+                ),
+                ("BOREAS_PLAN_QUEUE_URL", p.queue_url("plan").to_owned()),
                 (
                     "BOREAS_INVENTORY_QUEUE_URL",
-                    p.queues["inventory"].url.clone(),
+                    p.queue_url("inventory").to_owned(),
                 ),
                 ("RUST_LOG", "warn".to_owned()),
                 // Lambda always sets it; the publisher's init reads it.

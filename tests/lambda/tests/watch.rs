@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,6 +25,9 @@ use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{Provider, sign};
 use boreas_k8s_fixture::FixtureCluster;
 use boreas_lambda_wiring::{FUNCTIONS, Watch, build_release, fill_event, function_env};
+use boreas_test_support::emulator::Prefix;
+use boreas_test_support::git::GitRepo;
+use boreas_test_support::webhook::fixture;
 use serde_json::{Value, json};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -230,10 +232,8 @@ fn intake_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
             "https://git.example.com/hello-world.git",
         )
         .await;
-        let path = boreas_lambda_wiring::workspace_root()
-            .join("functions/intake/tests/fixtures/github/push-tag-created-ghes-35.json");
-        let body =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let body = String::from_utf8(fixture("github/push-tag-created-ghes-35.json"))
+            .expect("a UTF-8 payload");
         let secret = ctx
             .secret(&ctx.names.webhook_secret_param(DEMO_REPOSITORY))
             .await;
@@ -336,41 +336,19 @@ apps:
         tcp: "127.0.0.1:8080"
 "#;
 
-/// Runs git in `dir`, panicking with its output when it fails; returns stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Boreas Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Boreas Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// A git repository (file://) with `boreas.yaml` and a tag, registered, its version received.
 fn planner_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
     Box::pin(async move {
-        let dir = ctx.dir.path().join("storefront");
-        std::fs::create_dir_all(dir.join("api")).expect("create the repository directory");
-        std::fs::write(dir.join("boreas.yaml"), BOREAS_YAML).expect("write boreas.yaml");
-        std::fs::write(dir.join("api/main.rs"), "fn main() {}\n").expect("write an app file");
-        git(&dir, &["init", "-q", "-b", "main"]);
-        git(&dir, &["add", "-A"]);
-        git(&dir, &["commit", "-q", "-m", "storefront"]);
-        git(&dir, &["tag", "-a", "-m", PLAN_VERSION, PLAN_VERSION]);
-        let commit = git(&dir, &["rev-parse", "HEAD"]);
-        ctx.register(PLAN_REPO, PLAN_REPO, &format!("file://{}", dir.display()))
-            .await;
+        let repo = GitRepo::init(ctx.dir.path(), "storefront");
+        let commit = repo.commit(
+            "storefront",
+            &[
+                ("boreas.yaml", BOREAS_YAML),
+                ("api/main.rs", "fn main() {}\n"),
+            ],
+        );
+        repo.tag(PLAN_VERSION);
+        ctx.register(PLAN_REPO, PLAN_REPO, &repo.file_url()).await;
         ctx.record_version(PLAN_REPO, PLAN_VERSION, &commit).await;
         Vars::from([
             ("REPOSITORY", PLAN_REPO.to_owned()),
@@ -701,12 +679,15 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
     let emulator = boreas_aws::emulator::Emulator::start()
         .await
         .expect("start the emulator");
-    let sdk = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-    let names = Names::new(&boreas_aws::emulator::unique_prefix('w'));
-    let asl = boreas_lambda_wiring::workspace_root().join("statemachine/deployment.asl.json");
-    let provisioned = boreas_aws::provision::provision(&sdk, &names, &asl)
-        .await
-        .expect("provision the test prefix");
+    let Prefix {
+        sdk,
+        names,
+        provisioned,
+    } = Prefix::provision(
+        emulator.endpoint(),
+        Names::new(&boreas_aws::emulator::unique_prefix('w')),
+    )
+    .await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let env = function_env(
         emulator.endpoint(),

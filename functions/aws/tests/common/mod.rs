@@ -70,17 +70,3 @@ pub(crate) fn project_asl() -> PathBuf {
     assert!(path.exists(), "{} is missing", path.display());
     path
 }
-
-/// The definition to provision.
-#[derive(Debug)]
-pub(crate) struct Asl {
-    pub(crate) path: PathBuf,
-}
-
-impl Asl {
-    pub(crate) fn get() -> Asl {
-        Asl {
-            path: project_asl(),
-        }
-    }
-}

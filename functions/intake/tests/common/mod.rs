@@ -1,29 +1,20 @@
-//! A provisioned emulator prefix with the intake over it, and helpers to deliver fixture payloads.
+//! A provisioned emulator prefix with the intake over it, and helpers to deliver payloads.
 
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use boreas_aws::names::Names;
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
-use boreas_aws::store::{DynamoStore, PageRequest, Repository, Store, VersionRecord};
+use boreas_aws::store::{PageRequest, Repository, Store, VersionRecord};
 use boreas_core::repository::repository_id;
-use boreas_core::webhook::{PlanJob, Provider, sign};
+use boreas_core::webhook::{PlanJob, Provider};
 use boreas_intake::{Intake, WebhookRequest, WebhookResponse, handle};
+use boreas_test_support::emulator::Prefix;
+use boreas_test_support::webhook::signed_headers;
 use http::{HeaderMap, HeaderName, HeaderValue};
-
-/// A fixture payload, byte for byte as published.
-pub(crate) fn fixture(path: &str) -> Vec<u8> {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-}
-
-use boreas_aws::emulator::unique_prefix;
 
 /// One provisioned prefix on the shared emulator.
 pub(crate) struct Env {
@@ -41,16 +32,12 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) async fn new() -> Env {
-        let emulator = boreas_aws::emulator::shared().await;
-        let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let names = Names::new(&unique_prefix('i'));
-        let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
-        let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
-            .await
-            .expect("provision the test prefix");
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config, names.table()));
-        let secrets = Arc::new(SsmSecrets::from_config(&config));
-        let queues: Arc<dyn Queues> = Arc::new(SqsQueues::from_config(&config));
+        let prefix = Prefix::shared('i').await;
+        let store: Arc<dyn Store> = Arc::new(prefix.store());
+        let secrets = Arc::new(SsmSecrets::from_config(&prefix.sdk));
+        let queues: Arc<dyn Queues> = Arc::new(SqsQueues::from_config(&prefix.sdk));
+        let plan_queue_url = prefix.queue_url("plan").to_owned();
+        let names = prefix.names;
         // Provisioning generates the demo repository's SecureString; every test repository uses it.
         let secret_param = names.webhook_secret_param(boreas_aws::provision::DEMO_REPOSITORY);
         let secret = secrets
@@ -59,7 +46,6 @@ impl Env {
             .expect("read the provisioned webhook secret")
             .expose()
             .to_owned();
-        let plan_queue_url = provisioned.queues["plan"].url.clone();
         let intake = Intake::new(
             store.clone(),
             secrets.clone(),
@@ -220,16 +206,11 @@ pub(crate) fn signed_request(
     body: &[u8],
     secret: &str,
 ) -> WebhookRequest {
-    let signature = sign(provider, body, secret.as_bytes());
-    request(
-        provider.as_str(),
-        &[
-            (provider.event_header(), event),
-            (provider.delivery_header(), delivery),
-            (provider.signature_header(), &signature),
-        ],
-        body,
-    )
+    let headers = signed_headers(provider, event, delivery, body, secret);
+    let headers = headers
+        .each_ref()
+        .map(|(name, value)| (*name, value.as_str()));
+    request(provider.as_str(), &headers, body)
 }
 
 /// Asserts status code and outcome (or error code), showing the message on failure.

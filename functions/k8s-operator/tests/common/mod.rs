@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_aws::names::Names;
@@ -17,12 +17,12 @@ use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput
 use boreas_core::plan::PausePlan;
 use boreas_k8s_fixture::{FixtureCluster, FixtureOptions};
 use boreas_k8s_operator::{Clusters, Operator};
+use boreas_test_support::emulator::Prefix;
+use boreas_test_support::sfn::{start_as_api, wait_finished};
 use serde_json::{Value, json};
 
 pub(crate) const CLUSTER: &str = "c1";
 pub(crate) const NS: &str = "shop";
-
-use boreas_aws::emulator::unique_prefix;
 
 /// The app's stable Deployment as a user would have created it.
 pub(crate) fn stable(name: &str, replicas: u32, image: &str) -> Value {
@@ -55,13 +55,11 @@ pub(crate) struct Platform {
 
 impl Platform {
     pub(crate) async fn start(options: FixtureOptions) -> Platform {
-        let emulator = boreas_aws::emulator::shared().await;
-        let config = boreas_aws::sdk_config(Some(emulator.endpoint())).await;
-        let names = Names::new(&unique_prefix('k'));
-        let asl = boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json");
-        let provisioned = boreas_aws::provision::provision(&config, &names, &asl)
-            .await
-            .expect("provision the test prefix");
+        let Prefix {
+            sdk: config,
+            names,
+            provisioned,
+        } = Prefix::shared('k').await;
         let queues = SqsQueues::from_config(&config);
         let queue_url = queues
             .ensure_queue(&names.k8s_queue(CLUSTER))
@@ -124,49 +122,21 @@ impl Platform {
 
     /// Starts the product state machine on `input`, the way the api does.
     pub(crate) async fn execute(&self, input: &ExecutionInput) -> String {
-        aws_sdk_dynamodb::Client::new(&self.config)
-            .put_item()
-            .table_name(self.names.table())
-            .item(
-                "pk",
-                AttributeValue::S(format!("DEP#{}", input.deployment_id)),
-            )
-            .item("sk", AttributeValue::S("META".into()))
-            .item("status", AttributeValue::S("running".into()))
-            .send()
-            .await
-            .unwrap();
-        aws_sdk_sfn::Client::new(&self.config)
-            .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
-            .name(&input.deployment_id)
-            .input(input.to_json())
-            .send()
-            .await
-            .unwrap()
-            .execution_arn
+        start_as_api(
+            &aws_sdk_dynamodb::Client::new(&self.config),
+            &aws_sdk_sfn::Client::new(&self.config),
+            &self.names,
+            &self.state_machine_arn,
+            input,
+        )
+        .await
     }
 
     /// Status and error of the execution once it is no longer running.
     pub(crate) async fn finished(&self, arn: &str, limit: Duration) -> (String, Option<String>) {
-        let sfn = aws_sdk_sfn::Client::new(&self.config);
-        let deadline = Instant::now() + limit;
-        loop {
-            let d = sfn
-                .describe_execution()
-                .execution_arn(arn)
-                .send()
-                .await
-                .unwrap();
-            if d.status().as_str() != "RUNNING" {
-                return (d.status().as_str().to_owned(), d.error().map(str::to_owned));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "execution still running after {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let (status, error) =
+            wait_finished(&aws_sdk_sfn::Client::new(&self.config), arn, limit).await;
+        (status.as_str().to_owned(), error)
     }
 
     /// An attribute of the deployment's target record of `app` in the cluster.

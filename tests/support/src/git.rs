@@ -1,7 +1,6 @@
-//! Test support: repositories made with the git CLI, a smart-HTTP git server (`git http-backend`
-//! behind a minimal CGI-speaking HTTP/1.1 server on 127.0.0.1), and a provisioned emulator prefix.
-
-#![allow(dead_code)] // each test file uses a different subset
+//! Git repositories for tests and benchmarks: the git CLI run in a directory, working
+//! repositories with deterministic commits, and a smart-HTTP server (`git http-backend` behind a
+//! minimal CGI-speaking HTTP/1.1 server on 127.0.0.1).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,15 +10,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
+/// Runs git in `dir` (ignoring the machine's system configuration), panicking with its output
+/// when it fails; returns its trimmed standard output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    run(dir, args, &[])
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A working repository in a temporary directory, driven by the git CLI.
 #[derive(Debug)]
-pub(crate) struct GitRepo {
-    pub(crate) dir: PathBuf,
+pub struct GitRepo {
+    /// The working tree.
+    pub dir: PathBuf,
 }
 
 impl GitRepo {
     /// `git init` of `root/name` with one branch, `main`.
-    pub(crate) fn init(root: &Path, name: &str) -> Self {
+    pub fn init(root: &Path, name: &str) -> Self {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let repo = Self { dir };
@@ -30,27 +54,19 @@ impl GitRepo {
         repo
     }
 
-    /// Runs git in the repository, panicking with its output when it fails; returns stdout.
-    pub(crate) fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(&self.dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
-            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run git: {e}"));
-        assert!(
-            out.status.success(),
-            "git {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    /// Runs git in the repository with fixed author and committer dates, so that the same
+    /// steps make the same commit ids; panics when it fails, returns its trimmed standard output.
+    pub fn git(&self, args: &[&str]) -> String {
+        const DATE: &str = "2026-01-01T00:00:00Z";
+        run(
+            &self.dir,
+            args,
+            &[("GIT_COMMITTER_DATE", DATE), ("GIT_AUTHOR_DATE", DATE)],
+        )
     }
 
     /// Writes files (path, content) and commits them all; returns the commit id.
-    pub(crate) fn commit(&self, message: &str, files: &[(&str, &str)]) -> String {
+    pub fn commit(&self, message: &str, files: &[(&str, &str)]) -> String {
         for (path, content) in files {
             let path = self.dir.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -61,16 +77,18 @@ impl GitRepo {
         self.head()
     }
 
-    pub(crate) fn head(&self) -> String {
+    /// The commit id of HEAD.
+    pub fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"])
     }
 
     /// An annotated tag on HEAD.
-    pub(crate) fn tag(&self, name: &str) {
+    pub fn tag(&self, name: &str) {
         self.git(&["tag", "-a", "-m", name, name]);
     }
 
-    pub(crate) fn file_url(&self) -> String {
+    /// The repository's `file://` URL.
+    pub fn file_url(&self) -> String {
         format!("file://{}", self.dir.display())
     }
 }
@@ -78,7 +96,7 @@ impl GitRepo {
 /// `git http-backend` served over HTTP/1.1 on 127.0.0.1, one request per connection. Every
 /// repository directory under `root` is exported. Stopped (and its thread joined) on drop.
 #[derive(Debug)]
-pub(crate) struct GitHttpServer {
+pub struct GitHttpServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
@@ -86,14 +104,14 @@ pub(crate) struct GitHttpServer {
 }
 
 impl GitHttpServer {
-    pub(crate) fn start(root: &Path) -> Self {
+    pub fn start(root: &Path) -> Self {
         Self::serve_with(root, None)
     }
 
     /// Like [`GitHttpServer::start`], but every request must carry HTTP basic authentication
     /// with this user name and password; others are answered 401 with a `WWW-Authenticate`
     /// challenge, as GitHub, GitLab and Gitea answer a private repository's anonymous fetch.
-    pub(crate) fn start_with_basic(root: &Path, username: &str, password: &str) -> Self {
+    pub fn start_with_basic(root: &Path, username: &str, password: &str) -> Self {
         let expected = format!(
             "Basic {}",
             base64(format!("{username}:{password}").as_bytes())
@@ -139,12 +157,12 @@ impl GitHttpServer {
     }
 
     /// The URL of repository directory `name` under the root.
-    pub(crate) fn url(&self, name: &str) -> String {
+    pub fn url(&self, name: &str) -> String {
         format!("http://{}/{name}", self.addr)
     }
 
     /// HTTP requests served so far.
-    pub(crate) fn requests(&self) -> usize {
+    pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 }

@@ -1,0 +1,13 @@
+//! What Boreas's tests and benchmarks share, so that each is written once:
+//! - [`git`]: the git CLI, working repositories with deterministic commits, a smart-HTTP server;
+//! - [`webhook`]: the providers' published payloads, tag pushes made from them, signed headers;
+//! - [`emulator`]: prefixes provisioned on the local AWS emulator as `boreas provision` does;
+//! - [`sfn`]: the deployment state machine on the emulator with scripted workers.
+//!
+//! A dev-dependency only (test crates under `tests/` may hold it as a dependency of their own
+//! harness library): no product crate links it.
+
+pub mod emulator;
+pub mod git;
+pub mod sfn;
+pub mod webhook;
