@@ -3,9 +3,8 @@
 //! store: every field the tables and the tree show comes from the typed answer, an error prints
 //! the api's `{error, message}`, and `watch` exits by the deployment's outcome.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
 
@@ -19,10 +18,10 @@ use boreas_aws::store::{
     VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::planner::{PlanInput, config_targets, plan};
 use boreas_core::role::Role;
 use boreas_core::status::{AppStatus, TargetStatus, VersionStatus};
-use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::version::VersionState;
+use boreas_test_support::records::{self, at, example_plan, new_deployment};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
@@ -32,38 +31,11 @@ use tokio::net::TcpListener;
 
 const TOKEN: &str = "client-test-token";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn at(second: u32) -> String {
-    format!("2026-11-29T10:00:{second:02}.000Z")
-}
-
 async fn deployment(store: &MemoryStore, id: &str, version: &str, second: u32) {
-    let source = std::fs::read_to_string(root().join("examples/boreas.yaml")).unwrap();
-    let config = boreas_core::config::parse(&source).unwrap();
-    let targets = config_targets(&config, "staging").targets;
-    let plan = plan(&PlanInput {
-        config: &config,
-        environment: "staging",
-        version,
-        changed_paths: None,
-        targets: &targets,
-        current_versions: &BTreeMap::new(),
-    })
-    .unwrap();
     store
         .create_deployment(&NewDeployment {
-            id: id.into(),
-            repository: "shop".into(),
-            version: version.into(),
-            environment: "staging".into(),
-            plan,
             created_at: at(second),
+            ..new_deployment(id, example_plan("staging", version))
         })
         .await
         .unwrap();
@@ -81,17 +53,11 @@ async fn store() -> Arc<MemoryStore> {
         .unwrap();
     store
         .put_version(&VersionRecord {
-            version: Version {
-                repository: "shop".into(),
-                name: "v1".into(),
-                commit: CommitId("0123456789abcdef0123".into()),
-                state: VersionState::Normal,
-            },
             status: VersionStatus::Planned,
             diverged: true,
-            errors: vec![],
             received_at: at(1),
             pushed_by: Some("octo".into()),
+            ..records::version("shop", "v1", "0123456789abcdef0123")
         })
         .await
         .unwrap();

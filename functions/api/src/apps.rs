@@ -275,23 +275,16 @@ pub(crate) async fn one(api: &Api, call: &Call<'_>) -> Result<wire::App, Error> 
 #[cfg(test)]
 mod tests {
     use boreas_core::status::VersionStatus;
-    use boreas_core::version::{Version, VersionState};
+    use boreas_test_support::records::version;
 
     use super::*;
 
     fn v(name: &str, commit: &str, at: &str, diverged: bool) -> VersionRecord {
         VersionRecord {
-            version: Version {
-                repository: "shop".into(),
-                name: name.into(),
-                commit: CommitId(commit.into()),
-                state: VersionState::Normal,
-            },
             status: VersionStatus::Planned,
             diverged,
-            errors: vec![],
             received_at: at.into(),
-            pushed_by: None,
+            ..version("shop", name, commit)
         }
     }
 

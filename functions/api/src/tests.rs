@@ -2,7 +2,6 @@
 //! reach it are tested against the emulator in `tests/emulator.rs`); its client points at a
 //! closed port so that an accidental call fails loudly.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,10 +14,9 @@ use boreas_aws::store::{
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
-use boreas_core::planner::{PlanInput, config_targets, plan};
 use boreas_core::role::Role;
 use boreas_core::status::{TargetStatus, VersionStatus};
-use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_test_support::records::{agent, at, example_plan, new_deployment, version};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -71,43 +69,13 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn example_yaml() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/boreas.yaml");
-    std::fs::read_to_string(path).unwrap()
-}
-
-fn staging_plan(version: &str) -> Plan {
-    let config = boreas_core::config::parse(&example_yaml()).unwrap();
-    let targets = config_targets(&config, "staging").targets;
-    plan(&PlanInput {
-        config: &config,
-        environment: "staging",
-        version,
-        changed_paths: None,
-        targets: &targets,
-        current_versions: &BTreeMap::new(),
-    })
-    .unwrap()
-}
-
-fn at(second: u32) -> String {
-    format!("2026-11-29T10:00:{second:02}.000Z")
-}
-
 async fn add_version(store: &MemoryStore, name: &str, commit: &str, second: u32) {
     store
         .put_version(&VersionRecord {
-            version: Version {
-                repository: "shop".into(),
-                name: name.into(),
-                commit: CommitId(commit.into()),
-                state: VersionState::Normal,
-            },
             status: VersionStatus::Planned,
-            diverged: false,
-            errors: vec![],
             received_at: at(second),
             pushed_by: Some("octo".into()),
+            ..version("shop", name, commit)
         })
         .await
         .unwrap();
@@ -116,12 +84,8 @@ async fn add_version(store: &MemoryStore, name: &str, commit: &str, second: u32)
 async fn add_deployment(store: &MemoryStore, id: &str, version: &str, second: u32) {
     store
         .create_deployment(&NewDeployment {
-            id: id.into(),
-            repository: "shop".into(),
-            version: version.into(),
-            environment: "staging".into(),
-            plan: staging_plan(version),
             created_at: at(second),
+            ..new_deployment(id, example_plan("staging", version))
         })
         .await
         .unwrap();
@@ -989,14 +953,12 @@ fn inventory(apps: &[(&str, &str)]) -> Value {
 async fn add_agent(store: &MemoryStore, host: &str, last_seen: SystemTime, apps: &[(&str, &str)]) {
     store
         .upsert_agent(&Agent {
-            env: "staging".into(),
-            host: host.into(),
-            group: "g".into(),
             last_seen: rfc3339(last_seen),
             observed_at: rfc3339(last_seen),
             // A 30 s heartbeat: two intervals and the slack.
             live_until: Some(rfc3339(last_seen + Duration::from_secs(75))),
             apps: inventory(apps),
+            ..agent("staging", host, "g")
         })
         .await
         .unwrap();
@@ -1139,17 +1101,8 @@ async fn queries_decode_and_lambda_style_requests_convert() {
     let f = fixture().await;
     f.store
         .put_version(&VersionRecord {
-            version: Version {
-                repository: "shop".into(),
-                name: "release/1.0".into(),
-                commit: CommitId("c".into()),
-                state: VersionState::Normal,
-            },
-            status: VersionStatus::Received,
-            diverged: false,
-            errors: vec![],
             received_at: at(1),
-            pushed_by: None,
+            ..version("shop", "release/1.0", "c")
         })
         .await
         .unwrap();

@@ -2,7 +2,6 @@
 //! `statemachine/deployment.asl.json`), SSM for the bootstrap admin token, and a one-task fixture
 //! state machine whose task tokens the gate routes answer.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,11 +16,11 @@ use boreas_aws::store::{
     VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::planner::{PlanInput, config_targets, plan};
 use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
-use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::version::VersionState;
 use boreas_test_support::emulator::Prefix;
+use boreas_test_support::records::{at, example_plan, example_yaml, new_deployment, version};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -29,10 +28,6 @@ use serde_json::{Value, json};
 mod conformance;
 
 const ADMIN_SECRET: &str = "emulator-admin-secret";
-
-fn root() -> std::path::PathBuf {
-    emulator::workspace_root()
-}
 
 fn token(role: Role) -> String {
     format!("emulator-token-{role}")
@@ -110,14 +105,6 @@ async fn platform() -> Platform {
     }
 }
 
-fn example_yaml() -> String {
-    std::fs::read_to_string(root().join("examples/boreas.yaml")).unwrap()
-}
-
-fn at(second: u32) -> String {
-    format!("2026-11-29T10:00:{second:02}.000Z")
-}
-
 impl Platform {
     /// Answers `req`, holding the answer to the OpenAPI document.
     async fn call(&self, req: ApiRequest) -> ApiResponse {
@@ -129,17 +116,9 @@ impl Platform {
     async fn version(&self, name: &str, commit: &str, second: u32) {
         self.store
             .put_version(&VersionRecord {
-                version: Version {
-                    repository: "shop".into(),
-                    name: name.into(),
-                    commit: CommitId(commit.into()),
-                    state: VersionState::Normal,
-                },
                 status: VersionStatus::Planned,
-                diverged: false,
-                errors: vec![],
                 received_at: at(second),
-                pushed_by: None,
+                ..version("shop", name, commit)
             })
             .await
             .unwrap();
@@ -150,20 +129,9 @@ impl Platform {
     }
 
     async fn deployment(&self, id: &str, version: &str, second: u32) {
-        let config = boreas_core::config::parse(&example_yaml()).unwrap();
-        let targets = config_targets(&config, "staging").targets;
-        let plan = plan(&PlanInput {
-            config: &config,
-            environment: "staging",
-            version,
-            changed_paths: None,
-            targets: &targets,
-            current_versions: &BTreeMap::new(),
-        })
-        .unwrap();
         // The emulator notices a stop only when a waiting task wakes, at the latest at its
         // heartbeat (AWS stops at once): short heartbeats keep cancel tests quick.
-        let mut plan = plan;
+        let mut plan = example_plan("staging", version);
         for stage in &mut plan.stages {
             for app in &mut stage.apps {
                 app.heartbeat_seconds = 10;
@@ -171,12 +139,8 @@ impl Platform {
         }
         self.store
             .create_deployment(&NewDeployment {
-                id: id.into(),
-                repository: "shop".into(),
-                version: version.into(),
-                environment: "staging".into(),
-                plan,
                 created_at: at(second),
+                ..new_deployment(id, plan)
             })
             .await
             .unwrap();

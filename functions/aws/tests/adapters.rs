@@ -17,9 +17,10 @@ use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
 use boreas_core::role::Role;
 use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
-use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::version::{CommitId, VersionState};
 use boreas_core::webhook::Provider;
 use boreas_test_support::emulator::Prefix;
+use boreas_test_support::records::{self, at};
 
 /// Emulator SDK configuration and a fresh prefix with every resource provisioned.
 async fn provisioned() -> (aws_config::SdkConfig, Names) {
@@ -74,34 +75,18 @@ store_behaviour!(
     deployment_ids_are_checked,
 );
 
-fn at(second: u32) -> String {
-    format!("2026-01-01T00:{:02}:{:02}.000Z", second / 60, second % 60)
-}
-
 fn version(repo: &str, name: &str, second: u32) -> VersionRecord {
     VersionRecord {
-        version: Version {
-            repository: repo.to_owned(),
-            name: name.to_owned(),
-            commit: CommitId(format!("{:040x}", second)),
-            state: VersionState::Normal,
-        },
-        status: VersionStatus::Received,
-        diverged: false,
-        errors: Vec::new(),
         received_at: at(second),
         pushed_by: second.is_multiple_of(2).then(|| "octo".to_owned()),
+        ..records::version(repo, name, &format!("{second:040x}"))
     }
 }
 
 fn new_deployment(id: &str, env: &str, second: u32) -> NewDeployment {
     NewDeployment {
-        id: id.to_owned(),
-        repository: "shop".to_owned(),
-        version: "v1.0.0".to_owned(),
-        environment: env.to_owned(),
-        plan: empty_plan(env),
         created_at: at(second),
+        ..records::new_deployment(id, empty_plan(env))
     }
 }
 
@@ -853,13 +838,11 @@ async fn twenty_concurrent_writers_of_one_delivery_id_one_wins(store: Arc<dyn St
 
 async fn agents_upsert_and_list(store: Arc<dyn Store>) {
     let agent = |env: &str, host: &str, second| Agent {
-        env: env.to_owned(),
-        host: host.to_owned(),
-        group: "web".to_owned(),
         last_seen: at(second),
         observed_at: at(second),
         live_until: Some(at(second + 75)),
         apps: serde_json::json!({"shop": {"version": "v1.0.0", "healthy": true}}),
+        ..records::agent(env, host, "web")
     };
     for a in [
         agent("staging", "s-2", 1),

@@ -6,6 +6,7 @@ mod common;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{Provider, RefKind, sign};
+use boreas_test_support::records::version;
 use boreas_test_support::webhook::{fixture, fixture_json, tag_push};
 use common::{Env, expect, signed_request};
 
@@ -508,19 +509,7 @@ async fn a_delivery_whose_handling_stopped_after_the_version_is_completed_on_red
     env.register(GHES, "Codertocat/Hello-World", Provider::GitHub, &[])
         .await;
     // What a first attempt that stopped right after recording the version leaves behind.
-    let stopped = boreas_aws::store::VersionRecord {
-        version: Version {
-            repository: GH_ID.into(),
-            name: "simple-tag".into(),
-            commit: CommitId(GH_COMMIT.into()),
-            state: VersionState::Normal,
-        },
-        status: VersionStatus::Received,
-        diverged: false,
-        errors: Vec::new(),
-        received_at: boreas_aws::store::rfc3339(std::time::SystemTime::now()),
-        pushed_by: None,
-    };
+    let stopped = version(GH_ID, "simple-tag", GH_COMMIT);
     assert!(env.store.put_version(&stopped).await.unwrap());
 
     let resp = env

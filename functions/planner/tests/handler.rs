@@ -9,19 +9,20 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    Agent, Deployment, DeploymentFilter, GitCredential, PageRequest, Repository, Store, Transition,
+    Deployment, DeploymentFilter, GitCredential, PageRequest, Repository, Store, Transition,
     VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason};
 use boreas_core::status::VersionStatus;
-use boreas_core::version::{CommitId, Version, VersionState};
+use boreas_core::version::CommitId;
 use boreas_core::webhook::{PlanJob, Provider, RefKind};
 use boreas_planner::credentials::Credentials;
 use boreas_planner::git::{GixCache, Remote};
 use boreas_planner::{Planner, handle};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git::{GitHttpServer, GitRepo};
+use boreas_test_support::records::{agent, version};
 
 const MAX_RECEIVES: u32 = 5;
 
@@ -115,15 +116,7 @@ impl Ctx {
             .unwrap();
         for (host, group) in [("eu-2", "api-eu"), ("eu-1", "api-eu"), ("us-1", "api-us")] {
             self.store
-                .upsert_agent(&Agent {
-                    env: "prod".into(),
-                    host: host.into(),
-                    group: group.into(),
-                    last_seen: rfc3339(SystemTime::now()),
-                    observed_at: rfc3339(SystemTime::now()),
-                    live_until: None,
-                    apps: serde_json::json!({}),
-                })
+                .upsert_agent(&agent("prod", host, group))
                 .await
                 .unwrap();
         }
@@ -133,19 +126,7 @@ impl Ctx {
     async fn version(&self, repo: &str, tag: &str, commit: &str) -> PlanJob {
         let recorded = self
             .store
-            .put_version(&VersionRecord {
-                version: Version {
-                    repository: repo.to_owned(),
-                    name: tag.to_owned(),
-                    commit: CommitId(commit.to_owned()),
-                    state: VersionState::Normal,
-                },
-                status: VersionStatus::Received,
-                diverged: false,
-                errors: vec![],
-                received_at: rfc3339(SystemTime::now()),
-                pushed_by: None,
-            })
+            .put_version(&version(repo, tag, commit))
             .await
             .unwrap();
         assert!(recorded);

@@ -1,19 +1,18 @@
 //! The recorder handler against the emulator's DynamoDB: SQS batches as Lambda delivers them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_lambda_events::sqs::SqsEvent;
 use boreas_aws::names::Names;
-use boreas_aws::store::{Decision, NewDeployment, Store, Transition, rfc3339};
+use boreas_aws::store::{Decision, Store, Transition, rfc3339};
 use boreas_core::command::{AppInventory, Channel, Event, EventBody};
 use boreas_core::config::AppKind;
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::plan::Plan;
 use boreas_core::status::GateStatus;
 use boreas_recorder::{Outcome, Recorder, handle, record};
 use boreas_test_support::emulator::Prefix;
+use boreas_test_support::records::{example_plan, new_deployment};
 
 async fn setup() -> (Recorder, Arc<dyn Store>, Names) {
     let prefix = Prefix::shared('r').await;
@@ -97,42 +96,19 @@ fn finished_event(id: &str, status: &str, failed_target: Option<&str>) -> String
     v.to_string()
 }
 
-/// A real plan of the example `boreas.yaml` for `prod`, and its app names.
-fn example_plan() -> (Plan, Vec<String>) {
-    let root = boreas_aws::emulator::workspace_root();
-    let source = std::fs::read_to_string(root.join("examples/boreas.yaml")).expect("example");
-    let config = boreas_core::config::parse(&source).expect("the example validates");
-    let targets = boreas_core::planner::config_targets(&config, "prod").targets;
-    let plan = boreas_core::planner::plan(&boreas_core::planner::PlanInput {
-        config: &config,
-        environment: "prod",
-        version: "v2",
-        changed_paths: None,
-        targets: &targets,
-        current_versions: &BTreeMap::new(),
-    })
-    .expect("plan the example");
-    let apps = plan.apps().map(|a| a.app.clone()).collect();
-    (plan, apps)
-}
-
-/// A deployment of the example plan, `running`, holding its run locks.
+/// A deployment of the example plan, `running`, holding its run locks; returns its apps.
 async fn running_deployment(store: &Arc<dyn Store>, id: &str) -> Vec<String> {
-    let (plan, apps) = example_plan();
-    let now = rfc3339(SystemTime::now());
+    let plan = example_plan("prod", "v2");
+    let apps = plan.apps().map(|a| a.app.clone()).collect::<Vec<_>>();
     store
-        .create_deployment(&NewDeployment {
-            id: id.into(),
-            repository: "shop".into(),
-            version: "v2".into(),
-            environment: "prod".into(),
-            plan,
-            created_at: now.clone(),
-        })
+        .create_deployment(&new_deployment(id, plan))
         .await
         .unwrap();
     store
-        .transition_deployment(id, &Transition::to(DeploymentStatus::Running, now))
+        .transition_deployment(
+            id,
+            &Transition::to(DeploymentStatus::Running, rfc3339(SystemTime::now())),
+        )
         .await
         .unwrap();
     store.acquire_run_locks(id, "prod", &apps).await.unwrap();

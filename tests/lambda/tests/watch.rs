@@ -21,12 +21,12 @@ use boreas_aws::store::{
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::status::VersionStatus;
-use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::{Provider, sign};
 use boreas_k8s_fixture::FixtureCluster;
 use boreas_lambda_wiring::{FUNCTIONS, Watch, build_release, fill_event, function_env};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git::GitRepo;
+use boreas_test_support::records::version;
 use boreas_test_support::webhook::fixture;
 use serde_json::{Value, json};
 
@@ -176,17 +176,8 @@ impl Ctx {
     async fn record_version(&self, repo: &str, name: &str, commit: &str) {
         self.store
             .put_version(&VersionRecord {
-                version: Version {
-                    repository: repo.to_owned(),
-                    name: name.to_owned(),
-                    commit: CommitId(commit.to_owned()),
-                    state: VersionState::Normal,
-                },
-                status: VersionStatus::Received,
-                diverged: false,
-                errors: vec![],
-                received_at: rfc3339(SystemTime::now()),
                 pushed_by: Some("wiring-test".into()),
+                ..version(repo, name, commit)
             })
             .await
             .expect("record the version");

@@ -2,12 +2,15 @@
 //! - [`git`]: the git CLI, working repositories with deterministic commits, a smart-HTTP server;
 //! - [`webhook`]: the providers' published payloads, tag pushes made from them, signed headers;
 //! - [`emulator`]: prefixes provisioned on the local AWS emulator as `boreas provision` does;
-//! - [`sfn`]: the deployment state machine on the emulator with scripted workers.
+//! - [`sfn`]: the deployment state machine on the emulator with scripted workers;
+//! - [`records`]: store records (repositories, versions, deployments, agents) and the example
+//!   configuration's plans.
 //!
 //! A dev-dependency only (test crates under `tests/` may hold it as a dependency of their own
 //! harness library): no product crate links it.
 
 pub mod emulator;
 pub mod git;
+pub mod records;
 pub mod sfn;
 pub mod webhook;
