@@ -262,12 +262,24 @@ impl ApiResponse {
 
     fn from_error(e: &Error) -> Self {
         let status = e.status();
-        if status.is_server_error() {
+        // A server-side failure's detail (AWS SDK errors: endpoints, request ids, service
+        // messages) is for the log only; the caller gets the code and a short message.
+        let message = if status.is_server_error() {
             tracing::error!(error = %e, code = e.code(), "request failed");
-        }
+            match status {
+                StatusCode::SERVICE_UNAVAILABLE => "the platform is unavailable; retry later",
+                StatusCode::BAD_GATEWAY => {
+                    "a platform service refused the request; see the api's log"
+                }
+                _ => "internal error; see the api's log",
+            }
+            .to_owned()
+        } else {
+            e.to_string()
+        };
         let body = boreas_api_types::ErrorBody {
             error: e.code().to_owned(),
-            message: e.to_string(),
+            message,
         };
         let mut response =
             Self::with_status(status, serde_json::to_value(body).unwrap_or(Value::Null));

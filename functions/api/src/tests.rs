@@ -1182,3 +1182,45 @@ async fn every_route_refuses_a_query_parameter_it_does_not_take() {
         "{r:?}"
     );
 }
+
+/// A failing AWS call is logged, not shown: the caller (here unauthenticated, on the health check,
+/// and authenticated, on a read) gets the code and a short message, no SDK detail.
+#[tokio::test]
+async fn server_errors_answer_a_code_and_a_short_message_without_aws_detail() {
+    let f = fixture().await;
+    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
+    let store = Arc::new(boreas_aws::store::DynamoStore::from_config(
+        &config,
+        "unit-unreachable".to_owned(),
+    ));
+    let api = Api::new(
+        store,
+        Arc::new(SfnOrchestrator::from_config(
+            &config,
+            "arn:aws:states:us-east-1:123456789012:stateMachine:unit-deployment",
+        )),
+        f.secrets.clone(),
+        &Names::new("unit"),
+    );
+    for req in [
+        ApiRequest::new(Method::GET, "/api/health"),
+        get("/api/deployments", Role::Viewer),
+    ] {
+        let r = call(&api, req).await;
+        assert!(r.status.is_server_error(), "{r:?}");
+        let message = r.body["message"].as_str().unwrap();
+        for detail in [
+            "127.0.0.1",
+            "dispatch",
+            "connect",
+            "unit-unreachable",
+            "dynamodb",
+        ] {
+            assert!(!message.to_lowercase().contains(detail), "{message}");
+        }
+        assert!(
+            r.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{r:?}"
+        );
+    }
+}
