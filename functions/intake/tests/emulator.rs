@@ -677,3 +677,49 @@ async fn a_missing_secret_is_named_and_an_organisation_ping_is_pong() {
         .await;
     expect(&resp, 200, "pong");
 }
+
+/// A GitLab push from a project in nested subgroups (its published payload, moved three groups
+/// deep on a self-managed host) reaches the repository registered under that full name and host.
+#[tokio::test]
+async fn a_gitlab_project_in_nested_groups_is_found_by_its_full_path() {
+    let env = Env::new().await;
+    let mut push: serde_json::Value = serde_json::from_slice(&fixture("gitlab/push.json")).unwrap();
+    let full_name = "group1/group2/group3/diaspora";
+    push["project"]["path_with_namespace"] = full_name.into();
+    push["project"]["web_url"] = format!("https://gitlab.example.com:8443/{full_name}").into();
+    let body = serde_json::to_vec(&push).unwrap();
+    // Registered under the two-segment name of the unmodified payload: not this project.
+    env.register(
+        "gitlab.example.com:8443",
+        "mike/diaspora",
+        Provider::GitLab,
+        &["refs/heads/master"],
+    )
+    .await;
+    let resp = env
+        .deliver(Provider::GitLab, "Push Hook", "n-1", &body)
+        .await;
+    expect(&resp, 404, "unknown_repository");
+    env.assert_nothing_written(Provider::GitLab, "n-1").await;
+
+    env.register(
+        "gitlab.example.com:8443",
+        full_name,
+        Provider::GitLab,
+        &["refs/heads/master"],
+    )
+    .await;
+    let resp = env
+        .deliver(Provider::GitLab, "Push Hook", "n-2", &body)
+        .await;
+    expect(&resp, 202, "queued");
+    let versions = env.versions().await;
+    assert_eq!(versions.len(), 1);
+    assert_eq!(
+        versions[0].version.repository,
+        "gitlab.example.com:8443/group1/group2/group3/diaspora"
+    );
+    let jobs = env.plan_jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].repository, versions[0].version.repository);
+}
