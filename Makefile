@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: dev test venv lint bench dashboard chromium install
+.PHONY: dev test venv lint bench dashboard debian install agent-deb
 
 ## Project-local virtualenv with the pinned emulator and template tools.
 venv: $(VENV)/.installed
@@ -18,10 +18,11 @@ dashboard:
 	npm ci --prefix dashboard --no-audit --no-fund
 	npm run build --prefix dashboard
 
-## Debian's Chromium and a Chinese font for the dashboard's browser test, unless installed (CI runs as root).
-chromium:
-	@{ test -x /usr/bin/chromium && fc-list :lang=zh | grep -q .; } 2>/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
+## Debian packages the suite uses, unless installed (CI runs as root): Chromium and a Chinese font
+## for the dashboard's browser test, systemd's tools for the agent unit's checks.
+debian:
+	@{ test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . && command -v systemd-analyze; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei systemd; }
 
 dev: venv dashboard
 	$(CARGO) build --release -p boreas-agent
@@ -31,11 +32,17 @@ dev: venv dashboard
 install:
 	$(CARGO) install --locked --path cli
 
+## The agent's Debian package (target/package/boreas-agent_<version>_<arch>.deb) from the
+## size-optimised build; install it on a host with `dpkg -i`.
+agent-deb:
+	$(CARGO) build --locked --profile agent -p boreas-agent
+	agent/package/build-deb target/agent/boreas-agent target/package
+
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test: venv lint dashboard chromium
+test: venv lint dashboard debian
 	npm ci --prefix statemachine --no-audit --no-fund
 	npm test --prefix dashboard
 	$(CARGO) test --workspace --locked --no-fail-fast

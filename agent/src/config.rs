@@ -102,7 +102,17 @@ impl FileConfig {
     /// Reads a TOML configuration file.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| {
+            // One line (the operator's terminal and the journal), with the line it is about.
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().trim();
+            Error::Config(match line {
+                Some(n) => format!("{} line {n}: {message}", path.display()),
+                None => format!("{}: {message}", path.display()),
+            })
+        })
     }
 
     /// Fields set in `over` replace those of `self`.
@@ -226,8 +236,18 @@ mod tests {
 
     #[test]
     fn bad_configuration_says_what_is_wrong() {
-        let err = toml::from_str::<FileConfig>("hots = \"x\"").unwrap_err();
-        assert!(err.to_string().contains("hots"), "{err}");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("agent.toml");
+        std::fs::write(&path, "host = \"x\"\n\nhots = \"x\"\n").unwrap();
+        let err = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "configuration: {} line 3: unknown field `hots`",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
         let base = FileConfig {
             host: Some("h".into()),
             environment: Some("prod".into()),

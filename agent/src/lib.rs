@@ -3,6 +3,7 @@
 //! Functions, and keeps a journal so a crash at any point is finished or undone on restart.
 
 pub mod agent;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod fetch;

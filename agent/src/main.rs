@@ -29,6 +29,9 @@ struct Cli {
 enum Sub {
     /// Run the agent (the default).
     Run(RunArgs),
+    /// Check the configuration, the work directory, AWS credentials and the queues; print one line
+    /// per check and exit non-zero when any is wrong. Changes nothing.
+    Check(RunArgs),
     /// Simulate many agents in one process (scale tests, benchmarks).
     Fleet(FleetArgs),
 }
@@ -197,6 +200,28 @@ async fn run(args: RunArgs) -> Result<(), Error> {
     agent.run(shutdown_signal()).await
 }
 
+/// `boreas-agent check`: every finding on stdout; failure when any is a problem.
+async fn check(args: RunArgs) -> Result<(), Error> {
+    let config = match args.file_config().and_then(|f| f.resolve()) {
+        Ok(config) => config,
+        Err(e) => {
+            // Nothing else can be checked without a configuration.
+            println!("problem: config: {e}");
+            return Err(Error::Config("the configuration is not valid".into()));
+        }
+    };
+    let aws = aws_config(config.endpoint.as_deref(), config.region.as_deref()).await;
+    let queues = SqsQueues::from_config(&aws);
+    let findings = boreas_agent::check::run(&config, &aws, &queues).await;
+    for f in &findings {
+        println!("{f}");
+    }
+    match findings.iter().filter(|f| f.outcome.is_err()).count() {
+        0 => Ok(()),
+        n => Err(Error::Config(format!("{n} check(s) found a problem"))),
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -225,6 +250,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Sub::Run(args)) => run(args).await,
+            Some(Sub::Check(args)) => check(args).await,
             Some(Sub::Fleet(args)) => fleet(args).await,
             None => run(cli.run).await,
         }
