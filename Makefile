@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: dev test venv lint bench dashboard debian install agent-deb
+.PHONY: dev test venv lint bench dashboard debian install agent-deb agent-rpm
 
 ## Project-local virtualenv with the pinned emulator and template tools.
 venv: $(VENV)/.installed
@@ -19,10 +19,10 @@ dashboard:
 	npm run build --prefix dashboard
 
 ## Debian packages the suite uses, unless installed (CI runs as root): Chromium and a Chinese font
-## for the dashboard's browser test, systemd's tools for the agent unit's checks.
+## for the dashboard's browser test, systemd's tools and rpm for the agent's unit and packages.
 debian:
-	@{ test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . && command -v systemd-analyze; } >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei systemd; }
+	@{ test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . && command -v systemd-analyze && command -v rpmbuild; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei systemd rpm; }
 
 dev: venv dashboard
 	$(CARGO) build --release -p boreas-agent
@@ -32,11 +32,15 @@ dev: venv dashboard
 install:
 	$(CARGO) install --locked --path cli
 
-## The agent's Debian package (target/package/boreas-agent_<version>_<arch>.deb) from the
-## size-optimised build; install it on a host with `dpkg -i`.
+## The agent's packages in target/package/ from the size-optimised build: a .deb (`dpkg -i`) and
+## an RPM (`dnf install ./boreas-agent-*.rpm`).
 agent-deb:
 	$(CARGO) build --locked --profile agent -p boreas-agent
 	agent/package/build-deb target/agent/boreas-agent target/package
+
+agent-rpm:
+	$(CARGO) build --locked --profile agent -p boreas-agent
+	agent/package/build-rpm target/agent/boreas-agent target/package
 
 lint:
 	$(CARGO) fmt --all --check

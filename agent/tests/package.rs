@@ -2,7 +2,8 @@
 //! `systemd-analyze security`) and valid (`systemd-analyze verify`), and the Debian package built by
 //! `agent/package/build-deb` installs with `dpkg -i`, after which `boreas-agent check` names what is
 //! wrong with the shipped template, a bad config and a missing stack, and passes a good config
-//! against the emulator. The package is purged at the end, also when the test fails.
+//! against the emulator. The package is purged at the end, also when the test fails. The RPM built
+//! by `agent/package/build-rpm` holds the same files and installs into a scratch root with `rpm`.
 
 mod common;
 
@@ -229,5 +230,70 @@ async fn the_deb_installs_and_check_says_what_is_wrong_one_line_each() {
             fixture.prefix
         )),
         "{stdout}"
+    );
+}
+
+#[test]
+fn the_rpm_holds_the_same_files_and_installs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/package/build-rpm");
+    let out = run(
+        script,
+        &[
+            env!("CARGO_BIN_EXE_boreas-agent"),
+            tmp.path().join("out").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rpm_file = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let files = run("rpm", &["-qlp", &rpm_file]);
+    assert_eq!(
+        String::from_utf8_lossy(&files.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "/etc/boreas",
+            "/etc/boreas/agent.toml",
+            "/usr/bin/boreas-agent",
+            "/usr/lib/systemd/system/boreas-agent.service",
+            "/usr/share/doc/boreas-agent/README.md",
+        ],
+        "{}",
+        text(&files)
+    );
+    // An upgrade keeps the operator's configuration.
+    let config = run("rpm", &["-qp", "--configfiles", &rpm_file]);
+    assert_eq!(
+        String::from_utf8_lossy(&config.stdout),
+        "/etc/boreas/agent.toml\n"
+    );
+
+    // Into a scratch root (this is not an RPM system: no dependencies, no scriptlets), then the
+    // installed binary reads the installed template.
+    let root = tmp.path().join("root");
+    let root_s = root.to_str().unwrap();
+    for args in [
+        vec!["--root", root_s, "--initdb"],
+        vec!["--root", root_s, "-i", "--nodeps", "--noscripts", &rpm_file],
+    ] {
+        let out = run("rpm", &args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let unit = std::fs::read(root.join("usr/lib/systemd/system/boreas-agent.service")).unwrap();
+    assert_eq!(unit, std::fs::read(UNIT).unwrap());
+    let out = run(
+        root.join("usr/bin/boreas-agent").to_str().unwrap(),
+        &[
+            "check",
+            "--config",
+            root.join("etc/boreas/agent.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "problem: config: configuration: `host` is required (file or --host)\n",
+        "{}",
+        text(&out)
     );
 }
