@@ -197,6 +197,31 @@ pub struct TargetProgress {
     pub error: Option<String>,
 }
 
+/// What one target's lifecycle hooks printed during one command: the last 64 KiB, kept apart
+/// from the progress records so reading a deployment never reads output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskOutput {
+    /// App name.
+    pub app: String,
+    /// Host name.
+    pub target: String,
+    /// The command it answered: `deploy` or `rollback`.
+    pub action: String,
+    /// The output's last part, stdout and stderr interleaved as written.
+    pub output: String,
+    /// Whether earlier output was cut off (the host's log file has all of it).
+    pub truncated: bool,
+    /// When it was recorded.
+    pub at: String,
+}
+
+/// The hook outputs of one target in one deployment, by action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetOutputs {
+    /// One per command the target answered with output; empty when its hooks printed nothing.
+    pub outputs: Vec<TaskOutput>,
+}
+
 /// A manual gate the execution reached (its task token never leaves the api).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GateProgress {

@@ -14,8 +14,8 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    ApiToken, AppProgress, MemoryStore, NewDeployment, Store, TargetProgress, Transition,
-    VersionRecord,
+    ApiToken, AppProgress, MemoryStore, NewDeployment, Store, TargetProgress, TaskOutput,
+    Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::role::Role;
@@ -86,6 +86,35 @@ async fn store() -> Arc<MemoryStore> {
         ..Transition::to(DeploymentStatus::Failed, at(7))
     };
     store.transition_deployment("d-bad", &failed).await.unwrap();
+    store
+        .put_target_progress(
+            "d-bad",
+            &TargetProgress {
+                app: "api".into(),
+                target: "api-staging-1".into(),
+                status: TargetStatus::RolledBack,
+                batch: 0,
+                updated_at: at(7),
+                error_type: Some("Boreas.HookFailed".into()),
+                error: Some("hook validate exited 3".into()),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_task_output(
+            "d-bad",
+            &TaskOutput {
+                app: "api".into(),
+                target: "api-staging-1".into(),
+                action: "deploy".into(),
+                output: "checking /health\n\u{1b}[2Jexpected 200, got 503\n".into(),
+                truncated: true,
+                at: at(7),
+            },
+        )
+        .await
+        .unwrap();
     store
         .put_app_progress(
             "d-run",
@@ -257,6 +286,22 @@ async fn client_commands_render_the_typed_answers() {
         assert!(tree.contains(line), "{line:?} not in\n{tree}");
     }
     assert!(!tree.contains(" - ") && !tree.contains("[-]"), "{tree}");
+    // A failed target's hook output follows the tree, its escape sequences made harmless.
+    let out = cli.run(&["show", "d-bad"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let tree = text(&out.stdout);
+    assert!(
+        tree.ends_with(
+            "\noutput of api on api-staging-1 (deploy, last 64 KiB; all of it is in the host's hook log):\n\
+             \x20 | checking /health\n\
+             \x20 | \u{fffd}[2Jexpected 200, got 503\n"
+        ),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("api-staging-1  [rolled_back]  hook validate exited 3"),
+        "{tree}"
+    );
     let out = cli.run(&["show", "d-run", "--json"]).await;
     let detail: DeploymentDetail = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(detail.progress.gates[0].gate, "api.0");

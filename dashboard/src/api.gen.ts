@@ -1126,6 +1126,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/deployments/{id}/targets/{app}/{target}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What one target's lifecycle hooks printed (the last 64 KiB per command)
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Deployment id. */
+                    id: string;
+                    /** @description App name. */
+                    app: string;
+                    /** @description Host name. */
+                    target: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TargetOutputs"];
+                    };
+                };
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown deployment. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -3003,6 +3103,11 @@ export interface components {
              */
             parallelism: number;
         };
+        /** @description The hook outputs of one target in one deployment, by action. */
+        TargetOutputs: {
+            /** @description One per command the target answered with output; empty when its hooks printed nothing. */
+            outputs: components["schemas"]["TaskOutput"][];
+        };
         /** @description How one target (a PM host, or a cluster's workload) is going. */
         TargetProgress: {
             /** @description App name. */
@@ -3025,6 +3130,24 @@ export interface components {
         };
         /** @description Progress of one target (a host or a workload). */
         TargetStatus: "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "rollback_failed";
+        /**
+         * @description What one target's lifecycle hooks printed during one command: the last 64 KiB, kept apart
+         *     from the progress records so reading a deployment never reads output.
+         */
+        TaskOutput: {
+            /** @description The command it answered: `deploy` or `rollback`. */
+            action: string;
+            /** @description App name. */
+            app: string;
+            /** @description When it was recorded. */
+            at: string;
+            /** @description The output's last part, stdout and stderr interleaved as written. */
+            output: string;
+            /** @description Host name. */
+            target: string;
+            /** @description Whether earlier output was cut off (the host's log file has all of it). */
+            truncated: boolean;
+        };
         /** @description An API token as listed: never its secret. */
         Token: {
             /** @description When it was created. */
@@ -3161,8 +3284,10 @@ export type SetupField = components['schemas']['SetupField'];
 export type SkipReason = components['schemas']['SkipReason'];
 export type SkippedApp = components['schemas']['SkippedApp'];
 export type Stage = components['schemas']['Stage'];
+export type TargetOutputs = components['schemas']['TargetOutputs'];
 export type TargetProgress = components['schemas']['TargetProgress'];
 export type TargetStatus = components['schemas']['TargetStatus'];
+export type TaskOutput = components['schemas']['TaskOutput'];
 export type Token = components['schemas']['Token'];
 export type TokenList = components['schemas']['TokenList'];
 export type TokenRequest = components['schemas']['TokenRequest'];

@@ -26,6 +26,14 @@ describe('Api', () => {
     expect(JSON.parse(seen[0].body!)).toEqual({ adjustments: [{ op: 'move_app', app: 'web', stage: 2 }] });
   });
 
+  it('reads the hook output of a target, each path segment encoded', async () => {
+    const seen: { method: string; url: string; headers: Record<string, string>; body?: string }[] = [];
+    const outputs = { outputs: [{ app: 'api', target: 'web/1', action: 'deploy', output: 'boom\n', truncated: false, at: 'x' }] };
+    const api = new Api('', 't', fakeFetch({ 'GET /api/deployments/d1/targets/api/web%2F1/output': { status: 200, body: outputs } }, seen));
+    expect(await api.targetOutput('d1', 'api', 'web/1')).toEqual(outputs);
+    expect(seen[0].url).toBe('/api/deployments/d1/targets/api/web%2F1/output');
+  });
+
   it('turns error answers into ApiError with the rule code', async () => {
     const api = new Api('', 't', fakeFetch({
       'PUT /api/deployments/d1/plan': { status: 422, body: { error: 'dependency_order', message: '"web" depends on "api"' } },

@@ -14,6 +14,7 @@ import type {
   RevertRequest,
   RevertResult,
   Role,
+  TargetOutputs,
   VersionList,
 } from './api.gen';
 
@@ -77,6 +78,9 @@ export class Api {
   }
   deployment(id: string): Promise<DeploymentDetail> {
     return this.call('GET', `/api/deployments/${seg(id)}`);
+  }
+  targetOutput(id: string, app: string, target: string): Promise<TargetOutputs> {
+    return this.call('GET', `/api/deployments/${seg(id)}/targets/${seg(app)}/${seg(target)}/output`);
   }
   adjust(id: string, adjustments: Adjustment[]): Promise<Deployment> {
     const body: PlanUpdate = { adjustments };

@@ -4,6 +4,7 @@
 import type { DeploymentDetail, GateProgress, PausePlan } from './api.gen';
 
 export interface TargetView {
+  app: string;
   target: string;
   status: string;
   updatedAt: string | null;
@@ -66,6 +67,7 @@ export function progressView(d: DeploymentDetail): ProgressView {
         const targets = b.targets.map((t) => {
           const tr = targetRec.get(`${a.app}\u0000${t}`);
           const view: TargetView = {
+            app: a.app,
             target: t,
             status: tr?.status ?? 'pending',
             updatedAt: tr?.updated_at ?? null,

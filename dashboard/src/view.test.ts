@@ -128,6 +128,7 @@ describe('live progress', () => {
     const v = progressView(detail());
     expect(v.failures).toEqual([
       {
+        app: 'db',
         target: 'd1',
         status: 'failed',
         updatedAt: 'x',

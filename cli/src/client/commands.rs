@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use boreas_api_types::{
     ConfirmedDeployment, Deployment, DeploymentDetail, DeploymentSummary, GateDecision,
-    GateDecisionRequest, List, Repository, RevertRequest, RevertResult, Version,
+    GateDecisionRequest, List, Repository, RevertRequest, RevertResult, TargetOutputs, Version,
 };
 use boreas_core::deployment::DeploymentStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -207,6 +207,18 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 print_json(&d);
             } else {
                 print!("{}", render::tree(&d));
+                // What the hooks of each target that failed printed, under the tree.
+                for t in d.progress.targets.iter().filter(|t| t.error.is_some()) {
+                    let o: TargetOutputs = client
+                        .get(&format!(
+                            "/deployments/{}/targets/{}/{}/output",
+                            segment(deployment),
+                            segment(&t.app),
+                            segment(&t.target)
+                        ))
+                        .await?;
+                    print!("{}", render::outputs(&o));
+                }
             }
         }
         ClientCommand::Confirm { deployment, .. } => {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use boreas_api_types::{DeploymentDetail, DeploymentSummary, List, Version};
+use boreas_api_types::{DeploymentDetail, DeploymentSummary, List, TargetOutputs, Version};
 use boreas_core::plan::PausePlan;
 use boreas_core::status::{AppStatus, GateStatus, TargetStatus};
 
@@ -160,6 +160,38 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
             skipped.app,
             skipped.reason.as_str()
         );
+    }
+    out
+}
+
+/// A target's hook outputs, each under a heading, its lines indented with a bar.
+pub(crate) fn outputs(o: &TargetOutputs) -> String {
+    let mut out = String::new();
+    for t in &o.outputs {
+        let cut = if t.truncated {
+            ", last 64 KiB; all of it is in the host's hook log"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "\noutput of {} on {} ({}{cut}):",
+            t.app, t.target, t.action
+        );
+        for line in t.output.lines() {
+            // A host's output must not drive the operator's terminal (escape sequences).
+            let line: String = line
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "  | {line}");
+        }
     }
     out
 }

@@ -20,7 +20,7 @@ import {
   type Column,
 } from '../plan';
 import { progressView, type AppView, type BatchView } from '../progress';
-import type { Adjustment, DeploymentDetail } from '../api.gen';
+import type { Adjustment, DeploymentDetail, TargetOutputs } from '../api.gen';
 import { tone } from '../status';
 import { badge, errorBox } from '../ui';
 
@@ -37,6 +37,56 @@ let shownId = '';
 
 /** The drag payload of a plan card: its app name. */
 const DRAG_TYPE = 'application/x-boreas-app';
+
+/** Hook outputs fetched so far and which are open, by deployment, app and target: the page is
+ * rebuilt every refresh, and an open output must stay open and not be fetched again. */
+const outputs = new Map<string, TargetOutputs | Error>();
+const openOutputs = new Set<string>();
+
+/** A failed target's hook output, fetched when first opened. */
+function hookOutput(ctx: Ctx, id: string, app: string, target: string): HTMLElement {
+  const { t } = ctx;
+  const key = `${id}\u0000${app}\u0000${target}`;
+  const body = h('div', { class: 'hook-output' });
+  const fill = (): void => {
+    const got = outputs.get(key);
+    if (got === undefined) body.replaceChildren(h('p', { class: 'muted small' }, t('progress.output_loading')));
+    else if (got instanceof Error) body.replaceChildren(errorBox(t, got, `output-error-${target.replace(/\W/g, '_')}`));
+    else if (got.outputs.length === 0) body.replaceChildren(h('p', { class: 'muted small' }, t('progress.output_none')));
+    else
+      body.replaceChildren(
+        ...got.outputs.map((o) =>
+          h(
+            'figure',
+            null,
+            h('figcaption', { class: 'small' }, o.action, o.truncated ? ` — ${t('progress.output_truncated')}` : ''),
+            h('pre', { class: 'mono' }, o.output),
+          ),
+        ),
+      );
+  };
+  fill();
+  return h(
+    'details',
+    {
+      open: openOutputs.has(key),
+      ontoggle: (e: Event) => {
+        if (!(e.currentTarget as HTMLDetailsElement).open) {
+          openOutputs.delete(key);
+          return;
+        }
+        openOutputs.add(key);
+        if (outputs.has(key)) return;
+        void ctx.api.targetOutput(id, app, target).then(
+          (o) => outputs.set(key, o),
+          (err: unknown) => outputs.set(key, err instanceof Error ? err : new Error(String(err))),
+        ).finally(fill);
+      },
+    },
+    h('summary', null, t('progress.output')),
+    body,
+  );
+}
 
 export async function deploymentPage(ctx: Ctx, id: string): Promise<HTMLElement> {
   if (shownId !== id) {
@@ -453,7 +503,7 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
             'ul',
             { class: 'plain' },
             view.failures.map((f) =>
-              h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? ''),
+              h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target)),
             ),
           ),
         )

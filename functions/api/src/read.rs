@@ -239,6 +239,42 @@ pub(crate) async fn deployment(
     })
 }
 
+/// The hook outputs of one target; an unknown deployment is 404, a target without output has none.
+pub(crate) async fn target_outputs(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::TargetOutputs, Error> {
+    let id = call.param("id");
+    get_deployment(api, id).await?;
+    let outputs = api
+        .store
+        .task_outputs(id, call.param("app"), call.param("target"))
+        .await?;
+    Ok(wire::TargetOutputs {
+        outputs: outputs
+            .into_iter()
+            .map(|o| {
+                let store::TaskOutput {
+                    app,
+                    target,
+                    action,
+                    output,
+                    truncated,
+                    at,
+                } = o;
+                wire::TaskOutput {
+                    app,
+                    target,
+                    action,
+                    output,
+                    truncated,
+                    at,
+                }
+            })
+            .collect(),
+    })
+}
+
 pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire::Agent>, Error> {
     let page = call.page()?;
     let agents = api.store.list_agents(call.query("env")).await?;

@@ -186,6 +186,8 @@ const VERSION: Param = text("name", "Version name, percent-encoded (`/` as `%2F`
 const DEPLOYMENT: Param = text("id", "Deployment id.");
 const GATE: Param = text("gate", "Gate id (`<app>.<batch index>`).");
 const APP: Param = text("name", "App name.");
+const TARGET_APP: Param = text("app", "App name.");
+const TARGET: Param = text("target", "Host name.");
 const ENV_FILTER: Param = text("env", "Only this environment.");
 
 const BAD_BODY: (u16, &str) = (400, "Malformed JSON, or a field out of range.");
@@ -299,6 +301,18 @@ pub const ROUTES: &[Route] = &[
         ok: OK,
         errors: &[NO_DEPLOYMENT],
         endpoint: endpoint!(read::deployment => wire::DeploymentDetail),
+    },
+    Route {
+        method: "GET",
+        path: "/api/deployments/{id}/targets/{app}/{target}/output",
+        role: VIEWER,
+        summary: "What one target's lifecycle hooks printed (the last 64 KiB per command)",
+        params: &[DEPLOYMENT, TARGET_APP, TARGET],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[NO_DEPLOYMENT],
+        endpoint: endpoint!(read::target_outputs => wire::TargetOutputs),
     },
     Route {
         method: "PUT",

@@ -9,8 +9,8 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::{MemorySecrets, Secrets};
 use boreas_aws::store::{
-    Agent, ApiToken, MemoryStore, NewDeployment, PageRequest, Store, TargetProgress, Transition,
-    VersionRecord, rfc3339,
+    Agent, ApiToken, MemoryStore, NewDeployment, PageRequest, Store, TargetProgress, TaskOutput,
+    Transition, VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
@@ -117,6 +117,8 @@ fn concrete(path: &str) -> String {
         .replace("{name}", "nothing")
         .replace("{id}", "no-such-deployment")
         .replace("{gate}", "api.0")
+        .replace("{app}", "api")
+        .replace("{target}", "web-1")
 }
 
 #[tokio::test]
@@ -326,6 +328,58 @@ async fn deployments_filter_and_show_progress_without_task_tokens() {
         "task tokens never leave the api"
     );
     let r = call(&f.api, get("/api/deployments/nope", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_target_shows_what_its_hooks_printed_per_command() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    let output = |action: &str, text: &str, truncated: bool| TaskOutput {
+        app: "api".into(),
+        target: "web-1".into(),
+        action: action.into(),
+        output: text.into(),
+        truncated,
+        at: at(5),
+    };
+    for o in [
+        output("deploy", "migrate: relation \"users\" exists\n", true),
+        output("rollback", "stopped\n", false),
+    ] {
+        f.store.put_task_output("d1", &o).await.unwrap();
+    }
+
+    let r = call(
+        &f.api,
+        get("/api/deployments/d1/targets/api/web-1/output", Role::Viewer),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body["outputs"],
+        json!([
+            {"app": "api", "target": "web-1", "action": "deploy",
+             "output": "migrate: relation \"users\" exists\n", "truncated": true, "at": at(5)},
+            {"app": "api", "target": "web-1", "action": "rollback",
+             "output": "stopped\n", "truncated": false, "at": at(5)},
+        ])
+    );
+    // Another target of the same deployment printed nothing.
+    let r = call(
+        &f.api,
+        get("/api/deployments/d1/targets/api/web-2/output", Role::Viewer),
+    )
+    .await;
+    assert_eq!((r.status, &r.body["outputs"]), (StatusCode::OK, &json!([])));
+    let r = call(
+        &f.api,
+        get(
+            "/api/deployments/nope/targets/api/web-1/output",
+            Role::Viewer,
+        ),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
