@@ -292,6 +292,46 @@ describe('the dashboard against boreas dev', () => {
     await expectNoHorizontalScroll();
   });
 
+  it('lists repositories with their last delivery, registers one and rotates its secret, showing each secret once', async () => {
+    await page.click('nav a[href="#/repositories"]');
+    // The demo's tag push reached intake, which accepted it.
+    const demo = page.locator('[data-delivery="localhost/boreas/demo"]');
+    await demo.waitFor();
+    expect(await demo.locator('.badge.tone-ok').count()).toBe(1);
+
+    await page.fill('#repo-fullName', 'acme');
+    await page.fill('#repo-cloneUrl', 'https://github.com/acme/shop.git');
+    await page.click('button[type="submit"]');
+    // Refused in the page, before any request, naming the field.
+    await page.locator('#repo-fullName[aria-invalid="true"]').waitFor();
+    expect(await page.locator('[role="alert"]', { hasText: 'owner/name' }).count()).toBe(1);
+    await page.fill('#repo-fullName', 'acme/shop');
+    await page.selectOption('#repo-provider', 'github');
+    await page.fill('#repo-token', 'ghp_e2e0123456789');
+    await page.click('button[type="submit"]');
+    const secret = page.locator('#webhook-secret');
+    await secret.waitFor();
+    const first = (await secret.textContent()) ?? '';
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    const row = page.locator('tr', { hasText: 'acme/shop' });
+    expect(await row.textContent()).toContain('with a token');
+    expect(await page.locator('body').textContent()).not.toContain('ghp_e2e0123456789');
+    await shot('repositories');
+    await page.click('button:has-text("I have copied it")');
+    await expect.poll(() => page.locator('#webhook-secret').count()).toBe(0);
+
+    await row.locator('input[type="number"]').fill('2');
+    await row.locator('button', { hasText: 'Rotate' }).click();
+    await secret.waitFor();
+    expect(await secret.textContent()).not.toBe(first);
+    const repo = await api<{ previous_secret_until: string | null }>('GET', '/api/repositories/github.com%2Facme%2Fshop');
+    const grace = Date.parse(repo.previous_secret_until ?? '') - Date.now();
+    expect(grace).toBeGreaterThan(3600_000);
+    expect(grace).toBeLessThanOrEqual(7200_000);
+    await page.click('button:has-text("I have copied it")');
+    await expectNoHorizontalScroll();
+  });
+
   it('asks for a reason before a revert and shows why the api refused it', async () => {
     await page.click('nav a[href="#/versions"]');
     const item = page.locator('[data-version="v1.0.1"]');
@@ -323,6 +363,7 @@ describe('the dashboard against boreas dev', () => {
       [`#/deployments/${encodeURIComponent(deploymentId)}`, '.dep-head'],
       ['#/apps', 'nav a[href="#/apps"][aria-current="page"]'],
       ['#/agents', 'nav a[href="#/agents"][aria-current="page"]'],
+      ['#/repositories', 'nav a[href="#/repositories"][aria-current="page"]'],
     ];
     for (const [hash, shown] of pages) {
       await page.goto(`${state.dashboard_url}${hash}`);

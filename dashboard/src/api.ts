@@ -11,6 +11,9 @@ import type {
   GateDecision,
   GateDecisionRequest,
   PlanUpdate,
+  RegisteredRepository,
+  RepositoryList,
+  RepositoryRequest,
   RevertRequest,
   RevertResult,
   Role,
@@ -99,6 +102,15 @@ export class Api {
   }
   apps(limit = 500): Promise<AppList> {
     return this.call('GET', `/api/apps?limit=${limit}`);
+  }
+  repositories(limit = 500): Promise<RepositoryList> {
+    return this.call('GET', `/api/repositories?limit=${limit}`);
+  }
+  addRepository(req: RepositoryRequest): Promise<RegisteredRepository> {
+    return this.call('POST', '/api/repositories', req);
+  }
+  rotateSecret(id: string, graceSeconds: number): Promise<RegisteredRepository> {
+    return this.call('POST', `/api/repositories/${seg(id)}/rotate-secret`, { grace_seconds: graceSeconds });
   }
   agents(limit = 1000): Promise<AgentList> {
     return this.call('GET', `/api/agents?limit=${limit}`);

@@ -6,6 +6,7 @@ import { drafts, type Ctx } from './ctx';
 import { h, mount } from './dom';
 import { LOCALES, getLocale, setLocale, translate, type Key, type Locale } from './i18n';
 import { agentsPage } from './pages/agents';
+import { repositoriesPage } from './pages/repositories';
 import { appsPage } from './pages/apps';
 import { deploymentPage } from './pages/deployment';
 import { overview } from './pages/overview';
@@ -136,6 +137,7 @@ function layout(page: string, content: Node): HTMLElement {
         link('versions', 'nav.versions'),
         link('apps', 'nav.apps'),
         link('agents', 'nav.agents'),
+        link('repositories', 'nav.repositories'),
       ),
       h(
         'div',
@@ -176,6 +178,9 @@ async function render(): Promise<void> {
         break;
       case 'agents':
         content = await agentsPage(ctx);
+        break;
+      case 'repositories':
+        content = await repositoriesPage(ctx);
         break;
       case 'deployments':
         content = await deploymentPage(ctx, arg);
