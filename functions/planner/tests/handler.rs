@@ -17,11 +17,12 @@ use boreas_core::plan::{Plan, SkipReason};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::CommitId;
 use boreas_core::webhook::{PlanJob, Provider, RefKind};
-use boreas_planner::credentials::Credentials;
+use boreas_planner::credentials::{AppClaims, Credentials};
 use boreas_planner::git::{GixCache, Remote};
 use boreas_planner::{Planner, handle};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git::{GitHttpServer, GitRepo};
+use boreas_test_support::http::{RecordingServer, Request, Response};
 use boreas_test_support::records::{agent, version};
 
 const MAX_RECEIVES: u32 = 5;
@@ -429,6 +430,171 @@ async fn a_private_repository_is_fetched_with_its_token_and_a_wrong_one_is_plan_
         .collect();
     assert!(planned.iter().all(|r| r == "private"), "{planned:?}");
     assert!(!planned.is_empty());
+}
+
+/// The GitHub App path: the planner signs a JWT with the App's key, finds the App's installation
+/// on the repository, mints a token for that one repository with read access to its contents
+/// (GitHub's `apps/get-repo-installation` and `apps/create-installation-access-token`, answered
+/// here by a recording stand-in for its REST API), fetches with it over authenticated smart HTTP
+/// and reuses it for the next version. A repository the App is not installed on ends
+/// `plan_failed` naming the call and GitHub's answer, at its first receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_app_repository_is_fetched_with_a_minted_installation_token() {
+    const APP_ID: u64 = 4242;
+    const MINTED: &str = "ghs_minted0123456789abcdefghijklmnop";
+    let c = ctx().await;
+    // The App's key pair as GitHub hands one out: an RSA key in PKCS#1 PEM.
+    let key = c.tmp.path().join("app.pem");
+    let public = c.tmp.path().join("app.pub.pem");
+    for args in [
+        vec![
+            "genrsa",
+            "-traditional",
+            "-out",
+            key.to_str().unwrap(),
+            "2048",
+        ],
+        vec![
+            "rsa",
+            "-in",
+            key.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    }
+    let decoding =
+        jsonwebtoken::DecodingKey::from_rsa_pem(&std::fs::read(&public).unwrap()).unwrap();
+    let claims = move |r: &Request| {
+        let jwt = r.header("authorization")?.strip_prefix("Bearer ")?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_issuer(&[APP_ID.to_string()]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+        jsonwebtoken::decode::<AppClaims>(jwt, &decoding, &validation)
+            .ok()
+            .map(|d| d.claims)
+    };
+    let verify = claims.clone();
+    let github = RecordingServer::start(move |r| {
+        let answer = |status, body| Response { status, body };
+        if verify(r).is_none() {
+            return answer(
+                401,
+                serde_json::json!({"message": "A JSON web token could not be decoded"}),
+            );
+        }
+        match (r.method.as_str(), r.target.as_str()) {
+            ("GET", "/repos/acme/shop/installation") => answer(
+                200,
+                serde_json::json!({"id": 77, "app_id": APP_ID, "target_type": "Organization"}),
+            ),
+            ("POST", "/app/installations/77/access_tokens") => answer(
+                201,
+                serde_json::json!({
+                    "token": MINTED, "expires_at": "2099-01-01T00:00:00Z",
+                    "permissions": {"contents": "read"}, "repository_selection": "selected"
+                }),
+            ),
+            _ => answer(404, serde_json::json!({"message": "Not Found"})),
+        }
+    });
+    let git = GitHttpServer::start_with_basic(c.tmp.path(), "x-access-token", MINTED);
+    let secrets = Arc::new(MemorySecrets::with([(
+        "/test/git-credentials/app",
+        std::fs::read_to_string(&key).unwrap().as_str(),
+    )]));
+    let planner = Planner {
+        credentials: Arc::new(Credentials::new(secrets).unwrap()),
+        ..c.planner.clone()
+    };
+    let repo = GitRepo::init(c.tmp.path(), "shop");
+    let first = repo.commit(
+        "first",
+        &[("boreas.yaml", &config_yaml(false)), ("api/main.rs", "1\n")],
+    );
+    for name in ["acme/shop", "acme/other"] {
+        c.register(name, &git.url("shop")).await;
+        let mut record = c.store.get_repository(name).await.unwrap().unwrap();
+        record.credential = Some(GitCredential::GithubApp {
+            app_id: APP_ID,
+            key_param: "/test/git-credentials/app".to_owned(),
+            api_url: github.url(),
+        });
+        c.store.put_repository(&record).await.unwrap();
+    }
+
+    let job = c.version("acme/shop", "v1", &first).await;
+    let response = handle(&planner, event(&[(&job.to_json(), 1)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let v = c.version_record("acme/shop", "v1").await;
+    assert_eq!(v.status, VersionStatus::Planned, "{:?}", v.errors);
+
+    let calls = github.requests();
+    let asked: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str()))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("GET", "/repos/acme/shop/installation"),
+            ("POST", "/app/installations/77/access_tokens")
+        ]
+    );
+    for r in &calls {
+        assert_eq!(r.header("accept"), Some("application/vnd.github+json"));
+        assert_eq!(r.header("x-github-api-version"), Some("2022-11-28"));
+        assert!(
+            r.header("user-agent")
+                .is_some_and(|u| u.starts_with("boreas-planner/"))
+        );
+        let jwt = claims(r).expect("a JWT the App's public key verifies");
+        // GitHub refuses a JWT valid for more than ten minutes.
+        assert!(jwt.exp - jwt.iat <= 600, "{jwt:?}");
+    }
+    assert_eq!(
+        calls[1].json(),
+        serde_json::json!({"repositories": ["shop"], "permissions": {"contents": "read"}})
+    );
+
+    // The next version reuses the minted token: no call to GitHub.
+    let second = repo.commit("second", &[("api/main.rs", "2\n")]);
+    let job = c.version("acme/shop", "v2", &second).await;
+    handle(&planner, event(&[(&job.to_json(), 1)])).await;
+    assert_eq!(
+        c.version_record("acme/shop", "v2").await.status,
+        VersionStatus::Planned
+    );
+    assert_eq!(github.requests().len(), 2);
+
+    // Not installed on the repository: refused, recorded at the first receive.
+    let job = c.version("acme/other", "v1", &first).await;
+    handle(&planner, event(&[(&job.to_json(), 1)])).await;
+    let v = c.version_record("acme/other", "v1").await;
+    assert_eq!(v.status, VersionStatus::PlanFailed);
+    assert_eq!(
+        v.errors,
+        [
+            "CredentialUnavailable: repository acme/other: git credential: GitHub App 4242: \
+          finding its installation on the repository: /repos/acme/other/installation answered \
+          404 Not Found (Not Found)"
+        ]
+    );
+    let text = format!(
+        "{v:?}{:?}{:?}",
+        c.version_record("acme/shop", "v1").await,
+        c.store.get_repository("acme/shop").await.unwrap()
+    );
+    assert!(
+        !text.contains(MINTED) && !text.contains("PRIVATE KEY"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

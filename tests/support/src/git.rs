@@ -2,13 +2,15 @@
 //! repositories with deterministic commits, and a smart-HTTP server (`git http-backend` behind a
 //! minimal CGI-speaking HTTP/1.1 server on 127.0.0.1).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+
+use crate::http::read_request;
 
 /// Runs git in `dir` (ignoring the machine's system configuration), panicking with its output
 /// when it fails; returns its trimmed standard output.
@@ -201,50 +203,9 @@ fn base64(bytes: &[u8]) -> String {
 /// Serves one request through `git http-backend` (CGI/1.1), after checking its basic
 /// authentication when `authorization` (the header's expected value) is given.
 fn serve(stream: TcpStream, root: &Path, authorization: Option<&str>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or_default().to_owned(),
-        parts.next().unwrap_or_default().to_owned(),
-    );
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|e| std::io::Error::other(format!("bad chunk size: {e}")))?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(len, 0);
-        reader.read_exact(&mut body)?;
-    }
+    let request = read_request(&mut BufReader::new(stream.try_clone()?))?;
+    let header = |name: &str| request.header(name).map(str::to_owned);
+    let (method, target, body) = (&request.method, &request.target, request.body.clone());
     if let Some(expected) = authorization
         && header("authorization").as_deref() != Some(expected)
     {
@@ -255,7 +216,7 @@ fn serve(stream: TcpStream, root: &Path, authorization: Option<&str>) -> std::io
         )?;
         return stream.flush();
     }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut cgi = Command::new("git");
     cgi.arg("http-backend")
         .env("GIT_PROJECT_ROOT", root)
@@ -263,7 +224,7 @@ fn serve(stream: TcpStream, root: &Path, authorization: Option<&str>) -> std::io
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GATEWAY_INTERFACE", "CGI/1.1")
         .env("SERVER_PROTOCOL", "HTTP/1.1")
-        .env("REQUEST_METHOD", &method)
+        .env("REQUEST_METHOD", method)
         .env("PATH_INFO", path)
         .env("QUERY_STRING", query)
         .env("REMOTE_ADDR", "127.0.0.1")
