@@ -237,12 +237,8 @@ impl Agent {
         };
         let mut pause = TASK_CHECK_PAUSE;
         for attempt in 1..=TASK_CHECK_ATTEMPTS {
-            match self.orchestrator.send_task_heartbeat(token).await {
-                Ok(()) => return Some(true),
-                Err(
-                    boreas_aws::Error::TaskTimedOut { .. }
-                    | boreas_aws::Error::InvalidTaskToken { .. },
-                ) => return Some(false),
+            match boreas_aws::orchestrator::task_alive(&*self.orchestrator, token).await {
+                Ok(alive) => return Some(alive),
                 Err(e) => {
                     tracing::warn!(command_id = command.command_id, attempt, error = %e, "cannot check the task");
                     tokio::time::sleep(pause).await;

@@ -94,6 +94,34 @@ pub trait Orchestrator: Send + Sync + fmt::Debug {
     fn send_task_heartbeat<'a>(&'a self, token: &'a str) -> BoxFuture<'a, ()>;
 }
 
+/// How often an `InvalidToken` heartbeat is tried before the task counts as gone, and the first
+/// pause between tries (doubled each time: about a second and a half in all).
+const INVALID_TOKEN_TRIES: u32 = 4;
+const INVALID_TOKEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether the task that handed out `token` still waits for its answer, found with a heartbeat
+/// (which also keeps it alive): `Ok(false)` once it timed out or is unknown, an error when that
+/// cannot be told. `TaskTimedOut` is final at once. `InvalidToken` is tried again for a moment
+/// first: it is also the answer for a task whose wait is not set up yet, as the emulator answers
+/// between sending the command and waiting for it, and a worker that took that for "gone" would
+/// drop a live command.
+pub async fn task_alive(orchestrator: &dyn Orchestrator, token: &str) -> Result<bool, Error> {
+    let mut pause = INVALID_TOKEN_PAUSE;
+    for attempt in 1..=INVALID_TOKEN_TRIES {
+        match orchestrator.send_task_heartbeat(token).await {
+            Ok(()) => return Ok(true),
+            Err(Error::TaskTimedOut { .. }) => return Ok(false),
+            Err(Error::InvalidTaskToken { .. }) if attempt < INVALID_TOKEN_TRIES => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(Error::InvalidTaskToken { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
 /// The [`Orchestrator`] on one Step Functions state machine.
 #[derive(Debug, Clone)]
 pub struct SfnOrchestrator {
@@ -298,6 +326,65 @@ impl Orchestrator for SfnOrchestrator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Answers heartbeats from a script, then `Ok` (a task that waits).
+    #[derive(Debug)]
+    struct Heartbeats(Mutex<Vec<Error>>);
+
+    impl Orchestrator for Heartbeats {
+        fn start<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Started> {
+            unreachable!("only heartbeats are sent")
+        }
+        fn stop<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, ()> {
+            unreachable!("only heartbeats are sent")
+        }
+        fn describe<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Execution> {
+            unreachable!("only heartbeats are sent")
+        }
+        fn send_task_success<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, ()> {
+            unreachable!("only heartbeats are sent")
+        }
+        fn send_task_failure<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, ()> {
+            unreachable!("only heartbeats are sent")
+        }
+        fn send_task_heartbeat<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
+            let next = self.0.lock().unwrap().pop();
+            Box::pin(async move { next.map_or(Ok(()), Err) })
+        }
+    }
+
+    fn invalid() -> Error {
+        Error::InvalidTaskToken {
+            message: "not waiting".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_is_gone_when_timed_out_or_still_unknown_after_a_moment() {
+        let timed_out = Heartbeats(Mutex::new(vec![Error::TaskTimedOut {
+            message: "late".into(),
+        }]));
+        assert!(!task_alive(&timed_out, "t").await.unwrap());
+        // Unknown at first, then waiting: the wait was being set up.
+        let settling = Heartbeats(Mutex::new(vec![invalid(), invalid()]));
+        assert!(task_alive(&settling, "t").await.unwrap());
+        assert!(settling.0.lock().unwrap().is_empty());
+        let unknown = Heartbeats(Mutex::new(
+            (0..INVALID_TOKEN_TRIES).map(|_| invalid()).collect(),
+        ));
+        assert!(!task_alive(&unknown, "t").await.unwrap());
+        let throttled = Heartbeats(Mutex::new(vec![Error::Throttled {
+            service: "states",
+            message: "slow down".into(),
+        }]));
+        assert!(task_alive(&throttled, "t").await.is_err());
+    }
 
     #[test]
     fn execution_arns_derive_from_the_state_machine() {

@@ -159,14 +159,11 @@ async fn handle(ctx: &Ctx, cmd: Command) -> Outcome {
     // Before changing anything: a command whose task is gone was given up by the state machine,
     // which may have sent its rollback already.
     if let Some(token) = &cmd.task_token {
-        match ctx.orchestrator.send_task_heartbeat(token).await {
-            Ok(()) => {}
-            Err(
-                e @ (boreas_aws::Error::TaskTimedOut { .. }
-                | boreas_aws::Error::InvalidTaskToken { .. }),
-            ) => {
+        match boreas_aws::orchestrator::task_alive(&*ctx.orchestrator, token).await {
+            Ok(true) => {}
+            Ok(false) => {
                 tracing::warn!("the task no longer waits for this command; dropped without acting");
-                return Outcome::Abandoned(e.to_string());
+                return Outcome::Abandoned("the task no longer waits for this command".to_owned());
             }
             // Unknown: keep the message for a later delivery rather than act blind.
             Err(e) => return Outcome::Retry(format!("checking the task: {e}")),
