@@ -623,3 +623,53 @@ fn only_the_state_machine_sends_platform_events() {
             .any(|(id, _)| id.as_str() == "DeploymentStateMachineRole")
     );
 }
+
+/// `infra/samconfig.toml` keeps the README's `sam build && sam deploy` unattended: SAM's beta
+/// features are on for build and sync (the functions' `rust-cargolambda` build method is one),
+/// and the parameters it writes out are the template's, with the template's defaults.
+#[test]
+fn samconfig_runs_sam_unattended_with_the_template_parameters() {
+    const READ: &str = r#"import json, shlex, sys, tomllib
+from cfnlint.decode import cfn_yaml
+conf = tomllib.load(open(sys.argv[1], "rb"))["default"]
+template = cfn_yaml.load(sys.argv[2])
+overrides = dict(p.split("=", 1) for p in shlex.split(conf["deploy"]["parameters"]["parameter_overrides"]))
+print(json.dumps({
+    "build": conf["build"]["parameters"], "sync": conf["sync"]["parameters"],
+    "deploy": conf["deploy"]["parameters"], "overrides": overrides,
+    "defaults": {k: str(v.get("Default")) for k, v in template["Parameters"].items()},
+    "build_methods": sorted({str(r.get("Metadata", {}).get("BuildMethod")) for r in template["Resources"].values()
+                             if r["Type"] == "AWS::Serverless::Function"}),
+}))"#;
+    let conf = common::root().join("infra/samconfig.toml");
+    let out = stdout_of_success(
+        &venv_bin("python"),
+        &[
+            "-c",
+            READ,
+            conf.to_str().unwrap(),
+            template().to_str().unwrap(),
+        ],
+    );
+    let facts: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        facts["build_methods"]
+            .as_array()
+            .unwrap()
+            .contains(&"rust-cargolambda".into()),
+        "{facts}"
+    );
+    for command in ["build", "sync"] {
+        assert_eq!(facts[command]["beta_features"], true, "{command}: {facts}");
+    }
+    let capabilities = facts["deploy"]["capabilities"].as_str().unwrap();
+    assert!(capabilities.contains("CAPABILITY_NAMED_IAM"), "{facts}");
+    let overrides = facts["overrides"].as_object().unwrap();
+    assert!(overrides.contains_key("Prefix"), "{facts}");
+    for (name, value) in overrides {
+        assert_eq!(
+            &facts["defaults"][name], value,
+            "samconfig.toml sets {name}={value}, the template's default differs or it has no such parameter"
+        );
+    }
+}

@@ -235,6 +235,25 @@ impl Platform {
             .expect("run boreas")
     }
 
+    /// Runs the `boreas` CLI against this platform with `input` on its standard input.
+    pub fn boreas_with_input(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(self.bin_dir.join("boreas"))
+            .args(args)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run boreas");
+        std::io::Write::write_all(
+            &mut child.stdin.take().expect("piped stdin"),
+            input.as_bytes(),
+        )
+        .expect("write boreas's standard input");
+        child.wait_with_output().expect("wait for boreas")
+    }
+
     /// `boreas demo tag VERSION FLAGS… --json`: commit, tag, build, deliver. Returns its JSON.
     pub fn tag(&self, version: &str, flags: &[&str]) -> Value {
         let mut args = vec!["demo", "tag", version, "--json"];

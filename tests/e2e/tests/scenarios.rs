@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use boreas_core::webhook::Provider;
 use boreas_e2e::{Platform, batches, progress, push_tag_payload, wait_for};
-use boreas_test_support::webhook::signed_headers;
+use boreas_test_support::git::{GitHttpServer, git};
+use boreas_test_support::webhook::{signed_headers, tag_push};
 use serde_json::{Value, json};
 
 const ENV: &str = "staging";
@@ -526,4 +527,117 @@ fn s7_replayed_unsigned_and_malformed_deliveries_get_their_status_and_record_not
         &json!({"reason": "probe"}),
     );
     assert_eq!(missing.status, 404, "{}", missing.body);
+}
+
+/// A team's private repository: served over smart HTTP by `git http-backend` behind basic
+/// authentication, registered with `boreas repo add --token-stdin` under its provider's name and
+/// host, deployed end to end from a push signed with the secret `repo add` printed. The same
+/// repository registered with a wrong token ends `plan_failed` with "authentication failed for
+/// <clone URL>" and plans nothing.
+#[test]
+fn s8_a_private_repository_registered_with_a_token_deploys_and_a_wrong_token_is_plan_failed() {
+    const TOKEN: &str = "ghp_e2e_private_0123456789abcdef";
+    let (p, _serial) = platform();
+    // The demo builds the release's artifacts; its own deployments of it are cancelled, so that
+    // the private repository's is the one that runs.
+    let v = next_version("s8");
+    p.tag(&v, &[]);
+    for env in [ENV, "prod"] {
+        let d = p.deployment_of(&v, env, SHORT);
+        let id = d["id"].as_str().unwrap();
+        let a = p.post(&format!("/deployments/{id}/cancel"), &json!({}));
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let commit = git(&p.demo_repo(), &["rev-parse", &format!("{v}^{{commit}}")]);
+    let root = p
+        .state_dir()
+        .join(format!("private-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    git(
+        &root,
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            p.demo_repo().to_str().unwrap(),
+            "shop.git",
+        ],
+    );
+    let server = GitHttpServer::start_with_basic(&root, "x-access-token", TOKEN);
+    let url = server.url("shop.git");
+
+    let register = |name: &str, token: &str| -> Value {
+        let out = p.boreas_with_input(
+            &[
+                "repo",
+                "add",
+                name,
+                "--provider",
+                "github",
+                "--clone-url",
+                &url,
+                "--host",
+                "github.com",
+                "--trigger",
+                "refs/tags/v*",
+                "--token-stdin",
+                "--json",
+            ],
+            token,
+        );
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let push = |name: &str, registered: &Value| {
+        let mut payload = tag_push(Provider::GitHub, name, &v, &commit);
+        payload["repository"]["html_url"] = format!("https://github.com/{name}").into();
+        let body = payload.to_string().into_bytes();
+        let secret = registered["webhook_secret"].as_str().unwrap();
+        let headers = signed_headers(
+            Provider::GitHub,
+            "push",
+            &format!("s8-{name}"),
+            &body,
+            secret,
+        );
+        let a = p.post_webhook(&headers, body);
+        assert_eq!(a.status, 202, "{}", a.body);
+    };
+
+    let private = register("acme/shop", TOKEN);
+    assert_eq!(private["id"], "github.com/acme/shop");
+    assert_eq!(private["credential"]["kind"], "token");
+    assert!(!private.to_string().contains(TOKEN), "{private}");
+    push("acme/shop", &private);
+    let d = wait_for("the private repository's staging deployment", SHORT, || {
+        p.deployments()
+            .into_iter()
+            .find(|d| d["repository"] == "github.com/acme/shop" && d["environment"] == ENV)
+    });
+    let done = p.drive(d["id"].as_str().unwrap(), DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    for (host, app) in placements(p, &done) {
+        assert_runs(p, &host, &app, &v);
+    }
+    assert!(server.requests() > 0);
+
+    let wrong = register("acme/wrong", "ghp_e2e_wrong_token");
+    push("acme/wrong", &wrong);
+    let version = wait_for("the wrong-token version to fail its plan", SHORT, || {
+        let got = p.get(&format!("/versions/github.com%2Facme%2Fwrong/{v}"));
+        (got["status"] == "plan_failed").then_some(got)
+    });
+    assert_eq!(
+        version["errors"],
+        json!([format!(
+            "AuthenticationFailed: authentication failed for {url}"
+        )]),
+        "{version}"
+    );
+    assert!(
+        p.deployments()
+            .iter()
+            .all(|d| d["repository"] != "github.com/acme/wrong"),
+        "a deployment was planned for the wrong token"
+    );
 }
