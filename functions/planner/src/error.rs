@@ -51,6 +51,18 @@ pub enum Error {
         /// The transport's error.
         message: String,
     },
+    /// The fetch wrote more than the fetch size limit and was stopped; trying again fetches as much.
+    #[error(
+        "repository {repository}: {url} sent more than {limit_mib} MiB (the fetch size limit); stopped"
+    )]
+    TooLarge {
+        /// Repository id.
+        repository: String,
+        /// Clone URL.
+        url: String,
+        /// The limit.
+        limit_mib: u64,
+    },
     /// The remote refused the repository's credentials, or asked for credentials it has none of.
     #[error("authentication failed for {url}")]
     AuthenticationFailed {
@@ -114,6 +126,7 @@ impl Error {
             Self::CommitMismatch { .. } => "CommitMismatch",
             Self::InvalidCommit { .. } => "InvalidCommit",
             Self::Fetch { .. } => "FetchFailed",
+            Self::TooLarge { .. } => "RepositoryTooLarge",
             Self::AuthenticationFailed { .. } => "AuthenticationFailed",
             Self::Credential { .. } => "CredentialUnavailable",
             Self::CommitNotFound { .. } => "CommitNotFound",
@@ -137,6 +150,7 @@ impl Error {
                     | Self::CommitMismatch { .. }
                     | Self::InvalidCommit { .. }
                     | Self::AuthenticationFailed { .. }
+                    | Self::TooLarge { .. }
                     | Self::Plan { .. }
             ),
         }

@@ -20,6 +20,12 @@
 //! Fetches of one repository are serialised by a per-repository lock, so concurrent handlers
 //! sharing a cache never write the same bare repository at once.
 //!
+//! Limits ([`Limits`]). A fetch is stopped when it runs past its time limit (each HTTP request is
+//! also cut off then, so a server that accepts and stalls cannot hold it) or writes more than its
+//! size limit ([`Error::TooLarge`], final: the same job would fetch as much again); what a stopped
+//! fetch wrote leaves the cache. After each fetch the least recently used other repositories are
+//! removed until the cache fits its limit.
+//!
 //! Authentication. Every fetch answers gix's credential requests itself ([`Remote::auth`]), so
 //! no configured credential helper runs and nothing prompts: a remote that asks for credentials
 //! gets the repository's (only when it is the clone URL's own host asking), or none. Either way
@@ -28,8 +34,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use boreas_core::version::CommitId;
 use gix::ObjectId;
@@ -41,6 +48,36 @@ use crate::credentials::Basic;
 
 /// Where fetched commits keep a ref (the negotiation tips of later fetches).
 const FETCHED_REFS: &str = "refs/boreas/fetched";
+/// A file in each cached repository whose modification time is its last use.
+const LAST_USED: &str = "boreas-last-used";
+/// How often a running fetch's time and size are looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+const MIB: u64 = 1024 * 1024;
+
+/// Bounds on one fetch and on the cache, so that a huge, slow or hostile repository can neither
+/// hold the planner past its deadline nor fill its disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A fetch still running after this is stopped (each HTTP request is also cut off at it).
+    pub fetch_timeout: Duration,
+    /// A fetch that has written more than this is stopped and its repository dropped from the
+    /// cache.
+    pub max_fetch_bytes: u64,
+    /// After a fetch, the least recently used other repositories are removed from the cache until
+    /// it is no larger than this.
+    pub max_cache_bytes: u64,
+}
+
+impl Default for Limits {
+    /// Within the planner function's 2 GiB of `/tmp` and its 120-second deadline.
+    fn default() -> Self {
+        Self {
+            fetch_timeout: Duration::from_secs(90),
+            max_fetch_bytes: 512 * MIB,
+            max_cache_bytes: 1536 * MIB,
+        }
+    }
+}
 
 /// Where a repository is fetched from, and how to authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +156,21 @@ impl boreas_core::version::Ancestry for RepoHistory<'_> {
 pub struct GixCache {
     dir: PathBuf,
     repos: Mutex<HashMap<String, Arc<Mutex<Option<gix::ThreadSafeRepository>>>>>,
+    limits: Limits,
 }
 
 impl GixCache {
     /// A cache in `dir` (created when missing); what an earlier process left there is reused.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_limits(dir, Limits::default())
+    }
+
+    /// A cache in `dir` whose fetches and size are held to `limits`.
+    pub fn with_limits(dir: impl Into<PathBuf>, limits: Limits) -> Self {
         Self {
             dir: dir.into(),
             repos: Mutex::new(HashMap::new()),
+            limits,
         }
     }
 
@@ -173,7 +217,75 @@ impl GixCache {
             .as_ref()
             .map(gix::ThreadSafeRepository::to_thread_local)
             .ok_or_else(|| git_error(repository, "open", "repository handle missing"))?;
+        // Its last use, for eviction; a cache that cannot note it still works.
+        let _ = std::fs::write(self.repo_dir(repository).join(LAST_USED), b"");
         f(&repo)
+    }
+
+    /// Drops `repository` from the cache (handle and directory): what a stopped fetch wrote must
+    /// not count as fetched next time.
+    fn discard(&self, repository: &str) {
+        let slot = {
+            let repos = self.repos.lock().unwrap_or_else(PoisonError::into_inner);
+            repos.get(repository).map(Arc::clone)
+        };
+        let guard = slot
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Some(mut guard) = guard {
+            *guard = None;
+        }
+        let _ = std::fs::remove_dir_all(self.repo_dir(repository));
+    }
+
+    /// Removes the least recently used repositories other than `keep` (and any in use) until the
+    /// cache is no larger than its limit.
+    fn evict(&self, keep: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut dirs: Vec<(SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "git"))
+            .map(|p| {
+                let used = std::fs::metadata(p.join(LAST_USED))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                (used, dir_size(&p), p)
+            })
+            .collect();
+        let mut total: u64 = dirs.iter().map(|(_, size, _)| size).sum();
+        if total <= self.limits.max_cache_bytes {
+            return;
+        }
+        dirs.sort();
+        let keep_dir = self.repo_dir(keep);
+        let repos = self.repos.lock().unwrap_or_else(PoisonError::into_inner);
+        for (_, size, path) in dirs {
+            if total <= self.limits.max_cache_bytes {
+                break;
+            }
+            if path == keep_dir {
+                continue;
+            }
+            // A repository another job is using stays; its handle goes with its directory.
+            let slot = repos.iter().find(|(id, _)| self.repo_dir(id) == path);
+            let guard = match slot {
+                Some((_, slot)) => match slot.try_lock() {
+                    Ok(guard) => Some(guard),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
+            if std::fs::remove_dir_all(&path).is_ok() {
+                if let Some(mut guard) = guard {
+                    *guard = None;
+                }
+                tracing::info!(path = %path.display(), bytes = size, "evicted from the git cache");
+                total = total.saturating_sub(size);
+            }
+        }
     }
 
     fn open_or_init(&self, repository: &str) -> Result<gix::ThreadSafeRepository, Error> {
@@ -196,6 +308,44 @@ impl GixCache {
             .map_err(|e| git_error(repository, "initialise the cache", e.to_string()))?;
         Ok(repo.into_sync())
     }
+}
+
+/// The bytes of the files under `path`.
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Why the watch stopped a fetch.
+enum Stop {
+    TimedOut,
+    TooLarge,
+}
+
+/// For an http(s) remote, the transport options that cut each request off after `timeout`
+/// (a server that accepts and then stalls would otherwise hold the fetch forever).
+fn http_options(url: &str, timeout: Duration) -> Option<Box<dyn std::any::Any>> {
+    use gix::protocol::transport::client::blocking_io::http;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return None;
+    }
+    let backend = http::reqwest::Options {
+        configure_client: Some(Box::new(move |builder| Ok(builder.timeout(timeout)))),
+        configure_request: None,
+    };
+    Some(Box::new(http::Options {
+        backend: Some(Arc::new(Mutex::new(backend))),
+        ..http::Options::default()
+    }))
 }
 
 fn git_error(repository: &str, action: &str, message: impl Into<String>) -> Error {
@@ -294,7 +444,8 @@ impl Git for GixCache {
             .iter()
             .map(|c| object_id(repository, c))
             .collect::<Result<Vec<_>, _>>()?;
-        self.with_repo(repository, |repo| {
+        let stopped_fetch = std::cell::Cell::new(false);
+        let fetched = self.with_repo(repository, |repo| {
             let mut missing: Vec<ObjectId> = ids
                 .iter()
                 .copied()
@@ -328,13 +479,73 @@ impl Git for GixCache {
                 .and_then(|r| r.with_refspecs(specs.iter().map(String::as_str), Direction::Fetch))
                 .map_err(fetch_error)?;
             let interrupt = AtomicBool::new(false);
-            let outcome = source
-                .connect(Direction::Fetch)
-                .map(|c| c.with_credentials(|action| answer_credentials(remote, action)))
-                .and_then(|c| c.prepare_fetch(gix::progress::Discard, Default::default()))
-                .map(|p| p.with_write_packed_refs_only(true))
-                .and_then(|p| p.receive(gix::progress::Discard, &interrupt))
-                .map_err(fetch_error)?;
+            let done = AtomicBool::new(false);
+            let objects = repo.path().join("objects");
+            let before = dir_size(&objects);
+            let limits = self.limits;
+            let started = Instant::now();
+            let received = std::thread::scope(|scope| {
+                // Stops the fetch when it runs too long or writes too much: gix checks the flag
+                // while it receives the pack.
+                let watch = scope.spawn(|| {
+                    while !done.load(Ordering::SeqCst) {
+                        let written = dir_size(&objects).saturating_sub(before);
+                        if started.elapsed() >= limits.fetch_timeout {
+                            interrupt.store(true, Ordering::SeqCst);
+                            return Some(Stop::TimedOut);
+                        }
+                        if written > limits.max_fetch_bytes {
+                            interrupt.store(true, Ordering::SeqCst);
+                            return Some(Stop::TooLarge);
+                        }
+                        std::thread::sleep(WATCH_EVERY);
+                    }
+                    None
+                });
+                let outcome = source
+                    .connect(Direction::Fetch)
+                    .map(|c| c.with_credentials(|action| answer_credentials(remote, action)))
+                    .map(|c| match http_options(url, limits.fetch_timeout) {
+                        Some(options) => c.with_transport_options(options),
+                        None => c,
+                    })
+                    .and_then(|c| c.prepare_fetch(gix::progress::Discard, Default::default()))
+                    .map(|p| p.with_write_packed_refs_only(true))
+                    .and_then(|p| p.receive(gix::progress::Discard, &interrupt));
+                done.store(true, Ordering::SeqCst);
+                (outcome, watch.join().unwrap_or(None))
+            });
+            let stopped = |stop: Stop, detail: Option<gix::Error>| {
+                stopped_fetch.set(true);
+                match stop {
+                    Stop::TooLarge => Error::TooLarge {
+                        repository: repository.to_owned(),
+                        url: url.to_owned(),
+                        limit_mib: limits.max_fetch_bytes / MIB,
+                    },
+                    Stop::TimedOut => Error::Fetch {
+                        repository: repository.to_owned(),
+                        url: url.to_owned(),
+                        message: format!(
+                            "stopped after {} s (the fetch time limit){}",
+                            limits.fetch_timeout.as_secs(),
+                            detail.map(|e| format!(": {e:#}")).unwrap_or_default()
+                        ),
+                    },
+                }
+            };
+            let outcome = match received {
+                (_, Some(stop)) => return Err(stopped(stop, None)),
+                (Ok(outcome), None) => outcome,
+                (Err(e), None) if started.elapsed() >= limits.fetch_timeout => {
+                    return Err(stopped(Stop::TimedOut, Some(e)));
+                }
+                (Err(e), None) => return Err(fetch_error(e)),
+            };
+            // A pack written faster than the watch looks is measured once more here.
+            if dir_size(&objects).saturating_sub(before) > limits.max_fetch_bytes {
+                return Err(stopped(Stop::TooLarge, None));
+            }
             let received_pack = matches!(outcome.status, gix::remote::fetch::Status::Change { .. });
             tracing::debug!(
                 repository,
@@ -349,7 +560,13 @@ impl Git for GixCache {
                 });
             }
             Ok(missing.len())
-        })
+        });
+        if stopped_fetch.get() {
+            self.discard(repository);
+        } else if fetched.is_ok() {
+            self.evict(repository);
+        }
+        fetched
     }
 
     fn has_commit(&self, repository: &str, commit_id: &CommitId) -> Result<bool, Error> {

@@ -1,7 +1,7 @@
 //! The gix git layer against repositories made with the git CLI, over file:// and smart HTTP.
 
 use boreas_core::version::{CommitId, Relation, relation};
-use boreas_planner::git::{Git, GixCache, Remote, RepoHistory};
+use boreas_planner::git::{Git, GixCache, Limits, Remote, RepoHistory};
 use boreas_test_support::git::{GitHttpServer, GitRepo};
 
 fn id(s: &str) -> CommitId {
@@ -217,4 +217,117 @@ fn unreachable_remotes_and_unknown_commits_are_errors_that_name_them() {
         .unwrap_err();
     assert_eq!(err.error_type(), "InvalidCommit", "{err}");
     let _ = g.x;
+}
+
+/// `len` characters of hex from a fixed pseudo-random sequence: text that packs to about half
+/// its size, so a test controls how many bytes a fetch writes.
+fn noise(seed: u64, len: usize) -> String {
+    let mut x = seed | 1;
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(&format!("{x:016x}"));
+    }
+    out.truncate(len);
+    out
+}
+
+fn limits(fetch_timeout_secs: u64, max_fetch_mib: u64, max_cache_mib: u64) -> Limits {
+    const MIB: u64 = 1024 * 1024;
+    Limits {
+        fetch_timeout: std::time::Duration::from_secs(fetch_timeout_secs),
+        max_fetch_bytes: max_fetch_mib * MIB,
+        max_cache_bytes: max_cache_mib * MIB,
+    }
+}
+
+/// A server that accepts connections and never answers holds a fetch only until its time limit.
+#[test]
+fn a_stalled_server_is_cut_off_at_the_fetch_time_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/stalled", listener.local_addr().unwrap());
+    // Keeps every connection open, silent, until the test ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let cache = GixCache::with_limits(tmp.path().join("cache"), limits(2, 512, 1536));
+    let started = std::time::Instant::now();
+    let err = cache
+        .fetch(
+            "stalled",
+            &Remote::anonymous(&*url),
+            &[id("0123456789abcdef0123456789abcdef01234567")],
+        )
+        .unwrap_err();
+    assert_eq!(err.error_type(), "FetchFailed", "{err}");
+    assert!(
+        err.to_string()
+            .contains("stopped after 2 s (the fetch time limit)"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A repository whose pack exceeds the fetch limit is refused, and what it wrote is not kept: the
+/// next attempt is refused again rather than finding the objects already there.
+#[test]
+fn a_repository_larger_than_the_fetch_limit_is_refused_and_not_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(tmp.path(), "big");
+    let commit = repo.commit("big", &[("blob.txt", &noise(7, 6 * 1024 * 1024))]);
+    let server = GitHttpServer::start(tmp.path());
+    let cache = GixCache::with_limits(tmp.path().join("cache"), limits(120, 1, 1536));
+    for attempt in 0..2 {
+        let err = cache
+            .fetch("big", &Remote::anonymous(server.url("big")), &[id(&commit)])
+            .unwrap_err();
+        assert_eq!(err.error_type(), "RepositoryTooLarge", "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("sent more than 1 MiB (the fetch size limit); stopped"),
+            "attempt {attempt}: {err}"
+        );
+        // Trying the same job again would fetch as much: the version fails at once.
+        assert!(err.is_permanent());
+        assert!(!cache.repo_dir("big").exists(), "attempt {attempt}");
+    }
+}
+
+/// Past the cache limit, the least recently used other repository leaves the cache; fetched
+/// again, it comes back.
+#[test]
+fn the_least_recently_used_repository_leaves_a_full_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = GixCache::with_limits(tmp.path().join("cache"), limits(120, 512, 1));
+    let mut heads = Vec::new();
+    for (seed, name) in [(1, "old"), (2, "new")] {
+        let repo = GitRepo::init(tmp.path(), name);
+        let head = repo.commit("c", &[("blob.txt", &noise(seed, 1200 * 1024))]);
+        assert_eq!(
+            cache
+                .fetch(name, &Remote::anonymous(repo.file_url()), &[id(&head)])
+                .unwrap(),
+            1
+        );
+        heads.push((name, repo, head));
+    }
+    assert!(
+        !cache.repo_dir("old").exists(),
+        "the older repository stays"
+    );
+    assert!(cache.has_commit("new", &id(&heads[1].2)).unwrap());
+    let (name, repo, head) = &heads[0];
+    assert_eq!(
+        cache
+            .fetch(name, &Remote::anonymous(repo.file_url()), &[id(head)])
+            .unwrap(),
+        1
+    );
+    assert!(cache.has_commit(name, &id(head)).unwrap());
 }
