@@ -5,6 +5,8 @@
 //! execution input (and every state's data, at most 256 KiB in Step Functions) small: about
 //! 12 bytes per PM host beyond its name, so thousands of hosts fit (see the size test).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Health, Hook, K8sWorkload, PmWorkload, SCHEMA_VERSION, Workload};
@@ -148,12 +150,14 @@ pub fn is_valid_execution_name(id: &str) -> bool {
 
 /// Builds the state machine's input for a confirmed `plan`. `config` is the `boreas.yaml` of the
 /// plan's version, built from `commit`; rollbacks return each app to its plan's
-/// `current_version`.
+/// `current_version`, run as that release's own config says (`previous`, by version: its artifact,
+/// checksum, run command and hooks), or as `config` says when that config is not known.
 pub fn execution_input(
     deployment_id: &str,
     plan: &Plan,
     config: &Config,
     commit: &str,
+    previous: &BTreeMap<String, Config>,
 ) -> Result<ExecutionInput, ExecutionError> {
     if !is_valid_execution_name(deployment_id) {
         return Err(ExecutionError::InvalidDeploymentId(
@@ -185,7 +189,14 @@ pub fn execution_input(
             let to_version = app_plan.current_version.clone();
             let rollback_workload = to_version
                 .as_deref()
-                .map(|v| workload(app, v, &plan.environment, None))
+                .map(|v| {
+                    let released = previous
+                        .get(v)
+                        .and_then(|c| c.apps.iter().find(|a| a.name == app.name))
+                        .filter(|a| a.kind == app.kind)
+                        .unwrap_or(app);
+                    workload(released, v, &plan.environment, None)
+                })
                 .transpose()?;
             apps.push(AppInput {
                 app: app.name.clone(),
@@ -275,7 +286,6 @@ fn workload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     use crate::config::{
         ArtifactSpec, BatchSize, DurationSpec, HealthCheck, HealthSpec, HostRef, Pause, PmSpec,
@@ -387,7 +397,14 @@ mod tests {
         ];
         let mut web = pm_app("web", 3, 3);
         web.current_version = Some("v1".into());
-        let input = execution_input("dep-1", &plan(vec![web, api]), &config(), "c0ffee").unwrap();
+        let input = execution_input(
+            "dep-1",
+            &plan(vec![web, api]),
+            &config(),
+            "c0ffee",
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let v = serde_json::to_value(&input).unwrap();
         assert_eq!(v["schema_version"], 1);
         let web = &v["stages"][0]["apps"][0];
@@ -427,6 +444,42 @@ mod tests {
         assert_eq!(back, input);
     }
 
+    /// A rollback returns to the previous release as its own config ran it: with an inline
+    /// checksum in the new config, building the old release from it would fail its checksum.
+    #[test]
+    fn rollbacks_are_built_from_the_config_of_the_release_they_return_to() {
+        fn web_of(config: &mut Config) -> &mut crate::config::PmSpec {
+            let web = config.apps.iter_mut().find(|a| a.name == "web").unwrap();
+            web.pm.as_mut().unwrap()
+        }
+        let mut new = config();
+        let pm = web_of(&mut new);
+        pm.artifact.sha256 = Some("a".repeat(64));
+        pm.artifact.sha256_url = None;
+        let mut old = config();
+        let pm = web_of(&mut old);
+        pm.artifact.url = "s3://old-bucket/web/{version}.tar.gz".into();
+        pm.artifact.sha256 = Some("b".repeat(64));
+        pm.artifact.sha256_url = None;
+        let mut web = pm_app("web", 1, 1);
+        web.current_version = Some("v1".into());
+        let run = |previous: &BTreeMap<String, Config>| {
+            let input =
+                execution_input("d", &plan(vec![web.clone()]), &new, "c0ffee", previous).unwrap();
+            serde_json::to_value(&input.stages[0].apps[0]).unwrap()
+        };
+        let app = run(&BTreeMap::from([("v1".to_owned(), old)]));
+        assert_eq!(app["workload"]["sha256"], "a".repeat(64));
+        assert_eq!(app["rollback"]["workload"]["sha256"], "b".repeat(64));
+        assert_eq!(
+            app["rollback"]["workload"]["artifact_url"],
+            "s3://old-bucket/web/v1.tar.gz"
+        );
+        // The release's config unknown: the new config's way, as before.
+        let app = run(&BTreeMap::new());
+        assert_eq!(app["rollback"]["workload"]["sha256"], "a".repeat(64));
+    }
+
     #[test]
     fn two_thousand_hosts_stay_well_under_the_payload_limit() {
         let input = execution_input(
@@ -434,6 +487,7 @@ mod tests {
             &plan(vec![pm_app("web", 2000, 10)]),
             &config(),
             "c0ffee",
+            &BTreeMap::new(),
         )
         .unwrap();
         let size = input.to_json().len();
@@ -448,31 +502,51 @@ mod tests {
     #[test]
     fn bad_plans_are_refused_with_the_reason() {
         let cfg = config();
-        let err = execution_input("dep 1", &plan(vec![]), &cfg, "c0ffee").unwrap_err();
-        assert!(err.to_string().contains("`dep 1`"), "{err}");
         let err =
-            execution_input("d", &plan(vec![pm_app("db", 1, 1)]), &cfg, "c0ffee").unwrap_err();
+            execution_input("dep 1", &plan(vec![]), &cfg, "c0ffee", &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("`dep 1`"), "{err}");
+        let err = execution_input(
+            "d",
+            &plan(vec![pm_app("db", 1, 1)]),
+            &cfg,
+            "c0ffee",
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(err, ExecutionError::UnknownApp("db".into()));
         let mut empty = pm_app("web", 1, 1);
         empty.batches.clear();
         assert_eq!(
-            execution_input("d", &plan(vec![empty]), &cfg, "c0ffee").unwrap_err(),
+            execution_input("d", &plan(vec![empty]), &cfg, "c0ffee", &BTreeMap::new()).unwrap_err(),
             ExecutionError::NoBatches("web".into())
         );
         let mut slow = pm_app("web", 1, 1);
         slow.heartbeat_seconds = 900;
-        let err = execution_input("d", &plan(vec![slow]), &cfg, "c0ffee").unwrap_err();
+        let err =
+            execution_input("d", &plan(vec![slow]), &cfg, "c0ffee", &BTreeMap::new()).unwrap_err();
         assert!(
             err.to_string().contains("shorter than the timeout"),
             "{err}"
         );
-        let huge = execution_input("d", &plan(vec![pm_app("web", 20_000, 10)]), &cfg, "c0ffee")
-            .unwrap_err();
+        let huge = execution_input(
+            "d",
+            &plan(vec![pm_app("web", 20_000, 10)]),
+            &cfg,
+            "c0ffee",
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(matches!(huge, ExecutionError::TooLarge { .. }), "{huge}");
         let mut bare = cfg;
         bare.apps[0].pm = None;
-        let err =
-            execution_input("d", &plan(vec![pm_app("web", 1, 1)]), &bare, "c0ffee").unwrap_err();
+        let err = execution_input(
+            "d",
+            &plan(vec![pm_app("web", 1, 1)]),
+            &bare,
+            "c0ffee",
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "app `web` is of kind pm but has no `pm` section"

@@ -172,7 +172,9 @@ pub(crate) async fn confirm(
         });
     }
     let (config, commit) = version_config(api, &d.repository, &d.version).await?;
-    let input = execution::execution_input(id, plan, &config, &commit).map_err(|e| {
+    let previous =
+        boreas_aws::lifecycle::rollback_configs(api.store.as_ref(), &d.repository, plan).await?;
+    let input = execution::execution_input(id, plan, &config, &commit, &previous).map_err(|e| {
         Error::Unprocessable {
             rule: "execution_input",
             message: e.to_string(),

@@ -21,9 +21,12 @@
 //! - **supersede**: a `planned` deployment is `superseded` by a newer one, unless a person
 //!   confirmed or cancelled it first.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use boreas_core::config::{self, Config};
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::plan::Plan;
 
 use crate::Error;
 use crate::orchestrator::Orchestrator;
@@ -296,4 +299,38 @@ fn plan_apps(deployment: &Deployment) -> Vec<String> {
 
 fn now() -> String {
     rfc3339(SystemTime::now())
+}
+
+/// The recorded `boreas.yaml` of each version the apps of `plan` run now, by version: a rollback
+/// returns to a release as that release's own config ran it (see
+/// [`boreas_core::execution::execution_input`]). A version with no recorded or no valid config is
+/// left out, and its rollback is built from the new config.
+pub async fn rollback_configs(
+    store: &dyn Store,
+    repository: &str,
+    plan: &Plan,
+) -> Result<BTreeMap<String, Config>, Error> {
+    let mut configs = BTreeMap::new();
+    let versions = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.apps)
+        .filter_map(|a| a.current_version.clone());
+    for version in versions {
+        if configs.contains_key(&version) {
+            continue;
+        }
+        let Some(source) = store.get_version_config(repository, &version).await? else {
+            continue;
+        };
+        match config::parse(&source) {
+            Ok(parsed) => {
+                configs.insert(version, parsed);
+            }
+            Err(e) => {
+                tracing::warn!(repository, version, error = %e, "the recorded config of the release to roll back to does not validate; rollbacks use the new one");
+            }
+        }
+    }
+    Ok(configs)
 }

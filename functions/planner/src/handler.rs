@@ -694,7 +694,19 @@ async fn start_deployment(
     result: &mut EnvironmentOutcome,
 ) -> Result<Option<String>, Error> {
     // The stored plan is the one to run (a redelivered job finds the first run's plan).
-    let input = match execution_input(&deployment.id, &deployment.plan, config, &commit.0) {
+    let previous = boreas_aws::lifecycle::rollback_configs(
+        ctx.store.as_ref(),
+        &deployment.repository,
+        &deployment.plan,
+    )
+    .await?;
+    let input = match execution_input(
+        &deployment.id,
+        &deployment.plan,
+        config,
+        &commit.0,
+        &previous,
+    ) {
         Ok(input) => input.to_json(),
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };

@@ -753,6 +753,29 @@ async fn auto_confirm_starts_the_execution_once() {
     assert_eq!(c.deployments().await.len(), 2);
     let again = c.orchestrator.describe(&staging.id).await.unwrap();
     assert_eq!(again.arn, execution.arn);
+
+    // v2 moves its artifacts elsewhere; its rollback returns to v1 as v1's own config ran it.
+    boreas_aws::lifecycle::Lifecycle::new(c.store.as_ref())
+        .finish(&staging.id, DeploymentStatus::Succeeded, None)
+        .await
+        .unwrap();
+    let moved = config_yaml(true).replace("s3://releases/", "s3://releases-2/");
+    let second = repo.commit("second", &[("boreas.yaml", &moved), ("api/main.rs", "2\n")]);
+    c.plan(&c.version("auto", "v2", &second).await).await;
+    let staging = c.deployment("v2", "staging").await;
+    let execution = c.orchestrator.describe(&staging.id).await.unwrap();
+    let input: serde_json::Value =
+        serde_json::from_str(execution.input.as_deref().unwrap()).unwrap();
+    let api = &input["stages"][0]["apps"][0];
+    assert_eq!(
+        api["workload"]["artifact_url"],
+        "s3://releases-2/api/v2/api.tar.gz"
+    );
+    assert_eq!(api["rollback"]["to_version"], "v1");
+    assert_eq!(
+        api["rollback"]["workload"]["artifact_url"],
+        "s3://releases/api/v1/api.tar.gz"
+    );
 }
 
 /// When the execution does not start, an `auto_confirm` deployment ends `failed` with the error
