@@ -160,6 +160,8 @@ fn operation(
                 format!("Needs role `{role}` or higher.").into(),
             );
             op.insert("security".into(), json!([{"bearer": []}]));
+            // The same, for tools: the API fuzz test checks every role against it.
+            op.insert("x-boreas-role".into(), role.to_string().into());
         }
         None => {
             op.insert("description".into(), "Public: needs no token.".into());
