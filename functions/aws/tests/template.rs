@@ -433,24 +433,57 @@ fn arn_matches(pattern: &str, arn: &str) -> bool {
     p[i..].iter().all(|c| *c == '*')
 }
 
-/// Whether a principal with `tags` holding managed policy `policy` is allowed `action` on `arn`
-/// (every statement of these policies is an Allow).
+/// Whether a principal with `tags` holding managed policy `policy` is allowed `action` on `arn`:
+/// an Allow statement matches and no Deny statement does (IAM's explicit deny).
 fn allowed(facts: &Value, policy: &str, tags: &[(&str, &str)], action: &str, arn: &str) -> bool {
-    facts["managed_policies"][policy]
-        .as_array()
-        .unwrap_or_else(|| panic!("managed policy {policy}"))
-        .iter()
-        .filter(|st| st["effect"] == "Allow")
-        .filter(|st| {
-            st["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|a| a == action)
-        })
-        .flat_map(|st| st["resources"].as_array().unwrap().clone())
-        .filter_map(|r| with_principal_tags(r.as_str().unwrap(), tags))
-        .any(|r| arn_matches(&r, arn))
+    let matches = |effect: &str| {
+        facts["managed_policies"][policy]
+            .as_array()
+            .unwrap_or_else(|| panic!("managed policy {policy}"))
+            .iter()
+            .filter(|st| st["effect"] == effect)
+            .filter(|st| {
+                st["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == action)
+            })
+            .flat_map(|st| st["resources"].as_array().unwrap().clone())
+            .filter_map(|r| with_principal_tags(r.as_str().unwrap(), tags))
+            .any(|r| arn_matches(&r, arn))
+    };
+    matches("Allow") && !matches("Deny")
+}
+
+/// A host reads the `ssm:` values of its own environment's apps, and neither another
+/// environment's nor any of Boreas's own secrets, whatever their path holds.
+#[test]
+fn a_host_reads_only_its_own_environments_ssm_values() {
+    let facts = template_facts("boreas");
+    let web1 = [("boreas-environment", "prod"), ("boreas-host", "web-1")];
+    let param = |path: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter{path}");
+    let read = |tags: &[(&str, &str)], path: &str| {
+        allowed(
+            &facts,
+            "boreas-agent",
+            tags,
+            "ssm:GetParameter",
+            &param(path),
+        )
+    };
+    assert!(read(&web1, "/shop/prod/db-url"));
+    for path in [
+        "/shop/staging/db-url",
+        "/shop/production/db-url",
+        // Boreas's secrets, even where a repository's owner is named like the environment.
+        "/boreas/webhook-secrets/github.com/prod/shop",
+        "/boreas/git-credentials/github.com/prod/shop",
+        "/boreas/api-tokens/admin",
+    ] {
+        assert!(!read(&web1, path), "{path}");
+    }
+    assert!(!read(&[], "/shop/prod/db-url"), "without its tags");
 }
 
 fn sqs_arn(queue: &str) -> String {
