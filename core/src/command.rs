@@ -432,11 +432,14 @@ pub enum ErrorType {
     /// The command was not run: its task no longer waits (it timed out or its execution moved on),
     /// or the rollback of the same deployment reached the target first.
     Stale,
+    /// The target's agent had missed its liveness window when its command was due: the state
+    /// machine failed the target without sending it anything.
+    AgentUnreachable,
 }
 
 impl ErrorType {
     /// Every error type.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::InvalidCommand,
         Self::UnsupportedSchemaVersion,
         Self::ArtifactDownloadFailed,
@@ -453,6 +456,7 @@ impl ErrorType {
         Self::SecretUnavailable,
         Self::Internal,
         Self::Stale,
+        Self::AgentUnreachable,
     ];
 
     /// The stable string (`Boreas.<Name>`; the `States.` prefix is reserved by Step Functions).
@@ -474,6 +478,7 @@ impl ErrorType {
             Self::SecretUnavailable => "Boreas.SecretUnavailable",
             Self::Internal => "Boreas.Internal",
             Self::Stale => "Boreas.Stale",
+            Self::AgentUnreachable => "Boreas.AgentUnreachable",
         }
     }
 

@@ -10,15 +10,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator;
+use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::AppKind;
 use boreas_core::execution::ExecutionInput;
 use boreas_core::plan::PausePlan;
+use boreas_test_support::records;
 use boreas_test_support::sfn::{
     Events, Harness, Reply, Script, Workers, always, app, input, pm_app, take,
 };
@@ -303,6 +305,61 @@ async fn a_silent_host_fails_at_its_heartbeat_and_the_same_rollback_follows() {
         ["States.HeartbeatTimeout", "States.Timeout"].contains(&error_type.as_str()),
         "{error_type}"
     );
+    workers.stop().await;
+}
+
+/// A host whose agent has missed its liveness window fails its target at once with
+/// `Boreas.AgentUnreachable` and is sent nothing, not even the rollback (nothing changed there);
+/// a live host and a host that never reported get their commands as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_host_fails_at_once_and_is_sent_nothing() {
+    let input = input(vec![(
+        1,
+        vec![pm_app("web", &[&["h1"], &["h2", "h3"], &["h4"]], 2)],
+    )]);
+    let p = Harness::shared(&input).await;
+    let store = DynamoStore::new(p.ddb.clone(), p.names.table());
+    let now = SystemTime::now();
+    for (host, until) in [
+        ("h1", now + Duration::from_secs(600)),
+        ("h3", now - Duration::from_secs(600)),
+    ] {
+        let agent = Agent {
+            live_until: Some(rfc3339(until)),
+            ..records::agent(&input.environment, host, "edge")
+        };
+        store.upsert_agent(&agent).await.unwrap();
+    }
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(100)),
+    );
+    let started = Instant::now();
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("Boreas.RolledBack"));
+    // Far sooner than the target's heartbeat timeout would have ended it.
+    let heartbeat = Duration::from_secs(input.stages[0].apps[0].heartbeat_seconds);
+    assert!(started.elapsed() < heartbeat, "{:?}", started.elapsed());
+    let both = BTreeSet::from(["h1", "h2"].map(String::from));
+    assert_eq!(workers.sent_to("deploy"), both);
+    assert_eq!(workers.sent_to("rollback"), both);
+    let records = p.records(&input.deployment_id).await;
+    let h3 = &records["TARGET#web#h3"];
+    assert_eq!(h3["status"], "failed");
+    assert_eq!(h3["error_type"], "Boreas.AgentUnreachable");
+    assert!(h3["error"].contains("has not reported since"), "{h3:?}");
+    assert_eq!(records["META"]["status"], "rolled_back");
+    assert_eq!(records["META"]["failed_target"], "h3");
+    for t in ["h1", "h2"] {
+        assert_eq!(
+            records[&format!("TARGET#web#{t}")]["status"],
+            "rolled_back",
+            "{t}"
+        );
+    }
     workers.stop().await;
 }
 
@@ -641,6 +698,7 @@ fn the_definition_names_exactly_the_contract_substitutions() {
     let mut resources = BTreeSet::new();
     collect_resources(&definition, &mut resources);
     let allowed = [
+        "arn:aws:states:::dynamodb:getItem",
         "arn:aws:states:::dynamodb:updateItem",
         "arn:aws:states:::sqs:sendMessage",
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken",

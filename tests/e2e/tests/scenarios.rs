@@ -703,3 +703,56 @@ fn s9_schemathesis_finds_nothing_with_any_role() {
         );
     }
 }
+
+/// A host whose agent is down: once its liveness window (two inventory intervals plus 15 s) has
+/// passed, a deployment fails that target at once with `Boreas.AgentUnreachable`, sends it
+/// nothing (no deploy, no rollback), and rolls back the hosts it did change. The agent's restart
+/// makes the host reachable again.
+#[test]
+fn s10_an_unreachable_host_fails_its_target_at_once_and_is_sent_nothing() {
+    let (p, _serial) = platform();
+    deploy_good(p, "s10good");
+    let v = next_version("s10");
+    p.tag(&v, &[]);
+    let id = p.deployment_of(&v, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The first batch's host is the one that goes away: nothing of this version reaches it.
+    let host = batches(&p.deployment(&id), "api")[0][0].clone();
+    let killed = p.kill_agent(&host);
+    wait_for(&format!("{host} to show as unreachable"), SHORT, || {
+        let agents = p.get("/agents?limit=1000");
+        agents["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["host"] == host.as_str() && a["unreachable"] == true)
+            .map(|_| ())
+    });
+    let at = Instant::now();
+    let done = p.drive(&id, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "rolled_back", "{done}");
+    assert_eq!(done["failed_target"], host.as_str(), "{done}");
+    let target = record(&done, "targets", "target", &host).expect("the host's target record");
+    assert_eq!(target["error_type"], "Boreas.AgentUnreachable", "{done}");
+    // The demo's heartbeat timeout is 10 s: a dead host no longer costs one.
+    assert!(at.elapsed() < Duration::from_secs(10), "{:?}", at.elapsed());
+    assert!(
+        !p.release_installed(&host, "api", &v),
+        "{host} received the release"
+    );
+
+    wait_for(
+        &format!("{host}'s agent to restart and report"),
+        Duration::from_secs(90),
+        || {
+            p.agent_pid(&host).filter(|pid| *pid != killed)?;
+            let agents = p.get("/agents?limit=1000");
+            agents["items"]
+                .as_array()?
+                .iter()
+                .find(|a| a["host"] == host.as_str() && a["unreachable"] == false)
+                .map(|_| ())
+        },
+    );
+}
