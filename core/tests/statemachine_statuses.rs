@@ -96,6 +96,11 @@ fn written_statuses() -> Vec<Written> {
     let mut written = Vec::new();
     for (name, state) in all {
         let resource = state["Resource"].as_str().unwrap_or_default();
+        // A read writes nothing, and what it reads (an agent's `live_until`, a target's
+        // `error_type`) is no status.
+        if resource.ends_with(":dynamodb:getItem") {
+            continue;
+        }
         if resource.contains(":dynamodb:") {
             assert!(
                 resource.ends_with(":dynamodb:updateItem"),
