@@ -1,10 +1,15 @@
 //! A stale command never runs: a deploy whose task no longer waits is dropped without acting, and
 //! a deploy that reaches the host after the rollback of the same deployment is refused, whichever
-//! order the standard queue delivers them in. A real agent process against the emulator.
+//! order the standard queue delivers them in; a release stopped for a command that went stale
+//! runs again. A real agent process against the emulator.
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use boreas_aws::orchestrator::{ExecutionStatus, Orchestrator};
+use boreas_core::command::{Hook, Workload};
+use boreas_core::config::HookName;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,4 +80,86 @@ async fn stale_deploys_never_change_the_host() {
             .len(),
         1
     );
+}
+
+/// An agent killed after it stopped the running release for a deploy, but before the switch, comes
+/// back running that release when the deploy has meanwhile gone stale: `current` still names it, so
+/// the restart starts it even though a command for the app is being resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_stopped_before_the_switch_runs_again_after_a_restart() {
+    let fx = Fixture::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut agent = AgentProcess::start(&fx, &tmp.path().join("work"));
+    let release = |version: &str| {
+        let bytes = artifact(version, 1000);
+        let path = tmp.path().join(format!("web-{version}.tar.gz"));
+        std::fs::write(&path, &bytes).unwrap();
+        let Workload::Pm(mut pm) = workload(
+            &format!("file://{}", path.display()),
+            &sha256_hex(&bytes),
+            port,
+            &["ok"],
+        ) else {
+            unreachable!()
+        };
+        // Its stop hook ends the app, then takes its time (the bracket keeps pkill from
+        // matching the hook's own command line).
+        let stop = format!("pkill -f 'app[.]py {port} ok'; sleep 67.31");
+        pm.hooks = BTreeMap::from([(
+            HookName::Stop,
+            Hook {
+                command: vec!["sh".into(), "-c".into(), stop],
+                timeout_seconds: 120,
+                retries: 0,
+                grace_seconds: 1,
+                run_as: None,
+                working_dir: None,
+            },
+        )]);
+        Workload::Pm(pm)
+    };
+    let (name, _) = fx
+        .send_with_token("d1", deploy("d1", HOST, "v1", release("v1")))
+        .await;
+    assert_eq!(fx.finished(&name).await.status, ExecutionStatus::Succeeded);
+    assert_eq!(answer(port).as_deref(), Some("v1"));
+
+    let (name, sent) = fx
+        .send_with_token("d2", deploy("d2", HOST, "v2", release("v2")))
+        .await;
+    eventually(60, "v1 stopped by its stop hook", || answer(port).is_none()).await;
+    agent.kill();
+    assert_eq!(agent.current().as_deref(), Some("v1"), "nothing switched");
+    fx.orchestrator
+        .send_task_failure(
+            sent.task_token.as_deref().unwrap(),
+            "States.HeartbeatTimeout",
+            "the agent stopped answering",
+        )
+        .await
+        .unwrap();
+    assert_eq!(fx.finished(&name).await.status, ExecutionStatus::Failed);
+
+    agent.restart();
+    eventually(60, "the resumed deploy to be dropped", || {
+        !agent
+            .log_lines("the task no longer waits for this command; dropped without acting")
+            .is_empty()
+    })
+    .await;
+    eventually(60, "v1 to answer again", || {
+        answer(port).as_deref() == Some("v1")
+    })
+    .await;
+    assert_eq!(agent.current().as_deref(), Some("v1"));
+    let sleeping = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 67.31"])
+        .output()
+        .unwrap();
+    assert!(
+        sleeping.stdout.is_empty(),
+        "the killed agent's stop hook was ended"
+    );
+    agent.stop();
 }

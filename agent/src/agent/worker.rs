@@ -48,15 +48,17 @@ impl Agent {
             Err(e) => tracing::warn!(error = %e, "cannot prune the journal"),
         }
         let pending = self.journal.pending()?;
-        let resuming: HashSet<String> = pending
+        // A command resumed after its switch decides what runs for its app. Before the switch
+        // `current` is still the release to run, even if the killed agent had already stopped it
+        // (a stale command is then dropped without acting, and a live one stops it again).
+        let switched: HashSet<String> = pending
             .iter()
-            .filter(|e| e.phase != Phase::Finished)
+            .filter(|e| e.phase == Phase::Switched)
             .filter_map(|e| action_app(&e.command.action).map(str::to_owned))
             .collect();
         if self.services.starts_apps_at_boot() {
             for app in self.layout.apps()? {
-                // A command being resumed decides what runs for its app.
-                if !resuming.contains(&app) {
+                if !switched.contains(&app) {
                     self.start_current(&app).await;
                 }
             }
