@@ -116,6 +116,21 @@ async fn store() -> Arc<MemoryStore> {
         .await
         .unwrap();
     store
+        .put_target_progress(
+            "d-ok",
+            &TargetProgress {
+                app: "api".into(),
+                target: "api-staging-2".into(),
+                status: TargetStatus::Skipped,
+                batch: 0,
+                updated_at: at(7),
+                error_type: Some("Boreas.AgentUnreachable".into()),
+                error: Some("the agent of api-staging-2 has not reported".into()),
+            },
+        )
+        .await
+        .unwrap();
+    store
         .put_app_progress(
             "d-run",
             &AppProgress {
@@ -302,6 +317,21 @@ async fn client_commands_render_the_typed_answers() {
         tree.contains("api-staging-1  [rolled_back]  hook validate exited 3"),
         "{tree}"
     );
+    // A host skipped as unreachable is listed; it ran no hooks, so no output is fetched.
+    let out = cli.run(&["show", "d-ok"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let tree = text(&out.stdout);
+    assert!(
+        tree.contains("api-staging-2  [skipped]  the agent of api-staging-2 has not reported"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains(
+            "unreachable, skipped: api-staging-2 (sent nothing; they keep the version they ran)"
+        ),
+        "{tree}"
+    );
+    assert!(!tree.contains("output of"), "{tree}");
     let out = cli.run(&["show", "d-run", "--json"]).await;
     let detail: DeploymentDetail = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(detail.progress.gates[0].gate, "api.0");

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Health, Hook, K8sWorkload, PmWorkload, SCHEMA_VERSION, Workload};
-use crate::config::{App, AppKind, Config, env_for};
+use crate::config::{App, AppKind, Config, Unreachable, env_for};
 use crate::plan::{PausePlan, Plan};
 
 /// Step Functions' limit on an execution's input and on every state's data.
@@ -99,6 +99,8 @@ pub struct AppInput {
     pub heartbeat_seconds: u64,
     /// `TimeoutSecondsPath` of every command.
     pub timeout_seconds: u64,
+    /// What a host whose agent is past its liveness window does to the batch (PM).
+    pub unreachable: Unreachable,
     /// What a deploy command runs, resolved for the version.
     pub workload: Workload,
     /// What a rollback command goes back to.
@@ -204,6 +206,7 @@ pub fn execution_input(
                 parallelism: app_plan.parallelism.max(1),
                 heartbeat_seconds: heartbeat,
                 timeout_seconds: timeout,
+                unreachable: app.rollout.unreachable,
                 workload: workload(app, &plan.version, &plan.environment, Some(commit))?,
                 rollback: RollbackInput {
                     to_version,
@@ -397,10 +400,12 @@ mod tests {
         ];
         let mut web = pm_app("web", 3, 3);
         web.current_version = Some("v1".into());
+        let mut config = config();
+        config.apps[0].rollout.unreachable = Unreachable::Skip;
         let input = execution_input(
             "dep-1",
             &plan(vec![web, api]),
-            &config(),
+            &config,
             "c0ffee",
             &BTreeMap::new(),
         )
@@ -423,6 +428,8 @@ mod tests {
             "s3://artifacts/web/v1.tar.gz"
         );
         assert_eq!(web["last_batch"], 2);
+        assert_eq!(web["unreachable"], "skip");
+        assert_eq!(v["stages"][0]["apps"][1]["unreachable"], "fail");
         assert_eq!(web["batches"][1]["key"], "0001");
         assert_eq!(
             web["batches"][1]["pause"],

@@ -63,6 +63,9 @@ string_enum! {
         RolledBack => "rolled_back",
         /// Going back failed too.
         RollbackFailed => "rollback_failed",
+        /// Sent nothing: its agent was unreachable and the app's rollout skips such hosts. It
+        /// keeps the version it ran.
+        Skipped => "skipped",
     }
 }
 

@@ -185,6 +185,7 @@ fn every_status_the_state_machine_writes_is_a_core_variant() {
         (Record::Deployment, "failed"),
         (Record::App, "rolling_back"),
         (Record::Target, "rollback_failed"),
+        (Record::Target, "skipped"),
         (Record::Batch, "failed"),
     ] {
         assert!(

@@ -3129,7 +3129,7 @@ export interface components {
             updated_at: string;
         };
         /** @description Progress of one target (a host or a workload). */
-        TargetStatus: "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "rollback_failed";
+        TargetStatus: "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "rollback_failed" | "skipped";
         /**
          * @description What one target's lifecycle hooks printed during one command: the last 64 KiB, kept apart
          *     from the progress records so reading a deployment never reads output.

@@ -54,7 +54,7 @@ describe('dictionaries', () => {
   it('has a status label for every state the api reports', () => {
     const states = [
       'planned', 'running', 'succeeded', 'failed', 'rolled_back', 'cancelled', 'superseded',
-      'pending', 'rolling_back', 'rollback_failed', 'waiting', 'approved', 'rejected',
+      'pending', 'rolling_back', 'rollback_failed', 'skipped', 'waiting', 'approved', 'rejected',
       'normal', 'revert', 'diverged', 'invalid_config', 'plan_failed', 'received',
     ];
     for (const s of states) expect(isKey(`status.${s}`), s).toBe(true);

@@ -45,6 +45,8 @@ export interface ProgressView {
   total: number;
   waitingGates: GateProgress[];
   failures: TargetView[];
+  /** Hosts sent nothing because their agent was unreachable: they keep the version they ran. */
+  skipped: TargetView[];
 }
 
 export function progressView(d: DeploymentDetail): ProgressView {
@@ -54,6 +56,7 @@ export function progressView(d: DeploymentDetail): ProgressView {
   const targetRec = new Map(p.targets.map((t) => [`${t.app}\u0000${t.target}`, t]));
   const gateRec = new Map(p.gates.map((g) => [g.gate, g]));
   const failures: TargetView[] = [];
+  const skipped: TargetView[] = [];
   let done = 0;
   let total = 0;
 
@@ -75,6 +78,7 @@ export function progressView(d: DeploymentDetail): ProgressView {
             error: tr?.error ?? null,
           };
           if (view.status === 'failed' || view.status === 'rollback_failed') failures.push(view);
+          if (view.status === 'skipped') skipped.push(view);
           return view;
         });
         // A k8s batch lists every cluster; only the last batch's successes count as done.
@@ -114,6 +118,7 @@ export function progressView(d: DeploymentDetail): ProgressView {
     total,
     waitingGates: p.gates.filter((g) => g.status === 'waiting'),
     failures,
+    skipped,
   };
 }
 

@@ -19,6 +19,7 @@ const TONES: Record<string, Tone> = {
   cancelled: 'idle',
   failed: 'bad',
   rollback_failed: 'bad',
+  skipped: 'warn',
   rejected: 'bad',
   invalid_config: 'bad',
   plan_failed: 'bad',

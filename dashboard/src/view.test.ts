@@ -124,6 +124,33 @@ describe('live progress', () => {
     expect(v.total).toBe(9);
   });
 
+  it('lists hosts skipped as unreachable apart from failures, not as done', () => {
+    const d = detail();
+    d.progress!.targets.push({
+      app: 'db',
+      target: 'd2',
+      status: 'skipped',
+      batch: 1,
+      updated_at: 'y',
+      error_type: 'Boreas.AgentUnreachable',
+      error: 'the agent of d2 has not reported',
+    });
+    const v = progressView(d);
+    expect(v.skipped).toEqual([
+      {
+        app: 'db',
+        target: 'd2',
+        status: 'skipped',
+        updatedAt: 'y',
+        errorType: 'Boreas.AgentUnreachable',
+        error: 'the agent of d2 has not reported',
+      },
+    ]);
+    expect(v.failures.map((f) => f.target)).toEqual(['d1']);
+    expect(v.done).toBe(2);
+    expect(tone('skipped')).toBe('warn');
+  });
+
   it('lists the failing target with its error and the waiting gate', () => {
     const v = progressView(detail());
     expect(v.failures).toEqual([

@@ -10,6 +10,7 @@ use boreas_api_types::{
     GateDecisionRequest, List, Repository, RevertRequest, RevertResult, TargetOutputs, Version,
 };
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::status::TargetStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -207,8 +208,14 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 print_json(&d);
             } else {
                 print!("{}", render::tree(&d));
-                // What the hooks of each target that failed printed, under the tree.
-                for t in d.progress.targets.iter().filter(|t| t.error.is_some()) {
+                // What the hooks of each target that failed printed, under the tree (a
+                // skipped target ran nothing).
+                let failed = d
+                    .progress
+                    .targets
+                    .iter()
+                    .filter(|t| t.error.is_some() && t.status != TargetStatus::Skipped);
+                for t in failed {
                     let o: TargetOutputs = client
                         .get(&format!(
                             "/deployments/{}/targets/{}/{}/output",

@@ -153,6 +153,19 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
             }
         }
     }
+    let unreachable: Vec<&str> = progress
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Skipped)
+        .map(|t| t.target.as_str())
+        .collect();
+    if !unreachable.is_empty() {
+        let _ = writeln!(
+            out,
+            "   unreachable, skipped: {} (sent nothing; they keep the version they ran)",
+            unreachable.join(", ")
+        );
+    }
     for skipped in &plan.skipped {
         let _ = writeln!(
             out,

@@ -219,6 +219,23 @@ pub struct Rollout {
     /// A target that has not finished after this long has failed.
     #[serde(default = "Rollout::default_timeout")]
     pub timeout: DurationSpec,
+    /// What a batch does with a host whose agent has stopped reporting (PM apps only).
+    #[serde(default)]
+    pub unreachable: Unreachable,
+}
+
+string_enum! {
+    /// What a batch does with a host whose agent is past its liveness window when the batch
+    /// reaches it. Either way the host is sent nothing.
+    #[derive(Default)]
+    Unreachable {
+        /// The target fails at once with `Boreas.AgentUnreachable`, and the app rolls back.
+        #[default]
+        Fail => "fail",
+        /// The target is `skipped` and the batch goes on: the host keeps the version it ran and
+        /// is listed with the deployment until a later deployment reaches it.
+        Skip => "skip",
+    }
 }
 
 impl Rollout {
@@ -248,6 +265,7 @@ impl Default for Rollout {
             parallelism: Self::default_parallelism(),
             heartbeat: Self::default_heartbeat(),
             timeout: Self::default_timeout(),
+            unreachable: Unreachable::Fail,
         }
     }
 }

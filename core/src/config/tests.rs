@@ -93,7 +93,7 @@ fn every_field_is_read() {
         "environments:\n  - {{name: staging, auto_confirm: true}}\ntriggers:\n  tags: \"v*\"\n  branches: [main, release/2.x]\napps:\n{}{}",
         pm_app(
             "api",
-            "    paths: [\"api/**\"]\n    follow_dependencies: true\n    depends_on: [web]\n    rollout: {batches: [1, 5, \"50%\", \"100%\"], pause: 1h30m, parallelism: 3, heartbeat: 30s, timeout: 2h}\n"
+            "    paths: [\"api/**\"]\n    follow_dependencies: true\n    depends_on: [web]\n    rollout: {batches: [1, 5, \"50%\", \"100%\"], pause: 1h30m, parallelism: 3, heartbeat: 30s, timeout: 2h, unreachable: skip}\n"
         )
         .replace("prod: [h-1]", "staging: [h-1, {group: eu}]"),
         k8s_app("web", "    rollout: {batches: [\"10%\", \"100%\"], pause: manual}\n")
@@ -121,6 +121,7 @@ fn every_field_is_read() {
             parallelism: 3,
             heartbeat: DurationSpec(30),
             timeout: DurationSpec(7200),
+            unreachable: Unreachable::Skip,
         }
     );
     let hosts = &api.pm.as_ref().expect("pm").hosts["staging"];
@@ -151,7 +152,7 @@ fn unknown_fields_are_named_with_the_allowed_ones() {
     assert_eq!(
         rollout_messages("{batches: [\"100%\"], parallel: 2}"),
         [
-            "apps[0].rollout.parallel: unknown field `parallel` (did you mean `parallelism`?); allowed: batches, pause, parallelism, heartbeat, timeout"
+            "apps[0].rollout.parallel: unknown field `parallel` (did you mean `parallelism`?); allowed: batches, pause, parallelism, heartbeat, timeout, unreachable"
         ]
     );
 }
@@ -162,7 +163,7 @@ fn merge_keys_are_explained() {
     assert_eq!(
         messages(&source),
         [
-            "apps[0].rollout.<<: unknown field `<<` (YAML merge keys are not supported); allowed: batches, pause, parallelism, heartbeat, timeout"
+            "apps[0].rollout.<<: unknown field `<<` (YAML merge keys are not supported); allowed: batches, pause, parallelism, heartbeat, timeout, unreachable"
         ]
     );
 }
@@ -560,6 +561,30 @@ fn heartbeat_must_be_shorter_than_timeout() {
         rollout_messages("{timeout: 1m}"),
         ["apps[0].rollout.timeout: heartbeat (1m) must be shorter than timeout (1m)"]
     );
+}
+
+#[test]
+fn unreachable_is_fail_or_skip_and_only_for_pm_apps() {
+    assert_eq!(
+        rollout_messages("{unreachable: skipp}"),
+        [
+            "apps[0].rollout.unreachable: expected `fail` or `skip`, found \"skipp\" (did you mean `skip`?)"
+        ]
+    );
+    assert_eq!(
+        errors(&config(&[k8s_app(
+            "web",
+            "    rollout: {unreachable: skip}\n"
+        )])),
+        [
+            "7:28: apps[0].rollout.unreachable: only PM apps have agents whose reachability decides; remove `unreachable` from this k8s app"
+        ]
+    );
+    let explicit = ok(&config(&[pm_app(
+        "a",
+        "    rollout: {unreachable: fail}\n",
+    )]));
+    assert_eq!(explicit.apps[0].rollout.unreachable, Unreachable::Fail);
 }
 
 #[test]

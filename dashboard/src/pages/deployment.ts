@@ -508,6 +508,19 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           ),
         )
       : null,
+    view.skipped.length > 0
+      ? h(
+          'section',
+          { class: 'panel skipped', 'aria-labelledby': 'skip-title' },
+          h('h2', { id: 'skip-title' }, t('progress.skipped')),
+          h('p', { class: 'muted small' }, t('progress.skipped_note')),
+          h(
+            'ul',
+            { class: 'plain' },
+            view.skipped.map((s) => h('li', null, h('strong', { class: 'mono' }, s.target), ' ', h('span', { class: 'muted' }, s.app), ' ', s.error ?? '')),
+          ),
+        )
+      : null,
     h(
       'ol',
       { class: 'stages', 'aria-label': t('plan.stages') },

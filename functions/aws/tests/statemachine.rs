@@ -17,7 +17,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator;
 use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
-use boreas_core::config::AppKind;
+use boreas_core::config::{AppKind, Unreachable};
 use boreas_core::execution::ExecutionInput;
 use boreas_core::plan::PausePlan;
 use boreas_test_support::records;
@@ -308,15 +308,21 @@ async fn a_silent_host_fails_at_its_heartbeat_and_the_same_rollback_follows() {
     workers.stop().await;
 }
 
-/// A host whose agent has missed its liveness window fails its target at once with
-/// `Boreas.AgentUnreachable` and is sent nothing, not even the rollback (nothing changed there);
-/// a live host and a host that never reported get their commands as before.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_unreachable_host_fails_at_once_and_is_sent_nothing() {
-    let input = input(vec![(
-        1,
-        vec![pm_app("web", &[&["h1"], &["h2", "h3"], &["h4"]], 2)],
-    )]);
+/// Runs web in batches h1 | h2 h3 | h4 with `unreachable` as its rollout says, h1's agent live, h3's
+/// past its liveness window, h2 and h4 never reported. Returns the finished execution's status and
+/// error and how long it ran.
+async fn run_with_h3_unreachable(
+    unreachable: Unreachable,
+) -> (
+    Harness,
+    ExecutionInput,
+    Workers,
+    (ExecutionStatus, Option<String>),
+    Duration,
+) {
+    let mut web = pm_app("web", &[&["h1"], &["h2", "h3"], &["h4"]], 2);
+    web.unreachable = unreachable;
+    let input = input(vec![(1, vec![web])]);
     let p = Harness::shared(&input).await;
     let store = DynamoStore::new(p.ddb.clone(), p.names.table());
     let now = SystemTime::now();
@@ -337,12 +343,23 @@ async fn an_unreachable_host_fails_at_once_and_is_sent_nothing() {
     );
     let started = Instant::now();
     let execution = p.start(&input).await;
-    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    let outcome = p.wait(&execution, Duration::from_secs(120)).await;
+    let elapsed = started.elapsed();
+    (p, input, workers, outcome, elapsed)
+}
+
+/// A host whose agent has missed its liveness window fails its target at once with
+/// `Boreas.AgentUnreachable` and is sent nothing, not even the rollback (nothing changed there);
+/// a live host and a host that never reported get their commands as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_host_fails_at_once_and_is_sent_nothing() {
+    let (p, input, workers, (status, error), elapsed) =
+        run_with_h3_unreachable(Unreachable::Fail).await;
     assert_eq!(status, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("Boreas.RolledBack"));
     // Far sooner than the target's heartbeat timeout would have ended it.
     let heartbeat = Duration::from_secs(input.stages[0].apps[0].heartbeat_seconds);
-    assert!(started.elapsed() < heartbeat, "{:?}", started.elapsed());
+    assert!(elapsed < heartbeat, "{elapsed:?}");
     let both = BTreeSet::from(["h1", "h2"].map(String::from));
     assert_eq!(workers.sent_to("deploy"), both);
     assert_eq!(workers.sent_to("rollback"), both);
@@ -360,6 +377,33 @@ async fn an_unreachable_host_fails_at_once_and_is_sent_nothing() {
             "{t}"
         );
     }
+    workers.stop().await;
+}
+
+/// With `rollout.unreachable: skip` the same host is recorded `skipped` (with why) and sent
+/// nothing, and the rollout goes on to the last batch and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_host_is_skipped_when_the_rollout_says_so() {
+    let (p, input, workers, (status, error), _) = run_with_h3_unreachable(Unreachable::Skip).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1", "h2", "h4"].map(String::from))
+    );
+    assert!(workers.sent_to("rollback").is_empty());
+    let records = p.records(&input.deployment_id).await;
+    let h3 = &records["TARGET#web#h3"];
+    assert_eq!(h3["status"], "skipped");
+    assert_eq!(h3["batch"], "1");
+    assert_eq!(h3["error_type"], "Boreas.AgentUnreachable");
+    assert!(h3["error"].contains("has not reported since"), "{h3:?}");
+    assert_eq!(records["BATCH#web#0001"]["status"], "succeeded");
+    assert_eq!(records["META"]["status"], "succeeded");
+    assert!(
+        !records["META"].contains_key("failed_target"),
+        "{:?}",
+        records["META"]
+    );
     workers.stop().await;
 }
 

@@ -1,6 +1,6 @@
 //! `apps[].rollout`: batches, pauses, parallelism and the task heartbeat and timeout.
 
-use crate::config::model::{AppKind, BatchSize, DurationSpec, Pause, Rollout};
+use crate::config::model::{AppKind, BatchSize, DurationSpec, Pause, Rollout, Unreachable};
 use crate::config::parse::decoder::{Decoder, Plain, did_you_mean, index, plain_type};
 use crate::config::scalar::batch_count;
 use crate::config::yaml::{Node, Value};
@@ -15,7 +15,14 @@ impl Decoder {
         let f = self.fields(
             node,
             path,
-            &["batches", "pause", "parallelism", "heartbeat", "timeout"],
+            &[
+                "batches",
+                "pause",
+                "parallelism",
+                "heartbeat",
+                "timeout",
+                "unreachable",
+            ],
         )?;
         let defaults = Rollout::default();
         let batches = match f.get("batches") {
@@ -37,6 +44,10 @@ impl Decoder {
         let timeout = match f.get("timeout") {
             Some(n) => self.duration(n, &f.path("timeout")),
             None => Some(defaults.timeout),
+        };
+        let unreachable = match f.get("unreachable") {
+            Some(n) => self.unreachable(n, &f.path("unreachable"), kind),
+            None => Some(defaults.unreachable),
         };
         if let (Some(h), Some(t)) = (heartbeat, timeout)
             && h >= t
@@ -61,7 +72,37 @@ impl Decoder {
             parallelism: parallelism?,
             heartbeat: heartbeat?,
             timeout: timeout?,
+            unreachable: unreachable?,
         })
+    }
+
+    fn unreachable(
+        &mut self,
+        node: &Node,
+        path: &str,
+        kind: Option<AppKind>,
+    ) -> Option<Unreachable> {
+        let text = self.string(node, path)?;
+        if kind == Some(AppKind::K8s) {
+            self.error(
+                node.pos,
+                path,
+                "only PM apps have agents whose reachability decides; remove `unreachable` from this k8s app",
+            );
+            return None;
+        }
+        let parsed = Unreachable::parse(&text);
+        if parsed.is_none() {
+            self.error(
+                node.pos,
+                path,
+                format!(
+                    "expected `fail` or `skip`, found {text:?}{}",
+                    did_you_mean(&text, ["fail", "skip"])
+                ),
+            );
+        }
+        parsed
     }
 
     fn batches(
