@@ -17,6 +17,10 @@ use boreas_test_support::sfn::{self, Harness, Reply, Workers, always, pm_app};
 /// List price of a Standard workflow state transition, in dollars.
 const PRICE_PER_TRANSITION: f64 = 0.025 / 1000.0;
 
+/// Transitions of one host's child execution: the liveness time, the agent read, the reachability
+/// choice, the command and the result record.
+const HOST_TRANSITIONS: usize = 5;
+
 /// A deployment shape: `apps` PM apps spread over `stages`, each with `batches` batches over
 /// `hosts` hosts.
 #[derive(Debug, Clone, Copy)]
@@ -30,14 +34,16 @@ struct Shape {
 impl Shape {
     /// State transitions of a successful run, from the definition: 8 for the execution, 2 per
     /// stage, 8 per batch + 2 per app (batch start/end records, the host Map, the pause choice,
-    /// the loop and the flag check), and 2 per host (its command and its result record, in the
-    /// host's child execution).
+    /// the loop and the flag check), and [`HOST_TRANSITIONS`] per host (in the host's child
+    /// execution).
     fn transitions(self) -> usize {
-        8 + 2 * self.stages + self.apps * (8 * self.batches + 2) + 2 * self.apps * self.hosts
+        8 + 2 * self.stages
+            + self.apps * (8 * self.batches + 2)
+            + HOST_TRANSITIONS * self.apps * self.hosts
     }
     /// The part of [`Shape::transitions`] in the parent execution's own history.
     fn parent_transitions(self) -> usize {
-        self.transitions() - 2 * self.apps * self.hosts
+        self.transitions() - HOST_TRANSITIONS * self.apps * self.hosts
     }
 }
 
@@ -124,18 +130,19 @@ async fn main() {
         "Transitions: parent execution measured from its history (`*StateEntered` events); each host's"
     );
     println!(
-        "child execution (Distributed Map, STANDARD) adds 2 (command + result record), which the emulator"
+        "child execution (Distributed Map, STANDARD) adds {HOST_TRANSITIONS} (liveness time, agent read, reachability"
     );
     println!(
-        "runs without a history of its own, so that part is computed. Cost at $0.025 per 1,000 transitions.\n"
+        "choice, command, result record), which the emulator runs without a history of its own, so that"
     );
+    println!("part is computed. Cost at $0.025 per 1,000 transitions.\n");
     println!(
         "| shape | parent measured | parent computed | history events | total transitions | per host | cost | StartExecution → last command |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for shape in measured_shapes {
         let m = run(&emulator, shape).await;
-        let total = m.parent_transitions + 2 * shape.apps * shape.hosts;
+        let total = m.parent_transitions + HOST_TRANSITIONS * shape.apps * shape.hosts;
         println!(
             "| {}×{}×{}×{} | {} | {} | {} | {} | {:.1} | ${:.5} | {:.2} s |",
             shape.stages,
@@ -152,7 +159,7 @@ async fn main() {
         );
     }
     println!(
-        "\nGrowth, computed from the definition: `8 + 2·stages + apps·(8·batches + 2) + 2·apps·hosts`.\n"
+        "\nGrowth, computed from the definition: `8 + 2·stages + apps·(8·batches + 2) + {HOST_TRANSITIONS}·apps·hosts`.\n"
     );
     println!("| shape | transitions | per host | cost |");
     println!("| --- | --- | --- | --- |");
