@@ -14,15 +14,7 @@ use tokio::sync::{Notify, mpsc};
 
 /// Deploys v1 from a file and waits until it answers.
 async fn deploy_v1(fx: &Fixture, dir: &std::path::Path, port: u16) {
-    let v1 = artifact("v1", 1000);
-    let path = dir.join("web-v1.tar.gz");
-    std::fs::write(&path, &v1).unwrap();
-    let w = workload(
-        &format!("file://{}", path.display()),
-        &sha256_hex(&v1),
-        port,
-        &["ok"],
-    );
+    let w = file_workload(dir, "v1", port, &["ok"]);
     let (name, _) = fx.send_with_token("d1", deploy("d1", HOST, "v1", w)).await;
     assert_eq!(fx.finished(&name).await.status, ExecutionStatus::Succeeded);
     assert_eq!(answer(port).as_deref(), Some("v1"));
@@ -178,15 +170,7 @@ async fn sigkill_during_restart_then_restart_reports_once() {
     deploy_v1(&fx, tmp.path(), port).await;
 
     // v2 takes two seconds to listen: the agent is killed while it waits for it to get healthy.
-    let v2 = artifact("v2", 1000);
-    let path = tmp.path().join("web-v2.tar.gz");
-    std::fs::write(&path, &v2).unwrap();
-    let w = workload(
-        &format!("file://{}", path.display()),
-        &sha256_hex(&v2),
-        port,
-        &["slow", "2"],
-    );
+    let w = file_workload(tmp.path(), "v2", port, &["slow", "2"]);
     let (name, _) = fx.send_with_token("d2", deploy("d2", HOST, "v2", w)).await;
     eventually(30, "the switch to v2", || {
         agent.current().as_deref() == Some("v2")

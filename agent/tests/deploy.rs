@@ -90,15 +90,7 @@ async fn deploys_roll_back_and_refuse_what_they_must() {
     assert!(!agent.work_dir.join("apps/web/releases/v3").exists());
 
     // A release that never gets healthy: v2 is restored and answers again.
-    let v4 = artifact("v4", 1000);
-    let v4_path = tmp.path().join("web-v4.tar.gz");
-    std::fs::write(&v4_path, &v4).unwrap();
-    let mut sick = workload(
-        &format!("file://{}", v4_path.display()),
-        &sha256_hex(&v4),
-        port,
-        &["sick"],
-    );
+    let mut sick = file_workload(tmp.path(), "v4", port, &["sick"]);
     if let boreas_core::command::Workload::Pm(pm) = &mut sick {
         pm.health.retries = 3;
     }

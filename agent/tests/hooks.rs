@@ -591,15 +591,7 @@ async fn deployed_apps_get_none_of_the_agents_environment() {
     let port = free_port();
     let _agent = AgentProcess::start_in(&fx, &tmp.path().join("work"), ENV, &AGENT_ONLY);
     let dump = tmp.path().join("app.env");
-    let bytes = artifact("v1", 100);
-    let path = tmp.path().join("web-v1.tar.gz");
-    std::fs::write(&path, &bytes).unwrap();
-    let Workload::Pm(mut pm) = workload(
-        &format!("file://{}", path.display()),
-        &sha256_hex(&bytes),
-        port,
-        &["ok"],
-    ) else {
+    let Workload::Pm(mut pm) = file_workload(tmp.path(), "v1", port, &["ok"]) else {
         unreachable!()
     };
     pm.run = Some(boreas_core::config::RunSpec::Command {

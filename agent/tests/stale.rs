@@ -18,17 +18,7 @@ async fn stale_deploys_never_change_the_host() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let agent = AgentProcess::start(&fx, &tmp.path().join("work"));
-    let release = |version: &str| {
-        let bytes = artifact(version, 1000);
-        let path = tmp.path().join(format!("web-{version}.tar.gz"));
-        std::fs::write(&path, &bytes).unwrap();
-        workload(
-            &format!("file://{}", path.display()),
-            &sha256_hex(&bytes),
-            port,
-            &["ok"],
-        )
-    };
+    let release = |version: &str| file_workload(tmp.path(), version, port, &["ok"]);
 
     let (name, _) = fx
         .send_with_token("d1", deploy("d1", HOST, "v1", release("v1")))
@@ -92,15 +82,7 @@ async fn a_release_stopped_before_the_switch_runs_again_after_a_restart() {
     let port = free_port();
     let mut agent = AgentProcess::start(&fx, &tmp.path().join("work"));
     let release = |version: &str| {
-        let bytes = artifact(version, 1000);
-        let path = tmp.path().join(format!("web-{version}.tar.gz"));
-        std::fs::write(&path, &bytes).unwrap();
-        let Workload::Pm(mut pm) = workload(
-            &format!("file://{}", path.display()),
-            &sha256_hex(&bytes),
-            port,
-            &["ok"],
-        ) else {
+        let Workload::Pm(mut pm) = file_workload(tmp.path(), version, port, &["ok"]) else {
             unreachable!()
         };
         // Its stop hook ends the app, then takes its time (the bracket keeps pkill from

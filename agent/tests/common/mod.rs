@@ -96,6 +96,20 @@ pub fn artifact_with(version: &str, filler: usize, files: &[(&str, &str, u32)]) 
     builder.into_inner().unwrap().finish().unwrap()
 }
 
+/// Release `version` of the app as a file artifact under `dir` (`web-VERSION.tar.gz`), and the
+/// workload that runs it on `port` in `mode`.
+pub fn file_workload(dir: &Path, version: &str, port: u16, mode: &[&str]) -> Workload {
+    let bytes = artifact(version, 1000);
+    let path = dir.join(format!("web-{version}.tar.gz"));
+    std::fs::write(&path, &bytes).unwrap();
+    workload(
+        &format!("file://{}", path.display()),
+        &sha256_hex(&bytes),
+        port,
+        mode,
+    )
+}
+
 /// A PM workload running the app on `port` in `mode`.
 pub fn workload(url: &str, sha256: &str, port: u16, mode: &[&str]) -> Workload {
     let mut command = vec!["python3".to_owned(), "app.py".to_owned(), port.to_string()];
