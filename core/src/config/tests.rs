@@ -568,7 +568,7 @@ fn unreachable_is_fail_or_skip_and_only_for_pm_apps() {
     assert_eq!(
         rollout_messages("{unreachable: skipp}"),
         [
-            "apps[0].rollout.unreachable: expected `fail` or `skip`, found \"skipp\" (did you mean `skip`?)"
+            "apps[0].rollout.unreachable: expected one of `fail`, `skip`, found the string \"skipp\" (did you mean `skip`?)"
         ]
     );
     assert_eq!(

@@ -82,7 +82,6 @@ impl Decoder {
         path: &str,
         kind: Option<AppKind>,
     ) -> Option<Unreachable> {
-        let text = self.string(node, path)?;
         if kind == Some(AppKind::K8s) {
             self.error(
                 node.pos,
@@ -91,18 +90,7 @@ impl Decoder {
             );
             return None;
         }
-        let parsed = Unreachable::parse(&text);
-        if parsed.is_none() {
-            self.error(
-                node.pos,
-                path,
-                format!(
-                    "expected `fail` or `skip`, found {text:?}{}",
-                    did_you_mean(&text, ["fail", "skip"])
-                ),
-            );
-        }
-        parsed
+        self.choice(node, path, Unreachable::ALL, Unreachable::as_str)
     }
 
     fn batches(
