@@ -212,6 +212,7 @@ async fn main() {
                 deployment_id: deployment,
                 app: "web".into(),
                 batch: 0,
+                attempt: 0,
                 version: version.clone(),
                 workload: Workload::Pm(PmWorkload {
                     artifact_url: format!("file://{}", path.display()),

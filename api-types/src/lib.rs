@@ -14,7 +14,9 @@ use boreas_core::adjust::Adjustment;
 use boreas_core::command::AppInventory;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
-use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
+use boreas_core::status::{
+    AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
+};
 use boreas_core::version::VersionState;
 use schemars::JsonSchema;
 use serde::de::Error as _;
@@ -148,6 +150,10 @@ pub struct Progress {
     pub targets: Vec<TargetProgress>,
     /// Manual gates reached, by gate id.
     pub gates: Vec<GateProgress>,
+    /// Hosts that failed under `rollout.on_failure: pause`, by app then target: the latest
+    /// attempt of each, waiting for a decision or decided.
+    #[serde(default)]
+    pub decisions: Vec<DecisionProgress>,
 }
 
 /// How one app's rollout is going.
@@ -235,6 +241,26 @@ pub struct GateProgress {
     pub by: Option<String>,
 }
 
+/// A failed host whose batch waits (or waited) for an approver's decision (its task token never
+/// leaves the api).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DecisionProgress {
+    /// App name.
+    pub app: String,
+    /// Host name.
+    pub target: String,
+    /// Index of the host's batch.
+    pub batch: u32,
+    /// Which attempt failed: 0 for the first deploy, then one more per retry.
+    pub attempt: u32,
+    /// `None` while it waits; otherwise what was decided.
+    pub action: Option<FailureAction>,
+    /// Who decided (token name).
+    pub by: Option<String>,
+    /// The decider's comment.
+    pub comment: Option<String>,
+}
+
 /// `PUT /api/deployments/{id}/plan`: a whole plan, or adjustments to the stored one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
@@ -289,6 +315,37 @@ pub struct GateDecision {
     pub status: GateStatus,
     /// Who decided (token name).
     pub by: Option<String>,
+    /// The decider's comment.
+    pub comment: Option<String>,
+}
+
+/// Decide what happens to a host that failed under `rollout.on_failure: pause`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetDecisionRequest {
+    /// `retry` sends the deploy again, `skip` leaves the host as it is and lets the batch go on,
+    /// `rollback` rolls the app back.
+    pub action: FailureAction,
+    /// Why (recorded with the decision and in the audit log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A failed host's decision as just taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetDecision {
+    /// Deployment id.
+    pub deployment: String,
+    /// App name.
+    pub app: String,
+    /// Host name.
+    pub target: String,
+    /// The attempt it decides.
+    pub attempt: u32,
+    /// What was decided.
+    pub action: FailureAction,
+    /// Who decided (token name).
+    pub by: String,
     /// The decider's comment.
     pub comment: Option<String>,
 }

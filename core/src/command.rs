@@ -169,6 +169,11 @@ pub enum Action {
         /// K8s only: share of replicas (1–100) on the new version.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         weight: Option<u8>,
+        /// 0 for the first deploy of this target in this deployment; a retry an approver chose
+        /// after a failure (`rollout.on_failure: pause`) counts up, so its id differs from the
+        /// attempt the worker already finished.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attempt: u32,
     },
     /// Put the target back on the version it ran before this deployment.
     Rollback {
@@ -188,6 +193,22 @@ pub enum Action {
     },
     /// Report what runs on the target (answered with an [`EventBody::Inventory`]).
     Status {},
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The action part of a deploy's [`command_id`]: `deploy`, then `deploy.1`, `deploy.2` for
+/// retries.
+pub fn deploy_action_id(attempt: u32) -> String {
+    if attempt == 0 {
+        "deploy".to_owned()
+    } else {
+        format!("deploy.{attempt}")
+    }
 }
 
 impl Action {
@@ -220,12 +241,7 @@ impl Command {
                 deployment_id,
                 app,
                 batch,
-                ..
-            }
-            | Action::Rollback {
-                deployment_id,
-                app,
-                batch,
+                attempt,
                 ..
             } => {
                 self.command_id
@@ -234,8 +250,16 @@ impl Command {
                         app,
                         *batch,
                         &self.target,
-                        self.action.as_str(),
+                        &deploy_action_id(*attempt),
                     )
+            }
+            Action::Rollback {
+                deployment_id,
+                app,
+                batch,
+                ..
+            } => {
+                self.command_id == command_id(deployment_id, app, *batch, &self.target, "rollback")
             }
             Action::Status {} => true,
         }
@@ -554,6 +578,22 @@ pub enum EventBody {
         /// Token to answer; stored, never logged.
         task_token: String,
     },
+    /// A host failed under `rollout.on_failure: pause`: its batch waits for an approver, who
+    /// answers SendTaskSuccess on `task_token` with `{"action": "retry" | "skip" | "rollback"}`.
+    DecisionWaiting {
+        /// Deployment id.
+        deployment_id: String,
+        /// App of the failed host.
+        app: String,
+        /// The failed host.
+        target: String,
+        /// Index of its batch.
+        batch: u32,
+        /// Which attempt failed (0 for the first deploy; each retry counts up).
+        attempt: u32,
+        /// Token to answer; stored, never logged.
+        task_token: String,
+    },
     /// The execution reached a terminal status.
     DeploymentFinished {
         /// Deployment id.
@@ -643,7 +683,9 @@ impl EventBody {
     pub fn channel(&self) -> Channel {
         match self {
             Self::Inventory { .. } | Self::TaskOutput { .. } => Channel::Inventory,
-            Self::GateWaiting { .. } | Self::DeploymentFinished { .. } => Channel::Platform,
+            Self::GateWaiting { .. }
+            | Self::DecisionWaiting { .. }
+            | Self::DeploymentFinished { .. } => Channel::Platform,
         }
     }
 
@@ -651,6 +693,7 @@ impl EventBody {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::GateWaiting { .. } => "gate_waiting",
+            Self::DecisionWaiting { .. } => "decision_waiting",
             Self::DeploymentFinished { .. } => "deployment_finished",
             Self::Inventory { .. } => "inventory",
             Self::TaskOutput { .. } => "task_output",
@@ -734,6 +777,7 @@ mod tests {
                 version: "v2".into(),
                 workload: pm_workload(),
                 weight: None,
+                attempt: 0,
             },
         }
     }
@@ -784,7 +828,7 @@ mod tests {
         // Field for field what `statemachine/deployment.asl.json` builds for a PM deploy.
         let json = r#"{"schema_version":1,"type":"deploy","command_id":"d-1:web:1:h3:deploy",
             "deployment_id":"d-1","app":"web","environment":"prod","target":"h3","batch":1,
-            "heartbeat_seconds":60,"timeout_seconds":900,"task_token":"token","version":"v2",
+            "heartbeat_seconds":60,"timeout_seconds":900,"task_token":"token","version":"v2","attempt":0,
             "workload":{"kind":"pm","artifact_url":"https://artifacts.example.com/web/v2.tar.gz",
               "sha256_url":"https://artifacts.example.com/web/v2.sha256",
               "run":{"command":["./web","--port=8080"]},
@@ -811,6 +855,24 @@ mod tests {
         let mut c = deploy();
         c.command_id = "d-1:web:0:h3:deploy".into();
         assert!(!c.has_expected_id());
+    }
+
+    #[test]
+    fn a_retried_deploy_has_its_own_id_and_the_same_rollback() {
+        let mut c = deploy();
+        let Action::Deploy { attempt, .. } = &mut c.action else {
+            unreachable!("deploy() is a deploy")
+        };
+        *attempt = 2;
+        // The first attempt's id no longer fits: a worker must not take the retry for a
+        // redelivery of the deploy it already finished.
+        assert!(!c.has_expected_id());
+        c.command_id = "d-1:web:1:h3:deploy.2".into();
+        assert!(c.has_expected_id());
+        assert_eq!(c.rollback_id().as_deref(), Some("d-1:web:1:h3:rollback"));
+        let json = c.to_json();
+        assert!(json.contains("\"attempt\":2"), "{json}");
+        assert!(!deploy().to_json().contains("attempt"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Health, Hook, K8sWorkload, PmWorkload, SCHEMA_VERSION, Workload};
-use crate::config::{App, AppKind, Config, Unreachable, env_for};
+use crate::config::{App, AppKind, Config, OnFailure, Unreachable, env_for};
 use crate::plan::{PausePlan, Plan};
 
 /// Step Functions' limit on an execution's input and on every state's data.
@@ -101,6 +101,8 @@ pub struct AppInput {
     pub timeout_seconds: u64,
     /// What a host whose agent is past its liveness window does to the batch (PM).
     pub unreachable: Unreachable,
+    /// What a failed host does to the batch (PM): roll the app back, or wait for a decision.
+    pub on_failure: OnFailure,
     /// What a deploy command runs, resolved for the version.
     pub workload: Workload,
     /// What a rollback command goes back to.
@@ -207,6 +209,7 @@ pub fn execution_input(
                 heartbeat_seconds: heartbeat,
                 timeout_seconds: timeout,
                 unreachable: app.rollout.unreachable,
+                on_failure: app.rollout.on_failure,
                 workload: workload(app, &plan.version, &plan.environment, Some(commit))?,
                 rollback: RollbackInput {
                     to_version,
@@ -402,6 +405,7 @@ mod tests {
         web.current_version = Some("v1".into());
         let mut config = config();
         config.apps[0].rollout.unreachable = Unreachable::Skip;
+        config.apps[0].rollout.on_failure = OnFailure::Pause;
         let input = execution_input(
             "dep-1",
             &plan(vec![web, api]),
@@ -429,7 +433,9 @@ mod tests {
         );
         assert_eq!(web["last_batch"], 2);
         assert_eq!(web["unreachable"], "skip");
+        assert_eq!(web["on_failure"], "pause");
         assert_eq!(v["stages"][0]["apps"][1]["unreachable"], "fail");
+        assert_eq!(v["stages"][0]["apps"][1]["on_failure"], "rollback");
         assert_eq!(web["batches"][1]["key"], "0001");
         assert_eq!(
             web["batches"][1]["pause"],

@@ -66,6 +66,21 @@ string_enum! {
         /// Sent nothing: its agent was unreachable and the app's rollout skips such hosts. It
         /// keeps the version it ran.
         Skipped => "skipped",
+        /// Failed, and its app's rollout waits for an approver's decision (retry, skip, roll
+        /// back) before the batch goes on.
+        Paused => "paused",
+    }
+}
+
+string_enum! {
+    /// An approver's answer to a host that failed under `rollout.on_failure: pause`.
+    FailureAction {
+        /// Send the host its deploy again (a new attempt).
+        Retry => "retry",
+        /// Leave the host as it is (`skipped`, listed with the deployment) and go on.
+        Skip => "skip",
+        /// Fail the target: the app rolls back as if it had not paused.
+        Rollback => "rollback",
     }
 }
 
@@ -105,6 +120,7 @@ mod tests {
         round_trips(BatchStatus::ALL);
         round_trips(TargetStatus::ALL);
         round_trips(GateStatus::ALL);
+        round_trips(FailureAction::ALL);
         for s in TargetStatus::ALL {
             assert_eq!(TargetStatus::parse(s.as_str()), Some(*s));
         }

@@ -150,6 +150,7 @@ pub fn deploy(deployment: &str, host: &str, version: &str, workload: Workload) -
             version: version.to_owned(),
             workload,
             weight: None,
+            attempt: 0,
         },
     }
 }

@@ -222,6 +222,9 @@ pub struct Rollout {
     /// What a batch does with a host whose agent has stopped reporting (PM apps only).
     #[serde(default)]
     pub unreachable: Unreachable,
+    /// What a batch does when one of its hosts fails (PM apps only).
+    #[serde(default)]
+    pub on_failure: OnFailure,
 }
 
 string_enum! {
@@ -235,6 +238,20 @@ string_enum! {
         /// The target is `skipped` and the batch goes on: the host keeps the version it ran and
         /// is listed with the deployment until a later deployment reaches it.
         Skip => "skip",
+    }
+}
+
+string_enum! {
+    /// What a batch does when one of its hosts fails (its deploy failed, timed out, missed its
+    /// heartbeat, or its agent was unreachable under `unreachable: fail`).
+    #[derive(Default)]
+    OnFailure {
+        /// The app rolls back every target it changed.
+        #[default]
+        Rollback => "rollback",
+        /// The batch waits on that host for an approver's decision: retry it, skip it (it keeps
+        /// the version it runs and is listed with the deployment) or roll the app back.
+        Pause => "pause",
     }
 }
 
@@ -266,6 +283,7 @@ impl Default for Rollout {
             heartbeat: Self::default_heartbeat(),
             timeout: Self::default_timeout(),
             unreachable: Unreachable::Fail,
+            on_failure: OnFailure::Rollback,
         }
     }
 }

@@ -93,7 +93,7 @@ fn every_field_is_read() {
         "environments:\n  - {{name: staging, auto_confirm: true}}\ntriggers:\n  tags: \"v*\"\n  branches: [main, release/2.x]\napps:\n{}{}",
         pm_app(
             "api",
-            "    paths: [\"api/**\"]\n    follow_dependencies: true\n    depends_on: [web]\n    rollout: {batches: [1, 5, \"50%\", \"100%\"], pause: 1h30m, parallelism: 3, heartbeat: 30s, timeout: 2h, unreachable: skip}\n"
+            "    paths: [\"api/**\"]\n    follow_dependencies: true\n    depends_on: [web]\n    rollout: {batches: [1, 5, \"50%\", \"100%\"], pause: 1h30m, parallelism: 3, heartbeat: 30s, timeout: 2h, unreachable: skip, on_failure: pause}\n"
         )
         .replace("prod: [h-1]", "staging: [h-1, {group: eu}]"),
         k8s_app("web", "    rollout: {batches: [\"10%\", \"100%\"], pause: manual}\n")
@@ -122,6 +122,7 @@ fn every_field_is_read() {
             heartbeat: DurationSpec(30),
             timeout: DurationSpec(7200),
             unreachable: Unreachable::Skip,
+            on_failure: OnFailure::Pause,
         }
     );
     let hosts = &api.pm.as_ref().expect("pm").hosts["staging"];
@@ -152,7 +153,7 @@ fn unknown_fields_are_named_with_the_allowed_ones() {
     assert_eq!(
         rollout_messages("{batches: [\"100%\"], parallel: 2}"),
         [
-            "apps[0].rollout.parallel: unknown field `parallel` (did you mean `parallelism`?); allowed: batches, pause, parallelism, heartbeat, timeout, unreachable"
+            "apps[0].rollout.parallel: unknown field `parallel` (did you mean `parallelism`?); allowed: batches, pause, parallelism, heartbeat, timeout, unreachable, on_failure"
         ]
     );
 }
@@ -163,7 +164,7 @@ fn merge_keys_are_explained() {
     assert_eq!(
         messages(&source),
         [
-            "apps[0].rollout.<<: unknown field `<<` (YAML merge keys are not supported); allowed: batches, pause, parallelism, heartbeat, timeout, unreachable"
+            "apps[0].rollout.<<: unknown field `<<` (YAML merge keys are not supported); allowed: batches, pause, parallelism, heartbeat, timeout, unreachable, on_failure"
         ]
     );
 }
@@ -585,6 +586,27 @@ fn unreachable_is_fail_or_skip_and_only_for_pm_apps() {
         "    rollout: {unreachable: fail}\n",
     )]));
     assert_eq!(explicit.apps[0].rollout.unreachable, Unreachable::Fail);
+}
+
+#[test]
+fn on_failure_is_rollback_or_pause_and_only_for_pm_apps() {
+    assert_eq!(
+        rollout_messages("{on_failure: pase}"),
+        [
+            "apps[0].rollout.on_failure: expected one of `rollback`, `pause`, found the string \"pase\" (did you mean `pause`?)"
+        ]
+    );
+    assert_eq!(
+        errors(&config(&[k8s_app(
+            "web",
+            "    rollout: {on_failure: pause}\n"
+        )])),
+        [
+            "7:27: apps[0].rollout.on_failure: only PM hosts wait for a decision when they fail; remove `on_failure` from this k8s app (a failed cluster rolls the app back)"
+        ]
+    );
+    let default = ok(&config(&[pm_app("a", "")]));
+    assert_eq!(default.apps[0].rollout.on_failure, OnFailure::Rollback);
 }
 
 #[test]

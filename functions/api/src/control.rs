@@ -337,6 +337,84 @@ async fn decide(
     })
 }
 
+/// An approver's answer to a host that failed under `rollout.on_failure: pause`. The state
+/// machine waits on the decision's task token and reads the action from the task's output.
+pub(crate) async fn decide_target(
+    api: &Api,
+    call: &Call<'_>,
+    b: wire::TargetDecisionRequest,
+) -> Result<wire::TargetDecision, Error> {
+    let (id, app, target, who) = (
+        call.param("id"),
+        call.param("app"),
+        call.param("target"),
+        call.who()?,
+    );
+    let d = get_deployment(api, id).await?;
+    let waiting = api
+        .store
+        .get_host_decision(id, app, target)
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "host {target} of app {app} in deployment {id} waits for no decision"
+            ))
+        })?;
+    if d.status != DeploymentStatus::Running {
+        return Err(Error::conflict(
+            "not_running",
+            format!(
+                "deployment {id} is {}; its failed hosts can no longer be decided",
+                d.status
+            ),
+        ));
+    }
+    let decided = api
+        .store
+        .decide_host(id, &waiting, b.action, &who.name, b.comment.as_deref())
+        .await
+        .map_err(|e| match e {
+            boreas_aws::Error::Conflict { what, reason } => {
+                Error::conflict("decided", format!("{what}: {reason}"))
+            }
+            other => other.into(),
+        })?;
+    let output = json!({
+        "action": b.action.as_str(),
+        "by": who.name,
+        "comment": b.comment.clone().unwrap_or_default(),
+    });
+    api.orchestrator
+        .send_task_success(&decided.task_token, &output.to_string())
+        .await
+        .map_err(|e| match e {
+            boreas_aws::Error::TaskTimedOut { .. } | boreas_aws::Error::InvalidTaskToken { .. } => {
+                Error::conflict(
+                    "task_token",
+                    format!(
+                        "the decision on {target} is recorded, but the execution no longer waits on it: {e}"
+                    ),
+                )
+            }
+            other => other.into(),
+        })?;
+    api.audit(
+        who,
+        &format!("target.{}", b.action),
+        &format!("{id}/{app}/{target}"),
+    )
+    .await?;
+    Ok(wire::TargetDecision {
+        deployment: id.to_owned(),
+        app: decided.app,
+        target: decided.target,
+        attempt: decided.attempt,
+        action: b.action,
+        by: who.name.clone(),
+        comment: decided.comment,
+    })
+}
+
 pub(crate) async fn revert(
     api: &Api,
     call: &Call<'_>,

@@ -110,6 +110,7 @@ fn wire_progress(p: store::Progress) -> wire::Progress {
         batches,
         targets,
         gates,
+        decisions,
     } = p;
     wire::Progress {
         apps: apps
@@ -184,6 +185,30 @@ fn wire_progress(p: store::Progress) -> wire::Progress {
                 wire::GateProgress {
                     gate,
                     status,
+                    comment,
+                    by,
+                }
+            })
+            .collect(),
+        decisions: decisions
+            .into_iter()
+            .map(|d| {
+                let store::HostDecision {
+                    app,
+                    target,
+                    batch,
+                    attempt,
+                    task_token: _,
+                    action,
+                    comment,
+                    by,
+                } = d;
+                wire::DecisionProgress {
+                    app,
+                    target,
+                    batch,
+                    attempt,
+                    action,
                     comment,
                     by,
                 }

@@ -404,6 +404,30 @@ pub const ROUTES: &[Route] = &[
         ),
     },
     Route {
+        method: "POST",
+        path: "/api/deployments/{id}/targets/{app}/{target}/decision",
+        role: APPROVER,
+        summary: "Decide on a host that failed under `rollout.on_failure: pause`: retry, skip or roll back",
+        params: &[DEPLOYMENT, TARGET_APP, TARGET],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[
+            BAD_BODY,
+            (
+                404,
+                "Unknown deployment, or that host waits for no decision.",
+            ),
+            (
+                409,
+                "Already decided, deployment not running, or the execution no longer waits.",
+            ),
+        ],
+        endpoint: endpoint!(
+            control::decide_target, body wire::TargetDecisionRequest => wire::TargetDecision
+        ),
+    },
+    Route {
         method: "GET",
         path: "/api/apps",
         role: VIEWER,

@@ -13,6 +13,7 @@
 //! | batch progress   | `DEP#{id}`                           | `BATCH#{app}#{index:04}`   |                                            | `status`, `started_at`, `ended_at` |
 //! | target progress  | `DEP#{id}`                           | `TARGET#{app}#{target}`    |                                            | `status`, `batch`, `updated_at`, `error_type`, `error` |
 //! | gate             | `DEP#{id}`                           | `GATE#{gate}`              |                                            | `task_token`, `status`, `comment`, `by` |
+//! | host decision    | `DEP#{id}`                           | `DECISION#{app}#{target}`  |                                            | `task_token`, `batch` (N), `attempt` (N), `action`, `comment`, `by` |
 //! | run lock         | `LOCK#{env}#{app}`                   | `LOCK`                     |                                            | `deployment_id` |
 //! | webhook delivery | `DELIVERY#{provider}#{delivery_id}`  | `DELIVERY`                 |                                            | `received_at`, `expires_at` (N, TTL) |
 //! | agent            | `AGENT#{env}#{host}`                 | `META`                     | `AGENTS` / `{env}#{host}`                  | `group`, `last_seen`, `live_until`, `apps` (JSON) |
@@ -35,7 +36,8 @@
 //! - a plan changes only while the deployment is `planned`;
 //! - run locks for a set of apps are taken in one transaction: at most one running deployment per
 //!   app and environment;
-//! - a gate is decided once;
+//! - a gate is decided once; a failed host's decision once per attempt, and a late message about
+//!   an earlier attempt never replaces a later one;
 //! - a repository id is registered once, and an api token name is taken once (the token and its
 //!   name are written in one transaction).
 //!
@@ -53,7 +55,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
 use boreas_core::role::Role;
-use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
+use boreas_core::status::{
+    AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
+};
 use boreas_core::version::Version;
 use boreas_core::webhook::Provider;
 use serde::{Deserialize, Serialize};
@@ -404,6 +408,52 @@ pub struct Progress {
     pub targets: Vec<TargetProgress>,
     /// Manual gates, by name.
     pub gates: Vec<Gate>,
+    /// Failed hosts' decisions, by app then target.
+    pub decisions: Vec<HostDecision>,
+}
+
+/// A host that failed under `rollout.on_failure: pause`: its latest attempt, waiting for an
+/// approver (`action` is `None`) or decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostDecision {
+    /// App name.
+    pub app: String,
+    /// Host name.
+    pub target: String,
+    /// Index of the host's batch.
+    pub batch: u32,
+    /// The attempt that failed (0 first, one more per retry).
+    pub attempt: u32,
+    /// The Step Functions task token the decision is sent with.
+    pub task_token: String,
+    /// What was decided, once it was.
+    pub action: Option<FailureAction>,
+    /// The decider's comment.
+    pub comment: Option<String>,
+    /// Who decided.
+    pub by: Option<String>,
+}
+
+impl HostDecision {
+    /// A decision now waiting on `task_token`.
+    pub fn waiting(
+        app: impl Into<String>,
+        target: impl Into<String>,
+        batch: u32,
+        attempt: u32,
+        task_token: impl Into<String>,
+    ) -> Self {
+        Self {
+            app: app.into(),
+            target: target.into(),
+            batch,
+            attempt,
+            task_token: task_token.into(),
+            action: None,
+            comment: None,
+            by: None,
+        }
+    }
 }
 
 /// A PM agent and what it last reported running.
@@ -654,6 +704,29 @@ pub trait Store: Send + Sync + fmt::Debug {
         by: &'a str,
         comment: Option<&'a str>,
     ) -> BoxFuture<'a, Gate>;
+
+    /// Stores a failed host's waiting decision. Replaces a waiting one of the same attempt (a
+    /// redelivery) and any of an earlier attempt; [`Error::Conflict`] when that attempt is decided
+    /// already or a later attempt is recorded.
+    fn put_host_decision<'a>(&'a self, id: &'a str, d: &'a HostDecision) -> BoxFuture<'a, ()>;
+    /// A failed host's latest decision record.
+    fn get_host_decision<'a>(
+        &'a self,
+        id: &'a str,
+        app: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Option<HostDecision>>;
+    /// Decides `attempt` of a failed host once; [`Error::Conflict`] if it is decided already or
+    /// no longer the latest attempt, [`Error::NotFound`] without a record. Returns the record
+    /// (with its task token, to send the decision to the state machine).
+    fn decide_host<'a>(
+        &'a self,
+        id: &'a str,
+        d: &'a HostDecision,
+        action: FailureAction,
+        by: &'a str,
+        comment: Option<&'a str>,
+    ) -> BoxFuture<'a, HostDecision>;
 
     /// Takes the run locks of `apps` in `env` for deployment `id`, all or none; taking locks the
     /// deployment already holds succeeds. [`Error::Conflict`] names a lock another deployment holds.

@@ -9,14 +9,16 @@ use boreas_aws::Error;
 use boreas_aws::names::Names;
 use boreas_aws::store::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, DeploymentFilter,
-    DynamoStore, GitCredential, LastDelivery, MemoryStore, NewDeployment, PageRequest,
-    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, Transition,
-    VersionRecord,
+    DynamoStore, GitCredential, HostDecision, LastDelivery, MemoryStore, NewDeployment,
+    PageRequest, PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput,
+    Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
 use boreas_core::role::Role;
-use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
+use boreas_core::status::{
+    AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
+};
 use boreas_core::version::{CommitId, VersionState};
 use boreas_core::webhook::Provider;
 use boreas_test_support::emulator::Prefix;
@@ -64,6 +66,7 @@ store_behaviour!(
     concurrent_starts_of_one_deployment_let_exactly_one_win,
     progress_records_read_back_in_key_order,
     gates_are_decided_once,
+    host_decisions_are_decided_once_per_attempt,
     run_locks_are_all_or_nothing,
     concurrent_run_lock_claims_let_exactly_one_win,
     twenty_concurrent_writers_of_one_delivery_id_one_wins,
@@ -683,6 +686,89 @@ async fn gates_are_decided_once(store: Arc<dyn Store>) {
         .unwrap_err();
     assert_eq!(err.error_type(), "NotFound", "{err}");
     assert_eq!(store.get_gate("dep", "g3").await.unwrap(), None);
+}
+
+async fn host_decisions_are_decided_once_per_attempt(store: Arc<dyn Store>) {
+    let first = HostDecision::waiting("web", "h1", 1, 0, "token-a");
+    store.put_host_decision("dep", &first).await.unwrap();
+    // A redelivered message of the waiting attempt carries a new token.
+    let redelivered = HostDecision::waiting("web", "h1", 1, 0, "token-b");
+    store.put_host_decision("dep", &redelivered).await.unwrap();
+    assert_eq!(
+        store.get_host_decision("dep", "web", "h1").await.unwrap(),
+        Some(redelivered.clone())
+    );
+
+    let retried = store
+        .decide_host(
+            "dep",
+            &redelivered,
+            FailureAction::Retry,
+            "alice",
+            Some("disk freed"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried.action, Some(FailureAction::Retry));
+    assert_eq!(retried.task_token, "token-b");
+    assert_eq!(
+        (retried.by.as_deref(), retried.comment.as_deref()),
+        (Some("alice"), Some("disk freed"))
+    );
+    let err = store
+        .decide_host("dep", &redelivered, FailureAction::Skip, "bob", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Conflict", "{err}");
+    assert!(
+        err.to_string()
+            .contains("attempt 0 was decided already (retry)"),
+        "{err}"
+    );
+    // A late redelivery of the decided attempt changes nothing.
+    let err = store
+        .put_host_decision("dep", &HostDecision::waiting("web", "h1", 1, 0, "token-c"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Conflict", "{err}");
+
+    // The retry failed too: its decision waits, and the first attempt's cannot come back.
+    let second = HostDecision::waiting("web", "h1", 1, 1, "token-d");
+    store.put_host_decision("dep", &second).await.unwrap();
+    let err = store
+        .put_host_decision("dep", &HostDecision::waiting("web", "h1", 1, 0, "token-e"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("attempt 1 is the one waiting"),
+        "{err}"
+    );
+    let err = store
+        .decide_host("dep", &first, FailureAction::Rollback, "bob", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Conflict", "{err}");
+    let skipped = store
+        .decide_host("dep", &second, FailureAction::Skip, "bob", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (skipped.attempt, skipped.action, skipped.comment.clone()),
+        (1, Some(FailureAction::Skip), None)
+    );
+    assert_eq!(store.progress("dep").await.unwrap().decisions, [skipped]);
+
+    let err = store
+        .decide_host(
+            "dep",
+            &HostDecision::waiting("web", "h2", 1, 0, "t"),
+            FailureAction::Retry,
+            "alice",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NotFound", "{err}");
 }
 
 async fn run_locks_are_all_or_nothing(store: Arc<dyn Store>) {

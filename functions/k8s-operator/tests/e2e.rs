@@ -283,6 +283,7 @@ async fn a_stale_command_never_touches_the_cluster() {
                 image: "shop/web:v2".into(),
             }),
             weight: Some(100),
+            attempt: 0,
         },
     };
     let outcome = operator.handle_message(&stale.to_json()).await;

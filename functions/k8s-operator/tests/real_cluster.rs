@@ -84,6 +84,7 @@ async fn gray_rollout_and_rollback_on_the_cluster_in_kubeconfig() {
                 version: image.rsplit(':').next().unwrap().into(),
                 workload: workload(&ns, image),
                 weight: Some(weight),
+                attempt: 0,
             },
         )
     };

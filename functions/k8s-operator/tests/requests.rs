@@ -34,6 +34,7 @@ fn deploy(weight: u8) -> Command {
                 image: "shop/web:v2".into(),
             }),
             weight: Some(weight),
+            attempt: 0,
         },
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! - the **platform events** queue, which only the state machine may send to:
 //!   - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject;
+//!   - `decision_waiting`: a failed host's task token (`rollout.on_failure: pause`), so the api
+//!     can retry, skip or roll back; a message about an earlier attempt never replaces a later
+//!     one;
 //!   - `deployment_finished`: the deployment's terminal status (if it is still `running`), then
 //!     the run locks it holds are released ([`boreas_aws::lifecycle::Lifecycle::finish`]);
 //! - the **inventory** queue, which agents and operators send to:
@@ -30,7 +33,7 @@ use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::env::Env;
 use boreas_aws::lifecycle::{Finished, Lifecycle};
 use boreas_aws::names::Names;
-use boreas_aws::store::{Agent, DynamoStore, Store, TaskOutput, rfc3339};
+use boreas_aws::store::{Agent, DynamoStore, HostDecision, Store, TaskOutput, rfc3339};
 use boreas_core::command::{Channel, Event, EventBody, WireError, is_instant, live_window_seconds};
 use boreas_core::deployment::DeploymentStatus;
 
@@ -103,6 +106,10 @@ pub enum Outcome {
     GateStored,
     /// The gate was decided already: the token is not needed any more.
     GateAlreadyDecided,
+    /// A failed host's decision token was stored.
+    DecisionStored,
+    /// That attempt was decided already, or a later attempt is recorded: dropped.
+    DecisionAlreadyTaken,
     /// An agent record was created or replaced.
     InventoryStored,
     /// The stored inventory was observed at the same instant or later: this one was dropped.
@@ -208,6 +215,21 @@ pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outc
             Err(boreas_aws::Error::Conflict { .. }) => Ok(Outcome::GateAlreadyDecided),
             Err(e) => Err(e.into()),
         },
+        EventBody::DecisionWaiting {
+            deployment_id,
+            app,
+            target,
+            batch,
+            attempt,
+            task_token,
+        } => {
+            let waiting = HostDecision::waiting(app, target, batch, attempt, task_token);
+            match ctx.store.put_host_decision(&deployment_id, &waiting).await {
+                Ok(()) => Ok(Outcome::DecisionStored),
+                Err(boreas_aws::Error::Conflict { .. }) => Ok(Outcome::DecisionAlreadyTaken),
+                Err(e) => Err(e.into()),
+            }
+        }
         EventBody::Inventory {
             target,
             observed_at,

@@ -16,7 +16,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator::unique_prefix;
 use boreas_aws::names::Names;
 use boreas_core::command::{Action, Command, Event, EventBody, SCHEMA_VERSION, TaskResult};
-use boreas_core::config::{AppKind, Unreachable};
+use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput, StageInput};
 use boreas_core::plan::PausePlan;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -394,6 +394,7 @@ pub fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> 
         heartbeat_seconds: 60,
         timeout_seconds: 600,
         unreachable: Unreachable::Fail,
+        on_failure: OnFailure::Rollback,
         workload: serde_json::from_value(workload("v2")).unwrap(),
         rollback: RollbackInput {
             to_version: Some("v1".into()),

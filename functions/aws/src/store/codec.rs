@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
 use boreas_core::role::Role;
-use boreas_core::status::{AppStatus, BatchStatus, GateStatus, TargetStatus, VersionStatus};
+use boreas_core::status::{
+    AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
+};
 use boreas_core::version::{CommitId, Version, VersionState};
 use boreas_core::webhook::Provider;
 use serde::Serialize;
@@ -15,8 +17,8 @@ use serde::de::DeserializeOwned;
 
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Deployment, Gate, GitCredential,
-    LastDelivery, NewDeployment, PreviousSecret, Progress, Repository, TargetProgress, TaskOutput,
-    VersionRecord,
+    HostDecision, LastDelivery, NewDeployment, PreviousSecret, Progress, Repository,
+    TargetProgress, TaskOutput, VersionRecord,
 };
 use crate::Error;
 
@@ -421,6 +423,51 @@ pub(super) fn gate_from(item: &Item) -> Result<Gate, Error> {
     })
 }
 
+pub(super) fn host_decision_sk(app: &str, target: &str) -> AttributeValue {
+    s(format!("DECISION#{app}#{target}"))
+}
+
+pub(super) fn host_decision_item(id: &str, d: &HostDecision) -> Item {
+    let mut item = HashMap::from([
+        ("pk".into(), deployment_pk(id)),
+        ("sk".into(), host_decision_sk(&d.app, &d.target)),
+        ("task_token".into(), s(&d.task_token)),
+        ("batch".into(), n(u64::from(d.batch))),
+        ("attempt".into(), n(u64::from(d.attempt))),
+    ]);
+    if let Some(a) = d.action {
+        item.insert("action".into(), s(a.as_str()));
+    }
+    put_opt(&mut item, "comment", d.comment.as_ref());
+    put_opt(&mut item, "by", d.by.as_ref());
+    item
+}
+
+pub(super) fn host_decision_from(item: &Item) -> Result<HostDecision, Error> {
+    let rec = Rec::new(item, "host decision");
+    let sk = rec.s("sk")?;
+    let (app, target) = sk
+        .strip_prefix("DECISION#")
+        .and_then(|rest| rest.split_once('#'))
+        .ok_or_else(|| rec.err(format!("sort key {sk:?} is not DECISION#app#target")))?;
+    Ok(HostDecision {
+        app: app.to_owned(),
+        target: target.to_owned(),
+        batch: rec.u32("batch")?,
+        attempt: rec.u32("attempt")?,
+        task_token: rec.s("task_token")?,
+        action: rec
+            .opt_s("action")?
+            .map(|a| {
+                FailureAction::parse(&a)
+                    .ok_or_else(|| rec.err(format!("attribute action has unknown value {a:?}")))
+            })
+            .transpose()?,
+        comment: rec.opt_s("comment")?,
+        by: rec.opt_s("by")?,
+    })
+}
+
 /// Adds one record of a deployment's partition to `progress`, by its sort key.
 pub(super) fn add_progress(progress: &mut Progress, item: &Item) -> Result<(), Error> {
     let rec = Rec::new(item, "progress record");
@@ -459,6 +506,8 @@ pub(super) fn add_progress(progress: &mut Progress, item: &Item) -> Result<(), E
         });
     } else if sk.starts_with("GATE#") {
         progress.gates.push(gate_from(item)?);
+    } else if sk.starts_with("DECISION#") {
+        progress.decisions.push(host_decision_from(item)?);
     }
     Ok(())
 }

@@ -11,26 +11,27 @@ use aws_sdk_dynamodb::types::{
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
-use boreas_core::status::{GateStatus, VersionStatus};
+use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
 use boreas_core::webhook::Provider;
 
 use super::codec::{
     Item, LAST_DELIVERY, add_progress, agent_from, agent_item, api_token_from, api_token_item,
     app_progress_item, audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from,
-    deployment_pk, gate_from, json, last_delivery_from, last_delivery_item, lock_holder_from,
-    lock_pk, n, new_deployment_item, output_pk, repo_pk, repository_from, repository_item, s,
-    strings, target_progress_item, task_output_from, task_output_item, token_hash_from,
-    token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
-    version_config_item, version_from, version_item, version_state_str,
+    deployment_pk, gate_from, host_decision_from, host_decision_item, host_decision_sk, json,
+    last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n, new_deployment_item,
+    output_pk, repo_pk, repository_from, repository_item, s, strings, target_progress_item,
+    task_output_from, task_output_item, token_hash_from, token_hash_pk, token_name_item,
+    token_name_pk, token_pk, version_config_from, version_config_item, version_from, version_item,
+    version_state_str,
 };
-use super::memory::{gate_decided, lock_held, plan_frozen};
+use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, LastDelivery, NewDeployment, Page, PageRequest, PreviousSecret,
-    Progress, Repository, Store, TargetProgress, TaskOutput, Transition, VersionRecord,
-    check_deployment_id, check_lock_set, decode_cursor, encode_cursor, epoch_seconds,
-    lifecycle_times, rfc3339,
+    DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page, PageRequest,
+    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, Transition,
+    VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
+    epoch_seconds, lifecycle_times, rfc3339,
 };
 use crate::{BoxFuture, Error};
 
@@ -786,6 +787,91 @@ impl Store for DynamoStore {
                     Some(g) => Err(gate_decided(id, gate, g.status)),
                     None => Err(Error::not_found(format!("gate {gate} of deployment {id}"))),
                 },
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn put_host_decision<'a>(&'a self, id: &'a str, d: &'a HostDecision) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(host_decision_item(id, d)))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR attempt < :a \
+                     OR (attempt = :a AND attribute_not_exists(#action))",
+                )
+                .expression_attribute_names("#action", "action")
+                .expression_attribute_values(":a", n(u64::from(d.attempt)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => {
+                    match self.get_host_decision(id, &d.app, &d.target).await? {
+                        Some(latest) => Err(host_decided(id, &latest)),
+                        None => Err(no_host_decision(id, &d.app, &d.target)),
+                    }
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn get_host_decision<'a>(
+        &'a self,
+        id: &'a str,
+        app: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Option<HostDecision>> {
+        Box::pin(async move {
+            self.get_item(deployment_pk(id), &format!("DECISION#{app}#{target}"))
+                .await?
+                .as_ref()
+                .map(host_decision_from)
+                .transpose()
+        })
+    }
+
+    fn decide_host<'a>(
+        &'a self,
+        id: &'a str,
+        d: &'a HostDecision,
+        action: FailureAction,
+        by: &'a str,
+        comment: Option<&'a str>,
+    ) -> BoxFuture<'a, HostDecision> {
+        Box::pin(async move {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", deployment_pk(id))
+                .key("sk", host_decision_sk(&d.app, &d.target))
+                .condition_expression("attempt = :a AND attribute_not_exists(#action)")
+                .expression_attribute_names("#action", "action")
+                .expression_attribute_names("#by", "by")
+                .expression_attribute_names("#comment", "comment")
+                .expression_attribute_values(":a", n(u64::from(d.attempt)))
+                .expression_attribute_values(":act", s(action.as_str()))
+                .expression_attribute_values(":by", s(by))
+                .return_values(ReturnValue::AllNew);
+            update = match comment {
+                Some(c) => update
+                    .update_expression("SET #action = :act, #by = :by, #comment = :c")
+                    .expression_attribute_values(":c", s(c)),
+                None => update.update_expression("SET #action = :act, #by = :by REMOVE #comment"),
+            };
+            match update.send().await {
+                Ok(out) => host_decision_from(&out.attributes.unwrap_or_default()),
+                Err(e) if is_condition_failed(&e) => {
+                    match self.get_host_decision(id, &d.app, &d.target).await? {
+                        Some(latest) => Err(host_decided(id, &latest)),
+                        None => Err(no_host_decision(id, &d.app, &d.target)),
+                    }
+                }
                 Err(e) => Err(Error::sdk(SERVICE, &e)),
             }
         })

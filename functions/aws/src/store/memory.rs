@@ -6,16 +6,16 @@ use std::time::{Duration, SystemTime};
 
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
-use boreas_core::status::{GateStatus, VersionStatus};
+use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
 use boreas_core::webhook::Provider;
 
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, LastDelivery, NewDeployment, Page, PageRequest, PreviousSecret,
-    Progress, Repository, Store, TargetProgress, TaskOutput, Transition, VersionRecord,
-    check_deployment_id, check_lock_set, decode_cursor, encode_cursor, epoch_seconds,
-    lifecycle_times, token_hash,
+    DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page, PageRequest,
+    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, Transition,
+    VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
+    epoch_seconds, lifecycle_times, token_hash,
 };
 use crate::{BoxFuture, Error};
 
@@ -38,6 +38,8 @@ struct State {
     batches: BTreeMap<(String, String, u32), BatchProgress>,
     targets: BTreeMap<(String, String, String), TargetProgress>,
     gates: BTreeMap<(String, String), Gate>,
+    /// (deployment, app, target) → the latest attempt's decision.
+    decisions: BTreeMap<(String, String, String), HostDecision>,
     locks: BTreeMap<(String, String), String>,
     /// Delivery → `expires_at` (epoch seconds).
     deliveries: BTreeMap<(Provider, String), u64>,
@@ -448,6 +450,12 @@ impl Store for MemoryStore {
                     .filter(|(k, _)| k.0 == id)
                     .map(|(_, v)| v.clone())
                     .collect(),
+                decisions: s
+                    .decisions
+                    .iter()
+                    .filter(|(k, _)| k.0 == id)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
             })
         })
     }
@@ -511,6 +519,59 @@ impl Store for MemoryStore {
             g.by = Some(by.to_owned());
             g.comment = comment.map(str::to_owned);
             Ok(g.clone())
+        })
+    }
+
+    fn put_host_decision<'a>(&'a self, id: &'a str, d: &'a HostDecision) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let key = (id.to_owned(), d.app.clone(), d.target.clone());
+            if let Some(old) = s.decisions.get(&key)
+                && (old.attempt > d.attempt || (old.attempt == d.attempt && old.action.is_some()))
+            {
+                return Err(host_decided(id, old));
+            }
+            s.decisions.insert(key, d.clone());
+            Ok(())
+        })
+    }
+
+    fn get_host_decision<'a>(
+        &'a self,
+        id: &'a str,
+        app: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Option<HostDecision>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .decisions
+                .get(&(id.to_owned(), app.to_owned(), target.to_owned()))
+                .cloned())
+        })
+    }
+
+    fn decide_host<'a>(
+        &'a self,
+        id: &'a str,
+        d: &'a HostDecision,
+        action: FailureAction,
+        by: &'a str,
+        comment: Option<&'a str>,
+    ) -> BoxFuture<'a, HostDecision> {
+        Box::pin(async move {
+            let mut s = self.lock();
+            let stored = s
+                .decisions
+                .get_mut(&(id.to_owned(), d.app.clone(), d.target.clone()))
+                .ok_or_else(|| no_host_decision(id, &d.app, &d.target))?;
+            if stored.attempt != d.attempt || stored.action.is_some() {
+                return Err(host_decided(id, stored));
+            }
+            stored.action = Some(action);
+            stored.by = Some(by.to_owned());
+            stored.comment = comment.map(str::to_owned);
+            Ok(stored.clone())
         })
     }
 
@@ -739,6 +800,25 @@ pub(super) fn gate_decided(id: &str, gate: &str, status: GateStatus) -> Error {
         what: format!("gate {gate} of deployment {id}"),
         reason: format!("already {status}"),
     }
+}
+
+pub(super) fn host_decided(id: &str, latest: &HostDecision) -> Error {
+    Error::Conflict {
+        what: format!(
+            "decision on {} of app {} in deployment {id}",
+            latest.target, latest.app
+        ),
+        reason: match latest.action {
+            Some(a) => format!("attempt {} was decided already ({a})", latest.attempt),
+            None => format!("attempt {} is the one waiting", latest.attempt),
+        },
+    }
+}
+
+pub(super) fn no_host_decision(id: &str, app: &str, target: &str) -> Error {
+    Error::not_found(format!(
+        "decision on {target} of app {app} in deployment {id}"
+    ))
 }
 
 pub(super) fn lock_held(env: &str, app: &str, holder: &str) -> Error {

@@ -12,7 +12,7 @@ use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::SsmSecrets;
 use boreas_core::command::{K8sWorkload, SCHEMA_VERSION, Workload};
-use boreas_core::config::{AppKind, Unreachable};
+use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput, StageInput};
 use boreas_core::plan::PausePlan;
 use boreas_k8s_fixture::{FixtureCluster, FixtureOptions};
@@ -225,6 +225,7 @@ pub(crate) fn input(
                 heartbeat_seconds: 10,
                 timeout_seconds: 120,
                 unreachable: Unreachable::Fail,
+                on_failure: OnFailure::Rollback,
                 workload: workload(app, &format!("shop/{app}:{version}")),
                 rollback: RollbackInput {
                     to_version: Some(previous.into()),

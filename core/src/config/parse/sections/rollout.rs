@@ -1,6 +1,8 @@
 //! `apps[].rollout`: batches, pauses, parallelism and the task heartbeat and timeout.
 
-use crate::config::model::{AppKind, BatchSize, DurationSpec, Pause, Rollout, Unreachable};
+use crate::config::model::{
+    AppKind, BatchSize, DurationSpec, OnFailure, Pause, Rollout, Unreachable,
+};
 use crate::config::parse::decoder::{Decoder, Plain, did_you_mean, index, plain_type};
 use crate::config::scalar::batch_count;
 use crate::config::yaml::{Node, Value};
@@ -22,6 +24,7 @@ impl Decoder {
                 "heartbeat",
                 "timeout",
                 "unreachable",
+                "on_failure",
             ],
         )?;
         let defaults = Rollout::default();
@@ -49,6 +52,10 @@ impl Decoder {
             Some(n) => self.unreachable(n, &f.path("unreachable"), kind),
             None => Some(defaults.unreachable),
         };
+        let on_failure = match f.get("on_failure") {
+            Some(n) => self.on_failure(n, &f.path("on_failure"), kind),
+            None => Some(defaults.on_failure),
+        };
         if let (Some(h), Some(t)) = (heartbeat, timeout)
             && h >= t
         {
@@ -73,7 +80,20 @@ impl Decoder {
             heartbeat: heartbeat?,
             timeout: timeout?,
             unreachable: unreachable?,
+            on_failure: on_failure?,
         })
+    }
+
+    fn on_failure(&mut self, node: &Node, path: &str, kind: Option<AppKind>) -> Option<OnFailure> {
+        if kind == Some(AppKind::K8s) {
+            self.error(
+                node.pos,
+                path,
+                "only PM hosts wait for a decision when they fail; remove `on_failure` from this k8s app (a failed cluster rolls the app back)",
+            );
+            return None;
+        }
+        self.choice(node, path, OnFailure::ALL, OnFailure::as_str)
     }
 
     fn unreachable(
