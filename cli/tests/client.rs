@@ -14,8 +14,8 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    ApiToken, AppProgress, MemoryStore, NewDeployment, Store, TargetProgress, TaskOutput,
-    Transition, VersionRecord,
+    ApiToken, AppProgress, HostDecision, MemoryStore, NewDeployment, Store, TargetProgress,
+    TaskOutput, Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::role::Role;
@@ -165,6 +165,15 @@ async fn store() -> Arc<MemoryStore> {
         .put_gate("d-plan", "api.0", "task-token")
         .await
         .unwrap();
+    for id in ["d-run", "d-plan"] {
+        store
+            .put_host_decision(
+                id,
+                &HostDecision::waiting("db-migrate", "db-staging-2", 0, 1, "task-token"),
+            )
+            .await
+            .unwrap();
+    }
     store
 }
 
@@ -335,6 +344,35 @@ async fn client_commands_render_the_typed_answers() {
     let out = cli.run(&["show", "d-run", "--json"]).await;
     let detail: DeploymentDetail = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(detail.progress.gates[0].gate, "api.0");
+    assert_eq!(detail.progress.decisions[0].attempt, 1);
+    let out = cli.run(&["show", "d-run"]).await;
+    let tree = text(&out.stdout);
+    assert!(
+        tree.contains(
+            "failed, waiting for a decision: db-staging-2 of db-migrate (batch 0, attempt 1): boreas decide d-run db-migrate db-staging-2 retry|skip|rollback"
+        ),
+        "{tree}"
+    );
+    let out = cli
+        .run(&["decide", "d-run", "db-migrate", "db-staging-2", "explode"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("[possible values: retry, skip, rollback]"),
+        "{out:?}"
+    );
+    let out = cli
+        .run(&["decide", "d-plan", "db-migrate", "db-staging-2", "skip"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with("boreas: 409 (not_running): deployment d-plan is planned"),
+        "{out:?}"
+    );
+    let out = cli
+        .run(&["decide", "d-plan", "db-migrate", "db-staging-9", "skip"])
+        .await;
+    assert!(text(&out.stderr).contains("404"), "{out:?}");
 
     let out = cli.run(&["watch", "d-ok", "--interval", "0.1"]).await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");

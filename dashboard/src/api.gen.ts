@@ -1126,6 +1126,119 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/deployments/{id}/targets/{app}/{target}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide on a host that failed under `rollout.on_failure: pause`: retry, skip or roll back
+         * @description Needs role `approver` or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Deployment id. */
+                    id: string;
+                    /** @description App name. */
+                    app: string;
+                    /** @description Host name. */
+                    target: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TargetDecisionRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TargetDecision"];
+                    };
+                };
+                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown deployment, or that host waits for no decision. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Already decided, deployment not running, or the execution no longer waits. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/deployments/{id}/targets/{app}/{target}/output": {
         parameters: {
             query?: never;
@@ -2717,6 +2830,32 @@ export interface components {
             /** @description The user name a token is sent with. */
             username: string | null;
         };
+        /**
+         * @description A failed host whose batch waits (or waited) for an approver's decision (its task token never
+         *     leaves the api).
+         */
+        DecisionProgress: {
+            /** @description `None` while it waits; otherwise what was decided. */
+            action: components["schemas"]["FailureAction"] | null;
+            /** @description App name. */
+            app: string;
+            /**
+             * Format: uint32
+             * @description Which attempt failed: 0 for the first deploy, then one more per retry.
+             */
+            attempt: number;
+            /**
+             * Format: uint32
+             * @description Index of the host's batch.
+             */
+            batch: number;
+            /** @description Who decided (token name). */
+            by: string | null;
+            /** @description The decider's comment. */
+            comment: string | null;
+            /** @description Host name. */
+            target: string;
+        };
         /** @description A webhook delivery and what intake answered. */
         Delivery: {
             /** @description When it arrived. */
@@ -2843,6 +2982,8 @@ export interface components {
             /** @description What is wrong and where. */
             message: string;
         };
+        /** @description An approver's answer to a host that failed under `rollout.on_failure: pause`. */
+        FailureAction: "retry" | "skip" | "rollback";
         /** @description A gate as just decided. */
         GateDecision: {
             /** @description Who decided (token name). */
@@ -2936,6 +3077,12 @@ export interface components {
             apps: components["schemas"]["AppProgress"][];
             /** @description Per gray batch, by app then index. */
             batches: components["schemas"]["BatchProgress"][];
+            /**
+             * @description Hosts that failed under `rollout.on_failure: pause`, by app then target: the latest
+             *     attempt of each, waiting for a decision or decided.
+             * @default []
+             */
+            decisions: components["schemas"]["DecisionProgress"][];
             /** @description Manual gates reached, by gate id. */
             gates: components["schemas"]["GateProgress"][];
             /** @description Per target, by app then target. */
@@ -3103,6 +3250,36 @@ export interface components {
              */
             parallelism: number;
         };
+        /** @description A failed host's decision as just taken. */
+        TargetDecision: {
+            /** @description What was decided. */
+            action: components["schemas"]["FailureAction"];
+            /** @description App name. */
+            app: string;
+            /**
+             * Format: uint32
+             * @description The attempt it decides.
+             */
+            attempt: number;
+            /** @description Who decided (token name). */
+            by: string;
+            /** @description The decider's comment. */
+            comment: string | null;
+            /** @description Deployment id. */
+            deployment: string;
+            /** @description Host name. */
+            target: string;
+        };
+        /** @description Decide what happens to a host that failed under `rollout.on_failure: pause`. */
+        TargetDecisionRequest: {
+            /**
+             * @description `retry` sends the deploy again, `skip` leaves the host as it is and lets the batch go on,
+             *     `rollback` rolls the app back.
+             */
+            action: components["schemas"]["FailureAction"];
+            /** @description Why (recorded with the decision and in the audit log). */
+            comment?: string | null;
+        };
         /** @description The hook outputs of one target in one deployment, by action. */
         TargetOutputs: {
             /** @description One per command the target answered with output; empty when its hooks printed nothing. */
@@ -3129,7 +3306,7 @@ export interface components {
             updated_at: string;
         };
         /** @description Progress of one target (a host or a workload). */
-        TargetStatus: "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "rollback_failed" | "skipped";
+        TargetStatus: "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "rollback_failed" | "skipped" | "paused";
         /**
          * @description What one target's lifecycle hooks printed during one command: the last 64 KiB, kept apart
          *     from the progress records so reading a deployment never reads output.
@@ -3250,6 +3427,7 @@ export type ConfirmedDeployment = components['schemas']['ConfirmedDeployment'];
 export type CredentialKind = components['schemas']['CredentialKind'];
 export type CredentialRequest = components['schemas']['CredentialRequest'];
 export type CredentialSummary = components['schemas']['CredentialSummary'];
+export type DecisionProgress = components['schemas']['DecisionProgress'];
 export type Delivery = components['schemas']['Delivery'];
 export type Deployment = components['schemas']['Deployment'];
 export type DeploymentDetail = components['schemas']['DeploymentDetail'];
@@ -3259,6 +3437,7 @@ export type DeploymentSummaryList = components['schemas']['DeploymentSummaryList
 export type Drift = components['schemas']['Drift'];
 export type Duration = components['schemas']['Duration'];
 export type Error = components['schemas']['Error'];
+export type FailureAction = components['schemas']['FailureAction'];
 export type GateDecision = components['schemas']['GateDecision'];
 export type GateDecisionRequest = components['schemas']['GateDecisionRequest'];
 export type GateProgress = components['schemas']['GateProgress'];
@@ -3284,6 +3463,8 @@ export type SetupField = components['schemas']['SetupField'];
 export type SkipReason = components['schemas']['SkipReason'];
 export type SkippedApp = components['schemas']['SkippedApp'];
 export type Stage = components['schemas']['Stage'];
+export type TargetDecision = components['schemas']['TargetDecision'];
+export type TargetDecisionRequest = components['schemas']['TargetDecisionRequest'];
 export type TargetOutputs = components['schemas']['TargetOutputs'];
 export type TargetProgress = components['schemas']['TargetProgress'];
 export type TargetStatus = components['schemas']['TargetStatus'];

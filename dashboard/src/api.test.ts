@@ -34,6 +34,17 @@ describe('Api', () => {
     expect(seen[0].url).toBe('/api/deployments/d1/targets/api/web%2F1/output');
   });
 
+  it('decides on a failed host: the action and comment to its decision route', async () => {
+    const seen: { method: string; url: string; headers: Record<string, string>; body?: string }[] = [];
+    const decided = { deployment: 'd1', app: 'api', target: 'web/1', attempt: 1, action: 'retry', by: 'bob', comment: 'blip' };
+    const api = new Api('', 't', fakeFetch({ 'POST /api/deployments/d1/targets/api/web%2F1/decision': { status: 200, body: decided } }, seen));
+    expect(await api.decideTarget('d1', 'api', 'web/1', 'retry', 'blip')).toEqual(decided);
+    expect(seen[0]).toMatchObject({ method: 'POST', url: '/api/deployments/d1/targets/api/web%2F1/decision' });
+    expect(JSON.parse(seen[0].body!)).toEqual({ action: 'retry', comment: 'blip' });
+    await api.decideTarget('d1', 'api', 'web/1', 'rollback', '');
+    expect(JSON.parse(seen[1].body!)).toEqual({ action: 'rollback', comment: null });
+  });
+
   it('turns error answers into ApiError with the rule code', async () => {
     const api = new Api('', 't', fakeFetch({
       'PUT /api/deployments/d1/plan': { status: 422, body: { error: 'dependency_order', message: '"web" depends on "api"' } },

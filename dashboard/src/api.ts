@@ -8,6 +8,7 @@ import type {
   Deployment,
   DeploymentDetail,
   DeploymentSummaryList,
+  FailureAction,
   GateDecision,
   GateDecisionRequest,
   PlanUpdate,
@@ -17,6 +18,8 @@ import type {
   RevertRequest,
   RevertResult,
   Role,
+  TargetDecision,
+  TargetDecisionRequest,
   TargetOutputs,
   VersionList,
 } from './api.gen';
@@ -99,6 +102,10 @@ export class Api {
     const verb = approve ? 'approve' : 'reject';
     const body: GateDecisionRequest = { comment: comment === '' ? null : comment };
     return this.call('POST', `/api/deployments/${seg(id)}/gates/${seg(gate)}/${verb}`, body);
+  }
+  decideTarget(id: string, app: string, target: string, action: FailureAction, comment: string): Promise<TargetDecision> {
+    const body: TargetDecisionRequest = { action, comment: comment === '' ? null : comment };
+    return this.call('POST', `/api/deployments/${seg(id)}/targets/${seg(app)}/${seg(target)}/decision`, body);
   }
   apps(limit = 500): Promise<AppList> {
     return this.call('GET', `/api/apps?limit=${limit}`);

@@ -1,7 +1,7 @@
 // Live progress: the plan's stages → apps → batches → targets joined with the progress records.
 // Anything without a record yet is `pending`.
 
-import type { DeploymentDetail, GateProgress, PausePlan } from './api.gen';
+import type { DecisionProgress, DeploymentDetail, GateProgress, PausePlan } from './api.gen';
 
 export interface TargetView {
   app: string;
@@ -10,6 +10,8 @@ export interface TargetView {
   updatedAt: string | null;
   errorType: string | null;
   error: string | null;
+  /** Its latest failure under `rollout.on_failure: pause`: waiting (action null) or decided. */
+  decision: DecisionProgress | null;
 }
 
 export interface BatchView {
@@ -44,17 +46,20 @@ export interface ProgressView {
   done: number;
   total: number;
   waitingGates: GateProgress[];
+  /** Failed hosts whose batch waits for an approver to retry, skip or roll back. */
+  waitingDecisions: DecisionProgress[];
   failures: TargetView[];
-  /** Hosts sent nothing because their agent was unreachable: they keep the version they ran. */
+  /** Hosts the rollout went on without: their agent was unreachable, or an approver skipped them. */
   skipped: TargetView[];
 }
 
 export function progressView(d: DeploymentDetail): ProgressView {
-  const p = d.progress ?? { apps: [], batches: [], targets: [], gates: [] };
+  const p = d.progress ?? { apps: [], batches: [], targets: [], gates: [], decisions: [] };
   const appRec = new Map(p.apps.map((a) => [a.app, a]));
   const batchRec = new Map(p.batches.map((b) => [`${b.app}\u0000${b.index}`, b]));
   const targetRec = new Map(p.targets.map((t) => [`${t.app}\u0000${t.target}`, t]));
   const gateRec = new Map(p.gates.map((g) => [g.gate, g]));
+  const decisionRec = new Map(p.decisions.map((x) => [`${x.app}\u0000${x.target}`, x]));
   const failures: TargetView[] = [];
   const skipped: TargetView[] = [];
   let done = 0;
@@ -76,6 +81,7 @@ export function progressView(d: DeploymentDetail): ProgressView {
             updatedAt: tr?.updated_at ?? null,
             errorType: tr?.error_type ?? null,
             error: tr?.error ?? null,
+            decision: decisionRec.get(`${a.app}\u0000${t}`) ?? null,
           };
           if (view.status === 'failed' || view.status === 'rollback_failed') failures.push(view);
           if (view.status === 'skipped') skipped.push(view);
@@ -117,6 +123,7 @@ export function progressView(d: DeploymentDetail): ProgressView {
     done,
     total,
     waitingGates: p.gates.filter((g) => g.status === 'waiting'),
+    waitingDecisions: p.decisions.filter((x) => x.action === null),
     failures,
     skipped,
   };

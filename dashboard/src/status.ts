@@ -20,6 +20,7 @@ const TONES: Record<string, Tone> = {
   failed: 'bad',
   rollback_failed: 'bad',
   skipped: 'warn',
+  paused: 'warn',
   rejected: 'bad',
   invalid_config: 'bad',
   plan_failed: 'bad',

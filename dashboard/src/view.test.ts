@@ -107,6 +107,7 @@ describe('live progress', () => {
           },
         ],
         gates: [{ gate: 'web.0', status: 'waiting', comment: null, by: null }],
+        decisions: [],
       },
     };
   }
@@ -144,11 +145,36 @@ describe('live progress', () => {
         updatedAt: 'y',
         errorType: 'Boreas.AgentUnreachable',
         error: 'the agent of d2 has not reported',
+        decision: null,
       },
     ]);
     expect(v.failures.map((f) => f.target)).toEqual(['d1']);
     expect(v.done).toBe(2);
     expect(tone('skipped')).toBe('warn');
+  });
+
+  it('lists failed hosts waiting for a decision, not those decided, and not as failures', () => {
+    const d = detail();
+    d.progress!.targets.push({
+      app: 'db',
+      target: 'd2',
+      status: 'paused',
+      batch: 1,
+      updated_at: 'y',
+      error_type: 'Boreas.HealthCheckFailed',
+      error: 'health check failed 3 times',
+    });
+    const waiting = { app: 'db', target: 'd2', batch: 1, attempt: 1, action: null, by: null, comment: null };
+    const retried = { app: 'cache', target: 'c2', batch: 1, attempt: 0, action: 'retry' as const, by: 'alice', comment: 'flaky disk' };
+    d.progress!.decisions = [retried, waiting];
+    const v = progressView(d);
+    expect(v.waitingDecisions).toEqual([waiting]);
+    expect(v.failures.map((f) => f.target)).toEqual(['d1']);
+    const [cache, db] = v.stages[0].apps;
+    expect(db.batches[1].targets[0]).toMatchObject({ target: 'd2', status: 'paused', decision: waiting });
+    expect(cache.batches[1].targets[0]).toMatchObject({ target: 'c2', status: 'succeeded', decision: retried });
+    expect(cache.batches[0].targets[0].decision).toBeNull();
+    expect(tone('paused')).toBe('warn');
   });
 
   it('lists the failing target with its error and the waiting gate', () => {
@@ -161,6 +187,7 @@ describe('live progress', () => {
         updatedAt: 'x',
         errorType: 'Boreas.HealthCheckFailed',
         error: 'health check failed 10 times',
+        decision: null,
       },
     ]);
     expect(v.waitingGates.map((g) => g.gate)).toEqual(['web.0']);

@@ -1,4 +1,4 @@
-//! `boreas versions|deployments|show|confirm|approve|reject|cancel|revert|watch`, and the
+//! `boreas versions|deployments|show|confirm|approve|reject|decide|cancel|revert|watch`, and the
 //! operator's `boreas repo …` and `boreas token …` ([`super::admin`]).
 
 use std::collections::BTreeMap;
@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use boreas_api_types::{
     ConfirmedDeployment, Deployment, DeploymentDetail, DeploymentSummary, GateDecision,
-    GateDecisionRequest, List, Repository, RevertRequest, RevertResult, TargetOutputs, Version,
+    GateDecisionRequest, List, Repository, RevertRequest, RevertResult, TargetDecision,
+    TargetDecisionRequest, TargetOutputs, Version,
 };
+use boreas_core::command::ErrorType;
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::status::TargetStatus;
+use boreas_core::status::FailureAction;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -81,6 +83,19 @@ pub(crate) enum ClientCommand {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Decide on a host that failed under `rollout.on_failure: pause`: `retry` sends its deploy
+    /// again, `skip` leaves it as it is and lets the batch go on, `rollback` rolls the app back.
+    Decide {
+        #[command(flatten)]
+        conn: Conn,
+        deployment: String,
+        app: String,
+        target: String,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(["retry", "skip", "rollback"]))]
+        action: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Cancel a planned or running deployment.
     Cancel {
         #[command(flatten)]
@@ -124,6 +139,7 @@ impl ClientCommand {
             | Self::Confirm { conn, .. }
             | Self::Approve { conn, .. }
             | Self::Reject { conn, .. }
+            | Self::Decide { conn, .. }
             | Self::Cancel { conn, .. }
             | Self::Revert { conn, .. }
             | Self::Watch { conn, .. } => conn,
@@ -208,13 +224,13 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 print_json(&d);
             } else {
                 print!("{}", render::tree(&d));
-                // What the hooks of each target that failed printed, under the tree (a
-                // skipped target ran nothing).
-                let failed = d
-                    .progress
-                    .targets
-                    .iter()
-                    .filter(|t| t.error.is_some() && t.status != TargetStatus::Skipped);
+                // What the hooks of each target that failed printed, under the tree (an
+                // unreachable target ran nothing).
+                let unreachable = ErrorType::AgentUnreachable.as_str();
+                let failed =
+                    d.progress.targets.iter().filter(|t| {
+                        t.error.is_some() && t.error_type.as_deref() != Some(unreachable)
+                    });
                 for t in failed {
                     let o: TargetOutputs = client
                         .get(&format!(
@@ -270,6 +286,38 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 json,
                 &decided,
                 &format!("gate {gate} of {deployment}: {}", decided.status),
+            );
+        }
+        ClientCommand::Decide {
+            deployment,
+            app,
+            target,
+            action,
+            comment,
+            ..
+        } => {
+            let action = FailureAction::parse(action).expect("clap allows only the three actions");
+            let decided: TargetDecision = client
+                .post(
+                    &format!(
+                        "/deployments/{}/targets/{}/{}/decision",
+                        segment(deployment),
+                        segment(app),
+                        segment(target)
+                    ),
+                    &TargetDecisionRequest {
+                        action,
+                        comment: comment.clone(),
+                    },
+                )
+                .await?;
+            done(
+                json,
+                &decided,
+                &format!(
+                    "{target} of {app} in {deployment}: {} (attempt {})",
+                    decided.action, decided.attempt
+                ),
             );
         }
         ClientCommand::Cancel { deployment, .. } => {

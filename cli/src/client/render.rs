@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use boreas_api_types::{DeploymentDetail, DeploymentSummary, List, TargetOutputs, Version};
+use boreas_core::command::ErrorType;
 use boreas_core::plan::PausePlan;
-use boreas_core::status::{AppStatus, GateStatus, TargetStatus};
+use boreas_core::status::{AppStatus, FailureAction, GateStatus, TargetStatus};
 
 /// Prints rows with columns padded to their widest cell.
 fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -153,10 +154,39 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
             }
         }
     }
+    for w in progress.decisions.iter().filter(|w| w.action.is_none()) {
+        let _ = writeln!(
+            out,
+            "   failed, waiting for a decision: {} of {} (batch {}, attempt {}): boreas decide {} {} {} retry|skip|rollback",
+            w.target, w.app, w.batch, w.attempt, summary.id, w.app, w.target
+        );
+    }
+    let decided_skip: Vec<String> = progress
+        .decisions
+        .iter()
+        .filter(|w| w.action == Some(FailureAction::Skip))
+        .map(|w| {
+            let by = w.by.as_deref().unwrap_or("?");
+            match &w.comment {
+                Some(c) => format!("{} of {} (by {by}: {c})", w.target, w.app),
+                None => format!("{} of {} (by {by})", w.target, w.app),
+            }
+        })
+        .collect();
+    if !decided_skip.is_empty() {
+        let _ = writeln!(
+            out,
+            "   failed, skipped by decision: {} (left as they are)",
+            decided_skip.join(", ")
+        );
+    }
     let unreachable: Vec<&str> = progress
         .targets
         .iter()
-        .filter(|t| t.status == TargetStatus::Skipped)
+        .filter(|t| {
+            t.status == TargetStatus::Skipped
+                && t.error_type.as_deref() == Some(ErrorType::AgentUnreachable.as_str())
+        })
         .map(|t| t.target.as_str())
         .collect();
     if !unreachable.is_empty() {
@@ -251,6 +281,11 @@ pub(crate) fn app_progress(d: &DeploymentDetail) -> Vec<AppProgress> {
         for gate in &d.progress.gates {
             if gate.status == GateStatus::Waiting && gate.gate.starts_with(&format!("{name}.")) {
                 let _ = write!(message, ", gate {} waiting for approval", gate.gate);
+            }
+        }
+        for w in &d.progress.decisions {
+            if w.app == name && w.action.is_none() {
+                let _ = write!(message, ", {} failed, waiting for a decision", w.target);
             }
         }
         out.push(AppProgress {

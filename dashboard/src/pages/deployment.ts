@@ -20,7 +20,7 @@ import {
   type Column,
 } from '../plan';
 import { progressView, type AppView, type BatchView } from '../progress';
-import type { Adjustment, DeploymentDetail, TargetOutputs } from '../api.gen';
+import type { Adjustment, DecisionProgress, DeploymentDetail, FailureAction, TargetOutputs } from '../api.gen';
 import { tone } from '../status';
 import { badge, errorBox } from '../ui';
 
@@ -38,15 +38,16 @@ let shownId = '';
 /** The drag payload of a plan card: its app name. */
 const DRAG_TYPE = 'application/x-boreas-app';
 
-/** Hook outputs fetched so far and which are open, by deployment, app and target: the page is
- * rebuilt every refresh, and an open output must stay open and not be fetched again. */
+/** Hook outputs fetched so far and which are open, by deployment, app, target and attempt: the
+ * page is rebuilt every refresh, and an open output must stay open and not be fetched again. */
 const outputs = new Map<string, TargetOutputs | Error>();
 const openOutputs = new Set<string>();
 
-/** A failed target's hook output, fetched when first opened. */
-function hookOutput(ctx: Ctx, id: string, app: string, target: string): HTMLElement {
+/** A failed target's hook output, fetched when first opened; again for each attempt of a host
+ * retried under `rollout.on_failure: pause`, whose earlier output is stale. */
+function hookOutput(ctx: Ctx, id: string, app: string, target: string, attempt = 0): HTMLElement {
   const { t } = ctx;
-  const key = `${id}\u0000${app}\u0000${target}`;
+  const key = `${id}\u0000${app}\u0000${target}\u0000${attempt}`;
   const body = h('div', { class: 'hook-output' });
   const fill = (): void => {
     const got = outputs.get(key);
@@ -494,6 +495,8 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
     ),
     view.waitingGates.length > 0 ? gatesPanel(ctx, d, view.waitingGates.map((g) => g.gate)) : null,
     failureAt(ctx, 'gates'),
+    view.waitingDecisions.length > 0 ? decisionsPanel(ctx, d, view.waitingDecisions) : null,
+    failureAt(ctx, 'decisions'),
     view.failures.length > 0
       ? h(
           'section',
@@ -503,7 +506,7 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
             'ul',
             { class: 'plain' },
             view.failures.map((f) =>
-              h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target)),
+              h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target, f.decision?.attempt)),
             ),
           ),
         )
@@ -517,7 +520,9 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           h(
             'ul',
             { class: 'plain' },
-            view.skipped.map((s) => h('li', null, h('strong', { class: 'mono' }, s.target), ' ', h('span', { class: 'muted' }, s.app), ' ', s.error ?? '')),
+            view.skipped.map((s) =>
+              h('li', null, h('strong', { class: 'mono' }, s.target), ' ', h('span', { class: 'muted' }, s.app), ' ', s.error ?? '', s.decision ? decidedLine(ctx, s.decision) : null),
+            ),
           ),
         )
       : null,
@@ -581,6 +586,7 @@ function batchRow(ctx: Ctx, b: BatchView): HTMLElement {
           h('span', { class: 'mono' }, tv.target),
           h('span', { class: 'sr-only' }, ` ${t(`status.${tv.status}` as 'status.running')}`),
           tv.error ? h('span', { class: 'target-error' }, tv.error) : null,
+          tv.decision ? decidedLine(ctx, tv.decision) : null,
         ),
       ),
     ),
@@ -659,6 +665,68 @@ function gatesPanel(ctx: Ctx, d: DeploymentDetail, gates: string[]): HTMLElement
               ),
             ]
           : h('p', { class: 'muted' }, t('gate.needs_approver')),
+      );
+    }),
+  );
+}
+
+/** What an approver answered to a failed host: "retried by X “comment”". */
+function decidedLine(ctx: Ctx, x: DecisionProgress): HTMLElement | null {
+  if (x.action === null) return null;
+  const said = { retry: 'decision.retried', skip: 'decision.skipped', rollback: 'decision.rolled_back' } as const;
+  return h('span', { class: 'decided muted small' }, ` ${ctx.t(said[x.action], { by: x.by ?? '—' })}`, x.comment ? ` “${x.comment}”` : '');
+}
+
+function decisionsPanel(ctx: Ctx, d: DeploymentDetail, waiting: DecisionProgress[]): HTMLElement {
+  const { t } = ctx;
+  const canDecide = can(ctx.role, 'approver') && d.status === 'running';
+  return h(
+    'section',
+    { class: 'panel decisions', 'aria-labelledby': 'decisions-title' },
+    h('h2', { id: 'decisions-title' }, t('decision.waiting_title')),
+    h('p', { class: 'muted small' }, t('decision.note')),
+    waiting.map((x) => {
+      const id = `decision-${`${x.app}-${x.target}`.replace(/[^\w-]/g, '_')}`;
+      const button = (action: FailureAction, cls: string, label: string): HTMLElement =>
+        h(
+          'button',
+          {
+            class: cls,
+            'data-action': action,
+            disabled: busy,
+            onclick: () => {
+              const comment = drafts.get(id) ?? '';
+              void act(ctx, 'decisions', async () => {
+                await ctx.api.decideTarget(d.id, x.app, x.target, action, comment);
+                drafts.delete(id);
+              }, 'gate.decided');
+            },
+          },
+          label,
+        );
+      return h(
+        'div',
+        { class: 'decision', 'data-app': x.app, 'data-target': x.target },
+        h('p', null, t('decision.waiting', { target: x.target, app: x.app, batch: x.batch + 1, attempt: x.attempt + 1 })),
+        hookOutput(ctx, d.id, x.app, x.target, x.attempt),
+        canDecide
+          ? [
+              h('label', { for: id }, t('gate.comment')),
+              h('textarea', {
+                id,
+                rows: 2,
+                value: drafts.get(id) ?? '',
+                oninput: (ev: Event) => drafts.set(id, (ev.target as HTMLTextAreaElement).value),
+              }),
+              h(
+                'div',
+                { class: 'row' },
+                button('retry', 'btn primary', t('decision.retry')),
+                button('skip', 'btn', t('decision.skip')),
+                button('rollback', 'btn danger', t('decision.rollback')),
+              ),
+            ]
+          : h('p', { class: 'muted' }, t('decision.needs_approver')),
       );
     }),
   );

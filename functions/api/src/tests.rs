@@ -576,6 +576,33 @@ async fn cancelling_a_planned_deployment_and_illegal_cancels() {
 }
 
 #[tokio::test]
+async fn failed_hosts_of_a_deployment_that_is_not_running_are_not_decided() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    f.store
+        .put_host_decision(
+            "d1",
+            &boreas_aws::store::HostDecision::waiting("api", "h1", 0, 0, "tok"),
+        )
+        .await
+        .unwrap();
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::POST, "/api/deployments/d1/targets/api/h1/decision")
+            .bearer(&token(Role::Approver))
+            .json(&json!({"action": "skip"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("not_running"))
+    );
+    let stored = f.store.get_host_decision("d1", "api", "h1").await.unwrap();
+    assert_eq!(stored.unwrap().action, None, "nothing decided");
+    assert_eq!(audit_len(&f.store).await, 0);
+}
+
+#[tokio::test]
 async fn gates_of_a_deployment_that_is_not_running_are_not_decided() {
     let f = fixture().await;
     add_deployment(&f.store, "d1", "v1", 1).await;

@@ -12,8 +12,8 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::SsmSecrets;
 use boreas_aws::store::{
-    ApiToken, DynamoStore, MemoryStore, NewDeployment, PageRequest, Store, Transition,
-    VersionRecord,
+    ApiToken, DynamoStore, HostDecision, MemoryStore, NewDeployment, PageRequest, Store,
+    Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::role::Role;
@@ -586,6 +586,101 @@ async fn gates_send_the_decision_with_the_stored_token_once() {
         actions,
         ["gate.reject dep-no/api.0", "gate.approve dep-ok/api.0"]
     );
+}
+
+/// A failed host's decision (`rollout.on_failure: pause`) is an approver's, reaches the waiting
+/// task once as the action the state machine branches on, and is audited; its token never shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_host_decisions_reach_the_waiting_task_once_and_are_audited() {
+    let p = platform().await;
+    let queue_url = p
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-gate-fixture", p.names.prefix()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let machine = waiting_machine(&p, &queue_url).await;
+    p.deployment("dep-1", "v1", 1).await;
+    p.store
+        .transition_deployment("dep-1", &Transition::to(DeploymentStatus::Running, at(2)))
+        .await
+        .unwrap();
+    let token = token_of(&p, &machine, &queue_url, "run-1").await;
+    p.store
+        .put_host_decision("dep-1", &HostDecision::waiting("api", "h1", 0, 0, &token))
+        .await
+        .unwrap();
+
+    let decide = |target: &str, role, body: Value| {
+        post(
+            &format!("/api/deployments/dep-1/targets/api/{target}/decision"),
+            role,
+        )
+        .json(&body)
+    };
+    let retry = json!({"action": "retry", "comment": "disk freed"});
+    let r = p.call(decide("h1", Role::Deployer, retry.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = p
+        .call(decide("h1", Role::Approver, json!({"action": "explode"})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{r:?}");
+    let r = p.call(decide("h9", Role::Approver, retry.clone())).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    assert_eq!(p.execution_status(&machine, "run-1").await.0, "RUNNING");
+
+    let r = p.call(decide("h1", Role::Approver, retry.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        (&r.body["action"], &r.body["attempt"], &r.body["by"]),
+        (&json!("retry"), &json!(0), &json!("approver-person"))
+    );
+    p.wait_status(&machine, "run-1", "SUCCEEDED").await;
+    let output = p
+        .sfn
+        .describe_execution()
+        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":run-1")
+        .send()
+        .await
+        .unwrap()
+        .output()
+        .map(str::to_owned)
+        .unwrap();
+    let output: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(
+        output["action"], "retry",
+        "the state machine branches on it"
+    );
+
+    let r = p
+        .call(decide("h1", Role::Approver, json!({"action": "skip"})))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("decided"))
+    );
+    let r = p.call(get("/api/deployments/dep-1")).await;
+    let decision = &r.body["progress"]["decisions"][0];
+    assert_eq!(
+        (
+            &decision["target"],
+            &decision["action"],
+            &decision["comment"]
+        ),
+        (&json!("h1"), &json!("retry"), &json!("disk freed"))
+    );
+    assert!(!r.body.to_string().contains(&token));
+    let actions: Vec<String> = p
+        .audit()
+        .await
+        .into_iter()
+        .map(|(_, a, t)| format!("{a} {t}"))
+        .collect();
+    assert_eq!(actions, ["target.retry dep-1/api/h1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator;
 use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
-use boreas_core::config::{AppKind, Unreachable};
+use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::ExecutionInput;
 use boreas_core::plan::PausePlan;
 use boreas_test_support::records;
@@ -404,6 +404,142 @@ async fn an_unreachable_host_is_skipped_when_the_rollout_says_so() {
         "{:?}",
         records["META"]
     );
+    workers.stop().await;
+}
+
+/// The decision event of one failed host, with its token.
+fn decision_of(event: EventBody) -> (String, String, u32, u32, String) {
+    let EventBody::DecisionWaiting {
+        app,
+        target,
+        batch,
+        attempt,
+        task_token,
+        ..
+    } = event
+    else {
+        panic!("expected a decision, got {event:?}");
+    };
+    (app, target, batch, attempt, task_token)
+}
+
+/// `rollout.on_failure: pause`: three apps of one stage each fail their first host. Nothing
+/// after a failed host is sent until an approver decides; web's host is retried (and now
+/// succeeds), mail's is skipped (listed, left as it is), api's decision is to roll back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_host_pauses_its_batch_until_retried_skipped_or_rolled_back() {
+    let mut apps = vec![
+        pm_app("web", &[&["h1"], &["h2"]], 1),
+        pm_app("mail", &[&["m1"], &["m2"]], 1),
+        pm_app("api", &[&["a1"]], 1),
+    ];
+    for a in &mut apps {
+        a.on_failure = OnFailure::Pause;
+    }
+    let input = input(vec![(3, apps)]);
+    let p = Harness::shared(&input).await;
+    // Every first deploy fails; the retry (attempt 1) finds the host fixed.
+    let script: Script = Arc::new(|c: &Command| match &c.action {
+        Action::Deploy { attempt: 0, .. } if ["h1", "m1", "a1"].contains(&c.target.as_str()) => {
+            (Reply::Fail, Duration::from_millis(100))
+        }
+        _ => (Reply::Succeed, Duration::from_millis(100)),
+    });
+    let workers = Workers::spawn(&p, &input, &script);
+    let mut events = p.events();
+    let execution = p.start(&input).await;
+    let mut waiting = BTreeMap::new();
+    for _ in 0..3 {
+        let (app, target, batch, attempt, token) = decision_of(events.next().await);
+        assert_eq!((batch, attempt), (0, 0), "{app}/{target}");
+        waiting.insert(target, token);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1", "m1", "a1"].map(String::from)),
+        "nothing after a failed host before its decision"
+    );
+    let records = p.records(&input.deployment_id).await;
+    for t in ["web#h1", "mail#m1", "api#a1"] {
+        let r = &records[&format!("TARGET#{t}")];
+        assert_eq!(r["status"], "paused", "{t}");
+        assert_eq!(r["error_type"], "Boreas.HealthCheckFailed", "{t}");
+    }
+    assert_eq!(records["META"]["status"], "running");
+    assert!(!records["META"].contains_key("failed_app"));
+
+    let decide = |target: &str, action: &str| {
+        let (sfn, token) = (p.sfn.clone(), waiting[target].clone());
+        let output = format!(r#"{{"action":"{action}","by":"alice","comment":""}}"#);
+        async move {
+            sfn.send_task_success()
+                .task_token(token)
+                .output(output)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    decide("h1", "retry").await;
+    decide("m1", "skip").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let records = p.records(&input.deployment_id).await;
+        let done = |app: &str| {
+            records
+                .get(&format!("APP#{app}"))
+                .is_some_and(|r| r["status"] == "succeeded")
+        };
+        if done("web") && done("mail") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "web and mail did not finish");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    decide("a1", "rollback").await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(60)).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
+    );
+
+    // The retry is a new command, with its own id, that the worker ran.
+    let retries: Vec<_> = workers
+        .received()
+        .into_iter()
+        .filter(|r| r.command.target == "h1" && r.kind() == "deploy")
+        .map(|r| r.command.command_id)
+        .collect();
+    let base = format!("{}:web:0:h1:deploy", input.deployment_id);
+    assert_eq!(retries, [base.clone(), format!("{base}.1")]);
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1", "h2", "m1", "m2", "a1"].map(String::from))
+    );
+    // Only the app decided `rollback` rolls back; the others had finished.
+    assert_eq!(
+        workers.sent_to("rollback"),
+        BTreeSet::from(["a1".to_owned()])
+    );
+    let records = p.records(&input.deployment_id).await;
+    let h1 = &records["TARGET#web#h1"];
+    assert_eq!(h1["status"], "succeeded");
+    assert!(
+        !h1.contains_key("error_type"),
+        "a retried host sheds its failure: {h1:?}"
+    );
+    let m1 = &records["TARGET#mail#m1"];
+    assert_eq!(m1["status"], "skipped");
+    assert_eq!(m1["error_type"], "Boreas.HealthCheckFailed");
+    assert_eq!(records["TARGET#mail#m2"]["status"], "succeeded");
+    assert_eq!(records["APP#web"]["status"], "succeeded");
+    assert_eq!(records["APP#mail"]["status"], "succeeded");
+    assert_eq!(records["APP#api"]["status"], "rolled_back");
+    assert_eq!(records["TARGET#api#a1"]["status"], "rolled_back");
+    assert_eq!(records["META"]["status"], "rolled_back");
+    assert_eq!(records["META"]["failed_target"], "a1");
+    events.stop().await;
     workers.stop().await;
 }
 

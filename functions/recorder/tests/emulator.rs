@@ -63,6 +63,18 @@ fn gate_event(id: &str, token: &str) -> String {
     .to_json()
 }
 
+fn decision_event(id: &str, attempt: u32, token: &str) -> String {
+    Event::new(EventBody::DecisionWaiting {
+        deployment_id: id.into(),
+        app: "web".into(),
+        target: "h1".into(),
+        batch: 1,
+        attempt,
+        task_token: token.into(),
+    })
+    .to_json()
+}
+
 fn inventory_event(host: &str, version: &str) -> String {
     inventory_at(host, version, &rfc3339(SystemTime::now()))
 }
@@ -168,6 +180,58 @@ async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
     assert_eq!(
         (gate.task_token.as_str(), gate.status),
         ("tok-2", GateStatus::Approved)
+    );
+}
+
+/// A failed host's decision token arrives only on the platform channel, and a late message
+/// about an earlier attempt never replaces the attempt that waits now.
+#[tokio::test]
+async fn decision_tokens_are_stored_per_attempt_from_the_platform_only() {
+    let (recorder, store, names) = setup().await;
+    let resp = handle(
+        &recorder,
+        sqs_event(
+            &names.inventory_queue(),
+            &[("forged", decision_event("dep-1", 0, "host-token"))],
+        ),
+    )
+    .await;
+    assert_eq!(failures(&resp), ["forged"], "a host cannot open a decision");
+    assert_eq!(
+        store.get_host_decision("dep-1", "web", "h1").await.unwrap(),
+        None
+    );
+
+    for (attempt, token, outcome) in [
+        (0, "tok-0", Outcome::DecisionStored),
+        (1, "tok-1", Outcome::DecisionStored),
+        (0, "tok-late", Outcome::DecisionAlreadyTaken),
+    ] {
+        assert_eq!(
+            record(
+                &recorder,
+                Channel::Platform,
+                &decision_event("dep-1", attempt, token)
+            )
+            .await
+            .unwrap(),
+            outcome,
+            "{token}"
+        );
+    }
+    let waiting = store
+        .get_host_decision("dep-1", "web", "h1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            waiting.attempt,
+            waiting.task_token.as_str(),
+            waiting.batch,
+            waiting.action
+        ),
+        (1, "tok-1", 1, None)
     );
 }
 

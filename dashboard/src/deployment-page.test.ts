@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Api } from './api';
+import type { Ctx } from './ctx';
+import { translate } from './i18n';
+import { deploymentPage } from './pages/deployment';
+import { fake, fakeDocument, type FakeElement } from './test/dom';
+import { samplePlan } from './test/fixtures';
+import type { DecisionProgress, DeploymentDetail, Role } from './api.gen';
+
+beforeAll(() => {
+  vi.stubGlobal('document', fakeDocument);
+});
+afterAll(() => {
+  vi.unstubAllGlobals();
+});
+
+/** db's d2 failed its second attempt under `rollout.on_failure: pause`; c2 was retried before. */
+function detail(id: string, decisions: DecisionProgress[]): DeploymentDetail {
+  return {
+    id,
+    repository: 'demo',
+    version: 'v1.0.1',
+    environment: 'prod',
+    status: 'running',
+    created_at: '2026-01-01T00:00:00Z',
+    started_at: '2026-01-01T00:00:01Z',
+    ended_at: null,
+    failed_target: null,
+    error: null,
+    plan: samplePlan(),
+    progress: {
+      apps: [{ app: 'db', status: 'running', started_at: '2026-01-01T00:00:01Z', ended_at: null }],
+      batches: [{ app: 'db', index: 1, status: 'running', started_at: null, ended_at: null }],
+      targets: [
+        { app: 'cache', target: 'c2', status: 'succeeded', batch: 1, updated_at: 'x', error_type: null, error: null },
+        { app: 'db', target: 'd2', status: 'paused', batch: 1, updated_at: 'x', error_type: 'Boreas.HealthCheckFailed', error: 'health check failed' },
+      ],
+      gates: [],
+      decisions,
+    },
+  };
+}
+
+const waiting: DecisionProgress = { app: 'db', target: 'd2', batch: 1, attempt: 1, action: null, by: null, comment: null };
+const retried: DecisionProgress = { app: 'cache', target: 'c2', batch: 1, attempt: 0, action: 'retry', by: 'alice', comment: 'flaky disk' };
+
+type Seen = { method: string; url: string; body?: string };
+
+/** A page context over an api that serves `d` and accepts any decision on it. */
+function context(d: DeploymentDetail, role: Role, seen: Seen[]): Ctx {
+  const fetchFn = async (url: string, init?: RequestInit) => {
+    const method = init?.method ?? 'GET';
+    seen.push({ method, url, body: init?.body as string | undefined });
+    const body =
+      method === 'GET'
+        ? d
+        : { deployment: d.id, app: 'db', target: 'd2', attempt: 1, action: 'retry', by: 'bob', comment: null };
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+  };
+  return {
+    api: new Api('', 'tok', fetchFn),
+    role,
+    t: (key, vars) => translate('en', key, vars),
+    refresh: () => {},
+  };
+}
+
+function decisionsPanel(page: FakeElement): FakeElement | undefined {
+  return page.byClass('decisions')[0];
+}
+
+describe('failed hosts waiting for a decision', () => {
+  it('are listed with their batch and attempt, and Retry sends the action and comment', async () => {
+    const seen: Seen[] = [];
+    const ctx = context(detail('dep-retry', [waiting, retried]), 'approver', seen);
+    const page = fake(await deploymentPage(ctx, 'dep-retry'));
+    const panel = decisionsPanel(page)!;
+    expect(panel.textContent).toContain('Failed hosts waiting for a decision');
+    const hosts = panel.byClass('decision');
+    expect(hosts.map((x) => x.getAttribute('data-target'))).toEqual(['d2']);
+    expect(hosts[0].textContent).toContain('d2 of db failed in batch 2, attempt 2.');
+    const buttons = hosts[0].findAll((el) => el.tagName === 'button' && el.attributes.has('data-action'));
+    expect(buttons.map((b) => [b.getAttribute('data-action'), b.textContent])).toEqual([
+      ['retry', 'Retry'],
+      ['skip', 'Skip'],
+      ['rollback', 'Roll back'],
+    ]);
+
+    const comment = hosts[0].findAll((el) => el.tagName === 'textarea')[0];
+    comment.value = 'network blip';
+    comment.dispatch('input');
+    await new Promise<void>((refreshed) => {
+      ctx.refresh = refreshed;
+      buttons[0].dispatch('click');
+    });
+    const post = seen.find((s) => s.method === 'POST')!;
+    expect(post.url).toBe('/api/deployments/dep-retry/targets/db/d2/decision');
+    expect(JSON.parse(post.body!)).toEqual({ action: 'retry', comment: 'network blip' });
+
+    const again = fake(await deploymentPage(ctx, 'dep-retry'));
+    expect(again.byClass('notice').map((n) => n.textContent)).toEqual(['Decision sent.']);
+  });
+
+  it('are left to approvers', async () => {
+    const page = fake(await deploymentPage(context(detail('dep-deployer', [waiting]), 'deployer', []), 'dep-deployer'));
+    const panel = decisionsPanel(page)!;
+    expect(panel.textContent).toContain('An approver decides what happens to this host.');
+    expect(panel.findAll((el) => el.tagName === 'button')).toEqual([]);
+  });
+
+  it('leave the panel once decided, and the target line says who decided what', async () => {
+    const page = fake(await deploymentPage(context(detail('dep-decided', [retried]), 'approver', []), 'dep-decided'));
+    expect(decisionsPanel(page)).toBeUndefined();
+    const c2 = page.findAll((el) => el.tagName === 'li' && el.className.startsWith('target ') && el.textContent.startsWith('c2'));
+    expect(c2.map((el) => el.byClass('decided')[0]?.textContent)).toEqual([' retried by alice “flaky disk”']);
+  });
+});
