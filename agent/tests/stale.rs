@@ -1,14 +1,15 @@
 //! A stale command never runs: a deploy whose task no longer waits is dropped without acting, and
 //! a deploy that reaches the host after the rollback of the same deployment is refused, whichever
 //! order the standard queue delivers them in; a release stopped for a command that went stale
-//! runs again. A real agent process against the emulator.
+//! runs again; a retry an approver chose is a new command, not a redelivery. A real agent process
+//! against the emulator.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use boreas_aws::orchestrator::{ExecutionStatus, Orchestrator};
-use boreas_core::command::{Hook, Workload};
+use boreas_core::command::{Action, Hook, Workload, command_id, deploy_action_id};
 use boreas_core::config::HookName;
 use common::*;
 
@@ -70,6 +71,76 @@ async fn stale_deploys_never_change_the_host() {
             .len(),
         1
     );
+}
+
+/// `rollout.on_failure: pause`: a deploy fails on the host (its validate hook finds the host
+/// broken), an operator fixes the host, an approver chooses retry, and the state machine sends
+/// the same deploy as attempt 1 with its own command id: the agent runs it and succeeds, while a
+/// late redelivery of attempt 0 still answers its stored failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_deploy_runs_again_after_the_host_is_fixed() {
+    let fx = Fixture::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fixed = tmp.path().join("fixed");
+    let agent = AgentProcess::start(&fx, &tmp.path().join("work"));
+    let (name, _) = fx
+        .send_with_token(
+            "r1",
+            deploy(
+                "r1",
+                HOST,
+                "v1",
+                file_workload(tmp.path(), "v1", port, &["ok"]),
+            ),
+        )
+        .await;
+    assert_eq!(fx.finished(&name).await.status, ExecutionStatus::Succeeded);
+
+    let Workload::Pm(mut pm) = file_workload(tmp.path(), "v2", port, &["ok"]) else {
+        unreachable!()
+    };
+    pm.hooks = BTreeMap::from([(
+        HookName::Validate,
+        Hook {
+            command: vec!["test".into(), "-f".into(), fixed.display().to_string()],
+            timeout_seconds: 10,
+            retries: 0,
+            grace_seconds: 1,
+            run_as: None,
+            working_dir: None,
+        },
+    )]);
+    let first = deploy("r2", HOST, "v2", Workload::Pm(pm));
+    let (name, sent) = fx.send_with_token("r2-attempt-0", first.clone()).await;
+    let e = fx.finished(&name).await;
+    assert_eq!(e.status, ExecutionStatus::Failed, "{e:?}");
+    eventually(60, "v1 to answer again", || {
+        answer(port).as_deref() == Some("v1")
+    })
+    .await;
+
+    std::fs::write(&fixed, "").unwrap();
+    let mut retry = first.clone();
+    let Action::Deploy { attempt, .. } = &mut retry.action else {
+        unreachable!()
+    };
+    *attempt = 1;
+    retry.command_id = command_id("r2", "web", 0, HOST, &deploy_action_id(1));
+    let (name, _) = fx.send_with_token("r2-attempt-1", retry).await;
+    let e = fx.finished(&name).await;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{e:?}");
+    assert_eq!(agent.current().as_deref(), Some("v2"));
+    assert_eq!(answer(port).as_deref(), Some("v2"));
+
+    // Attempt 0 delivered again (its task long gone) changes nothing.
+    fx.send(&sent).await;
+    eventually(60, "the redelivery to be recognised", || {
+        !agent.log_lines("already finished").is_empty()
+    })
+    .await;
+    assert_eq!(agent.current().as_deref(), Some("v2"));
+    assert_eq!(answer(port).as_deref(), Some("v2"));
 }
 
 /// An agent killed after it stopped the running release for a deploy, but before the switch, comes
