@@ -6,7 +6,10 @@ on, then prints one JSON line {"endpoint": "http://127.0.0.1:PORT"} on stdout on
 It exits on SIGTERM/SIGINT, and on its own as soon as the process that started it is gone (its parent
 pid changes), so an emulator never outlives the test or command that needed it.
 
-Usage: emulator.py [--port N]
+With --integrations-port M, Step Functions' service integrations call port M instead of the server
+itself: a test puts a fault-injecting proxy there.
+
+Usage: emulator.py [--port N] [--integrations-port M]
 """
 
 import argparse
@@ -43,6 +46,12 @@ def serialize_dynamodb():
 def main():
     parser = argparse.ArgumentParser(description="moto AWS emulator for Boreas")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument(
+        "--integrations-port",
+        type=int,
+        default=0,
+        help="port Step Functions' service integrations call (0: this server's)",
+    )
     args = parser.parse_args()
 
     parent = os.getppid()
@@ -56,7 +65,7 @@ def main():
     endpoint = f"http://{host}:{port}"
     # Step Functions' service integrations (dynamodb:updateItem, sqs:sendMessage) call back into this
     # same server through localhost:$MOTO_PORT (default 5000): point them at the port in use.
-    os.environ["MOTO_PORT"] = str(port)
+    os.environ["MOTO_PORT"] = str(args.integrations_port or port)
 
     # Step Functions only executes state machines when this is on; it must precede any creation.
     # The request also proves the server answers.

@@ -47,11 +47,22 @@ impl Emulator {
 
     /// Like [`Emulator::start`], on `port` (0: any free port).
     pub async fn start_on(port: u16) -> Result<Emulator, Error> {
+        Self::launch_with(port, None).await
+    }
+
+    /// Like [`Emulator::start`], but Step Functions' service integrations (its DynamoDB and SQS
+    /// tasks) call 127.0.0.1:`integrations_port` instead of the emulator itself: a test serves a
+    /// proxy there that forwards to [`Emulator::endpoint`] and injects faults.
+    pub async fn start_with_integrations_via(integrations_port: u16) -> Result<Emulator, Error> {
+        Self::launch_with(0, Some(integrations_port)).await
+    }
+
+    async fn launch_with(port: u16, integrations_port: Option<u16>) -> Result<Emulator, Error> {
         tokio::task::spawn_blocking(move || {
             let root = workspace_root();
             let venv = venv_dir(&root);
             ensure_venv(&root, &venv)?;
-            launch(&root, &venv, port)
+            launch(&root, &venv, port, integrations_port)
         })
         .await
         .map_err(|e| emulator_error(format!("the start task failed: {e}")))?
@@ -293,7 +304,12 @@ impl Drop for VenvLock {
 }
 
 /// Spawns the launcher and waits for its `{"endpoint": ...}` line.
-fn launch(root: &Path, venv: &Path, port: u16) -> Result<Emulator, Error> {
+fn launch(
+    root: &Path,
+    venv: &Path,
+    port: u16,
+    integrations_port: Option<u16>,
+) -> Result<Emulator, Error> {
     let script = root.join("scripts/emulator.py");
     if !script.exists() {
         return Err(emulator_error(format!("{} is missing", script.display())));
@@ -303,6 +319,7 @@ fn launch(root: &Path, venv: &Path, port: u16) -> Result<Emulator, Error> {
         .arg(&script)
         .arg("--port")
         .arg(port.to_string())
+        .args(integrations_port.map(|p| format!("--integrations-port={p}")))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

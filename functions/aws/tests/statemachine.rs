@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -20,6 +20,7 @@ use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::ExecutionInput;
 use boreas_core::plan::PausePlan;
+use boreas_test_support::http::{RecordingServer, Response, forward};
 use boreas_test_support::records;
 use boreas_test_support::sfn::{
     Events, Harness, Reply, Script, Workers, always, app, input, pm_app, take,
@@ -543,6 +544,82 @@ async fn a_failed_host_pauses_its_batch_until_retried_skipped_or_rolled_back() {
     workers.stop().await;
 }
 
+/// Every AWS step of the state machine survives a transient error: here the failing batch's own
+/// record, the first write of the failure path, is throttled once (a proxy between Step Functions'
+/// service integrations and the emulator answers it `ProvisionedThroughputExceededException`).
+/// The write is retried and the rollback goes out as usual, instead of the deployment ending
+/// `Boreas.Internal` with the changed hosts left on the failed version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_throttled_write_on_the_failure_path_is_retried_and_the_rollback_still_goes_out() {
+    let upstream = Arc::new(OnceLock::<String>::new());
+    let seen = Arc::new(AtomicU32::new(0));
+    let proxy = {
+        let (upstream, seen) = (upstream.clone(), seen.clone());
+        RecordingServer::start(move |request| {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let batch_failed = request.header("x-amz-target")
+                == Some("DynamoDB_20120810.UpdateItem")
+                && body["Key"]["sk"]["S"]
+                    .as_str()
+                    .is_some_and(|sk| sk.starts_with("BATCH#"))
+                && body["ExpressionAttributeValues"][":s"]["S"] == "failed";
+            if batch_failed && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Response {
+                    status: 400,
+                    body: serde_json::json!({
+                        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                        "message": "injected: the request rate is too high"
+                    }),
+                    headers: vec![("x-amzn-RequestId".into(), "injected-1".into())],
+                };
+            }
+            forward(upstream.get().expect("the emulator's endpoint"), request)
+        })
+    };
+    let port = proxy
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let emulator = emulator::Emulator::start_with_integrations_via(port)
+        .await
+        .unwrap();
+    upstream.set(emulator.endpoint().to_owned()).unwrap();
+
+    let input = input(vec![(1, vec![pm_app("web", &[&["h1"], &["h2"]], 1)])]);
+    let p = Harness::provision(emulator.endpoint(), &input).await;
+    let script: Script = Arc::new(|c: &Command| match (c.target.as_str(), c.action.as_str()) {
+        ("h2", "deploy") => (Reply::Fail, Duration::from_millis(100)),
+        _ => (Reply::Succeed, Duration::from_millis(100)),
+    });
+    let workers = Workers::spawn(&p, &input, &script);
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("Boreas.RolledBack")),
+        "{:?}",
+        p.records(&input.deployment_id).await.get("META")
+    );
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "throttled once, then written"
+    );
+    assert_eq!(
+        workers.sent_to("rollback"),
+        BTreeSet::from(["h1", "h2"].map(String::from))
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["BATCH#web#0001"]["status"], "failed");
+    assert_eq!(records["APP#web"]["status"], "rolled_back");
+    assert_eq!(records["META"]["status"], "rolled_back");
+    workers.stop().await;
+    drop(proxy);
+    emulator.stop().await.unwrap();
+}
+
 fn gated_plan() -> ExecutionInput {
     let mut web = pm_app("web", &[&["h1"], &["h2"]], 1);
     web.batches[0].pause = PausePlan::Gate {
@@ -899,5 +976,90 @@ fn collect_resources(v: &serde_json::Value, out: &mut BTreeSet<String>) {
         }
         serde_json::Value::Array(items) => items.iter().for_each(|v| collect_resources(v, out)),
         _ => {}
+    }
+}
+
+/// Every state of the definition, by name, whatever Map it sits in.
+fn all_states(states: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
+    for (name, state) in states.as_object().unwrap() {
+        out.insert(name.clone(), state.clone());
+        for processor in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get(processor) {
+                all_states(&inner["States"], out);
+            }
+        }
+    }
+}
+
+/// Every DynamoDB and plain SQS step retries throttling and service errors with jittered
+/// exponential backoff (and never a refused condition, which is how the definition decides), and
+/// every step of an app's failure path catches what is left, so the rollback is still sent.
+#[test]
+fn every_aws_step_retries_transient_errors_and_the_failure_path_goes_on() {
+    let text = std::fs::read_to_string(root().join(DEFINITION)).unwrap();
+    let definition: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut states = BTreeMap::new();
+    all_states(&definition["States"], &mut states);
+    let mut checked = 0;
+    for (name, state) in &states {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        let needs: &[&str] = if resource.starts_with("arn:aws:states:::dynamodb:") {
+            &[
+                "DynamoDB.ProvisionedThroughputExceededException",
+                "DynamoDB.ThrottlingException",
+                "DynamoDB.RequestLimitExceeded",
+                "DynamoDB.InternalServerError",
+                "DynamoDB.AmazonDynamoDBException",
+            ]
+        } else if resource == "arn:aws:states:::sqs:sendMessage" {
+            &["SQS.SdkClientException", "SQS.AmazonSQSException"]
+        } else {
+            continue;
+        };
+        checked += 1;
+        let retriers = state["Retry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no Retry"));
+        let matched: BTreeSet<&str> = retriers
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+            .filter_map(|e| e.as_str())
+            .collect();
+        for error in needs {
+            assert!(matched.contains(error), "{name} does not retry {error}");
+        }
+        assert!(
+            !matched.contains("States.ALL")
+                && !matched.contains("DynamoDB.ConditionalCheckFailedException"),
+            "{name} retries what is no transient error"
+        );
+        for r in retriers {
+            assert_eq!(r["JitterStrategy"], "FULL", "{name}");
+            assert!(r["MaxAttempts"].as_u64().unwrap() >= 3, "{name}");
+            assert!(r["BackoffRate"].as_f64().unwrap() >= 1.5, "{name}");
+            assert!(r["MaxDelaySeconds"].as_u64().is_some(), "{name}");
+        }
+    }
+    assert!(checked > 40, "{checked} steps checked");
+    // The failure path: wherever one of its records still cannot be written, the next step of
+    // the rollback runs.
+    for (name, next) in [
+        ("BatchFailed", "AppFailed"),
+        ("AppFailed", "RollingBack"),
+        ("RollingBack", "RollbackKind"),
+        ("RollbackHosts", "RollbackMore"),
+        ("RollbackClusters", "AppRolledBack"),
+        ("AppRolledBack", "RolledBack"),
+        ("AppRollbackFailed", "RollbackFailed"),
+    ] {
+        let catches = states[name]["Catch"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}"));
+        assert!(
+            catches
+                .iter()
+                .any(|c| c["ErrorEquals"] == serde_json::json!(["States.ALL"]) && c["Next"] == next),
+            "{name} must go on to {next} on any error"
+        );
     }
 }

@@ -482,7 +482,7 @@ async fn a_github_app_repository_is_fetched_with_a_minted_installation_token() {
     };
     let verify = claims.clone();
     let github = RecordingServer::start(move |r| {
-        let answer = |status, body| Response { status, body };
+        let answer = |status, body| Response::json(status, body);
         if verify(r).is_none() {
             return answer(
                 401,

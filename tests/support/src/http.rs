@@ -94,13 +94,26 @@ pub fn read_request(reader: &mut impl BufRead) -> std::io::Result<Request> {
     Ok(request)
 }
 
-/// An answer: status code and JSON body.
+/// An answer: status code, JSON body and any headers beyond the framing ones.
 #[derive(Debug, Clone)]
 pub struct Response {
     /// HTTP status code.
     pub status: u16,
     /// JSON body.
     pub body: serde_json::Value,
+    /// Extra headers (an AWS request id, say).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// `status` with `body` and no extra headers.
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            body,
+            headers: Vec::new(),
+        }
+    }
 }
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
@@ -164,15 +177,74 @@ fn answer(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) -> s
         .unwrap_or_else(PoisonError::into_inner)
         .push(request);
     let body = response.body.to_string();
+    let extra: String = response
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let mut stream = stream;
     write!(
         stream,
         "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+         {extra}Connection: close\r\n\r\n{body}",
         response.status,
         body.len()
     )?;
     stream.flush()
+}
+
+/// Sends `request` on to `upstream` (`http://host:port`) and returns its answer: a handler that
+/// makes the recording server a proxy, which a test can make fail chosen requests instead.
+///
+/// # Panics
+/// When the upstream cannot be reached or answers something that is not HTTP.
+pub fn forward(upstream: &str, request: &Request) -> Response {
+    let addr = upstream.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{upstream}: {e}"));
+    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    for (k, v) in &request.headers {
+        if !matches!(
+            k.as_str(),
+            "connection" | "content-length" | "transfer-encoding"
+        ) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        request.body.len()
+    ));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&request.body).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("{upstream} answered no HTTP head"));
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{upstream} answered no status: {head}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "content-type" | "content-length" | "connection" | "transfer-encoding"
+            )
+        })
+        .collect();
+    let body = serde_json::from_slice(&raw[split + 4..]).unwrap_or(serde_json::json!({}));
+    Response {
+        status,
+        body,
+        headers,
+    }
 }
 
 impl std::fmt::Debug for RecordingServer {
