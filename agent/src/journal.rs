@@ -62,6 +62,10 @@ pub struct Entry {
     /// SHA-256 (hex) of every task token the outcome was delivered on.
     #[serde(default)]
     pub reported: Vec<String>,
+    /// How many times an agent found the command unfinished when it started (it had crashed or
+    /// been killed while running it).
+    #[serde(default)]
+    pub resumes: u32,
 }
 
 impl Entry {
@@ -73,6 +77,7 @@ impl Entry {
             phase: Phase::Accepted,
             outcome: None,
             reported: Vec::new(),
+            resumes: 0,
         }
     }
 

@@ -1,13 +1,16 @@
 //! SIGKILL of the agent in the middle of a deploy, then a restart: the outcome is reported exactly
-//! once and the host ends on one consistent release.
+//! once and the host ends on one consistent release; a command the agent never survives is failed
+//! after a few restarts instead of being run forever.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use boreas_aws::orchestrator::{ExecutionStatus, Orchestrator};
-use boreas_core::command::TaskResult;
+use boreas_core::command::{Hook, TaskResult, Workload};
+use boreas_core::config::HookName;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
@@ -209,4 +212,60 @@ async fn sigkill_during_restart_then_restart_reports_once() {
         None,
         "stopping the agent stops its apps: {log:#?}"
     );
+}
+
+/// The agent stops (SIGKILL, as a crash under `panic = "abort"` would) every time it runs one
+/// command: it resumes it three times, then fails it with `Boreas.Internal` saying why, instead of
+/// crashing on it at every start; the host keeps the release it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_agent_never_survives_fails_after_three_resumes() {
+    let fx = Fixture::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut agent = AgentProcess::start(&fx, &tmp.path().join("work"));
+    deploy_v1(&fx, tmp.path(), port).await;
+
+    let marks = tmp.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let Workload::Pm(mut pm) = file_workload(tmp.path(), "v2", port, &["ok"]) else {
+        unreachable!()
+    };
+    // Each run of the command leaves a mark, then holds until the agent is killed.
+    let hook = format!("touch {}/run.$$; sleep 20", marks.display());
+    pm.hooks = BTreeMap::from([(
+        HookName::BeforeInstall,
+        Hook {
+            command: vec!["sh".into(), "-c".into(), hook],
+            timeout_seconds: 60,
+            retries: 0,
+            grace_seconds: 1,
+            run_as: None,
+            working_dir: None,
+        },
+    )]);
+    let (name, _) = fx
+        .send_with_token("d2", deploy("d2", HOST, "v2", Workload::Pm(pm)))
+        .await;
+    let runs = || std::fs::read_dir(&marks).unwrap().count();
+    for run in 1..=4 {
+        eventually(60, &format!("run {run} of the command"), || runs() == run).await;
+        agent.kill();
+        agent.restart();
+    }
+    let e = fx.finished(&name).await;
+    assert_eq!(e.status, ExecutionStatus::Failed, "{e:?}");
+    assert_eq!(
+        fx.task_error(&name).await.as_deref(),
+        Some("Boreas.Internal")
+    );
+    assert_eq!(
+        agent
+            .log_lines("the agent stopped every time it ran this command")
+            .len(),
+        1
+    );
+    assert_eq!(runs(), 4, "not run a fifth time");
+    assert_eq!(agent.current().as_deref(), Some("v1"));
+    assert_eq!(answer(port).as_deref(), Some("v1"));
+    agent.stop();
 }

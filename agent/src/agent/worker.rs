@@ -20,6 +20,10 @@ const RECEIVE_ERROR_PAUSE: Duration = Duration::from_secs(5);
 /// Tries, and the first pause between them (doubling), to tell whether a task still waits.
 const TASK_CHECK_ATTEMPTS: u32 = 3;
 const TASK_CHECK_PAUSE: Duration = Duration::from_millis(500);
+/// Times a command is resumed after the agent stopped while running it. The agent is built with
+/// `panic = "abort"`, so a command that makes it crash (a hostile artifact, say) would otherwise
+/// crash it again at every start: after this many the command fails instead.
+const MAX_RESUMES: u32 = 3;
 
 /// Heartbeats and visibility extensions for one running command.
 struct Lease {
@@ -47,7 +51,10 @@ impl Agent {
             Ok(n) => tracing::info!(removed = n, "old journal entries removed"),
             Err(e) => tracing::warn!(error = %e, "cannot prune the journal"),
         }
-        let pending = self.journal.pending()?;
+        let mut pending = self.journal.pending()?;
+        for entry in &mut pending {
+            self.count_resume(entry);
+        }
         // A command resumed after its switch decides what runs for its app. Before the switch
         // `current` is still the release to run, even if the killed agent had already stopped it
         // (a stale command is then dropped without acting, and a live one stops it again).
@@ -249,6 +256,34 @@ impl Agent {
             }
         }
         None
+    }
+
+    /// Counts one more start that found `entry` unfinished; past [`MAX_RESUMES`] it is finished
+    /// as failed, to be reported instead of run again.
+    fn count_resume(&self, entry: &mut Entry) {
+        if entry.phase == Phase::Finished {
+            return;
+        }
+        entry.resumes += 1;
+        if entry.resumes > MAX_RESUMES {
+            tracing::error!(
+                command_id = entry.command.command_id,
+                resumes = entry.resumes - 1,
+                "the agent stopped every time it ran this command; failing it instead of running it again"
+            );
+            entry.phase = Phase::Finished;
+            entry.outcome = Some(Outcome::Failed {
+                error_type: ErrorType::Internal,
+                cause: format!(
+                    "the agent stopped (crashed or was killed) each of the {} times it ran this \
+                     command; it is not run again",
+                    entry.resumes
+                ),
+            });
+        }
+        if let Err(e) = self.journal.put(entry) {
+            tracing::error!(command_id = entry.command.command_id, error = %e, "cannot count the resume");
+        }
     }
 
     /// Runs a journaled command to its end, reports it and deletes its message.
