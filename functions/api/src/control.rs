@@ -13,7 +13,7 @@ use boreas_core::execution;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{self, PlanInput};
 use boreas_core::role::Role;
-use boreas_core::status::VersionStatus;
+use boreas_core::status::{GateStatus, VersionStatus};
 use boreas_core::version::{self, VersionState};
 use serde_json::json;
 
@@ -280,20 +280,40 @@ async fn decide(
     } else {
         Decision::Reject
     };
-    let decided = api
+    let same = if approve {
+        GateStatus::Approved
+    } else {
+        GateStatus::Rejected
+    };
+    let (decided, newly) = match api
         .store
         .decide_gate(id, gate, decision, &who.name, b.comment.as_deref())
         .await
-        .map_err(|e| match e {
-            boreas_aws::Error::Conflict { .. } => Error::conflict(
+    {
+        Ok(g) => (g, true),
+        // The same answer again is sent again (the first may not have reached the execution).
+        Err(boreas_aws::Error::Conflict { .. }) if found.status == same => (found, false),
+        Err(boreas_aws::Error::Conflict { .. }) => {
+            return Err(Error::conflict(
                 "gate_decided",
                 format!(
                     "gate {gate} of deployment {id} was already decided ({})",
                     found.status
                 ),
-            ),
-            other => other.into(),
-        })?;
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    // The decision is taken once it is recorded: audited then, whether or not this call gets it
+    // to the execution (a repeat sends it again).
+    if newly {
+        let action = if approve {
+            "gate.approve"
+        } else {
+            "gate.reject"
+        };
+        api.audit(who, action, &format!("{id}/{gate}")).await?;
+    }
     let comment = b.comment.clone().unwrap_or_default();
     let sent = if approve {
         let output =
@@ -312,6 +332,15 @@ async fn decide(
             .await
     };
     sent.map_err(|e| match e {
+        // Most likely the first of two identical answers got through.
+        boreas_aws::Error::TaskTimedOut { .. } | boreas_aws::Error::InvalidTaskToken { .. }
+            if !newly =>
+        {
+            Error::conflict(
+                "gate_decided",
+                format!("gate {gate} of deployment {id} was already decided ({same})"),
+            )
+        }
         boreas_aws::Error::TaskTimedOut { .. } | boreas_aws::Error::InvalidTaskToken { .. } => {
             Error::conflict(
                 "task_token",
@@ -322,12 +351,6 @@ async fn decide(
         }
         other => other.into(),
     })?;
-    let action = if approve {
-        "gate.approve"
-    } else {
-        "gate.reject"
-    };
-    api.audit(who, action, &format!("{id}/{gate}")).await?;
     Ok(wire::GateDecision {
         deployment: id.to_owned(),
         gate: decided.gate,
@@ -369,16 +392,31 @@ pub(crate) async fn decide_target(
             ),
         ));
     }
-    let decided = api
+    let (decided, newly) = match api
         .store
         .decide_host(id, &waiting, b.action, &who.name, b.comment.as_deref())
         .await
-        .map_err(|e| match e {
-            boreas_aws::Error::Conflict { what, reason } => {
-                Error::conflict("decided", format!("{what}: {reason}"))
-            }
-            other => other.into(),
-        })?;
+    {
+        Ok(d) => (d, true),
+        // The same answer again: the first may have been recorded without reaching the execution
+        // (Step Functions unreachable), so it is sent again rather than refused; if it did reach
+        // it, Step Functions refuses the token and the caller hears so.
+        Err(boreas_aws::Error::Conflict { .. }) if waiting.action == Some(b.action) => {
+            (waiting, false)
+        }
+        Err(boreas_aws::Error::Conflict { what, reason }) => {
+            return Err(Error::conflict("decided", format!("{what}: {reason}")));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if newly {
+        api.audit(
+            who,
+            &format!("target.{}", b.action),
+            &format!("{id}/{app}/{target}"),
+        )
+        .await?;
+    }
     let output = json!({
         "action": b.action.as_str(),
         "by": who.name,
@@ -388,6 +426,18 @@ pub(crate) async fn decide_target(
         .send_task_success(&decided.task_token, &output.to_string())
         .await
         .map_err(|e| match e {
+            // Most likely the first of two identical answers got through.
+            boreas_aws::Error::TaskTimedOut { .. } | boreas_aws::Error::InvalidTaskToken { .. }
+                if !newly =>
+            {
+                Error::conflict(
+                    "decided",
+                    format!(
+                        "the decision on {target} of app {app} in deployment {id} was taken already ({})",
+                        b.action
+                    ),
+                )
+            }
             boreas_aws::Error::TaskTimedOut { .. } | boreas_aws::Error::InvalidTaskToken { .. } => {
                 Error::conflict(
                     "task_token",
@@ -398,19 +448,13 @@ pub(crate) async fn decide_target(
             }
             other => other.into(),
         })?;
-    api.audit(
-        who,
-        &format!("target.{}", b.action),
-        &format!("{id}/{app}/{target}"),
-    )
-    .await?;
     Ok(wire::TargetDecision {
         deployment: id.to_owned(),
         app: decided.app,
         target: decided.target,
         attempt: decided.attempt,
         action: b.action,
-        by: who.name.clone(),
+        by: decided.by.unwrap_or_else(|| who.name.clone()),
         comment: decided.comment,
     })
 }

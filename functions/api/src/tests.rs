@@ -602,6 +602,90 @@ async fn failed_hosts_of_a_deployment_that_is_not_running_are_not_decided() {
     assert_eq!(audit_len(&f.store).await, 0);
 }
 
+/// Step Functions cannot be reached when an approver answers: the answer is recorded (and
+/// audited once) but not delivered, so the same answer again is sent again instead of being
+/// refused as already decided; another answer is refused.
+#[tokio::test]
+async fn an_answer_that_did_not_reach_the_execution_is_sent_again_when_repeated() {
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    f.store
+        .transition_deployment("d1", &Transition::to(DeploymentStatus::Running, at(2)))
+        .await
+        .unwrap();
+    f.store.put_gate("d1", "api.0", "gate-token").await.unwrap();
+    f.store
+        .put_host_decision(
+            "d1",
+            &boreas_aws::store::HostDecision::waiting("api", "h1", 0, 0, "decision-token"),
+        )
+        .await
+        .unwrap();
+    let post = |path: &str, body: Value| {
+        ApiRequest::new(Method::POST, path)
+            .bearer(&token(Role::Approver))
+            .json(&body)
+    };
+    let retry = || {
+        post(
+            "/api/deployments/d1/targets/api/h1/decision",
+            json!({"action": "retry"}),
+        )
+    };
+    let approve = || post("/api/deployments/d1/gates/api.0/approve", json!({}));
+    for (first, again) in [(retry(), retry()), (approve(), approve())] {
+        // Step Functions (127.0.0.1:9) refuses the connection: not delivered.
+        let r = call(&f.api, first).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{r:?}");
+        let r = call(&f.api, again).await;
+        assert_eq!(
+            r.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "sent again, not refused: {r:?}"
+        );
+    }
+    let r = call(
+        &f.api,
+        post(
+            "/api/deployments/d1/targets/api/h1/decision",
+            json!({"action": "skip"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("decided"))
+    );
+    let r = call(
+        &f.api,
+        post("/api/deployments/d1/gates/api.0/reject", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("gate_decided"))
+    );
+    let decision = f.store.get_host_decision("d1", "api", "h1").await.unwrap();
+    assert_eq!(
+        decision.unwrap().action,
+        Some(boreas_core::status::FailureAction::Retry)
+    );
+    let actions: Vec<String> = f
+        .store
+        .list_audit(&PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["gate.approve", "target.retry"],
+        "audited once each"
+    );
+}
+
 #[tokio::test]
 async fn gates_of_a_deployment_that_is_not_running_are_not_decided() {
     let f = fixture().await;

@@ -656,13 +656,18 @@ async fn failed_host_decisions_reach_the_waiting_task_once_and_are_audited() {
         "the state machine branches on it"
     );
 
-    let r = p
-        .call(decide("h1", Role::Approver, json!({"action": "skip"})))
-        .await;
-    assert_eq!(
-        (r.status, r.body["error"].as_str()),
-        (StatusCode::CONFLICT, Some("decided"))
-    );
+    // The same answer again (a double click) is sent again and refused by Step Functions; another
+    // answer is refused by the record. Either way: already decided.
+    for action in ["retry", "skip"] {
+        let r = p
+            .call(decide("h1", Role::Approver, json!({"action": action})))
+            .await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (StatusCode::CONFLICT, Some("decided")),
+            "{action}: {r:?}"
+        );
+    }
     let r = p.call(get("/api/deployments/dep-1")).await;
     let decision = &r.body["progress"]["decisions"][0];
     assert_eq!(
