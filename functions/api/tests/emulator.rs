@@ -449,8 +449,18 @@ async fn a_confirm_whose_execution_does_not_start_is_failed_with_the_error() {
     assert!(p.audit().await.is_empty(), "nothing was confirmed");
 }
 
-/// A state machine with one task waiting on a token sent to `queue_url`.
-async fn waiting_machine(p: &Platform, queue_url: &str) -> String {
+/// A queue and a state machine with one task waiting on a token sent to it: (queue URL, machine).
+async fn waiting_machine(p: &Platform) -> (String, String) {
+    let queue_url = p
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-gate-fixture", p.names.prefix()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
     let definition = json!({
         "StartAt": "Gate",
         "States": {"Gate": {
@@ -460,7 +470,8 @@ async fn waiting_machine(p: &Platform, queue_url: &str) -> String {
             "End": true
         }}
     });
-    p.sfn
+    let machine = p
+        .sfn
         .create_state_machine()
         .name(format!("{}-gate-fixture", p.names.prefix()))
         .definition(definition.to_string())
@@ -469,7 +480,8 @@ async fn waiting_machine(p: &Platform, queue_url: &str) -> String {
         .await
         .unwrap()
         .state_machine_arn()
-        .to_owned()
+        .to_owned();
+    (queue_url, machine)
 }
 
 /// Starts `name` on the fixture machine and returns the task token it sent.
@@ -505,17 +517,7 @@ async fn token_of(p: &Platform, machine: &str, queue_url: &str, name: &str) -> S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gates_send_the_decision_with_the_stored_token_once() {
     let p = platform().await;
-    let queue_url = p
-        .sqs
-        .create_queue()
-        .queue_name(format!("{}-gate-fixture", p.names.prefix()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let machine = waiting_machine(&p, &queue_url).await;
+    let (queue_url, machine) = waiting_machine(&p).await;
     for (id, run) in [("dep-ok", "run-ok"), ("dep-no", "run-no")] {
         p.deployment(id, "v1", 1).await;
         p.store
@@ -593,17 +595,7 @@ async fn gates_send_the_decision_with_the_stored_token_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_host_decisions_reach_the_waiting_task_once_and_are_audited() {
     let p = platform().await;
-    let queue_url = p
-        .sqs
-        .create_queue()
-        .queue_name(format!("{}-gate-fixture", p.names.prefix()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let machine = waiting_machine(&p, &queue_url).await;
+    let (queue_url, machine) = waiting_machine(&p).await;
     p.deployment("dep-1", "v1", 1).await;
     p.store
         .transition_deployment("dep-1", &Transition::to(DeploymentStatus::Running, at(2)))

@@ -423,14 +423,14 @@ pub(super) fn gate_from(item: &Item) -> Result<Gate, Error> {
     })
 }
 
-pub(super) fn host_decision_sk(app: &str, target: &str) -> AttributeValue {
-    s(format!("DECISION#{app}#{target}"))
+pub(super) fn host_decision_sk(app: &str, target: &str) -> String {
+    format!("DECISION#{app}#{target}")
 }
 
 pub(super) fn host_decision_item(id: &str, d: &HostDecision) -> Item {
     let mut item = HashMap::from([
         ("pk".into(), deployment_pk(id)),
-        ("sk".into(), host_decision_sk(&d.app, &d.target)),
+        ("sk".into(), s(host_decision_sk(&d.app, &d.target))),
         ("task_token".into(), s(&d.task_token)),
         ("batch".into(), n(u64::from(d.batch))),
         ("attempt".into(), n(u64::from(d.attempt))),

@@ -51,6 +51,14 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// Why a conditional write of `d`'s decision was refused: the latest record says.
+    async fn decision_refused(&self, id: &str, d: &HostDecision) -> Result<Error, Error> {
+        Ok(match self.get_host_decision(id, &d.app, &d.target).await? {
+            Some(latest) => host_decided(id, &latest),
+            None => no_host_decision(id, &d.app, &d.target),
+        })
+    }
+
     /// A store on `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
@@ -809,12 +817,7 @@ impl Store for DynamoStore {
                 .await;
             match result {
                 Ok(_) => Ok(()),
-                Err(e) if is_condition_failed(&e) => {
-                    match self.get_host_decision(id, &d.app, &d.target).await? {
-                        Some(latest) => Err(host_decided(id, &latest)),
-                        None => Err(no_host_decision(id, &d.app, &d.target)),
-                    }
-                }
+                Err(e) if is_condition_failed(&e) => Err(self.decision_refused(id, d).await?),
                 Err(e) => Err(Error::sdk(SERVICE, &e)),
             }
         })
@@ -827,7 +830,7 @@ impl Store for DynamoStore {
         target: &'a str,
     ) -> BoxFuture<'a, Option<HostDecision>> {
         Box::pin(async move {
-            self.get_item(deployment_pk(id), &format!("DECISION#{app}#{target}"))
+            self.get_item(deployment_pk(id), &host_decision_sk(app, target))
                 .await?
                 .as_ref()
                 .map(host_decision_from)
@@ -849,7 +852,7 @@ impl Store for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .key("pk", deployment_pk(id))
-                .key("sk", host_decision_sk(&d.app, &d.target))
+                .key("sk", s(host_decision_sk(&d.app, &d.target)))
                 .condition_expression("attempt = :a AND attribute_not_exists(#action)")
                 .expression_attribute_names("#action", "action")
                 .expression_attribute_names("#by", "by")
@@ -866,12 +869,7 @@ impl Store for DynamoStore {
             };
             match update.send().await {
                 Ok(out) => host_decision_from(&out.attributes.unwrap_or_default()),
-                Err(e) if is_condition_failed(&e) => {
-                    match self.get_host_decision(id, &d.app, &d.target).await? {
-                        Some(latest) => Err(host_decided(id, &latest)),
-                        None => Err(no_host_decision(id, &d.app, &d.target)),
-                    }
-                }
+                Err(e) if is_condition_failed(&e) => Err(self.decision_refused(id, d).await?),
                 Err(e) => Err(Error::sdk(SERVICE, &e)),
             }
         })
