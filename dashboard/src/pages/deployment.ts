@@ -622,51 +622,58 @@ function gatesPanel(ctx: Ctx, d: DeploymentDetail, gates: string[]): HTMLElement
         h('p', null, t('gate.waiting', { gate })),
         canDecide
           ? [
-              h('label', { for: id }, t('gate.comment')),
-              h('textarea', {
-                id,
-                rows: 2,
-                value: drafts.get(id) ?? '',
-                oninput: (ev: Event) => drafts.set(id, (ev.target as HTMLTextAreaElement).value),
-              }),
+              ...commentBox(ctx, id),
               h(
                 'div',
                 { class: 'row' },
-                h(
-                  'button',
-                  {
-                    class: 'btn primary',
-                    disabled: busy,
-                    onclick: () => {
-                      const comment = drafts.get(id) ?? '';
-                      void act(ctx, 'gates', async () => {
-                        await ctx.api.decide(d.id, gate, true, comment);
-                        drafts.delete(id);
-                      }, 'gate.decided');
-                    },
-                  },
-                  t('gate.approve'),
-                ),
-                h(
-                  'button',
-                  {
-                    class: 'btn danger',
-                    disabled: busy,
-                    onclick: () => {
-                      const comment = drafts.get(id) ?? '';
-                      void act(ctx, 'gates', async () => {
-                        await ctx.api.decide(d.id, gate, false, comment);
-                        drafts.delete(id);
-                      }, 'gate.decided');
-                    },
-                  },
-                  t('gate.reject'),
-                ),
+                decideButton(ctx, 'gates', id, 'btn primary', t('gate.approve'), (comment) => ctx.api.decide(d.id, gate, true, comment)),
+                decideButton(ctx, 'gates', id, 'btn danger', t('gate.reject'), (comment) => ctx.api.decide(d.id, gate, false, comment)),
               ),
             ]
           : h('p', { class: 'muted' }, t('gate.needs_approver')),
       );
     }),
+  );
+}
+
+/** The comment box of one pending decision; its draft survives the page's refreshes. */
+function commentBox(ctx: Ctx, id: string): HTMLElement[] {
+  return [
+    h('label', { for: id }, ctx.t('gate.comment')),
+    h('textarea', {
+      id,
+      rows: 2,
+      value: drafts.get(id) ?? '',
+      oninput: (ev: Event) => drafts.set(id, (ev.target as HTMLTextAreaElement).value),
+    }),
+  ];
+}
+
+/** A button that sends a decision with the drafted comment of `id`, then forgets the draft. */
+function decideButton(
+  ctx: Ctx,
+  at: 'gates' | 'decisions',
+  id: string,
+  cls: string,
+  label: string,
+  send: (comment: string) => Promise<unknown>,
+  attrs: Record<string, string> = {},
+): HTMLElement {
+  return h(
+    'button',
+    {
+      ...attrs,
+      class: cls,
+      disabled: busy,
+      onclick: () => {
+        const comment = drafts.get(id) ?? '';
+        void act(ctx, at, async () => {
+          await send(comment);
+          drafts.delete(id);
+        }, 'gate.decided');
+      },
+    },
+    label,
   );
 }
 
@@ -688,22 +695,7 @@ function decisionsPanel(ctx: Ctx, d: DeploymentDetail, waiting: DecisionProgress
     waiting.map((x) => {
       const id = `decision-${`${x.app}-${x.target}`.replace(/[^\w-]/g, '_')}`;
       const button = (action: FailureAction, cls: string, label: string): HTMLElement =>
-        h(
-          'button',
-          {
-            class: cls,
-            'data-action': action,
-            disabled: busy,
-            onclick: () => {
-              const comment = drafts.get(id) ?? '';
-              void act(ctx, 'decisions', async () => {
-                await ctx.api.decideTarget(d.id, x.app, x.target, action, comment);
-                drafts.delete(id);
-              }, 'gate.decided');
-            },
-          },
-          label,
-        );
+        decideButton(ctx, 'decisions', id, cls, label, (comment) => ctx.api.decideTarget(d.id, x.app, x.target, action, comment), { 'data-action': action });
       return h(
         'div',
         { class: 'decision', 'data-app': x.app, 'data-target': x.target },
@@ -711,13 +703,7 @@ function decisionsPanel(ctx: Ctx, d: DeploymentDetail, waiting: DecisionProgress
         hookOutput(ctx, d.id, x.app, x.target, x.attempt),
         canDecide
           ? [
-              h('label', { for: id }, t('gate.comment')),
-              h('textarea', {
-                id,
-                rows: 2,
-                value: drafts.get(id) ?? '',
-                oninput: (ev: Event) => drafts.set(id, (ev.target as HTMLTextAreaElement).value),
-              }),
+              ...commentBox(ctx, id),
               h(
                 'div',
                 { class: 'row' },
