@@ -101,6 +101,7 @@ def main():
                 dlq = r.value(redrive["deadLetterTargetArn"]).removeprefix("arn-of:")
             queues[r.value(props["QueueName"])] = {
                 "dlq": dlq,
+                "max_receive_count": int(redrive["maxReceiveCount"]) if redrive else None,
                 "visibility_timeout": props.get("VisibilityTimeout", 30),
             }
         elif kind == "AWS::S3::Bucket":
@@ -130,6 +131,9 @@ def main():
                 })
         functions[r.value(props["FunctionName"])] = {
             "timeout": props.get("Timeout", global_timeout),
+            "environment": {
+                k: r.value(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()
+            },
             "sqs_sources": sources,
             "code_uri": props.get("CodeUri"),
             "binary": res.get("Metadata", {}).get("BuildProperties", {}).get("Binary"),

@@ -76,7 +76,7 @@ pub(crate) async fn start(
         });
         let handler: pollers::Handler = Arc::new(move |event| {
             let operator = Arc::clone(&operator);
-            Box::pin(async move { operator.handle_sqs(event).await })
+            Box::pin(async move { operator.handle_sqs(event, None).await })
         });
         tasks.push(tokio::spawn(pollers::run(
             "k8s",

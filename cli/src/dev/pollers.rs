@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use boreas_aws::queues::{Message, Queues, ReceiveOptions};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use boreas_aws::batch::lambda_event;
+use boreas_aws::queues::{Queues, ReceiveOptions};
 use tokio::sync::watch;
 
 /// How long a failed message stays hidden before it is received again.
@@ -22,28 +23,6 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A function's handler over one SQS batch.
 pub(crate) type Handler =
     Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
-
-/// The Lambda event of received messages.
-fn event(queue_arn: &str, messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = Some(m.id.clone());
-            r.receipt_handle = Some(m.receipt_handle.clone());
-            r.body = Some(m.body.clone());
-            r.attributes.insert(
-                "ApproximateReceiveCount".to_owned(),
-                m.receive_count.to_string(),
-            );
-            r.event_source = Some("aws:sqs".to_owned());
-            r.event_source_arn = Some(queue_arn.to_owned());
-            r
-        })
-        .collect();
-    event
-}
 
 /// Polls `queue_url` until `stop` turns true, handing each batch to `handler`.
 pub(crate) async fn run(
@@ -81,7 +60,7 @@ pub(crate) async fn run(
         if messages.is_empty() {
             continue;
         }
-        let response = handler(event(&arn, &messages)).await;
+        let response = handler(lambda_event(&arn, &messages)).await;
         for m in &messages {
             let failed = response
                 .batch_item_failures

@@ -4,9 +4,77 @@
 
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::time::SystemTime;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
+
+use crate::queues::{Message, epoch_millis};
+
+/// The record attribute with the first receive time, as Lambda names it.
+const FIRST_RECEIVE: &str = "ApproximateFirstReceiveTimestamp";
+
+/// The Lambda event of `messages` received from the queue `queue_arn`, with the record fields and
+/// system attributes Lambda's SQS event source fills in.
+pub fn lambda_event(queue_arn: &str, messages: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.id.clone());
+            r.receipt_handle = Some(m.receipt_handle.clone());
+            r.body = Some(m.body.clone());
+            r.attributes.insert(
+                "ApproximateReceiveCount".to_owned(),
+                m.receive_count.to_string(),
+            );
+            if let Some(ms) = m.first_received.and_then(|t| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_millis())
+            }) {
+                r.attributes
+                    .insert(FIRST_RECEIVE.to_owned(), ms.to_string());
+            }
+            r.event_source = Some("aws:sqs".to_owned());
+            r.event_source_arn = Some(queue_arn.to_owned());
+            r
+        })
+        .collect();
+    event
+}
+
+/// When SQS first handed out the record's message.
+pub fn first_received(record: &SqsMessage) -> Option<SystemTime> {
+    record
+        .attributes
+        .get(FIRST_RECEIVE)
+        .and_then(|ms| epoch_millis(ms))
+}
+
+/// The URL of the queue an SQS record came from, from its `eventSourceARN`
+/// (`arn:PARTITION:sqs:REGION:ACCOUNT:NAME`); SQS finds a queue by the URL's account and name.
+pub fn queue_url(record: &SqsMessage) -> Option<String> {
+    let arn = record.event_source_arn.as_deref()?;
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("sqs"), Some(region), Some(account), Some(name)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let suffix = if partition == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Some(format!("https://sqs.{region}.{suffix}/{account}/{name}"))
+}
 
 /// How the records of one batch are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,5 +256,44 @@ mod tests {
         })
         .await;
         assert_eq!(failed(&response), [""]);
+    }
+
+    #[test]
+    fn records_carry_the_first_receive_and_name_their_queue() {
+        let first = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_979_200_123);
+        let message = Message {
+            id: "m0".into(),
+            receipt_handle: "r0".into(),
+            body: "{}".into(),
+            attributes: Default::default(),
+            receive_count: 2,
+            first_received: Some(first),
+        };
+        let event = lambda_event(
+            "arn:aws:sqs:eu-west-1:123456789012:boreas-k8s-main",
+            &[message],
+        );
+        let record = &event.records[0];
+        assert_eq!(
+            record.attributes["ApproximateFirstReceiveTimestamp"],
+            "1764979200123"
+        );
+        assert_eq!(record.attributes["ApproximateReceiveCount"], "2");
+        assert_eq!(first_received(record), Some(first));
+        assert_eq!(
+            queue_url(record).as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/boreas-k8s-main")
+        );
+        let mut china = record.clone();
+        china.event_source_arn = Some("arn:aws-cn:sqs:cn-north-1:123456789012:q".into());
+        assert_eq!(
+            queue_url(&china).as_deref(),
+            Some("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q")
+        );
+        let mut other = record.clone();
+        other.event_source_arn = Some("arn:aws:sns:eu-west-1:123456789012:q".into());
+        assert_eq!(queue_url(&other), None);
+        other.attributes.clear();
+        assert_eq!(first_received(&other), None);
     }
 }

@@ -57,30 +57,41 @@ pub const SUBSTITUTION_KEYS: [&str; 3] = ["TableName", "EventsQueueUrl", "QueueU
 /// Bytes of randomness in each generated secret (hex encoded).
 const SECRET_BYTES: usize = 32;
 
+/// Receives of a cluster-queue message before its dead-letter queue: the Lambda operator hands a
+/// command still rolling out back to the queue at the end of each invocation, so a 900 s rollout
+/// under its 60 s timeout takes up to 17 receives, plus the [`MAX_RECEIVE_COUNT`] of any command.
+pub const K8S_MAX_RECEIVE_COUNT: u32 = 25;
+
 /// A queue with a dead-letter queue, as the template declares it.
 #[derive(Debug, Clone, Copy)]
 struct QueueSpec {
     key: &'static str,
     /// Six times the timeout of the function that consumes it (the template says the same).
     visibility_timeout_secs: u32,
+    /// Receives before the dead-letter queue.
+    max_receive_count: u32,
 }
 
 const QUEUES: [QueueSpec; 4] = [
     QueueSpec {
         key: "plan",
         visibility_timeout_secs: 720,
+        max_receive_count: MAX_RECEIVE_COUNT,
     },
     QueueSpec {
         key: "events",
         visibility_timeout_secs: 180,
+        max_receive_count: MAX_RECEIVE_COUNT,
     },
     QueueSpec {
         key: "inventory",
         visibility_timeout_secs: 180,
+        max_receive_count: MAX_RECEIVE_COUNT,
     },
     QueueSpec {
         key: "k8s",
         visibility_timeout_secs: 360,
+        max_receive_count: K8S_MAX_RECEIVE_COUNT,
     },
 ];
 
@@ -90,6 +101,8 @@ pub struct ProvisionedQueue {
     pub name: String,
     pub url: String,
     pub visibility_timeout_secs: u32,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
     pub dlq_name: String,
     pub dlq_url: String,
 }
@@ -565,7 +578,7 @@ async fn ensure_queue_with_dlq(
         .ok_or_else(|| Error::malformed(&dlq_url, "the queue has no QueueArn attribute"))?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": MAX_RECEIVE_COUNT,
+        "maxReceiveCount": spec.max_receive_count,
     });
     let attributes = BTreeMap::from([
         (
@@ -579,6 +592,7 @@ async fn ensure_queue_with_dlq(
         name: name.to_owned(),
         url,
         visibility_timeout_secs: spec.visibility_timeout_secs,
+        max_receive_count: spec.max_receive_count,
         dlq_name,
         dlq_url,
     })

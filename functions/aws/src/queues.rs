@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
@@ -29,6 +29,9 @@ pub struct Message {
     pub attributes: BTreeMap<String, String>,
     /// How often it has been received, this time included.
     pub receive_count: u32,
+    /// When it was first received (SQS's `ApproximateFirstReceiveTimestamp`): work that spans
+    /// several deliveries counts its time limits from here.
+    pub first_received: Option<SystemTime>,
 }
 
 /// How to receive.
@@ -82,6 +85,13 @@ pub trait Queues: Send + Sync + fmt::Debug {
     fn ensure_queue<'a>(&'a self, name: &'a str) -> BoxFuture<'a, String>;
     /// The URL of queue `name`; [`Error::NotFound`] if it does not exist.
     fn queue_url<'a>(&'a self, name: &'a str) -> BoxFuture<'a, String>;
+}
+
+/// A time SQS gives as milliseconds since the Unix epoch (`ApproximateFirstReceiveTimestamp`,
+/// `SentTimestamp`), in the text form both the SQS API and Lambda's SQS records use.
+pub fn epoch_millis(text: &str) -> Option<SystemTime> {
+    let ms: u64 = text.parse().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))
 }
 
 /// The [`Queues`] on SQS.
@@ -224,8 +234,9 @@ impl Queues for SqsQueues {
                 .wait_time_seconds(seconds(options.wait, "wait", MAX_WAIT)?)
                 .max_number_of_messages(i32::from(options.max_messages))
                 .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_system_attribute_names(
-                    MessageSystemAttributeName::ApproximateReceiveCount,
+                    MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
                 );
             if let Some(v) = options.visibility {
                 request = request.visibility_timeout(seconds(v, "visibility", MAX_VISIBILITY)?);
@@ -251,18 +262,20 @@ impl Queues for SqsQueues {
                         .into_iter()
                         .filter_map(|(k, v)| Some((k, v.string_value?)))
                         .collect();
-                    let receive_count = m
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    let system = |name| m.attributes.as_ref().and_then(|a| a.get(&name));
+                    let receive_count = system(MessageSystemAttributeName::ApproximateReceiveCount)
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(1);
+                    let first_received =
+                        system(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp)
+                            .and_then(|ms| epoch_millis(ms));
                     Ok(Message {
                         id,
                         receipt_handle,
                         body: m.body.unwrap_or_default(),
                         attributes,
                         receive_count,
+                        first_received,
                     })
                 })
                 .collect()

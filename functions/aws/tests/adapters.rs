@@ -1319,6 +1319,9 @@ async fn queues_are_ensured_once_and_messages_leased_and_deleted() {
         (second[0].id.as_str(), second[0].receive_count),
         (first[0].id.as_str(), 2)
     );
+    // The first receive's time stays with the message (work spanning deliveries counts from it).
+    assert!(first[0].first_received.is_some());
+    assert_eq!(second[0].first_received, first[0].first_received);
     queues
         .delete(&url, &second[0].receipt_handle)
         .await

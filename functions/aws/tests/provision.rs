@@ -264,6 +264,11 @@ async fn provisioning_matches_the_template() {
             q.name
         );
         assert_eq!(template_queues[&q.name]["dlq"], q.dlq_name);
+        assert_eq!(
+            template_queues[&q.name]["max_receive_count"], q.max_receive_count,
+            "receives before the dead-letter queue of {}",
+            q.name
+        );
     }
     let template_queue_names: BTreeSet<String> = template_queues.keys().cloned().collect();
     assert_eq!(template_queue_names, local_queues, "queues");

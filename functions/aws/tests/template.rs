@@ -6,7 +6,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use boreas_aws::names::Names;
-use boreas_aws::provision::{GSI1, SUBSTITUTION_KEYS, TTL_ATTRIBUTE};
+use boreas_aws::provision::{
+    GSI1, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
+};
 use common::{project_asl, run, stdout_of_success, template, template_facts, venv_bin};
 use serde_json::Value;
 
@@ -275,6 +277,36 @@ fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
             assert!(q["dlq"].is_null(), "{name}");
         } else {
             assert_eq!(q["dlq"], Names::dlq(name), "{name}");
+        }
+    }
+}
+
+/// The Lambda operator hands a command still rolling out back to its queue once per invocation:
+/// the queue's dead-letter threshold leaves room for the longest rollout the function allows, plus
+/// the receives any other command may need.
+#[test]
+fn the_cluster_queue_outlasts_the_longest_rollout_of_the_lambda_operator() {
+    let facts = template_facts("boreas");
+    let operator = &facts["functions"]["boreas-k8s-operator"];
+    let timeout = operator["timeout"].as_u64().unwrap();
+    let rollout: u64 = operator["environment"]["BOREAS_ROLLOUT_TIMEOUT_SECONDS"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Each invocation waits until 5 s (the operator's LAMBDA_RESERVE) before its deadline.
+    let per_receive = timeout - 5;
+    let receives = facts["queues"]["boreas-k8s-main"]["max_receive_count"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        receives >= rollout.div_ceil(per_receive) + u64::from(MAX_RECEIVE_COUNT),
+        "{receives} receives for a {rollout} s rollout in {per_receive} s slices"
+    );
+    assert_eq!(receives, u64::from(K8S_MAX_RECEIVE_COUNT));
+    for (name, q) in facts["queues"].as_object().unwrap() {
+        if name != "boreas-k8s-main" && !name.ends_with("-dlq") {
+            assert_eq!(q["max_receive_count"], MAX_RECEIVE_COUNT, "{name}");
         }
     }
 }

@@ -51,6 +51,13 @@ pub enum Error {
         /// The progress deadline's condition message, or the timeout that passed.
         reason: String,
     },
+    /// This delivery's time ran out while the rollout still runs; never reported: the message
+    /// comes again and the wait goes on (see [`crate::handler::Delivery`]).
+    #[error("{what} is still rolling out when this delivery's time is up")]
+    OutOfTime {
+        /// `namespace/name`.
+        what: String,
+    },
     /// The Step Functions task the command belongs to is over (timed out or answered): stop working.
     #[error("the task of this command is over: {0}")]
     TaskGone(String),
@@ -70,7 +77,7 @@ impl Error {
             Self::ClusterUnreachable { .. } => ErrorType::ClusterUnreachable,
             Self::Apply { .. } => ErrorType::ApplyFailed,
             Self::RolloutTimeout { .. } => ErrorType::RolloutTimeout,
-            Self::TaskGone(_) | Self::Aws(_) => ErrorType::Internal,
+            Self::OutOfTime { .. } | Self::TaskGone(_) | Self::Aws(_) => ErrorType::Internal,
         }
     }
 

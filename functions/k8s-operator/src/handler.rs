@@ -1,7 +1,7 @@
 //! The one command handler, shared by the Lambda and the in-cluster poller.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use boreas_aws::orchestrator::Orchestrator;
 use boreas_aws::queues::Queues;
@@ -61,6 +61,9 @@ pub enum Outcome {
     Reported,
     /// The command's task was already over (timed out or answered); nothing left to report.
     Abandoned(String),
+    /// The change is applied but the rollout still runs and this delivery's time is up: a later
+    /// delivery of the same message goes on waiting (see [`Delivery::until`]).
+    Waiting,
     /// The result could not be reported (Step Functions unreachable): keep the message so that
     /// it is delivered again, and the idempotent work is checked and reported then.
     Retry(String),
@@ -69,7 +72,40 @@ pub enum Outcome {
 impl Outcome {
     /// Whether the message is finished with and may be deleted.
     pub fn settled(&self) -> bool {
-        !matches!(self, Self::Retry(_))
+        !matches!(self, Self::Retry(_) | Self::Waiting)
+    }
+}
+
+/// One delivery of a command: how long it may run, and when the command was first delivered.
+///
+/// A Lambda invocation ends at its deadline while a rollout may take many minutes. So a command
+/// is carried out over several deliveries of its message: each one applies (idempotently, from
+/// the record on the Deployment) and waits until the rollout completes or [`Delivery::until`]
+/// comes; then the message goes back to the queue for a short while. The rollout's time limit
+/// counts from the first delivery, so it fires after the same time however the wait is split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// When SQS first handed out the message; `None`: now.
+    pub first_received: Option<SystemTime>,
+    /// When this delivery must stop waiting and answer [`Outcome::Waiting`]; `None`: never (the
+    /// in-cluster poller, which renews its lease instead).
+    pub until: Option<Instant>,
+}
+
+impl Delivery {
+    /// When a rollout allowed `limit` must be over, as an instant of this process.
+    fn deadline(&self, limit: Duration) -> Instant {
+        let now = Instant::now();
+        match self.first_received {
+            Some(first) => {
+                let end = first + limit;
+                match end.duration_since(SystemTime::now()) {
+                    Ok(left) => now + left,
+                    Err(_) => now,
+                }
+            }
+            None => now + limit,
+        }
     }
 }
 
@@ -139,14 +175,14 @@ fn rollout_limit(configured: Duration, timeout_seconds: Option<u64>) -> Duration
     }
 }
 
-/// Carries out `cmd` on the cluster and reports the result on its task token.
-pub async fn handle_command(ctx: &Ctx, cmd: Command) -> Outcome {
+/// Carries out `cmd` on the cluster within `delivery` and reports the result on its task token.
+pub async fn handle_command(ctx: &Ctx, cmd: Command, delivery: Delivery) -> Outcome {
     let span =
         tracing::info_span!("command", command_id = %cmd.command_id, action = cmd.action.as_str());
-    handle(ctx, cmd).instrument(span).await
+    handle(ctx, cmd, delivery).instrument(span).await
 }
 
-async fn handle(ctx: &Ctx, cmd: Command) -> Outcome {
+async fn handle(ctx: &Ctx, cmd: Command, delivery: Delivery) -> Outcome {
     if let Action::Status {} = cmd.action {
         return match send_inventory(ctx, &cmd.environment, None).await {
             Ok(()) => Outcome::Reported,
@@ -170,13 +206,17 @@ async fn handle(ctx: &Ctx, cmd: Command) -> Outcome {
         }
     }
     let result = if cmd.target == ctx.cluster {
-        run(ctx, &cmd).await
+        run(ctx, &cmd, &delivery).await
     } else {
         Err(Error::InvalidCommand(format!(
             "the command is for cluster {:?} but reached the operator of cluster {:?}",
             cmd.target, ctx.cluster
         )))
     };
+    if let Err(Error::OutOfTime { what }) = &result {
+        tracing::info!(what = %what, "still rolling out; a later delivery goes on waiting");
+        return Outcome::Waiting;
+    }
     if let Action::Deploy { app, .. } | Action::Rollback { app, .. } = &cmd.action
         && !matches!(result, Err(Error::TaskGone(_)))
         && let Err(e) = send_inventory(ctx, &cmd.environment, Some(app)).await
@@ -229,7 +269,7 @@ pub(crate) async fn report(ctx: &Ctx, cmd: &Command, result: Result<TaskResult, 
     }
 }
 
-async fn run(ctx: &Ctx, cmd: &Command) -> Result<TaskResult, Error> {
+async fn run(ctx: &Ctx, cmd: &Command, delivery: &Delivery) -> Result<TaskResult, Error> {
     match &cmd.action {
         Action::Deploy {
             deployment_id,
@@ -249,7 +289,8 @@ async fn run(ctx: &Ctx, cmd: &Command) -> Result<TaskResult, Error> {
                     "a Kubernetes deploy needs a weight from 1 to 100, not {weight:?}"
                 ))
             })?;
-            deploy(ctx, cmd, deployment_id, app, version, w, weight).await
+            let target = Target { version, w, weight };
+            deploy(ctx, cmd, delivery, deployment_id, app, target).await
         }
         Action::Rollback {
             deployment_id,
@@ -272,6 +313,7 @@ async fn run(ctx: &Ctx, cmd: &Command) -> Result<TaskResult, Error> {
             rollback(
                 ctx,
                 cmd,
+                delivery,
                 deployment_id,
                 app,
                 from_version,
@@ -315,17 +357,38 @@ async fn delete(api: &Api<Deployment>, ns: &str, name: &str) -> Result<(), Error
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the command's fields, unpacked once
+/// Where a deploy takes the app.
+struct Target<'a> {
+    version: &'a str,
+    w: &'a K8sWorkload,
+    weight: u8,
+}
+
+/// When the wait of one delivery ends: the rollout's deadline, or the delivery's end.
+#[derive(Debug, Clone, Copy)]
+struct Until {
+    deadline: Instant,
+    delivery: Option<Instant>,
+}
+
+impl Until {
+    fn new(ctx: &Ctx, cmd: &Command, delivery: &Delivery) -> Self {
+        Self {
+            deadline: delivery.deadline(rollout_limit(ctx.rollout_timeout, cmd.timeout_seconds)),
+            delivery: delivery.until,
+        }
+    }
+}
+
 async fn deploy(
     ctx: &Ctx,
     cmd: &Command,
+    delivery: &Delivery,
     deployment_id: &str,
     app: &str,
-    version: &str,
-    w: &K8sWorkload,
-    weight: u8,
+    Target { version, w, weight }: Target<'_>,
 ) -> Result<TaskResult, Error> {
-    let deadline = Instant::now() + rollout_limit(ctx.rollout_timeout, cmd.timeout_seconds);
+    let until = Until::new(ctx, cmd, delivery);
     let mut beat = Beat::new(ctx, cmd);
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &w.namespace);
     let stable = get(&api, &w.namespace, &w.deployment)
@@ -361,8 +424,8 @@ async fn deploy(
         apply(&api, &w.namespace, &w.deployment, &doc).await?;
         let doc = rollout::canary_apply(&stable, app, &w.container, canary, &w.image, version);
         apply(&api, &w.namespace, &canary_name, &doc).await?;
-        wait_ready(&api, &w.namespace, &canary_name, deadline, &mut beat).await?;
-        wait_ready(&api, &w.namespace, &w.deployment, deadline, &mut beat).await?;
+        wait_ready(&api, &w.namespace, &canary_name, until, &mut beat).await?;
+        wait_ready(&api, &w.namespace, &w.deployment, until, &mut beat).await?;
     } else {
         tracing::info!(r = record.replicas, "full rollout of the stable Deployment");
         let doc = rollout::stable_apply(
@@ -375,7 +438,7 @@ async fn deploy(
             Some(version),
         );
         apply(&api, &w.namespace, &w.deployment, &doc).await?;
-        wait_ready(&api, &w.namespace, &w.deployment, deadline, &mut beat).await?;
+        wait_ready(&api, &w.namespace, &w.deployment, until, &mut beat).await?;
         delete(&api, &w.namespace, &canary_name).await?;
     }
     Ok(TaskResult {
@@ -403,13 +466,14 @@ fn current_image(stable: &Deployment, w: &K8sWorkload) -> Result<String, Error> 
 async fn rollback(
     ctx: &Ctx,
     cmd: &Command,
+    delivery: &Delivery,
     deployment_id: &str,
     app: &str,
     from_version: &str,
     to_version: Option<&str>,
     w: Option<&K8sWorkload>,
 ) -> Result<TaskResult, Error> {
-    let deadline = Instant::now() + rollout_limit(ctx.rollout_timeout, cmd.timeout_seconds);
+    let until = Until::new(ctx, cmd, delivery);
     let mut beat = Beat::new(ctx, cmd);
     // Without a previous version the command names no Deployment: find the app's by its label.
     let (ns, name, container) = match w {
@@ -485,7 +549,7 @@ async fn rollback(
         to_version,
     );
     apply(&api, &ns, &name, &doc).await?;
-    wait_ready(&api, &ns, &name, deadline, &mut beat).await?;
+    wait_ready(&api, &ns, &name, until, &mut beat).await?;
     Ok(TaskResult {
         schema_version: SCHEMA_VERSION,
         target: ctx.cluster.clone(),
@@ -508,26 +572,40 @@ fn first_container(d: &Deployment) -> Option<String> {
 /// Consecutive watch errors (each after kube's backoff) before the cluster counts as unreachable.
 const WATCH_ERRORS: u32 = 5;
 
-/// Watches `name` until its rollout is complete, its progress deadline passes, or `deadline`;
+/// Watches `name` until its rollout is complete, its progress deadline passes, or `until`;
 /// heartbeats meanwhile.
 async fn wait_ready(
     api: &Api<Deployment>,
     ns: &str,
     name: &str,
-    deadline: Instant,
+    until: Until,
     beat: &mut Beat<'_>,
 ) -> Result<Deployment, Error> {
     let what = key(ns, name);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = std::pin::pin!(watcher::watcher(api.clone(), config).default_backoff());
     let (mut seen, mut errors) = (false, 0);
+    let delivery_end = async {
+        match until.delivery {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut delivery_end = std::pin::pin!(delivery_end);
     loop {
         tokio::select! {
-            () = tokio::time::sleep_until(deadline) => {
+            // The rollout's own limit first: when both have come, the rollout has failed.
+            biased;
+            () = tokio::time::sleep_until(until.deadline) => {
                 return Err(Error::RolloutTimeout {
                     what,
                     reason: "the batch's timeout passed before the rollout completed".into(),
                 });
+            }
+            () = &mut delivery_end => {
+                // A last heartbeat covers the time until the next delivery.
+                beat.send().await?;
+                return Err(Error::OutOfTime { what });
             }
             () = beat.tick() => beat.send().await?,
             event = stream.next() => match event {

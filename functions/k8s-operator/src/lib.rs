@@ -14,5 +14,5 @@ pub mod poller;
 pub mod rollout;
 
 pub use error::Error;
-pub use handler::{Ctx, Outcome, handle_command, inventory_event, send_inventory};
+pub use handler::{Ctx, Delivery, Outcome, handle_command, inventory_event, send_inventory};
 pub use operator::{Clusters, Operator};

@@ -11,7 +11,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         boreas_k8s_operator::Operator::from_env(&boreas_aws::env::Env::process(), None).await?;
     let operator = &operator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(operator.handle_sqs(event.payload).await)
+        let until = boreas_k8s_operator::operator::wait_until(event.context.deadline);
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(
+            operator.handle_sqs(event.payload, Some(until)).await,
+        )
     }))
     .await
 }

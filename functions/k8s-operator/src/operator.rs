@@ -4,8 +4,8 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use boreas_aws::batch::{Concurrency, Settle, handle_batch};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use boreas_aws::batch::{self, Concurrency, Settle, handle_batch};
 use boreas_aws::env::Env;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::Orchestrator;
@@ -13,16 +13,34 @@ use boreas_aws::queues::Queues;
 use boreas_aws::secrets::Secrets;
 use boreas_core::command::{Command, TaskFailure};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::handler::{Ctx, Outcome, handle_command};
+use crate::handler::{Ctx, Delivery, Outcome, handle_command};
 
 /// Commands handled at the same time, from one Lambda batch or by the in-cluster poller: the apps
 /// of one stage roll out in parallel.
 pub const CONCURRENT_COMMANDS: NonZeroUsize = NonZeroUsize::new(8).expect("not zero");
 
+/// What a Lambda invocation keeps back from its deadline after it stops waiting: for the
+/// inventory, the report to Step Functions and hiding the records still rolling out.
+pub const LAMBDA_RESERVE: Duration = Duration::from_secs(5);
+
+/// How long a record still rolling out stays hidden before the next invocation goes on waiting.
+pub const RESUME_AFTER: Duration = Duration::from_secs(5);
+
 /// How long a rollout may take when `BOREAS_ROLLOUT_TIMEOUT_SECONDS` does not say.
 const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Until when an invocation whose deadline is `deadline_ms` (milliseconds since the Unix epoch, as
+/// the Lambda context gives it) may wait for rollouts: [`LAMBDA_RESERVE`] before it.
+pub fn wait_until(deadline_ms: u64) -> Instant {
+    let deadline = std::time::UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + left.saturating_sub(LAMBDA_RESERVE)
+}
 
 /// Where the operator gets a client for a cluster.
 #[derive(Clone)]
@@ -125,13 +143,13 @@ impl Operator {
     }
 
     /// One queue message: read the command, get its cluster, hand it to [`handle_command`].
-    pub async fn handle_message(&self, body: &str) -> Outcome {
+    pub async fn handle_message(&self, body: &str, delivery: Delivery) -> Outcome {
         let cmd = match Command::from_json(body) {
             Ok(cmd) => cmd,
             Err(e) => return self.refuse(body, &Error::from(e)).await,
         };
         match self.context(&cmd.target).await {
-            Ok(ctx) => handle_command(&ctx, cmd).await,
+            Ok(ctx) => handle_command(&ctx, cmd, delivery).await,
             Err(e) => self.fail_without_cluster(&cmd, e).await,
         }
     }
@@ -177,21 +195,30 @@ impl Operator {
         }
     }
 
-    /// The Lambda entry: every record handled (up to [`CONCURRENT_COMMANDS`] at a time); those
-    /// whose outcome could not be reported are returned as batch item failures, so SQS delivers
-    /// them again.
-    pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// The Lambda entry: every record handled (up to [`CONCURRENT_COMMANDS`] at a time), each
+    /// waiting for its rollout at most until `until` (the invocation's deadline less
+    /// [`LAMBDA_RESERVE`]; `None`: until done). Records whose outcome could not be reported are
+    /// returned as batch item failures, so SQS delivers them again; so are those still rolling
+    /// out, hidden for only [`RESUME_AFTER`] so that the wait goes on soon.
+    pub async fn handle_sqs(&self, event: SqsEvent, until: Option<Instant>) -> SqsBatchResponse {
         handle_batch(
             event,
             Concurrency::Bounded(CONCURRENT_COMMANDS),
             |record| async move {
+                let delivery = Delivery {
+                    first_received: batch::first_received(&record),
+                    until,
+                };
                 let outcome = match record.body.as_deref() {
-                    Some(body) => self.handle_message(body).await,
+                    Some(body) => self.handle_message(body, delivery).await,
                     None => Outcome::Failed(TaskFailure {
                         error_type: boreas_core::command::ErrorType::InvalidCommand,
                         cause: "an SQS record without a body".into(),
                     }),
                 };
+                if outcome == Outcome::Waiting {
+                    self.resume_soon(&record).await;
+                }
                 if outcome.settled() {
                     Settle::Delete
                 } else {
@@ -200,6 +227,24 @@ impl Operator {
             },
         )
         .await
+    }
+
+    /// Hides a record still rolling out for [`RESUME_AFTER`] instead of the queue's visibility
+    /// timeout (sized for a whole invocation and its retries).
+    async fn resume_soon(&self, record: &SqsMessage) {
+        let (Some(url), Some(receipt)) = (batch::queue_url(record), &record.receipt_handle) else {
+            tracing::warn!(
+                "a record without its queue or receipt handle comes back after the queue's visibility timeout"
+            );
+            return;
+        };
+        if let Err(e) = self
+            .queues
+            .change_visibility(&url, receipt, RESUME_AFTER)
+            .await
+        {
+            tracing::warn!(error = %e, "the rollout goes on after the queue's visibility timeout");
+        }
     }
 
     /// The operator as configured by the environment, with cluster clients from `clusters`
@@ -249,5 +294,32 @@ impl Operator {
             inventory_queue_url,
             rollout_timeout,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::{LAMBDA_RESERVE, wait_until};
+
+    fn ms(t: SystemTime) -> u64 {
+        u64::try_from(t.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+    }
+
+    #[test]
+    fn waits_end_the_reserve_before_the_invocations_deadline() {
+        let now = tokio::time::Instant::now();
+        let until = wait_until(ms(SystemTime::now() + Duration::from_secs(60)));
+        let left = until - now;
+        let want = Duration::from_secs(60) - LAMBDA_RESERVE;
+        assert!(
+            left <= want && left > want - Duration::from_secs(1),
+            "{left:?}"
+        );
+        // A deadline closer than the reserve (or past) leaves no wait at all.
+        let soon = wait_until(ms(SystemTime::now() + Duration::from_secs(2)));
+        assert!(soon <= tokio::time::Instant::now() + Duration::from_millis(10));
+        assert!(wait_until(0) <= tokio::time::Instant::now());
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use boreas_aws::queues::{Message, ReceiveOptions};
 use tokio::sync::{Semaphore, watch};
 
+use crate::handler::Delivery;
 use crate::operator::{CONCURRENT_COMMANDS, Operator};
 
 /// How the poller polls.
@@ -77,6 +78,11 @@ pub async fn run(
 }
 
 async fn handle(operator: &Operator, options: &PollOptions, message: Message) {
+    // No end of its own: the lease is renewed while the command runs.
+    let delivery = Delivery {
+        first_received: message.first_received,
+        until: None,
+    };
     let lease = async {
         let mut every = tokio::time::interval(options.lease / 2);
         every.tick().await;
@@ -92,7 +98,7 @@ async fn handle(operator: &Operator, options: &PollOptions, message: Message) {
         }
     };
     let outcome = tokio::select! {
-        o = operator.handle_message(&message.body) => o,
+        o = operator.handle_message(&message.body, delivery) => o,
         () = lease => unreachable!("the lease loop never ends"),
     };
     if outcome.settled() {

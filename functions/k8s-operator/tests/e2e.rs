@@ -7,24 +7,124 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use boreas_aws::batch::lambda_event;
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
 use boreas_k8s_fixture::FixtureOptions;
+use boreas_k8s_operator::Operator;
+use boreas_k8s_operator::operator::{LAMBDA_RESERVE, wait_until};
 use boreas_k8s_operator::poller::{self, PollOptions};
 use common::{NS, Platform, input, stable};
 
-/// Delivers the cluster queue's messages to the Lambda handler the way the SQS event source does
-/// (deleting what it does not report as failed) until the execution ends; returns the shapes of
-/// the stable and canary Deployments after each handled command.
-async fn drive_lambda(
-    p: &Platform,
-    arn: &str,
-    app: &str,
-) -> Vec<(Option<(u64, String)>, Option<(u64, String)>)> {
-    let operator = p.lambda_operator(Duration::from_secs(60));
-    let queues = SqsQueues::from_config(&p.config);
+/// The operator as a Lambda function behind the cluster queue's SQS event source: each invocation
+/// gets what one poll received and a deadline `timeout` away; SQS deletes what the function does
+/// not report failed.
+struct LambdaSource<'a> {
+    p: &'a Platform,
+    operator: Operator,
+    queues: SqsQueues,
+    queue_arn: String,
+    timeout: Duration,
+}
+
+/// One invocation of the function.
+struct Invocation {
+    /// The commands it was given.
+    bodies: Vec<String>,
+    /// How long it ran.
+    took: Duration,
+    /// How many it reported failed (left for another delivery).
+    redelivered: usize,
+}
+
+impl<'a> LambdaSource<'a> {
+    async fn new(p: &'a Platform, timeout: Duration) -> Self {
+        let queue_arn = aws_sdk_sqs::Client::new(&p.config)
+            .get_queue_attributes()
+            .queue_url(&p.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        Self {
+            p,
+            operator: p.lambda_operator(Duration::from_secs(900)),
+            queues: SqsQueues::from_config(&p.config),
+            queue_arn,
+            timeout,
+        }
+    }
+
+    /// One poll and, when it received commands, one invocation with them.
+    async fn invoke_once(&self) -> Option<Invocation> {
+        let options = ReceiveOptions {
+            wait: Duration::from_secs(1),
+            max_messages: 10,
+            // The template's visibility timeout of the cluster queue.
+            visibility: Some(Duration::from_secs(360)),
+        };
+        let messages = self
+            .queues
+            .receive(&self.p.queue_url, &options)
+            .await
+            .unwrap();
+        if messages.is_empty() {
+            return None;
+        }
+        let deadline = SystemTime::now() + self.timeout;
+        let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis();
+        let started = Instant::now();
+        let response = self
+            .operator
+            .handle_sqs(
+                lambda_event(&self.queue_arn, &messages),
+                Some(wait_until(u64::try_from(deadline_ms).unwrap())),
+            )
+            .await;
+        let took = started.elapsed();
+        let failed = |id: &str| {
+            response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+        };
+        for m in messages.iter().filter(|m| !failed(&m.id)) {
+            self.queues
+                .delete(&self.p.queue_url, &m.receipt_handle)
+                .await
+                .unwrap();
+        }
+        Some(Invocation {
+            bodies: messages.iter().map(|m| m.body.clone()).collect(),
+            took,
+            redelivered: response.batch_item_failures.len(),
+        })
+    }
+}
+
+/// `(replicas, image)` of the stable and the canary Deployment.
+type Shapes = (Option<(u64, String)>, Option<(u64, String)>);
+
+/// What driving an execution through the Lambda saw.
+struct Driven {
+    /// The shapes after each invocation.
+    shapes: Vec<Shapes>,
+    invocations: Vec<Invocation>,
+}
+
+/// Runs the Lambda (deadline `timeout` per invocation) on the cluster queue until the execution
+/// ends.
+async fn drive_lambda(p: &Platform, arn: &str, app: &str, timeout: Duration) -> Driven {
+    let source = LambdaSource::new(p, timeout).await;
     let sfn = aws_sdk_sfn::Client::new(&p.config);
-    let mut shapes = Vec::new();
+    let mut driven = Driven {
+        shapes: Vec::new(),
+        invocations: Vec::new(),
+    };
     loop {
         let status = sfn
             .describe_execution()
@@ -33,39 +133,14 @@ async fn drive_lambda(
             .await
             .unwrap();
         if status.status().as_str() != "RUNNING" {
-            return shapes;
+            return driven;
         }
-        let options = ReceiveOptions {
-            wait: Duration::from_secs(1),
-            max_messages: 10,
-            visibility: Some(Duration::from_secs(120)),
-        };
-        let messages = queues.receive(&p.queue_url, &options).await.unwrap();
-        if messages.is_empty() {
-            continue;
+        if let Some(invocation) = source.invoke_once().await {
+            driven.invocations.push(invocation);
+            driven
+                .shapes
+                .push((p.shape(app), p.shape(&format!("{app}-canary"))));
         }
-        let mut event = SqsEvent::default();
-        for m in &messages {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(m.id.clone());
-            record.receipt_handle = Some(m.receipt_handle.clone());
-            record.body = Some(m.body.clone());
-            event.records.push(record);
-        }
-        let response = operator.handle_sqs(event).await;
-        for m in &messages {
-            if !response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == m.id)
-            {
-                queues
-                    .delete(&p.queue_url, &m.receipt_handle)
-                    .await
-                    .unwrap();
-            }
-        }
-        shapes.push((p.shape(app), p.shape(&format!("{app}-canary"))));
     }
 }
 
@@ -77,7 +152,9 @@ async fn the_lambda_rolls_out_10_50_100_and_answers_the_state_machine() {
     let arn = p
         .execute(&input(deployment, "web", "v2", "v1", &[10, 50, 100]))
         .await;
-    let shapes = drive_lambda(&p, &arn, "web").await;
+    let shapes = drive_lambda(&p, &arn, "web", Duration::from_secs(60))
+        .await
+        .shapes;
     let (status, error) = p.finished(&arn, Duration::from_secs(30)).await;
     assert_eq!(status, "SUCCEEDED", "{error:?}");
     let v1 = "shop/web:v1".to_owned();
@@ -155,6 +232,125 @@ async fn the_lambda_rolls_out_10_50_100_and_answers_the_state_machine() {
     assert_eq!(apps[0]["ready_replicas"], 10);
     assert_eq!(apps[0]["track"], "stable");
     boreas_core::command::Event::from_json(&last.to_string()).expect("a Boreas inventory event");
+    p.cluster.stop().await;
+}
+
+/// A rollout that takes 90 s under a 60 s Lambda timeout: the first invocation applies and waits
+/// until its time is nearly up, then hands the command back to the queue; a later one goes on
+/// waiting (re-applying nothing new) and answers the state machine.
+#[tokio::test]
+async fn a_rollout_longer_than_the_lambda_timeout_goes_on_in_a_later_invocation() {
+    let p = Platform::start(FixtureOptions::default()).await;
+    p.cluster
+        .create(&stable("slow", 2, "shop/slow:v1"))
+        .unwrap();
+    p.cluster
+        .ready_after("shop/slow:v2", Duration::from_secs(90));
+    let deployment = "dep-slow-v2";
+    let mut plan = input(deployment, "slow", "v2", "v1", &[100]);
+    plan.stages[0].apps[0].timeout_seconds = 180;
+    let arn = p.execute(&plan).await;
+    let timeout = Duration::from_secs(60);
+    let driven = drive_lambda(&p, &arn, "slow", timeout).await;
+    let (status, error) = p.finished(&arn, Duration::from_secs(30)).await;
+    assert_eq!(status, "SUCCEEDED", "{error:?}");
+    let took: Vec<Duration> = driven.invocations.iter().map(|i| i.took).collect();
+    assert!(took.len() >= 2, "the rollout spans invocations: {took:?}");
+    for t in &took {
+        assert!(
+            *t < timeout,
+            "every invocation ends before its deadline: {took:?}"
+        );
+    }
+    // The first invocation waited until the reserve before its deadline, and handed the command back.
+    assert!(
+        took[0] >= timeout - LAMBDA_RESERVE - Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(driven.invocations[0].redelivered, 1);
+    assert_eq!(driven.invocations.last().unwrap().redelivered, 0);
+    assert_eq!(p.shape("slow"), Some((2, "shop/slow:v2".to_owned())));
+    assert_eq!(
+        p.target_attr(deployment, "slow", "status").await.as_deref(),
+        Some("succeeded")
+    );
+    // Each later invocation re-applied the same documents: one generation for the rollout.
+    let slow = p.cluster.get(NS, "slow").unwrap();
+    assert_eq!(slow["metadata"]["generation"], 2, "{slow}");
+    p.cluster.stop().await;
+}
+
+/// The rollout's time limit counts from the command's first delivery, however short each
+/// invocation is; after the rollback, a late delivery of the same deploy changes nothing.
+#[tokio::test]
+async fn the_rollout_limit_spans_invocations_and_a_late_deploy_never_undoes_the_rollback() {
+    let p = Platform::start(FixtureOptions {
+        // Only the operator's own limit ends this rollout.
+        progress_deadline: Duration::from_secs(600),
+        ..FixtureOptions::default()
+    })
+    .await;
+    p.cluster
+        .create(&stable("late", 2, "shop/late:v1"))
+        .unwrap();
+    p.cluster.never_ready("shop/late:v2");
+    let deployment = "dep-late-v2";
+    let mut plan = input(deployment, "late", "v2", "v1", &[100]);
+    // The operator gives up 10 s after the first delivery, before the task's own 12 s timeout.
+    plan.stages[0].apps[0].timeout_seconds = 12;
+    let arn = p.execute(&plan).await;
+    // Invocations of at most 3 s of waiting each.
+    let driven = drive_lambda(&p, &arn, "late", LAMBDA_RESERVE + Duration::from_secs(3)).await;
+    let (status, error) = p.finished(&arn, Duration::from_secs(30)).await;
+    assert_ne!(status, "SUCCEEDED", "{error:?}");
+    assert_eq!(
+        p.target_attr(deployment, "late", "error_type")
+            .await
+            .as_deref(),
+        Some("Boreas.RolloutTimeout"),
+        "the operator's limit, counted across invocations, fired before the task timed out"
+    );
+    assert_eq!(
+        p.target_attr(deployment, "late", "status").await.as_deref(),
+        Some("rolled_back")
+    );
+    let deploy = driven
+        .invocations
+        .iter()
+        .flat_map(|i| &i.bodies)
+        .find(|b| {
+            matches!(
+                boreas_core::command::Command::from_json(b).map(|c| c.action),
+                Ok(boreas_core::command::Action::Deploy { .. })
+            )
+        })
+        .expect("the deploy command")
+        .clone();
+    assert!(
+        driven
+            .invocations
+            .iter()
+            .filter(|i| i.bodies.contains(&deploy))
+            .count()
+            >= 2,
+        "the deploy waited over several invocations"
+    );
+    // Standard queues may deliver a message again late: the deploy comes once more.
+    let source = LambdaSource::new(&p, Duration::from_secs(60)).await;
+    source
+        .queues
+        .send(&p.queue_url, &deploy, &Default::default())
+        .await
+        .unwrap();
+    let late = loop {
+        if let Some(i) = source.invoke_once().await {
+            break i;
+        }
+    };
+    assert_eq!(late.bodies, [deploy]);
+    assert_eq!(late.redelivered, 0, "dropped, not kept for another try");
+    assert_eq!(p.shape("late"), Some((2, "shop/late:v1".to_owned())));
+    assert_eq!(p.shape("late-canary"), None);
     p.cluster.stop().await;
 }
 
@@ -286,7 +482,9 @@ async fn a_stale_command_never_touches_the_cluster() {
             attempt: 0,
         },
     };
-    let outcome = operator.handle_message(&stale.to_json()).await;
+    let outcome = operator
+        .handle_message(&stale.to_json(), Default::default())
+        .await;
     assert!(
         matches!(outcome, boreas_k8s_operator::Outcome::Abandoned(_)),
         "{outcome:?}"
@@ -329,7 +527,9 @@ async fn a_first_deployment_rollback_leaves_another_apps_deployment_alone() {
             workload: None,
         },
     };
-    let outcome = operator.handle_message(&rollback.to_json()).await;
+    let outcome = operator
+        .handle_message(&rollback.to_json(), Default::default())
+        .await;
     assert!(
         matches!(&outcome, boreas_k8s_operator::Outcome::Succeeded(r) if r.version.is_none()),
         "{outcome:?}"

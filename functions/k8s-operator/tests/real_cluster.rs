@@ -8,7 +8,7 @@ use std::time::Duration;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_core::command::{Action, Command, ErrorType, K8sWorkload, SCHEMA_VERSION, Workload};
-use boreas_k8s_operator::{Ctx, Outcome, handle_command};
+use boreas_k8s_operator::{Ctx, Delivery, Outcome, handle_command};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
@@ -89,7 +89,12 @@ async fn gray_rollout_and_rollback_on_the_cluster_in_kubeconfig() {
         )
     };
     for (weight, canary) in [(10, Some(1)), (50, Some(2)), (100, None)] {
-        let outcome = handle_command(&ctx, deploy("e2e-1", weight, "nginx:1.28")).await;
+        let outcome = handle_command(
+            &ctx,
+            deploy("e2e-1", weight, "nginx:1.28"),
+            Delivery::default(),
+        )
+        .await;
         assert!(
             matches!(outcome, Outcome::Succeeded(_)),
             "{weight}%: {outcome:?}"
@@ -98,7 +103,12 @@ async fn gray_rollout_and_rollback_on_the_cluster_in_kubeconfig() {
         assert_eq!(c.and_then(|c| c.spec.replicas), canary, "{weight}%");
     }
     // An image that never pulls: the progress deadline fails the step, the rollback restores.
-    let outcome = handle_command(&ctx, deploy("e2e-2", 50, "nginx:does-not-exist-boreas")).await;
+    let outcome = handle_command(
+        &ctx,
+        deploy("e2e-2", 50, "nginx:does-not-exist-boreas"),
+        Delivery::default(),
+    )
+    .await;
     let Outcome::Failed(f) = outcome else {
         panic!("{outcome:?}")
     };
@@ -114,7 +124,7 @@ async fn gray_rollout_and_rollback_on_the_cluster_in_kubeconfig() {
             workload: Some(workload(&ns, "nginx:1.28")),
         },
     );
-    let outcome = handle_command(&ctx, rollback).await;
+    let outcome = handle_command(&ctx, rollback, Delivery::default()).await;
     assert!(matches!(outcome, Outcome::Succeeded(_)), "{outcome:?}");
     let d = api.get(NAME).await.unwrap();
     assert_eq!(d.spec.replicas, Some(4));

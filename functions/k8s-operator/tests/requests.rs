@@ -8,7 +8,7 @@ use std::time::Duration;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::queues::SqsQueues;
 use boreas_core::command::{Action, Command, ErrorType, K8sWorkload, SCHEMA_VERSION, Workload};
-use boreas_k8s_operator::{Ctx, Outcome, handle_command};
+use boreas_k8s_operator::{Ctx, Delivery, Outcome, handle_command};
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
@@ -74,7 +74,8 @@ async fn a_gray_step_applies_the_stable_as_boreas_with_force_and_only_its_fields
     let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(mock, "default");
     let ctx = ctx(client).await;
-    let run = tokio::spawn(async move { handle_command(&ctx, deploy(10)).await });
+    let run =
+        tokio::spawn(async move { handle_command(&ctx, deploy(10), Delivery::default()).await });
     let stable = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "shop", "generation": 1},
@@ -155,7 +156,8 @@ async fn a_gray_step_applies_the_stable_as_boreas_with_force_and_only_its_fields
 async fn a_missing_deployment_is_workload_not_found() {
     let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = ctx(kube::Client::new(mock, "default")).await;
-    let run = tokio::spawn(async move { handle_command(&ctx, deploy(100)).await });
+    let run =
+        tokio::spawn(async move { handle_command(&ctx, deploy(100), Delivery::default()).await });
     let (_, send) = handle.next_request().await.unwrap();
     send.send_response(status(404, "NotFound"));
     let (_, send) = handle.next_request().await.unwrap();

@@ -1,9 +1,10 @@
 //! A simulated Deployment controller: moves each Deployment's status towards its spec one pod per
-//! tick, the way a rolling update looks from the API (new pods come up, old ones go away), and
-//! stalls on images the test declared never-ready until the progress deadline passes.
+//! tick, the way a rolling update looks from the API (new pods come up, old ones go away), stalls
+//! on images the test declared never-ready until the progress deadline passes, and holds back the
+//! pods of slow-starting images until their start-up time has passed.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +12,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::store::Store;
+
+/// How the pods of an image the test singled out start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Startup {
+    /// Never ready: the rollout stalls until the progress deadline passes.
+    Never,
+    /// Ready only this long after their rollout began, then one per tick as usual.
+    After(Duration),
+}
 
 /// Pods of one Deployment, as the simulation counts them.
 #[derive(Debug, Clone)]
@@ -63,15 +73,12 @@ impl Controller {
     pub(crate) fn tick(
         &mut self,
         store: &Mutex<Store>,
-        never_ready: &Mutex<HashSet<String>>,
+        startups: &Mutex<HashMap<String, Startup>>,
         deadline: Duration,
     ) {
         let snapshot = store.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
         self.pods.retain(|k, _| snapshot.contains_key(k));
-        let never_ready = never_ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let startups = startups.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for (key, object) in snapshot {
             let desired = object
                 .pointer("/spec/replicas")
@@ -79,7 +86,11 @@ impl Controller {
                 .and_then(|r| u32::try_from(r).ok())
                 .unwrap_or(1);
             let hash = template_hash(&object);
-            let healthy = images(&object).iter().all(|i| !never_ready.contains(i));
+            let startup: Vec<Startup> = images(&object)
+                .iter()
+                .filter_map(|i| startups.get(i).copied())
+                .collect();
+            let healthy = !startup.contains(&Startup::Never);
             let pods = self.pods.entry(key.clone()).or_insert(Pods {
                 template: hash,
                 new: 0,
@@ -95,9 +106,14 @@ impl Controller {
                 pods.since = Instant::now();
             }
             pods.healthy = healthy;
+            let starting = startup
+                .iter()
+                .any(|s| matches!(s, Startup::After(d) if pods.since.elapsed() < *d));
             // maxSurge 25% (at least one) above the desired count while old pods remain.
             let surge = desired.div_ceil(4).max(1);
-            if healthy {
+            if starting {
+                // Still starting: no pod of the new template is up yet.
+            } else if healthy {
                 if pods.new < desired {
                     pods.new += 1;
                 }
@@ -174,7 +190,7 @@ impl Controller {
 /// Runs the controller every `tick` until the returned handle is aborted.
 pub(crate) fn spawn(
     store: Arc<Mutex<Store>>,
-    never_ready: Arc<Mutex<HashSet<String>>>,
+    startups: Arc<Mutex<HashMap<String, Startup>>>,
     tick: Duration,
     deadline: Duration,
 ) -> tokio::task::JoinHandle<()> {
@@ -183,7 +199,7 @@ pub(crate) fn spawn(
         let mut interval = tokio::time::interval(tick);
         loop {
             interval.tick().await;
-            controller.tick(&store, &never_ready, deadline);
+            controller.tick(&store, &startups, deadline);
         }
     })
 }

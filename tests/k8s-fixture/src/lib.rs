@@ -14,7 +14,8 @@
 //! - bearer-token authentication and per-namespace 403s, to exercise credentials and RBAC errors;
 //! - a simulated Deployment controller that moves `status` forward one pod per tick and can be told
 //!   that an image never becomes ready, after which `Progressing` turns `False` with reason
-//!   `ProgressDeadlineExceeded` once [`FixtureOptions::progress_deadline`] has passed.
+//!   `ProgressDeadlineExceeded` once [`FixtureOptions::progress_deadline`] has passed, or that its
+//!   pods take a while to start.
 //!
 //! What it simplifies: only `name`-keyed lists merge item by item (as containers, env and ports do);
 //! other lists are atomic; no pods or ReplicaSets exist as objects; the progress deadline is the
@@ -24,7 +25,7 @@ mod controller;
 mod server;
 mod store;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,6 +37,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use controller::Startup;
 pub use store::ApiError;
 use store::{Store, Write};
 
@@ -107,7 +109,7 @@ impl Shared {
 pub struct FixtureCluster {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    never_ready: Arc<Mutex<HashSet<String>>>,
+    startups: Arc<Mutex<HashMap<String, Startup>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -129,7 +131,7 @@ impl FixtureCluster {
             .local_addr()
             .expect("a bound socket has an address");
         let store = Arc::new(Mutex::new(Store::new()));
-        let never_ready = Arc::new(Mutex::new(HashSet::new()));
+        let startups = Arc::new(Mutex::new(HashMap::new()));
         let shared = Arc::new(Shared {
             store: Arc::clone(&store),
             token: options.token.clone(),
@@ -158,14 +160,14 @@ impl FixtureCluster {
         };
         let controller = controller::spawn(
             store,
-            Arc::clone(&never_ready),
+            Arc::clone(&startups),
             options.tick,
             options.progress_deadline,
         );
         Self {
             addr,
             shared,
-            never_ready,
+            startups,
             tasks: vec![server, controller],
         }
     }
@@ -234,7 +236,13 @@ impl FixtureCluster {
 
     /// Pods of this image never become ready: rollouts to it stall and then exceed their deadline.
     pub fn never_ready(&self, image: &str) {
-        lock(&self.never_ready).insert(image.to_owned());
+        lock(&self.startups).insert(image.to_owned(), Startup::Never);
+    }
+
+    /// Pods of this image become ready only `startup` after their rollout began (a slow image
+    /// pull or warm-up), then one per tick.
+    pub fn ready_after(&self, image: &str, startup: Duration) {
+        lock(&self.startups).insert(image.to_owned(), Startup::After(startup));
     }
 
     /// Every request to `namespace` is answered 403 Forbidden from now on.
