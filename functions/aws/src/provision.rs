@@ -18,7 +18,8 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
@@ -43,6 +44,12 @@ pub const DEMO_REPOSITORY: &str = "localhost/boreas/demo";
 
 /// Name of the table's one global secondary index.
 pub const GSI1: &str = "gsi1";
+/// Versions by repository, deployments by environment (see [`crate::store`]).
+pub const GSI2: &str = "gsi2";
+/// Deployments by status.
+pub const GSI3: &str = "gsi3";
+/// Every global secondary index of the table, each on `{name}pk`/`{name}sk`, projection ALL.
+pub const INDEXES: [&str; 3] = [GSI1, GSI2, GSI3];
 /// The TTL attribute (epoch seconds) that expires webhook deliveries.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -321,25 +328,17 @@ async fn ensure_table(
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(string_attribute("pk")?)
-            .attribute_definitions(string_attribute("sk")?)
-            .attribute_definitions(string_attribute("gsi1pk")?)
-            .attribute_definitions(string_attribute("gsi1sk")?)
+            .set_attribute_definitions(Some(
+                [string_attribute("pk")?, string_attribute("sk")?]
+                    .into_iter()
+                    .chain(index_attributes(&INDEXES)?)
+                    .collect(),
+            ))
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(GSI1)
-                    .key_schema(key("gsi1pk", KeyType::Hash)?)
-                    .key_schema(key("gsi1sk", KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(|e| Error::invalid_input(e.to_string()))?,
-            )
+            .set_global_secondary_indexes(Some(
+                INDEXES.iter().map(|i| index(i)).collect::<Result<_, _>>()?,
+            ))
             .send()
             .await;
         match created {
@@ -368,16 +367,42 @@ async fn ensure_table(
             reason: format!("it exists with key schema {keys:?}, Boreas needs {want:?}"),
         });
     }
-    let indexes: Vec<String> = description
+    let mut indexes: Vec<String> = description
         .global_secondary_indexes()
         .iter()
         .filter_map(|g| g.index_name().map(str::to_owned))
         .collect();
-    if !indexes.iter().any(|i| i == GSI1) {
-        return Err(Error::Conflict {
-            what: format!("table {table}"),
-            reason: format!("it exists without the index {GSI1} (it has {indexes:?})"),
-        });
+    // A table made before an index existed gets it, one at a time (DynamoDB's rule), and its
+    // items get the index keys.
+    let missing: Vec<&str> = INDEXES
+        .into_iter()
+        .filter(|i| !indexes.iter().any(|have| have == i))
+        .collect();
+    for name in &missing {
+        client
+            .update_table()
+            .table_name(table)
+            .set_attribute_definitions(Some(index_attributes(&[name])?))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder()
+                    .create(create_index(name)?)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| Error::sdk("dynamodb", &e))?;
+        wait_for_active_table(client, table).await?;
+        changes.push(format!("added index {name} to table {table}"));
+        indexes.push((*name).to_owned());
+    }
+    // Also when an earlier run added the indexes but stopped before this (it is idempotent).
+    if exists {
+        let indexed = index_existing_items(client, table).await?;
+        if indexed > 0 {
+            changes.push(format!(
+                "gave {indexed} existing items of table {table} their index keys"
+            ));
+        }
     }
 
     let ttl = client
@@ -446,7 +471,8 @@ async fn ensure_table(
     Ok(indexes)
 }
 
-/// Polls until the table is ACTIVE (at once on an emulator; seconds on AWS).
+/// Polls until the table and its indexes are ACTIVE (at once on an emulator; seconds on AWS,
+/// longer for an index added to a large table).
 async fn wait_for_active_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -459,8 +485,13 @@ async fn wait_for_active_table(
             .send()
             .await
             .map_err(|e| Error::sdk("dynamodb", &e))?;
+        // An index being added answers queries only once it is ACTIVE too.
         if let Some(description) = described.table
             && description.table_status() == Some(&TableStatus::Active)
+            && description
+                .global_secondary_indexes()
+                .iter()
+                .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
         {
             return Ok(description);
         }
@@ -470,6 +501,117 @@ async fn wait_for_active_table(
         what: format!("table {table}"),
         reason: format!("not ACTIVE after {ATTEMPTS} checks"),
     })
+}
+
+/// The index `name` on `{name}pk`/`{name}sk`, projection ALL.
+fn index(name: &str) -> Result<GlobalSecondaryIndex, Error> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(&format!("{name}pk"), KeyType::Hash)?)
+        .key_schema(key(&format!("{name}sk"), KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| Error::invalid_input(e.to_string()))
+}
+
+/// The action that adds index `name` to an existing table.
+fn create_index(name: &str) -> Result<CreateGlobalSecondaryIndexAction, Error> {
+    let index = index(name)?;
+    CreateGlobalSecondaryIndexAction::builder()
+        .index_name(name)
+        .set_key_schema(Some(index.key_schema))
+        .set_projection(index.projection)
+        .build()
+        .map_err(|e| Error::invalid_input(e.to_string()))
+}
+
+/// The attribute definitions of the keys of `indexes`.
+fn index_attributes(indexes: &[&str]) -> Result<Vec<AttributeDefinition>, Error> {
+    indexes
+        .iter()
+        .flat_map(|i| [format!("{i}pk"), format!("{i}sk")])
+        .map(|a| string_attribute(&a))
+        .collect()
+}
+
+/// Gives versions and deployments written before `gsi2`/`gsi3` existed their keys of those
+/// indexes (see [`crate::store`]); the number given. A one-off Scan at provisioning time, never
+/// on a request path. A deployment whose status changed meanwhile keeps what its transition wrote.
+async fn index_existing_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<usize, Error> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let s = |v: String| AttributeValue::S(v);
+    let mut start = None;
+    let mut indexed = 0;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .filter_expression(
+                "(gsi1pk = :v OR gsi1pk = :d) AND (attribute_not_exists(gsi2pk) OR \
+                 (gsi1pk = :d AND attribute_not_exists(gsi3pk)))",
+            )
+            .expression_attribute_values(":v", s("VERSIONS".into()))
+            .expression_attribute_values(":d", s("DEPLOYMENTS".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::sdk("dynamodb", &e))?;
+        for item in out.items() {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            let (Some(pk), Some(sk), Some(order)) =
+                (item.get("pk"), item.get("sk"), text("gsi1sk"))
+            else {
+                continue;
+            };
+            let update = client
+                .update_item()
+                .table_name(table)
+                .key("pk", pk.clone())
+                .key("sk", sk.clone())
+                .expression_attribute_values(":order", s(order));
+            let update = if text("gsi1pk").as_deref() == Some("VERSIONS") {
+                let Some(repo) = text("repository") else {
+                    continue;
+                };
+                update
+                    .update_expression("SET gsi2pk = :g2, gsi2sk = :order")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":g2", s(format!("VERSIONS#{repo}")))
+            } else {
+                let (Some(env), Some(status)) = (text("environment"), text("status")) else {
+                    continue;
+                };
+                update
+                    .update_expression(
+                        "SET gsi2pk = :g2, gsi2sk = :order, gsi3pk = :g3, gsi3sk = :order",
+                    )
+                    .condition_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":g2", s(format!("DEPLOYMENTS#ENV#{env}")))
+                    .expression_attribute_values(":g3", s(format!("DEPLOYMENTS#STATUS#{status}")))
+                    .expression_attribute_values(":status", s(status))
+            };
+            match update.send().await {
+                Ok(_) => indexed += 1,
+                // Changed meanwhile by a writer that sets the keys itself.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(Error::sdk("dynamodb", &e)),
+            }
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(indexed),
+        }
+    }
 }
 
 /// The URL of `name`, or `None` when the queue does not exist.

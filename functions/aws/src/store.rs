@@ -25,8 +25,18 @@
 //! `{repo}` is the repository id, `host/full_name` lowercased ([`boreas_core::repository`]), so a
 //! webhook's repository is found with one `GetItem`.
 //!
-//! Table keys `pk`/`sk` (S); GSI `gsi1` on `gsi1pk`/`gsi1sk` (S), projection ALL; TTL on `expires_at`.
-//! Every list that must be newest first reads `gsi1` (or the `AUDIT` partition) backwards.
+//! Table keys `pk`/`sk` (S); GSIs `gsi1`, `gsi2`, `gsi3` on `gsiNpk`/`gsiNsk` (S), projection ALL;
+//! TTL on `expires_at`. Every list that must be newest first reads an index (or the `AUDIT`
+//! partition) backwards, and every filtered list reads only its own partition:
+//!
+//! | item       | gsi2pk / gsi2sk                                     | gsi3pk / gsi3sk                                       |
+//! | ---------- | --------------------------------------------------- | ----------------------------------------------------- |
+//! | version    | `VERSIONS#{repo}` / `{received_at}#{repo}#{name}`   |                                                       |
+//! | deployment | `DEPLOYMENTS#ENV#{env}` / `{created_at}#{id}`       | `DEPLOYMENTS#STATUS#{status}` / `{created_at}#{id}` (moved by every transition) |
+//!
+//! A list of deployments by status and environment reads the status's partition and filters it by
+//! environment. `boreas provision` adds indexes missing from an older table and gives its items
+//! their keys.
 //!
 //! Correctness rests on conditional writes, never on read-then-write:
 //! - a webhook delivery id is recorded once (`attribute_not_exists`, or the old record expired);

@@ -1153,6 +1153,106 @@ async fn dynamo_store_reports_an_unreadable_plan_as_malformed() {
     assert!(err.to_string().starts_with(expected), "{err}");
 }
 
+/// Filtered lists read only their own index partition: a Query on `gsi2` or `gsi3` by key, with a
+/// filter only where both a status and an environment are asked for, and never a Scan (seen
+/// through a recording proxy in front of the emulator).
+#[tokio::test]
+async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_partitions() {
+    use boreas_test_support::http::{RecordingServer, forward};
+    let (config, names) = provisioned().await;
+    let upstream = config
+        .endpoint_url()
+        .expect("the emulator's endpoint")
+        .to_owned();
+    let proxy = RecordingServer::start(move |r| forward(&upstream, r));
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .endpoint_url(proxy.url())
+            .build(),
+    );
+    let store = DynamoStore::new(client, names.table());
+    let unique = format!("keyed-{}", names.prefix());
+    store.put_version(&version(&unique, "v1", 1)).await.unwrap();
+    store
+        .create_deployment(&new_deployment(&format!("{unique}-d"), &unique, 2))
+        .await
+        .unwrap();
+    let page = PageRequest::first(10);
+    let versions = store.list_versions(Some(&unique), &page).await.unwrap();
+    assert_eq!(versions.items.len(), 1);
+    let by_env = DeploymentFilter {
+        environment: Some(unique.clone()),
+        status: None,
+    };
+    assert_eq!(
+        store
+            .list_deployments(&by_env, &page)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let by_status = DeploymentFilter {
+        environment: None,
+        status: Some(DeploymentStatus::Planned),
+    };
+    assert!(
+        !store
+            .list_deployments(&by_status, &page)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let both = DeploymentFilter {
+        environment: Some(unique.clone()),
+        status: Some(DeploymentStatus::Planned),
+    };
+    assert_eq!(
+        store
+            .list_deployments(&both, &page)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let queries: Vec<serde_json::Value> = proxy
+        .requests()
+        .iter()
+        .filter(|r| {
+            let target = r.header("x-amz-target").unwrap_or_default();
+            assert!(!target.ends_with(".Scan"), "a list scanned the table");
+            target.ends_with(".Query")
+        })
+        .map(|r| r.json())
+        .collect();
+    let keyed: Vec<(&str, &str, bool)> = queries
+        .iter()
+        .map(|q| {
+            (
+                q["IndexName"].as_str().unwrap(),
+                q["ExpressionAttributeValues"][":p"]["S"].as_str().unwrap(),
+                q.get("FilterExpression").is_some(),
+            )
+        })
+        .collect();
+    let (versions_of, to_env) = (
+        format!("VERSIONS#{unique}"),
+        format!("DEPLOYMENTS#ENV#{unique}"),
+    );
+    assert_eq!(
+        keyed,
+        [
+            ("gsi2", versions_of.as_str(), false),
+            ("gsi2", to_env.as_str(), false),
+            ("gsi3", "DEPLOYMENTS#STATUS#planned", false),
+            ("gsi3", "DEPLOYMENTS#STATUS#planned", true),
+        ]
+    );
+}
+
 /// The table holds only the token's hash, never the secret.
 #[tokio::test]
 async fn dynamo_store_keeps_token_secrets_out_of_the_table() {

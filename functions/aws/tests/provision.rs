@@ -348,3 +348,124 @@ fn definition_placeholders_match_the_template() {
             .collect();
     assert_eq!(placeholders(&definition), template_keys);
 }
+
+/// A table made before `gsi2` and `gsi3` existed gets them, and its versions and deployments get
+/// their keys, so the lists by repository, environment and status find what was stored before.
+#[tokio::test]
+async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    use boreas_aws::store::{DeploymentFilter, DynamoStore, PageRequest, Store, Transition};
+    use boreas_core::deployment::DeploymentStatus;
+    use boreas_test_support::records;
+
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix('u'));
+    let ddb = aws_sdk_dynamodb::Client::new(&cfg);
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    // The table as the previous release created it: `gsi1` only.
+    ddb.create_table()
+        .table_name(names.table())
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(["pk", "sk", "gsi1pk", "gsi1sk"].map(attr).to_vec()))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("gsi1")
+                .key_schema(key("gsi1pk", KeyType::Hash))
+                .key_schema(key("gsi1sk", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let store = DynamoStore::from_config(&cfg, names.table());
+    store
+        .put_version(&records::version("shop", "v1", "c1"))
+        .await
+        .unwrap();
+    let plan = boreas_core::plan::Plan {
+        environment: "prod".into(),
+        version: "v1".into(),
+        stages: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let new = records::new_deployment("dep-old", plan);
+    store.create_deployment(&new).await.unwrap();
+    store
+        .transition_deployment(
+            "dep-old",
+            &Transition::to(DeploymentStatus::Running, records::at(2)),
+        )
+        .await
+        .unwrap();
+    // Written by the previous release: no keys of the indexes it did not have.
+    for (pk, sk) in [("REPO#shop", "VERSION#v1"), ("DEP#dep-old", "META")] {
+        ddb.update_item()
+            .table_name(names.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .update_expression("REMOVE gsi2pk, gsi2sk, gsi3pk, gsi3sk")
+            .send()
+            .await
+            .unwrap();
+    }
+    let p = provision(&cfg, &names, &project_asl())
+        .await
+        .expect("provision");
+    assert_eq!(p.indexes, ["gsi1", "gsi2", "gsi3"]);
+    for change in [
+        "added index gsi2",
+        "added index gsi3",
+        "gave 2 existing items",
+    ] {
+        assert!(
+            p.changes.iter().any(|c| c.starts_with(change)),
+            "{change}: {:?}",
+            p.changes
+        );
+    }
+    let page = PageRequest::first(10);
+    let versions = store.list_versions(Some("shop"), &page).await.unwrap();
+    assert_eq!(versions.items.len(), 1);
+    for filter in [
+        DeploymentFilter {
+            environment: Some("prod".into()),
+            status: None,
+        },
+        DeploymentFilter {
+            environment: None,
+            status: Some(DeploymentStatus::Running),
+        },
+    ] {
+        let found = store.list_deployments(&filter, &page).await.unwrap();
+        assert_eq!(found.items.len(), 1, "{filter:?}");
+    }
+    // Nothing left to do on the next run.
+    let again = provision(&cfg, &names, &project_asl())
+        .await
+        .expect("provision");
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+}

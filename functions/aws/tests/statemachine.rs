@@ -99,6 +99,8 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
     );
     let records = p.records(&input.deployment_id).await;
     assert_eq!(records["META"]["status"], "succeeded");
+    // Listed under its new status (the status index's partition moves with it).
+    assert_eq!(records["META"]["gsi3pk"], "DEPLOYMENTS#STATUS#succeeded");
 
     // Every target got exactly one deploy, with the app's resolved workload; clusters get the batch weight.
     let received = workers.received();
@@ -236,6 +238,7 @@ async fn assert_rolled_back(
     let records = p.records(&input.deployment_id).await;
     assert_eq!(records["META"]["status"], "rolled_back");
     assert_eq!(records["META"]["failed_target"], "h3");
+    assert_eq!(records["META"]["gsi3pk"], "DEPLOYMENTS#STATUS#rolled_back");
     assert_eq!(records["APP#web"]["status"], "rolled_back");
     assert_eq!(records["APP#mail"]["status"], "rolled_back");
     assert!(!records.contains_key("APP#db"), "stage 2 never started");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use boreas_aws::names::Names;
 use boreas_aws::provision::{
-    GSI1, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
+    GSI1, GSI2, GSI3, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
 };
 use common::{project_asl, run, stdout_of_success, template, template_facts, venv_bin};
 use serde_json::Value;
@@ -234,7 +234,11 @@ fn table_has_the_contract_keys_index_ttl_and_pitr() {
     );
     assert_eq!(
         table["indexes"],
-        serde_json::json!({GSI1: {"HASH": "gsi1pk", "RANGE": "gsi1sk"}})
+        serde_json::json!({
+            GSI1: {"HASH": "gsi1pk", "RANGE": "gsi1sk"},
+            GSI2: {"HASH": "gsi2pk", "RANGE": "gsi2sk"},
+            GSI3: {"HASH": "gsi3pk", "RANGE": "gsi3sk"},
+        })
     );
     assert_eq!(table["ttl"], TTL_ATTRIBUTE);
     assert_eq!(table["pitr"], true);

@@ -63,6 +63,21 @@ pub(super) fn delivery_pk(provider: Provider, delivery_id: &str) -> AttributeVal
     s(format!("DELIVERY#{provider}#{delivery_id}"))
 }
 
+/// `gsi2pk` of the versions of `repo`.
+pub(super) fn versions_of(repo: &str) -> AttributeValue {
+    s(format!("VERSIONS#{repo}"))
+}
+
+/// `gsi2pk` of the deployments to `env`.
+pub(super) fn deployments_to(env: &str) -> AttributeValue {
+    s(format!("DEPLOYMENTS#ENV#{env}"))
+}
+
+/// `gsi3pk` of the deployments in `status`.
+pub(super) fn deployments_in(status: DeploymentStatus) -> AttributeValue {
+    s(format!("DEPLOYMENTS#STATUS#{}", status.as_str()))
+}
+
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -289,14 +304,14 @@ pub(super) fn last_delivery_from(item: &Item) -> Result<(String, LastDelivery), 
 
 pub(super) fn version_item(v: &VersionRecord) -> Item {
     let (repo, name) = (&v.version.repository, &v.version.name);
+    let newest_first = s(format!("{}#{repo}#{name}", v.received_at));
     let mut item = HashMap::from([
         ("pk".into(), repo_pk(repo)),
         ("sk".into(), s(format!("VERSION#{name}"))),
         ("gsi1pk".into(), s("VERSIONS")),
-        (
-            "gsi1sk".into(),
-            s(format!("{}#{repo}#{name}", v.received_at)),
-        ),
+        ("gsi1sk".into(), newest_first.clone()),
+        ("gsi2pk".into(), versions_of(repo)),
+        ("gsi2sk".into(), newest_first),
         ("repository".into(), s(repo)),
         ("name".into(), s(name)),
         ("commit".into(), s(&v.version.commit.0)),
@@ -341,11 +356,16 @@ pub(super) fn version_config_from(item: &Item) -> Result<String, Error> {
 
 /// The item of a deployment as created: `planned`.
 pub(super) fn new_deployment_item(new: &NewDeployment) -> Result<Item, Error> {
+    let newest_first = s(format!("{}#{}", new.created_at, new.id));
     Ok(HashMap::from([
         ("pk".into(), deployment_pk(&new.id)),
         ("sk".into(), s("META")),
         ("gsi1pk".into(), s("DEPLOYMENTS")),
-        ("gsi1sk".into(), s(format!("{}#{}", new.created_at, new.id))),
+        ("gsi1sk".into(), newest_first.clone()),
+        ("gsi2pk".into(), deployments_to(&new.environment)),
+        ("gsi2sk".into(), newest_first.clone()),
+        ("gsi3pk".into(), deployments_in(DeploymentStatus::Planned)),
+        ("gsi3sk".into(), newest_first),
         ("id".into(), s(&new.id)),
         ("repository".into(), s(&new.repository)),
         ("version".into(), s(&new.version)),

@@ -18,12 +18,12 @@ use boreas_core::webhook::Provider;
 use super::codec::{
     Item, LAST_DELIVERY, add_progress, agent_from, agent_item, api_token_from, api_token_item,
     app_progress_item, audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from,
-    deployment_pk, gate_from, host_decision_from, host_decision_item, host_decision_sk, json,
-    last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n, new_deployment_item,
-    output_pk, repo_pk, repository_from, repository_item, s, strings, target_progress_item,
-    task_output_from, task_output_item, token_hash_from, token_hash_pk, token_name_item,
-    token_name_pk, token_pk, version_config_from, version_config_item, version_from, version_item,
-    version_state_str,
+    deployment_pk, deployments_in, deployments_to, gate_from, host_decision_from,
+    host_decision_item, host_decision_sk, json, last_delivery_from, last_delivery_item,
+    lock_holder_from, lock_pk, n, new_deployment_item, output_pk, repo_pk, repository_from,
+    repository_item, s, strings, target_progress_item, task_output_from, task_output_item,
+    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
+    version_config_item, version_from, version_item, version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
@@ -33,12 +33,14 @@ use super::{
     VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
     epoch_seconds, lifecycle_times, rfc3339,
 };
+use crate::provision::{GSI1, GSI2, GSI3};
 use crate::{BoxFuture, Error};
 
 const SERVICE: &str = "dynamodb";
-const GSI1: &str = "gsi1";
 const TABLE_KEYS: &[&str] = &["pk", "sk"];
 const GSI1_KEYS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk"];
+const GSI2_KEYS: &[&str] = &["pk", "sk", "gsi2pk", "gsi2sk"];
+const GSI3_KEYS: &[&str] = &["pk", "sk", "gsi3pk", "gsi3sk"];
 /// A status change is retried after a lost race at most this often; the lifecycle is two steps
 /// deep, so a writer can lose at most twice before its change becomes illegal.
 const TRANSITION_ATTEMPTS: usize = 3;
@@ -402,20 +404,20 @@ impl Store for DynamoStore {
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<VersionRecord>> {
         Box::pin(async move {
-            let mut query = self
+            // Each repository's versions are a partition of `gsi2`; all of them, of `gsi1`.
+            let (index, key, keys) = match repo {
+                Some(repo) => (GSI2, versions_of(repo), GSI2_KEYS),
+                None => (GSI1, s("VERSIONS"), GSI1_KEYS),
+            };
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("VERSIONS"))
+                .index_name(index)
+                .key_condition_expression(format!("{index}pk = :p"))
+                .expression_attribute_values(":p", key)
                 .scan_index_forward(false);
-            if let Some(repo) = repo {
-                query = query
-                    .filter_expression("repository = :r")
-                    .expression_attribute_values(":r", s(repo));
-            }
-            let page = self.query_page(query, page, GSI1_KEYS).await?;
+            let page = self.query_page(query, page, keys).await?;
             Ok(Page {
                 items: page
                     .items
@@ -552,31 +554,29 @@ impl Store for DynamoStore {
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<Deployment>> {
         Box::pin(async move {
+            // A partition per status (`gsi3`) or environment (`gsi2`); with both, the status's
+            // partition (the smaller one for the statuses people filter on: running, planned),
+            // filtered by environment.
+            let (index, key, keys) = match (filter.status, &filter.environment) {
+                (Some(status), _) => (GSI3, deployments_in(status), GSI3_KEYS),
+                (None, Some(env)) => (GSI2, deployments_to(env), GSI2_KEYS),
+                (None, None) => (GSI1, s("DEPLOYMENTS"), GSI1_KEYS),
+            };
             let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("DEPLOYMENTS"))
+                .index_name(index)
+                .key_condition_expression(format!("{index}pk = :p"))
+                .expression_attribute_values(":p", key)
                 .scan_index_forward(false);
-            let mut conditions = Vec::new();
-            if let Some(status) = filter.status {
-                conditions.push("#status = :s");
+            if let (Some(_), Some(env)) = (filter.status, &filter.environment) {
                 query = query
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":s", s(status.as_str()));
-            }
-            if let Some(env) = &filter.environment {
-                conditions.push("#env = :e");
-                query = query
+                    .filter_expression("#env = :e")
                     .expression_attribute_names("#env", "environment")
                     .expression_attribute_values(":e", s(env));
             }
-            if !conditions.is_empty() {
-                query = query.filter_expression(conditions.join(" AND "));
-            }
-            let page = self.query_page(query, page, GSI1_KEYS).await?;
+            let page = self.query_page(query, page, keys).await?;
             Ok(Page {
                 items: page
                     .items
@@ -635,7 +635,8 @@ impl Store for DynamoStore {
                     });
                 }
                 let (starts, ends) = lifecycle_times(change.to);
-                let mut sets = vec!["#status = :to"];
+                // The status's index partition moves with it.
+                let mut sets = vec!["#status = :to", "gsi3pk = :g3"];
                 let mut update = self
                     .client
                     .update_item()
@@ -645,6 +646,7 @@ impl Store for DynamoStore {
                     .condition_expression("#status = :from")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":to", s(change.to.as_str()))
+                    .expression_attribute_values(":g3", deployments_in(change.to))
                     .expression_attribute_values(":from", s(current.status.as_str()))
                     .return_values(ReturnValue::AllNew);
                 if starts {
