@@ -9,7 +9,7 @@ use boreas_core::deployment::DeploymentStatus;
 
 use crate::call::{Call, bad_query};
 use crate::routes::Reply;
-use crate::{Api, Error, paginate};
+use crate::{Api, Error};
 
 pub(crate) async fn health(api: &Api, _: &Call<'_>) -> Result<Reply<wire::Health>, Error> {
     // One consistent read proves the table answers.
@@ -302,7 +302,8 @@ pub(crate) async fn target_outputs(
 
 pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire::Agent>, Error> {
     let page = call.page()?;
-    let agents = api.store.list_agents(call.query("env")).await?;
+    // One page from the store: a fleet's agents are never all read for one answer.
+    let found = api.store.agents_page(call.query("env"), &page).await?;
     // Timestamps are fixed-width RFC 3339 UTC, so they compare as strings.
     let cutoff = rfc3339(
         SystemTime::now()
@@ -310,10 +311,10 @@ pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire
             .unwrap_or(SystemTime::UNIX_EPOCH),
     );
     let now = rfc3339(SystemTime::now());
-    let keyed = agents
+    let items = found
+        .items
         .into_iter()
         .map(|a| {
-            let key = format!("{}\u{0}{}", a.env, a.host);
             let apps = crate::apps::inventory(&a);
             let unreachable = a.unreachable_at(&now);
             let store::Agent {
@@ -325,7 +326,7 @@ pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire
                 live_until: _,
                 apps: _,
             } = a;
-            let body = wire::Agent {
+            wire::Agent {
                 stale: last_seen < cutoff,
                 unreachable,
                 environment: env,
@@ -333,12 +334,13 @@ pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire
                 group,
                 last_seen,
                 apps,
-            };
-            (key, body)
+            }
         })
         .collect();
-    let (items, next_cursor) = paginate(keyed, &page)?;
-    Ok(wire::List { items, next_cursor })
+    Ok(wire::List {
+        items,
+        next_cursor: found.next,
+    })
 }
 
 pub(crate) async fn audit(

@@ -1236,6 +1236,23 @@ async fn apps_show_desired_version_coverage_and_drift() {
         ]
     );
     assert_eq!(r.body["items"][0]["apps"][0]["version"], "v2");
+    // Paged by the store, in the same order.
+    let first = call(&f.api, get("/api/agents", Role::Viewer).param("limit", "2")).await;
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = call(
+        &f.api,
+        get("/api/agents", Role::Viewer)
+            .param("limit", "2")
+            .param("cursor", cursor),
+    )
+    .await;
+    let hosts: Vec<&Value> = [&first, &rest]
+        .iter()
+        .flat_map(|r| r.body["items"].as_array().unwrap())
+        .map(|a| &a["host"])
+        .collect();
+    assert_eq!(hosts, ["api-staging-1", "api-staging-2", "api-staging-3"]);
+    assert_eq!(rest.body["next_cursor"], Value::Null);
     let r = call(
         &f.api,
         get("/api/agents", Role::Viewer).param("env", "prod"),

@@ -771,6 +771,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, bool>;
     /// Agents, of one environment or all, by environment then host.
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>>;
+    /// One page of [`Store::list_agents`], in the same order.
+    fn agents_page<'a>(
+        &'a self,
+        env: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<Agent>>;
 
     /// Creates or replaces the hook output of one target's command in deployment `id`.
     fn put_task_output<'a>(&'a self, id: &'a str, output: &'a TaskOutput) -> BoxFuture<'a, ()>;

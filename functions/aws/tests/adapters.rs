@@ -954,6 +954,17 @@ async fn agents_upsert_and_list(store: Arc<dyn Store>) {
     let staging = store.list_agents(Some("staging")).await.unwrap();
     assert_eq!(staging, [agent("staging", "s-1", 3), seen_again]);
     assert!(store.list_agents(Some("stag")).await.unwrap().is_empty());
+    // Page by page, in the same order.
+    for limit in [1, 2, 3] {
+        for (env, want) in [(None, &all), (Some("staging"), &staging)] {
+            let paged = all_pages(limit, |p| {
+                let store = store.clone();
+                async move { store.agents_page(env, &p).await }
+            })
+            .await;
+            assert_eq!(paged, *want, "{env:?}, {limit} a page");
+        }
+    }
     let silent = &staging[0];
     assert!(!silent.unreachable_at(&at(3 + 75)));
     assert!(silent.unreachable_at(&at(3 + 76)));

@@ -79,6 +79,22 @@ impl DynamoStore {
         &self.table
     }
 
+    /// The agents of `env` (or all), by environment then host.
+    fn agents_query(&self, env: Option<&str>) -> QueryFluentBuilder {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_values(":p", s("AGENTS"));
+        match env {
+            Some(env) => query
+                .key_condition_expression("gsi1pk = :p AND begins_with(gsi1sk, :env)")
+                .expression_attribute_values(":env", s(format!("{env}#"))),
+            None => query.key_condition_expression("gsi1pk = :p"),
+        }
+    }
+
     async fn get_item(&self, pk: AttributeValue, sk: &str) -> Result<Option<Item>, Error> {
         let out = self
             .client
@@ -1018,23 +1034,31 @@ impl Store for DynamoStore {
 
     fn list_agents<'a>(&'a self, env: Option<&'a str>) -> BoxFuture<'a, Vec<Agent>> {
         Box::pin(async move {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .expression_attribute_values(":p", s("AGENTS"));
-            query = match env {
-                Some(env) => query
-                    .key_condition_expression("gsi1pk = :p AND begins_with(gsi1sk, :env)")
-                    .expression_attribute_values(":env", s(format!("{env}#"))),
-                None => query.key_condition_expression("gsi1pk = :p"),
-            };
-            self.query_all(query)
+            self.query_all(self.agents_query(env))
                 .await?
                 .iter()
                 .map(agent_from)
                 .collect()
+        })
+    }
+
+    fn agents_page<'a>(
+        &'a self,
+        env: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<Agent>> {
+        Box::pin(async move {
+            let page = self
+                .query_page(self.agents_query(env), page, GSI1_KEYS)
+                .await?;
+            Ok(Page {
+                items: page
+                    .items
+                    .iter()
+                    .map(agent_from)
+                    .collect::<Result<_, _>>()?,
+                next: page.next,
+            })
         })
     }
 

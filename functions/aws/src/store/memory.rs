@@ -68,7 +68,17 @@ impl MemoryStore {
 }
 
 /// Newest-first page over `(sort key, item)` pairs: items whose key sorts before the cursor's.
-fn page_desc<T: Clone>(mut items: Vec<(String, T)>, page: &PageRequest) -> Result<Page<T>, Error> {
+fn page_desc<T: Clone>(items: Vec<(String, T)>, page: &PageRequest) -> Result<Page<T>, Error> {
+    page_of(items, page, true)
+}
+
+/// One page of `items` by key, the way a Query pages an index: newest (greatest) first when
+/// `descending`.
+fn page_of<T: Clone>(
+    mut items: Vec<(String, T)>,
+    page: &PageRequest,
+    descending: bool,
+) -> Result<Page<T>, Error> {
     let limit = page.checked_limit()?;
     let after =
         match &page.cursor {
@@ -78,9 +88,14 @@ fn page_desc<T: Clone>(mut items: Vec<(String, T)>, page: &PageRequest) -> Resul
             None => None,
         };
     items.sort_by(|a, b| b.0.cmp(&a.0));
-    let mut rest = items
-        .into_iter()
-        .filter(|(k, _)| after.as_ref().is_none_or(|a| k < a));
+    if !descending {
+        items.reverse();
+    }
+    let mut rest = items.into_iter().filter(|(k, _)| {
+        after
+            .as_ref()
+            .is_none_or(|a| if descending { k < a } else { k > a })
+    });
     let taken: Vec<(String, T)> = rest.by_ref().take(limit).collect();
     let next = match (taken.last(), rest.next()) {
         (Some((k, _)), Some(_)) => Some(encode_cursor(&[("k".to_owned(), k.clone())].into())),
@@ -671,6 +686,23 @@ impl Store for MemoryStore {
                 .filter(|a| env.is_none_or(|e| e == a.env))
                 .cloned()
                 .collect())
+        })
+    }
+
+    fn agents_page<'a>(
+        &'a self,
+        env: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<Agent>> {
+        Box::pin(async move {
+            let items = self
+                .lock()
+                .agents
+                .values()
+                .filter(|a| env.is_none_or(|e| e == a.env))
+                .map(|a| (format!("{}#{}", a.env, a.host), a.clone()))
+                .collect();
+            page_of(items, page, false)
         })
     }
 
