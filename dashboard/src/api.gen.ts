@@ -294,6 +294,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Only entries at or after this RFC 3339 date-time (e.g. 2026-12-06T00:00:00Z). */
+                    since?: string;
+                    /** @description Only entries before this RFC 3339 date-time. */
+                    until?: string;
                     /** @description Most items in the page. */
                     limit?: components["parameters"]["limit"];
                     /** @description `next_cursor` of the previous page. */
@@ -314,7 +318,7 @@ export interface paths {
                         "application/json": components["schemas"]["AuditEntryList"];
                     };
                 };
-                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                /** @description A time that is no RFC 3339 date-time, or an empty range. A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;

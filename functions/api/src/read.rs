@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use boreas_api_types as wire;
-use boreas_aws::store::{self, DeploymentFilter, VersionRecord, rfc3339};
+use boreas_aws::store::{self, DeploymentFilter, TimeRange, VersionRecord, parse_rfc3339, rfc3339};
 use boreas_core::deployment::DeploymentStatus;
 
 use crate::call::{Call, bad_query};
@@ -348,7 +348,20 @@ pub(crate) async fn audit(
     call: &Call<'_>,
 ) -> Result<wire::List<wire::AuditEntry>, Error> {
     let page = call.page()?;
-    let found = api.store.list_audit(&page).await?;
+    let time = |name: &str| {
+        call.query(name)
+            .map(|t| {
+                parse_rfc3339(t).ok_or_else(|| {
+                    bad_query(format!(
+                        "{name} {t:?} is not an RFC 3339 date-time such as 2026-12-06T00:00:00Z"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let range =
+        TimeRange::new(time("since")?, time("until")?).map_err(|e| bad_query(e.to_string()))?;
+    let found = api.store.list_audit(&range, &page).await?;
     let items = found
         .items
         .into_iter()

@@ -189,6 +189,11 @@ const APP: Param = text("name", "App name.");
 const TARGET_APP: Param = text("app", "App name.");
 const TARGET: Param = text("target", "Host name.");
 const ENV_FILTER: Param = text("env", "Only this environment.");
+const SINCE: Param = text(
+    "since",
+    "Only entries at or after this RFC 3339 date-time (e.g. 2026-12-06T00:00:00Z).",
+);
+const UNTIL: Param = text("until", "Only entries before this RFC 3339 date-time.");
 
 const BAD_BODY: (u16, &str) = (400, "Malformed JSON, or a field out of range.");
 const NO_DEPLOYMENT: (u16, &str) = (404, "Unknown deployment.");
@@ -469,10 +474,13 @@ pub const ROUTES: &[Route] = &[
         role: VIEWER,
         summary: "Audit trail, newest first",
         params: &[],
-        query: &[],
+        query: &[SINCE, UNTIL],
         paged: true,
         ok: OK,
-        errors: &[],
+        errors: &[(
+            400,
+            "A time that is no RFC 3339 date-time, or an empty range.",
+        )],
         endpoint: endpoint!(read::audit => wire::List<wire::AuditEntry>),
     },
     Route {

@@ -104,7 +104,7 @@ fn get(path: &str, role: Role) -> ApiRequest {
 
 async fn audit_len(store: &MemoryStore) -> usize {
     store
-        .list_audit(&PageRequest::first(1000))
+        .list_audit(&Default::default(), &PageRequest::first(1000))
         .await
         .unwrap()
         .items
@@ -440,7 +440,7 @@ async fn plan_adjustments_are_validated_and_audited() {
     assert_eq!(worker.pause.to_string(), "30s");
     let audit = f
         .store
-        .list_audit(&PageRequest::first(10))
+        .list_audit(&Default::default(), &PageRequest::first(10))
         .await
         .unwrap()
         .items;
@@ -544,7 +544,7 @@ async fn only_approvers_lift_manual_gates_and_the_audit_records_the_change() {
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
     let audit = f
         .store
-        .list_audit(&PageRequest::first(10))
+        .list_audit(&Default::default(), &PageRequest::first(10))
         .await
         .unwrap()
         .items;
@@ -555,6 +555,44 @@ async fn only_approvers_lift_manual_gates_and_the_audit_records_the_change() {
     assert_eq!(
         listed.body["items"][0]["detail"],
         json!(["api: pause manual -> 1s"])
+    );
+    // By time: everything so far is before a minute from now, nothing after it.
+    let later = rfc3339(SystemTime::now() + Duration::from_secs(60));
+    let before = call(
+        &f.api,
+        get("/api/audit", Role::Viewer).param("until", &later),
+    )
+    .await;
+    assert_eq!(before.body["items"], listed.body["items"]);
+    let after = call(
+        &f.api,
+        get("/api/audit", Role::Viewer).param("since", &later),
+    )
+    .await;
+    assert_eq!(after.body["items"], json!([]));
+    for (name, value, says) in [
+        ("since", "yesterday", "is not an RFC 3339 date-time"),
+        (
+            "until",
+            "2026-02-30T00:00:00Z",
+            "is not an RFC 3339 date-time",
+        ),
+    ] {
+        let r = call(&f.api, get("/api/audit", Role::Viewer).param(name, value)).await;
+        assert_eq!(r.body["error"], "bad_query", "{r:?}");
+        assert!(r.body["message"].as_str().unwrap().contains(says), "{r:?}");
+    }
+    let r = call(
+        &f.api,
+        get("/api/audit", Role::Viewer)
+            .param("since", &later)
+            .param("until", &later),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("is empty"),
+        "{r:?}"
     );
 }
 
@@ -672,7 +710,7 @@ async fn an_answer_that_did_not_reach_the_execution_is_sent_again_when_repeated(
     );
     let actions: Vec<String> = f
         .store
-        .list_audit(&PageRequest::first(10))
+        .list_audit(&Default::default(), &PageRequest::first(10))
         .await
         .unwrap()
         .items
@@ -749,7 +787,7 @@ async fn tokens_are_created_once_and_work_with_their_role() {
     assert_eq!(audit_len(&f.store).await, before);
     let audit = f
         .store
-        .list_audit(&PageRequest::first(1))
+        .list_audit(&Default::default(), &PageRequest::first(1))
         .await
         .unwrap()
         .items;

@@ -227,7 +227,7 @@ impl Platform {
 
     async fn audit(&self) -> Vec<(String, String, String)> {
         self.store
-            .list_audit(&PageRequest::first(100))
+            .list_audit(&Default::default(), &PageRequest::first(100))
             .await
             .unwrap()
             .items

@@ -306,6 +306,42 @@ impl DeploymentFilter {
     }
 }
 
+/// A span of time: from `since` (included) to `until` (excluded), either open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl TimeRange {
+    /// The span from `since` to `until`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `since` is not before `until`.
+    pub fn new(since: Option<SystemTime>, until: Option<SystemTime>) -> Result<Self, Error> {
+        if let (Some(a), Some(b)) = (since, until)
+            && a >= b
+        {
+            return Err(Error::invalid_input(format!(
+                "the range from {} to {} is empty",
+                rfc3339(a),
+                rfc3339(b)
+            )));
+        }
+        Ok(Self {
+            since: since.map(rfc3339),
+            until: until.map(rfc3339),
+        })
+    }
+
+    /// Whether a record keyed `{at}#…` (an RFC 3339 time as [`rfc3339`] writes it) is inside:
+    /// fixed-width times compare as strings, and `{until}#…` sorts after `{until}`.
+    fn holds(&self, key: &str) -> bool {
+        self.since.as_deref().is_none_or(|s| key >= s)
+            && self.until.as_deref().is_none_or(|u| key < u)
+    }
+}
+
 /// One page of a list: at most `limit` items after the position `cursor` marks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
@@ -808,8 +844,12 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Appends an audit entry.
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, ()>;
-    /// Audit entries newest first.
-    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>>;
+    /// Audit entries of `range`, newest first.
+    fn list_audit<'a>(
+        &'a self,
+        range: &'a TimeRange,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<AuditEntry>>;
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-29T17:13:05.042Z`), the fixed-width
@@ -835,6 +875,81 @@ pub fn rfc3339(t: SystemTime) -> String {
         rem % 60,
         since.subsec_millis()
     )
+}
+
+/// The instant an RFC 3339 date-time names (`2026-12-06T04:21:53Z`, with optional fractional
+/// seconds and a `Z` or `±HH:MM` offset); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &text[19..];
+    let mut nanos = 0i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        // Nanoseconds: the first nine digits, padded.
+        let mut padded: String = fraction[..digits].chars().take(9).collect();
+        while padded.len() < 9 {
+            padded.push('0');
+        }
+        nanos = padded.parse().ok()?;
+        rest = &fraction[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours: i64 = rest[1..3].parse().ok()?;
+            let minutes: i64 = rest[4..6].parse().ok()?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm, as in [`rfc3339`]).
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // A day the month does not have (2026-02-30) would roll over: refused.
+    let midnight =
+        UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(days * 86_400).ok()?))?;
+    if rfc3339(midnight).get(..10) != text.get(..10) {
+        return None;
+    }
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let secs = u64::try_from(secs).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(secs, u32::try_from(nanos).ok()?))
 }
 
 /// Which timestamps a change to `to` sets: (`started_at`, `ended_at`).
@@ -927,6 +1042,36 @@ mod tests {
             // The time part of the key; the random rest may order two writes of one nanosecond.
             let key = |e: &AuditEntry| format!("{}#{}", e.at, &e.id[..6]);
             assert!(key(&pair[0]) <= key(&pair[1]), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_parses_what_it_formats_and_offsets() {
+        for t in [
+            "2026-12-06T04:21:53.123Z",
+            "1970-01-01T00:00:00.000Z",
+            "2024-02-29T23:59:59.999Z",
+        ] {
+            assert_eq!(rfc3339(parse_rfc3339(t).unwrap()), t);
+        }
+        let same = |a: &str, b: &str| assert_eq!(parse_rfc3339(a), parse_rfc3339(b), "{a} = {b}");
+        same("2026-12-06T05:21:53+01:00", "2026-12-06T04:21:53Z");
+        same("2026-12-05T23:21:53.5-05:00", "2026-12-06T04:21:53.500Z");
+        same("2026-12-06t04:21:53z", "2026-12-06T04:21:53Z");
+        for bad in [
+            "",
+            "2026-12-06",
+            "2026-12-06 04:21:53Z",
+            "2026-12-06T04:21:53",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-12-06T24:00:00Z",
+            "2026-12-06T04:21:53.Z",
+            "2026-12-06T04:21:53+1:00",
+            "1969-12-31T23:59:59Z",
+            "２026-12-06T04:21:53Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
     }
 

@@ -11,7 +11,7 @@ use boreas_aws::store::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, DeploymentFilter,
     DynamoStore, GitCredential, HostDecision, LastDelivery, MemoryStore, NewDeployment,
     PageRequest, PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput,
-    Transition, VersionRecord,
+    TimeRange, Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
@@ -1092,11 +1092,33 @@ async fn audit_lists_newest_first(store: Arc<dyn Store>) {
     }
     let listed = all_pages(2, |p| {
         let store = store.clone();
-        async move { store.list_audit(&p).await }
+        async move { store.list_audit(&Default::default(), &p).await }
     })
     .await;
-    let expected: Vec<_> = entries.into_iter().rev().collect();
+    let expected: Vec<_> = entries.iter().rev().cloned().collect();
     assert_eq!(listed, expected);
+    // By time: `since` included, `until` left out, pages within the range. Entries are at
+    // seconds 0, 0, 1, 1, 2.
+    let second = |n: u32| Some(boreas_aws::store::parse_rfc3339(&at(n)).unwrap());
+    for (since, until, want) in [
+        (second(1), None, vec!["e4", "e3", "e2"]),
+        (None, second(1), vec!["e1", "e0"]),
+        (second(1), second(2), vec!["e3", "e2"]),
+        (second(3), None, vec![]),
+    ] {
+        let range = Arc::new(TimeRange::new(since, until).unwrap());
+        for limit in [1, 2, 5] {
+            let listed = all_pages(limit, |p| {
+                let (store, range) = (store.clone(), range.clone());
+                async move { store.list_audit(&range, &p).await }
+            })
+            .await;
+            let ids: Vec<&str> = listed.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(ids, want, "{range:?}, {limit} a page");
+        }
+    }
+    let err = TimeRange::new(second(2), second(2)).unwrap_err();
+    assert!(err.to_string().contains("is empty"), "{err}");
 }
 
 async fn bad_page_requests_are_rejected(store: Arc<dyn Store>) {
@@ -1113,7 +1135,10 @@ async fn bad_page_requests_are_rejected(store: Arc<dyn Store>) {
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), "InvalidInput", "{page:?}: {err}");
-        let err = store.list_audit(&page).await.unwrap_err();
+        let err = store
+            .list_audit(&Default::default(), &page)
+            .await
+            .unwrap_err();
         assert_eq!(err.error_type(), "InvalidInput", "{page:?}: {err}");
     }
 }

@@ -158,7 +158,7 @@ async fn holder(store: &MemoryStore, app: &str) -> Option<String> {
 
 async fn audit(store: &MemoryStore) -> Vec<String> {
     store
-        .list_audit(&PageRequest::first(100))
+        .list_audit(&Default::default(), &PageRequest::first(100))
         .await
         .unwrap()
         .items

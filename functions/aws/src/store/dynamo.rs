@@ -29,7 +29,7 @@ use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, pla
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page, PageRequest,
-    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, Transition,
+    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
     VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
     epoch_seconds, lifecycle_times, rfc3339,
 };
@@ -1213,15 +1213,33 @@ impl Store for DynamoStore {
         Box::pin(self.put_item(audit_item(entry)))
     }
 
-    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>> {
+    fn list_audit<'a>(
+        &'a self,
+        range: &'a TimeRange,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<AuditEntry>> {
         Box::pin(async move {
-            let query = self
+            // The range is a key condition on `{at}#{id}`: `{until}#…` sorts after `{until}`,
+            // so BETWEEN leaves out what happened at `until` itself.
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :p")
                 .expression_attribute_values(":p", s("AUDIT"))
                 .scan_index_forward(false);
+            query = match (&range.since, &range.until) {
+                (None, None) => query.key_condition_expression("pk = :p"),
+                (Some(a), None) => query
+                    .key_condition_expression("pk = :p AND sk >= :a")
+                    .expression_attribute_values(":a", s(a)),
+                (None, Some(b)) => query
+                    .key_condition_expression("pk = :p AND sk < :b")
+                    .expression_attribute_values(":b", s(b)),
+                (Some(a), Some(b)) => query
+                    .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
+                    .expression_attribute_values(":a", s(a))
+                    .expression_attribute_values(":b", s(b)),
+            };
             let page = self.query_page(query, page, TABLE_KEYS).await?;
             Ok(Page {
                 items: page

@@ -13,7 +13,7 @@ use boreas_core::webhook::Provider;
 use super::{
     Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page, PageRequest,
-    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, Transition,
+    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
     VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
     epoch_seconds, lifecycle_times, token_hash,
 };
@@ -807,12 +807,17 @@ impl Store for MemoryStore {
         })
     }
 
-    fn list_audit<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<AuditEntry>> {
+    fn list_audit<'a>(
+        &'a self,
+        range: &'a TimeRange,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<AuditEntry>> {
         Box::pin(async move {
             let items = self
                 .lock()
                 .audit
                 .iter()
+                .filter(|(k, _)| range.holds(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             page_desc(items, page)
