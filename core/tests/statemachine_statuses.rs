@@ -118,10 +118,46 @@ fn written_statuses() -> Vec<Written> {
             ];
             let names = status_names(params);
             let values = params["ExpressionAttributeValues"].as_object();
+            let literal_of = |placeholder: &str| {
+                values
+                    .and_then(|v| v.get(placeholder))
+                    .and_then(|v| v.get("S"))
+                    .and_then(Value::as_str)
+            };
+            // Every write of a deployment's status moves its status index key with it.
+            let sets_status = values
+                .into_iter()
+                .flatten()
+                .any(|(p, _)| names.iter().any(|n| assigns(expressions[0], n, p)));
+            if record == Record::Deployment && sets_status {
+                assert!(
+                    expressions[0].contains("gsi3pk"),
+                    "{name}: sets the status but not its index key: {}",
+                    expressions[0]
+                );
+            }
             for (placeholder, value) in values.into_iter().flatten() {
                 let Some(literal) = value.get("S").and_then(Value::as_str) else {
                     continue;
                 };
+                // The status index's key moves with the status: it names the status this same
+                // write sets (the lists by status read it).
+                if assigns(expressions[0], "gsi3pk", placeholder) {
+                    let set = values.into_iter().flatten().find_map(|(p, _)| {
+                        names
+                            .iter()
+                            .any(|n| assigns(expressions[0], n, p))
+                            .then(|| literal_of(p))
+                            .flatten()
+                    });
+                    assert_eq!(record, Record::Deployment, "{name}: gsi3pk on {record:?}");
+                    assert_eq!(
+                        Some(literal),
+                        set.map(|s| format!("DEPLOYMENTS#STATUS#{s}")).as_deref(),
+                        "{name}: the status index key does not name the status written"
+                    );
+                    continue;
+                }
                 // A literal string is a status name unless it is used for another attribute.
                 let is_status = names.iter().any(|n| {
                     expressions
