@@ -29,10 +29,12 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_ssm::types::ParameterType;
+use boreas_core::deployment::DeploymentStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::names::{DEFAULT_K8S_CLUSTER, Names};
+use crate::store::{deployments_in, deployments_to, versions_of};
 
 /// The full name of the local platform's demo repository, as its webhooks carry it.
 pub const DEMO_FULL_NAME: &str = "boreas/demo";
@@ -372,12 +374,21 @@ async fn ensure_table(
         .iter()
         .filter_map(|g| g.index_name().map(str::to_owned))
         .collect();
-    // A table made before an index existed gets it, one at a time (DynamoDB's rule), and its
-    // items get the index keys.
+    // A table made before an index existed gets it, one at a time (DynamoDB's rule). Its items
+    // get the index keys first: should a run stop half-way, an index is still missing and the
+    // next run gives the keys again (idempotently) before adding it.
     let missing: Vec<&str> = INDEXES
         .into_iter()
         .filter(|i| !indexes.iter().any(|have| have == i))
         .collect();
+    if exists && !missing.is_empty() {
+        let indexed = index_existing_items(client, table).await?;
+        if indexed > 0 {
+            changes.push(format!(
+                "gave {indexed} existing items of table {table} their index keys"
+            ));
+        }
+    }
     for name in &missing {
         client
             .update_table()
@@ -394,15 +405,6 @@ async fn ensure_table(
         wait_for_active_table(client, table).await?;
         changes.push(format!("added index {name} to table {table}"));
         indexes.push((*name).to_owned());
-    }
-    // Also when an earlier run added the indexes but stopped before this (it is idempotent).
-    if exists {
-        let indexed = index_existing_items(client, table).await?;
-        if indexed > 0 {
-            changes.push(format!(
-                "gave {indexed} existing items of table {table} their index keys"
-            ));
-        }
     }
 
     let ttl = client
@@ -539,8 +541,9 @@ fn index_attributes(indexes: &[&str]) -> Result<Vec<AttributeDefinition>, Error>
 }
 
 /// Gives versions and deployments written before `gsi2`/`gsi3` existed their keys of those
-/// indexes (see [`crate::store`]); the number given. A one-off Scan at provisioning time, never
-/// on a request path. A deployment whose status changed meanwhile keeps what its transition wrote.
+/// indexes (see [`crate::store`]); the number given. A Scan at provisioning time, only while an
+/// index is missing, never on a request path. A deployment whose status changed meanwhile keeps
+/// what its transition wrote.
 async fn index_existing_items(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -583,9 +586,12 @@ async fn index_existing_items(
                 update
                     .update_expression("SET gsi2pk = :g2, gsi2sk = :order")
                     .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_values(":g2", s(format!("VERSIONS#{repo}")))
+                    .expression_attribute_values(":g2", versions_of(&repo))
             } else {
-                let (Some(env), Some(status)) = (text("environment"), text("status")) else {
+                let (Some(env), Some(status)) = (
+                    text("environment"),
+                    text("status").and_then(|t| DeploymentStatus::parse(&t)),
+                ) else {
                     continue;
                 };
                 update
@@ -594,9 +600,9 @@ async fn index_existing_items(
                     )
                     .condition_expression("#status = :status")
                     .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":g2", s(format!("DEPLOYMENTS#ENV#{env}")))
-                    .expression_attribute_values(":g3", s(format!("DEPLOYMENTS#STATUS#{status}")))
-                    .expression_attribute_values(":status", s(status))
+                    .expression_attribute_values(":g2", deployments_to(&env))
+                    .expression_attribute_values(":g3", deployments_in(status))
+                    .expression_attribute_values(":status", s(status.as_str().to_owned()))
             };
             match update.send().await {
                 Ok(_) => indexed += 1,

@@ -72,6 +72,7 @@ use boreas_core::version::Version;
 use boreas_core::webhook::Provider;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use codec::{deployments_in, deployments_to, versions_of};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 

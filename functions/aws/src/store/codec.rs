@@ -64,17 +64,17 @@ pub(super) fn delivery_pk(provider: Provider, delivery_id: &str) -> AttributeVal
 }
 
 /// `gsi2pk` of the versions of `repo`.
-pub(super) fn versions_of(repo: &str) -> AttributeValue {
+pub(crate) fn versions_of(repo: &str) -> AttributeValue {
     s(format!("VERSIONS#{repo}"))
 }
 
 /// `gsi2pk` of the deployments to `env`.
-pub(super) fn deployments_to(env: &str) -> AttributeValue {
+pub(crate) fn deployments_to(env: &str) -> AttributeValue {
     s(format!("DEPLOYMENTS#ENV#{env}"))
 }
 
 /// `gsi3pk` of the deployments in `status`.
-pub(super) fn deployments_in(status: DeploymentStatus) -> AttributeValue {
+pub(crate) fn deployments_in(status: DeploymentStatus) -> AttributeValue {
     s(format!("DEPLOYMENTS#STATUS#{}", status.as_str()))
 }
 
