@@ -919,8 +919,8 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
                 b'-' => -1,
                 _ => return None,
             };
-            let hours: i64 = rest[1..3].parse().ok()?;
-            let minutes: i64 = rest[4..6].parse().ok()?;
+            let at = text.len() - rest.len();
+            let (hours, minutes) = (num(at + 1..at + 3)?, num(at + 4..at + 6)?);
             if hours > 23 || minutes > 59 {
                 return None;
             }
@@ -1069,6 +1069,7 @@ mod tests {
             "2026-12-06T24:00:00Z",
             "2026-12-06T04:21:53.Z",
             "2026-12-06T04:21:53+1:00",
+            "2026-12-06T04:21:53+-1:00",
             "1969-12-31T23:59:59Z",
             "２026-12-06T04:21:53Z",
         ] {
