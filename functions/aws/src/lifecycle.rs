@@ -17,7 +17,8 @@
 //!   then is `cancelled` and releases its locks.
 //! - **finish**: a `running` deployment takes the outcome the state machine reports; whatever its
 //!   status, its locks are released (on every redelivery too, so a crash between the two writes
-//!   cannot leave them held).
+//!   cannot leave them held); a `succeeded` one is recorded as its apps' release
+//!   ([`Store::record_release`]), on every redelivery as well.
 //! - **supersede**: a `planned` deployment is `superseded` by a newer one, unless a person
 //!   confirmed or cancelled it first.
 
@@ -247,6 +248,18 @@ impl<'a> Lifecycle<'a> {
         };
         // Released after the status is final, and on every redelivery.
         self.release_locks(&deployment).await?;
+        let outcome = match finished {
+            Finished::Now(s) | Finished::Already(s) => s,
+        };
+        if outcome == DeploymentStatus::Succeeded {
+            // On every redelivery too: the state machine records its success itself, and this
+            // is the one place that learns of it.
+            let released = Deployment {
+                status: outcome,
+                ..deployment
+            };
+            self.store.record_release(&released).await?;
+        }
         Ok(finished)
     }
 

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::names::{DEFAULT_K8S_CLUSTER, Names};
-use crate::store::{deployments_in, deployments_to, versions_of};
+use crate::store::{DynamoStore, deployments_in, deployments_to, versions_of};
 
 /// The full name of the local platform's demo repository, as its webhooks carry it.
 pub const DEMO_FULL_NAME: &str = "boreas/demo";
@@ -159,6 +159,14 @@ pub async fn provision(
     let dynamodb = aws_sdk_dynamodb::Client::new(cfg);
     let table = names.table();
     let indexes = ensure_table(&dynamodb, &table, &mut changes).await?;
+    let projected = DynamoStore::new(dynamodb.clone(), &table)
+        .project_existing()
+        .await?;
+    if projected > 0 {
+        changes.push(format!(
+            "projected {projected} existing deployments and agents of table {table} for the app views"
+        ));
+    }
 
     let sqs = aws_sdk_sqs::Client::new(cfg);
     let mut queues = BTreeMap::new();

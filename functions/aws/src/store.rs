@@ -21,6 +21,10 @@
 //! | api token name   | `TOKENNAME#{name}`                   | `META`                     |                                            | `token_hash` (the name is unique) |
 //! | hook output      | `OUTPUT#{id}`                        | `{app}#{target}#{action}`  |                                            | `output`, `truncated`, `at` |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
+//! | app              | `APP#{app}`                          | `META`                     | `APPS` / `{app}`                           | `app` |
+//! | app environment  | `APP#{app}`                          | `ENV#{env}`                |                                            | `env`; once released: `repository`, `version`, `deployment`, `release_order` (`{created_at}#{id}`), `targets` |
+//! | projection mark  | `PROJECTION#apps`                    | `META`                     |                                            | `at` (the app projection covers every record before it) |
+//! | app on a host    | `APP#{app}`                          | `HOST#{env}#{host}`        |                                            | `version`, `observed_at`, `present` (BOOL: `false` once the host stopped reporting the app) |
 //!
 //! `{repo}` is the repository id, `host/full_name` lowercased ([`boreas_core::repository`]), so a
 //! webhook's repository is found with one `GetItem`.
@@ -33,10 +37,19 @@
 //! | ---------- | --------------------------------------------------- | ----------------------------------------------------- |
 //! | version    | `VERSIONS#{repo}` / `{received_at}#{repo}#{name}`   |                                                       |
 //! | deployment | `DEPLOYMENTS#ENV#{env}` / `{created_at}#{id}`       | `DEPLOYMENTS#STATUS#{status}` / `{created_at}#{id}` (moved by every transition) |
+//! | app environment, released | `RELEASES#{repo}` / `{app}#{env}`    |                                                       |
 //!
 //! A list of deployments by status and environment reads the status's partition and filters it by
 //! environment. `boreas provision` adds indexes missing from an older table and gives its items
 //! their keys.
+//!
+//! The `APP#{app}` partition is a projection, so that the app views read one partition per app
+//! instead of every deployment and agent: [`Store::record_release`] writes the releases (the
+//! recorder, when a deployment's outcome is `succeeded`), and [`Store::upsert_agent`] writes the
+//! hosts an inventory lists before it writes the agent, each conditional on the time the report
+//! was observed (so a crash in between is repaired by the next report, and a late report never
+//! undoes a newer one). `boreas provision` projects the records of a table made before the
+//! projection existed ([`DynamoStore::project_existing`]).
 //!
 //! Correctness rests on conditional writes, never on read-then-write:
 //! - a webhook delivery id is recorded once (`attribute_not_exists`, or the old record expired);
@@ -59,6 +72,7 @@ mod codec;
 mod dynamo;
 mod memory;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -531,6 +545,92 @@ impl Agent {
     }
 }
 
+/// What Boreas last released of an app in one environment: the newest `succeeded` deployment
+/// (by creation) whose plan deploys the app there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// Repository id.
+    pub repository: String,
+    /// Version name.
+    pub version: String,
+    /// Deployment id.
+    pub deployment: String,
+    /// The deployment's targets of the app.
+    pub targets: Vec<String>,
+}
+
+/// An app in one environment: released there, reported by a host there, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppEnvironment {
+    /// Environment name.
+    pub env: String,
+    /// The newest release, if any deployment of the app there succeeded.
+    pub release: Option<Release>,
+}
+
+/// An app as the last inventory of one host reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppOnHost {
+    /// Environment name.
+    pub env: String,
+    /// Host (or cluster) name.
+    pub host: String,
+    /// Version running, if any.
+    pub version: Option<String>,
+}
+
+/// Everything recorded about one app, read from its own partition: its environments (by name)
+/// and the hosts that report it (by environment, then host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppRecords {
+    /// Environments.
+    pub environments: Vec<AppEnvironment>,
+    /// Hosts whose last inventory lists the app.
+    pub hosts: Vec<AppOnHost>,
+}
+
+/// App → version of an agent's inventory, for the apps with a valid name (an inventory is a
+/// host's own claim: a name that could never be deployed is not recorded under the app).
+fn inventory_versions(agent: &Agent) -> BTreeMap<String, Option<String>> {
+    match serde_json::from_value::<Vec<boreas_core::command::AppInventory>>(agent.apps.clone()) {
+        Ok(apps) => apps
+            .into_iter()
+            .filter(|a| boreas_core::config::is_valid_name(&a.app))
+            .map(|a| (a.app, a.version))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(env = %agent.env, host = %agent.host, error = %e, "inventory does not parse");
+            BTreeMap::new()
+        }
+    }
+}
+
+/// A version's place in its repository's list, newest last: `{received_at}#{repo}#{name}`.
+fn version_list_key(v: &VersionRecord) -> String {
+    format!(
+        "{}#{}#{}",
+        v.received_at, v.version.repository, v.version.name
+    )
+}
+
+/// [`Error::InvalidInput`] unless `d` succeeded: only a success is a release.
+fn check_released(d: &Deployment) -> Result<(), Error> {
+    if d.status == DeploymentStatus::Succeeded {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "deployment {} is {}: only a succeeded deployment is a release",
+            d.id, d.status
+        )))
+    }
+}
+
+/// The order of releases of one app in one environment: a later-created deployment's release
+/// replaces an earlier one's, never the reverse (outcomes may be recorded out of order).
+fn release_order(d: &Deployment) -> String {
+    format!("{}#{}", d.created_at, d.id)
+}
+
 /// What a target's lifecycle hooks printed during one command (kept apart from the deployment's
 /// progress records, so reading progress never reads output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -814,6 +914,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         env: Option<&'a str>,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<Agent>>;
+
+    /// Records `deployment` (which must be `succeeded`) as the release of each app of its plan
+    /// in its environment, unless a later-created deployment's release is recorded there;
+    /// idempotent.
+    fn record_release<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, ()>;
+    /// One page of the names of every app released somewhere or reported by a host, by name.
+    fn app_names<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<String>>;
+    /// What is recorded about `app` (empty for an unknown app).
+    fn app_records<'a>(&'a self, app: &'a str) -> BoxFuture<'a, AppRecords>;
+    /// The apps with a release of repository `repo` in some environment, by name.
+    fn released_apps<'a>(&'a self, repo: &'a str) -> BoxFuture<'a, Vec<String>>;
+    /// The versions of the repository of `than` received before it, newest first.
+    fn older_versions<'a>(
+        &'a self,
+        than: &'a VersionRecord,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<VersionRecord>>;
 
     /// Creates or replaces the hook output of one target's command in deployment `id`.
     fn put_task_output<'a>(&'a self, id: &'a str, output: &'a TaskOutput) -> BoxFuture<'a, ()>;

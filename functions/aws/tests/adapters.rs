@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_aws::Error;
 use boreas_aws::names::Names;
 use boreas_aws::store::{
-    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, DeploymentFilter,
-    DynamoStore, GitCredential, HostDecision, LastDelivery, MemoryStore, NewDeployment,
-    PageRequest, PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput,
-    TimeRange, Transition, VersionRecord,
+    Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
+    Decision, Deployment, DeploymentFilter, DynamoStore, GitCredential, HostDecision, LastDelivery,
+    MemoryStore, NewDeployment, PageRequest, PreviousSecret, Progress, Release, Repository, Store,
+    TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
@@ -71,6 +71,8 @@ store_behaviour!(
     concurrent_run_lock_claims_let_exactly_one_win,
     twenty_concurrent_writers_of_one_delivery_id_one_wins,
     agents_upsert_and_list,
+    apps_are_projected_from_releases_and_inventories,
+    older_versions_list_below_a_version_newest_first,
     task_outputs_are_kept_per_target_and_action,
     api_tokens_resolve_by_secret,
     audit_lists_newest_first,
@@ -1187,6 +1189,172 @@ async fn dynamo_store_reports_an_unreadable_plan_as_malformed() {
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with(expected), "{err}");
+}
+
+/// A succeeded deployment of the example plan (apps `db-migrate`, `api`, `worker`, `web`),
+/// created at `second`.
+async fn succeeded(store: &Arc<dyn Store>, id: &str, version: &str, second: u32) -> Deployment {
+    store
+        .create_deployment(&NewDeployment {
+            created_at: at(second),
+            ..records::new_deployment(id, records::example_plan("staging", version))
+        })
+        .await
+        .unwrap();
+    for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
+        store
+            .transition_deployment(id, &Transition::to(to, at(second)))
+            .await
+            .unwrap();
+    }
+    store.get_deployment(id).await.unwrap().unwrap()
+}
+
+fn reporting(host: &str, second: u32, apps: serde_json::Value) -> Agent {
+    Agent {
+        observed_at: at(second),
+        apps,
+        ..records::agent("staging", host, "web")
+    }
+}
+
+async fn apps_are_projected_from_releases_and_inventories(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.app_records("api").await.unwrap(),
+        AppRecords::default()
+    );
+    let d1 = succeeded(&store, "d1", "v1", 1).await;
+    let d2 = succeeded(&store, "d2", "v2", 2).await;
+    // The newer deployment's outcome arrives first; the older one's never replaces it.
+    store.record_release(&d2).await.unwrap();
+    store.record_release(&d1).await.unwrap();
+    store.record_release(&d2).await.unwrap();
+    let planned = store
+        .create_deployment(&NewDeployment {
+            created_at: at(3),
+            ..records::new_deployment("d3", records::example_plan("staging", "v3"))
+        })
+        .await
+        .unwrap();
+    let err = store.record_release(&planned).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput", "{err}");
+
+    let listed = |apps: &[(&str, Option<&str>)]| {
+        serde_json::Value::Array(
+            apps.iter()
+                .map(|(app, v)| serde_json::json!({"app": app, "version": v, "healthy": true}))
+                .collect(),
+        )
+    };
+    let h1 = reporting(
+        "h1",
+        10,
+        listed(&[("api", Some("v2")), ("legacy", Some("v1"))]),
+    );
+    let h2 = reporting(
+        "h2",
+        10,
+        listed(&[
+            ("api", Some("v1")),
+            ("cron", None),
+            ("Not An App", Some("v1")),
+        ]),
+    );
+    for a in [&h1, &h2] {
+        assert!(store.upsert_agent(a).await.unwrap());
+    }
+    let api = store.app_records("api").await.unwrap();
+    let (_, planned_api) = d2.plan.find_app("api").unwrap();
+    assert_eq!(
+        api.environments,
+        [AppEnvironment {
+            env: "staging".to_owned(),
+            release: Some(Release {
+                repository: "shop".to_owned(),
+                version: "v2".to_owned(),
+                deployment: "d2".to_owned(),
+                targets: planned_api.targets.clone(),
+            }),
+        }]
+    );
+    let on = |host: &str, version: Option<&str>| AppOnHost {
+        env: "staging".to_owned(),
+        host: host.to_owned(),
+        version: version.map(str::to_owned),
+    };
+    assert_eq!(api.hosts, [on("h1", Some("v2")), on("h2", Some("v1"))]);
+    let cron = store.app_records("cron").await.unwrap();
+    assert_eq!(
+        (cron.environments[0].release.as_ref(), &cron.hosts[..]),
+        (None, &[on("h2", None)][..]),
+        "known from an inventory only"
+    );
+    assert!(
+        store
+            .app_records("Not An App")
+            .await
+            .unwrap()
+            .environments
+            .is_empty()
+    );
+
+    // h2 stops listing api, h1 legacy; a late report that still lists api changes nothing.
+    let later = reporting("h2", 20, listed(&[("cron", Some("v7"))]));
+    assert!(store.upsert_agent(&later).await.unwrap());
+    let later = reporting("h1", 20, listed(&[("api", Some("v2"))]));
+    assert!(store.upsert_agent(&later).await.unwrap());
+    assert!(!store.upsert_agent(&h2).await.unwrap());
+    let api = store.app_records("api").await.unwrap();
+    assert_eq!(api.hosts, [on("h1", Some("v2"))]);
+    assert_eq!(
+        store.app_records("cron").await.unwrap().hosts,
+        [on("h2", Some("v7"))]
+    );
+
+    let legacy = store.app_records("legacy").await.unwrap();
+    assert_eq!(
+        (legacy.environments.len(), legacy.hosts.len()),
+        (1, 0),
+        "still known in staging, on no host"
+    );
+    let names = ["api", "cron", "db-migrate", "legacy", "web", "worker"];
+    for limit in [1, 2, 5] {
+        let paged = all_pages(limit, |p| {
+            let store = store.clone();
+            async move { store.app_names(&p).await }
+        })
+        .await;
+        assert_eq!(paged, names, "{limit} a page");
+    }
+    assert_eq!(
+        store.released_apps("shop").await.unwrap(),
+        ["api", "db-migrate", "web", "worker"]
+    );
+    assert!(store.released_apps("other").await.unwrap().is_empty());
+}
+
+async fn older_versions_list_below_a_version_newest_first(store: Arc<dyn Store>) {
+    let versions: Vec<VersionRecord> = (1..=4)
+        .map(|i| version("shop", &format!("v{i}"), i))
+        .collect();
+    for v in &versions {
+        store.put_version(v).await.unwrap();
+    }
+    store.put_version(&version("other", "v9", 2)).await.unwrap();
+    for limit in [1, 2, 10] {
+        let older = all_pages(limit, |p| {
+            let (store, than) = (store.clone(), versions[2].clone());
+            async move { store.older_versions(&than, &p).await }
+        })
+        .await;
+        let names: Vec<&str> = older.iter().map(|v| v.version.name.as_str()).collect();
+        assert_eq!(names, ["v2", "v1"], "{limit} a page");
+    }
+    let first = store
+        .older_versions(&versions[0], &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(first.items.is_empty() && first.next.is_none());
 }
 
 /// Filtered lists read only their own index partition: a Query on `gsi2` or `gsi3` by key, with a

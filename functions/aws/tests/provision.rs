@@ -421,8 +421,46 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
         )
         .await
         .unwrap();
+    // A release and an inventory from before the app projection existed.
+    store
+        .create_deployment(&records::new_deployment(
+            "dep-ok",
+            records::example_plan("staging", "v1"),
+        ))
+        .await
+        .unwrap();
+    for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
+        store
+            .transition_deployment("dep-ok", &Transition::to(to, records::at(3)))
+            .await
+            .unwrap();
+    }
+    store
+        .upsert_agent(&boreas_aws::store::Agent {
+            apps: serde_json::json!([{"app": "api", "version": "v1", "healthy": true}]),
+            ..records::agent("staging", "h1", "api")
+        })
+        .await
+        .unwrap();
+    for sk in ["META", "ENV#staging", "HOST#staging#h1"] {
+        ddb.delete_item()
+            .table_name(names.table())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("APP#api".into()),
+            )
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.app_records("api").await.unwrap(), Default::default());
     // Written by the previous release: no keys of the indexes it did not have.
-    for (pk, sk) in [("REPO#shop", "VERSION#v1"), ("DEP#dep-old", "META")] {
+    for (pk, sk) in [
+        ("REPO#shop", "VERSION#v1"),
+        ("DEP#dep-old", "META"),
+        ("DEP#dep-ok", "META"),
+    ] {
         ddb.update_item()
             .table_name(names.table())
             .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
@@ -439,7 +477,8 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
     for change in [
         "added index gsi2",
         "added index gsi3",
-        "gave 2 existing items",
+        "gave 3 existing items",
+        "projected 2 existing deployments and agents",
     ] {
         assert!(
             p.changes.iter().any(|c| c.starts_with(change)),
@@ -463,6 +502,18 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
         let found = store.list_deployments(&filter, &page).await.unwrap();
         assert_eq!(found.items.len(), 1, "{filter:?}");
     }
+    let api = store.app_records("api").await.unwrap();
+    assert_eq!(
+        (
+            api.environments[0]
+                .release
+                .as_ref()
+                .map(|r| r.deployment.as_str()),
+            api.hosts[0].version.as_deref()
+        ),
+        (Some("dep-ok"), Some("v1"))
+    );
+    assert_eq!(store.app_names(&page).await.unwrap().items.len(), 4);
     // Nothing left to do on the next run.
     let again = provision(&cfg, &names, &project_asl())
         .await

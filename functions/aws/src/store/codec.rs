@@ -16,9 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Deployment, Gate, GitCredential,
-    HostDecision, LastDelivery, NewDeployment, PreviousSecret, Progress, Repository,
-    TargetProgress, TaskOutput, VersionRecord,
+    Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
+    Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, PreviousSecret,
+    Progress, Release, Repository, TargetProgress, TaskOutput, VersionRecord, version_list_key,
 };
 use crate::Error;
 
@@ -71,6 +71,26 @@ pub(crate) fn versions_of(repo: &str) -> AttributeValue {
 /// `gsi2pk` of the deployments to `env`.
 pub(crate) fn deployments_to(env: &str) -> AttributeValue {
     s(format!("DEPLOYMENTS#ENV#{env}"))
+}
+
+/// Partition of everything recorded about an app.
+pub(super) fn app_pk(app: &str) -> AttributeValue {
+    s(format!("APP#{app}"))
+}
+
+/// `gsi2pk` of the releases of `repo`.
+pub(super) fn releases_of(repo: &str) -> AttributeValue {
+    s(format!("RELEASES#{repo}"))
+}
+
+/// Sort key of an app's record for `env`.
+pub(super) fn app_env_sk(env: &str) -> String {
+    format!("ENV#{env}")
+}
+
+/// Sort key of an app's record on `host` of `env`.
+pub(super) fn app_host_sk(env: &str, host: &str) -> String {
+    format!("HOST#{env}#{host}")
 }
 
 /// `gsi3pk` of the deployments in `status`.
@@ -304,7 +324,7 @@ pub(super) fn last_delivery_from(item: &Item) -> Result<(String, LastDelivery), 
 
 pub(super) fn version_item(v: &VersionRecord) -> Item {
     let (repo, name) = (&v.version.repository, &v.version.name);
-    let newest_first = s(format!("{}#{repo}#{name}", v.received_at));
+    let newest_first = s(version_list_key(v));
     let mut item = HashMap::from([
         ("pk".into(), repo_pk(repo)),
         ("sk".into(), s(format!("VERSION#{name}"))),
@@ -571,6 +591,39 @@ pub(super) fn agent_from(item: &Item) -> Result<Agent, Error> {
         live_until: rec.opt_s("live_until")?,
         apps: rec.json("apps")?,
     })
+}
+
+/// Adds the record `item` of `app`'s partition to `records` (the `META` item adds nothing; a
+/// host that stopped reporting the app is left out).
+pub(super) fn add_app_record(
+    records: &mut AppRecords,
+    item: &Item,
+    app: &str,
+) -> Result<(), Error> {
+    let rec = Rec::new(item, format!("app {app}"));
+    let sk = rec.s("sk")?;
+    if sk.starts_with("ENV#") {
+        let release = match rec.opt_s("deployment")? {
+            Some(deployment) => Some(Release {
+                repository: rec.s("repository")?,
+                version: rec.s("version")?,
+                deployment,
+                targets: rec.strings("targets")?,
+            }),
+            None => None,
+        };
+        records.environments.push(AppEnvironment {
+            env: rec.key_rest("sk", "ENV#")?,
+            release,
+        });
+    } else if sk.starts_with("HOST#") && rec.bool("present")? {
+        records.hosts.push(AppOnHost {
+            env: rec.s("env")?,
+            host: rec.s("host")?,
+            version: rec.opt_s("version")?,
+        });
+    }
+    Ok(())
 }
 
 /// Partition key of a deployment's hook outputs.

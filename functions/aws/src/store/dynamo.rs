@@ -2,6 +2,7 @@
 //! the parent module. How records become items and back is [`super::codec`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
@@ -14,29 +15,34 @@ use boreas_core::plan::Plan;
 use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
 use boreas_core::webhook::Provider;
+use futures::{StreamExt, TryStreamExt};
 
 use super::codec::{
-    Item, LAST_DELIVERY, add_progress, agent_from, agent_item, api_token_from, api_token_item,
-    app_progress_item, audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from,
-    deployment_pk, deployments_in, deployments_to, gate_from, host_decision_from,
-    host_decision_item, host_decision_sk, json, last_delivery_from, last_delivery_item,
-    lock_holder_from, lock_pk, n, new_deployment_item, output_pk, repo_pk, repository_from,
-    repository_item, s, strings, target_progress_item, task_output_from, task_output_item,
-    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
-    version_config_item, version_from, version_item, version_state_str, versions_of,
+    Item, LAST_DELIVERY, add_app_record, add_progress, agent_from, agent_item, api_token_from,
+    api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
+    batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
+    deployments_to, gate_from, host_decision_from, host_decision_item, host_decision_sk, json,
+    last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n, new_deployment_item,
+    output_pk, releases_of, repo_pk, repository_from, repository_item, s, strings,
+    target_progress_item, task_output_from, task_output_item, token_hash_from, token_hash_pk,
+    token_name_item, token_name_pk, token_pk, version_config_from, version_config_item,
+    version_from, version_item, version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
-    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page, PageRequest,
+    Agent, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision, Deployment,
+    DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Page, PageRequest,
     PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
-    VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
-    epoch_seconds, lifecycle_times, rfc3339,
+    VersionRecord, check_deployment_id, check_lock_set, check_released, decode_cursor,
+    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, release_order, rfc3339,
+    version_list_key,
 };
 use crate::provision::{GSI1, GSI2, GSI3};
 use crate::{BoxFuture, Error};
 
 const SERVICE: &str = "dynamodb";
+/// Partition of the marker that says the app projection covers the records before it.
+const PROJECTED: &str = "PROJECTION#apps";
 const TABLE_KEYS: &[&str] = &["pk", "sk"];
 const GSI1_KEYS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk"];
 const GSI2_KEYS: &[&str] = &["pk", "sk", "gsi2pk", "gsi2sk"];
@@ -77,6 +83,170 @@ impl DynamoStore {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Writes the app projection of a table's records made before the projection existed (the
+    /// release of every `succeeded` deployment, the hosts of every inventory), once: a marker
+    /// item says it is done. The number of deployments and agents projected. For provisioning,
+    /// never a request path; safe beside running writers, as every projection write is
+    /// conditional on order.
+    pub async fn project_existing(&self) -> Result<usize, Error> {
+        let marker = s(PROJECTED);
+        if self.get_item(marker.clone(), "META").await?.is_some() {
+            return Ok(0);
+        }
+        let mut projected = 0;
+        let succeeded = DeploymentFilter {
+            environment: None,
+            status: Some(DeploymentStatus::Succeeded),
+        };
+        let mut page = PageRequest::first(MAX_PAGE);
+        loop {
+            let found = self.list_deployments(&succeeded, &page).await?;
+            for d in &found.items {
+                self.record_release(d).await?;
+                projected += 1;
+            }
+            match found.next {
+                Some(next) => page.cursor = Some(next),
+                None => break,
+            }
+        }
+        for agent in self.list_agents(None).await? {
+            let apps = inventory_versions(&agent);
+            let writes: Vec<_> = apps
+                .iter()
+                .map(|(app, v)| self.put_app_on_host(&agent, app, Some(v), true))
+                .collect();
+            all_written(writes).await?;
+            projected += 1;
+        }
+        self.put_item(Item::from([
+            ("pk".to_owned(), marker),
+            ("sk".to_owned(), s("META")),
+            ("at".to_owned(), s(rfc3339(SystemTime::now()))),
+        ]))
+        .await?;
+        Ok(projected)
+    }
+
+    /// Sends a conditional update; a refused condition is not an error (the newer record stands).
+    async fn update_unless_newer(
+        &self,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> Result<(), Error> {
+        match update.table_name(&self.table).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(Error::sdk(SERVICE, &e)),
+        }
+    }
+
+    /// Lists `app` among the apps and `env` among its environments (idempotent: it sets only
+    /// the keys, never a release).
+    async fn register_app(&self, app: &str, env: &str) -> Result<(), Error> {
+        self.update_unless_newer(
+            self.client
+                .update_item()
+                .key("pk", app_pk(app))
+                .key("sk", s("META"))
+                .update_expression("SET #app = :app, gsi1pk = :apps, gsi1sk = :app")
+                .expression_attribute_names("#app", "app")
+                .expression_attribute_values(":app", s(app))
+                .expression_attribute_values(":apps", s("APPS")),
+        )
+        .await?;
+        self.update_unless_newer(
+            self.client
+                .update_item()
+                .key("pk", app_pk(app))
+                .key("sk", s(app_env_sk(env)))
+                .update_expression("SET #env = :env")
+                .expression_attribute_names("#env", "env")
+                .expression_attribute_values(":env", s(env)),
+        )
+        .await
+    }
+
+    /// Records `d` as the release of `app` (with its `targets`) unless a later one is recorded.
+    async fn release_app(
+        &self,
+        d: &Deployment,
+        order: &str,
+        app: &str,
+        targets: &[String],
+    ) -> Result<(), Error> {
+        self.register_app(app, &d.environment).await?;
+        self.update_unless_newer(
+            self.client
+                .update_item()
+                .key("pk", app_pk(app))
+                .key("sk", s(app_env_sk(&d.environment)))
+                .update_expression(
+                    "SET #repo = :repo, #version = :version, #dep = :dep, #order = :order, \
+                     #targets = :targets, gsi2pk = :g2pk, gsi2sk = :g2sk",
+                )
+                .condition_expression("attribute_not_exists(#order) OR #order < :order")
+                .expression_attribute_names("#repo", "repository")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#dep", "deployment")
+                .expression_attribute_names("#order", "release_order")
+                .expression_attribute_names("#targets", "targets")
+                .expression_attribute_values(":repo", s(&d.repository))
+                .expression_attribute_values(":version", s(&d.version))
+                .expression_attribute_values(":dep", s(&d.id))
+                .expression_attribute_values(":order", s(order))
+                .expression_attribute_values(":targets", strings(targets))
+                .expression_attribute_values(":g2pk", releases_of(&d.repository))
+                .expression_attribute_values(":g2sk", s(format!("{app}#{}", d.environment))),
+        )
+        .await
+    }
+
+    /// Records what `agent`'s inventory says of `app` on its host (`None`: it no longer lists
+    /// the app), unless a report observed later is recorded; `first` when the host did not list
+    /// the app before (the app and its environment are registered).
+    async fn put_app_on_host(
+        &self,
+        agent: &Agent,
+        app: &str,
+        listed: Option<&Option<String>>,
+        first: bool,
+    ) -> Result<(), Error> {
+        if first {
+            self.register_app(app, &agent.env).await?;
+        }
+        let (version_clause, version) = match listed {
+            Some(Some(v)) => (", #version = :version", Some(v)),
+            _ => ("", None),
+        };
+        let remove = if version.is_none() {
+            " REMOVE #version"
+        } else {
+            ""
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .key("pk", app_pk(app))
+            .key("sk", s(app_host_sk(&agent.env, &agent.host)))
+            .update_expression(format!(
+                "SET #env = :env, #host = :host, #at = :at, #present = :present{version_clause}{remove}"
+            ))
+            .condition_expression("attribute_not_exists(#at) OR #at < :at")
+            .expression_attribute_names("#env", "env")
+            .expression_attribute_names("#host", "host")
+            .expression_attribute_names("#at", "observed_at")
+            .expression_attribute_names("#present", "present")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":env", s(&agent.env))
+            .expression_attribute_values(":host", s(&agent.host))
+            .expression_attribute_values(":at", s(&agent.observed_at))
+            .expression_attribute_values(":present", AttributeValue::Bool(listed.is_some()));
+        if let Some(v) = version {
+            update = update.expression_attribute_values(":version", s(v));
+        }
+        self.update_unless_newer(update).await
     }
 
     /// The agents of `env` (or all), by environment then host.
@@ -184,6 +354,20 @@ impl DynamoStore {
             start = out.last_evaluated_key;
         }
     }
+}
+
+/// Writes of one projection update in flight at once.
+const PARALLEL_WRITES: usize = 8;
+
+/// Awaits every write of `writes`, [`PARALLEL_WRITES`] at a time; the first error.
+async fn all_written(
+    writes: impl IntoIterator<Item = impl Future<Output = Result<(), Error>>>,
+) -> Result<(), Error> {
+    futures::stream::iter(writes)
+        .buffer_unordered(PARALLEL_WRITES)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }
 
 fn cursor_of(item: &Item, key_attrs: &[&str]) -> Result<String, Error> {
@@ -1012,6 +1196,46 @@ impl Store for DynamoStore {
 
     fn upsert_agent<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, bool> {
         Box::pin(async move {
+            let stored = self
+                .get_item(
+                    s(format!("AGENT#{}#{}", agent.env, agent.host)),
+                    "META",
+                )
+                .await?
+                .and_then(|item| match agent_from(&item) {
+                    Ok(a) => Some(a),
+                    // Replaced by this report; its projection is rewritten in full.
+                    Err(e) => {
+                        tracing::warn!(env = %agent.env, host = %agent.host, error = %e, "stored agent is malformed");
+                        None
+                    }
+                });
+            if stored
+                .as_ref()
+                .is_some_and(|a| a.observed_at >= agent.observed_at)
+            {
+                return Ok(false);
+            }
+            // The projection first: a crash before the agent is written leaves the old
+            // inventory in place, so the next report finds the same difference and writes it.
+            let before = stored.as_ref().map(inventory_versions).unwrap_or_default();
+            let after = inventory_versions(agent);
+            let changes: Vec<(&String, Option<&Option<String>>, bool)> = after
+                .iter()
+                .filter(|(app, v)| before.get(*app) != Some(*v))
+                .map(|(app, v)| (app, Some(v), !before.contains_key(app)))
+                .chain(
+                    before
+                        .keys()
+                        .filter(|app| !after.contains_key(*app))
+                        .map(|app| (app, None, false)),
+                )
+                .collect();
+            let writes: Vec<_> = changes
+                .into_iter()
+                .map(|(app, listed, first)| self.put_app_on_host(agent, app, listed, first))
+                .collect();
+            all_written(writes).await?;
             let result = self
                 .client
                 .put_item()
@@ -1056,6 +1280,111 @@ impl Store for DynamoStore {
                     .items
                     .iter()
                     .map(agent_from)
+                    .collect::<Result<_, _>>()?,
+                next: page.next,
+            })
+        })
+    }
+
+    fn record_release<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            check_released(deployment)?;
+            let order = release_order(deployment);
+            let writes: Vec<_> = deployment
+                .plan
+                .apps()
+                .map(|a| self.release_app(deployment, &order, &a.app, &a.targets))
+                .collect();
+            all_written(writes).await
+        })
+    }
+
+    fn app_names<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<String>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s("APPS"));
+            let page = self.query_page(query, page, GSI1_KEYS).await?;
+            Ok(Page {
+                items: page
+                    .items
+                    .iter()
+                    .map(|item| {
+                        item.get("gsi1sk")
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                            .ok_or_else(|| Error::malformed("app", "no gsi1sk"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                next: page.next,
+            })
+        })
+    }
+
+    fn app_records<'a>(&'a self, app: &'a str) -> BoxFuture<'a, AppRecords> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", app_pk(app))
+                .consistent_read(true);
+            let mut records = AppRecords::default();
+            for item in self.query_all(query).await? {
+                add_app_record(&mut records, &item, app)?;
+            }
+            Ok(records)
+        })
+    }
+
+    fn released_apps<'a>(&'a self, repo: &'a str) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("gsi2pk = :p")
+                .expression_attribute_values(":p", releases_of(repo))
+                .projection_expression("pk");
+            let mut apps = std::collections::BTreeSet::new();
+            for item in self.query_all(query).await? {
+                let pk = item.get("pk").and_then(|v| v.as_s().ok());
+                match pk.and_then(|pk| pk.strip_prefix("APP#")) {
+                    Some(app) => apps.insert(app.to_owned()),
+                    None => return Err(Error::malformed("release", format!("pk {pk:?}"))),
+                };
+            }
+            Ok(apps.into_iter().collect())
+        })
+    }
+
+    fn older_versions<'a>(
+        &'a self,
+        than: &'a VersionRecord,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<VersionRecord>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("gsi2pk = :p AND gsi2sk < :below")
+                .expression_attribute_values(":p", versions_of(&than.version.repository))
+                .expression_attribute_values(":below", s(version_list_key(than)))
+                .scan_index_forward(false);
+            let page = self.query_page(query, page, GSI2_KEYS).await?;
+            Ok(Page {
+                items: page
+                    .items
+                    .iter()
+                    .map(version_from)
                     .collect::<Result<_, _>>()?,
                 next: page.next,
             })

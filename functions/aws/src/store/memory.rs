@@ -1,6 +1,6 @@
 //! In-memory [`Store`] with the DynamoDB store's semantics, for handler unit tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -11,11 +11,12 @@ use boreas_core::version::VersionState;
 use boreas_core::webhook::Provider;
 
 use super::{
-    Agent, ApiToken, AppProgress, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page, PageRequest,
-    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
-    VersionRecord, check_deployment_id, check_lock_set, decode_cursor, encode_cursor,
-    epoch_seconds, lifecycle_times, token_hash,
+    Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
+    Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page,
+    PageRequest, PreviousSecret, Progress, Release, Repository, Store, TargetProgress, TaskOutput,
+    TimeRange, Transition, VersionRecord, check_deployment_id, check_lock_set, check_released,
+    decode_cursor, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times,
+    release_order, token_hash, version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -44,6 +45,11 @@ struct State {
     /// Delivery → `expires_at` (epoch seconds).
     deliveries: BTreeMap<(Provider, String), u64>,
     agents: BTreeMap<(String, String), Agent>,
+    /// (app, env) → (release order, release).
+    releases: BTreeMap<(String, String), (String, Release)>,
+    /// (app, env) of every app an inventory listed: an app stays known after its hosts stop
+    /// listing it, as its records do in DynamoDB.
+    reported_apps: BTreeSet<(String, String)>,
     /// (deployment, app, target, action) → hook output.
     outputs: BTreeMap<(String, String, String, String), TaskOutput>,
     /// SHA-256 hex of the secret → grant.
@@ -233,13 +239,7 @@ impl Store for MemoryStore {
                 .versions
                 .values()
                 .filter(|v| repo.is_none_or(|r| r == v.version.repository))
-                .map(|v| {
-                    let key = format!(
-                        "{}#{}#{}",
-                        v.received_at, v.version.repository, v.version.name
-                    );
-                    (key, v.clone())
-                })
+                .map(|v| (version_list_key(v), v.clone()))
                 .collect();
             page_desc(items, page)
         })
@@ -672,6 +672,9 @@ impl Store for MemoryStore {
             {
                 return Ok(false);
             }
+            for app in inventory_versions(agent).into_keys() {
+                state.reported_apps.insert((app, agent.env.clone()));
+            }
             state.agents.insert(key, agent.clone());
             Ok(true)
         })
@@ -703,6 +706,109 @@ impl Store for MemoryStore {
                 .map(|a| (format!("{}#{}", a.env, a.host), a.clone()))
                 .collect();
             page_of(items, page, false)
+        })
+    }
+
+    fn record_release<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            check_released(deployment)?;
+            let order = release_order(deployment);
+            let mut s = self.lock();
+            for app in deployment.plan.apps() {
+                let key = (app.app.clone(), deployment.environment.clone());
+                if s.releases.get(&key).is_some_and(|(o, _)| *o >= order) {
+                    continue;
+                }
+                let release = Release {
+                    repository: deployment.repository.clone(),
+                    version: deployment.version.clone(),
+                    deployment: deployment.id.clone(),
+                    targets: app.targets.clone(),
+                };
+                s.releases.insert(key, (order.clone(), release));
+            }
+            Ok(())
+        })
+    }
+
+    fn app_names<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<String>> {
+        Box::pin(async move {
+            let s = self.lock();
+            let names: BTreeSet<String> = s
+                .releases
+                .keys()
+                .chain(&s.reported_apps)
+                .map(|(a, _)| a.clone())
+                .collect();
+            page_of(
+                names.into_iter().map(|n| (n.clone(), n)).collect(),
+                page,
+                false,
+            )
+        })
+    }
+
+    fn app_records<'a>(&'a self, app: &'a str) -> BoxFuture<'a, AppRecords> {
+        Box::pin(async move {
+            let s = self.lock();
+            let mut envs: BTreeMap<String, Option<Release>> = s
+                .releases
+                .iter()
+                .filter(|((a, _), _)| a == app)
+                .map(|((_, env), (_, r))| (env.clone(), Some(r.clone())))
+                .collect();
+            for (_, env) in s.reported_apps.iter().filter(|(a, _)| a == app) {
+                envs.entry(env.clone()).or_default();
+            }
+            let mut hosts = Vec::new();
+            for agent in s.agents.values() {
+                if let Some(version) = inventory_versions(agent).remove(app) {
+                    hosts.push(AppOnHost {
+                        env: agent.env.clone(),
+                        host: agent.host.clone(),
+                        version,
+                    });
+                }
+            }
+            Ok(AppRecords {
+                environments: envs
+                    .into_iter()
+                    .map(|(env, release)| AppEnvironment { env, release })
+                    .collect(),
+                hosts,
+            })
+        })
+    }
+
+    fn released_apps<'a>(&'a self, repo: &'a str) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let apps: BTreeSet<String> = self
+                .lock()
+                .releases
+                .iter()
+                .filter(|(_, (_, r))| r.repository == repo)
+                .map(|((app, _), _)| app.clone())
+                .collect();
+            Ok(apps.into_iter().collect())
+        })
+    }
+
+    fn older_versions<'a>(
+        &'a self,
+        than: &'a VersionRecord,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<VersionRecord>> {
+        Box::pin(async move {
+            let below = version_list_key(than);
+            let items = self
+                .lock()
+                .versions
+                .values()
+                .filter(|v| v.version.repository == than.version.repository)
+                .map(|v| (version_list_key(v), v.clone()))
+                .filter(|(k, _)| *k < below)
+                .collect();
+            page_desc(items, page)
         })
     }
 
