@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use boreas_api_types as wire;
 use boreas_aws::lifecycle::{Actor, Lifecycle};
-use boreas_aws::store::{Decision, Deployment, NewDeployment, rfc3339};
+use boreas_aws::store::{
+    Decision, Deployment, MAX_PAGE, NewDeployment, PageRequest, VersionRecord, rfc3339,
+};
 use boreas_core::adjust;
 use boreas_core::config::{self, Config};
 use boreas_core::deployment::DeploymentStatus;
@@ -17,7 +19,7 @@ use boreas_core::status::{GateStatus, VersionStatus};
 use boreas_core::version::{self, VersionState};
 use serde_json::json;
 
-use crate::apps::{Landscape, RecordedOrder, all_versions, reported};
+use crate::apps::contains;
 use crate::call::Call;
 use crate::read::{get_deployment, wire_deployment, wire_version};
 use crate::{Api, Error, random_hex};
@@ -479,33 +481,22 @@ pub(crate) async fn revert(
             format!("version {repo}/{name} is already marked revert"),
         ));
     }
-    let land = Landscape::load(api).await?;
-    let running = environments_running(&land, repo, name);
+    let running = environments_running(api, repo, name).await?;
     let mut plans = Vec::new();
     let mut rollback_to = None;
     if !running.is_empty() {
-        let versions = all_versions(api, repo).await?;
-        let order = RecordedOrder::new(&versions);
-        let candidates: Vec<version::Version> = versions
-            .iter()
-            .filter(|v| v.status == VersionStatus::Planned)
-            .map(|v| v.version.clone())
-            .collect();
-        let target = match version::rollback_target(&order, &reverted.version, &candidates) {
-            Ok(Some(t)) => t.clone(),
-            Ok(None) | Err(_) => {
-                return Err(Error::conflict(
-                    "no_rollback_target",
-                    format!(
-                        "version {repo}/{name} runs in {} but no older normal version was planned before it",
-                        running.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
+        let Some(target) = rollback_target(api, &reverted).await? else {
+            return Err(Error::conflict(
+                "no_rollback_target",
+                format!(
+                    "version {repo}/{name} runs in {} but no older normal version was planned before it",
+                    running.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
         };
         let (config, _) = version_config(api, repo, &target.name).await?;
         for (env, apps) in &running {
-            let plan = revert_plan(&land, &config, env, &target.name, name, apps)?;
+            let plan = revert_plan(api, &config, env, &target.name, name, apps).await?;
             if plan.apps().next().is_some() {
                 plans.push(plan);
             }
@@ -545,51 +536,72 @@ pub(crate) async fn revert(
     })
 }
 
-/// Environment → apps of `repo` whose targets run version `name` there: the apps whose newest
-/// succeeded deployment deployed it, and the apps an inventory reports at it.
-fn environments_running(
-    land: &Landscape,
+/// Environment → apps of `repo` whose targets run version `name` there: the apps released
+/// there at that version, and the apps an inventory there reports at it. Reads the partition of
+/// each app released from `repo`.
+async fn environments_running(
+    api: &Api,
     repo: &str,
     name: &str,
-) -> BTreeMap<String, BTreeSet<String>> {
-    let repo_apps: BTreeSet<&str> = land
-        .deployments
-        .iter()
-        .filter(|d| d.repository == repo)
-        .flat_map(|d| d.plan.apps().map(|a| a.app.as_str()))
-        .collect();
+) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let envs: BTreeSet<&str> = land
-        .deployments
-        .iter()
-        .map(|d| d.environment.as_str())
-        .chain(land.agents.iter().map(|a| a.env.as_str()))
-        .collect();
-    for env in envs {
-        for app in &repo_apps {
-            let by_deployment = land
-                .desired(env, app)
-                .is_some_and(|d| d.repository == repo && d.version == name);
-            let by_inventory = land.agents.iter().any(|a| {
-                a.env == env
-                    && reported(a)
-                        .get(*app)
-                        .is_some_and(|v| v.as_deref() == Some(name))
-            });
-            if by_deployment || by_inventory {
-                out.entry(env.to_owned())
-                    .or_default()
-                    .insert((*app).to_owned());
+    for app in api.store.released_apps(repo).await? {
+        let records = api.store.app_records(&app).await?;
+        for env in &records.environments {
+            let by_release = env
+                .release
+                .as_ref()
+                .is_some_and(|r| r.repository == repo && r.version == name);
+            let by_inventory = records
+                .hosts
+                .iter()
+                .any(|h| h.env == env.env && h.version.as_deref() == Some(name));
+            if by_release || by_inventory {
+                out.entry(env.env.clone()).or_default().insert(app.clone());
             }
         }
     }
-    out
+    Ok(out)
+}
+
+/// The version a reverted one is rolled back to: the newest `normal`, `planned` version it
+/// contains ([`crate::apps::contains`]) other than its own commit, read newest first from the
+/// versions received before it until one qualifies, in pages that double from one version (the
+/// one just before usually qualifies, so a long history is not read).
+async fn rollback_target(
+    api: &Api,
+    reverted: &VersionRecord,
+) -> Result<Option<version::Version>, Error> {
+    if reverted.diverged {
+        return Ok(None);
+    }
+    let mut page = PageRequest::first(1);
+    loop {
+        let found = api.store.older_versions(reverted, &page).await?;
+        if let Some(v) = found.items.into_iter().find(|v| {
+            v.status == VersionStatus::Planned
+                && v.version.state == VersionState::Normal
+                && v.version.commit != reverted.version.commit
+                && contains(reverted, v)
+        }) {
+            return Ok(Some(v.version));
+        }
+        match found.next {
+            Some(next) => {
+                page = PageRequest {
+                    limit: (page.limit * 2).min(MAX_PAGE),
+                    cursor: Some(next),
+                }
+            }
+            None => return Ok(None),
+        }
+    }
 }
 
 /// A plan returning `apps` of `env` from `reverted` to `target`, with `target`'s config. Apps
 /// not running `reverted` count as already on `target` and are skipped.
-fn revert_plan(
-    land: &Landscape,
+async fn revert_plan(
+    api: &Api,
     config: &Config,
     env: &str,
     target: &str,
@@ -598,18 +610,20 @@ fn revert_plan(
 ) -> Result<Plan, Error> {
     let found = planner::config_targets(config, env);
     let mut targets = found.targets;
-    for (app, groups) in &found.unresolved_groups {
-        let mut hosts: Vec<&str> = land
-            .agents
-            .iter()
-            .filter(|a| a.env == env && groups.contains(&a.group))
-            .map(|a| a.host.as_str())
-            .collect();
-        hosts.sort_unstable();
-        targets
-            .entry(app.clone())
-            .or_default()
-            .extend(hosts.into_iter().map(str::to_owned));
+    if !found.unresolved_groups.is_empty() {
+        let agents = api.store.list_agents(Some(env)).await?;
+        for (app, groups) in &found.unresolved_groups {
+            let mut hosts: Vec<&str> = agents
+                .iter()
+                .filter(|a| groups.contains(&a.group))
+                .map(|a| a.host.as_str())
+                .collect();
+            hosts.sort_unstable();
+            targets
+                .entry(app.clone())
+                .or_default()
+                .extend(hosts.into_iter().map(str::to_owned));
+        }
     }
     let current_versions: BTreeMap<String, String> = config
         .apps

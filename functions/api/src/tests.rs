@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use boreas_aws::lifecycle::Lifecycle;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::{MemorySecrets, Secrets};
@@ -1176,13 +1177,14 @@ async fn apps_show_desired_version_coverage_and_drift() {
     add_deployment(&f.store, "d1", "v1", 1).await;
     add_deployment(&f.store, "d2", "v2", 2).await;
     add_deployment(&f.store, "d3", "v3", 3).await;
-    for id in ["d1", "d2"] {
+    // The outcomes arrive out of order: d1's success never replaces d2's.
+    for id in ["d2", "d1"] {
         f.store
             .transition_deployment(id, &Transition::to(DeploymentStatus::Running, at(5)))
             .await
             .unwrap();
-        f.store
-            .transition_deployment(id, &Transition::to(DeploymentStatus::Succeeded, at(6)))
+        Lifecycle::new(f.store.as_ref())
+            .finish(id, DeploymentStatus::Succeeded, None)
             .await
             .unwrap();
     }

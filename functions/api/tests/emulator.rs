@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use boreas_api::routes::ROUTES;
 use boreas_api::{Api, ApiRequest, ApiResponse, handle};
 use boreas_aws::emulator;
+use boreas_aws::lifecycle::Lifecycle;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::SsmSecrets;
 use boreas_aws::store::{
-    ApiToken, DynamoStore, HostDecision, MemoryStore, NewDeployment, PageRequest, Store,
+    Agent, ApiToken, DynamoStore, HostDecision, MemoryStore, NewDeployment, PageRequest, Store,
     Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
@@ -20,7 +21,9 @@ use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::VersionState;
 use boreas_test_support::emulator::Prefix;
-use boreas_test_support::records::{at, example_plan, example_yaml, new_deployment, version};
+use boreas_test_support::records::{
+    agent, at, example_plan, example_yaml, new_deployment, version,
+};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -34,6 +37,7 @@ fn token(role: Role) -> String {
 }
 
 struct Platform {
+    config: aws_config::SdkConfig,
     api: Api,
     store: Arc<DynamoStore>,
     names: Names,
@@ -96,6 +100,7 @@ async fn platform() -> Platform {
         &names,
     );
     Platform {
+        config: config.clone(),
         api,
         store,
         names,
@@ -126,6 +131,24 @@ impl Platform {
             .put_version_config("shop", name, &example_yaml())
             .await
             .unwrap();
+    }
+
+    /// The api over a store whose DynamoDB client goes through `endpoint`.
+    fn api_through(&self, endpoint: &str) -> Api {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&self.config)
+                .endpoint_url(endpoint)
+                .build(),
+        );
+        Api::new(
+            Arc::new(DynamoStore::new(client, self.names.table())),
+            Arc::new(SfnOrchestrator::from_config(
+                &self.config,
+                &self.machine_arn,
+            )),
+            Arc::new(SsmSecrets::from_config(&self.config)),
+            &self.names,
+        )
     }
 
     async fn deployment(&self, id: &str, version: &str, second: u32) {
@@ -691,12 +714,14 @@ async fn revert_marks_the_version_and_plans_back_to_the_newest_older_normal_one(
         .await
         .unwrap();
     p.deployment("dep-v3", "v3", 3).await;
-    for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
-        p.store
-            .transition_deployment("dep-v3", &Transition::to(to, at(4)))
-            .await
-            .unwrap();
-    }
+    p.store
+        .transition_deployment("dep-v3", &Transition::to(DeploymentStatus::Running, at(4)))
+        .await
+        .unwrap();
+    Lifecycle::new(p.store.as_ref())
+        .finish("dep-v3", DeploymentStatus::Succeeded, None)
+        .await
+        .unwrap();
     let revert = |body: Value| post("/api/versions/shop/v3/revert", Role::Approver).json(&body);
 
     // Bad input: 400 and nothing written.
@@ -765,6 +790,131 @@ async fn revert_marks_the_version_and_plans_back_to_the_newest_older_normal_one(
         p.executions().await.is_empty(),
         "a revert plans; it starts nothing"
     );
+}
+
+/// Versions `v{i}` and succeeded deployments `dep-{i}` of them for every `i` of `range`, with
+/// host `api-staging-1` reporting the newest.
+async fn history(p: &Platform, range: std::ops::RangeInclusive<u32>) {
+    for i in range {
+        p.version(&format!("v{i}"), &format!("c{i}"), i).await;
+        let id = format!("dep-{i}");
+        p.deployment(&id, &format!("v{i}"), i).await;
+        p.store
+            .transition_deployment(&id, &Transition::to(DeploymentStatus::Running, at(i)))
+            .await
+            .unwrap();
+        Lifecycle::new(p.store.as_ref())
+            .finish(&id, DeploymentStatus::Succeeded, None)
+            .await
+            .unwrap();
+        let inventory = json!([{"app": "api", "version": format!("v{i}"), "healthy": true}]);
+        p.store
+            .upsert_agent(&Agent {
+                observed_at: at(i),
+                apps: inventory,
+                ..agent("staging", "api-staging-1", "api")
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// What the DynamoDB client of one api call read: (operation, items returned) per request.
+type Reads = Arc<std::sync::Mutex<Vec<(String, u64)>>>;
+
+/// Answers `req` through the api, returning the items it read from the table per request.
+async fn reads_of(api: &Api, reads: &Reads, req: ApiRequest) -> Vec<(String, u64)> {
+    reads.lock().unwrap().clear();
+    let path = req.path.clone();
+    let res = handle(api, req.clone()).await;
+    conformance::check(&req, &res);
+    assert!(res.status.is_success(), "{path}: {res:?}");
+    std::mem::take(&mut *reads.lock().unwrap())
+}
+
+/// No read grows with history, and none scans: every read route (asked for pages of 5), and a
+/// revert, read as many items with 45 deployments and versions stored as with 5, counted from
+/// what DynamoDB answered through a proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_api_read_grows_with_history_or_scans_the_table() {
+    use boreas_test_support::http::{RecordingServer, forward};
+    let p = platform().await;
+    let upstream = p.config.endpoint_url().unwrap().to_owned();
+    let reads: Reads = Arc::default();
+    let seen = reads.clone();
+    let proxy = RecordingServer::start(move |r| {
+        let res = forward(&upstream, r);
+        let op = r.header("x-amz-target").unwrap_or_default();
+        let op = op.rsplit('.').next().unwrap_or_default().to_owned();
+        let items = match res.body.get("Count") {
+            Some(count) => count.as_u64().unwrap_or_default(),
+            None => u64::from(res.body.get("Item").is_some()),
+        };
+        seen.lock().unwrap().push((op, items));
+        res
+    });
+    let api = p.api_through(&proxy.url());
+    for i in 0..6 {
+        p.store
+            .append_audit(
+                &boreas_aws::store::AuditEntry::new("someone", "token.create", &format!("t{i}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let reads_at = |newest: u32| {
+        let (api, reads) = (&api, &reads);
+        async move {
+            let mut out = Vec::new();
+            let paths = [
+                "/api/versions?limit=5".to_owned(),
+                "/api/versions?repo=shop&limit=5".to_owned(),
+                format!("/api/versions/shop/v{newest}"),
+                "/api/deployments?limit=5".to_owned(),
+                "/api/deployments?status=succeeded&limit=5".to_owned(),
+                "/api/deployments?env=staging&limit=5".to_owned(),
+                "/api/deployments?status=succeeded&env=staging&limit=5".to_owned(),
+                format!("/api/deployments/dep-{newest}"),
+                "/api/apps?limit=5".to_owned(),
+                "/api/apps/api".to_owned(),
+                "/api/agents?env=staging&limit=5".to_owned(),
+                "/api/audit?limit=5".to_owned(),
+            ];
+            for path in paths {
+                let (route, query) = path.split_once('?').unwrap_or((&path, ""));
+                let mut req = get(route);
+                for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+                    req = req.param(k, v);
+                }
+                out.push((path.clone(), reads_of(api, reads, req).await));
+            }
+            let revert = post(
+                &format!("/api/versions/shop/v{newest}/revert"),
+                Role::Approver,
+            )
+            .json(&json!({"reason": "measured"}));
+            out.push(("revert".to_owned(), reads_of(api, reads, revert).await));
+            out
+        }
+    };
+    history(&p, 1..=5).await;
+    let small = reads_at(5).await;
+    history(&p, 6..=45).await;
+    let large = reads_at(45).await;
+    for ((route, small), (_, large)) in small.iter().zip(&large) {
+        for (op, _) in small.iter().chain(large) {
+            assert_ne!(op, "Scan", "{route} scanned the table");
+        }
+        let total = |reads: &[(String, u64)]| reads.iter().map(|(_, n)| n).sum::<u64>();
+        assert!(
+            total(large) <= total(small),
+            "{route} read {} items with 5 deployments and {} with 45: {large:?}",
+            total(small),
+            total(large)
+        );
+        assert!(total(large) > 0, "{route} read nothing: {large:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
