@@ -295,6 +295,14 @@ async fn client_commands_render_the_typed_answers() {
         "{table}"
     );
     assert!(rows[0].ends_with("health check failed"), "{table}");
+    for (repo, want) in [("shop", 1), ("cart", 0)] {
+        let out = cli
+            .run(&["deployments", "--status", "failed", "--repo", repo])
+            .await;
+        assert!(out.status.success(), "{out:?}");
+        let listed = text(&out.stdout).lines().skip(1).count();
+        assert_eq!(listed, want, "--repo {repo}: {out:?}");
+    }
 
     let out = cli.run(&["show", "d-run"]).await;
     assert!(out.status.success(), "{out:?}");

@@ -391,6 +391,8 @@ export interface paths {
                     status?: components["schemas"]["DeploymentStatus"];
                     /** @description Only this environment. */
                     env?: string;
+                    /** @description Only this repository (its id). */
+                    repo?: string;
                     /** @description Most items in the page. */
                     limit?: components["parameters"]["limit"];
                     /** @description `next_cursor` of the previous page. */
@@ -2203,7 +2205,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description Only this repository. */
+                    /** @description Only this repository (its id). */
                     repo?: string;
                     /** @description Most items in the page. */
                     limit?: components["parameters"]["limit"];

@@ -49,6 +49,9 @@ pub(crate) enum ClientCommand {
         /// Only this environment.
         #[arg(long)]
         env: Option<String>,
+        /// Only this repository (its id, e.g. github.com/acme/shop).
+        #[arg(long)]
+        repo: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -200,7 +203,11 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
             }
         }
         ClientCommand::Deployments {
-            status, env, limit, ..
+            status,
+            env,
+            repo,
+            limit,
+            ..
         } => {
             let mut path = format!("/deployments?limit={limit}");
             if let Some(s) = status {
@@ -208,6 +215,9 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
             }
             if let Some(e) = env {
                 path.push_str(&format!("&env={}", segment(e)));
+            }
+            if let Some(r) = repo {
+                path.push_str(&format!("&repo={}", segment(r)));
             }
             let list: List<DeploymentSummary> = client.get(&path).await?;
             if json {

@@ -236,6 +236,7 @@ pub(crate) async fn deployments(
     let filter = DeploymentFilter {
         status,
         environment: call.query("env").map(str::to_owned),
+        repository: call.query("repo").map(str::to_owned),
     };
     let found = api.store.list_deployments(&filter, &page).await?;
     Ok(wire::List {

@@ -189,6 +189,7 @@ const APP: Param = text("name", "App name.");
 const TARGET_APP: Param = text("app", "App name.");
 const TARGET: Param = text("target", "Host name.");
 const ENV_FILTER: Param = text("env", "Only this environment.");
+const REPO_FILTER: Param = text("repo", "Only this repository (its id).");
 const SINCE: Param = text(
     "since",
     "Only entries at or after this RFC 3339 date-time (e.g. 2026-12-06T00:00:00Z).",
@@ -238,7 +239,7 @@ pub const ROUTES: &[Route] = &[
         role: VIEWER,
         summary: "Versions, newest first",
         params: &[],
-        query: &[text("repo", "Only this repository.")],
+        query: &[REPO_FILTER],
         paged: true,
         ok: OK,
         errors: &[],
@@ -289,6 +290,7 @@ pub const ROUTES: &[Route] = &[
                 schema: schema_of::<DeploymentStatus>,
             },
             ENV_FILTER,
+            REPO_FILTER,
         ],
         paged: true,
         ok: OK,

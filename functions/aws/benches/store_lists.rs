@@ -174,11 +174,11 @@ async fn main() {
     // The store answers each list with exactly the page the keyed Query gives.
     let running = DeploymentFilter {
         status: Some(DeploymentStatus::Running),
-        environment: None,
+        ..DeploymentFilter::default()
     };
     let prod = DeploymentFilter {
-        status: None,
         environment: Some("prod".to_owned()),
+        ..DeploymentFilter::default()
     };
     assert_eq!(
         store

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::names::{DEFAULT_K8S_CLUSTER, Names};
-use crate::store::{DynamoStore, deployments_in, deployments_to, versions_of};
+use crate::store::{DynamoStore, deployments_in, deployments_of, deployments_to, versions_of};
 
 /// The full name of the local platform's demo repository, as its webhooks carry it.
 pub const DEMO_FULL_NAME: &str = "boreas/demo";
@@ -46,12 +46,15 @@ pub const DEMO_REPOSITORY: &str = "localhost/boreas/demo";
 
 /// Name of the table's one global secondary index.
 pub const GSI1: &str = "gsi1";
-/// Versions by repository, deployments by environment (see [`crate::store`]).
+/// Versions by repository, deployments by environment, releases by repository (see
+/// [`crate::store`]).
 pub const GSI2: &str = "gsi2";
 /// Deployments by status.
 pub const GSI3: &str = "gsi3";
+/// Deployments by repository.
+pub const GSI4: &str = "gsi4";
 /// Every global secondary index of the table, each on `{name}pk`/`{name}sk`, projection ALL.
-pub const INDEXES: [&str; 3] = [GSI1, GSI2, GSI3];
+pub const INDEXES: [&str; 4] = [GSI1, GSI2, GSI3, GSI4];
 /// The TTL attribute (epoch seconds) that expires webhook deliveries.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -548,7 +551,7 @@ fn index_attributes(indexes: &[&str]) -> Result<Vec<AttributeDefinition>, Error>
         .collect()
 }
 
-/// Gives versions and deployments written before `gsi2`/`gsi3` existed their keys of those
+/// Gives versions and deployments written before `gsi2` to `gsi4` existed their keys of those
 /// indexes (see [`crate::store`]); the number given. A Scan at provisioning time, only while an
 /// index is missing, never on a request path. A deployment whose status changed meanwhile keeps
 /// what its transition wrote.
@@ -566,7 +569,7 @@ async fn index_existing_items(
             .table_name(table)
             .filter_expression(
                 "(gsi1pk = :v OR gsi1pk = :d) AND (attribute_not_exists(gsi2pk) OR \
-                 (gsi1pk = :d AND attribute_not_exists(gsi3pk)))",
+                 (gsi1pk = :d AND (attribute_not_exists(gsi3pk) OR attribute_not_exists(gsi4pk))))",
             )
             .expression_attribute_values(":v", s("VERSIONS".into()))
             .expression_attribute_values(":d", s("DEPLOYMENTS".into()))
@@ -596,20 +599,23 @@ async fn index_existing_items(
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(":g2", versions_of(&repo))
             } else {
-                let (Some(env), Some(status)) = (
+                let (Some(env), Some(repo), Some(status)) = (
                     text("environment"),
+                    text("repository"),
                     text("status").and_then(|t| DeploymentStatus::parse(&t)),
                 ) else {
                     continue;
                 };
                 update
                     .update_expression(
-                        "SET gsi2pk = :g2, gsi2sk = :order, gsi3pk = :g3, gsi3sk = :order",
+                        "SET gsi2pk = :g2, gsi2sk = :order, gsi3pk = :g3, gsi3sk = :order, \
+                         gsi4pk = :g4, gsi4sk = :order",
                     )
                     .condition_expression("#status = :status")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":g2", deployments_to(&env))
                     .expression_attribute_values(":g3", deployments_in(status))
+                    .expression_attribute_values(":g4", deployments_of(&repo))
                     .expression_attribute_values(":status", s(status.as_str().to_owned()))
             };
             match update.send().await {

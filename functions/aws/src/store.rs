@@ -29,18 +29,19 @@
 //! `{repo}` is the repository id, `host/full_name` lowercased ([`boreas_core::repository`]), so a
 //! webhook's repository is found with one `GetItem`.
 //!
-//! Table keys `pk`/`sk` (S); GSIs `gsi1`, `gsi2`, `gsi3` on `gsiNpk`/`gsiNsk` (S), projection ALL;
+//! Table keys `pk`/`sk` (S); GSIs `gsi1` to `gsi4` on `gsiNpk`/`gsiNsk` (S), projection ALL;
 //! TTL on `expires_at`. Every list that must be newest first reads an index (or the `AUDIT`
 //! partition) backwards, and every filtered list reads only its own partition:
 //!
-//! | item       | gsi2pk / gsi2sk                                     | gsi3pk / gsi3sk                                       |
-//! | ---------- | --------------------------------------------------- | ----------------------------------------------------- |
-//! | version    | `VERSIONS#{repo}` / `{received_at}#{repo}#{name}`   |                                                       |
-//! | deployment | `DEPLOYMENTS#ENV#{env}` / `{created_at}#{id}`       | `DEPLOYMENTS#STATUS#{status}` / `{created_at}#{id}` (moved by every transition) |
-//! | app environment, released | `RELEASES#{repo}` / `{app}#{env}`    |                                                       |
+//! | item                      | gsi2pk / gsi2sk                                   | gsi3pk / gsi3sk                                     | gsi4pk / gsi4sk |
+//! | ------------------------- | ------------------------------------------------- | --------------------------------------------------- | --------------- |
+//! | version                   | `VERSIONS#{repo}` / `{received_at}#{repo}#{name}` |                                                     |                 |
+//! | deployment                | `DEPLOYMENTS#ENV#{env}` / `{created_at}#{id}`     | `DEPLOYMENTS#STATUS#{status}` / `{created_at}#{id}` (moved by every transition) | `DEPLOYMENTS#REPO#{repo}` / `{created_at}#{id}` |
+//! | app environment, released | `RELEASES#{repo}` / `{app}#{env}`                 |                                                     |                 |
 //!
-//! A list of deployments by status and environment reads the status's partition and filters it by
-//! environment. `boreas provision` adds indexes missing from an older table and gives its items
+//! A list of deployments filtered several ways reads the partition of one filter (status, else
+//! environment, else repository: the first is the smallest for the filters people use) and
+//! filters it by the others. `boreas provision` adds indexes missing from an older table and gives its items
 //! their keys.
 //!
 //! The `APP#{app}` partition is a projection, so that the app views read one partition per app
@@ -86,7 +87,7 @@ use boreas_core::version::Version;
 use boreas_core::webhook::Provider;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use codec::{deployments_in, deployments_to, versions_of};
+pub(crate) use codec::{deployments_in, deployments_of, deployments_to, versions_of};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
@@ -309,6 +310,8 @@ pub struct DeploymentFilter {
     pub status: Option<DeploymentStatus>,
     /// Only this environment.
     pub environment: Option<String>,
+    /// Only this repository (id).
+    pub repository: Option<String>,
 }
 
 impl DeploymentFilter {
@@ -318,6 +321,7 @@ impl DeploymentFilter {
                 .environment
                 .as_ref()
                 .is_none_or(|e| *e == d.environment)
+            && self.repository.as_ref().is_none_or(|r| *r == d.repository)
     }
 }
 

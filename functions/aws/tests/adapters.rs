@@ -463,8 +463,17 @@ async fn deployments_list_newest_first_with_filters_and_cursor(store: Arc<dyn St
         ("d7", "staging", Planned),
     ];
     for (i, (id, env, status)) in specs.iter().enumerate() {
+        // d2 and d5 are of another repository.
+        let repository = if ["d2", "d5"].contains(id) {
+            "cart"
+        } else {
+            "shop"
+        };
         store
-            .create_deployment(&new_deployment(id, env, i as u32))
+            .create_deployment(&NewDeployment {
+                repository: repository.to_owned(),
+                ..new_deployment(id, env, i as u32)
+            })
             .await
             .unwrap();
         if *status != Planned {
@@ -494,25 +503,37 @@ async fn deployments_list_newest_first_with_filters_and_cursor(store: Arc<dyn St
             ["d7", "d6", "d5", "d4", "d3", "d2", "d1"],
             "page size {limit}"
         );
-        let staging = DeploymentFilter {
-            environment: Some("staging".to_owned()),
-            status: None,
-        };
-        assert_eq!(ids(staging, limit).await, ["d7", "d5", "d3", "d1"]);
-        let running_prod = DeploymentFilter {
-            environment: Some("prod".to_owned()),
-            status: Some(Running),
-        };
-        assert_eq!(ids(running_prod, limit).await, ["d6", "d2"]);
-        let planned = DeploymentFilter {
-            environment: None,
-            status: Some(Planned),
-        };
-        assert_eq!(ids(planned, limit).await, ["d7", "d4", "d1"]);
+        let filter =
+            |environment: Option<&str>, status, repository: Option<&str>| DeploymentFilter {
+                environment: environment.map(str::to_owned),
+                status,
+                repository: repository.map(str::to_owned),
+            };
+        for (f, want) in [
+            (
+                filter(Some("staging"), None, None),
+                &["d7", "d5", "d3", "d1"][..],
+            ),
+            (filter(Some("prod"), Some(Running), None), &["d6", "d2"]),
+            (filter(None, Some(Planned), None), &["d7", "d4", "d1"]),
+            (filter(None, None, Some("cart")), &["d5", "d2"]),
+            (
+                filter(Some("staging"), None, Some("shop")),
+                &["d7", "d3", "d1"],
+            ),
+            (filter(None, Some(Running), Some("cart")), &["d2"]),
+            (filter(Some("prod"), Some(Running), Some("shop")), &["d6"]),
+        ] {
+            assert_eq!(
+                ids(f.clone(), limit).await,
+                want,
+                "{f:?}, page size {limit}"
+            );
+        }
     }
     let none = DeploymentFilter {
         environment: Some("qa".to_owned()),
-        status: None,
+        ..DeploymentFilter::default()
     };
     assert!(ids(none, 2).await.is_empty());
 }
@@ -1357,7 +1378,7 @@ async fn older_versions_list_below_a_version_newest_first(store: Arc<dyn Store>)
     assert!(first.items.is_empty() && first.next.is_none());
 }
 
-/// Filtered lists read only their own index partition: a Query on `gsi2` or `gsi3` by key, with a
+/// Filtered lists read only their own index partition: a Query on `gsi2`, `gsi3` or `gsi4` by key, with a
 /// filter only where both a status and an environment are asked for, and never a Scan (seen
 /// through a recording proxy in front of the emulator).
 #[tokio::test]
@@ -1378,7 +1399,10 @@ async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_
     let unique = format!("keyed-{}", names.prefix());
     store.put_version(&version(&unique, "v1", 1)).await.unwrap();
     store
-        .create_deployment(&new_deployment(&format!("{unique}-d"), &unique, 2))
+        .create_deployment(&NewDeployment {
+            repository: unique.clone(),
+            ..new_deployment(&format!("{unique}-d"), &unique, 2)
+        })
         .await
         .unwrap();
     let page = PageRequest::first(10);
@@ -1386,7 +1410,7 @@ async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_
     assert_eq!(versions.items.len(), 1);
     let by_env = DeploymentFilter {
         environment: Some(unique.clone()),
-        status: None,
+        ..DeploymentFilter::default()
     };
     assert_eq!(
         store
@@ -1398,8 +1422,8 @@ async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_
         1
     );
     let by_status = DeploymentFilter {
-        environment: None,
         status: Some(DeploymentStatus::Planned),
+        ..DeploymentFilter::default()
     };
     assert!(
         !store
@@ -1412,10 +1436,24 @@ async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_
     let both = DeploymentFilter {
         environment: Some(unique.clone()),
         status: Some(DeploymentStatus::Planned),
+        ..DeploymentFilter::default()
     };
     assert_eq!(
         store
             .list_deployments(&both, &page)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let by_repo = DeploymentFilter {
+        repository: Some(unique.clone()),
+        ..DeploymentFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_deployments(&by_repo, &page)
             .await
             .unwrap()
             .items
@@ -1442,9 +1480,10 @@ async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_
             )
         })
         .collect();
-    let (versions_of, to_env) = (
+    let (versions_of, to_env, of_repo) = (
         format!("VERSIONS#{unique}"),
         format!("DEPLOYMENTS#ENV#{unique}"),
+        format!("DEPLOYMENTS#REPO#{unique}"),
     );
     assert_eq!(
         keyed,
@@ -1453,6 +1492,7 @@ async fn dynamo_store_lists_by_repository_environment_and_status_from_their_own_
             ("gsi2", to_env.as_str(), false),
             ("gsi3", "DEPLOYMENTS#STATUS#planned", false),
             ("gsi3", "DEPLOYMENTS#STATUS#planned", true),
+            ("gsi4", of_repo.as_str(), false),
         ]
     );
 }

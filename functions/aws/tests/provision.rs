@@ -349,8 +349,9 @@ fn definition_placeholders_match_the_template() {
     assert_eq!(placeholders(&definition), template_keys);
 }
 
-/// A table made before `gsi2` and `gsi3` existed gets them, and its versions and deployments get
-/// their keys, so the lists by repository, environment and status find what was stored before.
+/// A table made before `gsi2` to `gsi4` existed gets them, and its versions and deployments get
+/// their keys, so the lists by repository, environment and status find what was stored before;
+/// its releases and inventories are projected for the app views.
 #[tokio::test]
 async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
     use aws_sdk_dynamodb::types::{
@@ -465,7 +466,7 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
             .table_name(names.table())
             .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
             .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
-            .update_expression("REMOVE gsi2pk, gsi2sk, gsi3pk, gsi3sk")
+            .update_expression("REMOVE gsi2pk, gsi2sk, gsi3pk, gsi3sk, gsi4pk, gsi4sk")
             .send()
             .await
             .unwrap();
@@ -473,10 +474,11 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
     let p = provision(&cfg, &names, &project_asl())
         .await
         .expect("provision");
-    assert_eq!(p.indexes, ["gsi1", "gsi2", "gsi3"]);
+    assert_eq!(p.indexes, ["gsi1", "gsi2", "gsi3", "gsi4"]);
     for change in [
         "added index gsi2",
         "added index gsi3",
+        "added index gsi4",
         "gave 3 existing items",
         "projected 2 existing deployments and agents",
     ] {
@@ -489,18 +491,33 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
     let page = PageRequest::first(10);
     let versions = store.list_versions(Some("shop"), &page).await.unwrap();
     assert_eq!(versions.items.len(), 1);
-    for filter in [
-        DeploymentFilter {
-            environment: Some("prod".into()),
-            status: None,
-        },
-        DeploymentFilter {
-            environment: None,
-            status: Some(DeploymentStatus::Running),
-        },
+    for (filter, want) in [
+        (
+            DeploymentFilter {
+                environment: Some("prod".into()),
+                ..DeploymentFilter::default()
+            },
+            ["dep-old"].as_slice(),
+        ),
+        (
+            DeploymentFilter {
+                status: Some(DeploymentStatus::Running),
+                ..DeploymentFilter::default()
+            },
+            &["dep-old"],
+        ),
+        (
+            DeploymentFilter {
+                repository: Some("shop".into()),
+                ..DeploymentFilter::default()
+            },
+            &["dep-ok", "dep-old"],
+        ),
     ] {
         let found = store.list_deployments(&filter, &page).await.unwrap();
-        assert_eq!(found.items.len(), 1, "{filter:?}");
+        let mut ids: Vec<&str> = found.items.iter().map(|d| d.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, want, "{filter:?}");
     }
     let api = store.app_records("api").await.unwrap();
     assert_eq!(

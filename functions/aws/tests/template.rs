@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use boreas_aws::names::Names;
 use boreas_aws::provision::{
-    GSI1, GSI2, GSI3, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
+    GSI1, GSI2, GSI3, GSI4, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS,
+    TTL_ATTRIBUTE,
 };
 use common::{project_asl, run, stdout_of_success, template, template_facts, venv_bin};
 use serde_json::Value;
@@ -238,6 +239,7 @@ fn table_has_the_contract_keys_index_ttl_and_pitr() {
             GSI1: {"HASH": "gsi1pk", "RANGE": "gsi1sk"},
             GSI2: {"HASH": "gsi2pk", "RANGE": "gsi2sk"},
             GSI3: {"HASH": "gsi3pk", "RANGE": "gsi3sk"},
+            GSI4: {"HASH": "gsi4pk", "RANGE": "gsi4sk"},
         })
     );
     assert_eq!(table["ttl"], TTL_ATTRIBUTE);

@@ -482,15 +482,18 @@ async fn list_all(
     status: DeploymentStatus,
     pages: usize,
 ) -> Result<Vec<Deployment>, Error> {
+    // Filtered by repository in the store, so that every page read holds only this
+    // repository's deployments (another repository's cannot crowd them out of `pages`).
     let filter = DeploymentFilter {
         status: Some(status),
         environment: Some(env.to_owned()),
+        repository: Some(repo.to_owned()),
     };
     let mut page = PageRequest::first(HISTORY_PAGE);
     let mut out = Vec::new();
     for _ in 0..pages {
         let result = ctx.store.list_deployments(&filter, &page).await?;
-        out.extend(result.items.into_iter().filter(|d| d.repository == repo));
+        out.extend(result.items);
         match result.next {
             Some(next) => page.cursor = Some(next),
             None => break,

@@ -369,6 +369,7 @@ fn planner_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
         let filter = DeploymentFilter {
             status: None,
             environment: Some("staging".into()),
+            ..DeploymentFilter::default()
         };
         let deployments = ctx
             .store

@@ -93,6 +93,11 @@ pub(super) fn app_host_sk(env: &str, host: &str) -> String {
     format!("HOST#{env}#{host}")
 }
 
+/// `gsi4pk` of the deployments of `repo`.
+pub(crate) fn deployments_of(repo: &str) -> AttributeValue {
+    s(format!("DEPLOYMENTS#REPO#{repo}"))
+}
+
 /// `gsi3pk` of the deployments in `status`.
 pub(crate) fn deployments_in(status: DeploymentStatus) -> AttributeValue {
     s(format!("DEPLOYMENTS#STATUS#{}", status.as_str()))
@@ -385,7 +390,9 @@ pub(super) fn new_deployment_item(new: &NewDeployment) -> Result<Item, Error> {
         ("gsi2pk".into(), deployments_to(&new.environment)),
         ("gsi2sk".into(), newest_first.clone()),
         ("gsi3pk".into(), deployments_in(DeploymentStatus::Planned)),
-        ("gsi3sk".into(), newest_first),
+        ("gsi3sk".into(), newest_first.clone()),
+        ("gsi4pk".into(), deployments_of(&new.repository)),
+        ("gsi4sk".into(), newest_first),
         ("id".into(), s(&new.id)),
         ("repository".into(), s(&new.repository)),
         ("version".into(), s(&new.version)),

@@ -21,12 +21,12 @@ use super::codec::{
     Item, LAST_DELIVERY, add_app_record, add_progress, agent_from, agent_item, api_token_from,
     api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
     batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
-    deployments_to, gate_from, host_decision_from, host_decision_item, host_decision_sk, json,
-    last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n, new_deployment_item,
-    output_pk, releases_of, repo_pk, repository_from, repository_item, s, strings,
-    target_progress_item, task_output_from, task_output_item, token_hash_from, token_hash_pk,
-    token_name_item, token_name_pk, token_pk, version_config_from, version_config_item,
-    version_from, version_item, version_state_str, versions_of,
+    deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
+    host_decision_sk, json, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
+    new_deployment_item, output_pk, releases_of, repo_pk, repository_from, repository_item, s,
+    strings, target_progress_item, task_output_from, task_output_item, token_hash_from,
+    token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
+    version_config_item, version_from, version_item, version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
@@ -37,7 +37,7 @@ use super::{
     encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, release_order, rfc3339,
     version_list_key,
 };
-use crate::provision::{GSI1, GSI2, GSI3};
+use crate::provision::{GSI1, GSI2, GSI3, GSI4};
 use crate::{BoxFuture, Error};
 
 const SERVICE: &str = "dynamodb";
@@ -47,6 +47,7 @@ const TABLE_KEYS: &[&str] = &["pk", "sk"];
 const GSI1_KEYS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk"];
 const GSI2_KEYS: &[&str] = &["pk", "sk", "gsi2pk", "gsi2sk"];
 const GSI3_KEYS: &[&str] = &["pk", "sk", "gsi3pk", "gsi3sk"];
+const GSI4_KEYS: &[&str] = &["pk", "sk", "gsi4pk", "gsi4sk"];
 /// A status change is retried after a lost race at most this often; the lifecycle is two steps
 /// deep, so a writer can lose at most twice before its change becomes illegal.
 const TRANSITION_ATTEMPTS: usize = 3;
@@ -97,8 +98,8 @@ impl DynamoStore {
         }
         let mut projected = 0;
         let succeeded = DeploymentFilter {
-            environment: None,
             status: Some(DeploymentStatus::Succeeded),
+            ..DeploymentFilter::default()
         };
         let mut page = PageRequest::first(MAX_PAGE);
         loop {
@@ -754,13 +755,15 @@ impl Store for DynamoStore {
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<Deployment>> {
         Box::pin(async move {
-            // A partition per status (`gsi3`) or environment (`gsi2`); with both, the status's
-            // partition (the smaller one for the statuses people filter on: running, planned),
-            // filtered by environment.
-            let (index, key, keys) = match (filter.status, &filter.environment) {
-                (Some(status), _) => (GSI3, deployments_in(status), GSI3_KEYS),
-                (None, Some(env)) => (GSI2, deployments_to(env), GSI2_KEYS),
-                (None, None) => (GSI1, s("DEPLOYMENTS"), GSI1_KEYS),
+            // A partition per status (`gsi3`), environment (`gsi2`) or repository (`gsi4`).
+            // With several filters, the first of those (the smallest for the statuses people
+            // filter on: running, planned), filtered by the others.
+            let (env, repo) = (&filter.environment, &filter.repository);
+            let (index, key, keys, env, repo) = match (filter.status, env, repo) {
+                (Some(status), _, _) => (GSI3, deployments_in(status), GSI3_KEYS, env, repo),
+                (None, Some(e), _) => (GSI2, deployments_to(e), GSI2_KEYS, &None, repo),
+                (None, None, Some(r)) => (GSI4, deployments_of(r), GSI4_KEYS, &None, &None),
+                (None, None, None) => (GSI1, s("DEPLOYMENTS"), GSI1_KEYS, &None, &None),
             };
             let mut query = self
                 .client
@@ -770,11 +773,17 @@ impl Store for DynamoStore {
                 .key_condition_expression(format!("{index}pk = :p"))
                 .expression_attribute_values(":p", key)
                 .scan_index_forward(false);
-            if let (Some(_), Some(env)) = (filter.status, &filter.environment) {
-                query = query
-                    .filter_expression("#env = :e")
-                    .expression_attribute_names("#env", "environment")
-                    .expression_attribute_values(":e", s(env));
+            let mut conditions = Vec::new();
+            for (attribute, value) in [("environment", env), ("repository", repo)] {
+                if let Some(value) = value {
+                    conditions.push(format!("#{attribute} = :{attribute}"));
+                    query = query
+                        .expression_attribute_names(format!("#{attribute}"), attribute)
+                        .expression_attribute_values(format!(":{attribute}"), s(value));
+                }
+            }
+            if !conditions.is_empty() {
+                query = query.filter_expression(conditions.join(" AND "));
             }
             let page = self.query_page(query, page, keys).await?;
             Ok(Page {
