@@ -874,6 +874,7 @@ async fn no_api_read_grows_with_history_or_scans_the_table() {
                 "/api/deployments?limit=5".to_owned(),
                 "/api/deployments?status=succeeded&limit=5".to_owned(),
                 "/api/deployments?env=staging&limit=5".to_owned(),
+                "/api/deployments?repo=shop&limit=5".to_owned(),
                 "/api/deployments?status=succeeded&env=staging&limit=5".to_owned(),
                 format!("/api/deployments/dep-{newest}"),
                 "/api/apps?limit=5".to_owned(),
