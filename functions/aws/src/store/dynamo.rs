@@ -143,9 +143,8 @@ impl DynamoStore {
         }
     }
 
-    /// Lists `app` among the apps and `env` among its environments (idempotent: it sets only
-    /// the keys, never a release).
-    async fn register_app(&self, app: &str, env: &str) -> Result<(), Error> {
+    /// Lists `app` among the apps (idempotent: it sets only the keys).
+    async fn list_app(&self, app: &str) -> Result<(), Error> {
         self.update_unless_newer(
             self.client
                 .update_item()
@@ -156,7 +155,13 @@ impl DynamoStore {
                 .expression_attribute_values(":app", s(app))
                 .expression_attribute_values(":apps", s("APPS")),
         )
-        .await?;
+        .await
+    }
+
+    /// Lists `app` among the apps and `env` among its environments (idempotent: it never
+    /// touches a release).
+    async fn list_app_in(&self, app: &str, env: &str) -> Result<(), Error> {
+        self.list_app(app).await?;
         self.update_unless_newer(
             self.client
                 .update_item()
@@ -177,22 +182,25 @@ impl DynamoStore {
         app: &str,
         targets: &[String],
     ) -> Result<(), Error> {
-        self.register_app(app, &d.environment).await?;
+        self.list_app(app).await?;
+        // Refused for an older release: the environment's record exists then.
         self.update_unless_newer(
             self.client
                 .update_item()
                 .key("pk", app_pk(app))
                 .key("sk", s(app_env_sk(&d.environment)))
                 .update_expression(
-                    "SET #repo = :repo, #version = :version, #dep = :dep, #order = :order, \
-                     #targets = :targets, gsi2pk = :g2pk, gsi2sk = :g2sk",
+                    "SET #env = :env, #repo = :repo, #version = :version, #dep = :dep, \
+                     #order = :order, #targets = :targets, gsi2pk = :g2pk, gsi2sk = :g2sk",
                 )
                 .condition_expression("attribute_not_exists(#order) OR #order < :order")
+                .expression_attribute_names("#env", "env")
                 .expression_attribute_names("#repo", "repository")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_names("#dep", "deployment")
                 .expression_attribute_names("#order", "release_order")
                 .expression_attribute_names("#targets", "targets")
+                .expression_attribute_values(":env", s(&d.environment))
                 .expression_attribute_values(":repo", s(&d.repository))
                 .expression_attribute_values(":version", s(&d.version))
                 .expression_attribute_values(":dep", s(&d.id))
@@ -206,7 +214,7 @@ impl DynamoStore {
 
     /// Records what `agent`'s inventory says of `app` on its host (`None`: it no longer lists
     /// the app), unless a report observed later is recorded; `first` when the host did not list
-    /// the app before (the app and its environment are registered).
+    /// the app before (the app and its environment are listed).
     async fn put_app_on_host(
         &self,
         agent: &Agent,
@@ -215,7 +223,7 @@ impl DynamoStore {
         first: bool,
     ) -> Result<(), Error> {
         if first {
-            self.register_app(app, &agent.env).await?;
+            self.list_app_in(app, &agent.env).await?;
         }
         let (version_clause, version) = match listed {
             Some(Some(v)) => (", #version = :version", Some(v)),
