@@ -16,6 +16,9 @@ use crate::plan::{PausePlan, Plan};
 /// Step Functions' limit on an execution's input and on every state's data.
 pub const PAYLOAD_LIMIT: usize = 256 * 1024;
 
+/// Step Functions' quota on the events of one execution's history.
+pub const HISTORY_LIMIT: usize = 25_000;
+
 /// Why no execution input could be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecutionError {
@@ -49,6 +52,14 @@ pub enum ExecutionError {
         heartbeat: u64,
         /// Timeout seconds.
         timeout: u64,
+    },
+    /// The execution's history could outgrow Step Functions' quota before it ends.
+    #[error(
+        "the deployment could write {events} events to its execution's history (every app rolled back), over Step Functions' quota of {HISTORY_LIMIT}: split it into deployments of fewer apps or batches"
+    )]
+    HistoryTooLong {
+        /// Events on the longest path ([`HistoryEvents::longest`]).
+        events: usize,
     },
     /// The serialised input is over Step Functions' payload limit.
     #[error(
@@ -246,7 +257,85 @@ pub fn execution_input(
     if size > PAYLOAD_LIMIT {
         return Err(ExecutionError::TooLarge { size });
     }
+    // Refused before it starts: an execution stopped by the quota mid-rollback would leave hosts
+    // on the new version.
+    let events = history_events(&input).longest;
+    if events > HISTORY_LIMIT {
+        return Err(ExecutionError::HistoryTooLong { events });
+    }
     Ok(input)
+}
+
+/// Events of the execution's own history (hosts run in child executions, which have theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryEvents {
+    /// When every batch succeeds.
+    pub succeeded: usize,
+    /// The longest path: every batch runs, then every app rolls every batch back.
+    pub longest: usize,
+}
+
+/// Events a state of each kind writes to the history, in Step Functions as in the emulator: a
+/// Task is entered, scheduled, started, succeeds and is exited; one waiting for a task token is
+/// also submitted; a Choice, Pass or Wait is entered and exited; a Distributed Map also starts,
+/// starts its map run, which succeeds, and succeeds (its iterations have their own histories); an
+/// inline Map also starts and succeeds, and each iteration starts and succeeds.
+mod events {
+    pub(super) const TASK: usize = 5;
+    pub(super) const TOKEN_TASK: usize = 6;
+    pub(super) const FLOW: usize = 2;
+    pub(super) const DISTRIBUTED_MAP: usize = 6;
+    pub(super) const INLINE_MAP: usize = 4;
+    pub(super) const ITERATION: usize = 2;
+}
+
+/// The events `input` writes to its execution's history, counted along the definition
+/// (`statemachine/deployment.asl.json`; the state machine tests compare with measured histories).
+pub fn history_events(input: &ExecutionInput) -> HistoryEvents {
+    use events::{DISTRIBUTED_MAP, FLOW, INLINE_MAP, ITERATION, TASK, TOKEN_TASK};
+    // ExecutionStarted, CheckInput, Started, the Stages map, Outcome, Verdict, then the record,
+    // the notification, Done and ExecutionSucceeded; a rollback's end has one Choice more.
+    let mut succeeded = 1 + FLOW + TASK + INLINE_MAP + TASK + FLOW + TASK + TASK + FLOW + 1;
+    let mut rollbacks = FLOW;
+    for stage in &input.stages {
+        // The iteration, StageCheck and the Apps map.
+        succeeded += ITERATION + TASK + INLINE_MAP;
+        for app in &stage.apps {
+            // The iteration, CheckFirst, AppStarted, and at the end AppSucceeded and Succeeded;
+            // a rollback ends in BatchFailed, AppFailed, RollingBack, RollbackKind,
+            // AppRolledBack and RolledBack instead.
+            succeeded += ITERATION + TASK + TASK + TASK + FLOW;
+            rollbacks += 4 * TASK + 2 * FLOW - (TASK + FLOW);
+            for (i, batch) in app.batches.iter().enumerate() {
+                // Each target's command (waiting for its token) and result record, in an
+                // inline Map's iteration for clusters; hosts run in a Distributed Map.
+                let targets = match app.kind {
+                    AppKind::Pm => DISTRIBUTED_MAP,
+                    AppKind::K8s => {
+                        INLINE_MAP + batch.targets.len() * (ITERATION + TOKEN_TASK + TASK)
+                    }
+                };
+                // BatchStarted, Kind, the targets, BatchSucceeded, Pause, the pause, More,
+                // then NextBatch and CheckNext unless it is the last.
+                succeeded += TASK + FLOW + targets + TASK + FLOW + FLOW;
+                succeeded += match batch.pause {
+                    PausePlan::None => 0,
+                    PausePlan::Wait { .. } => FLOW,
+                    // CheckBeforeGate and the Gate.
+                    PausePlan::Gate { .. } => TASK + TOKEN_TASK,
+                };
+                if i + 1 < app.batches.len() {
+                    succeeded += FLOW + TASK;
+                }
+                // Undone by the same targets, then RollbackMore and RollbackPrevious.
+                rollbacks += targets + FLOW + FLOW;
+            }
+        }
+    }
+    HistoryEvents {
+        succeeded,
+        longest: succeeded + rollbacks,
+    }
 }
 
 /// The app's workload with `{version}` substituted, for `environment`.
@@ -381,6 +470,72 @@ mod tests {
             }],
             skipped: vec![],
         }
+    }
+
+    /// `apps` PM apps over `stages` stages, each with `batches` batches of one host but the
+    /// last, `pause` after every batch but the last.
+    fn shaped(stages: usize, apps: usize, batches: usize, pause: &PausePlan) -> ExecutionInput {
+        let cfg = config();
+        let mut app = pm_app("web", batches + 4, batches);
+        for (i, b) in app.batches.iter_mut().enumerate() {
+            b.pause = if i + 1 < batches {
+                pause.clone()
+            } else {
+                PausePlan::None
+            };
+        }
+        let one = execution_input("d", &plan(vec![app]), &cfg, "c0ffee", &BTreeMap::new())
+            .unwrap()
+            .stages[0]
+            .apps[0]
+            .clone();
+        let mut input =
+            execution_input("d", &plan(vec![]), &cfg, "c0ffee", &BTreeMap::new()).unwrap();
+        input.stages = (0..stages)
+            .map(|s| StageInput {
+                index: s as u32,
+                parallelism: 4,
+                apps: (0..apps)
+                    .filter(|a| a * stages / apps == s)
+                    .map(|a| AppInput {
+                        app: format!("app{a}"),
+                        ..one.clone()
+                    })
+                    .collect(),
+            })
+            .collect();
+        input
+    }
+
+    #[test]
+    fn history_events_are_counted_along_the_definition() {
+        // Histories the emulator recorded for these shapes (BENCHMARKS.md, "State machine").
+        for ((stages, apps, batches), measured) in
+            [((3, 10, 4), 1345), ((3, 10, 2), 765), ((3, 5, 4), 705)]
+        {
+            let events = history_events(&shaped(stages, apps, batches, &PausePlan::None));
+            assert_eq!(events.succeeded, measured, "{stages}×{apps}×{batches}");
+        }
+        // Every app rolled back: 17 per app and 10 per batch more, and the longer end.
+        let plain = history_events(&shaped(1, 1, 4, &PausePlan::None));
+        assert_eq!(plain.longest - plain.succeeded, 2 + 17 + 4 * 10);
+        let gated = history_events(&shaped(
+            1,
+            1,
+            4,
+            &PausePlan::Gate {
+                gate: "web.0".into(),
+            },
+        ));
+        assert_eq!(gated.succeeded - plain.succeeded, 3 * 11, "3 gates");
+        // The largest deployment of one stage of PM apps in 4 batches: 134 apps.
+        assert!(history_events(&shaped(1, 134, 4, &PausePlan::None)).longest <= HISTORY_LIMIT);
+        assert!(history_events(&shaped(1, 135, 4, &PausePlan::None)).longest > HISTORY_LIMIT);
+        let gate = PausePlan::Gate {
+            gate: "web.0".into(),
+        };
+        assert!(history_events(&shaped(1, 114, 4, &gate)).longest <= HISTORY_LIMIT);
+        assert!(history_events(&shaped(1, 115, 4, &gate)).longest > HISTORY_LIMIT);
     }
 
     #[test]
@@ -550,6 +705,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(huge, ExecutionError::TooLarge { .. }), "{huge}");
+        let many: Vec<AppPlan> = (0..135).map(|i| pm_app(&format!("w{i}"), 4, 4)).collect();
+        let mut wide = cfg.clone();
+        for i in 0..135 {
+            let mut app = wide.apps[0].clone();
+            app.name = format!("w{i}");
+            wide.apps.push(app);
+        }
+        let err = execution_input("d", &plan(many), &wide, "c0ffee", &BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(err, ExecutionError::HistoryTooLong { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("split it"), "{err}");
         let mut bare = cfg;
         bare.apps[0].pm = None;
         let err = execution_input(

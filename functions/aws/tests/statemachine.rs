@@ -18,7 +18,7 @@ use boreas_aws::emulator;
 use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
-use boreas_core::execution::ExecutionInput;
+use boreas_core::execution::{ExecutionInput, history_events};
 use boreas_core::plan::PausePlan;
 use boreas_test_support::http::{RecordingServer, Response, forward};
 use boreas_test_support::records;
@@ -97,6 +97,9 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
             failed_target: None
         }
     );
+    // The history holds exactly the events counted along the definition (hosts and clusters).
+    let (recorded, _) = p.history(&execution).await;
+    assert_eq!(recorded, history_events(&input).succeeded);
     let records = p.records(&input.deployment_id).await;
     assert_eq!(records["META"]["status"], "succeeded");
     // Listed under its new status (the status index's partition moves with it).
@@ -261,6 +264,13 @@ async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() 
     let mut events = p.events();
     let execution = p.start(&input).await;
     assert_rolled_back(&p, &input, &slow, &execution).await;
+    let (recorded, _) = p.history(&execution).await;
+    let counted = history_events(&input);
+    // Stage 2 never ran and web's last batch neither: under the longest path's count.
+    assert!(
+        recorded <= counted.longest,
+        "{recorded} events, counted {counted:?}"
+    );
     let records = p.records(&input.deployment_id).await;
     assert_eq!(
         records["TARGET#web#h3"]["error_type"],
@@ -276,6 +286,36 @@ async fn a_failing_host_rolls_back_what_was_changed_and_stops_everything_else() 
     );
     events.stop().await;
     slow.stop().await;
+}
+
+/// The longest path counted along the definition bounds a history that comes near it: an app
+/// whose last batch fails rolls back every batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_of_every_batch_stays_within_the_longest_path_counted() {
+    let input = input(vec![(
+        1,
+        vec![pm_app("web", &[&["h1"], &["h2"], &["h3"]], 1)],
+    )]);
+    let p = Harness::shared(&input).await;
+    let script: Script = Arc::new(|c: &Command| match (c.target.as_str(), c.action.as_str()) {
+        ("h3", "deploy") => (Reply::Fail, Duration::from_millis(50)),
+        _ => (Reply::Succeed, Duration::from_millis(50)),
+    });
+    let workers = Workers::spawn(&p, &input, &script);
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    workers.stop().await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
+    );
+    let (recorded, _) = p.history(&execution).await;
+    let counted = history_events(&input);
+    println!("{recorded} events recorded, counted {counted:?}");
+    assert!(
+        recorded <= counted.longest && counted.longest - recorded <= 12,
+        "{recorded} events recorded, counted {counted:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -705,6 +745,8 @@ async fn an_approved_gate_lets_the_next_batch_go() {
         .unwrap();
     let (status, error) = g.p.wait(&g.execution, Duration::from_secs(60)).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    let (recorded, _) = g.p.history(&g.execution).await;
+    assert_eq!(recorded, history_events(&g.input).succeeded, "with a gate");
     assert_eq!(
         g.workers.sent_to("deploy"),
         BTreeSet::from(["h1".to_owned(), "h2".to_owned()])
