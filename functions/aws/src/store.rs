@@ -400,6 +400,16 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The page with each item decoded by `decode`; the first error, if any.
+    fn decoded<U>(self, decode: impl Fn(&T) -> Result<U, Error>) -> Result<Page<U>, Error> {
+        Ok(Page {
+            items: self.items.iter().map(decode).collect::<Result<_, _>>()?,
+            next: self.next,
+        })
+    }
+}
+
 /// Progress of one app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppProgress {

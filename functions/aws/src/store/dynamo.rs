@@ -258,6 +258,19 @@ impl DynamoStore {
         self.update_unless_newer(update).await
     }
 
+    /// Every item of the table's partition `pk`, in key order (a consistent read).
+    async fn partition(&self, pk: AttributeValue) -> Result<Vec<Item>, Error> {
+        self.query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", pk)
+                .consistent_read(true),
+        )
+        .await
+    }
+
     /// The agents of `env` (or all), by environment then host.
     fn agents_query(&self, env: Option<&str>) -> QueryFluentBuilder {
         let query = self
@@ -627,14 +640,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":p", key)
                 .scan_index_forward(false);
             let page = self.query_page(query, page, keys).await?;
-            Ok(Page {
-                items: page
-                    .items
-                    .iter()
-                    .map(version_from)
-                    .collect::<Result<_, _>>()?,
-                next: page.next,
-            })
+            page.decoded(version_from)
         })
     }
 
@@ -794,14 +800,7 @@ impl Store for DynamoStore {
                 query = query.filter_expression(conditions.join(" AND "));
             }
             let page = self.query_page(query, page, keys).await?;
-            Ok(Page {
-                items: page
-                    .items
-                    .iter()
-                    .map(deployment_from)
-                    .collect::<Result<_, _>>()?,
-                next: page.next,
-            })
+            page.decoded(deployment_from)
         })
     }
 
@@ -920,15 +919,8 @@ impl Store for DynamoStore {
 
     fn progress<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Progress> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", deployment_pk(id))
-                .consistent_read(true);
             let mut progress = Progress::default();
-            for item in self.query_all(query).await? {
+            for item in self.partition(deployment_pk(id)).await? {
                 add_progress(&mut progress, &item)?;
             }
             Ok(progress)
@@ -1292,14 +1284,7 @@ impl Store for DynamoStore {
             let page = self
                 .query_page(self.agents_query(env), page, GSI1_KEYS)
                 .await?;
-            Ok(Page {
-                items: page
-                    .items
-                    .iter()
-                    .map(agent_from)
-                    .collect::<Result<_, _>>()?,
-                next: page.next,
-            })
+            page.decoded(agent_from)
         })
     }
 
@@ -1326,33 +1311,19 @@ impl Store for DynamoStore {
                 .key_condition_expression("gsi1pk = :p")
                 .expression_attribute_values(":p", s("APPS"));
             let page = self.query_page(query, page, GSI1_KEYS).await?;
-            Ok(Page {
-                items: page
-                    .items
-                    .iter()
-                    .map(|item| {
-                        item.get("gsi1sk")
-                            .and_then(|v| v.as_s().ok())
-                            .cloned()
-                            .ok_or_else(|| Error::malformed("app", "no gsi1sk"))
-                    })
-                    .collect::<Result<_, _>>()?,
-                next: page.next,
+            page.decoded(|item| {
+                item.get("gsi1sk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .ok_or_else(|| Error::malformed("app", "no gsi1sk"))
             })
         })
     }
 
     fn app_records<'a>(&'a self, app: &'a str) -> BoxFuture<'a, AppRecords> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", app_pk(app))
-                .consistent_read(true);
             let mut records = AppRecords::default();
-            for item in self.query_all(query).await? {
+            for item in self.partition(app_pk(app)).await? {
                 add_app_record(&mut records, &item, app)?;
             }
             Ok(records)
@@ -1397,14 +1368,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":below", s(version_list_key(than)))
                 .scan_index_forward(false);
             let page = self.query_page(query, page, GSI2_KEYS).await?;
-            Ok(Page {
-                items: page
-                    .items
-                    .iter()
-                    .map(version_from)
-                    .collect::<Result<_, _>>()?,
-                next: page.next,
-            })
+            page.decoded(version_from)
         })
     }
 
@@ -1587,14 +1551,7 @@ impl Store for DynamoStore {
                     .expression_attribute_values(":b", s(b)),
             };
             let page = self.query_page(query, page, TABLE_KEYS).await?;
-            Ok(Page {
-                items: page
-                    .items
-                    .iter()
-                    .map(audit_from)
-                    .collect::<Result<_, _>>()?,
-                next: page.next,
-            })
+            page.decoded(audit_from)
         })
     }
 }
