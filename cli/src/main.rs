@@ -24,6 +24,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Create the platform's resources on an emulator (or any AWS endpoint), idempotently.
     Provision(cmd::provision::Args),
+    /// After deploying a new release to AWS: give the table's existing records what it needs.
+    UpgradeTable(cmd::upgrade_table::Args),
     /// Run the local AWS emulator (moto) on 127.0.0.1, or stop it.
     Emulator(cmd::emulator::Args),
     /// Run the whole platform on this machine: emulator, functions, dashboard, agents, demo repository.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
         Command::Provision(args) => cmd::provision::run(&args),
+        Command::UpgradeTable(args) => cmd::upgrade_table::run(&args),
         Command::Emulator(args) => cmd::emulator::run(&args),
         Command::Dev(args) => cmd::dev::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),

@@ -70,6 +70,33 @@ fn start_provision_twice_and_stop() {
         outputs.push(written);
     }
     assert_eq!(outputs[0], outputs[1]);
+    // After a deploy: the provisioned table is up to date; a missing one is named.
+    for (table_prefix, ok, said) in [
+        (
+            prefix.clone(),
+            true,
+            format!("table {prefix}-state is up to date"),
+        ),
+        (
+            format!("{prefix}x"),
+            false,
+            format!("upgrading table {prefix}x-state failed: table {prefix}x-state not found"),
+        ),
+    ] {
+        let out = boreas()
+            .args([
+                "upgrade-table",
+                "--endpoint",
+                &endpoint,
+                "--prefix",
+                &table_prefix,
+            ])
+            .output()
+            .expect("run boreas upgrade-table");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{stderr}");
+        assert!(stderr.contains(&said), "{stderr}");
+    }
     let described: serde_json::Value = serde_json::from_str(&outputs[0]).unwrap();
     assert_eq!(described["table"], format!("{prefix}-state"));
     assert!(

@@ -40,12 +40,9 @@ struct TagArgs {
 /// Exit 0 when the webhook was accepted, 1 otherwise.
 pub(crate) fn run(args: &Args) -> ExitCode {
     let DemoCommand::Tag(tag) = &args.command;
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run_tag(tag)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,12 +41,9 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         eprintln!("--prefix: {problem}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let options = crate::dev::Options {
         state_dir: args.state_dir.clone(),

@@ -41,12 +41,9 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let asl = args.asl.clone().unwrap_or_else(|| {
         boreas_aws::emulator::workspace_root().join("statemachine/deployment.asl.json")
     });
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let names = Names::new(&args.prefix);
     let provisioned = runtime.block_on(async {

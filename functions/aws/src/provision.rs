@@ -162,14 +162,7 @@ pub async fn provision(
     let dynamodb = aws_sdk_dynamodb::Client::new(cfg);
     let table = names.table();
     let indexes = ensure_table(&dynamodb, &table, &mut changes).await?;
-    let projected = DynamoStore::new(dynamodb.clone(), &table)
-        .project_existing()
-        .await?;
-    if projected > 0 {
-        changes.push(format!(
-            "projected {projected} existing deployments and agents of table {table} for the app views"
-        ));
-    }
+    project_existing(&dynamodb, &table, &mut changes).await?;
 
     let sqs = aws_sdk_sqs::Client::new(cfg);
     let mut queues = BTreeMap::new();
@@ -551,10 +544,68 @@ fn index_attributes(indexes: &[&str]) -> Result<Vec<AttributeDefinition>, Error>
         .collect()
 }
 
+/// Brings the records of an existing table up to this release where another tool manages the
+/// table (the SAM stack creates its indexes): gives versions and deployments the index keys they
+/// lack and projects the app views, idempotently; what it changed. It scans the table once, so it
+/// is a one-off step after a deploy, never a request path. [`Error::NotFound`] for a missing table,
+/// [`Error::Conflict`] for a missing index (deploy the stack of this release first).
+pub async fn upgrade_table(cfg: &SdkConfig, table: &str) -> Result<Vec<String>, Error> {
+    let client = aws_sdk_dynamodb::Client::new(cfg);
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Err(Error::not_found(format!("table {table}")));
+        }
+        Err(e) => return Err(Error::sdk("dynamodb", &e)),
+    }
+    let description = wait_for_active_table(&client, table).await?;
+    for index in INDEXES {
+        if !description
+            .global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_name() == Some(index))
+        {
+            return Err(Error::Conflict {
+                what: format!("table {table}"),
+                reason: format!("it has no index {index}: deploy the stack of this release first"),
+            });
+        }
+    }
+    let mut changes = Vec::new();
+    let indexed = index_existing_items(&client, table).await?;
+    if indexed > 0 {
+        changes.push(format!(
+            "gave {indexed} existing items of table {table} their index keys"
+        ));
+    }
+    project_existing(&client, table, &mut changes).await?;
+    Ok(changes)
+}
+
+/// Projects the app views of a table's records from before the projection, once.
+async fn project_existing(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), Error> {
+    let projected = DynamoStore::new(client.clone(), table)
+        .project_existing()
+        .await?;
+    if projected > 0 {
+        changes.push(format!(
+            "projected {projected} existing deployments and agents of table {table} for the app views"
+        ));
+    }
+    Ok(())
+}
+
 /// Gives versions and deployments written before `gsi2` to `gsi4` existed their keys of those
-/// indexes (see [`crate::store`]); the number given. A Scan at provisioning time, only while an
-/// index is missing, never on a request path. A deployment whose status changed meanwhile keeps
-/// what its transition wrote.
+/// indexes (see [`crate::store`]); the number given. A Scan, run while provisioning adds an index
+/// or by [`upgrade_table`], never on a request path. A deployment whose status changed meanwhile
+/// keeps what its transition wrote.
 async fn index_existing_items(
     client: &aws_sdk_dynamodb::Client,
     table: &str,

@@ -13,6 +13,27 @@ use boreas_aws::names::Names;
 use boreas_aws::provision::{Provisioned, SUBSTITUTION_KEYS, placeholders, provision};
 use common::{project_asl, template_facts};
 
+/// Deployment `id` of the example plan to staging, succeeded as the previous release recorded
+/// it (the status only: no release of its apps).
+async fn succeeded(store: &boreas_aws::store::DynamoStore, id: &str) {
+    use boreas_aws::store::{Store, Transition};
+    use boreas_core::deployment::DeploymentStatus;
+    use boreas_test_support::records;
+    store
+        .create_deployment(&records::new_deployment(
+            id,
+            records::example_plan("staging", "v1"),
+        ))
+        .await
+        .unwrap();
+    for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
+        store
+            .transition_deployment(id, &Transition::to(to, records::at(3)))
+            .await
+            .unwrap();
+    }
+}
+
 async fn sdk() -> aws_config::SdkConfig {
     boreas_aws::sdk_config(Some(emulator::shared().await.endpoint())).await
 }
@@ -423,19 +444,7 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
         .await
         .unwrap();
     // A release and an inventory from before the app projection existed.
-    store
-        .create_deployment(&records::new_deployment(
-            "dep-ok",
-            records::example_plan("staging", "v1"),
-        ))
-        .await
-        .unwrap();
-    for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
-        store
-            .transition_deployment("dep-ok", &Transition::to(to, records::at(3)))
-            .await
-            .unwrap();
-    }
+    succeeded(&store, "dep-ok").await;
     store
         .upsert_agent(&boreas_aws::store::Agent {
             apps: serde_json::json!([{"app": "api", "version": "v1", "healthy": true}]),
@@ -471,6 +480,11 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
             .await
             .unwrap();
     }
+    // Upgrading records needs the indexes first (provisioning or the stack adds them).
+    let err = boreas_aws::provision::upgrade_table(&cfg, &names.table())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("it has no index gsi2"), "{err}");
     let p = provision(&cfg, &names, &project_asl())
         .await
         .expect("provision");
@@ -536,4 +550,87 @@ async fn an_older_table_gets_the_new_indexes_and_its_items_their_keys() {
         .await
         .expect("provision");
     assert!(again.changes.is_empty(), "{:?}", again.changes);
+}
+
+/// Where the SAM stack manages the table (it adds indexes but cannot rewrite items),
+/// `upgrade_table` gives older records their index keys and projects the app views, once; it
+/// names a missing table instead of creating one.
+#[tokio::test]
+async fn upgrade_table_brings_the_records_of_a_managed_table_up_to_date() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use boreas_aws::provision::upgrade_table;
+    use boreas_aws::store::{DeploymentFilter, DynamoStore, PageRequest, Store};
+
+    let cfg = sdk().await;
+    let names = Names::new(&unique_prefix('g'));
+    let err = upgrade_table(&cfg, &names.table()).await.unwrap_err();
+    assert_eq!(err.error_type(), "NotFound", "{err}");
+    assert!(err.to_string().contains(&names.table()), "{err}");
+
+    provision(&cfg, &names, &project_asl())
+        .await
+        .expect("provision");
+    assert_eq!(
+        upgrade_table(&cfg, &names.table()).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let store = DynamoStore::from_config(&cfg, names.table());
+    succeeded(&store, "dep-1").await;
+    // As the previous release left them: no repository index key, no projection.
+    let ddb = aws_sdk_dynamodb::Client::new(&cfg);
+    ddb.update_item()
+        .table_name(names.table())
+        .key("pk", AttributeValue::S("DEP#dep-1".into()))
+        .key("sk", AttributeValue::S("META".into()))
+        .update_expression("REMOVE gsi4pk, gsi4sk")
+        .send()
+        .await
+        .unwrap();
+    ddb.delete_item()
+        .table_name(names.table())
+        .key("pk", AttributeValue::S("PROJECTION#apps".into()))
+        .key("sk", AttributeValue::S("META".into()))
+        .send()
+        .await
+        .unwrap();
+    let by_repo = DeploymentFilter {
+        repository: Some("shop".into()),
+        ..DeploymentFilter::default()
+    };
+    let page = PageRequest::first(10);
+    assert!(
+        store
+            .list_deployments(&by_repo, &page)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let changes = upgrade_table(&cfg, &names.table()).await.unwrap();
+    assert!(
+        changes[0].starts_with("gave 1 existing items") && changes[1].starts_with("projected 1"),
+        "{changes:?}"
+    );
+    assert_eq!(
+        store
+            .list_deployments(&by_repo, &page)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let api = store.app_records("api").await.unwrap();
+    assert_eq!(
+        api.environments[0]
+            .release
+            .as_ref()
+            .map(|r| r.deployment.as_str()),
+        Some("dep-1")
+    );
+    assert_eq!(
+        upgrade_table(&cfg, &names.table()).await.unwrap(),
+        Vec::<String>::new()
+    );
 }
