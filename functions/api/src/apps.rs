@@ -19,8 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use boreas_api_types as wire;
-use boreas_aws::store::{Agent, AppRecords, VersionRecord};
-use boreas_core::command::AppInventory;
+use boreas_aws::store::{AppRecords, VersionRecord};
 
 use crate::call::Call;
 use crate::{Api, Error};
@@ -76,14 +75,6 @@ impl<'a> Versions<'a> {
             },
         )
     }
-}
-
-/// What an agent last reported (empty, with a log line, when the record does not parse).
-pub(crate) fn inventory(agent: &Agent) -> Vec<AppInventory> {
-    serde_json::from_value(agent.apps.clone()).unwrap_or_else(|e| {
-        tracing::warn!(env = %agent.env, host = %agent.host, error = %e, "stored inventory does not parse");
-        Vec::new()
-    })
 }
 
 /// The view of `app` in each environment of `records`.

@@ -316,7 +316,7 @@ pub(crate) async fn agents(api: &Api, call: &Call<'_>) -> Result<wire::List<wire
         .items
         .into_iter()
         .map(|a| {
-            let apps = crate::apps::inventory(&a);
+            let apps = a.inventory();
             let unreachable = a.unreachable_at(&now);
             let store::Agent {
                 env,

@@ -553,6 +553,14 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// What the agent last reported running (empty, with a log line, when it does not parse).
+    pub fn inventory(&self) -> Vec<boreas_core::command::AppInventory> {
+        serde_json::from_value(self.apps.clone()).unwrap_or_else(|e| {
+            tracing::warn!(env = %self.env, host = %self.host, error = %e, "inventory does not parse");
+            Vec::new()
+        })
+    }
+
     /// Whether the host has missed its liveness window at `now` (RFC 3339, as [`rfc3339`] writes).
     pub fn unreachable_at(&self, now: &str) -> bool {
         self.live_until.as_deref().is_some_and(|until| until < now)
@@ -606,17 +614,12 @@ pub struct AppRecords {
 /// App → version of an agent's inventory, for the apps with a valid name (an inventory is a
 /// host's own claim: a name that could never be deployed is not recorded under the app).
 fn inventory_versions(agent: &Agent) -> BTreeMap<String, Option<String>> {
-    match serde_json::from_value::<Vec<boreas_core::command::AppInventory>>(agent.apps.clone()) {
-        Ok(apps) => apps
-            .into_iter()
-            .filter(|a| boreas_core::config::is_valid_name(&a.app))
-            .map(|a| (a.app, a.version))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(env = %agent.env, host = %agent.host, error = %e, "inventory does not parse");
-            BTreeMap::new()
-        }
-    }
+    agent
+        .inventory()
+        .into_iter()
+        .filter(|a| boreas_core::config::is_valid_name(&a.app))
+        .map(|a| (a.app, a.version))
+        .collect()
 }
 
 /// A version's place in its repository's list, newest last: `{received_at}#{repo}#{name}`.
