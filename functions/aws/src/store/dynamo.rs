@@ -271,6 +271,16 @@ impl DynamoStore {
         .await
     }
 
+    /// A Query of partition `key` of index `index` (`{index}pk = :p`), in key order.
+    fn index_query(&self, index: &str, key: AttributeValue) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{index}pk = :p"))
+            .expression_attribute_values(":p", key)
+    }
+
     /// The agents of `env` (or all), by environment then host.
     fn agents_query(&self, env: Option<&str>) -> QueryFluentBuilder {
         let query = self
@@ -573,13 +583,7 @@ impl Store for DynamoStore {
 
     fn list_repositories(&self) -> BoxFuture<'_, Vec<Repository>> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("REPOSITORIES"));
+            let query = self.index_query(GSI1, s("REPOSITORIES"));
             self.query_all(query)
                 .await?
                 .iter()
@@ -631,14 +635,7 @@ impl Store for DynamoStore {
                 Some(repo) => (GSI2, versions_of(repo), GSI2_KEYS),
                 None => (GSI1, s("VERSIONS"), GSI1_KEYS),
             };
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("{index}pk = :p"))
-                .expression_attribute_values(":p", key)
-                .scan_index_forward(false);
+            let query = self.index_query(index, key).scan_index_forward(false);
             let page = self.query_page(query, page, keys).await?;
             page.decoded(version_from)
         })
@@ -779,14 +776,7 @@ impl Store for DynamoStore {
                 (None, None, Some(r)) => (GSI4, deployments_of(r), GSI4_KEYS, &None, &None),
                 (None, None, None) => (GSI1, s("DEPLOYMENTS"), GSI1_KEYS, &None, &None),
             };
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("{index}pk = :p"))
-                .expression_attribute_values(":p", key)
-                .scan_index_forward(false);
+            let mut query = self.index_query(index, key).scan_index_forward(false);
             let mut conditions = Vec::new();
             for (attribute, value) in [("environment", env), ("repository", repo)] {
                 if let Some(value) = value {
@@ -1303,13 +1293,7 @@ impl Store for DynamoStore {
 
     fn app_names<'a>(&'a self, page: &'a PageRequest) -> BoxFuture<'a, Page<String>> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("APPS"));
+            let query = self.index_query(GSI1, s("APPS"));
             let page = self.query_page(query, page, GSI1_KEYS).await?;
             page.decoded(|item| {
                 item.get("gsi1sk")
@@ -1333,12 +1317,7 @@ impl Store for DynamoStore {
     fn released_apps<'a>(&'a self, repo: &'a str) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
             let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI2)
-                .key_condition_expression("gsi2pk = :p")
-                .expression_attribute_values(":p", releases_of(repo))
+                .index_query(GSI2, releases_of(repo))
                 .projection_expression("pk");
             let mut apps = std::collections::BTreeSet::new();
             for item in self.query_all(query).await? {
@@ -1433,13 +1412,7 @@ impl Store for DynamoStore {
 
     fn list_api_tokens(&self) -> BoxFuture<'_, Vec<ApiToken>> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("TOKENS"));
+            let query = self.index_query(GSI1, s("TOKENS"));
             self.query_all(query)
                 .await?
                 .iter()
