@@ -13,7 +13,7 @@
 //! same in the release profile). Prints a Markdown section.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use boreas_api::{Api, ApiRequest, handle};
@@ -30,7 +30,7 @@ use boreas_aws::store::{
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
-use boreas_test_support::http::{RecordingServer, forward};
+use boreas_test_support::http::{DynamoReads, dynamodb_reads};
 use boreas_test_support::records;
 use futures::StreamExt;
 use http::Method;
@@ -56,9 +56,6 @@ fn count(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// What DynamoDB answered through the proxy: one entry per request, the items it returned.
-type Reads = Arc<Mutex<Vec<u64>>>;
-
 /// Requests and items read by one call.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cost {
@@ -66,11 +63,11 @@ struct Cost {
     read: u64,
 }
 
-fn take(reads: &Reads) -> Cost {
+fn take(reads: &DynamoReads) -> Cost {
     let seen = std::mem::take(&mut *reads.lock().unwrap());
     Cost {
         requests: seen.len(),
-        read: seen.iter().sum(),
+        read: seen.iter().map(|(_, items)| items).sum(),
     }
 }
 
@@ -234,18 +231,7 @@ async fn main() {
     report(store.as_ref(), versions - 1, versions).await;
     let fill = filled.elapsed();
 
-    let upstream = emulator.endpoint().to_owned();
-    let reads: Reads = Arc::default();
-    let seen = reads.clone();
-    let proxy = RecordingServer::start(move |r| {
-        let res = forward(&upstream, r);
-        let items = match res.body.get("Count") {
-            Some(count) => count.as_u64().unwrap_or_default(),
-            None => u64::from(res.body.get("Item").is_some()),
-        };
-        seen.lock().unwrap().push(items);
-        res
-    });
+    let (proxy, reads) = dynamodb_reads(emulator.endpoint());
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)
             .endpoint_url(proxy.url())

@@ -21,6 +21,7 @@ use boreas_core::role::Role;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::VersionState;
 use boreas_test_support::emulator::Prefix;
+use boreas_test_support::http::{DynamoReads, dynamodb_reads};
 use boreas_test_support::records::{
     agent, at, example_plan, example_yaml, new_deployment, version,
 };
@@ -819,11 +820,8 @@ async fn history(p: &Platform, range: std::ops::RangeInclusive<u32>) {
     }
 }
 
-/// What the DynamoDB client of one api call read: (operation, items returned) per request.
-type Reads = Arc<std::sync::Mutex<Vec<(String, u64)>>>;
-
 /// Answers `req` through the api, returning the items it read from the table per request.
-async fn reads_of(api: &Api, reads: &Reads, req: ApiRequest) -> Vec<(String, u64)> {
+async fn reads_of(api: &Api, reads: &DynamoReads, req: ApiRequest) -> Vec<(String, u64)> {
     reads.lock().unwrap().clear();
     let path = req.path.clone();
     let res = handle(api, req.clone()).await;
@@ -837,22 +835,8 @@ async fn reads_of(api: &Api, reads: &Reads, req: ApiRequest) -> Vec<(String, u64
 /// what DynamoDB answered through a proxy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_api_read_grows_with_history_or_scans_the_table() {
-    use boreas_test_support::http::{RecordingServer, forward};
     let p = platform().await;
-    let upstream = p.config.endpoint_url().unwrap().to_owned();
-    let reads: Reads = Arc::default();
-    let seen = reads.clone();
-    let proxy = RecordingServer::start(move |r| {
-        let res = forward(&upstream, r);
-        let op = r.header("x-amz-target").unwrap_or_default();
-        let op = op.rsplit('.').next().unwrap_or_default().to_owned();
-        let items = match res.body.get("Count") {
-            Some(count) => count.as_u64().unwrap_or_default(),
-            None => u64::from(res.body.get("Item").is_some()),
-        };
-        seen.lock().unwrap().push((op, items));
-        res
-    });
+    let (proxy, reads) = dynamodb_reads(p.config.endpoint_url().unwrap());
     let api = p.api_through(&proxy.url());
     for i in 0..6 {
         p.store

@@ -265,3 +265,29 @@ impl Drop for RecordingServer {
         }
     }
 }
+
+/// What DynamoDB answered through a [`dynamodb_reads`] proxy: per request, the operation
+/// (`Query`, `GetItem`, …) and the items its answer returned.
+pub type DynamoReads = Arc<Mutex<Vec<(String, u64)>>>;
+
+/// A proxy in front of the DynamoDB endpoint `upstream` that records, per request, the operation
+/// and the items returned (a Query's `Count`, 1 for a `GetItem` that found its item, else 0): what
+/// DynamoDB bills and waits for.
+pub fn dynamodb_reads(upstream: &str) -> (RecordingServer, DynamoReads) {
+    let reads = DynamoReads::default();
+    let (seen, upstream) = (reads.clone(), upstream.to_owned());
+    let proxy = RecordingServer::start(move |r| {
+        let res = forward(&upstream, r);
+        let op = r.header("x-amz-target").unwrap_or_default();
+        let op = op.rsplit('.').next().unwrap_or_default().to_owned();
+        let items = match res.body.get("Count") {
+            Some(count) => count.as_u64().unwrap_or_default(),
+            None => u64::from(res.body.get("Item").is_some()),
+        };
+        seen.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((op, items));
+        res
+    });
+    (proxy, reads)
+}
