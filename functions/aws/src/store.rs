@@ -642,10 +642,11 @@ fn check_released(d: &Deployment) -> Result<(), Error> {
     }
 }
 
-/// The order of releases of one app in one environment: a later-created deployment's release
-/// replaces an earlier one's, never the reverse (outcomes may be recorded out of order).
-fn release_order(d: &Deployment) -> String {
-    format!("{}#{}", d.created_at, d.id)
+/// A deployment's place in creation order, newest last: `{created_at}#{id}`. The lists sort by
+/// it, and so do releases: a later-created deployment's release replaces an earlier one's, never
+/// the reverse (outcomes may be recorded out of order).
+fn deployment_order(created_at: &str, id: &str) -> String {
+    format!("{created_at}#{id}")
 }
 
 /// What a target's lifecycle hooks printed during one command (kept apart from the deployment's

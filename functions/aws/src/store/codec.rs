@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, PreviousSecret,
-    Progress, Release, Repository, TargetProgress, TaskOutput, VersionRecord, version_list_key,
+    Progress, Release, Repository, TargetProgress, TaskOutput, VersionRecord, deployment_order,
+    version_list_key,
 };
 use crate::Error;
 
@@ -381,7 +382,7 @@ pub(super) fn version_config_from(item: &Item) -> Result<String, Error> {
 
 /// The item of a deployment as created: `planned`.
 pub(super) fn new_deployment_item(new: &NewDeployment) -> Result<Item, Error> {
-    let newest_first = s(format!("{}#{}", new.created_at, new.id));
+    let newest_first = s(deployment_order(&new.created_at, &new.id));
     Ok(HashMap::from([
         ("pk".into(), deployment_pk(&new.id)),
         ("sk".into(), s("META")),

@@ -34,7 +34,7 @@ use super::{
     DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Page, PageRequest,
     PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
     VersionRecord, check_deployment_id, check_lock_set, check_released, decode_cursor,
-    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, release_order, rfc3339,
+    deployment_order, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, rfc3339,
     version_list_key,
 };
 use crate::provision::{GSI1, GSI2, GSI3, GSI4};
@@ -1281,7 +1281,7 @@ impl Store for DynamoStore {
     fn record_release<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             check_released(deployment)?;
-            let order = release_order(deployment);
+            let order = deployment_order(&deployment.created_at, &deployment.id);
             let writes: Vec<_> = deployment
                 .plan
                 .apps()

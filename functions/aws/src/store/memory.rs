@@ -15,8 +15,8 @@ use super::{
     Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page,
     PageRequest, PreviousSecret, Progress, Release, Repository, Store, TargetProgress, TaskOutput,
     TimeRange, Transition, VersionRecord, check_deployment_id, check_lock_set, check_released,
-    decode_cursor, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times,
-    release_order, token_hash, version_list_key,
+    decode_cursor, deployment_order, encode_cursor, epoch_seconds, inventory_versions,
+    lifecycle_times, token_hash, version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -353,7 +353,7 @@ impl Store for MemoryStore {
                 .deployments
                 .values()
                 .filter(|d| filter.matches(d))
-                .map(|d| (format!("{}#{}", d.created_at, d.id), d.clone()))
+                .map(|d| (deployment_order(&d.created_at, &d.id), d.clone()))
                 .collect();
             page_desc(items, page)
         })
@@ -712,7 +712,7 @@ impl Store for MemoryStore {
     fn record_release<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             check_released(deployment)?;
-            let order = release_order(deployment);
+            let order = deployment_order(&deployment.created_at, &deployment.id);
             let mut s = self.lock();
             for app in deployment.plan.apps() {
                 let key = (app.app.clone(), deployment.environment.clone());
