@@ -75,6 +75,21 @@ def as_list(node):
     return node if isinstance(node, list) else [node]
 
 
+def allowed_statements(r, props):
+    """The Allow statements of a resource's inline `Policies`, resources resolved (managed policies
+    by reference are left out)."""
+    return [
+        {
+            "actions": sorted(as_list(statement["Action"])),
+            "resources": sorted(r.value(x) for x in as_list(statement["Resource"])),
+        }
+        for policy in props.get("Policies", [])
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if statement.get("Effect") == "Allow"
+    ]
+
+
 def main():
     template_path, prefix = sys.argv[1], sys.argv[2]
     template = cfn_yaml.load(template_path)
@@ -115,6 +130,7 @@ def main():
             state_machines[r.value(props["Name"])] = {
                 "definition_uri": props.get("DefinitionUri"),
                 "substitution_keys": sorted(props.get("DefinitionSubstitutions", {})),
+                "statements": allowed_statements(r, props),
             }
 
     global_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
@@ -139,17 +155,7 @@ def main():
             "binary": res.get("Metadata", {}).get("BuildProperties", {}).get("Binary"),
             "build_method": res.get("Metadata", {}).get("BuildMethod"),
             "auto_publish_alias": props.get("AutoPublishAlias"),
-            # Inline policy statements, resources resolved; managed policies by reference are left out.
-            "statements": [
-                {
-                    "actions": sorted(as_list(statement["Action"])),
-                    "resources": sorted(r.value(x) for x in as_list(statement["Resource"])),
-                }
-                for policy in props.get("Policies", [])
-                if isinstance(policy, dict) and "Statement" in policy
-                for statement in policy["Statement"]
-                if statement.get("Effect") == "Allow"
-            ],
+            "statements": allowed_statements(r, props),
         }
 
     # Managed policies (the worker policies), statements resolved.

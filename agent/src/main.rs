@@ -92,7 +92,7 @@ async fn fleet(args: FleetArgs) -> Result<(), Error> {
     boreas_agent::fleet::run(
         options,
         Arc::new(SqsQueues::from_config(&aws)),
-        Arc::new(SfnOrchestrator::from_config(&aws, "")),
+        Arc::new(SfnOrchestrator::from_config(&aws, "", "")),
         shutdown_signal(),
     )
     .await
@@ -194,8 +194,8 @@ async fn run(args: RunArgs) -> Result<(), Error> {
     let config = args.file_config()?.resolve()?;
     let aws = aws_config(config.endpoint.as_deref(), config.region.as_deref()).await;
     let queues = Arc::new(SqsQueues::from_config(&aws));
-    // Task-token calls name no state machine.
-    let orchestrator = Arc::new(SfnOrchestrator::from_config(&aws, ""));
+    // Task-token calls name no state machine and store no execution input.
+    let orchestrator = Arc::new(SfnOrchestrator::from_config(&aws, "", ""));
     let agent = Agent::new(config, &aws, queues, orchestrator).await?;
     agent.run(shutdown_signal()).await
 }

@@ -257,6 +257,7 @@ async fn client_commands_render_the_typed_answers() {
         Arc::new(SfnOrchestrator::from_config(
             &config,
             "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
+            "cli-plans",
         )),
         Arc::new(MemorySecrets::new()),
         &names,
@@ -439,6 +440,7 @@ async fn repo_and_token_commands_drive_the_api() {
         Arc::new(SfnOrchestrator::from_config(
             &config,
             "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
+            "cli-plans",
         )),
         secrets.clone(),
         &Names::new("cli"),

@@ -1,9 +1,14 @@
 //! The input of the deployment state machine (`statemachine/deployment.asl.json`).
 //!
-//! The definition builds every command with JSONPath, so this input carries each app's
-//! command fields once (`workload`, `rollback`) and per target only its name. That keeps the
-//! execution input (and every state's data, at most 256 KiB in Step Functions) small: about
-//! 12 bytes per PM host beyond its name, so thousands of hosts fit (see the size test).
+//! [`ExecutionInput`] is the whole of it; the execution receives it by reference
+//! ([`ExecutionInput::slices`]): its own input names the stages, each stage's apps are one S3
+//! object that the stage's Distributed Map reads (one child execution per app), and each PM
+//! batch's hosts are one object that the batch's Distributed Map reads (one child execution per
+//! host). So no state's data (at most 256 KiB in Step Functions) grows with the number of apps
+//! or hosts, and no execution's history grows with the number of apps.
+//!
+//! The definition builds every command with JSONPath, so an app carries its command fields
+//! once (`workload`, `rollback`) and a target only its name.
 
 use std::collections::BTreeMap;
 
@@ -53,25 +58,29 @@ pub enum ExecutionError {
         /// Timeout seconds.
         timeout: u64,
     },
-    /// The execution's history could outgrow Step Functions' quota before it ends.
+    /// An execution's history could outgrow Step Functions' quota before it ends.
     #[error(
-        "the deployment could write {events} events to its execution's history (every app rolled back), over Step Functions' quota of {HISTORY_LIMIT}: split it into deployments of fewer apps or batches"
+        "{execution} could write {events} events to its history (every batch rolled back), over Step Functions' quota of {HISTORY_LIMIT}: split it into fewer batches or stages"
     )]
     HistoryTooLong {
+        /// `the deployment's execution` or `app X's execution`.
+        execution: String,
         /// Events on the longest path ([`HistoryEvents::longest`]).
         events: usize,
     },
-    /// The serialised input is over Step Functions' payload limit.
+    /// A state's data would be over Step Functions' payload limit.
     #[error(
-        "the execution input is {size} bytes, over Step Functions' limit of {PAYLOAD_LIMIT}: split the deployment"
+        "{what} is {size} bytes, over Step Functions' limit of {PAYLOAD_LIMIT}: split the deployment"
     )]
     TooLarge {
+        /// `the execution input` or `app X's execution input`.
+        what: String,
         /// Serialised size in bytes.
         size: usize,
     },
 }
 
-/// The whole execution input.
+/// The whole execution input, as the state machine sees it once it has read every slice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionInput {
     /// [`SCHEMA_VERSION`]; the definition refuses any other.
@@ -148,10 +157,174 @@ pub struct BatchInput {
     pub pause: PausePlan,
 }
 
+/// What starting an execution takes: the StartExecution `input` and the S3 objects it names,
+/// which must be stored (in the plans bucket) before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slices {
+    /// The StartExecution `input` (JSON).
+    pub input: String,
+    /// Objects the execution reads, by key.
+    pub objects: Vec<PlanObject>,
+}
+
+/// One object of [`Slices`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanObject {
+    /// Key in the plans bucket.
+    pub key: String,
+    /// JSON body.
+    pub body: String,
+}
+
+/// The execution's own input: the stages and where their apps are.
+#[derive(Serialize)]
+struct StartInput<'a> {
+    schema_version: u32,
+    deployment_id: &'a str,
+    environment: &'a str,
+    version: &'a str,
+    stages: Vec<StageRef>,
+}
+
+/// A stage as the execution's input carries it.
+#[derive(Serialize)]
+struct StageRef {
+    index: u32,
+    parallelism: u32,
+    /// How many apps the stage's object lists.
+    apps: usize,
+    /// The object listing the stage's apps ([`AppSlice`]s).
+    apps_key: String,
+}
+
+/// An app as its child execution receives it: PM batches name the object of their hosts.
+#[derive(Serialize)]
+struct AppSlice<'a> {
+    app: &'a str,
+    kind: AppKind,
+    parallelism: u32,
+    heartbeat_seconds: u64,
+    timeout_seconds: u64,
+    unreachable: Unreachable,
+    on_failure: OnFailure,
+    workload: &'a Workload,
+    rollback: &'a RollbackInput,
+    last_batch: u32,
+    batches: Vec<BatchSlice<'a>>,
+}
+
+#[derive(Serialize)]
+struct BatchSlice<'a> {
+    index: u32,
+    key: &'a str,
+    /// Clusters (k8s), read by the inline cluster Map; empty for PM.
+    targets: &'a [String],
+    /// The object listing the hosts (PM), read by the host Distributed Map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hosts_key: Option<String>,
+    weight: Option<u8>,
+    pause: &'a PausePlan,
+}
+
+/// Child executions get the app's slice plus the ids and the batch cursor (the `Apps` Map's
+/// `ItemSelector`): the ids and the states' own results take at most this much beyond the slice
+/// and its largest batch.
+const APP_INPUT_OVERHEAD: usize = 1024;
+
+/// Where an input's objects go: `executions/{deployment}/{digest}`, the digest of the whole
+/// input, so starting the same deployment again writes the same objects and another input under
+/// the same name (which Step Functions refuses) never replaces the objects of the one running.
+fn objects_prefix(input: &ExecutionInput) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(json(input).as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("executions/{}/{hex}", input.deployment_id)
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("execution slices always serialise")
+}
+
 impl ExecutionInput {
-    /// The input as the StartExecution `input` string.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("execution input always serialises")
+    /// The input as the state machine receives it: its own input and the objects it reads.
+    pub fn slices(&self) -> Slices {
+        let prefix = objects_prefix(self);
+        let mut objects = Vec::new();
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            let apps: Vec<AppSlice<'_>> = stage
+                .apps
+                .iter()
+                .map(|app| app_slice(&prefix, app, &mut objects))
+                .collect();
+            let apps_key = format!("{prefix}/stage-{:04}.json", stage.index);
+            objects.push(PlanObject {
+                key: apps_key.clone(),
+                body: json(&apps),
+            });
+            stages.push(StageRef {
+                index: stage.index,
+                parallelism: stage.parallelism,
+                apps: apps.len(),
+                apps_key,
+            });
+        }
+        Slices {
+            input: json(&StartInput {
+                schema_version: self.schema_version,
+                deployment_id: &self.deployment_id,
+                environment: &self.environment,
+                version: &self.version,
+                stages,
+            }),
+            objects,
+        }
+    }
+}
+
+/// `app`'s slice; the host lists of its PM batches go to `objects`, under `prefix`.
+fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>) -> AppSlice<'a> {
+    let batches = app
+        .batches
+        .iter()
+        .map(|b| match app.kind {
+            AppKind::Pm => {
+                let key = format!("{prefix}/{}/batch-{}.json", app.app, b.key);
+                objects.push(PlanObject {
+                    key: key.clone(),
+                    body: json(&b.targets),
+                });
+                BatchSlice {
+                    index: b.index,
+                    key: &b.key,
+                    targets: &[],
+                    hosts_key: Some(key),
+                    weight: b.weight,
+                    pause: &b.pause,
+                }
+            }
+            AppKind::K8s => BatchSlice {
+                index: b.index,
+                key: &b.key,
+                targets: &b.targets,
+                hosts_key: None,
+                weight: b.weight,
+                pause: &b.pause,
+            },
+        })
+        .collect();
+    AppSlice {
+        app: &app.app,
+        kind: app.kind,
+        parallelism: app.parallelism,
+        heartbeat_seconds: app.heartbeat_seconds,
+        timeout_seconds: app.timeout_seconds,
+        unreachable: app.unreachable,
+        on_failure: app.on_failure,
+        workload: &app.workload,
+        rollback: &app.rollback,
+        last_batch: app.last_batch,
+        batches,
     }
 }
 
@@ -253,25 +426,58 @@ pub fn execution_input(
         version: plan.version.clone(),
         stages,
     };
-    let size = input.to_json().len();
-    if size > PAYLOAD_LIMIT {
-        return Err(ExecutionError::TooLarge { size });
-    }
-    // Refused before it starts: an execution stopped by the quota mid-rollback would leave hosts
-    // on the new version.
-    let events = history_events(&input).longest;
-    if events > HISTORY_LIMIT {
-        return Err(ExecutionError::HistoryTooLong { events });
-    }
+    check_limits(&input)?;
     Ok(input)
 }
 
-/// Events of the execution's own history (hosts run in child executions, which have theirs).
+/// Refuses an input that some execution could not carry through to its end. Checked before it
+/// starts: an execution stopped by a quota mid-rollback would leave hosts on the new version.
+fn check_limits(input: &ExecutionInput) -> Result<(), ExecutionError> {
+    let size = input.slices().input.len();
+    if size > PAYLOAD_LIMIT {
+        return Err(ExecutionError::TooLarge {
+            what: "the execution input".to_owned(),
+            size,
+        });
+    }
+    let events = history_events(input).longest;
+    if events > HISTORY_LIMIT {
+        return Err(ExecutionError::HistoryTooLong {
+            execution: "the deployment's execution".to_owned(),
+            events,
+        });
+    }
+    let prefix = objects_prefix(input);
+    let mut scratch = Vec::new();
+    for app in input.stages.iter().flat_map(|s| &s.apps) {
+        scratch.clear();
+        let slice = app_slice(&prefix, app, &mut scratch);
+        let cursor = slice.batches.iter().map(|b| json(b).len()).max();
+        let size = json(&slice).len() + cursor.unwrap_or(0) + APP_INPUT_OVERHEAD;
+        if size > PAYLOAD_LIMIT {
+            return Err(ExecutionError::TooLarge {
+                what: format!("app `{}`'s execution input", app.app),
+                size,
+            });
+        }
+        let events = app_history_events(app).longest;
+        if events > HISTORY_LIMIT {
+            return Err(ExecutionError::HistoryTooLong {
+                execution: format!("app `{}`'s execution", app.app),
+                events,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Events of one execution's own history (apps and hosts run in child executions, which have
+/// theirs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryEvents {
     /// When every batch succeeds.
     pub succeeded: usize,
-    /// The longest path: every batch runs, then every app rolls every batch back.
+    /// The longest path: every batch runs, then every batch is rolled back.
     pub longest: usize,
 }
 
@@ -279,8 +485,10 @@ pub struct HistoryEvents {
 /// Task is entered, scheduled, started, succeeds and is exited; one waiting for a task token is
 /// also submitted; a Choice, Pass or Wait is entered and exited; a Distributed Map also starts,
 /// starts its map run, which succeeds, and succeeds (its iterations have their own histories); an
-/// inline Map also starts and succeeds, and each iteration starts and succeeds.
+/// inline Map also starts and succeeds, and each iteration starts and succeeds. An execution
+/// starts and ends.
 mod events {
+    pub(super) const EXECUTION: usize = 2;
     pub(super) const TASK: usize = 5;
     pub(super) const TOKEN_TASK: usize = 6;
     pub(super) const FLOW: usize = 2;
@@ -289,48 +497,61 @@ mod events {
     pub(super) const ITERATION: usize = 2;
 }
 
-/// The events `input` writes to its execution's history, counted along the definition
-/// (`statemachine/deployment.asl.json`; the state machine tests compare with measured histories).
+/// The events the deployment's execution writes to its history, counted along the definition
+/// (`statemachine/deployment.asl.json`; the state machine tests compare with measured
+/// histories). It grows with stages only: each app runs in a child execution
+/// ([`app_history_events`]).
 pub fn history_events(input: &ExecutionInput) -> HistoryEvents {
-    use events::{DISTRIBUTED_MAP, FLOW, INLINE_MAP, ITERATION, TASK, TOKEN_TASK};
-    // ExecutionStarted, CheckInput, Started, the Stages map, Outcome, Verdict, then the record,
-    // the notification, Done and ExecutionSucceeded; a rollback's end has one Choice more.
-    let mut succeeded = 1 + FLOW + TASK + INLINE_MAP + TASK + FLOW + TASK + TASK + FLOW + 1;
-    let mut rollbacks = FLOW;
-    for stage in &input.stages {
-        // The iteration, StageCheck and the Apps map.
-        succeeded += ITERATION + TASK + INLINE_MAP;
-        for app in &stage.apps {
-            // The iteration, CheckFirst, AppStarted, and at the end AppSucceeded and Succeeded;
-            // a rollback ends in BatchFailed, AppFailed, RollingBack, RollbackKind,
-            // AppRolledBack and RolledBack instead.
-            succeeded += ITERATION + TASK + TASK + TASK + FLOW;
-            rollbacks += 4 * TASK + 2 * FLOW - (TASK + FLOW);
-            for (i, batch) in app.batches.iter().enumerate() {
-                // Each target's command (waiting for its token) and result record, in an
-                // inline Map's iteration for clusters; hosts run in a Distributed Map.
-                let targets = match app.kind {
-                    AppKind::Pm => DISTRIBUTED_MAP,
-                    AppKind::K8s => {
-                        INLINE_MAP + batch.targets.len() * (ITERATION + TOKEN_TASK + TASK)
-                    }
-                };
-                // BatchStarted, Kind, the targets, BatchSucceeded, Pause, the pause, More,
-                // then NextBatch and CheckNext unless it is the last.
-                succeeded += TASK + FLOW + targets + TASK + FLOW + FLOW;
-                succeeded += match batch.pause {
-                    PausePlan::None => 0,
-                    PausePlan::Wait { .. } => FLOW,
-                    // CheckBeforeGate and the Gate.
-                    PausePlan::Gate { .. } => TASK + TOKEN_TASK,
-                };
-                if i + 1 < app.batches.len() {
-                    succeeded += FLOW + TASK;
-                }
-                // Undone by the same targets, then RollbackMore and RollbackPrevious.
-                rollbacks += targets + FLOW + FLOW;
-            }
+    use events::{DISTRIBUTED_MAP, EXECUTION, FLOW, INLINE_MAP, ITERATION, TASK};
+    // The execution, CheckInput, Started, the Stages map, Outcome, Verdict, then the record, the
+    // notification and Done; a rollback's end has one Choice more and ends in a Fail state,
+    // entered but not exited. Per stage, the iteration, StageCheck and the Apps map.
+    let succeeded = EXECUTION
+        + FLOW
+        + TASK
+        + INLINE_MAP
+        + TASK
+        + FLOW
+        + TASK
+        + TASK
+        + FLOW
+        + input.stages.len() * (ITERATION + TASK + DISTRIBUTED_MAP);
+    HistoryEvents {
+        succeeded,
+        longest: succeeded + FLOW - 1,
+    }
+}
+
+/// The events the child execution of `app` writes to its history, counted along the `Apps`
+/// Map's item processor.
+pub fn app_history_events(app: &AppInput) -> HistoryEvents {
+    use events::{DISTRIBUTED_MAP, EXECUTION, FLOW, INLINE_MAP, ITERATION, TASK, TOKEN_TASK};
+    // The execution, CheckFirst, AppStarted, and at the end AppSucceeded and Succeeded; a
+    // rollback ends in BatchFailed, AppFailed, RollingBack, RollbackKind, AppRolledBack and
+    // RolledBack instead.
+    let mut succeeded = EXECUTION + TASK + TASK + TASK + FLOW;
+    let mut rollbacks = 4 * TASK + 2 * FLOW - (TASK + FLOW);
+    for (i, batch) in app.batches.iter().enumerate() {
+        // Each target's command (waiting for its token) and result record, in an inline Map's
+        // iteration for clusters; hosts run in a Distributed Map.
+        let targets = match app.kind {
+            AppKind::Pm => DISTRIBUTED_MAP,
+            AppKind::K8s => INLINE_MAP + batch.targets.len() * (ITERATION + TOKEN_TASK + TASK),
+        };
+        // BatchStarted, Kind, the targets, BatchSucceeded, Pause, the pause, More, then
+        // NextBatch and CheckNext unless it is the last.
+        succeeded += TASK + FLOW + targets + TASK + FLOW + FLOW;
+        succeeded += match batch.pause {
+            PausePlan::None => 0,
+            PausePlan::Wait { .. } => FLOW,
+            // CheckBeforeGate and the Gate.
+            PausePlan::Gate { .. } => TASK + TOKEN_TASK,
+        };
+        if i + 1 < app.batches.len() {
+            succeeded += FLOW + TASK;
         }
+        // Undone by the same targets, then RollbackMore and RollbackPrevious.
+        rollbacks += targets + FLOW + FLOW;
     }
     HistoryEvents {
         succeeded,
@@ -509,33 +730,157 @@ mod tests {
 
     #[test]
     fn history_events_are_counted_along_the_definition() {
-        // Histories the emulator recorded for these shapes (BENCHMARKS.md, "State machine").
+        use events::{DISTRIBUTED_MAP, INLINE_MAP};
+        // Histories the emulator recorded when apps ran as inline iterations of the parent
+        // (BENCHMARKS.md, "State machine"): the same states, now split between the parent and
+        // one child execution per app, whose start and end replace the iteration's.
         for ((stages, apps, batches), measured) in
             [((3, 10, 4), 1345), ((3, 10, 2), 765), ((3, 5, 4), 705)]
         {
-            let events = history_events(&shaped(stages, apps, batches, &PausePlan::None));
-            assert_eq!(events.succeeded, measured, "{stages}×{apps}×{batches}");
+            let input = shaped(stages, apps, batches, &PausePlan::None);
+            let children: usize = input
+                .stages
+                .iter()
+                .flat_map(|s| &s.apps)
+                .map(|a| app_history_events(a).succeeded)
+                .sum();
+            let parent = history_events(&input).succeeded;
+            assert_eq!(
+                parent + children + stages * INLINE_MAP,
+                measured + stages * DISTRIBUTED_MAP,
+                "{stages}×{apps}×{batches}"
+            );
+            // The parent grows with stages only.
+            assert_eq!(parent, 32 + 13 * stages);
         }
-        // Every app rolled back: 17 per app and 10 per batch more, and the longer end.
-        let plain = history_events(&shaped(1, 1, 4, &PausePlan::None));
-        assert_eq!(plain.longest - plain.succeeded, 2 + 17 + 4 * 10);
-        let gated = history_events(&shaped(
-            1,
-            1,
-            4,
-            &PausePlan::Gate {
-                gate: "web.0".into(),
-            },
-        ));
-        assert_eq!(gated.succeeded - plain.succeeded, 3 * 11, "3 gates");
-        // The largest deployment of one stage of PM apps in 4 batches: 134 apps.
-        assert!(history_events(&shaped(1, 134, 4, &PausePlan::None)).longest <= HISTORY_LIMIT);
-        assert!(history_events(&shaped(1, 135, 4, &PausePlan::None)).longest > HISTORY_LIMIT);
+        // Every batch rolled back: 17 per app and 10 per batch more, and the longer end.
+        let app = |input: &ExecutionInput| app_history_events(&input.stages[0].apps[0]);
+        let plain = app(&shaped(1, 1, 4, &PausePlan::None));
+        assert_eq!(plain.longest - plain.succeeded, 17 + 4 * 10);
         let gate = PausePlan::Gate {
             gate: "web.0".into(),
         };
-        assert!(history_events(&shaped(1, 114, 4, &gate)).longest <= HISTORY_LIMIT);
-        assert!(history_events(&shaped(1, 115, 4, &gate)).longest > HISTORY_LIMIT);
+        let gated = app(&shaped(1, 1, 4, &gate));
+        assert_eq!(gated.succeeded - plain.succeeded, 3 * 11, "3 gates");
+        let parent = history_events(&shaped(1, 1, 4, &PausePlan::None));
+        assert_eq!(parent.longest - parent.succeeded, 1);
+        // Apps no longer add to one history: a thousand apps cost the parent nothing more.
+        assert_eq!(
+            history_events(&shaped(1, 1000, 4, &PausePlan::None)),
+            history_events(&shaped(1, 1, 4, &PausePlan::None))
+        );
+        // The largest app: 499 batches with a gate after each, 640 without.
+        let two = execution_input(
+            "d",
+            &plan(vec![pm_app("web", 2, 2)]),
+            &config(),
+            "c0ffee",
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let batches = |n: usize, gated: bool| {
+            let mut web = two.stages[0].apps[0].clone();
+            let (gate, last) = (web.batches[0].clone(), web.batches[1].clone());
+            web.batches = vec![if gated { gate } else { last.clone() }; n - 1];
+            web.batches.push(last);
+            app_history_events(&web).longest
+        };
+        assert_eq!(batches(499, true), 24_968);
+        assert_eq!(batches(500, true), 25_018);
+        assert_eq!(batches(640, false), 24_989);
+        assert!(batches(641, false) > HISTORY_LIMIT);
+    }
+
+    #[test]
+    fn the_execution_reads_apps_and_hosts_by_reference() {
+        let mut api = pm_app("api", 2, 2);
+        api.kind = AppKind::K8s;
+        for b in &mut api.batches {
+            b.targets = vec!["eu".into(), "us".into()];
+        }
+        let input = execution_input(
+            "dep-1",
+            &plan(vec![pm_app("web", 5, 2), api]),
+            &config(),
+            "c0ffee",
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let slices = input.slices();
+        let start: serde_json::Value = serde_json::from_str(&slices.input).unwrap();
+        let prefix = objects_prefix(&input);
+        assert!(prefix.starts_with("executions/dep-1/"), "{prefix}");
+        assert_eq!(prefix.len(), "executions/dep-1/".len() + 16, "{prefix}");
+        assert_eq!(
+            start["stages"],
+            serde_json::json!([{"index": 0, "parallelism": 2, "apps": 2,
+                "apps_key": format!("{prefix}/stage-0000.json")}])
+        );
+        let objects: BTreeMap<String, serde_json::Value> = slices
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o.key.replace(&prefix, "P"),
+                    serde_json::from_str(&o.body).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            objects.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "P/stage-0000.json",
+                "P/web/batch-0000.json",
+                "P/web/batch-0001.json"
+            ]
+        );
+        let apps = &objects["P/stage-0000.json"];
+        let web = &apps[0];
+        assert_eq!(web["app"], "web");
+        assert_eq!(
+            web["batches"][1]["hosts_key"],
+            format!("{prefix}/web/batch-0001.json")
+        );
+        assert_eq!(web["batches"][1]["targets"], serde_json::json!([]));
+        assert_eq!(
+            objects["P/web/batch-0001.json"],
+            serde_json::json!(["host-00003.prod.example.com", "host-00004.prod.example.com"])
+        );
+        // Clusters stay in the app's slice, for the inline cluster Map.
+        assert_eq!(
+            apps[1]["batches"][0]["targets"],
+            serde_json::json!(["eu", "us"])
+        );
+        assert!(apps[1]["batches"][0].get("hosts_key").is_none());
+        // Another input under the same name never writes over these objects.
+        let mut other = input.clone();
+        other.version = "v3".into();
+        assert_ne!(objects_prefix(&other), prefix);
+        assert_eq!(input.slices(), slices, "the same input, the same objects");
+    }
+
+    #[test]
+    fn a_thousand_apps_and_ten_thousand_hosts_fit_every_payload() {
+        let apps: Vec<AppPlan> = (0..1000).map(|i| pm_app(&format!("w{i}"), 10, 4)).collect();
+        let mut wide = config();
+        for i in 0..1000 {
+            let mut app = wide.apps[0].clone();
+            app.name = format!("w{i}");
+            wide.apps.push(app);
+        }
+        let input = execution_input("d", &plan(apps), &wide, "c0ffee", &BTreeMap::new()).unwrap();
+        let slices = input.slices();
+        assert!(slices.input.len() < 1024, "{} bytes", slices.input.len());
+        // The stage's object is far over 256 KiB: only its items (one app each) are state data.
+        let stage = &slices
+            .objects
+            .iter()
+            .find(|o| o.key.ends_with("stage-0000.json"))
+            .unwrap();
+        assert!(stage.body.len() > PAYLOAD_LIMIT, "{}", stage.body.len());
+        let one: Vec<serde_json::Value> = serde_json::from_str(&stage.body).unwrap();
+        let largest = one.iter().map(|a| a.to_string().len()).max().unwrap();
+        assert!(largest < 4096, "{largest} bytes per app");
     }
 
     #[test]
@@ -608,7 +953,8 @@ mod tests {
             api["batches"][0]["pause"],
             serde_json::json!({"type": "wait", "seconds": 30})
         );
-        let back: ExecutionInput = serde_json::from_str(&input.to_json()).unwrap();
+        let back: ExecutionInput =
+            serde_json::from_str(&serde_json::to_string(&input).unwrap()).unwrap();
         assert_eq!(back, input);
     }
 
@@ -649,22 +995,25 @@ mod tests {
     }
 
     #[test]
-    fn two_thousand_hosts_stay_well_under_the_payload_limit() {
+    fn twenty_thousand_hosts_of_one_app_stay_out_of_every_state() {
         let input = execution_input(
             "dep-1",
-            &plan(vec![pm_app("web", 2000, 10)]),
+            &plan(vec![pm_app("web", 20_000, 10)]),
             &config(),
             "c0ffee",
             &BTreeMap::new(),
         )
         .unwrap();
-        let size = input.to_json().len();
-        // Host names here are 26 characters: the input grows by about 30 bytes per host.
-        assert!(size < PAYLOAD_LIMIT / 3, "{size} bytes");
-        assert!(
-            size > 2000 * 26,
-            "every host is in the input once: {size} bytes"
-        );
+        let slices = input.slices();
+        let stage = &slices.objects[slices.objects.len() - 1];
+        assert!(stage.key.ends_with("stage-0000.json"));
+        assert!(stage.body.len() < 8192, "{} bytes", stage.body.len());
+        // Every host is in one batch object, once.
+        let hosts: usize = slices.objects[..slices.objects.len() - 1]
+            .iter()
+            .map(|o| serde_json::from_str::<Vec<String>>(&o.body).unwrap().len())
+            .sum();
+        assert_eq!(hosts, 20_000);
     }
 
     #[test]
@@ -696,25 +1045,28 @@ mod tests {
             err.to_string().contains("shorter than the timeout"),
             "{err}"
         );
-        let huge = execution_input(
-            "d",
-            &plan(vec![pm_app("web", 20_000, 10)]),
-            &cfg,
-            "c0ffee",
-            &BTreeMap::new(),
-        )
-        .unwrap_err();
-        assert!(matches!(huge, ExecutionError::TooLarge { .. }), "{huge}");
-        let many: Vec<AppPlan> = (0..135).map(|i| pm_app(&format!("w{i}"), 4, 4)).collect();
-        let mut wide = cfg.clone();
-        for i in 0..135 {
-            let mut app = wide.apps[0].clone();
-            app.name = format!("w{i}");
-            wide.apps.push(app);
-        }
-        let err = execution_input("d", &plan(many), &wide, "c0ffee", &BTreeMap::new()).unwrap_err();
+        // Clusters stay in the app's slice: twenty thousand of them in one batch are too many.
+        let mut clusters = pm_app("web", 1, 1);
+        clusters.kind = AppKind::K8s;
+        clusters.batches[0].targets = (0..20_000).map(|i| format!("cluster-{i:05}")).collect();
+        let err = execution_input("d", &plan(vec![clusters]), &cfg, "c0ffee", &BTreeMap::new())
+            .unwrap_err();
+        assert!(matches!(err, ExecutionError::TooLarge { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("app `web`'s execution input is "),
+            "{err}"
+        );
+        let long = pm_app("web", 600, 600);
+        let err =
+            execution_input("d", &plan(vec![long]), &cfg, "c0ffee", &BTreeMap::new()).unwrap_err();
         assert!(
             matches!(err, ExecutionError::HistoryTooLong { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("app `web`'s execution could write "),
             "{err}"
         );
         assert!(err.to_string().contains("split it"), "{err}");

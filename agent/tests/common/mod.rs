@@ -237,7 +237,7 @@ impl Fixture {
             .await
             .unwrap()
             .state_machine_arn;
-        let orchestrator = SfnOrchestrator::from_config(&aws, &state_machine_arn);
+        let orchestrator = SfnOrchestrator::from_config(&aws, &state_machine_arn, "");
         Fixture {
             endpoint: emulator.endpoint().to_owned(),
             aws,
@@ -265,7 +265,11 @@ impl Fixture {
 
     /// Starts execution `name` and returns the task token its one task hands out.
     pub async fn task_token(&self, name: &str) -> String {
-        self.orchestrator.start(name, "{}").await.unwrap();
+        let input = boreas_core::execution::Slices {
+            input: "{}".to_owned(),
+            objects: vec![],
+        };
+        self.orchestrator.start(name, &input).await.unwrap();
         let options = ReceiveOptions {
             wait: Duration::from_secs(2),
             max_messages: 1,

@@ -276,6 +276,7 @@ async fn provision(
         orchestrator: Arc::new(SfnOrchestrator::from_config(
             &cfg,
             provisioned.state_machine_arn.clone(),
+            provisioned.buckets["plans"].clone(),
         )),
         plan_url: provisioned.queues["plan"].url.clone(),
         events_url: provisioned.queues["events"].url.clone(),

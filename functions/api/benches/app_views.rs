@@ -243,6 +243,7 @@ async fn main() {
         Arc::new(SfnOrchestrator::from_config(
             &config,
             &provisioned.state_machine_arn,
+            provisioned.buckets["plans"].clone(),
         )),
         Arc::new(SsmSecrets::from_config(&config)),
         &names,

@@ -186,7 +186,7 @@ pub(crate) async fn confirm(
         .start(
             api.orchestrator.as_ref(),
             &d,
-            &input.to_json(),
+            &input.slices(),
             Actor::Token(&who.name),
         )
         .await;

@@ -112,7 +112,11 @@ impl Api {
         let store = DynamoStore::from_config(&config, table);
         let mut api = Self::new(
             Arc::new(store),
-            Arc::new(SfnOrchestrator::from_config(&config, machine)),
+            Arc::new(SfnOrchestrator::from_config(
+                &config,
+                machine,
+                names.plans_bucket(),
+            )),
             Arc::new(SsmSecrets::from_config(&config)),
             &names,
         );

@@ -56,6 +56,7 @@ async fn fixture() -> Fixture {
     let orchestrator = SfnOrchestrator::from_config(
         &config,
         "arn:aws:states:us-east-1:123456789012:stateMachine:unit-deployment",
+        "unit-plans",
     );
     let api = Api::new(
         store.clone(),
@@ -1420,6 +1421,7 @@ async fn server_errors_answer_a_code_and_a_short_message_without_aws_detail() {
         Arc::new(SfnOrchestrator::from_config(
             &config,
             "arn:aws:states:us-east-1:123456789012:stateMachine:unit-deployment",
+            "unit-plans",
         )),
         f.secrets.clone(),
         &Names::new("unit"),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use boreas_api::routes::ROUTES;
 use boreas_api::{Api, ApiRequest, ApiResponse, handle};
+use boreas_aws::artifacts::{Artifacts, S3Artifacts};
 use boreas_aws::emulator;
 use boreas_aws::lifecycle::Lifecycle;
 use boreas_aws::names::Names;
@@ -96,6 +97,7 @@ async fn platform() -> Platform {
         Arc::new(SfnOrchestrator::from_config(
             &config,
             &provisioned.state_machine_arn,
+            names.plans_bucket(),
         )),
         Arc::new(SsmSecrets::from_config(&config)),
         &names,
@@ -146,6 +148,7 @@ impl Platform {
             Arc::new(SfnOrchestrator::from_config(
                 &self.config,
                 &self.machine_arn,
+                self.names.plans_bucket(),
             )),
             Arc::new(SsmSecrets::from_config(&self.config)),
             &self.names,
@@ -307,7 +310,18 @@ async fn confirm_starts_one_execution_and_a_second_confirm_is_409() {
     )
     .unwrap();
     assert_eq!(input["deployment_id"], "dep-v1");
-    assert_eq!(input["stages"][0]["apps"][0]["app"], "db-migrate");
+    // The input names its stages; their apps are in the plans bucket, stored before the start.
+    let key = input["stages"][0]["apps_key"].as_str().unwrap();
+    assert!(key.starts_with("executions/dep-v1/"), "{key}");
+    let apps: Value = serde_json::from_slice(
+        &S3Artifacts::from_config(&p.config, p.names.plans_bucket())
+            .get(key)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(apps[0]["app"], "db-migrate");
+    assert_eq!(input["stages"][0]["apps"], apps.as_array().unwrap().len());
     assert_eq!(
         p.store
             .run_lock_holder("staging", "api")
@@ -434,6 +448,7 @@ async fn a_confirm_whose_execution_does_not_start_is_failed_with_the_error() {
         Arc::new(SfnOrchestrator::from_config(
             &config,
             format!("{}-missing", p.machine_arn),
+            p.names.plans_bucket(),
         )),
         Arc::new(SsmSecrets::from_config(&config)),
         &p.names,

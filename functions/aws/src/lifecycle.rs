@@ -87,7 +87,7 @@ impl<'a> Lifecycle<'a> {
         &self,
         orchestrator: &dyn Orchestrator,
         deployment: &Deployment,
-        input: &str,
+        input: &boreas_core::execution::Slices,
         actor: Actor<'_>,
     ) -> Result<StartedDeployment, Error> {
         let id = deployment.id.as_str();

@@ -141,6 +141,13 @@ impl Names {
         format!("{}-artifacts", self.prefix)
     }
 
+    /// The bucket holding the slices of execution inputs (`executions/{deployment}/…`), which the
+    /// state machine reads.
+    #[must_use]
+    pub fn plans_bucket(&self) -> String {
+        format!("{}-plans", self.prefix)
+    }
+
     /// The SSM SecureString holding the webhook secret of repository `repo` (its id).
     #[must_use]
     pub fn webhook_secret_param(&self, repo: &str) -> String {

@@ -2,10 +2,14 @@
 //! callbacks workers answer with.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use boreas_core::execution::Slices;
+use futures::{StreamExt, TryStreamExt};
 
+use crate::artifacts::{Artifacts, S3Artifacts};
 use crate::{BoxFuture, Error};
 
 const SERVICE: &str = "stepfunctions";
@@ -73,10 +77,10 @@ pub struct Execution {
 
 /// The deployment state machine, as the api and the workers drive it.
 pub trait Orchestrator: Send + Sync + fmt::Debug {
-    /// Starts the execution `name` with `input` (JSON). Starting again with the same name and
-    /// input is not an error and starts nothing new (see [`Started::created`]); the same name with
-    /// another input is [`Error::AlreadyExists`].
-    fn start<'a>(&'a self, name: &'a str, input: &'a str) -> BoxFuture<'a, Started>;
+    /// Stores the objects of `input` and starts the execution `name` with its input. Starting
+    /// again with the same name and input is not an error and starts nothing new (see
+    /// [`Started::created`]); the same name with another input is [`Error::AlreadyExists`].
+    fn start<'a>(&'a self, name: &'a str, input: &'a Slices) -> BoxFuture<'a, Started>;
     /// Stops the execution `name`, recording `error` and `cause`.
     fn stop<'a>(&'a self, name: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, ()>;
     /// Describes the execution `name`.
@@ -122,28 +126,45 @@ pub async fn task_alive(orchestrator: &dyn Orchestrator, token: &str) -> Result<
     Ok(false)
 }
 
+/// Objects of one execution's input stored at the same time: thousands of batches start within
+/// seconds without a burst S3 would throttle.
+const OBJECT_WRITES: usize = 16;
+
 /// The [`Orchestrator`] on one Step Functions state machine.
 #[derive(Debug, Clone)]
 pub struct SfnOrchestrator {
     client: Client,
     state_machine_arn: String,
+    plans: Arc<dyn Artifacts>,
 }
 
 impl SfnOrchestrator {
-    /// Drives the state machine `state_machine_arn` through `client`.
-    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
+    /// Drives the state machine `state_machine_arn` through `client`, storing the objects of
+    /// execution inputs in `plans` (the bucket the definition's `${PlanBucket}` names).
+    pub fn new(
+        client: Client,
+        state_machine_arn: impl Into<String>,
+        plans: Arc<dyn Artifacts>,
+    ) -> Self {
         Self {
             client,
             state_machine_arn: state_machine_arn.into(),
+            plans,
         }
     }
 
-    /// Drives the state machine `state_machine_arn` with a client built from `config`.
+    /// Drives the state machine `state_machine_arn` with clients built from `config`, with the
+    /// plans bucket `plans_bucket`.
     pub fn from_config(
         config: &aws_config::SdkConfig,
         state_machine_arn: impl Into<String>,
+        plans_bucket: impl Into<String>,
     ) -> Self {
-        Self::new(Client::new(config), state_machine_arn)
+        Self::new(
+            Client::new(config),
+            state_machine_arn,
+            Arc::new(S3Artifacts::from_config(config, plans_bucket)),
+        )
     }
 
     /// The ARN of execution `name`: the state machine's ARN with `execution` for `stateMachine`,
@@ -182,8 +203,22 @@ fn same_json(a: &str, b: &str) -> bool {
 }
 
 impl Orchestrator for SfnOrchestrator {
-    fn start<'a>(&'a self, name: &'a str, input: &'a str) -> BoxFuture<'a, Started> {
+    fn start<'a>(&'a self, name: &'a str, slices: &'a Slices) -> BoxFuture<'a, Started> {
         Box::pin(async move {
+            // Before the start: the execution reads them as soon as it runs.
+            let writes: Vec<_> = slices
+                .objects
+                .iter()
+                .map(|o| {
+                    self.plans
+                        .put(&o.key, o.body.clone().into_bytes(), "application/json")
+                })
+                .collect();
+            futures::stream::iter(writes)
+                .buffer_unordered(OBJECT_WRITES)
+                .try_collect::<()>()
+                .await?;
+            let input = slices.input.as_str();
             let result = self
                 .client
                 .start_execution()
@@ -333,7 +368,7 @@ mod tests {
     struct Heartbeats(Mutex<Vec<Error>>);
 
     impl Orchestrator for Heartbeats {
-        fn start<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Started> {
+        fn start<'a>(&'a self, _: &'a str, _: &'a Slices) -> BoxFuture<'a, Started> {
             unreachable!("only heartbeats are sent")
         }
         fn stop<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, ()> {
@@ -388,12 +423,13 @@ mod tests {
 
     #[test]
     fn execution_arns_derive_from_the_state_machine() {
-        let config = aws_sdk_sfn::Config::builder()
-            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let orchestrator = SfnOrchestrator::new(
-            Client::from_conf(config),
+        let orchestrator = SfnOrchestrator::from_config(
+            &config,
             "arn:aws:states:us-east-1:123456789012:stateMachine:boreas-deployment",
+            "boreas-plans",
         );
         assert_eq!(
             orchestrator.execution_arn("dep-1"),

@@ -64,7 +64,12 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 
 /// The substitution keys of the state machine definition, shared with the template.
-pub const SUBSTITUTION_KEYS: [&str; 3] = ["TableName", "EventsQueueUrl", "QueueUrlPrefix"];
+pub const SUBSTITUTION_KEYS: [&str; 4] = [
+    "TableName",
+    "EventsQueueUrl",
+    "QueueUrlPrefix",
+    "PlanBucket",
+];
 
 /// Bytes of randomness in each generated secret (hex encoded).
 const SECRET_BYTES: usize = 32;
@@ -195,6 +200,7 @@ pub async fn provision(
     for (role, name) in [
         ("dashboard", names.dashboard_bucket()),
         ("artifacts", names.artifacts_bucket()),
+        ("plans", names.plans_bucket()),
     ] {
         ensure_bucket(&s3, cfg, &name, &mut changes).await?;
         buckets.insert(role.to_owned(), name);
@@ -210,6 +216,7 @@ pub async fn provision(
         ("TableName", table.clone()),
         ("EventsQueueUrl", events.url.clone()),
         ("QueueUrlPrefix", names.queue_url_prefix(queue_url_base)),
+        ("PlanBucket", names.plans_bucket()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

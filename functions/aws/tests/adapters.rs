@@ -1531,6 +1531,7 @@ use boreas_aws::artifacts::{Artifacts, S3Artifacts};
 use boreas_aws::orchestrator::{ExecutionStatus, Orchestrator, SfnOrchestrator};
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_core::execution::{PlanObject, Slices};
 
 fn receive_options(wait_secs: u64, visibility_secs: Option<u64>) -> ReceiveOptions {
     ReceiveOptions {
@@ -1846,16 +1847,32 @@ async fn starting_an_execution_twice_starts_one() {
     let (config, names) = provisioned().await;
     let pass = r#"{"StartAt":"Done","States":{"Done":{"Type":"Pass","End":true}}}"#;
     let arn = fixture_state_machine(&config, &names, "pass", pass).await;
-    let orchestrator = SfnOrchestrator::from_config(&config, &arn);
+    let orchestrator = SfnOrchestrator::from_config(&config, &arn, names.plans_bucket());
+    let slices = |input: &str| Slices {
+        input: input.to_owned(),
+        objects: vec![PlanObject {
+            key: "executions/dep-20260101-shop-v1/0/stage-0000.json".into(),
+            body: "[]".into(),
+        }],
+    };
 
     let first = orchestrator
         .start(
             "dep-20260101-shop-v1",
-            r#"{"deployment_id":"dep-20260101-shop-v1","n":1}"#,
+            &slices(r#"{"deployment_id":"dep-20260101-shop-v1","n":1}"#),
         )
         .await
         .unwrap();
     assert!(first.created);
+    // The objects are stored before the execution starts.
+    let plans = S3Artifacts::from_config(&config, names.plans_bucket());
+    assert_eq!(
+        plans
+            .get("executions/dep-20260101-shop-v1/0/stage-0000.json")
+            .await
+            .unwrap(),
+        b"[]"
+    );
     assert_eq!(
         first.execution_arn,
         orchestrator.execution_arn("dep-20260101-shop-v1")
@@ -1863,14 +1880,14 @@ async fn starting_an_execution_twice_starts_one() {
     let again = orchestrator
         .start(
             "dep-20260101-shop-v1",
-            r#"{"n": 1, "deployment_id": "dep-20260101-shop-v1"}"#,
+            &slices(r#"{"n": 1, "deployment_id": "dep-20260101-shop-v1"}"#),
         )
         .await
         .unwrap();
     assert_eq!(again.execution_arn, first.execution_arn);
     assert!(!again.created, "the second start starts nothing");
     let err = orchestrator
-        .start("dep-20260101-shop-v1", r#"{"n":2}"#)
+        .start("dep-20260101-shop-v1", &slices(r#"{"n":2}"#))
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "AlreadyExists", "{err}");
@@ -1923,14 +1940,15 @@ async fn task_tokens_complete_or_fail_waiting_tasks() {
         }}
     });
     let arn = fixture_state_machine(&config, &names, "wait", &definition.to_string()).await;
-    let orchestrator = SfnOrchestrator::from_config(&config, &arn);
+    let orchestrator = SfnOrchestrator::from_config(&config, &arn, names.plans_bucket());
 
     let mut tokens = Vec::new();
     for name in ["ok-run", "failing-run"] {
-        orchestrator
-            .start(name, &format!(r#"{{"run":"{name}"}}"#))
-            .await
-            .unwrap();
+        let input = Slices {
+            input: format!(r#"{{"run":"{name}"}}"#),
+            objects: vec![],
+        };
+        orchestrator.start(name, &input).await.unwrap();
         let messages = queues
             .receive(&url, &receive_options(10, None))
             .await

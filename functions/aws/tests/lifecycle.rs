@@ -14,6 +14,7 @@ use boreas_aws::store::{
 };
 use boreas_core::config::{AppKind, BatchSize, Pause};
 use boreas_core::deployment::DeploymentStatus::{self, *};
+use boreas_core::execution::Slices;
 use boreas_core::plan::{AppPlan, BatchPlan, PausePlan, Plan, Stage};
 
 /// Step Functions as far as the lifecycle uses it: executions by name, and starts that fail while
@@ -40,7 +41,7 @@ impl FakeOrchestrator {
 }
 
 impl Orchestrator for FakeOrchestrator {
-    fn start<'a>(&'a self, name: &'a str, input: &'a str) -> BoxFuture<'a, Started> {
+    fn start<'a>(&'a self, name: &'a str, input: &'a Slices) -> BoxFuture<'a, Started> {
         Box::pin(async move {
             if let Some(message) = self.refuse.lock().unwrap().clone() {
                 return Err(Error::Sdk {
@@ -52,7 +53,7 @@ impl Orchestrator for FakeOrchestrator {
                 .started
                 .lock()
                 .unwrap()
-                .insert(name.to_owned(), input.to_owned())
+                .insert(name.to_owned(), input.input.clone())
                 .is_none();
             Ok(Started {
                 execution_arn: format!("arn:aws:states:us-east-1:123456789012:execution:m:{name}"),
@@ -99,7 +100,14 @@ impl Orchestrator for FakeOrchestrator {
 }
 
 const ENV: &str = "prod";
-const INPUT: &str = r#"{"deployment_id":"dep"}"#;
+const INPUT_JSON: &str = r#"{"deployment_id":"dep"}"#;
+
+fn input() -> Slices {
+    Slices {
+        input: INPUT_JSON.to_owned(),
+        objects: vec![],
+    }
+}
 
 fn app(name: &str) -> AppPlan {
     AppPlan {
@@ -173,14 +181,14 @@ async fn a_start_takes_the_locks_runs_and_starts_the_execution_once() {
     let sfn = FakeOrchestrator::default();
     let d = planned(&store, "dep", &["api", "web"]).await;
     let started = Lifecycle::new(&store)
-        .start(&sfn, &d, INPUT, Actor::Token("ana"))
+        .start(&sfn, &d, &input(), Actor::Token("ana"))
         .await
         .unwrap();
     assert_eq!(started.deployment.status, Running);
     assert!(started.deployment.started_at.is_some());
     assert!(started.execution_arn.ends_with(":dep"));
     assert_eq!(sfn.started(), ["dep"]);
-    assert_eq!(sfn.started.lock().unwrap()["dep"], INPUT);
+    assert_eq!(sfn.started.lock().unwrap()["dep"], INPUT_JSON);
     for app in ["api", "web"] {
         assert_eq!(holder(&store, app).await.as_deref(), Some("dep"));
     }
@@ -189,7 +197,7 @@ async fn a_start_takes_the_locks_runs_and_starts_the_execution_once() {
     // Started by Boreas: a deployment left running before its execution started only starts it.
     let running = store.get_deployment("dep").await.unwrap().unwrap();
     Lifecycle::new(&store)
-        .start(&sfn, &running, INPUT, Actor::Boreas)
+        .start(&sfn, &running, &input(), Actor::Boreas)
         .await
         .unwrap();
     assert_eq!(sfn.started(), ["dep"], "one execution");
@@ -202,12 +210,12 @@ async fn a_held_lock_leaves_the_deployment_planned_and_starts_nothing() {
     let sfn = FakeOrchestrator::default();
     let first = planned(&store, "first", &["api"]).await;
     Lifecycle::new(&store)
-        .start(&sfn, &first, INPUT, Actor::Boreas)
+        .start(&sfn, &first, &input(), Actor::Boreas)
         .await
         .unwrap();
     let second = planned(&store, "second", &["web", "api"]).await;
     let err = Lifecycle::new(&store)
-        .start(&sfn, &second, INPUT, Actor::Token("ana"))
+        .start(&sfn, &second, &input(), Actor::Token("ana"))
         .await
         .unwrap_err();
     assert!(
@@ -231,11 +239,11 @@ async fn a_racing_start_that_loses_keeps_the_winners_locks() {
     let read_by_both = planned(&store, "dep", &["api", "web"]).await;
     let lifecycle = Lifecycle::new(&store);
     lifecycle
-        .start(&sfn, &read_by_both, INPUT, Actor::Token("ana"))
+        .start(&sfn, &read_by_both, &input(), Actor::Token("ana"))
         .await
         .unwrap();
     let err = lifecycle
-        .start(&sfn, &read_by_both, INPUT, Actor::Boreas)
+        .start(&sfn, &read_by_both, &input(), Actor::Boreas)
         .await
         .unwrap_err();
     assert!(
@@ -253,7 +261,7 @@ async fn a_racing_start_that_loses_keeps_the_winners_locks() {
     assert_eq!(sfn.started(), ["dep"], "the loser starts nothing");
     let other = planned(&store, "other", &["web"]).await;
     let err = lifecycle
-        .start(&sfn, &other, INPUT, Actor::Boreas)
+        .start(&sfn, &other, &input(), Actor::Boreas)
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Conflict", "{err}");
@@ -270,7 +278,7 @@ async fn a_start_that_loses_to_a_cancel_releases_its_locks() {
         .await
         .unwrap();
     let err = Lifecycle::new(&store)
-        .start(&sfn, &read_planned, INPUT, Actor::Token("ana"))
+        .start(&sfn, &read_planned, &input(), Actor::Token("ana"))
         .await
         .unwrap_err();
     assert!(
@@ -297,7 +305,7 @@ async fn a_start_whose_execution_does_not_start_is_failed_with_the_error() {
         let sfn = FakeOrchestrator::refusing("StateMachineDoesNotExist: no such machine");
         let d = planned(&store, "dep", &["api", "web"]).await;
         let err = Lifecycle::new(&store)
-            .start(&sfn, &d, INPUT, actor)
+            .start(&sfn, &d, &input(), actor)
             .await
             .unwrap_err();
         assert!(
@@ -330,7 +338,7 @@ async fn cancels_stop_a_running_execution_and_free_its_locks() {
     let d = planned(&store, "dep", &["api"]).await;
     let lifecycle = Lifecycle::new(&store);
     let running = lifecycle
-        .start(&sfn, &d, INPUT, Actor::Boreas)
+        .start(&sfn, &d, &input(), Actor::Boreas)
         .await
         .unwrap()
         .deployment;
@@ -387,7 +395,7 @@ async fn finishing_records_the_outcome_once_and_always_frees_the_locks() {
     let d = planned(&store, "dep", &["api", "web"]).await;
     let lifecycle = Lifecycle::new(&store);
     lifecycle
-        .start(&sfn, &d, INPUT, Actor::Boreas)
+        .start(&sfn, &d, &input(), Actor::Boreas)
         .await
         .unwrap();
     let finished = lifecycle
@@ -458,7 +466,7 @@ async fn supersede_moves_a_planned_deployment_and_respects_a_persons_decision() 
 
     let confirmed = planned(&store, "confirmed", &["web"]).await;
     lifecycle
-        .start(&sfn, &confirmed, INPUT, Actor::Token("ana"))
+        .start(&sfn, &confirmed, &input(), Actor::Token("ana"))
         .await
         .unwrap();
     assert!(!lifecycle.supersede(&confirmed, &new).await.unwrap());

@@ -18,17 +18,22 @@ use boreas_aws::emulator;
 use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
-use boreas_core::execution::{ExecutionInput, history_events};
+use boreas_core::execution::{ExecutionInput, HISTORY_LIMIT, app_history_events, history_events};
 use boreas_core::plan::PausePlan;
 use boreas_test_support::http::{RecordingServer, Response, forward};
 use boreas_test_support::records;
 use boreas_test_support::sfn::{
-    Events, Harness, Reply, Script, Workers, always, app, input, pm_app, take,
+    Events, Harness, Reply, Script, Workers, always, app, fleet_input, input, pm_app, take,
 };
 
 const DEFINITION: &str = "statemachine/deployment.asl.json";
 /// The definition's `${...}` placeholders, which the template and provisioning substitute.
-const SUBSTITUTIONS: [&str; 3] = ["EventsQueueUrl", "QueueUrlPrefix", "TableName"];
+const SUBSTITUTIONS: [&str; 4] = [
+    "EventsQueueUrl",
+    "PlanBucket",
+    "QueueUrlPrefix",
+    "TableName",
+];
 
 fn root() -> PathBuf {
     emulator::workspace_root()
@@ -97,9 +102,11 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
             failed_target: None
         }
     );
-    // The history holds exactly the events counted along the definition (hosts and clusters).
+    // The history holds exactly the events counted along the definition: apps and hosts run in
+    // child executions.
     let (recorded, _) = p.history(&execution).await;
     assert_eq!(recorded, history_events(&input).succeeded);
+    assert_eq!(recorded, 32 + 2 * 13, "two stages");
     let records = p.records(&input.deployment_id).await;
     assert_eq!(records["META"]["status"], "succeeded");
     // Listed under its new status (the status index's partition moves with it).
@@ -311,11 +318,46 @@ async fn a_rollback_of_every_batch_stays_within_the_longest_path_counted() {
     );
     let (recorded, _) = p.history(&execution).await;
     let counted = history_events(&input);
+    assert_eq!(recorded, counted.longest, "the parent's rolled-back end");
+    // The app's own execution, run again in a machine that records it.
+    let workers = Workers::spawn(&p, &input, &script);
+    let recorded = p.apps_history(&input, 0).await;
+    workers.stop().await;
+    let counted = app_history_events(&input.stages[0].apps[0]);
     println!("{recorded} events recorded, counted {counted:?}");
     assert!(
         recorded <= counted.longest && counted.longest - recorded <= 12,
         "{recorded} events recorded, counted {counted:?}"
     );
+}
+
+/// Each app's child execution writes exactly the events counted along the `Apps` Map's item
+/// processor: PM batches (a Distributed Map each), clusters (an inline Map) and a wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_app_execution_writes_the_events_counted() {
+    let mut web = pm_app("web", &[&["h1"], &["h2", "h3"]], 2);
+    web.batches[0].pause = PausePlan::Wait { seconds: 1 };
+    let input = input(vec![(
+        2,
+        vec![
+            web,
+            app("api", AppKind::K8s, &[&["c1", "c2"], &["c1", "c2"]], 1),
+        ],
+    )]);
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let recorded = p.apps_history(&input, 0).await;
+    workers.stop().await;
+    let counted: usize = input.stages[0]
+        .apps
+        .iter()
+        .map(|a| app_history_events(a).succeeded)
+        .sum();
+    assert_eq!(recorded, counted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -746,7 +788,11 @@ async fn an_approved_gate_lets_the_next_batch_go() {
     let (status, error) = g.p.wait(&g.execution, Duration::from_secs(60)).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
     let (recorded, _) = g.p.history(&g.execution).await;
-    assert_eq!(recorded, history_events(&g.input).succeeded, "with a gate");
+    assert_eq!(
+        recorded,
+        history_events(&g.input).succeeded,
+        "the gate is the app's"
+    );
     assert_eq!(
         g.workers.sent_to("deploy"),
         BTreeSet::from(["h1".to_owned(), "h2".to_owned()])
@@ -912,7 +958,8 @@ async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
         .collect();
     let batch_refs: Vec<&[&str]> = batches.iter().map(Vec::as_slice).collect();
     let input = input(vec![(1, vec![pm_app("fleet", &batch_refs, 50)])]);
-    assert!(input.to_json().len() < 256 * 1024);
+    // The hosts are in the batches' objects, not in the execution's input.
+    assert!(input.slices().input.len() < 1024);
     let p = Harness::shared(&input).await;
     let started = Instant::now();
     let execution = p.start(&input).await;
@@ -963,6 +1010,63 @@ async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
     assert_eq!(succeeded, hosts);
 }
 
+/// A fleet of apps (`BOREAS_SFN_SCALE_APPS`, default 40, each on `BOREAS_SFN_SCALE_TARGETS`
+/// hosts, default 10, of a pool of 100, in 2 batches, 25 apps at a time) runs to `succeeded`
+/// inside every quota: the deployment's history holds the events counted for its one stage, no
+/// app's counted history comes near the quota, and no state's data holds more than a few KiB.
+/// The full size (1,000 apps, 10,000 host targets) is the `sfn_bench` benchmark's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_of_apps_stays_inside_every_quota() {
+    let var = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (apps, targets) = (
+        var("BOREAS_SFN_SCALE_APPS", 40),
+        var("BOREAS_SFN_SCALE_TARGETS", 10),
+    );
+    let input = fleet_input(apps, targets, targets.max(100), 2, 25);
+    let slices = input.slices();
+    assert!(slices.input.len() < 1024, "{}", slices.input.len());
+    // Each app's child execution starts with one item of the stage's object.
+    let stage: Vec<serde_json::Value> =
+        serde_json::from_str(&slices.objects.last().unwrap().body).unwrap();
+    let largest_app = stage.iter().map(|a| a.to_string().len()).max().unwrap();
+    assert!(largest_app < 4096, "{largest_app} bytes");
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(&p, &input, &always(Reply::Succeed, Duration::ZERO));
+    let started = Instant::now();
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(1800)).await;
+    let wall = started.elapsed();
+    let received = workers.received().len();
+    workers.stop().await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    assert_eq!(received, apps * targets, "one command per host target");
+    let (events, transitions) = p.history(&execution).await;
+    assert_eq!(events, history_events(&input).succeeded);
+    let longest_app = input.stages[0]
+        .apps
+        .iter()
+        .map(|a| app_history_events(a).longest)
+        .max()
+        .unwrap();
+    assert!(longest_app < HISTORY_LIMIT / 100, "{longest_app} events");
+    let largest = p.largest_payload(&execution).await;
+    assert!(largest < 1024, "{largest} bytes");
+    println!(
+        "{apps} apps × {targets} hosts: {events} history events, {transitions} parent transitions, largest state data {largest} B, {wall:?}"
+    );
+    let records = p.records(&input.deployment_id).await;
+    let succeeded = records
+        .values()
+        .filter(|r| r["sk"].starts_with("TARGET#") && r["status"] == "succeeded")
+        .count();
+    assert_eq!(succeeded, apps * targets);
+}
+
 #[test]
 fn the_definition_passes_the_asl_validator() {
     let validator = root().join("statemachine/node_modules/.bin/asl-validator");
@@ -1002,6 +1106,7 @@ fn the_definition_names_exactly_the_contract_substitutions() {
     let allowed = [
         "arn:aws:states:::dynamodb:getItem",
         "arn:aws:states:::dynamodb:updateItem",
+        "arn:aws:states:::s3:getObject",
         "arn:aws:states:::sqs:sendMessage",
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
     ];

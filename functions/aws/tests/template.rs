@@ -196,7 +196,11 @@ fn template_names_match_names_rs() {
 
         assert_eq!(
             facts["buckets"],
-            serde_json::json!([names.artifacts_bucket(), names.dashboard_bucket()])
+            serde_json::json!([
+                names.artifacts_bucket(),
+                names.dashboard_bucket(),
+                names.plans_bucket()
+            ])
         );
         let machines: Vec<&String> = facts["state_machines"]
             .as_object()
@@ -693,6 +697,66 @@ fn only_the_state_machine_sends_platform_events() {
             .iter()
             .any(|(id, _)| id.as_str() == "DeploymentStateMachineRole")
     );
+}
+
+/// The plans bucket holds the fleet's layout: the api and the planner (which start executions)
+/// may only write execution inputs there, the state machine may only read them, and no other
+/// principal of the stack may touch it.
+#[test]
+fn only_what_starts_executions_writes_their_inputs_and_only_the_state_machine_reads_them() {
+    let facts = template_facts("boreas");
+    let bucket = Names::new("boreas").plans_bucket();
+    let grants = |statements: &Value| -> Vec<(String, String)> {
+        statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|st| {
+                let resources = st["resources"].as_array().unwrap().clone();
+                st["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(move |a| {
+                        resources
+                            .clone()
+                            .into_iter()
+                            .map(move |r| (a.as_str().unwrap().to_owned(), r.to_string()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            // A wildcard resource would reach the bucket too.
+            .filter(|(a, r)| a.starts_with("s3:") && (r.contains(&bucket) || r == "\"*\""))
+            .collect()
+    };
+    let mut writers = Vec::new();
+    for (function, f) in facts["functions"].as_object().unwrap() {
+        let g = grants(&f["statements"]);
+        if !g.is_empty() {
+            assert_eq!(
+                g,
+                [(
+                    "s3:PutObject".to_owned(),
+                    format!("\"arn-of:{bucket}/executions/*\"")
+                )],
+                "{function}"
+            );
+            writers.push(function.clone());
+        }
+    }
+    assert_eq!(writers, ["boreas-api", "boreas-planner"]);
+    let machine = &facts["state_machines"]["boreas-deployment"];
+    assert_eq!(
+        grants(&machine["statements"]),
+        [(
+            "s3:GetObject".to_owned(),
+            format!("\"arn-of:{bucket}/executions/*\"")
+        )]
+    );
+    for (policy, statements) in facts["managed_policies"].as_object().unwrap() {
+        let touches = statements.to_string().contains(&bucket);
+        assert!(!touches, "worker policy {policy} names the plans bucket");
+    }
 }
 
 /// `infra/samconfig.toml` keeps the README's `sam build && sam deploy` unattended: SAM's beta

@@ -276,9 +276,11 @@ impl Operator {
             Some(url) => url,
             None => queues.queue_url(&names.inventory_queue()).await?,
         };
+        // Task-token calls only: no execution input is stored.
         let orchestrator = Arc::new(boreas_aws::orchestrator::SfnOrchestrator::from_config(
             &sdk,
             state_machine.unwrap_or_default(),
+            "",
         ));
         let clusters = match clusters {
             Some((name, client)) => Clusters::Fixed { name, client },

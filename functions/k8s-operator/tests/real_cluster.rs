@@ -69,7 +69,7 @@ async fn gray_rollout_and_rollback_on_the_cluster_in_kubeconfig() {
     let ctx = Ctx {
         cluster: "real".into(),
         client,
-        orchestrator: Arc::new(SfnOrchestrator::from_config(&config, "")),
+        orchestrator: Arc::new(SfnOrchestrator::from_config(&config, "", "")),
         queues: Arc::new(queues),
         inventory_queue_url: events,
         rollout_timeout: Duration::from_secs(300),

@@ -62,6 +62,7 @@ async fn ctx(client: kube::Client) -> Ctx {
         orchestrator: Arc::new(SfnOrchestrator::from_config(
             &config,
             "arn:aws:states:us-east-1:123456789012:stateMachine:x",
+            "",
         )),
         queues: Arc::new(SqsQueues::from_config(&config)),
         inventory_queue_url: "http://127.0.0.1:9/123456789012/x-events".into(),

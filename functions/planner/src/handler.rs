@@ -710,7 +710,7 @@ async fn start_deployment(
         &commit.0,
         &previous,
     ) {
-        Ok(input) => input.to_json(),
+        Ok(input) => input.slices(),
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };
     let started = Lifecycle::new(ctx.store.as_ref())

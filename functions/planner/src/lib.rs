@@ -66,7 +66,11 @@ impl Planner {
         let sdk = boreas_aws::sdk_config(None).await;
         Ok(Self {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
-            orchestrator: Arc::new(SfnOrchestrator::from_config(&sdk, state_machine)),
+            orchestrator: Arc::new(SfnOrchestrator::from_config(
+                &sdk,
+                state_machine,
+                names.plans_bucket(),
+            )),
             git: Arc::new(git::GixCache::new(cache)),
             credentials: Arc::new(credentials::Credentials::new(Arc::new(
                 SsmSecrets::from_config(&sdk),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use boreas_aws::artifacts::{Artifacts, S3Artifacts};
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
@@ -31,6 +32,8 @@ struct Ctx {
     planner: Planner,
     store: Arc<dyn Store>,
     orchestrator: Arc<SfnOrchestrator>,
+    /// The plans bucket the orchestrator stores execution inputs in.
+    plans: S3Artifacts,
     tmp: tempfile::TempDir,
 }
 
@@ -40,7 +43,9 @@ async fn ctx() -> Ctx {
     let orchestrator = Arc::new(SfnOrchestrator::from_config(
         &prefix.sdk,
         prefix.provisioned.state_machine_arn,
+        prefix.names.plans_bucket(),
     ));
+    let plans = S3Artifacts::from_config(&prefix.sdk, prefix.names.plans_bucket());
     let tmp = tempfile::tempdir().unwrap();
     let planner = Planner {
         store: Arc::clone(&store),
@@ -53,6 +58,7 @@ async fn ctx() -> Ctx {
         planner,
         store,
         orchestrator,
+        plans,
         tmp,
     }
 }
@@ -99,6 +105,12 @@ apps:
 }
 
 impl Ctx {
+    /// The apps of the first stage of an execution `input`, from the plans bucket.
+    async fn first_stage_apps(&self, input: &serde_json::Value) -> serde_json::Value {
+        let key = input["stages"][0]["apps_key"].as_str().unwrap();
+        serde_json::from_slice(&self.plans.get(key).await.unwrap()).unwrap()
+    }
+
     async fn register(&self, repo: &str, url: &str) {
         self.store
             .put_repository(&Repository {
@@ -738,9 +750,11 @@ async fn auto_confirm_starts_the_execution_once() {
         serde_json::from_str(execution.input.as_deref().unwrap()).unwrap();
     assert_eq!(input["deployment_id"], staging.id.as_str());
     assert_eq!(input["environment"], "staging");
-    assert_eq!(input["stages"][0]["apps"][0]["app"], "api");
+    // The stage's apps are in the plans bucket, stored before the start.
+    let apps = c.first_stage_apps(&input).await;
+    assert_eq!(apps[0]["app"], "api");
     assert_eq!(
-        input["stages"][0]["apps"][0]["workload"]["artifact_url"],
+        apps[0]["workload"]["artifact_url"],
         "s3://releases/api/v1/api.tar.gz"
     );
     // Prod waits for a person.
@@ -766,7 +780,8 @@ async fn auto_confirm_starts_the_execution_once() {
     let execution = c.orchestrator.describe(&staging.id).await.unwrap();
     let input: serde_json::Value =
         serde_json::from_str(execution.input.as_deref().unwrap()).unwrap();
-    let api = &input["stages"][0]["apps"][0];
+    let apps = c.first_stage_apps(&input).await;
+    let api = &apps[0];
     assert_eq!(
         api["workload"]["artifact_url"],
         "s3://releases-2/api/v2/api.tar.gz"
@@ -789,6 +804,7 @@ async fn auto_confirm_whose_execution_does_not_start_ends_failed() {
         orchestrator: Arc::new(SfnOrchestrator::from_config(
             &sdk,
             "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine",
+            c.plans.bucket(),
         )),
         ..c.planner.clone()
     };

@@ -1,6 +1,6 @@
 //! The deployment state machine (`statemachine/deployment.asl.json`) on the emulator, with only
-//! what it touches: a table, the events queue, one queue per target of an execution input and the
-//! state machine, under a prefix of their own. Scripted workers long-poll the target queues, read
+//! what it touches: a table, the events queue, one queue per target of an execution input, the
+//! plans bucket and the state machine, under a prefix of their own. Scripted workers long-poll the target queues, read
 //! each command with `boreas_core::command` and answer SendTaskSuccess, SendTaskFailure or nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -13,8 +13,10 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use aws_sdk_sfn::types::ExecutionStatus;
+use boreas_aws::artifacts::S3Artifacts;
 use boreas_aws::emulator::unique_prefix;
 use boreas_aws::names::Names;
+use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_core::command::{Action, Command, Event, EventBody, SCHEMA_VERSION, TaskResult};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput, StageInput};
@@ -44,6 +46,10 @@ pub struct Harness {
     pub events_url: String,
     /// The state machine.
     pub machine_arn: String,
+    /// Starts executions of it as the api does (objects first).
+    pub orchestrator: SfnOrchestrator,
+    /// S3 client (path-style, for the emulator).
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Harness {
@@ -86,6 +92,16 @@ impl Harness {
             .send()
             .await
             .unwrap();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket(names.plans_bucket())
+            .send()
+            .await
+            .unwrap();
         let events_url = create_queue(&sqs, &names.events_queue()).await;
         let queue_base = events_url
             .strip_suffix(&names.events_queue())
@@ -94,14 +110,7 @@ impl Harness {
         for (kind, target) in targets(input) {
             create_queue(&sqs, &queue_name(&names, kind, &target)).await;
         }
-        let definition = std::fs::read_to_string(definition())
-            .unwrap()
-            .replace("${TableName}", &names.table())
-            .replace("${EventsQueueUrl}", &events_url)
-            .replace(
-                "${QueueUrlPrefix}",
-                &format!("{queue_base}{}-", names.prefix()),
-            );
+        let definition = substituted(&names, &events_url, &queue_base);
         let machine_arn = sfn
             .create_state_machine()
             .name(names.state_machine())
@@ -112,7 +121,14 @@ impl Harness {
             .unwrap()
             .state_machine_arn()
             .to_owned();
+        let orchestrator = SfnOrchestrator::new(
+            sfn.clone(),
+            &machine_arn,
+            Arc::new(S3Artifacts::new(s3.clone(), names.plans_bucket())),
+        );
         Harness {
+            orchestrator,
+            s3,
             sfn,
             sqs,
             ddb,
@@ -121,6 +137,81 @@ impl Harness {
             events_url,
             machine_arn,
         }
+    }
+
+    /// Runs the apps of `input`'s stage `stage` in a machine whose `Apps` Map is the definition's
+    /// but inline, so that each app's states land in one recorded history, and returns the events
+    /// the apps' child executions write: what that history holds beyond its own execution and
+    /// Map (6 events; each iteration's start and end stand for a child's).
+    pub async fn apps_history(&self, input: &ExecutionInput, stage: usize) -> usize {
+        let definition: serde_json::Value = serde_json::from_str(&substituted(
+            &self.names,
+            &self.events_url,
+            &self.queue_base,
+        ))
+        .unwrap();
+        let mut apps = definition["States"]["Stages"]["ItemProcessor"]["States"]["Apps"].clone();
+        let map = apps.as_object_mut().unwrap();
+        map.remove("ItemReader");
+        map.insert("ItemsPath".into(), "$.apps".into());
+        map["ItemProcessor"]["ProcessorConfig"] = serde_json::json!({"Mode": "INLINE"});
+        let machine = self
+            .sfn
+            .create_state_machine()
+            .name(format!("{}-apps-{stage}", self.names.state_machine()))
+            .definition(
+                serde_json::json!({"StartAt": "Apps", "States": {"Apps": apps}}).to_string(),
+            )
+            .role_arn("arn:aws:iam::123456789012:role/boreas-deployment")
+            .send()
+            .await
+            .unwrap()
+            .state_machine_arn()
+            .to_owned();
+        let slices = input.slices();
+        let start: serde_json::Value = serde_json::from_str(&slices.input).unwrap();
+        let stage_ref = &start["stages"][stage];
+        let body = &slices
+            .objects
+            .iter()
+            .find(|o| o.key == stage_ref["apps_key"].as_str().unwrap())
+            .unwrap()
+            .body;
+        for o in &slices.objects {
+            self.plans_put(&o.key, &o.body).await;
+        }
+        put_deployment(&self.ddb, &self.names, &input.deployment_id, "running").await;
+        let execution = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(machine)
+            .name(format!("{}-apps-{stage}", input.deployment_id))
+            .input(
+                serde_json::json!({
+                    "deployment_id": input.deployment_id,
+                    "environment": input.environment,
+                    "version": input.version,
+                    "stage": stage_ref,
+                    "apps": serde_json::from_str::<serde_json::Value>(body).unwrap(),
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .execution_arn()
+            .to_owned();
+        let (status, error) = self.wait(&execution, Duration::from_secs(120)).await;
+        assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+        self.history(&execution).await.0 - 6
+    }
+
+    async fn plans_put(&self, key: &str, body: &str) {
+        use boreas_aws::artifacts::Artifacts;
+        S3Artifacts::new(self.s3.clone(), self.names.plans_bucket())
+            .put(key, body.as_bytes().to_vec(), "application/json")
+            .await
+            .unwrap();
     }
 
     /// The command queue of a target.
@@ -140,12 +231,12 @@ impl Harness {
     /// Starts the execution the way the api does: the deployment record `running`, the
     /// execution named by the deployment id.
     pub async fn start(&self, input: &ExecutionInput) -> String {
-        start_as_api(&self.ddb, &self.sfn, &self.names, &self.machine_arn, input).await
+        start_as_api(&self.ddb, &self.orchestrator, &self.names, input).await
     }
 
     /// Starts the execution named by the deployment id, leaving the deployment record as it is.
     pub async fn start_execution(&self, input: &ExecutionInput) -> String {
-        start_execution(&self.sfn, &self.machine_arn, input).await
+        start_execution(&self.orchestrator, input).await
     }
 
     /// Status and error of the execution once it is no longer running; panics after `limit`.
@@ -189,9 +280,9 @@ impl Harness {
         }
     }
 
-    /// The execution's history: (event count, state transitions = states entered).
-    pub async fn history(&self, execution: &str) -> (usize, usize) {
-        let (mut events, mut entered) = (0, 0);
+    /// Every event of the execution's history.
+    pub async fn history_events(&self, execution: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+        let mut events = Vec::new();
         let mut token = None;
         loop {
             let page = self
@@ -203,17 +294,51 @@ impl Harness {
                 .send()
                 .await
                 .unwrap();
-            events += page.events().len();
-            entered += page
-                .events()
-                .iter()
-                .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
-                .count();
+            events.extend_from_slice(page.events());
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
-                return (events, entered);
+                return events;
             }
         }
+    }
+
+    /// The execution's history: (event count, state transitions = states entered).
+    pub async fn history(&self, execution: &str) -> (usize, usize) {
+        let events = self.history_events(execution).await;
+        let entered = events
+            .iter()
+            .filter(|e| e.r#type().as_str().ends_with("StateEntered"))
+            .count();
+        (events.len(), entered)
+    }
+
+    /// The largest state data in the execution's history: every state's input and output, every
+    /// task's parameters and result, the execution's input (bytes).
+    pub async fn largest_payload(&self, execution: &str) -> usize {
+        let events = self.history_events(execution).await;
+        events
+            .iter()
+            .flat_map(|e| {
+                [
+                    e.state_entered_event_details()
+                        .and_then(|d| d.input())
+                        .map(str::len),
+                    e.state_exited_event_details()
+                        .and_then(|d| d.output())
+                        .map(str::len),
+                    e.task_scheduled_event_details()
+                        .map(|d| d.parameters().len()),
+                    e.task_succeeded_event_details()
+                        .and_then(|d| d.output())
+                        .map(str::len),
+                    e.execution_started_event_details()
+                        .and_then(|d| d.input())
+                        .map(str::len),
+                ]
+            })
+            .flatten()
+            .max()
+            .unwrap_or(0)
     }
 
     /// Collects the events the state machine sends to the events queue.
@@ -232,6 +357,19 @@ impl Harness {
         });
         Events { rx, stop, task }
     }
+}
+
+/// The definition with the substitutions of `names`.
+fn substituted(names: &Names, events_url: &str, queue_base: &str) -> String {
+    std::fs::read_to_string(definition())
+        .unwrap()
+        .replace("${TableName}", &names.table())
+        .replace("${EventsQueueUrl}", events_url)
+        .replace(
+            "${QueueUrlPrefix}",
+            &format!("{queue_base}{}-", names.prefix()),
+        )
+        .replace("${PlanBucket}", &names.plans_bucket())
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -297,33 +435,25 @@ async fn put_deployment(
         .unwrap();
 }
 
-async fn start_execution(
-    sfn: &aws_sdk_sfn::Client,
-    machine_arn: &str,
-    input: &ExecutionInput,
-) -> String {
-    sfn.start_execution()
-        .state_machine_arn(machine_arn)
-        .name(&input.deployment_id)
-        .input(input.to_json())
-        .send()
+async fn start_execution(orchestrator: &SfnOrchestrator, input: &ExecutionInput) -> String {
+    orchestrator
+        .start(&input.deployment_id, &input.slices())
         .await
         .unwrap()
-        .execution_arn()
-        .to_owned()
+        .execution_arn
 }
 
-/// Starts an execution of the state machine `machine_arn` the way the api does: the deployment
-/// record `running` in the table of `names`, the execution named by the deployment id.
+/// Starts an execution through `orchestrator` the way the api does: the deployment record
+/// `running` in the table of `names`, the input's objects stored, the execution named by the
+/// deployment id.
 pub async fn start_as_api(
     ddb: &aws_sdk_dynamodb::Client,
-    sfn: &aws_sdk_sfn::Client,
+    orchestrator: &SfnOrchestrator,
     names: &Names,
-    machine_arn: &str,
     input: &ExecutionInput,
 ) -> String {
     put_deployment(ddb, names, &input.deployment_id, "running").await;
-    start_execution(sfn, machine_arn, input).await
+    start_execution(orchestrator, input).await
 }
 
 /// Status and error of an execution once it is no longer running; panics after `limit`.
@@ -413,6 +543,30 @@ pub fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> 
             })
             .collect(),
     }
+}
+
+/// A fleet-sized input: `apps` PM apps in one stage (`parallelism` at a time), each on `targets`
+/// hosts of a pool of `pool` (`fleet-0000`, …; app `i` starts at host `i·targets`), in
+/// `batches` batches, 10 hosts at a time.
+pub fn fleet_input(
+    apps: usize,
+    targets: usize,
+    pool: usize,
+    batches: usize,
+    parallelism: u32,
+) -> ExecutionInput {
+    let hosts: Vec<String> = (0..pool).map(|i| format!("fleet-{i:04}")).collect();
+    let per = targets.div_ceil(batches);
+    let apps = (0..apps)
+        .map(|a| {
+            let mine: Vec<&str> = (0..targets)
+                .map(|t| hosts[(a * targets + t) % pool].as_str())
+                .collect();
+            let chunks: Vec<&[&str]> = mine.chunks(per).collect();
+            pm_app(&format!("app{a:04}"), &chunks, 10)
+        })
+        .collect();
+    input(vec![(parallelism, apps)])
 }
 
 /// The input of a deployment of v2 to [`ENV`] with these stages, each (parallelism, apps), and a

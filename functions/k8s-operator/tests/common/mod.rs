@@ -93,10 +93,7 @@ impl Platform {
                 secrets: Arc::new(SsmSecrets::from_config(&self.config)),
                 names: self.names.clone(),
             },
-            orchestrator: Arc::new(SfnOrchestrator::from_config(
-                &self.config,
-                &self.state_machine_arn,
-            )),
+            orchestrator: Arc::new(self.orchestrator()),
             queues: Arc::new(SqsQueues::from_config(&self.config)),
             inventory_queue_url: self.inventory_url.clone(),
             rollout_timeout: timeout,
@@ -120,13 +117,20 @@ impl Platform {
         }
     }
 
+    fn orchestrator(&self) -> SfnOrchestrator {
+        SfnOrchestrator::from_config(
+            &self.config,
+            &self.state_machine_arn,
+            self.names.plans_bucket(),
+        )
+    }
+
     /// Starts the product state machine on `input`, the way the api does.
     pub(crate) async fn execute(&self, input: &ExecutionInput) -> String {
         start_as_api(
             &aws_sdk_dynamodb::Client::new(&self.config),
-            &aws_sdk_sfn::Client::new(&self.config),
+            &self.orchestrator(),
             &self.names,
-            &self.state_machine_arn,
             input,
         )
         .await
