@@ -5,14 +5,17 @@
 //!
 //! Run: `cargo test -p boreas-aws --bench sfn_bench` (prints a Markdown section; `cargo bench`
 //! runs the same in the release profile). The figures are the emulator's (a Python process): a
-//! release build of this client changes nothing measurable.
+//! release build of this client changes nothing measurable. `BOREAS_SFN_BENCH_FLEET=1000x10`
+//! sizes the fleet run (apps × host targets per app; default 100x10).
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator::Emulator;
-use boreas_core::execution::{AppInput, ExecutionInput};
-use boreas_test_support::sfn::{self, Harness, Reply, Workers, always, pm_app};
+use boreas_core::execution::{
+    AppInput, ExecutionInput, HISTORY_LIMIT, PAYLOAD_LIMIT, app_history_events, history_events,
+};
+use boreas_test_support::sfn::{self, Harness, Reply, Workers, always, fleet_input, pm_app};
 
 /// List price of a Standard workflow state transition, in dollars.
 const PRICE_PER_TRANSITION: f64 = 0.025 / 1000.0;
@@ -32,18 +35,18 @@ struct Shape {
 }
 
 impl Shape {
-    /// State transitions of a successful run, from the definition: 8 for the execution, 2 per
-    /// stage, 8 per batch + 2 per app (batch start/end records, the host Map, the pause choice,
-    /// the loop and the flag check), and [`HOST_TRANSITIONS`] per host (in the host's child
-    /// execution).
+    /// State transitions of a successful run, from the definition: 8 for the execution and 2 per
+    /// stage (in the deployment's own history), 8 per batch + 2 per app (batch start/end records,
+    /// the host Map, the pause choice, the loop and the flag check; in the app's child
+    /// execution), and [`HOST_TRANSITIONS`] per host (in the host's child execution).
     fn transitions(self) -> usize {
-        8 + 2 * self.stages
+        self.parent_transitions()
             + self.apps * (8 * self.batches + 2)
             + HOST_TRANSITIONS * self.apps * self.hosts
     }
-    /// The part of [`Shape::transitions`] in the parent execution's own history.
+    /// The part of [`Shape::transitions`] in the deployment's own history.
     fn parent_transitions(self) -> usize {
-        self.transitions() - HOST_TRANSITIONS * self.apps * self.hosts
+        8 + 2 * self.stages
     }
 }
 
@@ -127,22 +130,24 @@ async fn main() {
         "Shape: `stages × apps × batches per app × hosts per app` (PM apps, 5 hosts at a time, no pauses)."
     );
     println!(
-        "Transitions: parent execution measured from its history (`*StateEntered` events); each host's"
+        "Transitions: the deployment's execution measured from its history (`*StateEntered` events);"
     );
     println!(
-        "child execution (Distributed Map, STANDARD) adds {HOST_TRANSITIONS} (liveness time, agent read, reachability"
+        "each app's child execution adds 8 per batch and 2, and each host's {HOST_TRANSITIONS} (liveness time, agent"
     );
     println!(
-        "choice, command, result record), which the emulator runs without a history of its own, so that"
+        "read, reachability choice, command, result record): the emulator runs child executions without"
     );
-    println!("part is computed. Cost at $0.025 per 1,000 transitions.\n");
     println!(
-        "| shape | parent measured | parent computed | history events | total transitions | per host | cost | StartExecution → last command |"
+        "a history of their own, so those parts are computed. Cost at $0.025 per 1,000 transitions.\n"
+    );
+    println!(
+        "| shape | parent measured | parent computed | parent history events | total transitions | per host | cost | StartExecution → last command |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for shape in measured_shapes {
         let m = run(&emulator, shape).await;
-        let total = m.parent_transitions + HOST_TRANSITIONS * shape.apps * shape.hosts;
+        let total = m.parent_transitions + shape.transitions() - shape.parent_transitions();
         println!(
             "| {}×{}×{}×{} | {} | {} | {} | {} | {:.1} | ${:.5} | {:.2} s |",
             shape.stages,
@@ -201,5 +206,82 @@ async fn main() {
             t as f64 * PRICE_PER_TRANSITION
         );
     }
+    fleet(&emulator).await;
     emulator.stop().await.expect("stop the emulator");
+}
+
+/// One stage of `apps` PM apps, 25 at a time, each on `targets` hosts of a pool of 100 in two
+/// batches, with instantly-answering agents: wall time, transitions, the largest state data and
+/// the longest histories.
+async fn fleet(emulator: &Emulator) {
+    let size = std::env::var("BOREAS_SFN_BENCH_FLEET").unwrap_or_else(|_| "100x10".into());
+    let (apps, targets) = size
+        .split_once('x')
+        .and_then(|(a, t)| Some((a.parse::<usize>().ok()?, t.parse::<usize>().ok()?)))
+        .expect("BOREAS_SFN_BENCH_FLEET is APPSxTARGETS, such as 1000x10");
+    let input = fleet_input(apps, targets, targets.max(100), 2, 25);
+    let slices = input.slices();
+    let harness = Harness::provision(emulator.endpoint(), &input).await;
+    let workers = Workers::spawn(&harness, &input, &always(Reply::Succeed, Duration::ZERO));
+    let started = Instant::now();
+    let execution = harness.start(&input).await;
+    let (status, error) = harness.wait(&execution, Duration::from_secs(7200)).await;
+    let wall = started.elapsed();
+    workers.stop().await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    let (events, parent) = harness.history(&execution).await;
+    assert_eq!(events, history_events(&input).succeeded);
+    let largest = harness.largest_payload(&execution).await;
+    let stage: Vec<serde_json::Value> =
+        serde_json::from_str(&slices.objects.last().expect("the stage's object").body).unwrap();
+    let largest_app = stage.iter().map(|a| a.to_string().len()).max().unwrap();
+    let app_events = input.stages[0]
+        .apps
+        .iter()
+        .map(|a| app_history_events(a).longest)
+        .max()
+        .unwrap();
+    let shape = Shape {
+        stages: 1,
+        apps,
+        batches: 2,
+        hosts: targets,
+    };
+    let total = parent + shape.transitions() - shape.parent_transitions();
+    println!(
+        "\n### A fleet: {apps} apps, {} host targets\n",
+        apps * targets
+    );
+    println!(
+        "One stage, 25 apps at a time, each on {targets} hosts of a pool of {} in 2 batches, agents answering at once.\n",
+        targets.max(100)
+    );
+    println!("| measure | value | quota |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| StartExecution → succeeded | {:.1} s | |",
+        wall.as_secs_f64()
+    );
+    println!(
+        "| execution input | {} B | {PAYLOAD_LIMIT} B |",
+        slices.input.len()
+    );
+    println!(
+        "| objects in the plans bucket | {} ({} B in all) | |",
+        slices.objects.len(),
+        slices.objects.iter().map(|o| o.body.len()).sum::<usize>()
+    );
+    println!("| largest state data, deployment's history | {largest} B | {PAYLOAD_LIMIT} B |");
+    println!(
+        "| largest app input (one item of the stage's object) | {largest_app} B | {PAYLOAD_LIMIT} B |"
+    );
+    println!("| deployment's history (measured) | {events} events | {HISTORY_LIMIT} |");
+    println!(
+        "| longest app history (counted, every batch rolled back) | {app_events} events | {HISTORY_LIMIT} |"
+    );
+    println!("| transitions (parent measured, apps and hosts computed) | {total} | |");
+    println!(
+        "| cost at $0.025 per 1,000 transitions | ${:.4} | |",
+        total as f64 * PRICE_PER_TRANSITION
+    );
 }
