@@ -943,13 +943,14 @@ async fn an_execution_of_a_deployment_no_longer_running_changes_nothing() {
     assert_eq!(count.as_deref(), Some("0"), "no command was sent");
 }
 
-/// 2,000 PM hosts (or `BOREAS_SFN_SCALE_HOSTS`) in 10 batches with an instantly-answering fleet.
+/// 1,000 PM hosts (or `BOREAS_SFN_SCALE_HOSTS`; 2,000 measured in BENCHMARKS.md) in 10 batches
+/// with an instantly-answering fleet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
+async fn a_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
     let hosts: usize = std::env::var("BOREAS_SFN_SCALE_HOSTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(1000);
     let names: Vec<String> = (0..hosts).map(|i| format!("host-{i:05}")).collect();
     let per = hosts.div_ceil(10);
     let batches: Vec<Vec<&str>> = names
@@ -1010,7 +1011,7 @@ async fn two_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
     assert_eq!(succeeded, hosts);
 }
 
-/// A fleet of apps (`BOREAS_SFN_SCALE_APPS`, default 40, each on `BOREAS_SFN_SCALE_TARGETS`
+/// A fleet of apps (`BOREAS_SFN_SCALE_APPS`, default 20, each on `BOREAS_SFN_SCALE_TARGETS`
 /// hosts, default 10, of a pool of 100, in 2 batches, 25 apps at a time) runs to `succeeded`
 /// inside every quota: the deployment's history holds the events counted for its one stage, no
 /// app's counted history comes near the quota, and no state's data holds more than a few KiB.
@@ -1024,7 +1025,7 @@ async fn a_fleet_of_apps_stays_inside_every_quota() {
             .unwrap_or(default)
     };
     let (apps, targets) = (
-        var("BOREAS_SFN_SCALE_APPS", 40),
+        var("BOREAS_SFN_SCALE_APPS", 20),
         var("BOREAS_SFN_SCALE_TARGETS", 10),
     );
     let input = fleet_input(apps, targets, targets.max(100), 2, 25);
