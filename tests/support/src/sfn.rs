@@ -111,16 +111,7 @@ impl Harness {
             create_queue(&sqs, &queue_name(&names, kind, &target)).await;
         }
         let definition = substituted(&names, &events_url, &queue_base);
-        let machine_arn = sfn
-            .create_state_machine()
-            .name(names.state_machine())
-            .definition(definition)
-            .role_arn("arn:aws:iam::123456789012:role/boreas-deployment")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_owned();
+        let machine_arn = create_machine(&sfn, &names.state_machine(), definition).await;
         let orchestrator = SfnOrchestrator::new(
             sfn.clone(),
             &machine_arn,
@@ -155,19 +146,12 @@ impl Harness {
         map.remove("ItemReader");
         map.insert("ItemsPath".into(), "$.apps".into());
         map["ItemProcessor"]["ProcessorConfig"] = serde_json::json!({"Mode": "INLINE"});
-        let machine = self
-            .sfn
-            .create_state_machine()
-            .name(format!("{}-apps-{stage}", self.names.state_machine()))
-            .definition(
-                serde_json::json!({"StartAt": "Apps", "States": {"Apps": apps}}).to_string(),
-            )
-            .role_arn("arn:aws:iam::123456789012:role/boreas-deployment")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn()
-            .to_owned();
+        let machine = create_machine(
+            &self.sfn,
+            &format!("{}-apps-{stage}", self.names.state_machine()),
+            serde_json::json!({"StartAt": "Apps", "States": {"Apps": apps}}).to_string(),
+        )
+        .await;
         let slices = input.slices();
         let start: serde_json::Value = serde_json::from_str(&slices.input).unwrap();
         let stage_ref = &start["stages"][stage];
@@ -357,6 +341,19 @@ impl Harness {
         });
         Events { rx, stop, task }
     }
+}
+
+/// Creates state machine `name` with `definition` under the deployment role; its ARN.
+async fn create_machine(sfn: &aws_sdk_sfn::Client, name: &str, definition: String) -> String {
+    sfn.create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/boreas-deployment")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_owned()
 }
 
 /// The definition with the substitutions of `names`.
