@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator::Emulator;
 use boreas_core::execution::{
-    AppInput, ExecutionInput, HISTORY_LIMIT, PAYLOAD_LIMIT, app_history_events, history_events,
+    AppInput, ExecutionInput, HISTORY_LIMIT, PAYLOAD_LIMIT, history_events,
 };
-use boreas_test_support::sfn::{self, Harness, Reply, Workers, always, fleet_input, pm_app};
+use boreas_test_support::sfn::{
+    self, Harness, Reply, Workers, always, fleet_input, largest_app, pm_app,
+};
 
 /// List price of a Standard workflow state transition, in dollars.
 const PRICE_PER_TRANSITION: f64 = 0.025 / 1000.0;
@@ -232,15 +234,7 @@ async fn fleet(emulator: &Emulator) {
     let (events, parent) = harness.history(&execution).await;
     assert_eq!(events, history_events(&input).succeeded);
     let largest = harness.largest_payload(&execution).await;
-    let stage: Vec<serde_json::Value> =
-        serde_json::from_str(&slices.objects.last().expect("the stage's object").body).unwrap();
-    let largest_app = stage.iter().map(|a| a.to_string().len()).max().unwrap();
-    let app_events = input.stages[0]
-        .apps
-        .iter()
-        .map(|a| app_history_events(a).longest)
-        .max()
-        .unwrap();
+    let (largest_app, app_events) = largest_app(&input);
     let shape = Shape {
         stages: 1,
         apps,

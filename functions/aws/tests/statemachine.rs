@@ -23,7 +23,8 @@ use boreas_core::plan::PausePlan;
 use boreas_test_support::http::{RecordingServer, Response, forward};
 use boreas_test_support::records;
 use boreas_test_support::sfn::{
-    Events, Harness, Reply, Script, Workers, always, app, fleet_input, input, pm_app, take,
+    Events, Harness, Reply, Script, Workers, always, app, fleet_input, input, largest_app, pm_app,
+    take,
 };
 
 const DEFINITION: &str = "statemachine/deployment.asl.json";
@@ -1032,9 +1033,7 @@ async fn a_fleet_of_apps_stays_inside_every_quota() {
     let slices = input.slices();
     assert!(slices.input.len() < 1024, "{}", slices.input.len());
     // Each app's child execution starts with one item of the stage's object.
-    let stage: Vec<serde_json::Value> =
-        serde_json::from_str(&slices.objects.last().unwrap().body).unwrap();
-    let largest_app = stage.iter().map(|a| a.to_string().len()).max().unwrap();
+    let (largest_app, longest_app) = largest_app(&input);
     assert!(largest_app < 4096, "{largest_app} bytes");
     let p = Harness::shared(&input).await;
     let workers = Workers::spawn(&p, &input, &always(Reply::Succeed, Duration::ZERO));
@@ -1048,12 +1047,6 @@ async fn a_fleet_of_apps_stays_inside_every_quota() {
     assert_eq!(received, apps * targets, "one command per host target");
     let (events, transitions) = p.history(&execution).await;
     assert_eq!(events, history_events(&input).succeeded);
-    let longest_app = input.stages[0]
-        .apps
-        .iter()
-        .map(|a| app_history_events(a).longest)
-        .max()
-        .unwrap();
     assert!(longest_app < HISTORY_LIMIT / 100, "{longest_app} events");
     let largest = p.largest_payload(&execution).await;
     assert!(largest < 1024, "{largest} bytes");

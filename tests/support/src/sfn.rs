@@ -542,6 +542,35 @@ pub fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> 
     }
 }
 
+/// What the largest app of `input` asks of its child execution: its input (one item of its
+/// stage's object, bytes) and its longest history (counted, events).
+pub fn largest_app(input: &ExecutionInput) -> (usize, usize) {
+    let slices = input.slices();
+    let start: serde_json::Value = serde_json::from_str(&slices.input).unwrap();
+    let keys: BTreeSet<&str> = start["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["apps_key"].as_str().unwrap())
+        .collect();
+    let bytes = slices
+        .objects
+        .iter()
+        .filter(|o| keys.contains(o.key.as_str()))
+        .flat_map(|o| serde_json::from_str::<Vec<serde_json::Value>>(&o.body).unwrap())
+        .map(|app| app.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let events = input
+        .stages
+        .iter()
+        .flat_map(|s| &s.apps)
+        .map(|a| boreas_core::execution::app_history_events(a).longest)
+        .max()
+        .unwrap_or(0);
+    (bytes, events)
+}
+
 /// A fleet-sized input: `apps` PM apps in one stage (`parallelism` at a time), each on `targets`
 /// hosts of a pool of `pool` (`fleet-0000`, …; app `i` starts at host `i·targets`), in
 /// `batches` batches, 10 hosts at a time.
