@@ -100,6 +100,7 @@ impl Error {
                 | Aws::TaskTimedOut { .. }
                 | Aws::InvalidTaskToken { .. } => StatusCode::CONFLICT,
                 Aws::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+                Aws::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 Aws::Throttled { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -126,6 +127,7 @@ impl Error {
                 Aws::IllegalTransition { .. } => "illegal_transition",
                 Aws::TaskTimedOut { .. } | Aws::InvalidTaskToken { .. } => "task_token",
                 Aws::InvalidInput { .. } => "bad_request",
+                Aws::TooLarge { .. } => "too_large",
                 Aws::Throttled { .. } => "throttled",
                 _ => "internal",
             },

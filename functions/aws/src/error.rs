@@ -47,6 +47,14 @@ pub enum Error {
     /// An argument the caller should have checked (a bad cursor, an empty lock set, …).
     #[error("invalid input: {message}")]
     InvalidInput { message: String },
+    /// A record that would not fit in the store, even compressed (a plan of tens of thousands of
+    /// targets).
+    #[error("{what} takes {size} bytes, over the {limit} bytes one record can hold")]
+    TooLarge {
+        what: String,
+        size: usize,
+        limit: usize,
+    },
     /// The local emulator could not be prepared, started or stopped.
     #[error("emulator: {message}")]
     Emulator { message: String },
@@ -82,6 +90,7 @@ impl Error {
             Self::InvalidTaskToken { .. } => "InvalidTaskToken",
             Self::Malformed { .. } => "Malformed",
             Self::InvalidInput { .. } => "InvalidInput",
+            Self::TooLarge { .. } => "TooLarge",
             Self::Emulator { .. } => "Emulator",
             Self::Env { .. } => "Env",
             Self::Io { .. } => "Io",

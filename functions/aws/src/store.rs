@@ -72,6 +72,7 @@
 mod codec;
 mod dynamo;
 mod memory;
+mod plan_record;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -90,6 +91,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use codec::{deployments_in, deployments_of, deployments_to, versions_of};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
+pub use plan_record::PLAN_RECORD_LIMIT;
 
 use crate::{BoxFuture, Error};
 

@@ -62,6 +62,7 @@ store_behaviour!(
     versions_are_put_once_and_listed_newest_first,
     version_status_and_state_change,
     deployment_lifecycle_follows_the_rules,
+    a_thousand_app_plan_is_stored_and_one_too_large_is_refused,
     deployments_list_newest_first_with_filters_and_cursor,
     concurrent_starts_of_one_deployment_let_exactly_one_win,
     progress_records_read_back_in_key_order,
@@ -337,6 +338,54 @@ async fn version_status_and_state_change(store: Arc<dyn Store>) {
         None,
         "no record created"
     );
+}
+
+/// A plan of 1,000 apps and 10,000 hosts (over a DynamoDB item as JSON) is stored, replaced and
+/// listed like any other; one that cannot fit is refused before anything is written.
+async fn a_thousand_app_plan_is_stored_and_one_too_large_is_refused(store: Arc<dyn Store>) {
+    let fleet = records::fleet_plan("prod", 1000, 10);
+    let new = NewDeployment {
+        created_at: at(1),
+        ..records::new_deployment("dep-big", fleet.clone())
+    };
+    assert_eq!(store.create_deployment(&new).await.unwrap().plan, fleet);
+    let mut adjusted = fleet.clone();
+    let dropped = adjusted.stages[0].apps.remove(777);
+    adjusted.skipped.push(SkippedApp {
+        app: dropped.app,
+        reason: SkipReason::Dropped,
+    });
+    store.update_plan("dep-big", &adjusted).await.unwrap();
+    let stored = store.get_deployment("dep-big").await.unwrap().unwrap();
+    assert_eq!(stored.plan, adjusted);
+    let page = store
+        .list_deployments(&DeploymentFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![stored]);
+
+    let unstorable = records::unstorable_plan("prod");
+    let err = store.update_plan("dep-big", &unstorable).await.unwrap_err();
+    assert_eq!(err.error_type(), "TooLarge", "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("plan of deployment dep-big takes "),
+        "{err}"
+    );
+    assert_eq!(
+        store.get_deployment("dep-big").await.unwrap().unwrap().plan,
+        adjusted,
+        "the refused plan left the stored one as it was"
+    );
+    let err = store
+        .create_deployment(&NewDeployment {
+            created_at: at(2),
+            ..records::new_deployment("dep-huge", unstorable)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "TooLarge", "{err}");
+    assert_eq!(store.get_deployment("dep-huge").await.unwrap(), None);
 }
 
 async fn deployment_lifecycle_follows_the_rules(store: Arc<dyn Store>) {

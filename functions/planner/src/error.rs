@@ -152,7 +152,30 @@ impl Error {
                     | Self::AuthenticationFailed { .. }
                     | Self::TooLarge { .. }
                     | Self::Plan { .. }
+                    | Self::Aws(boreas_aws::Error::TooLarge { .. })
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan no deployment record can hold would be refused again on every receive.
+    #[test]
+    fn a_plan_too_large_to_store_fails_the_version_at_once() {
+        let err = Error::from(boreas_aws::Error::TooLarge {
+            what: "plan of deployment d".into(),
+            size: 400_000,
+            limit: 358_400,
+        });
+        assert!(err.is_permanent());
+        assert_eq!(err.error_type(), "TooLarge");
+        let throttled = Error::from(boreas_aws::Error::Throttled {
+            service: "DynamoDB",
+            message: "slow down".into(),
+        });
+        assert!(!throttled.is_permanent());
     }
 }

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use boreas_aws::emulator::workspace_root;
 use boreas_aws::store::{Agent, NewDeployment, VersionRecord, rfc3339};
-use boreas_core::plan::Plan;
+use boreas_core::config::{AppKind, BatchSize, Pause};
+use boreas_core::plan::{AppPlan, BatchPlan, PausePlan, Plan, Stage};
 use boreas_core::planner::{PlanInput, config_targets, plan};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
@@ -42,6 +43,70 @@ pub fn example_plan(environment: &str, version: &str) -> Plan {
         current_versions: &BTreeMap::new(),
     })
     .expect("the example plans")
+}
+
+/// A plan of `apps` PM apps of `hosts` hosts each in one stage, named as real fleets name hosts
+/// (`web-0007-03.prod.eu-west-1.example.com`), each rolled out in batches of 1, 25 % and 100 %.
+pub fn fleet_plan(environment: &str, apps: usize, hosts: usize) -> Plan {
+    let apps = (0..apps)
+        .map(|a| {
+            let targets: Vec<String> = (0..hosts)
+                .map(|h| format!("web-{a:04}-{h:02}.{environment}.eu-west-1.example.com"))
+                .collect();
+            let quarter = hosts.div_ceil(4).max(1).min(hosts);
+            let cuts = [0, 1.min(hosts), quarter, hosts];
+            let batches = cuts
+                .windows(2)
+                .filter(|w| w[0] < w[1])
+                .enumerate()
+                .map(|(i, w)| BatchPlan {
+                    index: u32::try_from(i).expect("three batches"),
+                    targets: targets[w[0]..w[1]].to_vec(),
+                    weight: None,
+                    pause: PausePlan::None,
+                })
+                .collect();
+            AppPlan {
+                app: format!("app{a:04}"),
+                kind: AppKind::Pm,
+                depends_on: Vec::new(),
+                current_version: Some("v1".into()),
+                targets,
+                batch_sizes: vec![
+                    BatchSize::Count(1),
+                    BatchSize::Percent(25),
+                    BatchSize::Percent(100),
+                ],
+                pause: Pause::None,
+                parallelism: 5,
+                heartbeat_seconds: 60,
+                timeout_seconds: 600,
+                batches,
+            }
+        })
+        .collect();
+    Plan {
+        environment: environment.into(),
+        version: "v2".into(),
+        stages: vec![Stage {
+            parallelism: 10,
+            apps,
+        }],
+        skipped: Vec::new(),
+    }
+}
+
+/// A plan no store can hold: one app of 60,000 hosts whose names do not repeat, so that even
+/// compressed it is over [`boreas_aws::store::PLAN_RECORD_LIMIT`].
+pub fn unstorable_plan(environment: &str) -> Plan {
+    let mut plan = fleet_plan(environment, 1, 0);
+    plan.stages[0].apps[0].targets = (0..60_000_u64)
+        .map(|i| {
+            let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            format!("{:016x}{:016x}", x.rotate_left(17), x.rotate_left(41) ^ i)
+        })
+        .collect();
+    plan
 }
 
 /// A version just received by intake: normal state, no errors, pushed by nobody known.

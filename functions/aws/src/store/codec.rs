@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::Plan;
@@ -15,6 +16,7 @@ use boreas_core::webhook::Provider;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::plan_record::StoredPlan;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, PreviousSecret,
@@ -123,6 +125,14 @@ pub(super) fn json<T: Serialize>(what: &str, v: &T) -> Result<AttributeValue, Er
         .map_err(|e| Error::invalid_input(format!("{what} does not serialise: {e}")))
 }
 
+/// The `plan` attribute of deployment `id`.
+pub(super) fn plan_value(id: &str, plan: &Plan) -> Result<AttributeValue, Error> {
+    Ok(match StoredPlan::encode(id, plan)? {
+        StoredPlan::Json(json) => AttributeValue::S(json),
+        StoredPlan::Compressed(bytes) => AttributeValue::B(Blob::new(bytes)),
+    })
+}
+
 fn put_opt(item: &mut Item, name: &str, v: Option<&String>) {
     if let Some(v) = v {
         item.insert(name.to_owned(), s(v.clone()));
@@ -229,6 +239,16 @@ impl<'a> Rec<'a> {
     fn json<T: DeserializeOwned>(&self, name: &str) -> Result<T, Error> {
         let v = self.s(name)?;
         serde_json::from_str(&v).map_err(|e| self.err(format!("attribute {name}: {e}")))
+    }
+
+    /// The `plan` attribute: JSON text, or compressed JSON text ([`StoredPlan`]).
+    fn plan(&self) -> Result<Plan, Error> {
+        let json = match self.item.get("plan") {
+            Some(AttributeValue::B(bytes)) => StoredPlan::inflate(bytes.as_ref())
+                .map_err(|e| self.err(format!("attribute plan {e}")))?,
+            _ => self.s("plan")?,
+        };
+        serde_json::from_str(&json).map_err(|e| self.err(format!("attribute plan: {e}")))
     }
 
     /// The part of a key attribute after `prefix`.
@@ -399,10 +419,7 @@ pub(super) fn new_deployment_item(new: &NewDeployment) -> Result<Item, Error> {
         ("version".into(), s(&new.version)),
         ("environment".into(), s(&new.environment)),
         ("status".into(), s(DeploymentStatus::Planned.as_str())),
-        (
-            "plan".into(),
-            json(&format!("plan of deployment {}", new.id), &new.plan)?,
-        ),
+        ("plan".into(), plan_value(&new.id, &new.plan)?),
         ("created_at".into(), s(&new.created_at)),
     ]))
 }
@@ -415,7 +432,7 @@ pub(super) fn deployment_from(item: &Item) -> Result<Deployment, Error> {
         version: rec.s("version")?,
         environment: rec.s("environment")?,
         status: rec.parsed("status", DeploymentStatus::parse)?,
-        plan: rec.json::<Plan>("plan")?,
+        plan: rec.plan()?,
         created_at: rec.s("created_at")?,
         started_at: rec.opt_s("started_at")?,
         ended_at: rec.opt_s("ended_at")?,

@@ -22,10 +22,10 @@ use super::codec::{
     api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
     batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
     deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
-    host_decision_sk, json, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
-    new_deployment_item, output_pk, releases_of, repo_pk, repository_from, repository_item, s,
-    strings, target_progress_item, task_output_from, task_output_item, token_hash_from,
-    token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
+    host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
+    new_deployment_item, output_pk, plan_value, releases_of, repo_pk, repository_from,
+    repository_item, s, strings, target_progress_item, task_output_from, task_output_item,
+    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
     version_config_item, version_from, version_item, version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
@@ -796,7 +796,7 @@ impl Store for DynamoStore {
 
     fn update_plan<'a>(&'a self, id: &'a str, plan: &'a Plan) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let plan = json(&format!("plan of deployment {id}"), plan)?;
+            let plan = plan_value(id, plan)?;
             let result = self
                 .client
                 .update_item()

@@ -10,6 +10,7 @@ use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
 use boreas_core::webhook::Provider;
 
+use super::plan_record::StoredPlan;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page,
@@ -314,6 +315,8 @@ impl Store for MemoryStore {
     fn create_deployment<'a>(&'a self, new: &'a NewDeployment) -> BoxFuture<'a, Deployment> {
         Box::pin(async move {
             check_deployment_id(&new.id)?;
+            // The same bound as the table's.
+            StoredPlan::encode(&new.id, &new.plan)?;
             let mut s = self.lock();
             if s.deployments.contains_key(&new.id) {
                 return Err(Error::AlreadyExists {
@@ -361,6 +364,7 @@ impl Store for MemoryStore {
 
     fn update_plan<'a>(&'a self, id: &'a str, plan: &'a Plan) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            StoredPlan::encode(id, plan)?;
             let mut s = self.lock();
             let d = s
                 .deployments
