@@ -13,7 +13,7 @@
 use boreas_core::adjust::Adjustment;
 use boreas_core::command::AppInventory;
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::plan::Plan;
+use boreas_core::plan::{AppPlan, Plan};
 use boreas_core::status::{
     AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
 };
@@ -117,6 +117,16 @@ pub struct Deployment {
     pub summary: DeploymentSummary,
     /// Stages → apps → batches → targets.
     pub plan: Plan,
+}
+
+/// One app of a deployment's plan, with the stage it runs in: the plan a page at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedApp {
+    /// Index of its stage, from 0.
+    pub stage: u32,
+    /// The app's plan, inline.
+    #[serde(flatten)]
+    pub plan: AppPlan,
 }
 
 /// A deployment just confirmed, with the execution that runs it.

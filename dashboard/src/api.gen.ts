@@ -1096,6 +1096,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description The plan does not fit in one deployment record, even compressed. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description A plan rule is broken; `error` is the rule's code. */
                 422: {
                     headers: {
@@ -1125,6 +1134,109 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/deployments/{id}/plan/apps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The apps of a deployment's plan in plan order, a page at a time (for plans too large to read in one answer); `cursor` is the next app's name
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only the apps of this stage (its index, from 0). */
+                    stage?: number;
+                    /** @description Most items in the page. */
+                    limit?: components["parameters"]["limit"];
+                    /** @description `next_cursor` of the previous page. */
+                    cursor?: components["parameters"]["cursor"];
+                };
+                header?: never;
+                path: {
+                    /** @description Deployment id. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PlannedAppList"];
+                    };
+                };
+                /** @description A stage the plan does not have, or a cursor naming an app no longer in it. A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown deployment. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -3077,6 +3189,56 @@ export interface components {
             /** @description The changes, each checked against the plan the ones before it left. */
             adjustments: components["schemas"]["Adjustment"][];
         };
+        /** @description One app of a deployment's plan, with the stage it runs in: the plan a page at a time. */
+        PlannedApp: {
+            /** @description App name. */
+            app: string;
+            /** @description The cumulative batch sizes the batches were derived from. */
+            batch_sizes: components["schemas"]["BatchSize"][];
+            /** @description Batches, run in order. */
+            batches: components["schemas"]["BatchPlan"][];
+            /** @description The version the app runs in this environment now, if known (what a rollback returns to). */
+            current_version?: string | null;
+            /**
+             * @description The planned apps this app must run after: its `depends_on`, where a dependency that is
+             *     not in the plan is replaced by that dependency's own planned dependencies (transitively).
+             *     Kept so adjustments can be validated against the plan alone.
+             */
+            depends_on?: string[];
+            /**
+             * Format: uint64
+             * @description Seconds without a heartbeat after which a target counts as dead.
+             */
+            heartbeat_seconds: number;
+            /** @description `pm` or `k8s`. */
+            kind: components["schemas"]["AppKind"];
+            /**
+             * Format: uint32
+             * @description PM hosts of one batch deployed at the same time.
+             */
+            parallelism: number;
+            /** @description The pause between batches. */
+            pause: components["schemas"]["Pause"];
+            /**
+             * Format: uint32
+             * @description Index of its stage, from 0.
+             */
+            stage: number;
+            /** @description Every target of the app in rollout order (PM host names or cluster names). */
+            targets: string[];
+            /**
+             * Format: uint64
+             * @description Seconds after which a target's work has failed.
+             */
+            timeout_seconds: number;
+        };
+        /** @description One page of a list, in the list's order. */
+        PlannedAppList: {
+            /** @description At most `limit` items. */
+            items: components["schemas"]["PlannedApp"][];
+            /** @description Pass as `cursor` for the next page; null at the end. */
+            next_cursor: string | null;
+        };
         /** @description A deployment's progress: records exist only for what has started. */
         Progress: {
             /** @description Per app, by app name. */
@@ -3454,6 +3616,8 @@ export type Pause = components['schemas']['Pause'];
 export type PausePlan = components['schemas']['PausePlan'];
 export type Plan = components['schemas']['Plan'];
 export type PlanUpdate = components['schemas']['PlanUpdate'];
+export type PlannedApp = components['schemas']['PlannedApp'];
+export type PlannedAppList = components['schemas']['PlannedAppList'];
 export type Progress = components['schemas']['Progress'];
 export type Provider = components['schemas']['Provider'];
 export type RegisteredRepository = components['schemas']['RegisteredRepository'];

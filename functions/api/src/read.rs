@@ -265,6 +265,54 @@ pub(crate) async fn deployment(
     })
 }
 
+/// A page of the plan's apps in plan order. The cursor is the name of the first app of the next
+/// page, so a plan adjusted between two pages is neither skipped nor repeated unless that very
+/// app was dropped (then 400: start again).
+pub(crate) async fn plan_apps(
+    api: &Api,
+    call: &Call<'_>,
+) -> Result<wire::List<wire::PlannedApp>, Error> {
+    let page = call.page()?;
+    let stage = call
+        .query("stage")
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| bad_query(format!("stage {s:?} is not a whole number")))
+        })
+        .transpose()?;
+    let d = get_deployment(api, call.param("id")).await?;
+    let stages = d.plan.stages.len();
+    if let Some(s) = stage.filter(|s| *s as usize >= stages) {
+        return Err(bad_query(format!(
+            "stage {s} does not exist: the plan has {stages} stage(s), from 0"
+        )));
+    }
+    let apps: Vec<wire::PlannedApp> = (0u32..)
+        .zip(d.plan.stages)
+        .filter(|(i, _)| stage.is_none_or(|s| s == *i))
+        .flat_map(|(i, s)| {
+            s.apps
+                .into_iter()
+                .map(move |plan| wire::PlannedApp { stage: i, plan })
+        })
+        .collect();
+    let start = match &page.cursor {
+        None => 0,
+        Some(c) => apps.iter().position(|a| a.plan.app == *c).ok_or_else(|| {
+            bad_query(format!(
+                "cursor {c:?} names no app of this plan (it was dropped since); start again \
+                 without a cursor"
+            ))
+        })?,
+    };
+    let end = apps.len().min(start + page.limit as usize);
+    let next_cursor = apps.get(end).map(|a| a.plan.app.clone());
+    Ok(wire::List {
+        items: apps.into_iter().take(end).skip(start).collect(),
+        next_cursor,
+    })
+}
+
 /// The hook outputs of one target; an unknown deployment is 404, a target without output has none.
 pub(crate) async fn target_outputs(
     api: &Api,

@@ -338,9 +338,36 @@ pub const ROUTES: &[Route] = &[
             ),
             NO_DEPLOYMENT,
             (409, "The deployment is no longer planned."),
+            (
+                413,
+                "The plan does not fit in one deployment record, even compressed.",
+            ),
             (422, "A plan rule is broken; `error` is the rule's code."),
         ],
         endpoint: endpoint!(control::update_plan, body wire::PlanUpdate => wire::Deployment),
+    },
+    Route {
+        method: "GET",
+        path: "/api/deployments/{id}/plan/apps",
+        role: VIEWER,
+        summary: "The apps of a deployment's plan in plan order, a page at a time (for plans \
+                  too large to read in one answer); `cursor` is the next app's name",
+        params: &[DEPLOYMENT],
+        query: &[Param {
+            name: "stage",
+            description: "Only the apps of this stage (its index, from 0).",
+            schema: schema_of::<u32>,
+        }],
+        paged: true,
+        ok: OK,
+        errors: &[
+            (
+                400,
+                "A stage the plan does not have, or a cursor naming an app no longer in it.",
+            ),
+            NO_DEPLOYMENT,
+        ],
+        endpoint: endpoint!(read::plan_apps => wire::List<wire::PlannedApp>),
     },
     Route {
         method: "POST",

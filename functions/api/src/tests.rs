@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use boreas_api_types as wire;
 use boreas_aws::lifecycle::Lifecycle;
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
@@ -14,10 +15,10 @@ use boreas_aws::store::{
     Transition, VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
-use boreas_core::plan::Plan;
+use boreas_core::plan::{Plan, Stage};
 use boreas_core::role::Role;
 use boreas_core::status::{TargetStatus, VersionStatus};
-use boreas_test_support::records::{agent, at, example_plan, new_deployment, version};
+use boreas_test_support::records::{agent, at, example_plan, fleet_plan, new_deployment, version};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -382,6 +383,87 @@ async fn a_target_shows_what_its_hooks_printed_per_command() {
         ),
     )
     .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// A 1,000-app plan read a page at a time gives back every app once, in plan order; a stage
+/// filter, a stage that does not exist and a stale cursor answer as documented.
+#[tokio::test]
+async fn a_large_plan_is_read_a_page_at_a_time() {
+    let f = fixture().await;
+    let mut fleet = fleet_plan("staging", 1000, 10);
+    let second = fleet.stages[0].apps.split_off(600);
+    fleet.stages.push(Stage {
+        parallelism: 4,
+        apps: second,
+    });
+    f.store
+        .create_deployment(&new_deployment("big", fleet.clone()))
+        .await
+        .unwrap();
+
+    let mut read = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut req = get("/api/deployments/big/plan/apps", Role::Viewer).param("limit", "300");
+        if let Some(c) = &cursor {
+            req = req.param("cursor", c);
+        }
+        let r = call(&f.api, req).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        let page: wire::List<wire::PlannedApp> = serde_json::from_value(r.body).unwrap();
+        assert!(page.items.len() <= 300);
+        pages += 1;
+        read.extend(page.items.into_iter().map(|a| (a.stage, a.plan)));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<_> = (0u32..)
+        .zip(&fleet.stages)
+        .flat_map(|(i, s)| s.apps.iter().map(move |a| (i, a.clone())))
+        .collect();
+    assert_eq!(pages, 4);
+    assert_eq!(
+        read, expected,
+        "every app once, in plan order, with its stage"
+    );
+
+    let r = call(
+        &f.api,
+        get("/api/deployments/big/plan/apps", Role::Viewer)
+            .param("stage", "1")
+            .param("limit", "1000"),
+    )
+    .await;
+    let page: wire::List<wire::PlannedApp> = serde_json::from_value(r.body).unwrap();
+    assert_eq!(page.items.len(), 400);
+    assert_eq!(page.items[0].plan.app, "app0600");
+    assert_eq!(page.next_cursor, None);
+
+    for (name, value, says) in [
+        (
+            "stage",
+            "2",
+            "stage 2 does not exist: the plan has 2 stage(s)",
+        ),
+        ("stage", "x", "stage \"x\" is not a whole number"),
+        (
+            "cursor",
+            "app9999",
+            "cursor \"app9999\" names no app of this plan",
+        ),
+    ] {
+        let req = get("/api/deployments/big/plan/apps", Role::Viewer).param(name, value);
+        let r = call(&f.api, req).await;
+        let query = format!("{name}={value}");
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {r:?}");
+        assert_eq!(r.body["error"], "bad_query");
+        assert!(r.body["message"].as_str().unwrap().contains(says), "{r:?}");
+    }
+    let r = call(&f.api, get("/api/deployments/nope/plan/apps", Role::Viewer)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 

@@ -8,7 +8,7 @@
 //! | last delivery    | `REPO#{repo}`                        | `LAST_DELIVERY`            |                                            | `at`, `event`, `delivery_id`, `status` (N), `outcome`, `message` |
 //! | version          | `REPO#{repo}`                        | `VERSION#{name}`           | `VERSIONS` / `{received_at}#{repo}#{name}` | `commit`, `state`, `status`, `diverged`, `errors` |
 //! | version config   | `REPO#{repo}`                        | `CONFIG#{name}`            |                                            | `source` (the `boreas.yaml` text at the version's commit) |
-//! | deployment       | `DEP#{id}`                           | `META`                     | `DEPLOYMENTS` / `{created_at}#{id}`        | `status`, `environment`, `version`, `repository`, `plan` (JSON), `created_at`, `started_at`, `ended_at`, `failed_target`, `error` |
+//! | deployment       | `DEP#{id}`                           | `META`                     | `DEPLOYMENTS` / `{created_at}#{id}`        | `status`, `environment`, `version`, `repository`, `plan` (JSON text; zlib-compressed JSON, B, when over 64 KiB), `created_at`, `started_at`, `ended_at`, `failed_target`, `error` |
 //! | app progress     | `DEP#{id}`                           | `APP#{app}`                |                                            | `status`, `started_at`, `ended_at` |
 //! | batch progress   | `DEP#{id}`                           | `BATCH#{app}#{index:04}`   |                                            | `status`, `started_at`, `ended_at` |
 //! | target progress  | `DEP#{id}`                           | `TARGET#{app}#{target}`    |                                            | `status`, `batch`, `updated_at`, `error_type`, `error` |
