@@ -26,6 +26,15 @@ const en = {
   'action.cancel': 'Cancel',
   'action.save': 'Save',
 
+  'list.previous': 'Previous {n}',
+  'list.next': 'Next {n}',
+  'list.range': 'Showing {from}–{to} of {total}.',
+  'list.range_filtered': 'Showing {from}–{to} of the {total} matching “{filter}” (of {all}).',
+  'list.none': 'Nothing matches “{filter}”.',
+  'list.find_app': 'Find an app',
+  'list.find_host': 'Find a host',
+  'list.find_gate': 'Find a gate',
+
   'error.unauthorized': 'Not signed in: the api did not accept this token (401).',
   'error.forbidden': 'Not allowed: your token’s role may not do this (403).',
   'error.network': 'The api could not be reached.',
@@ -166,6 +175,8 @@ const en = {
   'plan.drop_confirm': 'Leave {app} out of this deployment?',
   'plan.skipped': 'Not in this deployment',
   'plan.saved': 'Saved.',
+  'plan.stage_apps': 'Apps of stage {n}',
+  'plan.stage_counts': '{apps} apps · {targets} targets · {batches} batches · {gates} gates',
 
   'skip.not_affected': 'not affected by the change',
   'skip.up_to_date': 'already runs this version',
@@ -194,6 +205,10 @@ const en = {
   'progress.gate': 'gate {gate}',
   'progress.decided_by': 'by {by}',
   'progress.wait': 'then waits {s} s',
+  'progress.app_count': '{n} apps',
+  'progress.status_count': '{n} {status}',
+  'progress.succeeded_apps': 'Succeeded apps ({n})',
+  'progress.pending_apps': 'Pending apps ({n})',
 
   'gate.waiting_title': 'Waiting for your decision',
   'gate.waiting': 'Gate {gate} holds the rollout until someone approves or rejects it.',
@@ -289,6 +304,15 @@ const zh: Record<Key, string> = {
 
   'action.cancel': '取消',
   'action.save': '保存',
+
+  'list.previous': '上 {n} 项',
+  'list.next': '下 {n} 项',
+  'list.range': '显示第 {from}–{to} 项，共 {total} 项。',
+  'list.range_filtered': '显示匹配“{filter}”的 {total} 项中的第 {from}–{to} 项（总计 {all} 项）。',
+  'list.none': '没有与“{filter}”匹配的项。',
+  'list.find_app': '查找应用',
+  'list.find_host': '查找主机',
+  'list.find_gate': '查找闸门',
 
   'error.unauthorized': '未登录：API 不接受此令牌（401）。',
   'error.forbidden': '无权操作：你的令牌角色不能执行此操作（403）。',
@@ -430,6 +454,8 @@ const zh: Record<Key, string> = {
   'plan.drop_confirm': '要把 {app} 排除在此部署之外吗？',
   'plan.skipped': '不在此部署中',
   'plan.saved': '已保存。',
+  'plan.stage_apps': '阶段 {n} 的应用',
+  'plan.stage_counts': '{apps} 个应用 · {targets} 个目标 · {batches} 个批次 · {gates} 个闸门',
 
   'skip.not_affected': '不受此次变更影响',
   'skip.up_to_date': '已在运行此版本',
@@ -458,6 +484,10 @@ const zh: Record<Key, string> = {
   'progress.gate': '闸门 {gate}',
   'progress.decided_by': '由 {by} 决定',
   'progress.wait': '之后等待 {s} 秒',
+  'progress.app_count': '{n} 个应用',
+  'progress.status_count': '{status} {n} 个',
+  'progress.succeeded_apps': '成功的应用（{n}）',
+  'progress.pending_apps': '等待中的应用（{n}）',
 
   'gate.waiting_title': '等待你的决定',
   'gate.waiting': '闸门 {gate} 暂停了发布，直到有人批准或拒绝。',

@@ -38,6 +38,31 @@ export function planColumns(plan: Plan): Column[] {
   }));
 }
 
+/** Past this many apps in all, the editor folds each stage and windows its cards. */
+export const LARGE_PLAN_APPS = 50;
+
+export function isLargePlan(plan: Plan): boolean {
+  return plan.stages.reduce((n, s) => n + s.apps.length, 0) > LARGE_PLAN_APPS;
+}
+
+export interface StageCounts {
+  apps: number;
+  targets: number;
+  batches: number;
+  gates: number;
+}
+
+/** What a folded stage says about itself. */
+export function stageCounts(stage: Plan['stages'][number]): StageCounts {
+  const counts = { apps: stage.apps.length, targets: 0, batches: 0, gates: 0 };
+  for (const a of stage.apps) {
+    counts.targets += a.targets.length;
+    counts.batches += a.batches.length;
+    counts.gates += a.batches.filter((b) => b.pause.type === 'gate').length;
+  }
+  return counts;
+}
+
 export function batchLabel(size: BatchSize): string {
   return typeof size === 'number' ? String(size) : size;
 }

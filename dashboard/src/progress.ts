@@ -129,14 +129,22 @@ export function progressView(d: DeploymentDetail): ProgressView {
   };
 }
 
+/** App statuses, worst first. */
+export const WORST_FIRST = ['failed', 'rolling_back', 'rolled_back', 'running', 'pending', 'succeeded'];
+
 /** A stage is as bad as its worst app, and done only when every app is. */
 export function stageStatus(apps: string[]): string {
-  const order = ['failed', 'rolling_back', 'rolled_back', 'running', 'pending', 'succeeded'];
   if (apps.length === 0) return 'pending';
   if (apps.every((s) => s === 'succeeded')) return 'succeeded';
   if (apps.every((s) => s === 'pending')) return 'pending';
-  for (const s of order) if (apps.includes(s)) return s === 'pending' || s === 'succeeded' ? 'running' : s;
+  for (const s of WORST_FIRST) if (apps.includes(s)) return s === 'pending' || s === 'succeeded' ? 'running' : s;
   return 'running';
+}
+
+/** Apps a large deployment's progress folds away: done, or not begun. Running, failed and
+ * rolled-back apps stay in view. */
+export function isQuiet(a: AppView): boolean {
+  return a.status === 'succeeded' || a.status === 'pending';
 }
 
 /** Whether the page should keep polling. */

@@ -7,6 +7,7 @@ import {
   destinationKey,
   destinations,
   dropApp,
+  isLargePlan,
   mergeStages,
   moveAdjustments,
   parseBatches,
@@ -16,13 +17,16 @@ import {
   setBatches,
   setPause,
   shiftStage,
+  stageCounts,
   type Card,
   type Column,
 } from '../plan';
-import { progressView, type AppView, type BatchView } from '../progress';
+import { isKey } from '../i18n';
+import { WORST_FIRST, isQuiet, progressView, type AppView, type BatchView, type StageView, type TargetView } from '../progress';
 import type { Adjustment, DecisionProgress, DeploymentDetail, FailureAction, TargetOutputs } from '../api.gen';
 import { tone } from '../status';
 import { badge, errorBox } from '../ui';
+import { PAGE, disclosure, forgetLists, windowedList } from '../windowed';
 
 /** Where the last error of the editor belongs: a card, a stage column, or the whole page. */
 interface Failure {
@@ -94,6 +98,7 @@ export async function deploymentPage(ctx: Ctx, id: string): Promise<HTMLElement>
     failure = null;
     notice = null;
     shownId = id;
+    forgetLists();
   }
   const d = await ctx.api.deployment(id);
   return h(
@@ -190,6 +195,7 @@ function header(ctx: Ctx, d: DeploymentDetail): HTMLElement {
 function planEditor(ctx: Ctx, d: DeploymentDetail): HTMLElement {
   const { t } = ctx;
   const columns = planColumns(d.plan);
+  const large = isLargePlan(d.plan);
   const editable = can(ctx.role, 'deployer');
   const send = (at: string, adjustments: Adjustment[]) => {
     if (adjustments.length === 0) return;
@@ -204,8 +210,10 @@ function planEditor(ctx: Ctx, d: DeploymentDetail): HTMLElement {
     h(
       'ol',
       { class: 'columns', 'aria-label': t('plan.stages') },
-      columns.map((c) => stageColumn(ctx, d, c, columns.length, editable, send)),
+      columns.map((c) => stageColumn(ctx, d, c, columns.length, editable, large, send)),
     ),
+    // One list of suggestions for every card's pause field.
+    editable ? h('datalist', { id: 'pause-options' }, ['none', 'manual', '30s', '5m'].map((p) => h('option', { value: p }))) : null,
     d.plan.skipped && d.plan.skipped.length > 0
       ? h(
           'div',
@@ -238,7 +246,7 @@ function skipReason(ctx: Ctx, reason: string): string {
 
 type Send = (at: string, adjustments: Adjustment[]) => void;
 
-function stageColumn(ctx: Ctx, d: DeploymentDetail, c: Column, count: number, editable: boolean, send: Send): HTMLElement {
+function stageColumn(ctx: Ctx, d: DeploymentDetail, c: Column, count: number, editable: boolean, large: boolean, send: Send): HTMLElement {
   const { t } = ctx;
   const at = `stage-${c.stage}`;
   const earlier = shiftStage(d.plan, c.stage, -1);
@@ -310,12 +318,33 @@ function stageColumn(ctx: Ctx, d: DeploymentDetail, c: Column, count: number, ed
         : null,
     ),
     failureAt(ctx, at),
-    h(
-      'ul',
-      { class: 'cards' },
-      c.cards.map((card) => appCard(ctx, d, card, editable, send)),
-    ),
+    large
+      ? foldedCards(ctx, d, c, editable, send)
+      : h(
+          'ul',
+          { class: 'cards' },
+          c.cards.map((card) => appCard(ctx, d, card, editable, send)),
+        ),
   );
+}
+
+/** A stage of a large plan: its counts, and its cards behind a toggle, a window at a time. */
+function foldedCards(ctx: Ctx, d: DeploymentDetail, c: Column, editable: boolean, send: Send): HTMLElement[] {
+  const { t } = ctx;
+  const id = `plan-stage-${c.stage}`;
+  const counts = stageCounts(d.plan.stages[c.stage - 1]);
+  const [toggle, region] = disclosure(id, t('plan.stage_apps', { n: c.stage }), () =>
+    windowedList(t, {
+      id: `${id}-apps`,
+      items: c.cards,
+      name: (card) => card.app,
+      render: (card) => appCard(ctx, d, card, editable, send),
+      tag: 'ul',
+      listClass: 'cards',
+      filterLabel: t('list.find_app'),
+    }),
+  );
+  return [h('p', { class: 'muted small stage-counts' }, t('plan.stage_counts', { ...counts })), h('div', { class: 'fold' }, toggle, region)];
 }
 
 function appCard(ctx: Ctx, d: DeploymentDetail, card: Card, editable: boolean, send: Send): HTMLElement {
@@ -450,7 +479,6 @@ function appCard(ctx: Ctx, d: DeploymentDetail, card: Card, editable: boolean, s
             h('button', { class: 'btn small', type: 'submit', disabled: busy }, t('action.save')),
             h('small', { id: `${pauseId}-help`, class: 'muted help' }, t('plan.pause_help')),
           ),
-          h('datalist', { id: 'pause-options' }, ['none', 'manual', '30s', '5m'].map((p) => h('option', { value: p }))),
           h(
             'button',
             {
@@ -478,6 +506,7 @@ function pauseLabel(ctx: Ctx, pause: string): string {
 function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
   const { t } = ctx;
   const view = progressView(d);
+  const large = isLargePlan(d.plan);
   const pct = view.total === 0 ? 0 : Math.round((view.done / view.total) * 100);
   return h(
     'div',
@@ -502,12 +531,8 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           'section',
           { class: 'panel failures', 'aria-labelledby': 'fail-title' },
           h('h2', { id: 'fail-title' }, t('progress.failures')),
-          h(
-            'ul',
-            { class: 'plain' },
-            view.failures.map((f) =>
-              h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target, f.decision?.attempt)),
-            ),
+          hostList(ctx, 'failures', view.failures, (f) =>
+            h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target, f.decision?.attempt)),
           ),
         )
       : null,
@@ -517,12 +542,8 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           { class: 'panel skipped', 'aria-labelledby': 'skip-title' },
           h('h2', { id: 'skip-title' }, t('progress.skipped')),
           h('p', { class: 'muted small' }, t('progress.skipped_note')),
-          h(
-            'ul',
-            { class: 'plain' },
-            view.skipped.map((s) =>
-              h('li', null, h('strong', { class: 'mono' }, s.target), ' ', h('span', { class: 'muted' }, s.app), ' ', s.error ?? '', s.decision ? decidedLine(ctx, s.decision) : null),
-            ),
+          hostList(ctx, 'skipped', view.skipped, (s) =>
+            h('li', null, h('strong', { class: 'mono' }, s.target), ' ', h('span', { class: 'muted' }, s.app), ' ', s.error ?? '', s.decision ? decidedLine(ctx, s.decision) : null),
           ),
         )
       : null,
@@ -534,11 +555,66 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           'li',
           { class: `stage panel tone-edge-${tone(s.status)}`, 'data-stage': s.stage },
           h('div', { class: 'stage-head' }, h('h2', null, t('plan.stage_n', { n: s.stage })), badge(t, s.status)),
-          h('ul', { class: 'apps' }, s.apps.map((a) => appProgress(ctx, a))),
+          large ? foldedApps(ctx, s) : h('ul', { class: 'apps' }, s.apps.map((a) => appProgress(ctx, a))),
         ),
       ),
     ),
   );
+}
+
+/** Failing or skipped hosts, a window at a time when there are many. */
+function hostList(ctx: Ctx, id: string, hosts: TargetView[], render: (x: TargetView) => HTMLElement): HTMLElement {
+  return windowedList(ctx.t, {
+    id,
+    items: hosts,
+    name: (x) => `${x.target} ${x.app}`,
+    render,
+    tag: 'ul',
+    listClass: 'plain',
+    filterLabel: ctx.t('list.find_host'),
+  });
+}
+
+/** Apps per window in a large deployment's progress: each shows every host of its batches. */
+const APPS_PER_WINDOW = 20;
+
+/**
+ * A stage of a large deployment: its apps counted by status; the running, failed and rolled-back
+ * ones in view, the succeeded and pending ones folded behind a toggle each; every list a window
+ * at a time.
+ */
+function foldedApps(ctx: Ctx, s: StageView): (HTMLElement | null)[] {
+  const { t } = ctx;
+  const id = `progress-stage-${s.stage}`;
+  const list = (group: string, apps: AppView[]) =>
+    windowedList(t, {
+      id: `${id}-${group}`,
+      items: apps,
+      name: (a) => a.app,
+      render: (a) => appProgress(ctx, a),
+      tag: 'ul',
+      listClass: 'apps',
+      filterLabel: t('list.find_app'),
+      size: APPS_PER_WINDOW,
+    });
+  const fold = (status: 'succeeded' | 'pending', label: 'progress.succeeded_apps' | 'progress.pending_apps') => {
+    const apps = s.apps.filter((a) => a.status === status);
+    return apps.length === 0 ? null : h('div', { class: 'fold' }, ...disclosure(`${id}-${status}`, t(label, { n: apps.length }), () => list(status, apps)));
+  };
+  const active = s.apps.filter((a) => !isQuiet(a));
+  const counts = new Map<string, number>();
+  for (const a of s.apps) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
+  const statuses = [...counts.keys()].sort((a, b) => WORST_FIRST.indexOf(a) - WORST_FIRST.indexOf(b));
+  const parts = statuses.map((st) => {
+    const key = `status.${st}`;
+    return t('progress.status_count', { n: counts.get(st) ?? 0, status: isKey(key) ? t(key) : st });
+  });
+  return [
+    h('p', { class: 'muted small stage-counts' }, [t('progress.app_count', { n: s.apps.length }), ...parts].join(' · ')),
+    active.length > 0 ? list('active', active) : null,
+    fold('succeeded', 'progress.succeeded_apps'),
+    fold('pending', 'progress.pending_apps'),
+  ];
 }
 
 function appProgress(ctx: Ctx, a: AppView): HTMLElement {
@@ -614,7 +690,7 @@ function gatesPanel(ctx: Ctx, d: DeploymentDetail, gates: string[]): HTMLElement
     'section',
     { class: 'panel gates', 'aria-labelledby': 'gates-title' },
     h('h2', { id: 'gates-title' }, t('gate.waiting_title')),
-    gates.map((gate) => {
+    manyOrAll(ctx, 'gates-list', gates, (gate) => gate, t('list.find_gate'), (gate) => {
       const id = `comment-${gate.replace(/[^\w-]/g, '_')}`;
       return h(
         'div',
@@ -692,7 +768,7 @@ function decisionsPanel(ctx: Ctx, d: DeploymentDetail, waiting: DecisionProgress
     { class: 'panel decisions', 'aria-labelledby': 'decisions-title' },
     h('h2', { id: 'decisions-title' }, t('decision.waiting_title')),
     h('p', { class: 'muted small' }, t('decision.note')),
-    waiting.map((x) => {
+    manyOrAll(ctx, 'decisions-list', waiting, (x) => `${x.target} ${x.app}`, t('list.find_host'), (x) => {
       const id = `decision-${`${x.app}-${x.target}`.replace(/[^\w-]/g, '_')}`;
       const button = (action: FailureAction, cls: string, label: string): HTMLElement =>
         decideButton(ctx, 'decisions', id, cls, label, (comment) => ctx.api.decideTarget(d.id, x.app, x.target, action, comment), { 'data-action': action });
@@ -716,4 +792,10 @@ function decisionsPanel(ctx: Ctx, d: DeploymentDetail, waiting: DecisionProgress
       );
     }),
   );
+}
+
+/** Waiting gates or hosts, side by side in their panel; a window at a time when there are many. */
+function manyOrAll<I>(ctx: Ctx, id: string, items: I[], name: (x: I) => string, filterLabel: string, render: (x: I) => HTMLElement): HTMLElement[] | HTMLElement {
+  if (items.length <= PAGE) return items.map(render);
+  return windowedList(ctx.t, { id, items, name, render, tag: 'div', listClass: 'stack', filterLabel });
 }

@@ -5,7 +5,7 @@ export class FakeText {
   constructor(readonly data: string) {}
 }
 
-type Listener = (ev: { type: string; target: FakeElement; currentTarget: FakeElement }) => void;
+type Listener = (ev: { type: string; target: FakeElement; currentTarget: FakeElement; preventDefault: () => void }) => void;
 
 export class FakeElement {
   className = '';
@@ -36,7 +36,11 @@ export class FakeElement {
     this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
   }
   dispatch(type: string): void {
-    for (const l of this.listeners.get(type) ?? []) l({ type, target: this, currentTarget: this });
+    for (const l of this.listeners.get(type) ?? []) l({ type, target: this, currentTarget: this, preventDefault: () => {} });
+  }
+  /** How many nodes, elements and texts, are below this one: what a page costs the browser. */
+  get size(): number {
+    return this.childNodes.reduce((n, c) => n + 1 + (c instanceof FakeElement ? c.size : 0), 0);
   }
   get textContent(): string {
     return this.childNodes.map((c) => (c instanceof FakeText ? c.data : c.textContent)).join('');

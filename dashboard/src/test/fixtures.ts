@@ -1,4 +1,4 @@
-import type { AppPlan, Plan } from '../api.gen';
+import type { AppPlan, DeploymentDetail, Plan } from '../api.gen';
 
 export function app(name: string, targets: string[], extra: Partial<AppPlan> = {}): AppPlan {
   return {
@@ -68,4 +68,51 @@ export function applyLocally(plan: Plan, adjustments: { op: string; [k: string]:
     }
   }
   return stages.map((s) => [...s].sort());
+}
+
+/** `app0000`, `app0001`…: names that sort in plan order. */
+export function appName(i: number): string {
+  return `app${String(i).padStart(4, '0')}`;
+}
+
+/** `apps` apps of `hosts` hosts each, dealt in order over `stages` stages; each app's first
+ * batch is one host behind a gate, its second the rest. */
+export function largePlan(apps: number, hosts: number, stages: number): Plan {
+  const per = Math.ceil(apps / stages);
+  return {
+    environment: 'prod',
+    version: 'v2.0.0',
+    stages: Array.from({ length: stages }, (_, s) => ({
+      parallelism: 10,
+      apps: Array.from({ length: Math.min(per, apps - s * per) }, (_, i) => {
+        const name = appName(s * per + i);
+        const targets = Array.from({ length: hosts }, (_, j) => `${name}-h${j}`);
+        return app(name, targets, {
+          pause: 'manual',
+          batches: [
+            { index: 0, targets: targets.slice(0, 1), pause: { type: 'gate', gate: `${name}.0` } },
+            { index: 1, targets: targets.slice(1), pause: { type: 'none' } },
+          ],
+        });
+      }),
+    })),
+  };
+}
+
+/** A deployment of `plan` with no progress yet. */
+export function detailOf(id: string, plan: Plan, status: DeploymentDetail['status']): DeploymentDetail {
+  return {
+    id,
+    repository: 'demo',
+    version: plan.version,
+    environment: plan.environment,
+    status,
+    created_at: '2026-01-01T00:00:00Z',
+    started_at: status === 'planned' ? null : '2026-01-01T00:00:01Z',
+    ended_at: null,
+    failed_target: null,
+    error: null,
+    plan,
+    progress: { apps: [], batches: [], targets: [], gates: [], decisions: [] },
+  };
 }
