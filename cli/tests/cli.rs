@@ -134,6 +134,67 @@ fn plan_json_respects_dependencies_and_covers_every_target_once() {
     }
 }
 
+/// A plan of 20,000 hosts (megabytes of JSON) is written out as it is encoded, in full, and a
+/// reader that stops early (`| head`) ends it quietly instead of a panic about a broken pipe.
+#[test]
+fn a_large_plan_is_streamed_and_a_reader_may_stop_early() {
+    let dir = std::env::temp_dir().join(format!("boreas-cli-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::fs::read_to_string(root().join("examples/boreas.yaml")).unwrap();
+    let config = boreas_core::config::parse(&source).unwrap();
+    let env = config.environments.last().unwrap().name.clone();
+    let pm_app = &config
+        .apps
+        .iter()
+        .find(|a| a.kind == boreas_core::config::AppKind::Pm)
+        .unwrap()
+        .name;
+    let hosts: Vec<String> = (0..20_000).map(|i| format!("host-{i:05}")).collect();
+    let targets_file = dir.join("targets.json");
+    std::fs::write(
+        &targets_file,
+        serde_json::json!({ pm_app: hosts }).to_string(),
+    )
+    .unwrap();
+    let args = [
+        "plan",
+        "--config",
+        "examples/boreas.yaml",
+        "--env",
+        &env,
+        "--targets",
+        targets_file.to_str().unwrap(),
+        "--json",
+    ];
+
+    let out = boreas(&args);
+    assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned = plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["apps"].as_array().unwrap())
+        .find(|a| a["app"] == *pm_app)
+        .unwrap();
+    assert_eq!(planned["targets"].as_array().unwrap().len(), 20_000);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boreas"))
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0_u8; 4096];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn plan_uses_targets_file_and_changed_paths() {
     let dir = std::env::temp_dir().join(format!("boreas-cli-{}", std::process::id()));

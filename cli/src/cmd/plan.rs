@@ -1,6 +1,7 @@
 //! `boreas plan`: plan a deployment of a `boreas.yaml` to one environment, offline.
 
 use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,23 +81,30 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         targets: &targets,
         current_versions: &current,
     };
-    match planner::plan(&input) {
-        Ok(plan) if args.json => match serde_json::to_string_pretty(&plan) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("cannot encode the plan as JSON: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Ok(plan) => {
-            print!("{plan}");
-            ExitCode::SUCCESS
-        }
+    let plan = match planner::plan(&input) {
+        Ok(plan) => plan,
         Err(e) => {
             eprintln!("{file}: cannot plan: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Written as it is encoded, not built in memory first: a plan of thousands of hosts is
+    // megabytes of text.
+    let mut out = BufWriter::new(io::stdout().lock());
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &plan)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        write!(out, "{plan}")
+    }
+    .and_then(|()| out.flush());
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader stopped reading (`| head`, a pager closed): what it read is all it wanted.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write the plan: {e}");
             ExitCode::from(1)
         }
     }
