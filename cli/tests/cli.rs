@@ -13,7 +13,7 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn boreas(args: &[&str]) -> Output {
+fn boreas(args: &[impl AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boreas"))
         .args(args)
         .current_dir(root())
@@ -134,26 +134,32 @@ fn plan_json_respects_dependencies_and_covers_every_target_once() {
     }
 }
 
-/// A plan of 20,000 hosts (megabytes of JSON) is written out as it is encoded, in full, and a
-/// reader that stops early (`| head`) ends it quietly instead of a panic about a broken pipe.
-#[test]
-fn a_large_plan_is_streamed_and_a_reader_may_stop_early() {
-    let dir = std::env::temp_dir().join(format!("boreas-cli-large-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// `boreas plan --json` of the example config's last environment, with a targets file in `dir`
+/// giving its first PM app `hosts`.
+struct PlanWithHosts {
+    config: boreas_core::config::Config,
+    env: String,
+    pm_app: String,
+    args: Vec<String>,
+    targets_file: PathBuf,
+}
+
+fn plan_with_hosts(dir: &Path, hosts: &[String]) -> PlanWithHosts {
+    std::fs::create_dir_all(dir).unwrap();
     let source = std::fs::read_to_string(root().join("examples/boreas.yaml")).unwrap();
     let config = boreas_core::config::parse(&source).unwrap();
     let env = config.environments.last().unwrap().name.clone();
-    let pm_app = &config
+    let pm_app = config
         .apps
         .iter()
         .find(|a| a.kind == boreas_core::config::AppKind::Pm)
         .unwrap()
-        .name;
-    let hosts: Vec<String> = (0..20_000).map(|i| format!("host-{i:05}")).collect();
+        .name
+        .clone();
     let targets_file = dir.join("targets.json");
     std::fs::write(
         &targets_file,
-        serde_json::json!({ pm_app: hosts }).to_string(),
+        serde_json::json!({ &pm_app: hosts }).to_string(),
     )
     .unwrap();
     let args = [
@@ -165,7 +171,25 @@ fn a_large_plan_is_streamed_and_a_reader_may_stop_early() {
         "--targets",
         targets_file.to_str().unwrap(),
         "--json",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    PlanWithHosts {
+        config,
+        env,
+        pm_app,
+        args,
+        targets_file,
+    }
+}
+
+/// A plan of 20,000 hosts (megabytes of JSON) is written out as it is encoded, in full, and a
+/// reader that stops early (`| head`) ends it quietly instead of a panic about a broken pipe.
+#[test]
+fn a_large_plan_is_streamed_and_a_reader_may_stop_early() {
+    let dir = std::env::temp_dir().join(format!("boreas-cli-large-{}", std::process::id()));
+    let hosts: Vec<String> = (0..20_000).map(|i| format!("host-{i:05}")).collect();
+    let PlanWithHosts { pm_app, args, .. } = plan_with_hosts(&dir, &hosts);
 
     let out = boreas(&args);
     assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
@@ -175,12 +199,12 @@ fn a_large_plan_is_streamed_and_a_reader_may_stop_early() {
         .unwrap()
         .iter()
         .flat_map(|s| s["apps"].as_array().unwrap())
-        .find(|a| a["app"] == *pm_app)
+        .find(|a| a["app"] == pm_app.as_str())
         .unwrap();
     assert_eq!(planned["targets"].as_array().unwrap().len(), 20_000);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_boreas"))
-        .args(args)
+        .args(&args)
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -198,35 +222,16 @@ fn a_large_plan_is_streamed_and_a_reader_may_stop_early() {
 #[test]
 fn plan_uses_targets_file_and_changed_paths() {
     let dir = std::env::temp_dir().join(format!("boreas-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = std::fs::read_to_string(root().join("examples/boreas.yaml")).unwrap();
-    let config = boreas_core::config::parse(&source).unwrap();
-    let env = config.environments.last().unwrap().name.clone();
-    let pm_app = config
-        .apps
-        .iter()
-        .find(|a| a.kind == boreas_core::config::AppKind::Pm)
-        .unwrap()
-        .name
-        .clone();
     let hosts: Vec<String> = (1..=7).map(|i| format!("host-{i}")).collect();
-    let targets_file = dir.join("targets.json");
-    std::fs::write(
-        &targets_file,
-        serde_json::json!({ &pm_app: hosts }).to_string(),
-    )
-    .unwrap();
+    let PlanWithHosts {
+        config,
+        env,
+        pm_app,
+        args,
+        targets_file,
+    } = plan_with_hosts(&dir, &hosts);
 
-    let out = boreas(&[
-        "plan",
-        "--config",
-        "examples/boreas.yaml",
-        "--env",
-        &env,
-        "--targets",
-        targets_file.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = boreas(&args);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut expected = boreas_core::planner::config_targets(&config, &env).targets;
