@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use boreas_e2e::{Platform, progress, push_tag_payload, wait_for};
+use boreas_e2e::{Platform, epoch, progress, push_tag_payload, wait_for};
 use boreas_test_support::git::git;
 use serde_json::{Value, json};
 
@@ -51,32 +51,6 @@ impl Drop for Fleet {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Seconds since the epoch of an RFC 3339 UTC timestamp (`…Z` or `…+00:00`).
-fn epoch(ts: &str) -> f64 {
-    let num = |s: &str| {
-        s.parse::<i64>()
-            .unwrap_or_else(|_| panic!("timestamp {ts:?}"))
-    };
-    let (date, time) = ts
-        .split_once('T')
-        .unwrap_or_else(|| panic!("timestamp {ts:?}"));
-    let mut d = date.split('-').map(num);
-    let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
-    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
-    let mut t = time.split(':');
-    let (h, min) = (num(t.next().unwrap()), num(t.next().unwrap()));
-    let sec: f64 = t.next().unwrap().parse().unwrap();
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days * 86_400 + h * 3600 + min * 60) as f64 + sec
 }
 
 fn main() {

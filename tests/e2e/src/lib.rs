@@ -6,8 +6,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use boreas_aws::store::parse_rfc3339;
 use boreas_core::webhook::Provider;
 use boreas_test_support::git::git;
 use boreas_test_support::webhook::{signed_headers, tag_push};
@@ -17,6 +18,15 @@ use serde_json::{Value, json};
 
 /// How long `boreas dev` may take to be ready (the first run installs the emulator).
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Seconds since the epoch of an RFC 3339 timestamp, as the records and the agents' logs write
+/// them (the benchmarks subtract them).
+pub fn epoch(ts: &str) -> f64 {
+    parse_rfc3339(ts)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_else(|| panic!("timestamp {ts:?}"))
+        .as_secs_f64()
+}
 
 /// The directory holding the `boreas` and `boreas-agent` binaries of this build profile, built
 /// first if cargo is at hand (a `cargo test -p boreas-e2e` alone does not build other packages' binaries).
