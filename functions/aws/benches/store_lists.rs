@@ -11,17 +11,16 @@
 //! `BOREAS_BENCH_VERSIONS`, default 10,000 each, set the table's size; `cargo bench` runs the same
 //! in the release profile, which changes nothing measurable). Prints a Markdown section.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_aws::emulator::{Emulator, unique_prefix};
 use boreas_aws::names::Names;
 use boreas_aws::provision::{GSI1, GSI2, GSI3, provision};
 use boreas_aws::store::{DeploymentFilter, DynamoStore, PageRequest, Store, Transition};
 use boreas_core::deployment::DeploymentStatus;
+use boreas_test_support::lists::{ListCost, list_page};
 use boreas_test_support::records::{self, at};
 use futures::StreamExt;
 
@@ -43,62 +42,14 @@ fn count(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// What one list cost: items returned, requests, items read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Cost {
-    items: usize,
-    requests: usize,
-    read: usize,
-}
-
-/// One page of a list as a Query of `index` partition `partition`, newest first, with
-/// `attribute = value` as a FilterExpression when given, `Limit` the items still missing, until
-/// the page is full or the partition ends: the way the store reads every list (before `gsi2` and
-/// `gsi3`, the filtered lists read `gsi1` with a filter).
-async fn list(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    index: &str,
-    partition: &str,
-    filter: Option<(&str, &str)>,
-) -> Cost {
-    let mut cost = Cost::default();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let mut query = client
-            .query()
-            .table_name(table)
-            .index_name(index)
-            .key_condition_expression(format!("{index}pk = :p"))
-            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(PAGE as usize - cost.items).unwrap())
-            .set_exclusive_start_key(start);
-        if let Some((attribute, value)) = filter {
-            query = query
-                .filter_expression("#a = :v")
-                .expression_attribute_names("#a", attribute)
-                .expression_attribute_values(":v", AttributeValue::S(value.to_owned()));
-        }
-        let out = query.send().await.expect("query");
-        cost.requests += 1;
-        cost.items += out.items().len();
-        cost.read += usize::try_from(out.scanned_count).unwrap_or_default();
-        match out.last_evaluated_key {
-            Some(key) if cost.items < PAGE as usize && !key.is_empty() => start = Some(key),
-            _ => return cost,
-        }
-    }
-}
-
 /// Median wall time of `CALLS` runs of `call`, and its cost (the same every run).
-async fn measure<F, Fut>(mut call: F) -> (Duration, Cost)
+async fn measure<F, Fut>(mut call: F) -> (Duration, ListCost)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Cost>,
+    Fut: std::future::Future<Output = ListCost>,
 {
     let mut times = Vec::new();
-    let mut cost = Cost::default();
+    let mut cost = ListCost::default();
     for _ in 0..CALLS {
         let started = Instant::now();
         cost = call().await;
@@ -241,9 +192,19 @@ async fn main() {
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     for (name, (index, key, filter), (partition, old_filter)) in cases {
-        let (new_time, new) = measure(|| list(&client, &table, index, key, filter)).await;
-        let (old_time, old) =
-            measure(|| list(&client, &table, GSI1, partition, Some(old_filter))).await;
+        let (new_time, new) =
+            measure(|| list_page(&client, &table, index, key, filter, PAGE as usize)).await;
+        let (old_time, old) = measure(|| {
+            list_page(
+                &client,
+                &table,
+                GSI1,
+                partition,
+                Some(old_filter),
+                PAGE as usize,
+            )
+        })
+        .await;
         assert_eq!(new.items, old.items, "{name}: both ways find the same page");
         println!(
             "| {name} | {} | {} / {} / {} | {} / {} / {} | {:.0}× | {:.1}× |",

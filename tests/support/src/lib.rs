@@ -5,7 +5,8 @@
 //! - [`emulator`]: prefixes provisioned on the local AWS emulator as `boreas provision` does;
 //! - [`sfn`]: the deployment state machine on the emulator with scripted workers;
 //! - [`records`]: store records (repositories, versions, deployments, agents) and the example
-//!   configuration's plans.
+//!   configuration's plans;
+//! - [`lists`]: a page of a list read as the store reads it, with what it cost.
 //!
 //! A dev-dependency only (test crates under `tests/` may hold it as a dependency of their own
 //! harness library): no product crate links it.
@@ -13,6 +14,7 @@
 pub mod emulator;
 pub mod git;
 pub mod http;
+pub mod lists;
 pub mod records;
 pub mod sfn;
 pub mod webhook;
