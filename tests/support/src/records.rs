@@ -10,6 +10,7 @@ use boreas_aws::store::{Agent, NewDeployment, VersionRecord, rfc3339};
 use boreas_core::config::{AppKind, BatchSize, Pause};
 use boreas_core::plan::{AppPlan, BatchPlan, PausePlan, Plan, Stage};
 use boreas_core::planner::{PlanInput, config_targets, plan};
+use boreas_core::rollout::split_targets;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Version, VersionState};
 
@@ -46,22 +47,24 @@ pub fn example_plan(environment: &str, version: &str) -> Plan {
 }
 
 /// A plan of `apps` PM apps of `hosts` hosts each in one stage, named as real fleets name hosts
-/// (`web-0007-03.prod.eu-west-1.example.com`), each rolled out in batches of 1, 25 % and 100 %.
+/// (`web-0007-03.prod.eu-west-1.example.com`), each rolled out in batches of 1, 25 % and 100 %
+/// split as the planner splits them.
 pub fn fleet_plan(environment: &str, apps: usize, hosts: usize) -> Plan {
     let apps = (0..apps)
         .map(|a| {
             let targets: Vec<String> = (0..hosts)
                 .map(|h| format!("web-{a:04}-{h:02}.{environment}.eu-west-1.example.com"))
                 .collect();
-            let quarter = hosts.div_ceil(4).max(1).min(hosts);
-            let cuts = [0, 1.min(hosts), quarter, hosts];
-            let batches = cuts
-                .windows(2)
-                .filter(|w| w[0] < w[1])
-                .enumerate()
-                .map(|(i, w)| BatchPlan {
-                    index: u32::try_from(i).expect("three batches"),
-                    targets: targets[w[0]..w[1]].to_vec(),
+            let batch_sizes = vec![
+                BatchSize::Count(1),
+                BatchSize::Percent(25),
+                BatchSize::Percent(100),
+            ];
+            let batches = (0u32..)
+                .zip(split_targets(&batch_sizes, &targets))
+                .map(|(index, batch)| BatchPlan {
+                    index,
+                    targets: batch.to_vec(),
                     weight: None,
                     pause: PausePlan::None,
                 })
@@ -72,11 +75,7 @@ pub fn fleet_plan(environment: &str, apps: usize, hosts: usize) -> Plan {
                 depends_on: Vec::new(),
                 current_version: Some("v1".into()),
                 targets,
-                batch_sizes: vec![
-                    BatchSize::Count(1),
-                    BatchSize::Percent(25),
-                    BatchSize::Percent(100),
-                ],
+                batch_sizes,
                 pause: Pause::None,
                 parallelism: 5,
                 heartbeat_seconds: 60,
