@@ -4,7 +4,7 @@ import type { Ctx } from './ctx';
 import { translate } from './i18n';
 import { deploymentPage } from './pages/deployment';
 import { fake, fakeDocument, type FakeElement } from './test/dom';
-import { samplePlan } from './test/fixtures';
+import { detailOf, samplePlan } from './test/fixtures';
 import type { DecisionProgress, DeploymentDetail, Role } from './api.gen';
 
 beforeAll(() => {
@@ -17,17 +17,7 @@ afterAll(() => {
 /** db's d2 failed its second attempt under `rollout.on_failure: pause`; c2 was retried before. */
 function detail(id: string, decisions: DecisionProgress[]): DeploymentDetail {
   return {
-    id,
-    repository: 'demo',
-    version: 'v1.0.1',
-    environment: 'prod',
-    status: 'running',
-    created_at: '2026-01-01T00:00:00Z',
-    started_at: '2026-01-01T00:00:01Z',
-    ended_at: null,
-    failed_target: null,
-    error: null,
-    plan: samplePlan(),
+    ...detailOf(id, samplePlan(), 'running'),
     progress: {
       apps: [{ app: 'db', status: 'running', started_at: '2026-01-01T00:00:01Z', ended_at: null }],
       batches: [{ app: 'db', index: 1, status: 'running', started_at: null, ended_at: null }],

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { coverageTone, formatCoverage, formatElapsed, shortCommit } from './format';
 import { isLive, progressView, stageStatus } from './progress';
 import { needsAttention, tone, versionState } from './status';
-import { samplePlan } from './test/fixtures';
+import { detailOf, samplePlan } from './test/fixtures';
 import type { DeploymentDetail, Version } from './api.gen';
 
 describe('status colouring', () => {
@@ -72,17 +72,7 @@ describe('coverage formatting', () => {
 describe('live progress', () => {
   function detail(): DeploymentDetail {
     return {
-      id: 'd1',
-      repository: 'demo',
-      version: 'v1.0.1',
-      environment: 'prod',
-      status: 'running',
-      created_at: '2026-01-01T00:00:00Z',
-      started_at: '2026-01-01T00:00:01Z',
-      ended_at: null,
-      failed_target: null,
-      error: null,
-      plan: samplePlan(),
+      ...detailOf('d1', samplePlan(), 'running'),
       progress: {
         apps: [
           { app: 'cache', status: 'succeeded', started_at: '2026-01-01T00:00:01Z', ended_at: '2026-01-01T00:00:05Z' },
