@@ -229,6 +229,29 @@ async fn previous_reads(store: &dyn Store) -> usize {
     }
 }
 
+/// The times and costs of the calls measured for one row.
+#[derive(Default)]
+struct Samples {
+    times: Vec<Duration>,
+    costs: Vec<Cost>,
+}
+
+impl Samples {
+    /// Awaits `work`, recording its time and what it read through the proxy.
+    async fn measure<T>(&mut self, reads: &DynamoReads, work: impl Future<Output = T>) -> T {
+        take(reads);
+        let started = Instant::now();
+        let out = work.await;
+        self.times.push(started.elapsed());
+        self.costs.push(take(reads));
+        out
+    }
+
+    fn figures(self) -> Figures {
+        figures(self.times, &self.costs)
+    }
+}
+
 async fn call(api: &Api, req: ApiRequest) -> Value {
     let path = req.path.clone();
     let res = handle(api, req).await;
@@ -474,40 +497,29 @@ async fn main() {
         ("`GET /api/apps`", "/api/apps"),
         ("`GET /api/apps/api`", "/api/apps/api"),
     ] {
-        let (mut times, mut costs) = (Vec::new(), Vec::new());
+        let mut samples = Samples::default();
         for _ in 0..calls {
-            take(&reads);
-            let started = Instant::now();
-            call(&api, get(path)).await;
-            times.push(started.elapsed());
-            costs.push(take(&reads));
+            samples.measure(&reads, call(&api, get(path))).await;
         }
-        rows.push((route, figures(times, &costs), None));
+        rows.push((route, samples.figures(), None));
     }
     // Each revert withdraws a newly released version: a good version, then a bad one deployed
     // over it, so every call finds the bad one running and rolls back to the good one.
-    let (mut times, mut costs) = (Vec::new(), Vec::new());
+    let mut samples = Samples::default();
     for k in 0..calls {
         let (good, bad) = (versions + 2 * k, versions + 2 * k + 1);
         add_version(store.as_ref(), good).await;
         add_version(store.as_ref(), bad).await;
         add_release(store.as_ref(), &format!("dep-bad-{k}"), bad, bad).await;
         report(store.as_ref(), bad, bad).await;
-        take(&reads);
-        let started = Instant::now();
-        call(
-            &api,
-            ApiRequest::new(Method::POST, format!("/api/versions/shop/v{bad}/revert"))
-                .bearer(SECRET)
-                .json(&json!({"reason": "benchmark"})),
-        )
-        .await;
-        times.push(started.elapsed());
-        costs.push(take(&reads));
+        let revert = ApiRequest::new(Method::POST, format!("/api/versions/shop/v{bad}/revert"))
+            .bearer(SECRET)
+            .json(&json!({"reason": "benchmark"}));
+        samples.measure(&reads, call(&api, revert)).await;
     }
     rows.push((
         "`POST /api/versions/shop/{v}/revert`",
-        figures(times, &costs),
+        samples.figures(),
         None,
     ));
 
@@ -516,16 +528,12 @@ async fn main() {
     let list = get("/api/deployments")
         .param("status", "running")
         .param("limit", &PAGE.to_string());
-    let (mut times, mut costs) = (Vec::new(), Vec::new());
+    let mut samples = Samples::default();
     for _ in 0..calls {
-        take(&reads);
-        let started = Instant::now();
-        let found = call(&api, list.clone()).await;
-        times.push(started.elapsed());
-        costs.push(take(&reads));
+        let found = samples.measure(&reads, call(&api, list.clone())).await;
         assert_eq!(found["items"].as_array().map(Vec::len), Some(RUNNING));
     }
-    let now = figures(times, &costs);
+    let now = samples.figures();
     let unproxied = aws_sdk_dynamodb::Client::new(&config);
     let (mut times, mut costs) = (Vec::new(), Vec::new());
     for _ in 0..baseline_calls {
@@ -552,15 +560,13 @@ async fn main() {
         Some(figures(times, &costs)),
     ));
 
-    let (mut times, mut costs) = (Vec::new(), Vec::new());
+    let mut samples = Samples::default();
     for _ in 0..baseline_calls {
-        take(&reads);
-        let started = Instant::now();
-        previous_reads(proxied.as_ref()).await;
-        times.push(started.elapsed());
-        costs.push(take(&reads));
+        samples
+            .measure(&reads, previous_reads(proxied.as_ref()))
+            .await;
     }
-    let before = figures(times, &costs);
+    let before = samples.figures();
 
     println!("## App views and revert\n");
     println!(
