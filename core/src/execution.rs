@@ -2,10 +2,12 @@
 //!
 //! [`ExecutionInput`] is the whole of it; the execution receives it by reference
 //! ([`ExecutionInput::slices`]): its own input names the stages, each stage's apps are one S3
-//! object that the stage's Distributed Map reads (one child execution per app), and each PM
-//! batch's hosts are one object that the batch's Distributed Map reads (one child execution per
-//! host). So no state's data (at most 256 KiB in Step Functions) grows with the number of apps
-//! or hosts, and no execution's history grows with the number of apps.
+//! object that the stage's Distributed Map reads (one child execution per app), and each large
+//! PM batch's hosts are one object that the batch's Distributed Map reads (one child execution
+//! per host). So no state's data (at most 256 KiB in Step Functions) grows with the number of
+//! apps or hosts, and no execution's history grows with the number of apps. A batch of a few
+//! hosts lists them itself and runs in an inline Map ([`INLINE_BATCH_HOSTS`]): a Map Run and a
+//! child execution per host would cost it more time than its hosts' work.
 //!
 //! The definition builds every command with JSONPath, so an app carries its command fields
 //! once (`workload`, `rollback`) and a target only its name.
@@ -23,6 +25,14 @@ pub const PAYLOAD_LIMIT: usize = 256 * 1024;
 
 /// Step Functions' quota on the events of one execution's history.
 pub const HISTORY_LIMIT: usize = 25_000;
+
+/// A PM batch of at most this many hosts runs in an inline Map, in its app's execution; a larger
+/// one in a Distributed Map. 40 is as many iterations as an inline Map runs at once.
+pub const INLINE_BATCH_HOSTS: usize = 40;
+
+/// At most this many of an app's hosts run inline, so that their events (about 22 each) leave
+/// most of the app's history to its batches; the app's later small batches go distributed.
+pub const INLINE_APP_HOSTS: usize = 200;
 
 /// Why no execution input could be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,7 +229,10 @@ struct BatchSlice<'a> {
     key: &'a str,
     /// Clusters (k8s), read by the inline cluster Map; empty for PM.
     targets: &'a [String],
-    /// The object listing the hosts (PM), read by the host Distributed Map.
+    /// The hosts of a small PM batch, read by the inline host Map (the definition's choice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hosts: Option<&'a [String]>,
+    /// The object listing the hosts of a large PM batch, read by the host Distributed Map.
     #[serde(skip_serializing_if = "Option::is_none")]
     hosts_key: Option<String>,
     weight: Option<u8>,
@@ -282,12 +295,23 @@ impl ExecutionInput {
     }
 }
 
-/// `app`'s slice; the host lists of its PM batches go to `objects`, under `prefix`.
+/// `app`'s slice; the host lists of its distributed PM batches go to `objects`, under `prefix`.
 fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>) -> AppSlice<'a> {
+    let inline = inline_batches(app);
     let batches = app
         .batches
         .iter()
-        .map(|b| match app.kind {
+        .zip(inline)
+        .map(|(b, inline)| match app.kind {
+            AppKind::Pm if inline => BatchSlice {
+                index: b.index,
+                key: &b.key,
+                targets: &[],
+                hosts: Some(&b.targets),
+                hosts_key: None,
+                weight: b.weight,
+                pause: &b.pause,
+            },
             AppKind::Pm => {
                 let key = format!("{prefix}/{}/batch-{}.json", app.app, b.key);
                 objects.push(PlanObject {
@@ -298,6 +322,7 @@ fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>)
                     index: b.index,
                     key: &b.key,
                     targets: &[],
+                    hosts: None,
                     hosts_key: Some(key),
                     weight: b.weight,
                     pause: &b.pause,
@@ -307,6 +332,7 @@ fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>)
                 index: b.index,
                 key: &b.key,
                 targets: &b.targets,
+                hosts: None,
                 hosts_key: None,
                 weight: b.weight,
                 pause: &b.pause,
@@ -525,37 +551,85 @@ pub fn history_events(input: &ExecutionInput) -> HistoryEvents {
 /// The events the child execution of `app` writes to its history, counted along the `Apps`
 /// Map's item processor.
 pub fn app_history_events(app: &AppInput) -> HistoryEvents {
+    count_app_events(app, &inline_batches(app))
+}
+
+/// Which of `app`'s batches run their hosts in an inline Map: PM batches of at most
+/// [`INLINE_BATCH_HOSTS`] hosts, in order, until [`INLINE_APP_HOSTS`] hosts run inline; none
+/// when that would take the app's history over the quota (an app of hundreds of batches).
+fn inline_batches(app: &AppInput) -> Vec<bool> {
+    let none = vec![false; app.batches.len()];
+    if app.kind != AppKind::Pm {
+        return none;
+    }
+    let mut left = INLINE_APP_HOSTS;
+    let chosen: Vec<bool> = app
+        .batches
+        .iter()
+        .map(|b| {
+            let hosts = b.targets.len();
+            let inline = hosts <= INLINE_BATCH_HOSTS && hosts <= left;
+            if inline {
+                left -= hosts;
+            }
+            inline
+        })
+        .collect();
+    if count_app_events(app, &chosen).longest > HISTORY_LIMIT {
+        none
+    } else {
+        chosen
+    }
+}
+
+fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
     use events::{DISTRIBUTED_MAP, EXECUTION, FLOW, INLINE_MAP, ITERATION, TASK, TOKEN_TASK};
     // The execution, CheckFirst, AppStarted, and at the end AppSucceeded and Succeeded; a
-    // rollback ends in BatchFailed, AppFailed, RollingBack, RollbackKind, AppRolledBack and
-    // RolledBack instead.
+    // rollback ends in BatchFailed, AppFailed, RollingBack, AppRolledBack and RolledBack instead.
     let mut succeeded = EXECUTION + TASK + TASK + TASK + FLOW;
-    let mut rollbacks = 4 * TASK + 2 * FLOW - (TASK + FLOW);
-    for (i, batch) in app.batches.iter().enumerate() {
+    let mut rollbacks = 4 * TASK + FLOW - (TASK + FLOW);
+    // An inline host that fails instead of being recorded: its failure mode, the target's,
+    // batch's and deployment's records and the Fail state (entered only).
+    let mut failing = 0;
+    for (i, (batch, inline)) in app.batches.iter().zip(inline).enumerate() {
+        let hosts = batch.targets.len();
         // Each target's command (waiting for its token) and result record, in an inline Map's
-        // iteration for clusters; hosts run in a Distributed Map.
-        let targets = match app.kind {
-            AppKind::Pm => DISTRIBUTED_MAP,
-            AppKind::K8s => INLINE_MAP + batch.targets.len() * (ITERATION + TOKEN_TASK + TASK),
+        // iteration for clusters and small host batches (a host's is preceded by the liveness
+        // time, the agent read and the reachability choice, its rollback by the target read and
+        // a choice); large host batches run in a Distributed Map.
+        let (targets, undo) = match app.kind {
+            AppKind::Pm if *inline => {
+                failing = failing.max(hosts * (FLOW + 3 * TASK + 1 - TASK));
+                (
+                    INLINE_MAP + hosts * (ITERATION + FLOW + TASK + FLOW + TOKEN_TASK + TASK),
+                    INLINE_MAP + hosts * (ITERATION + TASK + FLOW + TOKEN_TASK + TASK),
+                )
+            }
+            AppKind::Pm => (DISTRIBUTED_MAP, DISTRIBUTED_MAP),
+            AppKind::K8s => {
+                let clusters = INLINE_MAP + hosts * (ITERATION + TOKEN_TASK + TASK);
+                (clusters, clusters)
+            }
         };
-        // BatchStarted, Kind, the targets, BatchSucceeded, Pause, the pause, More, then
-        // NextBatch and CheckNext unless it is the last.
-        succeeded += TASK + FLOW + targets + TASK + FLOW + FLOW;
+        // BatchStarted, Kind, the targets, BatchSucceeded and Pause (which goes on to the next
+        // batch when there is no pause), then NextBatch and CheckNext unless it is the last.
+        succeeded += TASK + FLOW + targets + TASK + FLOW;
         succeeded += match batch.pause {
             PausePlan::None => 0,
-            PausePlan::Wait { .. } => FLOW,
-            // CheckBeforeGate and the Gate.
-            PausePlan::Gate { .. } => TASK + TOKEN_TASK,
+            // The Wait, then More.
+            PausePlan::Wait { .. } => FLOW + FLOW,
+            // CheckBeforeGate, the Gate, then More.
+            PausePlan::Gate { .. } => TASK + TOKEN_TASK + FLOW,
         };
         if i + 1 < app.batches.len() {
             succeeded += FLOW + TASK;
         }
-        // Undone by the same targets, then RollbackMore and RollbackPrevious.
-        rollbacks += targets + FLOW + FLOW;
+        // RollbackKind, the same targets undone, then RollbackMore and RollbackPrevious.
+        rollbacks += FLOW + undo + FLOW + FLOW;
     }
     HistoryEvents {
         succeeded,
-        longest: succeeded + rollbacks,
+        longest: succeeded + rollbacks + failing,
     }
 }
 
@@ -731,64 +805,105 @@ mod tests {
     #[test]
     fn history_events_are_counted_along_the_definition() {
         use events::{DISTRIBUTED_MAP, INLINE_MAP};
-        // Histories the emulator recorded when apps ran as inline iterations of the parent
-        // (BENCHMARKS.md, "State machine"): the same states, now split between the parent and
-        // one child execution per app, whose start and end replace the iteration's.
-        for ((stages, apps, batches), measured) in
-            [((3, 10, 4), 1345), ((3, 10, 2), 765), ((3, 5, 4), 705)]
-        {
-            let input = shaped(stages, apps, batches, &PausePlan::None);
-            let children: usize = input
-                .stages
-                .iter()
-                .flat_map(|s| &s.apps)
-                .map(|a| app_history_events(a).succeeded)
-                .sum();
-            let parent = history_events(&input).succeeded;
-            assert_eq!(
-                parent + children + stages * INLINE_MAP,
-                measured + stages * DISTRIBUTED_MAP,
-                "{stages}×{apps}×{batches}"
-            );
-            // The parent grows with stages only.
-            assert_eq!(parent, 32 + 13 * stages);
+        // The parent grows with stages only: a thousand apps cost it nothing more.
+        for stages in 1..4 {
+            let parent = history_events(&shaped(stages, 10, 4, &PausePlan::None));
+            assert_eq!(parent.succeeded, 32 + 13 * stages);
+            assert_eq!(parent.longest - parent.succeeded, 1);
         }
-        // Every batch rolled back: 17 per app and 10 per batch more, and the longer end.
-        let app = |input: &ExecutionInput| app_history_events(&input.stages[0].apps[0]);
-        let plain = app(&shaped(1, 1, 4, &PausePlan::None));
-        assert_eq!(plain.longest - plain.succeeded, 17 + 4 * 10);
-        let gate = PausePlan::Gate {
-            gate: "web.0".into(),
-        };
-        let gated = app(&shaped(1, 1, 4, &gate));
-        assert_eq!(gated.succeeded - plain.succeeded, 3 * 11, "3 gates");
-        let parent = history_events(&shaped(1, 1, 4, &PausePlan::None));
-        assert_eq!(parent.longest - parent.succeeded, 1);
-        // Apps no longer add to one history: a thousand apps cost the parent nothing more.
         assert_eq!(
             history_events(&shaped(1, 1000, 4, &PausePlan::None)),
             history_events(&shaped(1, 1, 4, &PausePlan::None))
         );
-        // The largest app: 499 batches with a gate after each, 640 without.
-        let two = execution_input(
+        let one = execution_input(
             "d",
-            &plan(vec![pm_app("web", 2, 2)]),
+            &plan(vec![pm_app("web", 1, 1)]),
             &config(),
             "c0ffee",
             &BTreeMap::new(),
         )
-        .unwrap();
-        let batches = |n: usize, gated: bool| {
-            let mut web = two.stages[0].apps[0].clone();
-            let (gate, last) = (web.batches[0].clone(), web.batches[1].clone());
-            web.batches = vec![if gated { gate } else { last.clone() }; n - 1];
-            web.batches.push(last);
-            app_history_events(&web).longest
+        .unwrap()
+        .stages[0]
+            .apps[0]
+            .clone();
+        let with = |batches: &[usize], pause: &PausePlan| {
+            let mut app = one.clone();
+            app.batches = batches
+                .iter()
+                .enumerate()
+                .map(|(i, &hosts)| BatchInput {
+                    index: i as u32,
+                    key: format!("{i:04}"),
+                    targets: (0..hosts).map(|h| format!("h{i}-{h}")).collect(),
+                    weight: None,
+                    pause: if i + 1 < batches.len() {
+                        pause.clone()
+                    } else {
+                        PausePlan::None
+                    },
+                })
+                .collect();
+            app
         };
-        assert_eq!(batches(499, true), 24_968);
-        assert_eq!(batches(500, true), 25_018);
-        assert_eq!(batches(640, false), 24_989);
-        assert!(batches(641, false) > HISTORY_LIMIT);
+        let count = |batches: &[usize]| app_history_events(&with(batches, &PausePlan::None));
+        // One host, inline: the execution, CheckFirst, AppStarted, BatchStarted, Kind, the Map
+        // and its one iteration of 22 events, BatchSucceeded, Pause, AppSucceeded, Succeeded.
+        assert_eq!(
+            count(&[1]).succeeded,
+            2 + 5 + 5 + 5 + 2 + INLINE_MAP + 22 + 5 + 2 + 5 + 2
+        );
+        // Each inline host adds its iteration; a batch of more than 40 hosts is one
+        // Distributed Map whatever its size.
+        assert_eq!(count(&[2]).succeeded - count(&[1]).succeeded, 22);
+        assert_eq!(
+            count(&[41]).succeeded,
+            count(&[1]).succeeded - INLINE_MAP - 22 + DISTRIBUTED_MAP
+        );
+        assert_eq!(count(&[41]), count(&[4000]));
+        // A batch after another: NextBatch and CheckNext, 19 more events and the batch's hosts.
+        assert_eq!(
+            count(&[41, 41]).succeeded - count(&[41]).succeeded,
+            7 + 5 + 2 + DISTRIBUTED_MAP + 5 + 2
+        );
+        // Until 200 hosts have run inline; later small batches run distributed.
+        assert_eq!(
+            inline_batches(&with(&[40; 6], &PausePlan::None)),
+            [true, true, true, true, true, false]
+        );
+        assert_eq!(
+            inline_batches(&with(&[1, 41, 10], &PausePlan::None)),
+            [true, false, true]
+        );
+        // Every batch rolled back: the rollback's ends, then per batch the choice, the undo Map,
+        // RollbackMore and RollbackPrevious; and the failing batch's inline hosts each write
+        // their failure records instead of their result.
+        let plain = count(&[41, 41, 41, 41]);
+        assert_eq!(
+            plain.longest - plain.succeeded,
+            15 + 4 * (6 + DISTRIBUTED_MAP)
+        );
+        let small = count(&[1, 2, 3]);
+        assert_eq!(
+            small.longest - small.succeeded,
+            15 + 3 * 6 + 3 * INLINE_MAP + 6 * 20 + 3 * 13
+        );
+        let gate = PausePlan::Gate {
+            gate: "web.0".into(),
+        };
+        let gated = app_history_events(&with(&[41; 4], &gate));
+        assert_eq!(gated.succeeded - plain.succeeded, 3 * 13, "3 gates");
+        // The largest app: 480 batches with a gate after each, 640 without; so many batches
+        // run distributed, as inline hosts would take them over the quota.
+        let largest =
+            |n: usize, pause: &PausePlan| app_history_events(&with(&vec![1; n], pause)).longest;
+        assert_eq!(largest(480, &gate), 24_974);
+        assert!(largest(481, &gate) > HISTORY_LIMIT);
+        assert_eq!(largest(640, &PausePlan::None), 24_987);
+        assert!(largest(641, &PausePlan::None) > HISTORY_LIMIT);
+        assert_eq!(
+            inline_batches(&with(&[1; 640], &PausePlan::None)),
+            [false; 640]
+        );
     }
 
     #[test]
@@ -798,9 +913,13 @@ mod tests {
         for b in &mut api.batches {
             b.targets = vec!["eu".into(), "us".into()];
         }
+        // A canary host, then 90 hosts: the first batch runs inline, the other distributed.
+        let mut web = pm_app("web", 91, 2);
+        let rest = web.batches[0].targets.split_off(1);
+        web.batches[1].targets.splice(0..0, rest);
         let input = execution_input(
             "dep-1",
-            &plan(vec![pm_app("web", 5, 2), api]),
+            &plan(vec![web, api]),
             &config(),
             "c0ffee",
             &BTreeMap::new(),
@@ -828,30 +947,32 @@ mod tests {
             .collect();
         assert_eq!(
             objects.keys().map(String::as_str).collect::<Vec<_>>(),
-            [
-                "P/stage-0000.json",
-                "P/web/batch-0000.json",
-                "P/web/batch-0001.json"
-            ]
+            ["P/stage-0000.json", "P/web/batch-0001.json"]
         );
         let apps = &objects["P/stage-0000.json"];
         let web = &apps[0];
         assert_eq!(web["app"], "web");
         assert_eq!(
+            web["batches"][0]["hosts"],
+            serde_json::json!(["host-00000.prod.example.com"])
+        );
+        assert!(web["batches"][0].get("hosts_key").is_none());
+        assert_eq!(
             web["batches"][1]["hosts_key"],
             format!("{prefix}/web/batch-0001.json")
         );
+        assert!(web["batches"][1].get("hosts").is_none());
         assert_eq!(web["batches"][1]["targets"], serde_json::json!([]));
-        assert_eq!(
-            objects["P/web/batch-0001.json"],
-            serde_json::json!(["host-00003.prod.example.com", "host-00004.prod.example.com"])
-        );
+        let hosts = objects["P/web/batch-0001.json"].as_array().unwrap();
+        assert_eq!(hosts.len(), 90);
+        assert_eq!(hosts[0], "host-00001.prod.example.com");
         // Clusters stay in the app's slice, for the inline cluster Map.
         assert_eq!(
             apps[1]["batches"][0]["targets"],
             serde_json::json!(["eu", "us"])
         );
         assert!(apps[1]["batches"][0].get("hosts_key").is_none());
+        assert!(apps[1]["batches"][0].get("hosts").is_none());
         // Another input under the same name never writes over these objects.
         let mut other = input.clone();
         other.version = "v3".into();

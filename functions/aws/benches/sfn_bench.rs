@@ -38,12 +38,13 @@ struct Shape {
 
 impl Shape {
     /// State transitions of a successful run, from the definition: 8 for the execution and 2 per
-    /// stage (in the deployment's own history), 8 per batch + 2 per app (batch start/end records,
-    /// the host Map, the pause choice, the loop and the flag check; in the app's child
-    /// execution), and [`HOST_TRANSITIONS`] per host (in the host's child execution).
+    /// stage (in the deployment's own history), 7 per batch + 2 per app (batch start/end records,
+    /// the kind choice, the host Map, the pause choice, the loop and the flag check; in the app's
+    /// child execution), and [`HOST_TRANSITIONS`] per host (in the app's execution for a batch
+    /// of at most 40 hosts, in the host's child execution for a larger one).
     fn transitions(self) -> usize {
         self.parent_transitions()
-            + self.apps * (8 * self.batches + 2)
+            + self.apps * (7 * self.batches + 2)
             + HOST_TRANSITIONS * self.apps * self.hosts
     }
     /// The part of [`Shape::transitions`] in the deployment's own history.
@@ -135,14 +136,15 @@ async fn main() {
         "Transitions: the deployment's execution measured from its history (`*StateEntered` events);"
     );
     println!(
-        "each app's child execution adds 8 per batch and 2, and each host's {HOST_TRANSITIONS} (liveness time, agent"
+        "each app's child execution adds 7 per batch and 2, and each host's {HOST_TRANSITIONS} (liveness time, agent"
     );
     println!(
-        "read, reachability choice, command, result record): the emulator runs child executions without"
+        "read, reachability choice, command, result record; inline in the app's execution for a batch of"
     );
     println!(
-        "a history of their own, so those parts are computed. Cost at $0.025 per 1,000 transitions.\n"
+        "at most 40 hosts): the emulator runs child executions without a history of their own, so those"
     );
+    println!("parts are computed. Cost at $0.025 per 1,000 transitions.\n");
     println!(
         "| shape | parent measured | parent computed | parent history events | total transitions | per host | cost | StartExecution → last command |"
     );
@@ -166,7 +168,7 @@ async fn main() {
         );
     }
     println!(
-        "\nGrowth, computed from the definition: `8 + 2·stages + apps·(8·batches + 2) + {HOST_TRANSITIONS}·apps·hosts`.\n"
+        "\nGrowth, computed from the definition: `8 + 2·stages + apps·(7·batches + 2) + {HOST_TRANSITIONS}·apps·hosts`.\n"
     );
     println!("| shape | transitions | per host | cost |");
     println!("| --- | --- | --- | --- |");
