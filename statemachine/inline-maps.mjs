@@ -54,7 +54,7 @@ function derive(definition) {
   const apps = definition.States.Stages.ItemProcessor.States.Apps.ItemProcessor.States;
   const states = {};
   for (const [name, state] of Object.entries(apps)) {
-    if (name in TWINS && !(name in states)) {
+    if (name in TWINS) {
       states[name] = state;
       states[TWINS[name]] = twin(name, state);
     } else if (!Object.values(TWINS).includes(name)) {

@@ -302,41 +302,30 @@ fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>)
         .batches
         .iter()
         .zip(inline)
-        .map(|(b, inline)| match app.kind {
-            AppKind::Pm if inline => BatchSlice {
-                index: b.index,
-                key: &b.key,
-                targets: &[],
-                hosts: Some(&b.targets),
-                hosts_key: None,
-                weight: b.weight,
-                pause: &b.pause,
-            },
-            AppKind::Pm => {
-                let key = format!("{prefix}/{}/batch-{}.json", app.app, b.key);
-                objects.push(PlanObject {
-                    key: key.clone(),
-                    body: json(&b.targets),
-                });
-                BatchSlice {
-                    index: b.index,
-                    key: &b.key,
-                    targets: &[],
-                    hosts: None,
-                    hosts_key: Some(key),
-                    weight: b.weight,
-                    pause: &b.pause,
+        .map(|(b, inline)| {
+            // Where the batch's targets travel: clusters and small host batches in the slice,
+            // a large host batch's list in an object of its own.
+            let (targets, hosts, hosts_key): (&[String], _, _) = match app.kind {
+                AppKind::Pm if inline => (&[], Some(b.targets.as_slice()), None),
+                AppKind::Pm => {
+                    let key = format!("{prefix}/{}/batch-{}.json", app.app, b.key);
+                    objects.push(PlanObject {
+                        key: key.clone(),
+                        body: json(&b.targets),
+                    });
+                    (&[], None, Some(key))
                 }
-            }
-            AppKind::K8s => BatchSlice {
+                AppKind::K8s => (&b.targets, None, None),
+            };
+            BatchSlice {
                 index: b.index,
                 key: &b.key,
-                targets: &b.targets,
-                hosts: None,
-                hosts_key: None,
+                targets,
+                hosts,
+                hosts_key,
                 weight: b.weight,
                 pause: &b.pause,
-            },
+            }
         })
         .collect();
     AppSlice {
