@@ -159,6 +159,7 @@ fn build(rng: &mut Rng) -> (Config, BTreeMap<String, Vec<String>>) {
         }],
         triggers: Triggers::default(),
         apps,
+        notifications: Vec::new(),
     };
     (config, targets)
 }

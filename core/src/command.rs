@@ -64,7 +64,7 @@ impl WireError {
 
 /// Reads a message after checking its `schema_version`, so a version mismatch is reported as such
 /// rather than as whatever field happens to differ.
-fn decode<T: DeserializeOwned>(what: &'static str, json: &str) -> Result<T, WireError> {
+pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, json: &str) -> Result<T, WireError> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|source| WireError::Malformed { what, source })?;
     match value
@@ -84,7 +84,7 @@ fn decode<T: DeserializeOwned>(what: &'static str, json: &str) -> Result<T, Wire
     serde_json::from_value(value).map_err(|source| WireError::Malformed { what, source })
 }
 
-fn encode<T: Serialize>(value: &T) -> String {
+pub(crate) fn encode<T: Serialize>(value: &T) -> String {
     // These types hold only strings, numbers, options and vectors: serialising cannot fail.
     serde_json::to_string(value).expect("wire types always serialise")
 }

@@ -1,5 +1,6 @@
 //! Boreas's domain, pure: versions and their order, the `boreas.yaml` model and its validation,
-//! the planner, plan adjustments, and the commands and events exchanged with workers.
+//! the planner, plan adjustments, the commands and events exchanged with workers, and what
+//! notifications say.
 //!
 //! Nothing here does I/O: no tokio, no AWS, no network, no filesystem. Callers read files and
 //! talk to services; this crate decides.
@@ -12,6 +13,7 @@ pub mod command;
 pub mod config;
 pub mod deployment;
 pub mod execution;
+pub mod notify;
 pub mod plan;
 pub mod planner;
 pub mod repository;

@@ -164,6 +164,7 @@ fn build(s: &Scenario) -> Built {
             }],
             triggers: Triggers::default(),
             apps,
+            notifications: Vec::new(),
         },
         targets,
         current,

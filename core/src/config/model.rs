@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::hooks::{ENV_NAME_PATTERN, HookName, Hooks, USER_PATTERN};
+use crate::notify::NoticeKind;
 
 // Patterns of the JSON Schema; `parse` enforces the same rules with positions and explanations.
 /// App, environment, host, group and cluster names (at most 40 characters).
@@ -94,6 +95,41 @@ pub struct Config {
     /// The deployable units of this repository.
     #[schemars(length(min = 1))]
     pub apps: Vec<App>,
+    /// Which deployment events are sent where: the repository's git host (commit statuses, GitHub
+    /// deployments) and chat or webhook sinks registered in the installation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationRule>,
+}
+
+/// One rule of `notifications`: the events of some environments and apps that go to one sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRule {
+    /// `git` for the repository's own git host (GitHub deployments and commit statuses, GitLab
+    /// and Gitea commit statuses, with the repository's credential), or the name of a chat or
+    /// webhook sink registered in the installation, whose URL and secret stay there: a
+    /// repository chooses what is sent, never where to.
+    #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
+    pub sink: String,
+    /// Events to send. Default: every event for `git`; `gate_waiting`, `succeeded`,
+    /// `rolled_back` and `failed` for other sinks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<NoticeKind>", length(min = 1))]
+    pub events: Option<Vec<NoticeKind>>,
+    /// Environments whose deployments are sent. Default: every environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
+    pub environments: Vec<String>,
+    /// Apps whose deployments are sent: a deployment is sent when one of these changed in it,
+    /// and an app's gates and batches only for these. Default: every app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
+    pub apps: Vec<String>,
+}
+
+impl NotificationRule {
+    /// The sink name of the repository's own git host.
+    pub const GIT: &'static str = "git";
 }
 
 /// A named place to deploy.

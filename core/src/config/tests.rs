@@ -147,7 +147,7 @@ fn unknown_fields_are_named_with_the_allowed_ones() {
         errors(&source),
         [
             "7:5: apps[0].rolout: unknown field `rolout` (did you mean `rollout`?); allowed: name, kind, paths, depends_on, follow_dependencies, rollout, pm, k8s",
-            "16:1: extra: unknown field `extra`; allowed: environments, triggers, apps",
+            "16:1: extra: unknown field `extra`; allowed: environments, triggers, apps, notifications",
         ]
     );
     assert_eq!(
@@ -1095,5 +1095,69 @@ fn host_keys_are_checked_against_environments_even_when_one_is_repeated() {
             "environments[1].name: duplicate environment name \"prod\" (first at line 2)",
             "apps[0].pm.hosts.qa: \"qa\" is not a declared environment; declared: prod",
         ]
+    );
+}
+
+#[test]
+fn notification_rules_are_read_with_their_defaults() {
+    let source = format!(
+        "{}notifications:\n  - sink: git\n  - sink: team-chat\n    events: [gate_waiting, rolled_back]\n    environments: [prod]\n    apps: [api]\n",
+        config(&[pm_app("api", ""), k8s_app("web", "")])
+    );
+    let parsed = ok(&source);
+    assert_eq!(
+        parsed.notifications,
+        [
+            NotificationRule {
+                sink: "git".into(),
+                events: None,
+                environments: vec![],
+                apps: vec![],
+            },
+            NotificationRule {
+                sink: "team-chat".into(),
+                events: Some(vec![
+                    crate::notify::NoticeKind::GateWaiting,
+                    crate::notify::NoticeKind::RolledBack
+                ]),
+                environments: vec!["prod".into()],
+                apps: vec!["api".into()],
+            },
+        ]
+    );
+    assert!(ok(&config(&[pm_app("api", "")])).notifications.is_empty());
+}
+
+#[test]
+fn notification_rules_name_known_events_environments_and_apps() {
+    // Apps end on line 14; `notifications:` is line 15.
+    let base = config(&[pm_app("api", "")]);
+    let bad = |rules: &str| errors(&format!("{base}notifications:\n{rules}"));
+    assert_eq!(
+        bad("  - sink: chat\n    events: [succeded, succeeded, succeeded]\n"),
+        [
+            "17:14: notifications[0].events[0]: expected one of `planned`, `gate_waiting`, `started`, `batch_finished`, `succeeded`, `rolled_back`, `failed`, `cancelled`, `superseded`, found the string \"succeded\" (did you mean `succeeded`?)",
+            "17:35: notifications[0].events[2]: duplicate event \"succeeded\" (first at line 17)",
+        ]
+    );
+    assert_eq!(
+        bad("  - sink: chat\n    environments: [production]\n    apps: [ap, api, api]\n"),
+        [
+            "17:20: notifications[0].environments[0]: \"production\" is not a declared environment (did you mean `prod`?)",
+            "18:12: notifications[0].apps[0]: \"ap\" is not a declared app (did you mean `api`?)",
+            "18:21: notifications[0].apps[2]: duplicate app \"api\" (first at line 18)",
+        ]
+    );
+    assert_eq!(
+        bad("  - sink: Team Chat\n    events: []\n    channel: x\n"),
+        [
+            "16:11: notifications[0].sink: \"Team Chat\" is not a valid sink name: use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            "17:13: notifications[0].events: list at least one event, or remove `events` to send the default ones",
+            "18:5: notifications[0].channel: unknown field `channel`; allowed: sink, events, environments, apps",
+        ]
+    );
+    assert_eq!(
+        bad("  - events: [planned]\n"),
+        ["16:5: notifications[0].sink: required field is missing"]
     );
 }

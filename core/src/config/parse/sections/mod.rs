@@ -10,6 +10,7 @@ mod env;
 mod environments;
 mod hooks;
 mod k8s;
+mod notifications;
 mod pm;
 mod rollout;
 mod triggers;
@@ -25,7 +26,11 @@ impl Decoder {
             self.expected(root, "", "a mapping with `environments` and `apps`");
             return None;
         }
-        let f = self.fields(root, "", &["environments", "triggers", "apps"])?;
+        let f = self.fields(
+            root,
+            "",
+            &["environments", "triggers", "apps", "notifications"],
+        )?;
         let environments = match self.required(&f, "environments") {
             Some(node) => self.environments(node, "environments"),
             None => None,
@@ -41,10 +46,23 @@ impl Decoder {
             Some(node) => self.apps(node, "apps", env_names.as_deref()),
             None => None,
         };
+        let app_names: Option<Vec<String>> = apps
+            .as_ref()
+            .map(|apps| apps.iter().map(|a| a.name.clone()).collect());
+        let notifications = match f.get("notifications") {
+            Some(node) => self.notifications(
+                node,
+                "notifications",
+                env_names.as_deref(),
+                app_names.as_deref(),
+            ),
+            None => Some(Vec::new()),
+        };
         Some(Config {
             environments: environments?.0.into_iter().collect::<Option<Vec<_>>>()?,
             triggers: triggers?,
             apps: apps?,
+            notifications: notifications?,
         })
     }
 }
