@@ -161,6 +161,19 @@ impl Names {
         format!("/{}/git-credentials/{}", self.prefix, param_leaf(repo))
     }
 
+    /// The SSM SecureString holding a chat or webhook sink registered in the installation
+    /// (its kind, URL and secret, [`boreas_core::notify::SinkSpec`]).
+    #[must_use]
+    pub fn notification_sink_param(&self, sink: &str) -> String {
+        format!("/{}/notification-sinks/{sink}", self.prefix)
+    }
+
+    /// The queue the platform sends deployment events to, consumed by the notifier.
+    #[must_use]
+    pub fn notifications_queue(&self) -> String {
+        format!("{}-notifications", self.prefix)
+    }
+
     /// The SSM SecureString holding the admin API token.
     #[must_use]
     pub fn admin_token_param(&self) -> String {

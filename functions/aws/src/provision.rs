@@ -89,7 +89,12 @@ struct QueueSpec {
     max_receive_count: u32,
 }
 
-const QUEUES: [QueueSpec; 4] = [
+/// Receives of a notice before its dead-letter queue: every retry of a sink is a receive
+/// ([`boreas_core::notify::Backoff::DEFAULT`]), plus the [`MAX_RECEIVE_COUNT`] of any message.
+pub const NOTIFY_MAX_RECEIVE_COUNT: u32 =
+    boreas_core::notify::Backoff::DEFAULT.attempts + MAX_RECEIVE_COUNT;
+
+const QUEUES: [QueueSpec; 5] = [
     QueueSpec {
         key: "plan",
         visibility_timeout_secs: 720,
@@ -104,6 +109,11 @@ const QUEUES: [QueueSpec; 4] = [
         key: "inventory",
         visibility_timeout_secs: 180,
         max_receive_count: MAX_RECEIVE_COUNT,
+    },
+    QueueSpec {
+        key: "notifications",
+        visibility_timeout_secs: 180,
+        max_receive_count: NOTIFY_MAX_RECEIVE_COUNT,
     },
     QueueSpec {
         key: "k8s",
@@ -131,7 +141,7 @@ pub struct Provisioned {
     pub table: String,
     /// Global secondary indexes of the table.
     pub indexes: Vec<String>,
-    /// By role: `plan`, `events`, `k8s` (the command queue of the cluster [`DEFAULT_K8S_CLUSTER`]).
+    /// By role: `plan`, `events`, `inventory`, `notifications`, `k8s` (the command queue of the cluster [`DEFAULT_K8S_CLUSTER`]).
     pub queues: BTreeMap<String, ProvisionedQueue>,
     pub state_machine_arn: String,
     /// SSM SecureString names by role (`admin_token`, `webhook_secret:<repo>`); never their values.
@@ -176,6 +186,7 @@ pub async fn provision(
             "plan" => names.plan_queue(),
             "events" => names.events_queue(),
             "inventory" => names.inventory_queue(),
+            "notifications" => names.notifications_queue(),
             _ => names.k8s_queue(DEFAULT_K8S_CLUSTER),
         };
         let queue = ensure_queue_with_dlq(&sqs, &name, spec, &mut changes).await?;

@@ -20,6 +20,7 @@
 //! | api token        | `TOKEN#{sha256 hex}`                 | `META`                     | `TOKENS` / `{name}`                        | `role`, `name`, `created_at`, `expires`, `last_used` |
 //! | api token name   | `TOKENNAME#{name}`                   | `META`                     |                                            | `token_hash` (the name is unique) |
 //! | hook output      | `OUTPUT#{id}`                        | `{app}#{target}#{action}`  |                                            | `output`, `truncated`, `at` |
+//! | notification     | `NOTIFY#{id}`                        | `{sink}#{event}`           |                                            | `sink`, `event`, `state`, `attempts` (N), `updated_at`, `summary`, `error`, `remote_id` (N) |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
 //! | app              | `APP#{app}`                          | `META`                     | `APPS` / `{app}`                           | `app` |
 //! | app environment  | `APP#{app}`                          | `ENV#{env}`                |                                            | `env`; once released: `repository`, `version`, `deployment`, `release_order` (`{created_at}#{id}`), `targets` |
@@ -79,6 +80,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
 use boreas_core::role::Role;
 use boreas_core::status::{
@@ -644,6 +646,20 @@ fn check_released(d: &Deployment) -> Result<(), Error> {
     }
 }
 
+/// Whether a delivery may be claimed for an attempt: it is new, waits for a retry, or its
+/// `sending` claim was last changed before `stale_before`. The DynamoDB store writes the same
+/// rule as a condition.
+fn claimable(existing: Option<&Notification>, stale_before: &str) -> bool {
+    match existing {
+        None => true,
+        Some(n) => match n.state {
+            DeliveryState::Retrying => true,
+            DeliveryState::Sending => n.updated_at.as_str() < stale_before,
+            DeliveryState::Delivered | DeliveryState::Failed | DeliveryState::Skipped => false,
+        },
+    }
+}
+
 /// A deployment's place in creation order, newest last: `{created_at}#{id}`. The lists sort by
 /// it, and so do releases: a later-created deployment's release replaces an earlier one's, never
 /// the reverse (outcomes may be recorded out of order).
@@ -667,6 +683,44 @@ pub struct TaskOutput {
     pub truncated: bool,
     /// When it was recorded.
     pub at: String,
+}
+
+/// One notification delivery: one event of a deployment sent to one sink (kept apart from the
+/// deployment's progress records, like hook output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The sink (`git`, or a sink registered in the installation).
+    pub sink: String,
+    /// The event id within the deployment (`succeeded`, `gate_waiting:api.0`), or a step of
+    /// the sink's own (`github_deployment`: the GitHub Deployment the statuses belong to).
+    pub event: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made, the one under way included.
+    pub attempts: u32,
+    /// When it last changed.
+    pub updated_at: String,
+    /// What it says.
+    pub summary: String,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// The id the sink gave it (a GitHub Deployment's id).
+    pub remote_id: Option<u64>,
+}
+
+/// A notifier's claim of one delivery for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationClaim {
+    /// The sink.
+    pub sink: String,
+    /// The event id.
+    pub event: String,
+    /// What it says.
+    pub summary: String,
+    /// Now.
+    pub at: String,
+    /// A `sending` claim last changed before this is taken over: its notifier stopped.
+    pub stale_before: String,
 }
 
 /// An API token's grant (the secret itself is never stored, only its SHA-256).
@@ -961,6 +1015,26 @@ pub trait Store: Send + Sync + fmt::Debug {
         app: &'a str,
         target: &'a str,
     ) -> BoxFuture<'a, Vec<TaskOutput>>;
+
+    /// Claims one notification delivery of deployment `id` for an attempt: creates it (attempt
+    /// 1), or takes it back from `retrying` or from a `sending` claim older than
+    /// `claim.stale_before`, counting the attempt. `None` when it is delivered, failed or being
+    /// sent by another notifier: so each delivery is sent by one attempt at a time and never
+    /// again once it succeeded.
+    fn claim_notification<'a>(
+        &'a self,
+        id: &'a str,
+        claim: &'a NotificationClaim,
+    ) -> BoxFuture<'a, Option<Notification>>;
+    /// Records how a claimed attempt ended (state, error, remote id), unless another attempt
+    /// claimed the delivery since; `false` then.
+    fn settle_notification<'a>(
+        &'a self,
+        id: &'a str,
+        settled: &'a Notification,
+    ) -> BoxFuture<'a, bool>;
+    /// Every notification delivery of deployment `id`, by sink then event.
+    fn notifications<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<Notification>>;
 
     /// Stores a new token's grant, keyed by the secret's SHA-256; [`Error::AlreadyExists`] when
     /// its name is taken.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
 use boreas_core::role::Role;
 use boreas_core::status::{
@@ -19,9 +20,9 @@ use serde::de::DeserializeOwned;
 use super::plan_record::StoredPlan;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
-    Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, PreviousSecret,
-    Progress, Release, Repository, TargetProgress, TaskOutput, VersionRecord, deployment_order,
-    version_list_key,
+    Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, Notification,
+    PreviousSecret, Progress, Release, Repository, TargetProgress, TaskOutput, VersionRecord,
+    deployment_order, version_list_key,
 };
 use crate::Error;
 
@@ -652,6 +653,35 @@ pub(super) fn add_app_record(
 }
 
 /// Partition key of a deployment's hook outputs.
+/// Partition of a deployment's notification deliveries.
+pub(super) fn notify_pk(id: &str) -> AttributeValue {
+    s(format!("NOTIFY#{id}"))
+}
+
+/// Sort key of one delivery.
+pub(super) fn notify_sk(sink: &str, event: &str) -> AttributeValue {
+    s(format!("{sink}#{event}"))
+}
+
+pub(super) fn notification_from(item: &Item) -> Result<Notification, Error> {
+    let rec = Rec::new(item, "notification");
+    let state = rec.s("state")?;
+    Ok(Notification {
+        sink: rec.s("sink")?,
+        event: rec.s("event")?,
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| rec.err(format!("unknown delivery state {state:?}")))?,
+        attempts: rec.u32("attempts")?,
+        updated_at: rec.s("updated_at")?,
+        summary: rec.s("summary")?,
+        error: rec.opt_s("error")?,
+        remote_id: rec
+            .opt_i64("remote_id")?
+            .map(|v| u64::try_from(v).map_err(|_| rec.err(format!("remote_id {v} is negative"))))
+            .transpose()?,
+    })
+}
+
 pub(super) fn output_pk(id: &str) -> AttributeValue {
     s(format!("OUTPUT#{id}"))
 }

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
 };
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
 use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
@@ -23,19 +24,20 @@ use super::codec::{
     batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
     deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
     host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
-    new_deployment_item, output_pk, plan_value, releases_of, repo_pk, repository_from,
-    repository_item, s, strings, target_progress_item, task_output_from, task_output_item,
-    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
-    version_config_item, version_from, version_item, version_state_str, versions_of,
+    new_deployment_item, notification_from, notify_pk, notify_sk, output_pk, plan_value,
+    releases_of, repo_pk, repository_from, repository_item, s, strings, target_progress_item,
+    task_output_from, task_output_item, token_hash_from, token_hash_pk, token_name_item,
+    token_name_pk, token_pk, version_config_from, version_config_item, version_from, version_item,
+    version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
     Agent, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Page, PageRequest,
-    PreviousSecret, Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
-    VersionRecord, check_deployment_id, check_lock_set, check_released, decode_cursor,
-    deployment_order, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, rfc3339,
-    version_list_key,
+    DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Notification,
+    NotificationClaim, Page, PageRequest, PreviousSecret, Progress, Repository, Store,
+    TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord, check_deployment_id,
+    check_lock_set, check_released, decode_cursor, deployment_order, encode_cursor, epoch_seconds,
+    inventory_versions, lifecycle_times, rfc3339, version_list_key,
 };
 use crate::provision::{GSI1, GSI2, GSI3, GSI4};
 use crate::{BoxFuture, Error};
@@ -1373,6 +1375,109 @@ impl Store for DynamoStore {
                 .await?
                 .iter()
                 .map(task_output_from)
+                .collect()
+        })
+    }
+
+    fn claim_notification<'a>(
+        &'a self,
+        id: &'a str,
+        claim: &'a NotificationClaim,
+    ) -> BoxFuture<'a, Option<Notification>> {
+        Box::pin(async move {
+            // The rule of `super::claimable`, as a condition.
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", notify_pk(id))
+                .key("sk", notify_sk(&claim.sink, &claim.event))
+                .update_expression(
+                    "SET sink = :sink, event = :event, #state = :sending, \
+                     attempts = if_not_exists(attempts, :zero) + :one, updated_at = :at, \
+                     summary = :summary",
+                )
+                .condition_expression(
+                    "attribute_not_exists(pk) OR #state = :retrying \
+                     OR (#state = :sending AND updated_at < :stale)",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":sink", s(&claim.sink))
+                .expression_attribute_values(":event", s(&claim.event))
+                .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
+                .expression_attribute_values(":retrying", s(DeliveryState::Retrying.as_str()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":at", s(&claim.at))
+                .expression_attribute_values(":summary", s(&claim.summary))
+                .expression_attribute_values(":stale", s(&claim.stale_before))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => notification_from(&out.attributes.unwrap_or_default()).map(Some),
+                Err(e) if is_condition_failed(&e) => Ok(None),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn settle_notification<'a>(
+        &'a self,
+        id: &'a str,
+        settled: &'a Notification,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut set = vec!["#state = :state", "updated_at = :at"];
+            let mut remove = Vec::new();
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", notify_pk(id))
+                .key("sk", notify_sk(&settled.sink, &settled.event))
+                .condition_expression("#state = :sending AND attempts = :attempts")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(settled.state.as_str()))
+                .expression_attribute_values(":at", s(&settled.updated_at))
+                .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
+                .expression_attribute_values(":attempts", n(u64::from(settled.attempts)));
+            match &settled.error {
+                Some(error) => {
+                    set.push("#error = :error");
+                    update = update.expression_attribute_values(":error", s(error));
+                }
+                None => remove.push("#error"),
+            }
+            update = update.expression_attribute_names("#error", "error");
+            if let Some(remote) = settled.remote_id {
+                set.push("remote_id = :remote");
+                update = update.expression_attribute_values(":remote", n(remote));
+            }
+            let mut expression = format!("SET {}", set.join(", "));
+            if !remove.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            }
+            match update.update_expression(expression).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn notifications<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<Notification>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", notify_pk(id));
+            self.query_all(query)
+                .await?
+                .iter()
+                .map(notification_from)
                 .collect()
         })
     }

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
 use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
 use boreas_core::version::VersionState;
@@ -13,11 +14,12 @@ use boreas_core::webhook::Provider;
 use super::plan_record::StoredPlan;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
-    Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment, Page,
-    PageRequest, PreviousSecret, Progress, Release, Repository, Store, TargetProgress, TaskOutput,
-    TimeRange, Transition, VersionRecord, check_deployment_id, check_lock_set, check_released,
-    decode_cursor, deployment_order, encode_cursor, epoch_seconds, inventory_versions,
-    lifecycle_times, token_hash, version_list_key,
+    Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment,
+    Notification, NotificationClaim, Page, PageRequest, PreviousSecret, Progress, Release,
+    Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
+    check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
+    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, token_hash,
+    version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -53,6 +55,8 @@ struct State {
     reported_apps: BTreeSet<(String, String)>,
     /// (deployment, app, target, action) → hook output.
     outputs: BTreeMap<(String, String, String, String), TaskOutput>,
+    /// (deployment, sink, event) → delivery.
+    notifications: BTreeMap<(String, String, String), Notification>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
     /// Token name → SHA-256 hex of its secret.
@@ -842,6 +846,63 @@ impl Store for MemoryStore {
                 .iter()
                 .filter(|((d, a, t, _), _)| d == id && a == app && t == target)
                 .map(|(_, o)| o.clone())
+                .collect())
+        })
+    }
+
+    fn claim_notification<'a>(
+        &'a self,
+        id: &'a str,
+        claim: &'a NotificationClaim,
+    ) -> BoxFuture<'a, Option<Notification>> {
+        Box::pin(async move {
+            let key = (id.to_owned(), claim.sink.clone(), claim.event.clone());
+            let mut state = self.lock();
+            let existing = state.notifications.get(&key);
+            if !super::claimable(existing, &claim.stale_before) {
+                return Ok(None);
+            }
+            let claimed = Notification {
+                sink: claim.sink.clone(),
+                event: claim.event.clone(),
+                state: DeliveryState::Sending,
+                attempts: existing.map_or(0, |n| n.attempts) + 1,
+                updated_at: claim.at.clone(),
+                summary: claim.summary.clone(),
+                error: existing.and_then(|n| n.error.clone()),
+                remote_id: existing.and_then(|n| n.remote_id),
+            };
+            state.notifications.insert(key, claimed.clone());
+            Ok(Some(claimed))
+        })
+    }
+
+    fn settle_notification<'a>(
+        &'a self,
+        id: &'a str,
+        settled: &'a Notification,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let key = (id.to_owned(), settled.sink.clone(), settled.event.clone());
+            let mut state = self.lock();
+            match state.notifications.get_mut(&key) {
+                Some(n) if n.state == DeliveryState::Sending && n.attempts == settled.attempts => {
+                    *n = settled.clone();
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    fn notifications<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<Notification>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .notifications
+                .iter()
+                .filter(|((d, _, _), _)| d == id)
+                .map(|(_, n)| n.clone())
                 .collect())
         })
     }
