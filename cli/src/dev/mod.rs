@@ -33,12 +33,15 @@ use aws_sdk_ssm::types::ParameterType;
 use boreas_api::Api;
 use boreas_aws::emulator::{Emulator, workspace_root};
 use boreas_aws::names::Names;
+use boreas_aws::notices::Notices;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, Repository, Store};
+use boreas_core::notify::Backoff;
 use boreas_core::webhook::Provider;
 use boreas_intake::Intake;
+use boreas_notifier::Notifier;
 use boreas_planner::Planner;
 use boreas_recorder::Recorder;
 use tokio::sync::watch;
@@ -211,7 +214,13 @@ async fn start(
     let artifacts_dir = state_dir.join("artifacts");
     register_demo(&platform, &demo_repo, &artifacts_dir, options.k8s).await?;
     let port = serve(&platform, options.port, running, &stop).await?;
-    start_pollers(&platform, state_dir, running, &stop)?;
+    start_pollers(
+        &platform,
+        state_dir,
+        &format!("http://127.0.0.1:{port}/"),
+        running,
+        &stop,
+    )?;
     let simulated_clusters = if options.k8s {
         start_clusters(&platform, running, &stop).await?
     } else {
@@ -251,6 +260,9 @@ struct Platform {
     plan_url: String,
     events_url: String,
     inventory_url: String,
+    notifications_url: String,
+    /// Where the planner, the api and the recorder announce deployment events.
+    notices: Notices,
 }
 
 /// Provisions the emulator at `endpoint` as `boreas provision` does, after putting back the
@@ -269,10 +281,13 @@ async fn provision(
     let provisioned = boreas_aws::provision::provision(&cfg, &names, &asl)
         .await
         .map_err(|e| format!("provisioning failed: {e}"))?;
+    let queues: Arc<dyn Queues> = Arc::new(SqsQueues::from_config(&cfg));
+    let notifications_url = provisioned.queues["notifications"].url.clone();
     Ok(Platform {
         secrets: Arc::new(SsmSecrets::from_config(&cfg)),
         store: Arc::new(DynamoStore::from_config(&cfg, names.table())),
-        queues: Arc::new(SqsQueues::from_config(&cfg)),
+        notices: Notices::to_queue(Arc::clone(&queues), notifications_url.clone()),
+        queues,
         orchestrator: Arc::new(SfnOrchestrator::from_config(
             &cfg,
             provisioned.state_machine_arn.clone(),
@@ -281,6 +296,7 @@ async fn provision(
         plan_url: provisioned.queues["plan"].url.clone(),
         events_url: provisioned.queues["events"].url.clone(),
         inventory_url: provisioned.queues["inventory"].url.clone(),
+        notifications_url,
         names,
     })
 }
@@ -346,7 +362,8 @@ async fn serve(
         platform.orchestrator.clone(),
         platform.secrets.clone(),
         &platform.names,
-    );
+    )
+    .with_notices(platform.notices.clone());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -363,10 +380,12 @@ async fn serve(
     Ok(port)
 }
 
-/// The planner and recorder, each behind a poller of its queue as Lambda's SQS event source.
+/// The planner, the recorder and the notifier, each behind a poller of its queue as Lambda's
+/// SQS event source; notifications link to the dashboard at `dashboard_url`.
 fn start_pollers(
     platform: &Platform,
     state_dir: &Path,
+    dashboard_url: &str,
     running: &mut Running,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), String> {
@@ -379,12 +398,35 @@ fn start_pollers(
             state_dir.join("git-cache"),
         )),
         credentials: Arc::new(credentials),
+        notices: platform.notices.clone(),
         max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
     });
-    let recorder = Arc::new(Recorder::new(
-        Arc::clone(&platform.store),
-        platform.names.clone(),
-    ));
+    let recorder = Arc::new(
+        Recorder::new(Arc::clone(&platform.store), platform.names.clone())
+            .with_notices(platform.notices.clone()),
+    );
+    let notifier = Arc::new(
+        Notifier::new(
+            Arc::clone(&platform.store),
+            platform.secrets.clone(),
+            Arc::clone(&platform.queues),
+            platform.names.clone(),
+            dashboard_url,
+            Backoff::DEFAULT,
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let notify_handler: pollers::Handler = Arc::new(move |event| {
+        let notifier = Arc::clone(&notifier);
+        Box::pin(async move { boreas_notifier::handle(&notifier, event).await })
+    });
+    running.tasks.push(tokio::spawn(pollers::run(
+        "notifications",
+        Arc::clone(&platform.queues),
+        platform.notifications_url.clone(),
+        notify_handler,
+        stop.clone(),
+    )));
     let plan_handler: pollers::Handler = Arc::new(move |event| {
         let planner = Arc::clone(&planner);
         Box::pin(async move { boreas_planner::handle(&planner, event).await })

@@ -182,7 +182,7 @@ pub(crate) async fn confirm(
             message: e.to_string(),
         }
     })?;
-    let started = Lifecycle::new(api.store.as_ref())
+    let started = Lifecycle::notifying(api.store.as_ref(), &api.notices)
         .start(
             api.orchestrator.as_ref(),
             &d,
@@ -234,7 +234,7 @@ pub(crate) async fn cancel(api: &Api, call: &Call<'_>) -> Result<wire::Deploymen
             ),
         ));
     }
-    let cancelled = Lifecycle::new(api.store.as_ref())
+    let cancelled = Lifecycle::notifying(api.store.as_ref(), &api.notices)
         .cancel(api.orchestrator.as_ref(), &d, Actor::Token(&who.name))
         .await?;
     Ok(wire_deployment(&cancelled))

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use boreas_aws::env::Env;
 use boreas_aws::names::Names;
+use boreas_aws::notices::Notices;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{AuditEntry, DynamoStore, PageRequest, Store};
@@ -67,6 +68,7 @@ pub struct Api {
     names: Names,
     admin_token_param: String,
     stale_after: Duration,
+    notices: Notices,
 }
 
 impl Api {
@@ -84,7 +86,15 @@ impl Api {
             names: names.clone(),
             admin_token_param: names.admin_token_param(),
             stale_after: DEFAULT_STALE_AFTER,
+            notices: Notices::off(),
         }
+    }
+
+    /// Announces confirmations and cancellations to `notices`.
+    #[must_use]
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = notices;
+        self
     }
 
     /// Reports agents stale after `d` without a report instead of [`DEFAULT_STALE_AFTER`].
@@ -97,7 +107,7 @@ impl Api {
     /// The api as the Lambda function configures it: `BOREAS_PREFIX` (default `boreas`),
     /// `BOREAS_TABLE` (default from the prefix), `BOREAS_STATE_MACHINE_ARN` (required),
     /// `BOREAS_ADMIN_TOKEN_PARAM` (default from the prefix), `BOREAS_AGENT_STALE_SECONDS`
-    /// (default 300); AWS access through the default chain or `AWS_ENDPOINT_URL`.
+    /// (default 300), `BOREAS_NOTIFICATIONS_QUEUE_URL` (optional); AWS access through the default chain or `AWS_ENDPOINT_URL`.
     pub async fn from_env(env: &Env) -> Result<Self, Error> {
         let names = env.names()?;
         let machine = env.require(
@@ -126,7 +136,7 @@ impl Api {
         if let Some(secs) = stale_seconds {
             api.stale_after = Duration::from_secs(secs);
         }
-        Ok(api)
+        Ok(api.with_notices(Notices::from_env(env, &config)?))
     }
 
     /// The store the api reads and writes.

@@ -39,6 +39,7 @@ fn token(role: Role) -> String {
 }
 
 struct Platform {
+    prefix: Prefix,
     config: aws_config::SdkConfig,
     api: Api,
     store: Arc<DynamoStore>,
@@ -49,11 +50,9 @@ struct Platform {
 }
 
 async fn platform() -> Platform {
-    let Prefix {
-        sdk: config,
-        names,
-        provisioned,
-    } = Prefix::shared('a').await;
+    let prefix = Prefix::shared('a').await;
+    let (config, names) = (prefix.sdk.clone(), prefix.names.clone());
+    let provisioned = prefix.provisioned.clone();
     let sqs = aws_sdk_sqs::Client::new(&config);
     // Queues of every staging target, so that executions wait on their first command.
     for host in [
@@ -101,8 +100,10 @@ async fn platform() -> Platform {
         )),
         Arc::new(SsmSecrets::from_config(&config)),
         &names,
-    );
+    )
+    .with_notices(prefix.notices());
     Platform {
+        prefix,
         config: config.clone(),
         api,
         store,
@@ -398,6 +399,17 @@ async fn confirm_starts_one_execution_and_a_second_confirm_is_409() {
     );
     p.call(post("/api/deployments/dep-v1b/cancel", Role::Deployer))
         .await;
+    // The notifier heard each start and each cancel once per change.
+    let notice = |id: &str, event: &str| (id.to_owned(), event.to_owned());
+    assert_eq!(
+        p.prefix.take_notices().await,
+        [
+            notice("dep-v1", "cancelled"),
+            notice("dep-v1", "started"),
+            notice("dep-v1b", "cancelled"),
+            notice("dep-v1b", "started"),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod logging;
 pub mod names;
+pub mod notices;
 pub mod orchestrator;
 pub mod provision;
 pub mod queues;

@@ -21,15 +21,20 @@
 //!   ([`Store::record_release`]), on every redelivery as well.
 //! - **supersede**: a `planned` deployment is `superseded` by a newer one, unless a person
 //!   confirmed or cancelled it first.
+//!
+//! Each change is announced to the notifier ([`Notices`]): `started`, `cancelled`, the outcome
+//! (on every redelivery too: the notifier sends each once) and `superseded`.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use boreas_core::config::{self, Config};
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::NoticeEvent;
 use boreas_core::plan::Plan;
 
 use crate::Error;
+use crate::notices::Notices;
 use crate::orchestrator::Orchestrator;
 use crate::store::{AuditEntry, Deployment, MAX_LOCKS, Store, Transition, rfc3339};
 
@@ -68,12 +73,30 @@ pub enum Finished {
 #[derive(Debug, Clone, Copy)]
 pub struct Lifecycle<'a> {
     store: &'a dyn Store,
+    notices: Option<&'a Notices>,
 }
 
 impl<'a> Lifecycle<'a> {
-    /// The lifecycle of the deployments in `store`.
+    /// The lifecycle of the deployments in `store`, announcing nothing.
     pub fn new(store: &'a dyn Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            notices: None,
+        }
+    }
+
+    /// The lifecycle of the deployments in `store`, announcing each change to `notices`.
+    pub fn notifying(store: &'a dyn Store, notices: &'a Notices) -> Self {
+        Self {
+            store,
+            notices: Some(notices),
+        }
+    }
+
+    async fn announce(&self, id: &str, event: NoticeEvent) {
+        if let Some(notices) = self.notices {
+            notices.send(id, event).await;
+        }
     }
 
     /// Starts `deployment` (as read by the caller, `planned` or `running`) with the execution
@@ -110,6 +133,7 @@ impl<'a> Lifecycle<'a> {
                     "execution started"
                 );
                 self.audit(actor, "deployment.confirm", id).await?;
+                self.announce(id, NoticeEvent::Started).await;
                 Ok(StartedDeployment {
                     deployment: running,
                     execution_arn: started.execution_arn,
@@ -167,6 +191,10 @@ impl<'a> Lifecycle<'a> {
         {
             Ok(_) => {
                 tracing::warn!(deployment = %deployment.id, error, "deployment failed to start");
+                let event = NoticeEvent::Failed {
+                    failed_target: None,
+                };
+                self.announce(&deployment.id, event).await;
             }
             Err(Error::IllegalTransition { from, .. }) if from.is_terminal() => {}
             Err(e) => return Err(e),
@@ -209,6 +237,7 @@ impl<'a> Lifecycle<'a> {
             }
         };
         self.audit(actor, "deployment.cancel", id).await?;
+        self.announce(id, NoticeEvent::Cancelled).await;
         Ok(cancelled)
     }
 
@@ -234,7 +263,7 @@ impl<'a> Lifecycle<'a> {
             .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
         let finished = if deployment.status == DeploymentStatus::Running {
             let change = Transition {
-                failed_target,
+                failed_target: failed_target.clone(),
                 ..Transition::to(status, now())
             };
             match self.store.transition_deployment(id, &change).await {
@@ -260,6 +289,9 @@ impl<'a> Lifecycle<'a> {
             };
             self.store.record_release(&released).await?;
         }
+        if let Some(event) = outcome_event(outcome, failed_target) {
+            self.announce(id, event).await;
+        }
         Ok(finished)
     }
 
@@ -276,6 +308,10 @@ impl<'a> Lifecycle<'a> {
         match self.store.transition_deployment(&loser.id, &change).await {
             Ok(_) => {
                 tracing::info!(deployment = %loser.id, by = %winner.id, "superseded");
+                let event = NoticeEvent::Superseded {
+                    by: winner.id.clone(),
+                };
+                self.announce(&loser.id, event).await;
                 Ok(true)
             }
             Err(Error::IllegalTransition { .. }) => Ok(false),
@@ -302,6 +338,19 @@ impl<'a> Lifecycle<'a> {
             tracing::info!(who, action, target, "audited");
         }
         Ok(())
+    }
+}
+
+/// The notice of an outcome.
+fn outcome_event(status: DeploymentStatus, failed_target: Option<String>) -> Option<NoticeEvent> {
+    match status {
+        DeploymentStatus::Succeeded => Some(NoticeEvent::Succeeded),
+        DeploymentStatus::RolledBack => Some(NoticeEvent::RolledBack { failed_target }),
+        DeploymentStatus::Failed => Some(NoticeEvent::Failed { failed_target }),
+        DeploymentStatus::Cancelled => Some(NoticeEvent::Cancelled),
+        DeploymentStatus::Superseded | DeploymentStatus::Planned | DeploymentStatus::Running => {
+            None
+        }
     }
 }
 

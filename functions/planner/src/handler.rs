@@ -50,6 +50,7 @@ use boreas_aws::store::{Agent, Deployment, DeploymentFilter, NewDeployment, Page
 use boreas_core::config::{self, AppKind, Config, HostRef};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution::execution_input;
+use boreas_core::notify::NoticeEvent;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{PlanInput, plan};
 use boreas_core::status::VersionStatus;
@@ -641,21 +642,24 @@ async fn create_or_find(
         plan: plan.clone(),
         created_at: rfc3339(SystemTime::now()),
     };
-    match ctx.store.create_deployment(&new).await {
+    let deployment = match ctx.store.create_deployment(&new).await {
         Ok(d) => {
             tracing::info!(deployment = %d.id, environment = %d.environment, "deployment planned");
-            Ok(d)
+            d
         }
         Err(boreas_aws::Error::AlreadyExists { .. }) => {
             ctx.store.get_deployment(&new.id).await?.ok_or_else(|| {
-                boreas_aws::Error::NotFound {
+                Error::from(boreas_aws::Error::NotFound {
                     what: format!("deployment {}", new.id),
-                }
-                .into()
-            })
+                })
+            })?
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    // Also for a redelivered job, whose first run may have stopped before it: the notifier
+    // sends each notice once.
+    ctx.notices.send(&deployment.id, NoticeEvent::Planned).await;
+    Ok(deployment)
 }
 
 async fn supersede(
@@ -665,7 +669,7 @@ async fn supersede(
     relations: &[Option<Relation>],
     result: &mut EnvironmentOutcome,
 ) -> Result<(), Error> {
-    let lifecycle = Lifecycle::new(ctx.store.as_ref());
+    let lifecycle = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices);
     for ((other, _), relation) in planned.iter().zip(relations) {
         if other.id == ours.id {
             continue;
@@ -713,7 +717,7 @@ async fn start_deployment(
         Ok(input) => input.slices(),
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };
-    let started = Lifecycle::new(ctx.store.as_ref())
+    let started = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices)
         .start(ctx.orchestrator.as_ref(), deployment, &input, Actor::Boreas)
         .await;
     match started {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use boreas_aws::env::Env;
+use boreas_aws::notices::Notices;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::secrets::SsmSecrets;
 use boreas_aws::store::{DynamoStore, Store};
@@ -39,6 +40,8 @@ pub struct Planner {
     pub git: Arc<dyn git::Git>,
     /// The credentials of private repositories.
     pub credentials: Arc<credentials::Credentials>,
+    /// Where `planned`, `started` and `superseded` notices go.
+    pub notices: Notices,
     /// The plan queue's `maxReceiveCount`: on this receive a failing job is recorded
     /// `plan_failed` and left to the dead-letter redrive.
     pub max_receives: u32,
@@ -75,6 +78,7 @@ impl Planner {
             credentials: Arc::new(credentials::Credentials::new(Arc::new(
                 SsmSecrets::from_config(&sdk),
             ))?),
+            notices: Notices::from_env(env, &sdk)?,
             max_receives,
         })
     }

@@ -29,6 +29,7 @@ use boreas_test_support::records::{agent, version};
 const MAX_RECEIVES: u32 = 5;
 
 struct Ctx {
+    prefix: Prefix,
     planner: Planner,
     store: Arc<dyn Store>,
     orchestrator: Arc<SfnOrchestrator>,
@@ -42,7 +43,7 @@ async fn ctx() -> Ctx {
     let store: Arc<dyn Store> = Arc::new(prefix.store());
     let orchestrator = Arc::new(SfnOrchestrator::from_config(
         &prefix.sdk,
-        prefix.provisioned.state_machine_arn,
+        prefix.provisioned.state_machine_arn.clone(),
         prefix.names.plans_bucket(),
     ));
     let plans = S3Artifacts::from_config(&prefix.sdk, prefix.names.plans_bucket());
@@ -52,9 +53,11 @@ async fn ctx() -> Ctx {
         orchestrator: Arc::clone(&orchestrator) as Arc<dyn Orchestrator>,
         git: Arc::new(GixCache::new(tmp.path().join("cache"))),
         credentials: Arc::new(Credentials::new(Arc::new(MemorySecrets::new())).unwrap()),
+        notices: prefix.notices(),
         max_receives: MAX_RECEIVES,
     };
     Ctx {
+        prefix,
         planner,
         store,
         orchestrator,
@@ -330,9 +333,19 @@ async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
     // The succeeded prod deployment is history, not superseded.
     let prod = c.store.get_deployment(&prod.id).await.unwrap().unwrap();
     assert_eq!(prod.status, DeploymentStatus::Succeeded);
+    // The notifier heard of each plan and of the supersede.
+    let v2_prod_id = c.deployment("v2", "prod").await.id;
+    let mut expected = vec![
+        (prod.id.clone(), "planned".to_owned()),
+        (staging_v1.id.clone(), "planned".to_owned()),
+        (staging_v1.id.clone(), "superseded".to_owned()),
+        (v2_prod_id.clone(), "planned".to_owned()),
+        (v2_staging.id.clone(), "planned".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(c.prefix.take_notices().await, expected);
 
     // A change outside every app's paths plans nothing in prod and says why.
-    let v2_prod_id = c.deployment("v2", "prod").await.id;
     c.succeed(&v2_prod_id).await;
     let c3 = repo.commit("docs", &[("docs/readme.md", "hello\n")]);
     repo.tag("v3");

@@ -3,7 +3,8 @@
 //! accepted on its own channel only:
 //!
 //! - the **platform events** queue, which only the state machine may send to:
-//!   - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject;
+//!   - `gate_waiting`: the gate's task token, status `waiting`, so the api can approve or reject
+//!     (and a `gate_waiting` notice for the notifier);
 //!   - `decision_waiting`: a failed host's task token (`rollout.on_failure: pause`), so the api
 //!     can retry, skip or roll back; a message about an earlier attempt never replaces a later
 //!     one;
@@ -33,9 +34,11 @@ use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::env::Env;
 use boreas_aws::lifecycle::{Finished, Lifecycle};
 use boreas_aws::names::Names;
+use boreas_aws::notices::Notices;
 use boreas_aws::store::{Agent, DynamoStore, HostDecision, Store, TaskOutput, rfc3339};
 use boreas_core::command::{Channel, Event, EventBody, WireError, is_instant, live_window_seconds};
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::NoticeEvent;
 
 /// Why a message was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -128,12 +131,24 @@ pub enum Outcome {
 pub struct Recorder {
     store: Arc<dyn Store>,
     names: Names,
+    notices: Notices,
 }
 
 impl Recorder {
     /// A recorder writing to `store`, consuming the queues of `names`.
     pub fn new(store: Arc<dyn Store>, names: Names) -> Self {
-        Self { store, names }
+        Self {
+            store,
+            names,
+            notices: Notices::off(),
+        }
+    }
+
+    /// Announces gates and outcomes to `notices`.
+    #[must_use]
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = notices;
+        self
     }
 
     /// The channel of the queue a message came from (its event source ARN ends with the name).
@@ -155,10 +170,10 @@ impl Recorder {
         let names = env.names()?;
         let table = env.get("BOREAS_TABLE")?.unwrap_or_else(|| names.table());
         let config = boreas_aws::sdk_config(None).await;
-        Ok(Self::new(
-            Arc::new(DynamoStore::from_config(&config, table)),
-            names,
-        ))
+        Ok(
+            Self::new(Arc::new(DynamoStore::from_config(&config, table)), names)
+                .with_notices(Notices::from_env(env, &config)?),
+        )
     }
 }
 
@@ -207,11 +222,16 @@ pub async fn record(ctx: &Recorder, channel: Channel, body: &str) -> Result<Outc
     match event.body {
         EventBody::GateWaiting {
             deployment_id,
+            app,
+            batch,
             gate,
             task_token,
-            ..
         } => match ctx.store.put_gate(&deployment_id, &gate, &task_token).await {
-            Ok(()) => Ok(Outcome::GateStored),
+            Ok(()) => {
+                let event = NoticeEvent::GateWaiting { app, batch, gate };
+                ctx.notices.send(&deployment_id, event).await;
+                Ok(Outcome::GateStored)
+            }
             Err(boreas_aws::Error::Conflict { .. }) => Ok(Outcome::GateAlreadyDecided),
             Err(e) => Err(e.into()),
         },
@@ -301,7 +321,7 @@ async fn finish(
             status,
         });
     }
-    let finished = Lifecycle::new(ctx.store.as_ref())
+    let finished = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices)
         .finish(id, status, failed_target)
         .await
         .map_err(|e| match e {

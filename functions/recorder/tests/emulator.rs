@@ -15,13 +15,17 @@ use boreas_test_support::emulator::Prefix;
 use boreas_test_support::records::{example_plan, new_deployment};
 
 async fn setup() -> (Recorder, Arc<dyn Store>, Names) {
+    let (recorder, store, prefix) = setup_notifying().await;
+    (recorder, store, prefix.names)
+}
+
+/// A recorder that announces gates and outcomes on the prefix's notifications queue.
+async fn setup_notifying() -> (Recorder, Arc<dyn Store>, Prefix) {
     let prefix = Prefix::shared('r').await;
     let store: Arc<dyn Store> = Arc::new(prefix.store());
-    (
-        Recorder::new(store.clone(), prefix.names.clone()),
-        store,
-        prefix.names,
-    )
+    let recorder =
+        Recorder::new(store.clone(), prefix.names.clone()).with_notices(prefix.notices());
+    (recorder, store, prefix)
 }
 
 /// An SQS event as Lambda delivers it from `queue`, one record per (message id, body).
@@ -129,7 +133,8 @@ async fn running_deployment(store: &Arc<dyn Store>, id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
-    let (recorder, store, names) = setup().await;
+    let (recorder, store, prefix) = setup_notifying().await;
+    let names = &prefix.names;
     let resp = handle(
         &recorder,
         sqs_event(
@@ -180,6 +185,13 @@ async fn gate_tokens_are_stored_readable_and_kept_once_decided() {
     assert_eq!(
         (gate.task_token.as_str(), gate.status),
         ("tok-2", GateStatus::Approved)
+    );
+    // The notifier hears of the waiting gate each time it is stored (it sends it once), and
+    // not once it is decided.
+    let gate_notice = ("dep-1".to_owned(), "gate_waiting:api.0".to_owned());
+    assert_eq!(
+        prefix.take_notices().await,
+        [gate_notice.clone(), gate_notice]
     );
 }
 
@@ -346,7 +358,8 @@ async fn hook_output_is_stored_per_target_and_action() {
 
 #[tokio::test]
 async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
-    let (recorder, store, names) = setup().await;
+    let (recorder, store, prefix) = setup_notifying().await;
+    let names = &prefix.names;
     let apps = running_deployment(&store, "dep-1").await;
     assert!(apps.len() > 1, "the example plans several apps");
     // Another environment's lock on the same app is not this deployment's to release.
@@ -389,6 +402,13 @@ async fn a_finished_deployment_gets_its_status_and_releases_its_locks_once() {
         Outcome::AlreadyFinished(DeploymentStatus::RolledBack)
     );
     assert_eq!(store.get_deployment("dep-1").await.unwrap().unwrap(), d);
+    // Announced on the redelivery too (a crash may have come between the two): the notifier
+    // sends it once.
+    let rolled_back = ("dep-1".to_owned(), "rolled_back".to_owned());
+    assert_eq!(
+        prefix.take_notices().await,
+        [rolled_back.clone(), rolled_back]
+    );
 }
 
 #[tokio::test]

@@ -2,12 +2,17 @@
 //! a name prefix of their own, so that tests sharing one emulator never see each other's records.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use boreas_aws::emulator::{shared, unique_prefix, workspace_root};
 use boreas_aws::names::Names;
+use boreas_aws::notices::Notices;
 use boreas_aws::provision::{Provisioned, provision};
+use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
 use boreas_aws::store::DynamoStore;
+use boreas_core::notify::Notice;
 
 /// The project's state machine definition, `statemachine/deployment.asl.json`.
 pub fn definition() -> PathBuf {
@@ -51,8 +56,51 @@ impl Prefix {
         DynamoStore::from_config(&self.sdk, self.names.table())
     }
 
-    /// The URL of the provisioned queue of `role` (`plan`, `events`, `k8s`).
+    /// The URL of the provisioned queue of `role` (`plan`, `events`, `notifications`, `k8s`).
     pub fn queue_url(&self, role: &str) -> &str {
         &self.provisioned.queues[role].url
+    }
+
+    /// A sender of notices to the prefix's notifications queue, as the functions send them.
+    pub fn notices(&self) -> Notices {
+        Notices::to_queue(
+            Arc::new(SqsQueues::from_config(&self.sdk)),
+            self.queue_url("notifications"),
+        )
+    }
+
+    /// Takes every notice waiting on the prefix's notifications queue, as (deployment, event
+    /// id), sorted: SQS keeps no order.
+    ///
+    /// # Panics
+    /// When the queue cannot be read or holds something that is not a notice.
+    pub async fn take_notices(&self) -> Vec<(String, String)> {
+        let queues = SqsQueues::from_config(&self.sdk);
+        let url = self.queue_url("notifications");
+        let options = ReceiveOptions {
+            wait: Duration::from_millis(500),
+            max_messages: 10,
+            visibility: None,
+        };
+        let mut out = Vec::new();
+        loop {
+            let batch = queues
+                .receive(url, &options)
+                .await
+                .expect("receive notices");
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                let notice = Notice::from_json(&message.body).expect("a notice");
+                out.push((notice.deployment_id.clone(), notice.event.id()));
+                queues
+                    .delete(url, &message.receipt_handle)
+                    .await
+                    .expect("delete a notice");
+            }
+        }
+        out.sort();
+        out
     }
 }
