@@ -29,6 +29,7 @@ class Resolver:
         # Other parameters resolve to their defaults, as in a stack deployed with only a prefix.
         defaults = {k: str(v["Default"]) for k, v in template.get("Parameters", {}).items() if "Default" in v}
         self.params = {**defaults, "Prefix": prefix, **PSEUDO}
+        self.conditions = template.get("Conditions", {})
 
     def name_of(self, logical_id):
         """The physical name a resource is given through its name property, else a stand-in
@@ -58,7 +59,21 @@ class Resolver:
                 return f"arn-of:{self.name_of(logical_id)}"
             if fn == "Fn::Sub" and isinstance(arg, str):
                 return re.sub(r"\$\{([^}]+)\}", lambda m: self.sub_var(m.group(1)), arg)
+            if fn == "Fn::If":
+                condition, then, otherwise = arg
+                return self.value(then if self.holds(self.conditions[condition]) else otherwise)
         raise ValueError(f"cannot resolve {json.dumps(node, default=str)}")
+
+    def holds(self, node):
+        """Evaluates a condition (Fn::Equals, Fn::Not, a named condition) with the parameters."""
+        (fn, arg), = node.items()
+        if fn == "Fn::Equals":
+            return self.value(arg[0]) == self.value(arg[1])
+        if fn == "Fn::Not":
+            return not self.holds(arg[0])
+        if fn == "Condition":
+            return self.holds(self.conditions[arg])
+        raise ValueError(f"cannot evaluate {json.dumps(node, default=str)}")
 
     def sub_var(self, var):
         # `${!Name}` is Fn::Sub's escape for a literal `${Name}` (IAM policy variables).
@@ -182,7 +197,10 @@ def main():
                         "actions": sorted(as_list(st["Action"])),
                         "resources": sorted(r.value(x) for x in as_list(st["Resource"])),
                         "condition": {
-                            op: {k: r.value(v) for k, v in cond.items()}
+                            op: {
+                                k: [r.value(x) for x in v] if isinstance(v, list) else r.value(v)
+                                for k, v in cond.items()
+                            }
                             for op, cond in st.get("Condition", {}).items()
                         },
                     }

@@ -13,6 +13,7 @@
 use boreas_core::adjust::Adjustment;
 use boreas_core::command::AppInventory;
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::notify::DeliveryState;
 use boreas_core::plan::{AppPlan, Plan};
 use boreas_core::status::{
     AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
@@ -147,6 +148,31 @@ pub struct DeploymentDetail {
     pub deployment: Deployment,
     /// What the execution has done so far.
     pub progress: Progress,
+    /// What was sent about it where (commit statuses, chat, webhooks), by sink then event.
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+}
+
+/// One notification of a deployment: one event sent to one sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Notification {
+    /// `git` (commit statuses), `git/deployment` (the GitHub Deployment and its statuses) or a
+    /// sink registered in the installation.
+    pub sink: String,
+    /// The event (`succeeded`, `gate_waiting:api.0`; `github_deployment` for the creation of
+    /// the GitHub Deployment).
+    pub event: String,
+    /// Where its delivery stands.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it last changed.
+    pub updated_at: String,
+    /// What it says.
+    pub summary: String,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A deployment's progress: records exist only for what has started.

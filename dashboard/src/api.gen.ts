@@ -2992,6 +2992,8 @@ export interface components {
              */
             status: number;
         };
+        /** @description Where one delivery stands. */
+        DeliveryState: "sending" | "delivered" | "retrying" | "failed" | "skipped";
         /** @description A deployment with its plan. */
         Deployment: {
             /** @description When the planner created it. */
@@ -3031,6 +3033,11 @@ export interface components {
             failed_target: string | null;
             /** @description Deployment id, also the name of its execution. */
             id: string;
+            /**
+             * @description What was sent about it where (commit statuses, chat, webhooks), by sink then event.
+             * @default []
+             */
+            notifications: components["schemas"]["Notification"][];
             /** @description Stages → apps → batches → targets. */
             plan: components["schemas"]["Plan"];
             /** @description What the execution has done so far. */
@@ -3152,6 +3159,32 @@ export interface components {
             role: components["schemas"]["Role"];
             /** @description The bearer secret. */
             token: string;
+        };
+        /** @description One notification of a deployment: one event sent to one sink. */
+        Notification: {
+            /**
+             * Format: uint32
+             * @description Attempts made.
+             */
+            attempts: number;
+            /** @description Why the last attempt failed. */
+            error?: string | null;
+            /**
+             * @description The event (`succeeded`, `gate_waiting:api.0`; `github_deployment` for the creation of
+             *     the GitHub Deployment).
+             */
+            event: string;
+            /**
+             * @description `git` (commit statuses), `git/deployment` (the GitHub Deployment and its statuses) or a
+             *     sink registered in the installation.
+             */
+            sink: string;
+            /** @description Where its delivery stands. */
+            state: components["schemas"]["DeliveryState"];
+            /** @description What it says. */
+            summary: string;
+            /** @description When it last changed. */
+            updated_at: string;
         };
         /** @description What happens after each batch but the last. */
         Pause: "manual" | "none" | components["schemas"]["Duration"];
@@ -3597,6 +3630,7 @@ export type CredentialRequest = components['schemas']['CredentialRequest'];
 export type CredentialSummary = components['schemas']['CredentialSummary'];
 export type DecisionProgress = components['schemas']['DecisionProgress'];
 export type Delivery = components['schemas']['Delivery'];
+export type DeliveryState = components['schemas']['DeliveryState'];
 export type Deployment = components['schemas']['Deployment'];
 export type DeploymentDetail = components['schemas']['DeploymentDetail'];
 export type DeploymentStatus = components['schemas']['DeploymentStatus'];
@@ -3612,6 +3646,7 @@ export type GateProgress = components['schemas']['GateProgress'];
 export type GateStatus = components['schemas']['GateStatus'];
 export type Health = components['schemas']['Health'];
 export type NewToken = components['schemas']['NewToken'];
+export type Notification = components['schemas']['Notification'];
 export type Pause = components['schemas']['Pause'];
 export type PausePlan = components['schemas']['PausePlan'];
 export type Plan = components['schemas']['Plan'];

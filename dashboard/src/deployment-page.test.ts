@@ -105,3 +105,34 @@ describe('failed hosts waiting for a decision', () => {
     expect(c2.map((el) => el.byClass('decided')[0]?.textContent)).toEqual([' retried by alice “flaky disk”']);
   });
 });
+
+describe('notifications', () => {
+  it('list each sink and event with its delivery state, in both languages', async () => {
+    const d: DeploymentDetail = {
+      ...detailOf('dep-notified', samplePlan(), 'succeeded'),
+      notifications: [
+        { sink: 'git', event: 'succeeded', state: 'delivered', attempts: 1, updated_at: 'x', summary: 'v1 is deployed to prod' },
+        { sink: 'team-chat', event: 'succeeded', state: 'failed', attempts: 7, updated_at: 'x', summary: 'v1 is deployed to prod', error: 'sink "team-chat": HTTP 500: down (gave up after 7 attempts)' },
+      ],
+    };
+    const page = fake(await deploymentPage(context(d, 'viewer', []), 'dep-notified'));
+    const panel = page.byClass('notifications')[0]!;
+    expect(panel.textContent).toContain('Notifications');
+    const items = panel.byClass('notification');
+    expect(items.map((li) => [li.getAttribute('data-sink'), li.getAttribute('data-event')])).toEqual([
+      ['git', 'succeeded'],
+      ['team-chat', 'succeeded'],
+    ]);
+    expect(items[0].textContent).toBe('git succeeded delivered 1 attempt(s)');
+    expect(items[1].textContent).toContain('failed 7 attempt(s) sink "team-chat": HTTP 500');
+    const zh = { ...context(d, 'viewer', []), t: (key: Parameters<Ctx['t']>[0], vars?: Record<string, string | number>) => translate('zh', key, vars) };
+    const zhPage = fake(await deploymentPage(zh, 'dep-notified'));
+    expect(zhPage.byClass('notifications')[0]!.textContent).toContain('通知');
+    expect(zhPage.byClass('notification')[0].textContent).toBe('git succeeded 已送达 已尝试 1 次');
+  });
+
+  it('are not shown when nothing was sent', async () => {
+    const page = fake(await deploymentPage(context(detailOf('dep-quiet', samplePlan(), 'running'), 'viewer', []), 'dep-quiet'));
+    expect(page.byClass('notifications')).toEqual([]);
+  });
+});

@@ -204,6 +204,25 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
             skipped.reason.as_str()
         );
     }
+    if !d.notifications.is_empty() {
+        let _ = writeln!(out, "   notifications:");
+        for n in &d.notifications {
+            let error = n
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "     {} {} [{}, {} attempt{}]{error}",
+                n.sink,
+                n.event,
+                n.state,
+                n.attempts,
+                if n.attempts == 1 { "" } else { "s" }
+            );
+        }
+    }
     out
 }
 

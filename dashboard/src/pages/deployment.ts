@@ -23,7 +23,7 @@ import {
 } from '../plan';
 import { isKey } from '../i18n';
 import { WORST_FIRST, isQuiet, progressView, type AppView, type BatchView, type StageView, type TargetView } from '../progress';
-import type { Adjustment, DecisionProgress, DeploymentDetail, FailureAction, TargetOutputs } from '../api.gen';
+import type { Adjustment, DecisionProgress, DeploymentDetail, FailureAction, Notification, TargetOutputs } from '../api.gen';
 import { tone } from '../status';
 import { badge, errorBox } from '../ui';
 import { PAGE, disclosure, forgetLists, windowedList } from '../windowed';
@@ -547,6 +547,7 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           ),
         )
       : null,
+    d.notifications.length > 0 ? notificationsPanel(ctx, d.notifications) : null,
     h(
       'ol',
       { class: 'stages', 'aria-label': t('plan.stages') },
@@ -556,6 +557,42 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           { class: `stage panel tone-edge-${tone(s.status)}`, 'data-stage': s.stage },
           h('div', { class: 'stage-head' }, h('h2', null, t('plan.stage_n', { n: s.stage })), badge(t, s.status)),
           large ? foldedApps(ctx, s) : h('ul', { class: 'apps' }, s.apps.map((a) => appProgress(ctx, a))),
+        ),
+      ),
+    ),
+  );
+}
+
+const NOTIFY_TONE: Record<Notification['state'], string> = {
+  sending: '',
+  delivered: 'tone-ok',
+  retrying: 'tone-warn',
+  failed: 'tone-bad',
+  skipped: '',
+};
+
+/** What was sent about the deployment where (commit statuses, chat, webhooks), and how it went. */
+function notificationsPanel(ctx: Ctx, notifications: Notification[]): HTMLElement {
+  const { t } = ctx;
+  return h(
+    'section',
+    { class: 'panel notifications', 'aria-labelledby': 'notify-title' },
+    h('h2', { id: 'notify-title' }, t('notify.title')),
+    h(
+      'ul',
+      null,
+      notifications.map((n) =>
+        h(
+          'li',
+          { class: `notification ${NOTIFY_TONE[n.state]}`, 'data-sink': n.sink, 'data-event': n.event },
+          h('strong', null, n.sink),
+          ' ',
+          h('code', null, n.event),
+          ' ',
+          h('span', { class: 'state' }, t(`notify.${n.state}`)),
+          ' ',
+          h('span', { class: 'muted small' }, t('notify.attempts', { n: n.attempts })),
+          n.error ? h('span', { class: 'error' }, ` ${n.error}`) : null,
         ),
       ),
     ),

@@ -114,5 +114,6 @@ export function detailOf(id: string, plan: Plan, status: DeploymentDetail['statu
     error: null,
     plan,
     progress: { apps: [], batches: [], targets: [], gates: [], decisions: [] },
+    notifications: [],
   };
 }

@@ -259,9 +259,25 @@ pub(crate) async fn deployment(
     let id = call.param("id");
     let d = get_deployment(api, id).await?;
     let progress = api.store.progress(id).await?;
+    let notifications = api
+        .store
+        .notifications(id)
+        .await?
+        .into_iter()
+        .map(|n| wire::Notification {
+            sink: n.sink,
+            event: n.event,
+            state: n.state,
+            attempts: n.attempts,
+            updated_at: n.updated_at,
+            summary: n.summary,
+            error: n.error,
+        })
+        .collect();
     Ok(wire::DeploymentDetail {
         deployment: wire_deployment(&d),
         progress: wire_progress(progress),
+        notifications,
     })
 }
 

@@ -100,7 +100,7 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
         .unwrap()
         .queue_urls
         .unwrap_or_default();
-    assert_eq!(urls.len(), 8, "{urls:?}");
+    assert_eq!(urls.len(), 10, "{urls:?}");
     let sfn = aws_sdk_sfn::Client::new(&cfg);
     let machines = sfn.list_state_machines().send().await.unwrap();
     let ours: Vec<_> = machines

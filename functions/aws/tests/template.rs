@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use boreas_aws::names::Names;
 use boreas_aws::provision::{
-    GSI1, GSI2, GSI3, GSI4, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS,
-    TTL_ATTRIBUTE,
+    GSI1, GSI2, GSI3, GSI4, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, NOTIFY_MAX_RECEIVE_COUNT,
+    SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
 };
 use common::{project_asl, run, stdout_of_success, template, template_facts, venv_bin};
 use serde_json::Value;
@@ -65,6 +65,7 @@ fn sam_transform_succeeds_offline() {
             "DashboardPublisher",
             "IntakeFunction",
             "K8sOperatorFunction",
+            "NotifierFunction",
             "PlannerFunction",
             "RecorderFunction"
         ])
@@ -82,8 +83,8 @@ fn sam_transform_succeeds_offline() {
     let mappings = resources_of_type(&cfn, "AWS::Lambda::EventSourceMapping");
     assert_eq!(
         mappings.len(),
-        4,
-        "planner, recorder (events, inventory) and k8s operator"
+        5,
+        "planner, recorder (events, inventory), notifier and k8s operator"
     );
     for (id, m) in &mappings {
         assert_eq!(
@@ -187,6 +188,7 @@ fn template_names_match_names_rs() {
             names.plan_queue(),
             names.events_queue(),
             names.inventory_queue(),
+            names.notifications_queue(),
             names.k8s_queue(boreas_aws::names::DEFAULT_K8S_CLUSTER),
         ] {
             want.insert(Names::dlq(&q));
@@ -278,6 +280,7 @@ fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
             "boreas-events".into(),
             "boreas-inventory".into(),
             "boreas-k8s-main".into(),
+            "boreas-notifications".into(),
             "boreas-plan".into()
         ])
     );
@@ -314,8 +317,19 @@ fn the_cluster_queue_outlasts_the_longest_rollout_of_the_lambda_operator() {
         "{receives} receives for a {rollout} s rollout in {per_receive} s slices"
     );
     assert_eq!(receives, u64::from(K8S_MAX_RECEIVE_COUNT));
+    // The notifications queue leaves room for every retry of a sink (one receive each).
+    assert_eq!(
+        facts["queues"]["boreas-notifications"]["max_receive_count"],
+        NOTIFY_MAX_RECEIVE_COUNT
+    );
+    assert!(
+        NOTIFY_MAX_RECEIVE_COUNT
+            >= boreas_core::notify::Backoff::DEFAULT.attempts + MAX_RECEIVE_COUNT
+    );
     for (name, q) in facts["queues"].as_object().unwrap() {
-        if name != "boreas-k8s-main" && !name.ends_with("-dlq") {
+        if !["boreas-k8s-main", "boreas-notifications"].contains(&name.as_str())
+            && !name.ends_with("-dlq")
+        {
             assert_eq!(q["max_receive_count"], MAX_RECEIVE_COUNT, "{name}");
         }
     }
@@ -807,4 +821,107 @@ print(json.dumps({
             "samconfig.toml sets {name}={value}, the template's default differs or it has no such parameter"
         );
     }
+}
+
+/// Notices reach the notifier only from the planner, the api and the recorder (whatever identity
+/// policies grant), and the notifier reads no secret but repositories' tokens and registered
+/// sinks, and writes no queue.
+#[test]
+fn only_the_platform_announces_and_the_notifier_reads_only_its_own_secrets() {
+    let facts = template_facts("boreas");
+    let names = Names::new("boreas");
+    let queue = names.notifications_queue();
+    let senders = [
+        "PlannerFunctionRole",
+        "ApiFunctionRole",
+        "RecorderFunctionRole",
+    ]
+    .map(|role| format!("arn-of:generated-name-of:{role}"));
+    assert_eq!(
+        facts["queue_policies"][&queue],
+        serde_json::json!([{
+            "effect": "Deny",
+            "principal": "*",
+            "actions": ["sqs:SendMessage"],
+            "resources": [format!("arn-of:{queue}")],
+            "condition": {"ArnNotEquals": {"aws:PrincipalArn": senders}},
+        }])
+    );
+    let grants = |function: &str, action: &str, arn: &str| {
+        facts["functions"][function]["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| {
+                st["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == action)
+            })
+            .flat_map(|st| st["resources"].as_array().unwrap().clone())
+            .any(|r| arn_matches(r.as_str().unwrap(), arn))
+    };
+    let queue_arn = format!("arn-of:{queue}");
+    let mut sending: Vec<&str> = facts["functions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|f| grants(f, "sqs:SendMessage", &queue_arn))
+        .collect();
+    sending.sort_unstable();
+    assert_eq!(sending, ["boreas-api", "boreas-planner", "boreas-recorder"]);
+    assert!(!allowed(
+        &facts,
+        "boreas-agent",
+        &[],
+        "sqs:SendMessage",
+        &sqs_arn(&queue)
+    ));
+
+    let param = |path: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter{path}");
+    let notifier = "boreas-notifier";
+    assert!(grants(
+        notifier,
+        "ssm:GetParameter",
+        &param("/boreas/git-credentials/github.com/acme/shop")
+    ));
+    assert!(grants(
+        notifier,
+        "ssm:GetParameter",
+        &param("/boreas/notification-sinks/team-chat")
+    ));
+    for path in [
+        "/boreas/api-tokens/admin",
+        "/boreas/webhook-secrets/github.com/acme/shop",
+    ] {
+        assert!(
+            !grants(notifier, "ssm:GetParameter", &param(path)),
+            "{path}"
+        );
+    }
+    for action in [
+        "sqs:SendMessage",
+        "ssm:PutParameter",
+        "states:SendTaskSuccess",
+        "dynamodb:PutItem",
+    ] {
+        let any = facts["functions"][notifier]["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|st| {
+                st["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == action)
+            });
+        assert!(!any, "the notifier may not {action}");
+    }
+    assert_eq!(
+        facts["functions"][notifier]["sqs_sources"][0]["queue"],
+        queue.as_str()
+    );
 }

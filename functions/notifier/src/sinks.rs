@@ -121,8 +121,8 @@ impl Registered {
             Ok(value) => value,
             Err(boreas_aws::Error::NotFound { .. }) => {
                 return Err(Attempt::Refused(format!(
-                    "sink {name:?} is not registered in this installation \
-                     (boreas notify add {name} …)"
+                    "sink {name:?} is not registered in this installation (SSM SecureString \
+                     {param})"
                 )));
             }
             Err(e) => return Err(Attempt::Retry(format!("reading sink {name:?}: {e}"))),

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use boreas_aws::names::{DEFAULT_K8S_CLUSTER, Names};
 use boreas_aws::provision::{DEMO_REPOSITORY, Provisioned};
-use boreas_aws::secrets::{Secrets, SsmSecrets};
+use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
 use boreas_aws::store::{
-    DeploymentFilter, DynamoStore, PageRequest, Repository, Store, VersionRecord, rfc3339,
+    DeploymentFilter, DynamoStore, GitCredential, PageRequest, Repository, Store, VersionRecord,
+    rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::status::VersionStatus;
@@ -26,7 +27,8 @@ use boreas_k8s_fixture::FixtureCluster;
 use boreas_lambda_wiring::{FUNCTIONS, Watch, build_release, fill_event, function_env};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git::GitRepo;
-use boreas_test_support::records::version;
+use boreas_test_support::http::{RecordingServer, Request, Response};
+use boreas_test_support::records::{example_plan, example_yaml, new_deployment, version};
 use boreas_test_support::webhook::fixture;
 use serde_json::{Value, json};
 
@@ -46,7 +48,7 @@ struct Case {
     check: for<'a> fn(&'a Ctx, Value) -> BoxFuture<'a, Checked>,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 7] = [
     Case {
         function: "boreas-intake",
         event: "intake-github-tag-push.json",
@@ -70,6 +72,12 @@ const CASES: [Case; 6] = [
         event: "recorder-inventory.json",
         prepare: recorder_prepare,
         check: recorder_check,
+    },
+    Case {
+        function: "boreas-notifier",
+        event: "notifier-notice.json",
+        prepare: notifier_prepare,
+        check: notifier_check,
     },
     Case {
         function: "boreas-k8s-operator",
@@ -103,6 +111,8 @@ struct Ctx {
     store: Arc<dyn Store>,
     cluster: FixtureCluster,
     cloudformation: ResponseCatcher,
+    /// The notifier's git host: answers the GitHub REST calls and records them.
+    git_host: RecordingServer,
     dir: tempfile::TempDir,
 }
 
@@ -419,6 +429,98 @@ fn recorder_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
     })
 }
 
+// ----------------------------------------------------------------------------------- notifier
+
+const NOTIFIED: &str = "dep-notified";
+
+/// A GitHub repository on the local git host with a token, a version whose `boreas.yaml` sends
+/// everything to `git`, and its deployment.
+fn notifier_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        let host = ctx.git_host.url().trim_start_matches("http://").to_owned();
+        let repo = format!("{host}/acme/shop");
+        let param = ctx.names.git_credential_param(&repo);
+        SsmSecrets::from_config(&ctx.sdk)
+            .put(&param, &SecretValue::new("ghp-wiring-token"), true)
+            .await
+            .expect("store the token");
+        ctx.store
+            .put_repository(&Repository {
+                id: repo.clone(),
+                full_name: "acme/shop".into(),
+                host: host.clone(),
+                clone_url: format!("http://{host}/acme/shop.git"),
+                provider: Provider::GitHub,
+                secret_param: ctx.names.webhook_secret_param(&repo),
+                previous_secret: None,
+                credential: Some(GitCredential::Token {
+                    param,
+                    username: "x-access-token".into(),
+                }),
+                triggers: vec![],
+                created_at: rfc3339(SystemTime::now()),
+            })
+            .await
+            .expect("register the repository");
+        let commit = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+        ctx.store
+            .put_version(&version(&repo, "v1.4.2", commit))
+            .await
+            .expect("record the version");
+        let yaml = format!("{}\nnotifications:\n  - sink: git\n", example_yaml());
+        ctx.store
+            .put_version_config(&repo, "v1.4.2", &yaml)
+            .await
+            .expect("record its config");
+        let mut new = new_deployment(NOTIFIED, example_plan("prod", "v1.4.2"));
+        new.repository = repo;
+        ctx.store
+            .create_deployment(&new)
+            .await
+            .expect("create the deployment");
+        Vars::from([
+            ("QUEUE_ARN", ctx.queue_arn("notifications").await),
+            ("DEPLOYMENT", NOTIFIED.to_owned()),
+        ])
+    })
+}
+
+/// No failed message; GitHub got the Deployment, its status and the commit status, and each
+/// delivery is recorded.
+fn notifier_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        no_batch_failures(&answer)?;
+        let calls: Vec<String> = ctx
+            .git_host
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect();
+        ensure!(
+            calls
+                == [
+                    "POST /api/v3/repos/acme/shop/deployments",
+                    "POST /api/v3/repos/acme/shop/deployments/7/statuses",
+                    "POST /api/v3/repos/acme/shop/statuses/4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+                ],
+            "calls: {calls:?}"
+        );
+        let recorded = ctx
+            .store
+            .notifications(NOTIFIED)
+            .await
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            recorded.len() == 3
+                && recorded
+                    .iter()
+                    .all(|n| n.state == boreas_core::notify::DeliveryState::Delivered),
+            "deliveries: {recorded:?}"
+        );
+        Ok(())
+    })
+}
+
 // ------------------------------------------------------------------------------- k8s-operator
 
 const K8S_NAMESPACE: &str = "shop";
@@ -698,6 +800,10 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
                 provisioned.queues["inventory"].url.clone(),
             ),
             (
+                "BOREAS_DASHBOARD_URL",
+                "https://boreas.example.com".to_owned(),
+            ),
+            (
                 "BOREAS_GIT_CACHE",
                 dir.path().join("git-cache").display().to_string(),
             ),
@@ -716,6 +822,13 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
         provisioned,
         cluster: FixtureCluster::start().await,
         cloudformation: ResponseCatcher::start().await,
+        git_host: RecordingServer::start(|req: &Request| {
+            if req.target.ends_with("/deployments") {
+                Response::json(201, json!({"id": 7}))
+            } else {
+                Response::json(201, json!({}))
+            }
+        }),
         dir,
     };
 
