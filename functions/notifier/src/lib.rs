@@ -312,13 +312,22 @@ impl Notifier {
         let id = &notice.deployment_id;
         let stored = |e: boreas_aws::Error| Attempt::Retry(format!("the store failed: {e}"));
         let recorded = self.store.notifications(id).await.map_err(stored)?;
-        if let Some(github_id) = recorded
+        let creation = recorded
             .iter()
-            .find(|n| n.sink == GITHUB_SINK && n.event == GITHUB_DEPLOYMENT)
-            .filter(|n| n.state == DeliveryState::Delivered)
-            .and_then(|n| n.remote_id)
-        {
-            return Ok(github_id);
+            .find(|n| n.sink == GITHUB_SINK && n.event == GITHUB_DEPLOYMENT);
+        match creation {
+            Some(n) if n.state == DeliveryState::Delivered => {
+                if let Some(github_id) = n.remote_id {
+                    return Ok(github_id);
+                }
+            }
+            Some(n) if n.state == DeliveryState::Failed => {
+                return Err(Attempt::Refused(format!(
+                    "the GitHub Deployment could not be created: {}",
+                    n.error.as_deref().unwrap_or("no reason recorded")
+                )));
+            }
+            _ => {}
         }
         let now = SystemTime::now();
         let claim = NotificationClaim {
@@ -357,9 +366,13 @@ impl Notifier {
                 claimed.remote_id = Some(*github_id);
                 claimed.error = None;
             }
-            // The status that needs it retries (or fails), and the creation with it.
+            // The status that needs it retries, and the creation with it; a refusal is final
+            // for both.
             Err(failed) => {
-                claimed.state = DeliveryState::Retrying;
+                claimed.state = match failed {
+                    Attempt::Retry(_) => DeliveryState::Retrying,
+                    Attempt::Refused(_) => DeliveryState::Failed,
+                };
                 claimed.error = Some(failed.to_string());
             }
         }

@@ -528,6 +528,15 @@ async fn a_sink_that_is_down_is_retried_and_one_that_refuses_fails_without_touch
     let fourth = s.notify(NoticeEvent::Succeeded).await;
     assert!(fourth.iter().all(|o| o.state.is_none()), "{fourth:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // GitHub refused the Deployment once: a later event fails at once, without asking again.
+    let later = s.notify(NoticeEvent::Cancelled).await;
+    assert_eq!(status(&later, GITHUB_SINK), [Some(DeliveryState::Failed)]);
+    let creations = server
+        .requests()
+        .iter()
+        .filter(|r| r.target.ends_with("/deployments"))
+        .count();
+    assert_eq!(creations, 1);
 
     let errors: Vec<(String, Option<String>)> = s
         .store

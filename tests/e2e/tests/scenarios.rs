@@ -14,9 +14,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use boreas_aws::names::Names;
+use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
 use boreas_core::webhook::Provider;
 use boreas_e2e::{Platform, batches, progress, push_tag_payload, wait_for};
 use boreas_test_support::git::{GitHttpServer, git};
+use boreas_test_support::http::{RecordingServer, Request, Response};
 use boreas_test_support::webhook::{signed_headers, tag_push};
 use serde_json::{Value, json};
 
@@ -754,5 +757,99 @@ fn s10_an_unreachable_host_fails_its_target_at_once_and_is_sent_nothing() {
                 .find(|a| a["host"] == host.as_str() && a["unreachable"] == false)
                 .map(|_| ())
         },
+    );
+}
+
+/// A version whose `boreas.yaml` sends staging's events to a chat sink registered in the
+/// installation: the chat hears the waiting gate and the outcome, once each, from the planner,
+/// recorder and notifier of the running platform; the deployment lists both deliveries.
+#[test]
+fn s11_a_chat_channel_hears_each_gate_and_the_outcome_once() {
+    let (p, _serial) = platform();
+    let chat = RecordingServer::start(|_req: &Request| Response::json(200, json!({})));
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let prefix = p.dev["prefix"].as_str().unwrap().to_owned();
+    let endpoint = p.dev["emulator_endpoint"].as_str().unwrap().to_owned();
+    runtime.block_on(async {
+        let sdk = boreas_aws::sdk_config(Some(&endpoint)).await;
+        let spec = json!({"kind": "slack", "url": format!("{}/hooks/e2e", chat.url())});
+        SsmSecrets::from_config(&sdk)
+            .put(
+                &Names::new(&prefix).notification_sink_param("e2e-chat"),
+                &SecretValue::new(spec.to_string()),
+                true,
+            )
+            .await
+            .expect("register the chat sink");
+    });
+    let repo = p.demo_repo();
+    let config = repo.join("boreas.yaml");
+    let original = std::fs::read_to_string(&config).expect("the demo boreas.yaml");
+    let commit_config = |text: &str, message: &str| {
+        std::fs::write(&config, text).expect("write boreas.yaml");
+        git(&repo, &["commit", "--quiet", "-am", message]);
+    };
+    commit_config(
+        &format!("{original}\nnotifications:\n  - sink: e2e-chat\n    environments: [staging]\n"),
+        "demo: staging to the chat",
+    );
+
+    let v = next_version("s11chat");
+    p.tag(&v, &[]);
+    let id = p.deployment_of(&v, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Later scenarios' versions notify nobody: the chat stops with this test.
+    commit_config(&original, "demo: no notifications");
+    let done = p.drive(&id, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    let texts = || -> Vec<String> {
+        chat.requests()
+            .iter()
+            .map(|r| r.json()["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    wait_for("the chat to hear the outcome", SHORT, || {
+        (texts().len() >= 2).then_some(())
+    });
+    // Redeliveries and retried states would come within seconds: none arrives.
+    std::thread::sleep(Duration::from_secs(3));
+    // Links point at the deployment's page of the local dashboard.
+    let link = format!(
+        "<{}#/deployments/{id}|Open in Boreas>",
+        p.dev["dashboard_url"].as_str().unwrap()
+    );
+    let repo_name = boreas_aws::provision::DEMO_FULL_NAME;
+    assert_eq!(
+        texts(),
+        [
+            format!("*{repo_name}*: {v} in staging waits for approval at gate api.0 {link}"),
+            format!("*{repo_name}*: {v} is deployed to staging {link}"),
+        ]
+    );
+    let listed: Vec<(String, String, String)> = p.deployment(&id)["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["sink"].as_str().unwrap().to_owned(),
+                n["event"].as_str().unwrap().to_owned(),
+                n["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "e2e-chat".into(),
+                "gate_waiting:api.0".into(),
+                "delivered".into()
+            ),
+            ("e2e-chat".into(), "succeeded".into(), "delivered".into()),
+        ]
     );
 }
