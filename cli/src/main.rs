@@ -26,6 +26,9 @@ enum Command {
     Provision(cmd::provision::Args),
     /// After deploying a new release to AWS: give the table's existing records what it needs.
     UpgradeTable(cmd::upgrade_table::Args),
+    /// Register, test or remove a chat or webhook sink of notifications.
+    #[command(subcommand_value_name = "ACTION")]
+    Notify(cmd::notify::Args),
     /// Run the local AWS emulator (moto) on 127.0.0.1, or stop it.
     Emulator(cmd::emulator::Args),
     /// Run the whole platform on this machine: emulator, functions, dashboard, agents, demo repository.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(&args),
         Command::Provision(args) => cmd::provision::run(&args),
         Command::UpgradeTable(args) => cmd::upgrade_table::run(&args),
+        Command::Notify(args) => cmd::notify::run(&args),
         Command::Emulator(args) => cmd::emulator::run(&args),
         Command::Dev(args) => cmd::dev::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),

@@ -1,9 +1,13 @@
 //! `boreas emulator start|stop` and `boreas provision`, run as the real binary.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use boreas_core::notify::render::webhook_signature;
+use boreas_test_support::http::{RecordingServer, Request, Response};
+use serde_json::json;
 
 fn boreas() -> Command {
     Command::new(env!("CARGO_BIN_EXE_boreas"))
@@ -97,6 +101,7 @@ fn start_provision_twice_and_stop() {
         assert_eq!(out.status.success(), ok, "{stderr}");
         assert!(stderr.contains(&said), "{stderr}");
     }
+    notification_sinks(&endpoint, &prefix);
     let described: serde_json::Value = serde_json::from_str(&outputs[0]).unwrap();
     assert_eq!(described["table"], format!("{prefix}-state"));
     assert!(
@@ -134,6 +139,95 @@ fn start_provision_twice_and_stop() {
         "the emulator still answers after stop"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `boreas notify add|test|remove` on the provisioned prefix: a chat and a webhook sink, each
+/// tested through a local receiver.
+fn notification_sinks(endpoint: &str, prefix: &str) {
+    let receiver = RecordingServer::start(|_req: &Request| Response::json(200, json!({})));
+    let notify = |args: &[&str], input: &str| {
+        let mut child = boreas()
+            .arg("notify")
+            .args(args)
+            .args(["--endpoint", endpoint, "--prefix", prefix])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn boreas notify");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        )
+    };
+    let chat_url = format!("{}/hooks/T0/B0/secretpart", receiver.url());
+    let (code, _, err) = notify(&["add", "team-chat", "--kind", "slack"], &chat_url);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = notify(&["test", "team-chat"], "");
+    assert_eq!(
+        (code, err.as_str()),
+        (Some(0), "sent a test message through sink team-chat")
+    );
+    let chat = receiver.requests().pop().unwrap();
+    assert_eq!(chat.target, "/hooks/T0/B0/secretpart");
+    assert!(
+        chat.json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("a test message to sink team-chat")
+    );
+
+    let (code, secret, err) = notify(
+        &["add", "audit", "--kind", "webhook"],
+        &format!("{}/hook\n", receiver.url()),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(secret.len(), 64, "the generated secret, printed once");
+    let (code, _, err) = notify(&["test", "audit"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let hook = receiver.requests().pop().unwrap();
+    assert_eq!(hook.json()["event"], "test");
+    let signature = hook.header("boreas-signature").unwrap();
+    let t: u64 = signature[2..signature.find(',').unwrap()].parse().unwrap();
+    assert_eq!(
+        signature,
+        webhook_signature(secret.as_bytes(), t, &hook.body)
+    );
+
+    // A chat URL is a credential: a bad one is refused without being repeated.
+    let (code, _, err) = notify(
+        &["add", "plain", "--kind", "slack"],
+        "http://chat.example.com/hooks/T0/secretpart",
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("url: must be an https URL") && !err.contains("secretpart"),
+        "{err}"
+    );
+    let (code, _, err) = notify(&["add", "git", "--kind", "slack"], &chat_url);
+    assert_eq!(code, Some(2), "{err}");
+
+    let (code, _, err) = notify(&["remove", "team-chat"], "");
+    assert_eq!((code, err.as_str()), (Some(0), "removed sink team-chat"));
+    let (code, _, err) = notify(&["test", "team-chat"], "");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("\"team-chat\" is not registered in this installation"),
+        "{err}"
+    );
+    assert_eq!(
+        receiver.requests().len(),
+        2,
+        "nothing sent after the removal"
+    );
 }
 
 #[test]

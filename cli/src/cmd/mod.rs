@@ -6,6 +6,7 @@ use std::process::ExitCode;
 pub(crate) mod demo;
 pub(crate) mod dev;
 pub(crate) mod emulator;
+pub(crate) mod notify;
 pub(crate) mod plan;
 pub(crate) mod provision;
 pub(crate) mod upgrade_table;

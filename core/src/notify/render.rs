@@ -299,6 +299,28 @@ pub fn chat_message(subject: &Subject, event: &NoticeEvent) -> Value {
     })
 }
 
+/// What `boreas notify test` sends a chat sink.
+pub fn chat_test_message(sink: &str) -> Value {
+    json!({
+        "text": format!(
+            "*Boreas*: a test message to sink {}; deployment notifications will arrive here.",
+            slack_escape(sink)
+        ),
+    })
+}
+
+/// What `boreas notify test` sends a webhook sink: `event` is `test`, so a receiver can tell
+/// it from a deployment's events.
+pub fn webhook_test_body(sink: &str, at: &str) -> Value {
+    json!({
+        "id": format!("test/{sink}/{at}"),
+        "event": "test",
+        "sink": sink,
+        "at": at,
+        "summary": format!("a test message to sink {sink}"),
+    })
+}
+
 /// The body of a generic webhook: the notice with the deployment's context.
 pub fn webhook_body(subject: &Subject, notice: &Notice) -> Value {
     let mut body = json!({

@@ -170,6 +170,20 @@ impl Notifier {
         &self.names
     }
 
+    /// Sends a test message to the registered sink `sink` (`boreas notify test`).
+    ///
+    /// # Errors
+    /// Why it was not delivered: the sink is not registered or not valid, or it refused.
+    pub async fn test_sink(&self, sink: &str) -> Result<(), String> {
+        let registered = Registered::load(self, sink)
+            .await
+            .map_err(|e| e.to_string())?;
+        registered
+            .send_test(self, &rfc3339(SystemTime::now()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The dashboard page of deployment `id`.
     fn deployment_url(&self, id: &str) -> String {
         format!("{}/#/deployments/{id}", self.dashboard_url)

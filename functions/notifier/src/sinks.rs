@@ -150,31 +150,49 @@ impl Registered {
         subject: &Subject,
         notice: &Notice,
     ) -> Result<(), Attempt> {
+        let body = match &self.spec {
+            SinkSpec::Slack { .. } => render::chat_message(subject, &notice.event),
+            SinkSpec::Webhook { .. } => render::webhook_body(subject, notice),
+        };
+        self.post(n, &body, &notice.id()).await
+    }
+
+    /// Sends a test message (`boreas notify test`), stamped `at`.
+    pub async fn send_test(&self, n: &Notifier, at: &str) -> Result<(), Attempt> {
+        let body = match &self.spec {
+            SinkSpec::Slack { .. } => render::chat_test_message(&self.name),
+            SinkSpec::Webhook { .. } => render::webhook_test_body(&self.name, at),
+        };
+        self.post(n, &body, &format!("test/{}/{at}", self.name))
+            .await
+    }
+
+    /// POSTs `body`; a webhook's is signed and carries `delivery` as its id.
+    async fn post(&self, n: &Notifier, body: &Value, delivery: &str) -> Result<(), Attempt> {
         // The URL is a credential (a chat webhook's is its only one): errors name the sink.
         let what = format!("sink {:?}", self.name);
+        let body = body.to_string();
+        let request = n
+            .http
+            .post(self.spec.url())
+            .header("content-type", "application/json");
         let request = match &self.spec {
-            SinkSpec::Slack { url } => n
-                .http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(render::chat_message(subject, &notice.event).to_string()),
-            SinkSpec::Webhook { url, secret } => {
-                let body = render::webhook_body(subject, notice).to_string();
+            SinkSpec::Slack { .. } => request,
+            SinkSpec::Webhook { secret, .. } => {
                 let timestamp = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default()
                     .as_secs();
                 let signature =
                     render::webhook_signature(secret.as_bytes(), timestamp, body.as_bytes());
-                n.http
-                    .post(url)
-                    .header("content-type", "application/json")
+                request
                     .header(SIGNATURE_HEADER, signature)
-                    .header("boreas-delivery", notice.id())
-                    .body(body)
+                    .header("boreas-delivery", delivery)
             }
         };
-        answer(&what, request.send().await).await.map(drop)
+        answer(&what, request.body(body).send().await)
+            .await
+            .map(drop)
     }
 }
 
