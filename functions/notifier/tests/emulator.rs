@@ -25,14 +25,9 @@ const COMMIT: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const TOKEN: &str = "glpat-notifier-test-token";
 const HOOK_SECRET: &str = "webhook-secret-0123456789";
 
-/// The tests take turns: the emulator answers one request at a time, and six stories
-/// provisioning prefixes at once take three times as long as one after the other.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// One repository on the local "git host", with its notifications rules, and a deployment of
 /// `v1.4.2` of the example configuration to prod.
 struct Story {
-    _turn: tokio::sync::MutexGuard<'static, ()>,
     notifier: Notifier,
     store: Arc<dyn Store>,
     prefix: Prefix,
@@ -46,7 +41,6 @@ async fn story(
     rules: &str,
     backoff: Backoff,
 ) -> Story {
-    let turn = TURN.lock().await;
     let prefix = Prefix::shared('n').await;
     let store: Arc<dyn Store> = Arc::new(prefix.store());
     let secrets = Arc::new(SsmSecrets::from_config(&prefix.sdk));
@@ -125,7 +119,6 @@ async fn story(
     )
     .unwrap();
     Story {
-        _turn: turn,
         notifier,
         store,
         prefix,
@@ -438,7 +431,6 @@ async fn an_app_that_did_not_change_sends_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("notifications[0].apps[0]"), "{err}");
-    drop(s);
 
     // A rule for `web` hears a deployment of web; a plan without web sends nothing for it.
     let s = story(

@@ -40,10 +40,15 @@ impl Prefix {
 
     /// Provisions `names` on the emulator at `endpoint`.
     pub async fn provision(endpoint: &str, names: Names) -> Prefix {
+        // One provisioning at a time per process: the emulator answers one request at a time,
+        // and tests provisioning their prefixes together took several times as long in all.
+        static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let sdk = boreas_aws::sdk_config(Some(endpoint)).await;
+        let turn = ONE_AT_A_TIME.lock().await;
         let provisioned = provision(&sdk, &names, &definition())
             .await
             .unwrap_or_else(|e| panic!("provision the prefix {}: {e}", names.prefix()));
+        drop(turn);
         Prefix {
             sdk,
             names,
