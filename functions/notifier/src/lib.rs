@@ -289,7 +289,9 @@ impl Notifier {
             let outcome = self
                 .deliver(notice, GITHUB_SINK, subject, &recorded, async || {
                     let host = host.as_ref().map_err(Clone::clone)?;
-                    let github_id = self.github_deployment(host, subject, notice).await?;
+                    let github_id = self
+                        .github_deployment(host, subject, notice, &recorded)
+                        .await?;
                     let request =
                         render::github_deployment_status(subject, github_id, &notice.event);
                     host.send(self, &request).await.map(drop)
@@ -322,10 +324,10 @@ impl Notifier {
         host: &GitHost,
         subject: &Subject,
         notice: &Notice,
+        recorded: &[Notification],
     ) -> Result<u64, Attempt> {
         let id = &notice.deployment_id;
         let stored = |e: boreas_aws::Error| Attempt::Retry(format!("the store failed: {e}"));
-        let recorded = self.store.notifications(id).await.map_err(stored)?;
         let creation = recorded
             .iter()
             .find(|n| n.sink == GITHUB_SINK && n.event == GITHUB_DEPLOYMENT);
@@ -343,17 +345,11 @@ impl Notifier {
             }
             _ => {}
         }
-        let now = SystemTime::now();
-        let claim = NotificationClaim {
-            sink: GITHUB_SINK.to_owned(),
-            event: GITHUB_DEPLOYMENT.to_owned(),
-            summary: format!(
-                "GitHub Deployment of {} in {}",
-                subject.version, subject.environment
-            ),
-            at: rfc3339(now),
-            stale_before: rfc3339(now - self.lease),
-        };
+        let summary = format!(
+            "GitHub Deployment of {} in {}",
+            subject.version, subject.environment
+        );
+        let claim = self.claim(GITHUB_SINK, GITHUB_DEPLOYMENT, summary);
         let Some(mut claimed) = self
             .store
             .claim_notification(id, &claim)
@@ -398,6 +394,18 @@ impl Notifier {
         result
     }
 
+    /// A claim made now, taking over a `sending` one older than the lease.
+    fn claim(&self, sink: &str, event: &str, summary: String) -> NotificationClaim {
+        let now = SystemTime::now();
+        NotificationClaim {
+            sink: sink.to_owned(),
+            event: event.to_owned(),
+            summary,
+            at: rfc3339(now),
+            stale_before: rfc3339(now - self.lease),
+        }
+    }
+
     /// Claims the delivery of `notice` to `sink`, runs `send` and records how it ended. Given
     /// the sink's `recorded` deliveries, one of an earlier stage than a status the sink already
     /// shows is recorded `skipped` instead of sent.
@@ -411,14 +419,7 @@ impl Notifier {
     ) -> Result<Outcome, Error> {
         let id = &notice.deployment_id;
         let event = notice.event.id();
-        let now = SystemTime::now();
-        let claim = NotificationClaim {
-            sink: sink.to_owned(),
-            event: event.clone(),
-            summary: render::summary(subject, &notice.event),
-            at: rfc3339(now),
-            stale_before: rfc3339(now - self.lease),
-        };
+        let claim = self.claim(sink, &event, render::summary(subject, &notice.event));
         let mut outcome = Outcome {
             sink: sink.to_owned(),
             event: event.clone(),

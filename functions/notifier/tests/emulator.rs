@@ -210,6 +210,17 @@ fn batch(app: &str, batch: u32) -> NoticeEvent {
     }
 }
 
+/// A deployment with a gate, in the order its events happen.
+fn lifecycle() -> [NoticeEvent; 5] {
+    [
+        NoticeEvent::Planned,
+        NoticeEvent::Started,
+        gate(),
+        batch("api", 0),
+        NoticeEvent::Succeeded,
+    ]
+}
+
 #[tokio::test]
 async fn a_github_deployment_gets_one_deployment_and_a_status_per_event_each_once() {
     let server = host_server();
@@ -220,13 +231,7 @@ async fn a_github_deployment_gets_one_deployment_and_a_status_per_event_each_onc
         Backoff::DEFAULT,
     )
     .await;
-    for event in [
-        NoticeEvent::Planned,
-        NoticeEvent::Started,
-        gate(),
-        batch("api", 0),
-        NoticeEvent::Succeeded,
-    ] {
+    for event in lifecycle() {
         s.notify(event).await;
     }
     // SQS delivers at least once, and a retried state reports again: nothing is sent twice.
@@ -359,13 +364,7 @@ async fn chat_hears_gates_and_outcomes_and_a_webhook_is_signed() {
         Backoff::DEFAULT,
     )
     .await;
-    for event in [
-        NoticeEvent::Planned,
-        NoticeEvent::Started,
-        gate(),
-        batch("api", 0),
-        NoticeEvent::Succeeded,
-    ] {
+    for event in lifecycle() {
         s.notify(event).await;
     }
     let sent = checked(&server);
