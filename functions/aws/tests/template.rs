@@ -489,23 +489,32 @@ fn arn_matches(pattern: &str, arn: &str) -> bool {
 /// an Allow statement matches and no Deny statement does (IAM's explicit deny).
 fn allowed(facts: &Value, policy: &str, tags: &[(&str, &str)], action: &str, arn: &str) -> bool {
     let matches = |effect: &str| {
-        facts["managed_policies"][policy]
+        let statements = facts["managed_policies"][policy]
             .as_array()
             .unwrap_or_else(|| panic!("managed policy {policy}"))
             .iter()
-            .filter(|st| st["effect"] == effect)
-            .filter(|st| {
-                st["actions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|a| a == action)
-            })
-            .flat_map(|st| st["resources"].as_array().unwrap().clone())
-            .filter_map(|r| with_principal_tags(r.as_str().unwrap(), tags))
+            .filter(|st| st["effect"] == effect);
+        resources_for(statements, action)
+            .into_iter()
+            .filter_map(|r| with_principal_tags(r, tags))
             .any(|r| arn_matches(&r, arn))
     };
     matches("Allow") && !matches("Deny")
+}
+
+/// The resources of those of `statements` that name `action`.
+fn resources_for<'a>(statements: impl Iterator<Item = &'a Value>, action: &str) -> Vec<&'a str> {
+    statements
+        .filter(|st| {
+            st["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == action)
+        })
+        .flat_map(|st| st["resources"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect()
 }
 
 /// A host reads the `ssm:` values of its own environment's apps, and neither another
@@ -843,20 +852,16 @@ fn only_the_platform_announces_and_the_notifier_reads_only_its_own_secrets() {
             "condition": {"ArnNotEquals": {"aws:PrincipalArn": senders}},
         }])
     );
-    let grants = |function: &str, action: &str, arn: &str| {
-        facts["functions"][function]["statements"]
+    let granted = |function: &str, action: &str| {
+        let statements = facts["functions"][function]["statements"]
             .as_array()
-            .unwrap()
-            .iter()
-            .filter(|st| {
-                st["actions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|a| a == action)
-            })
-            .flat_map(|st| st["resources"].as_array().unwrap().clone())
-            .any(|r| arn_matches(r.as_str().unwrap(), arn))
+            .unwrap();
+        resources_for(statements.iter(), action)
+    };
+    let grants = |function: &str, action: &str, arn: &str| {
+        granted(function, action)
+            .into_iter()
+            .any(|r| arn_matches(r, arn))
     };
     let queue_arn = format!("arn-of:{queue}");
     let mut sending: Vec<&str> = facts["functions"]
@@ -903,18 +908,10 @@ fn only_the_platform_announces_and_the_notifier_reads_only_its_own_secrets() {
         "states:SendTaskSuccess",
         "dynamodb:PutItem",
     ] {
-        let any = facts["functions"][notifier]["statements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|st| {
-                st["actions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|a| a == action)
-            });
-        assert!(!any, "the notifier may not {action}");
+        assert!(
+            granted(notifier, action).is_empty(),
+            "the notifier may not {action}"
+        );
     }
     assert_eq!(
         facts["functions"][notifier]["sqs_sources"][0]["queue"],
