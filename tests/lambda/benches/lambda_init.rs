@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use boreas_lambda_wiring::{FUNCTIONS, build_release, function_env};
+use boreas_lambda_wiring::{FUNCTIONS, Profile, build, function_env};
 use boreas_test_support::emulator::Prefix;
 
 const RUNS: usize = 20;
@@ -23,7 +23,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(20);
 const NEXT: &str = "GET /2018-06-01/runtime/invocation/next ";
 
 fn main() {
-    let binaries = build_release(&FUNCTIONS).expect("build the functions' release binaries");
+    let binaries =
+        build(&FUNCTIONS, Profile::Release).expect("build the functions' release binaries");
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let (emulator, env) = runtime.block_on(async {
         let emulator = boreas_aws::emulator::Emulator::start()

@@ -1,8 +1,9 @@
-//! Support for running the functions' release binaries as Lambda functions on one machine: the
-//! release build, `cargo lambda watch` (its invoke server on 127.0.0.1), `cargo lambda invoke`,
-//! fixture events with placeholders, and the environment the functions read.
+//! Support for running the functions' binaries as Lambda functions on one machine: their build,
+//! `cargo lambda watch` (its invoke server on 127.0.0.1), `cargo lambda invoke`, fixture events
+//! with placeholders, and the environment the functions read.
 //!
-//! Used by the wiring test (`tests/watch.rs`) and the init-time benchmark (`benches/lambda_init.rs`).
+//! Used by the wiring test (`tests/watch.rs`, debug binaries) and the init-time benchmark
+//! (`benches/lambda_init.rs`, the release binaries Lambda runs).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,6 +26,30 @@ pub const FUNCTIONS: [&str; 7] = [
     "boreas-k8s-operator",
     "boreas-dashboard-publisher",
 ];
+
+/// The cargo profile the binaries are built with.
+///
+/// The wiring test proves what each `main.rs` reads and answers, which the debug build shows as
+/// well as the release one: it reuses what `cargo test` has compiled and takes seconds where the
+/// release build (thin LTO) takes most of twenty minutes on two cores. Size and init time are
+/// the release build's own, so the benchmark builds that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `dev`, in `target/debug`.
+    Dev,
+    /// `release`, in `target/release`.
+    Release,
+}
+
+impl Profile {
+    /// The arguments that select it, for `cargo build` and `cargo lambda watch` alike.
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Profile::Dev => &[],
+            Profile::Release => &["--release"],
+        }
+    }
+}
 
 /// How long `cargo lambda watch` may take to listen.
 const WATCH_STARTUP: Duration = Duration::from_secs(60);
@@ -108,21 +133,21 @@ fn run(command: &mut Command, failure: impl FnOnce(&Output) -> String) -> Result
     Ok(output)
 }
 
-/// Builds the release binaries `binaries` in one cargo call; returns each one's path.
+/// Builds `binaries` with `profile` in one cargo call; returns each one's path.
 ///
 /// Packages are not named (`-p`): `cargo lambda watch` runs `cargo run --bin NAME` at the
 /// workspace root, which resolves features for the whole workspace, and only the same resolution
 /// lets it find these binaries fresh instead of building them again.
-pub fn build_release(binaries: &[&str]) -> Result<BTreeMap<String, PathBuf>, Error> {
+pub fn build(binaries: &[&str], profile: Profile) -> Result<BTreeMap<String, PathBuf>, Error> {
     let mut command = Command::new(cargo());
     command
         .current_dir(workspace_root())
         .args([
             "build",
-            "--release",
             "--locked",
             "--message-format=json-render-diagnostics",
         ])
+        .args(profile.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -233,7 +258,7 @@ fn fill(value: &mut Value, vars: &BTreeMap<&str, String>) {
     }
 }
 
-/// One `cargo lambda watch --release` serving every function of the workspace on 127.0.0.1,
+/// One `cargo lambda watch` serving every function of the workspace on 127.0.0.1,
 /// run under `supervise.py` so that it (and the functions it started) stop with it, and with the
 /// test process even when that is killed. Stopped on drop.
 #[derive(Debug)]
@@ -244,9 +269,13 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Starts the server on a free port with `env` (passed with `--env-file`, written to `dir`),
-    /// its output in `dir/watch.log`, and waits until it listens.
-    pub fn start(dir: &Path, env: &BTreeMap<String, String>) -> Result<Watch, Error> {
+    /// Starts the server on a free port, running the `profile` binaries with `env` (passed with
+    /// `--env-file`, written to `dir`), its output in `dir/watch.log`, and waits until it listens.
+    pub fn start(
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+        profile: Profile,
+    ) -> Result<Watch, Error> {
         let root = workspace_root();
         let env_file = dir.join("functions.env");
         let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -261,13 +290,8 @@ impl Watch {
             .current_dir(&root)
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("supervise.py"))
             .arg(cargo_lambda()?)
-            .args([
-                "lambda",
-                "watch",
-                "--release",
-                "--locked",
-                "--ignore-changes",
-            ])
+            .args(["lambda", "watch", "--locked", "--ignore-changes"])
+            .args(profile.args())
             .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
             .arg(port.to_string())
             .arg("--env-file")

@@ -1,4 +1,4 @@
-//! Every function's release binary under one `cargo lambda watch --release`, each invoked once with
+//! Every function's binary under one `cargo lambda watch`, each invoked once with
 //! its fixture event (`events/*.json`) through `cargo lambda invoke`, against the emulator, a git
 //! repository made with the git CLI and the fixture Kubernetes API server. Each case checks the
 //! function's answer and what it did where it does something: that proves the binary's wiring
@@ -24,7 +24,7 @@ use boreas_core::deployment::DeploymentStatus;
 use boreas_core::status::VersionStatus;
 use boreas_core::webhook::{Provider, sign};
 use boreas_k8s_fixture::FixtureCluster;
-use boreas_lambda_wiring::{FUNCTIONS, Watch, build_release, fill_event, function_env};
+use boreas_lambda_wiring::{FUNCTIONS, Profile, Watch, build, fill_event, function_env};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git::GitRepo;
 use boreas_test_support::http::{RecordingServer, Request, Response};
@@ -752,6 +752,9 @@ fn publisher_check(ctx: &Ctx, _answer: Value) -> BoxFuture<'_, Checked> {
 
 // ------------------------------------------------------------------------------------- the test
 
+/// The binaries the test builds and `cargo lambda watch` runs.
+const PROFILE: Profile = Profile::Dev;
+
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
 }
@@ -764,10 +767,11 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
     for b in FUNCTIONS {
         assert!(binaries.contains(&b), "{b} has no case");
     }
-    tokio::task::spawn_blocking(move || build_release(&binaries))
+    // Debug binaries: see `Profile` for why that proves the same wiring.
+    tokio::task::spawn_blocking(move || build(&binaries, PROFILE))
         .await
         .expect("the build task")
-        .expect("build the functions' release binaries");
+        .expect("build the functions' binaries");
     let built = started.elapsed();
 
     let emulator = boreas_aws::emulator::Emulator::start()
@@ -814,7 +818,7 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
         ],
     );
     write_site(&dir.path().join("publisher"));
-    let watch = Watch::start(dir.path(), &env).expect("start cargo lambda watch");
+    let watch = Watch::start(dir.path(), &env, PROFILE).expect("start cargo lambda watch");
     let ctx = Ctx {
         store: Arc::new(DynamoStore::from_config(&sdk, names.table())),
         sdk,
@@ -857,10 +861,7 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
     let tail = watch.log_tail();
     tokio::task::block_in_place(|| watch.stop()).expect("stop cargo lambda watch");
     emulator.stop().await.expect("stop the emulator");
-    eprintln!(
-        "release build {built:?}, whole test {:?}",
-        started.elapsed()
-    );
+    eprintln!("build {built:?}, whole test {:?}", started.elapsed());
     assert!(
         failures.is_empty(),
         "{}\n\nwatch log:\n{tail}",
