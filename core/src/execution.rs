@@ -600,9 +600,10 @@ fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
                 (clusters, clusters)
             }
         };
-        // BatchStarted, Kind, the targets, BatchSucceeded and Pause (which goes on to the next
-        // batch when there is no pause), then NextBatch and CheckNext unless it is the last.
-        succeeded += TASK + FLOW + targets + TASK + FLOW;
+        // BatchStarted, Kind, the targets, BatchSucceeded, BatchFinished (its notice) and Pause
+        // (which goes on to the next batch when there is no pause), then NextBatch and CheckNext
+        // unless it is the last.
+        succeeded += TASK + FLOW + targets + TASK + TASK + FLOW;
         succeeded += match batch.pause {
             PausePlan::None => 0,
             // The Wait, then More.
@@ -836,10 +837,11 @@ mod tests {
         };
         let count = |batches: &[usize]| app_history_events(&with(batches, &PausePlan::None));
         // One host, inline: the execution, CheckFirst, AppStarted, BatchStarted, Kind, the Map
-        // and its one iteration of 22 events, BatchSucceeded, Pause, AppSucceeded, Succeeded.
+        // and its one iteration of 22 events, BatchSucceeded, BatchFinished, Pause, AppSucceeded,
+        // Succeeded.
         assert_eq!(
             count(&[1]).succeeded,
-            2 + 5 + 5 + 5 + 2 + INLINE_MAP + 22 + 5 + 2 + 5 + 2
+            2 + 5 + 5 + 5 + 2 + INLINE_MAP + 22 + 5 + 5 + 2 + 5 + 2
         );
         // Each inline host adds its iteration; a batch of more than 40 hosts is one
         // Distributed Map whatever its size.
@@ -849,10 +851,10 @@ mod tests {
             count(&[1]).succeeded - INLINE_MAP - 22 + DISTRIBUTED_MAP
         );
         assert_eq!(count(&[41]), count(&[4000]));
-        // A batch after another: NextBatch and CheckNext, 19 more events and the batch's hosts.
+        // A batch after another: NextBatch and CheckNext, 24 more events and the batch's hosts.
         assert_eq!(
             count(&[41, 41]).succeeded - count(&[41]).succeeded,
-            7 + 5 + 2 + DISTRIBUTED_MAP + 5 + 2
+            7 + 5 + 2 + DISTRIBUTED_MAP + 5 + 5 + 2
         );
         // Until 200 hosts have run inline; later small batches run distributed.
         assert_eq!(
@@ -881,17 +883,17 @@ mod tests {
         };
         let gated = app_history_events(&with(&[41; 4], &gate));
         assert_eq!(gated.succeeded - plain.succeeded, 3 * 13, "3 gates");
-        // The largest app: 480 batches with a gate after each, 640 without; so many batches
+        // The largest app: 438 batches with a gate after each, 567 without; so many batches
         // run distributed, as inline hosts would take them over the quota.
         let largest =
             |n: usize, pause: &PausePlan| app_history_events(&with(&vec![1; n], pause)).longest;
-        assert_eq!(largest(480, &gate), 24_974);
-        assert!(largest(481, &gate) > HISTORY_LIMIT);
-        assert_eq!(largest(640, &PausePlan::None), 24_987);
-        assert!(largest(641, &PausePlan::None) > HISTORY_LIMIT);
+        assert_eq!(largest(438, &gate), 24_980);
+        assert!(largest(439, &gate) > HISTORY_LIMIT);
+        assert_eq!(largest(567, &PausePlan::None), 24_975);
+        assert!(largest(568, &PausePlan::None) > HISTORY_LIMIT);
         assert_eq!(
-            inline_batches(&with(&[1; 640], &PausePlan::None)),
-            [false; 640]
+            inline_batches(&with(&[1; 567], &PausePlan::None)),
+            [false; 567]
         );
     }
 

@@ -38,13 +38,13 @@ struct Shape {
 
 impl Shape {
     /// State transitions of a successful run, from the definition: 8 for the execution and 2 per
-    /// stage (in the deployment's own history), 7 per batch + 2 per app (batch start/end records,
-    /// the kind choice, the host Map, the pause choice, the loop and the flag check; in the app's
-    /// child execution), and [`HOST_TRANSITIONS`] per host (in the app's execution for a batch
+    /// stage (in the deployment's own history), 8 per batch + 2 per app (batch start/end records,
+    /// the batch's notice, the kind choice, the host Map, the pause choice, the loop and the flag
+    /// check; in the app's child execution), and [`HOST_TRANSITIONS`] per host (in the app's execution for a batch
     /// of at most 40 hosts, in the host's child execution for a larger one).
     fn transitions(self) -> usize {
         self.parent_transitions()
-            + self.apps * (7 * self.batches + 2)
+            + self.apps * (8 * self.batches + 2)
             + HOST_TRANSITIONS * self.apps * self.hosts
     }
     /// The part of [`Shape::transitions`] in the deployment's own history.

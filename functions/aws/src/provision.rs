@@ -64,9 +64,10 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 
 /// The substitution keys of the state machine definition, shared with the template.
-pub const SUBSTITUTION_KEYS: [&str; 4] = [
+pub const SUBSTITUTION_KEYS: [&str; 5] = [
     "TableName",
     "EventsQueueUrl",
+    "NotificationsQueueUrl",
     "QueueUrlPrefix",
     "PlanBucket",
 ];
@@ -226,6 +227,7 @@ pub async fn provision(
     let substitutions: BTreeMap<String, String> = [
         ("TableName", table.clone()),
         ("EventsQueueUrl", events.url.clone()),
+        ("NotificationsQueueUrl", queues["notifications"].url.clone()),
         ("QueueUrlPrefix", names.queue_url_prefix(queue_url_base)),
         ("PlanBucket", names.plans_bucket()),
     ]

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator;
-use boreas_aws::store::{Agent, DynamoStore, Store, rfc3339};
+use boreas_aws::store::{Agent, DynamoStore, Store, parse_rfc3339, rfc3339};
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::{ExecutionInput, HISTORY_LIMIT, app_history_events, history_events};
+use boreas_core::notify::NoticeEvent;
 use boreas_core::plan::PausePlan;
 use boreas_test_support::http::{RecordingServer, Response, forward};
 use boreas_test_support::records;
@@ -29,8 +30,9 @@ use boreas_test_support::sfn::{
 
 const DEFINITION: &str = "statemachine/deployment.asl.json";
 /// The definition's `${...}` placeholders, which the template and provisioning substitute.
-const SUBSTITUTIONS: [&str; 4] = [
+const SUBSTITUTIONS: [&str; 5] = [
     "EventsQueueUrl",
+    "NotificationsQueueUrl",
     "PlanBucket",
     "QueueUrlPrefix",
     "TableName",
@@ -171,7 +173,62 @@ async fn stages_in_order_apps_in_parallel_batches_in_order_within_bounds() {
     assert_eq!(workers.max_in_flight("db"), 2);
     assert_eq!(workers.max_in_flight("tools"), 1);
 
+    // Each finished batch was announced once, with its app's number of batches, at a time the
+    // notifier can show.
+    let mut notices: Vec<(String, u32, String)> = Vec::new();
+    for notice in p.take_notices().await {
+        assert_eq!(notice.deployment_id, input.deployment_id);
+        assert!(parse_rfc3339(&notice.at).is_some(), "{notice:?}");
+        let NoticeEvent::BatchFinished { batches, .. } = &notice.event else {
+            panic!("{notice:?}")
+        };
+        let app = notice.event.app().unwrap().to_owned();
+        notices.push((notice.event.id(), *batches, app));
+    }
+    notices.sort();
+    let expected: Vec<(String, u32, String)> = [
+        ("api", 0, 2),
+        ("api", 1, 2),
+        ("db", 0, 1),
+        ("tools", 0, 1),
+        ("web", 0, 3),
+        ("web", 1, 3),
+        ("web", 2, 3),
+    ]
+    .iter()
+    .map(|(app, batch, of)| {
+        (
+            format!("batch_finished:{app}.{batch}"),
+            *of,
+            (*app).to_owned(),
+        )
+    })
+    .collect();
+    assert_eq!(notices, expected);
+
     events.stop().await;
+    workers.stop().await;
+}
+
+/// A notice that cannot be sent (here its queue is gone) is dropped: the deployment goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_notice_that_cannot_be_sent_never_stops_the_deployment() {
+    let input = input(vec![(1, vec![pm_app("web", &[&["h1"], &["h2"]], 1)])]);
+    let p = Harness::shared(&input).await;
+    p.sqs
+        .delete_queue()
+        .queue_url(p.notifications_url())
+        .send()
+        .await
+        .unwrap();
+    let workers = Workers::spawn(&p, &input, &always(Reply::Succeed, Duration::ZERO));
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(60)).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "succeeded");
+    assert_eq!(records["BATCH#web#0001"]["status"], "succeeded");
+    assert_eq!(workers.received().len(), 2);
     workers.stop().await;
 }
 

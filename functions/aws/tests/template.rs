@@ -828,8 +828,8 @@ print(json.dumps({
     }
 }
 
-/// Notices reach the notifier only from the planner, the api and the recorder (whatever identity
-/// policies grant), and the notifier reads no secret but repositories' tokens and registered
+/// Notices reach the notifier only from the planner, the api, the recorder and the state machine
+/// (whatever identity policies grant), and the notifier reads no secret but repositories' tokens and registered
 /// sinks, and writes no queue.
 #[test]
 fn only_the_platform_announces_and_the_notifier_reads_only_its_own_secrets() {
@@ -840,6 +840,7 @@ fn only_the_platform_announces_and_the_notifier_reads_only_its_own_secrets() {
         "PlannerFunctionRole",
         "ApiFunctionRole",
         "RecorderFunctionRole",
+        "DeploymentStateMachineRole",
     ]
     .map(|role| format!("arn-of:generated-name-of:{role}"));
     assert_eq!(
@@ -873,6 +874,15 @@ fn only_the_platform_announces_and_the_notifier_reads_only_its_own_secrets() {
         .collect();
     sending.sort_unstable();
     assert_eq!(sending, ["boreas-api", "boreas-planner", "boreas-recorder"]);
+    // The state machine announces finished batches.
+    let machine = facts["state_machines"]["boreas-deployment"]["statements"]
+        .as_array()
+        .unwrap();
+    assert!(
+        resources_for(machine.iter(), "sqs:SendMessage")
+            .into_iter()
+            .any(|r| arn_matches(r, &queue_arn))
+    );
     assert!(!allowed(
         &facts,
         "boreas-agent",

@@ -20,6 +20,7 @@ use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_core::command::{Action, Command, Event, EventBody, SCHEMA_VERSION, TaskResult};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::{AppInput, BatchInput, ExecutionInput, RollbackInput, StageInput};
+use boreas_core::notify::Notice;
 use boreas_core::plan::PausePlan;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
@@ -103,6 +104,7 @@ impl Harness {
             .await
             .unwrap();
         let events_url = create_queue(&sqs, &names.events_queue()).await;
+        create_queue(&sqs, &names.notifications_queue()).await;
         let queue_base = events_url
             .strip_suffix(&names.events_queue())
             .unwrap()
@@ -205,6 +207,31 @@ impl Harness {
             self.queue_base,
             queue_name(&self.names, kind, target)
         )
+    }
+
+    /// The notifications queue, where the state machine announces finished batches.
+    pub fn notifications_url(&self) -> String {
+        format!("{}{}", self.queue_base, self.names.notifications_queue())
+    }
+
+    /// Takes every notice waiting on the notifications queue.
+    ///
+    /// # Panics
+    /// When one is not a notice of this build's schema.
+    pub async fn take_notices(&self) -> Vec<Notice> {
+        let url = self.notifications_url();
+        let mut notices = Vec::new();
+        loop {
+            let bodies = take(&self.sqs, &url, 1).await;
+            if bodies.is_empty() {
+                return notices;
+            }
+            notices.extend(
+                bodies
+                    .iter()
+                    .map(|b| Notice::from_json(b).expect("the state machine sends notices")),
+            );
+        }
     }
 
     /// Writes the deployment record of the input's deployment with `status`, replacing it.
@@ -362,6 +389,10 @@ fn substituted(names: &Names, events_url: &str, queue_base: &str) -> String {
         .unwrap()
         .replace("${TableName}", &names.table())
         .replace("${EventsQueueUrl}", events_url)
+        .replace(
+            "${NotificationsQueueUrl}",
+            &format!("{queue_base}{}", names.notifications_queue()),
+        )
         .replace(
             "${QueueUrlPrefix}",
             &format!("{queue_base}{}-", names.prefix()),
