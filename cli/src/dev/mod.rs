@@ -389,8 +389,8 @@ fn start_pollers(
     running: &mut Running,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let credentials = boreas_planner::credentials::Credentials::new(platform.secrets.clone())
-        .map_err(|e| e.to_string())?;
+    let credentials =
+        boreas_planner::credentials(platform.secrets.clone()).map_err(|e| e.to_string())?;
     let planner = Arc::new(Planner {
         store: Arc::clone(&platform.store),
         orchestrator: platform.orchestrator.clone(),

@@ -1,14 +1,16 @@
-//! The git credentials of private repositories: what the planner sends when a remote asks for
-//! authentication.
+//! The git credentials of private repositories: what the planner fetches with and what the
+//! notifier posts commit statuses and deployments with.
 //!
 //! A repository record names its credential; the secret lives in an SSM SecureString:
 //! - an HTTPS token, sent as the password of basic authentication with the record's user name
-//!   (`x-access-token` on GitHub, `oauth2` on GitLab and Gitea, a deploy token's own name);
-//! - a GitHub App's private key: the planner signs a JWT with it (RS256, issued by the App,
-//!   valid for nine minutes), asks the App's installation on the repository
+//!   (`x-access-token` on GitHub, `oauth2` on GitLab and Gitea, a deploy token's own name), and
+//!   as the token of the host's REST API;
+//! - a GitHub App's private key: a worker signs a JWT with it (RS256, issued by the App, valid
+//!   for nine minutes), asks the App's installation on the repository
 //!   (`GET /repos/{owner}/{repo}/installation`) and mints an installation token for that one
-//!   repository with read access to its contents (`POST /app/installations/{id}/access_tokens`).
-//!   A minted token is reused for [`MINTED_TOKEN_REUSE`] (GitHub's last an hour).
+//!   repository with only the [`Access`] it needs (`POST /app/installations/{id}/access_tokens`):
+//!   the planner reads contents, the notifier writes statuses and deployments. A minted token is
+//!   reused for [`MINTED_TOKEN_REUSE`] (GitHub's last an hour).
 //!
 //! Secrets stay in memory: they never enter a URL, a log line, an error message or a record.
 //! Errors say what failed and where, without them.
@@ -22,8 +24,6 @@ use boreas_aws::secrets::{SecretValue, Secrets};
 use boreas_aws::store::{GitCredential, Repository};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
-
 /// How long a minted installation token is used before another is minted.
 pub const MINTED_TOKEN_REUSE: Duration = Duration::from_secs(50 * 60);
 /// The GitHub REST API version the requests name.
@@ -32,6 +32,43 @@ pub const GITHUB_API_VERSION: &str = "2022-11-28";
 const JWT_LIFETIME: Duration = Duration::from_secs(9 * 60);
 /// How far back the JWT's issue time is set, for clocks that drift.
 const JWT_BACKDATE: Duration = Duration::from_secs(60);
+
+/// Why a repository's credential cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Its parameter is missing or unreadable, or a GitHub App could not mint a token.
+    #[error("repository {repository}: git credential: {message}")]
+    Unavailable {
+        /// Repository id.
+        repository: String,
+        /// What failed.
+        message: String,
+        /// Whether trying again may succeed (a network failure, not a refusal).
+        retry: bool,
+    },
+    /// The HTTP client for GitHub's API cannot be built.
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
+}
+
+/// What a minted GitHub App installation token may do on its one repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read its contents: fetching commits (the planner).
+    ReadContents,
+    /// Write commit statuses and deployments (the notifier).
+    WriteStatuses,
+}
+
+impl Access {
+    /// The `permissions` GitHub's create-installation-access-token request asks for.
+    pub fn permissions(self) -> serde_json::Value {
+        match self {
+            Self::ReadContents => serde_json::json!({"contents": "read"}),
+            Self::WriteStatuses => serde_json::json!({"statuses": "write", "deployments": "write"}),
+        }
+    }
+}
 
 /// A user name and password for HTTP basic authentication. Its `Debug` form shows no password.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,8 +117,8 @@ pub fn app_jwt(app_id: u64, private_key_pem: &[u8], now: SystemTime) -> Result<S
     .map_err(|e| format!("signing the JWT failed: {e}"))
 }
 
-/// Minted installation tokens: (API URL, App id, full name) → when minted and the token.
-type Minted = HashMap<(String, u64, String), (Instant, SecretValue)>;
+/// Minted installation tokens: (API URL, App id, full name, access) → when minted and the token.
+type Minted = HashMap<(String, u64, String, Access), (Instant, SecretValue)>;
 
 /// Resolves repositories' credentials: reads SSM, mints GitHub App installation tokens.
 pub struct Credentials {
@@ -97,7 +134,7 @@ impl fmt::Debug for Credentials {
 }
 
 fn credential_error(repo: &Repository, message: impl Into<String>, retry: bool) -> Error {
-    Error::Credential {
+    Error::Unavailable {
         repository: repo.id.clone(),
         message: message.into(),
         retry,
@@ -117,16 +154,18 @@ struct InstallationToken {
 }
 
 impl Credentials {
-    /// Credentials read from `secrets`.
+    /// Credentials read from `secrets`; GitHub's API is called as `user_agent`.
     ///
     /// # Errors
     /// The HTTP client for GitHub's API cannot be built.
-    pub fn new(secrets: Arc<dyn Secrets>) -> Result<Self, Error> {
+    pub fn new(secrets: Arc<dyn Secrets>, user_agent: &str) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
-            .user_agent(concat!("boreas-planner/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent)
+            // GitHub answers where it is; a redirect could carry the JWT elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::Worker(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| Error::Client(e.to_string()))?;
         Ok(Self {
             secrets,
             http,
@@ -134,8 +173,9 @@ impl Credentials {
         })
     }
 
-    /// What to authenticate the fetches of `repo` with; `None` for a public repository.
-    pub async fn basic(&self, repo: &Repository) -> Result<Option<Basic>, Error> {
+    /// What to authenticate with on `repo`'s host for `access`: the password is the token of its
+    /// REST API too. `None` when the repository names no credential (a public one).
+    pub async fn basic(&self, repo: &Repository, access: Access) -> Result<Option<Basic>, Error> {
         let Some(credential) = &repo.credential else {
             return Ok(None);
         };
@@ -168,7 +208,7 @@ impl Credentials {
                 app_id, api_url, ..
             } => {
                 let token = self
-                    .installation_token(repo, *app_id, api_url, &secret)
+                    .installation_token(repo, *app_id, api_url, &secret, access)
                     .await?;
                 Ok(Some(Basic {
                     username: "x-access-token".to_owned(),
@@ -184,8 +224,9 @@ impl Credentials {
         app_id: u64,
         api_url: &str,
         key: &SecretValue,
+        access: Access,
     ) -> Result<SecretValue, Error> {
-        let cache_key = (api_url.to_owned(), app_id, repo.full_name.clone());
+        let cache_key = (api_url.to_owned(), app_id, repo.full_name.clone(), access);
         if let Some((at, token)) = self.lock().get(&cache_key)
             && at.elapsed() < MINTED_TOKEN_REUSE
         {
@@ -206,7 +247,7 @@ impl Credentials {
         let name = repo.full_name.rsplit('/').next().unwrap_or(&repo.full_name);
         let body = serde_json::json!({
             "repositories": [name],
-            "permissions": {"contents": "read"},
+            "permissions": access.permissions(),
         });
         let minted: InstallationToken = self
             .github(

@@ -6,7 +6,8 @@
 //! each, claims the delivery in the store before sending ([`Store::claim_notification`]): a
 //! redelivered message or a second report of the same event finds it claimed or delivered and
 //! sends nothing. Sinks:
-//! - `git`: the repository's git host with the repository's token ([`sinks::GitHost`]): a
+//! - `git`: the repository's git host with the repository's credential ([`sinks::GitHost`]: its
+//!   token, or a token its GitHub App mints with only `statuses` and `deployments` write): a
 //!   commit status `boreas/<environment>` on the version's commit (recorded under `git`) and,
 //!   on GitHub, a Deployment of the version in the environment with a status per event
 //!   (recorded under `git/deployment`, a name no rule can take). A status is never moved back:
@@ -40,6 +41,7 @@ use boreas_core::config::NotificationRule;
 use boreas_core::notify::render::{self, Subject};
 use boreas_core::notify::{Backoff, DeliveryState, Notice, NoticeEvent, sinks_for};
 use boreas_core::webhook::Provider;
+use boreas_git_credentials::Credentials;
 
 use sinks::{Attempt, GitHost, Registered};
 
@@ -102,6 +104,8 @@ pub struct Notifier {
     store: Arc<dyn Store>,
     secrets: Arc<dyn Secrets>,
     queues: Arc<dyn Queues>,
+    /// Repositories' tokens, GitHub Apps' minted ones.
+    credentials: Arc<Credentials>,
     http: reqwest::Client,
     dashboard_url: String,
     names: Names,
@@ -109,6 +113,9 @@ pub struct Notifier {
     /// A `sending` claim older than this belongs to a notifier that stopped mid-send.
     lease: Duration,
 }
+
+/// How the notifier names itself to sinks and git hosts.
+const USER_AGENT: &str = concat!("boreas-notifier/", env!("CARGO_PKG_VERSION"));
 
 /// How long one HTTP call to a sink may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,9 +133,13 @@ impl Notifier {
         dashboard_url: &str,
         backoff: Backoff,
     ) -> Result<Self, Error> {
+        let credentials = Arc::new(
+            Credentials::new(Arc::clone(&secrets), USER_AGENT)
+                .map_err(|e| Error::Http(e.to_string()))?,
+        );
         let http = reqwest::Client::builder()
             .timeout(SEND_TIMEOUT)
-            .user_agent(concat!("boreas-notifier/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             // A sink answers where it is; a redirect could carry a token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -137,6 +148,7 @@ impl Notifier {
             store,
             secrets,
             queues,
+            credentials,
             http,
             dashboard_url: dashboard_url.trim_end_matches('/').to_owned(),
             names,

@@ -1,5 +1,5 @@
-//! Where notifications go and how an attempt ends: the repository's git host with its token,
-//! and chat or webhook sinks registered in the installation.
+//! Where notifications go and how an attempt ends: the repository's git host with its
+//! credential, and chat or webhook sinks registered in the installation.
 //!
 //! Secrets (tokens, webhook secrets, chat webhook URLs, which are credentials themselves) stay
 //! in memory: no error, log line or record repeats them.
@@ -7,10 +7,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boreas_aws::secrets::SecretValue;
-use boreas_aws::store::{GitCredential, Repository};
+use boreas_aws::store::Repository;
 use boreas_core::notify::render::{self, Request, SIGNATURE_HEADER, Subject};
 use boreas_core::notify::{Notice, SinkSpec};
 use boreas_core::webhook::Provider;
+use boreas_git_credentials::{Access, Error as CredentialError};
 use serde_json::Value;
 
 use crate::Notifier;
@@ -30,7 +31,8 @@ pub enum Attempt {
 /// Longest part of a sink's answer kept in an error.
 const ANSWER_EXCERPT: usize = 200;
 
-/// A git host's REST API with the repository's token.
+/// A git host's REST API with the repository's token (for a GitHub App, an installation token
+/// minted for this repository with `statuses` and `deployments` write and nothing else).
 #[derive(Debug, Clone)]
 pub struct GitHost {
     provider: Provider,
@@ -41,38 +43,20 @@ pub struct GitHost {
 impl GitHost {
     /// The API of `repo`'s host, with the token of its credential.
     pub async fn new(n: &Notifier, repo: &Repository) -> Result<Self, Attempt> {
-        let param = match &repo.credential {
-            Some(GitCredential::Token { param, .. }) => param,
-            Some(GitCredential::GithubApp { app_id, .. }) => {
-                return Err(Attempt::Refused(format!(
-                    "repository {} authenticates as GitHub App {app_id}; statuses are sent with \
-                     a token: register a fine-grained token with commit statuses and \
-                     deployments (read and write)",
-                    repo.id
-                )));
-            }
-            None => {
+        let token = match n.credentials.basic(repo, Access::WriteStatuses).await {
+            Ok(Some(basic)) => basic.password,
+            Ok(None) => {
                 return Err(Attempt::Refused(format!(
                     "repository {} has no credential; register a token that may write commit \
-                     statuses (and deployments on GitHub)",
+                     statuses (and deployments on GitHub), or a GitHub App with those \
+                     permissions",
                     repo.id
                 )));
             }
-        };
-        let token = match n.secrets.get(param).await {
-            Ok(token) => token,
-            Err(boreas_aws::Error::NotFound { .. }) => {
-                return Err(Attempt::Refused(format!(
-                    "the credential of repository {} (SSM parameter {param}) does not exist; \
-                     register it again",
-                    repo.id
-                )));
+            Err(e @ CredentialError::Unavailable { retry: true, .. }) => {
+                return Err(Attempt::Retry(e.to_string()));
             }
-            Err(e) => {
-                return Err(Attempt::Retry(format!(
-                    "reading SSM parameter {param}: {e}"
-                )));
-            }
+            Err(e) => return Err(Attempt::Refused(e.to_string())),
         };
         let https = !repo.clone_url.starts_with("http://");
         Ok(Self {

@@ -17,6 +17,7 @@ use boreas_core::webhook::Provider;
 use boreas_notifier::{GITHUB_DEPLOYMENT, GITHUB_SINK, Notifier, Outcome, handle};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git_hosts::{operation_of, request_problems};
+use boreas_test_support::github_app::GithubApp;
 use boreas_test_support::http::{RecordingServer, Request, Response};
 use boreas_test_support::records::{example_plan, example_yaml, new_deployment, version};
 use serde_json::json;
@@ -127,6 +128,21 @@ async fn story(
 }
 
 impl Story {
+    /// The deployment's repository record.
+    async fn repository(&self) -> Repository {
+        let deployment = self
+            .store
+            .get_deployment(&self.deployment)
+            .await
+            .unwrap()
+            .unwrap();
+        self.store
+            .get_repository(&deployment.repository)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     fn notice(&self, event: NoticeEvent) -> Notice {
         Notice::new(&self.deployment, rfc3339(SystemTime::now()), event)
     }
@@ -168,7 +184,12 @@ fn checked(server: &RecordingServer) -> Vec<(String, String)> {
         .requests()
         .iter()
         .map(|r| {
-            let body = r.json();
+            // A GET (a GitHub App's installation) has no body.
+            let body = if r.body.is_empty() {
+                serde_json::Value::Null
+            } else {
+                r.json()
+            };
             match operation_of(&r.method, &r.target) {
                 Some(op) => {
                     let problems = request_problems(op, &body);
@@ -305,6 +326,89 @@ async fn a_github_deployment_gets_one_deployment_and_a_status_per_event_each_onc
     assert!(recorded.contains(&("git".into(), "started".into(), DeliveryState::Delivered)));
     assert!(recorded.contains(&("git".into(), "succeeded".into(), DeliveryState::Delivered)));
     assert_eq!(recorded.len(), 11, "{recorded:?}");
+}
+
+/// A repository that authenticates as a GitHub App: the notifier mints an installation token for
+/// that one repository with `statuses` and `deployments` write (nothing else: not the planner's
+/// `contents` read), posts with it, and reuses it for the next event.
+#[tokio::test]
+async fn a_github_app_repository_gets_its_statuses_with_a_token_minted_for_them() {
+    const MINTED: &str = "ghs_minted_for_statuses_0123456789";
+    let app = GithubApp::generate(4242);
+    let answers = app.clone();
+    let server = RecordingServer::start(move |r: &Request| {
+        if let Some(answer) = answers.answer(r, &["acme/shop"], MINTED) {
+            answer
+        } else if r.header("authorization") != Some(&*format!("Bearer {MINTED}")) {
+            Response::json(401, json!({"message": "Bad credentials"}))
+        } else if r.target.ends_with("/deployments") {
+            Response::json(201, json!({"id": 4242}))
+        } else {
+            Response::json(201, json!({"state": "ok"}))
+        }
+    });
+    let s = story(
+        Provider::GitHub,
+        &server,
+        "  - sink: git\n",
+        Backoff::DEFAULT,
+    )
+    .await;
+    let secrets = SsmSecrets::from_config(&s.prefix.sdk);
+    let mut repo = s.repository().await;
+    let key_param = s.prefix.names.git_credential_param(&repo.id);
+    secrets
+        .put(&key_param, &SecretValue::new(&app.private_key_pem), true)
+        .await
+        .unwrap();
+    repo.credential = Some(GitCredential::GithubApp {
+        app_id: app.id,
+        key_param,
+        api_url: format!("{}/api/v3", server.url()),
+    });
+    s.store.put_repository(&repo).await.unwrap();
+
+    s.notify(NoticeEvent::Started).await;
+    s.notify(NoticeEvent::Succeeded).await;
+
+    let requests = server.requests();
+    let asked: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str()))
+        .collect();
+    assert_eq!(
+        asked[..2],
+        [
+            ("GET", "/api/v3/repos/acme/shop/installation"),
+            ("POST", "/api/v3/app/installations/77/access_tokens"),
+        ],
+        "minted once, before the first status: {asked:?}"
+    );
+    assert_eq!(
+        requests[1].json(),
+        json!({"repositories": ["shop"], "permissions": {"statuses": "write", "deployments": "write"}})
+    );
+    assert!(
+        asked[2..]
+            .iter()
+            .all(|(_, target)| !target.contains("/installation")),
+        "the token is reused: {asked:?}"
+    );
+    let sent = checked(&server);
+    assert!(
+        sent.contains(&("github/repos_create-commit-status".into(), "success".into())),
+        "{sent:?}"
+    );
+    let recorded = s.deliveries().await;
+    assert!(
+        recorded
+            .iter()
+            .all(|(_, _, state)| *state == DeliveryState::Delivered),
+        "{recorded:?}"
+    );
+    assert!(recorded.contains(&("git".into(), "succeeded".into(), DeliveryState::Delivered)));
+    let text = format!("{recorded:?}");
+    assert!(!text.contains(MINTED) && !text.contains("PRIVATE KEY"));
 }
 
 #[tokio::test]

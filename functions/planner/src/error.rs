@@ -116,6 +116,23 @@ pub enum Error {
     Worker(String),
 }
 
+impl From<boreas_git_credentials::Error> for Error {
+    fn from(e: boreas_git_credentials::Error) -> Self {
+        match e {
+            boreas_git_credentials::Error::Unavailable {
+                repository,
+                message,
+                retry,
+            } => Self::Credential {
+                repository,
+                message,
+                retry,
+            },
+            client @ boreas_git_credentials::Error::Client(_) => Self::Worker(client.to_string()),
+        }
+    }
+}
+
 impl Error {
     /// A stable, machine-readable name for the kind of error.
     pub fn error_type(&self) -> &'static str {

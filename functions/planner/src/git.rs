@@ -44,7 +44,7 @@ use gix::remote::Direction;
 use sha2::Digest;
 
 use crate::Error;
-use crate::credentials::Basic;
+use boreas_git_credentials::Basic;
 
 /// Where fetched commits keep a ref (the negotiation tips of later fetches).
 const FETCHED_REFS: &str = "refs/boreas/fetched";

@@ -56,6 +56,7 @@ use boreas_core::planner::{PlanInput, plan};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Relation, VersionState};
 use boreas_core::webhook::{PlanJob, RefTriggers};
+use boreas_git_credentials::Access;
 use sha2::Digest;
 
 use crate::git::{Git, Remote};
@@ -272,7 +273,10 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
 
     let remote = Remote {
         url: repository.clone_url.clone(),
-        auth: ctx.credentials.basic(&repository).await?,
+        auth: ctx
+            .credentials
+            .basic(&repository, Access::ReadContents)
+            .await?,
     };
     let (fetched, source) = {
         let (repo, remote, commit) = (repo.clone(), remote.clone(), commit.clone());

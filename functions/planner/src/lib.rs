@@ -5,7 +5,6 @@
 //! environment with [`boreas_core::planner`]; see [`handler`] for the rules. The handler is a
 //! plain `async fn` that `main.rs` hands to `lambda_runtime` and the local runner calls directly.
 
-pub mod credentials;
 pub mod error;
 pub mod git;
 pub mod handler;
@@ -17,8 +16,9 @@ use std::sync::Arc;
 use boreas_aws::env::Env;
 use boreas_aws::notices::Notices;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
-use boreas_aws::secrets::SsmSecrets;
+use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, Store};
+use boreas_git_credentials::Credentials;
 
 pub use error::Error;
 pub use handler::{handle, plan_job};
@@ -28,6 +28,17 @@ pub const CONFIG_FILE: &str = "boreas.yaml";
 
 /// Where warm invocations of the function keep fetched repositories (Lambda's writable `/tmp`).
 pub const DEFAULT_CACHE_DIR: &str = "/tmp/boreas-git";
+
+/// The credentials the planner fetches with, read from `secrets`.
+///
+/// # Errors
+/// The HTTP client for GitHub's API cannot be built.
+pub fn credentials(secrets: Arc<dyn Secrets>) -> Result<Credentials, Error> {
+    Ok(Credentials::new(
+        secrets,
+        concat!("boreas-planner/", env!("CARGO_PKG_VERSION")),
+    )?)
+}
 
 /// What the handler works with.
 #[derive(Debug, Clone)]
@@ -39,7 +50,7 @@ pub struct Planner {
     /// Fetches and reads commits.
     pub git: Arc<dyn git::Git>,
     /// The credentials of private repositories.
-    pub credentials: Arc<credentials::Credentials>,
+    pub credentials: Arc<Credentials>,
     /// Where `planned`, `started` and `superseded` notices go.
     pub notices: Notices,
     /// The plan queue's `maxReceiveCount`: on this receive a failing job is recorded
@@ -75,9 +86,7 @@ impl Planner {
                 names.plans_bucket(),
             )),
             git: Arc::new(git::GixCache::new(cache)),
-            credentials: Arc::new(credentials::Credentials::new(Arc::new(
-                SsmSecrets::from_config(&sdk),
-            ))?),
+            credentials: Arc::new(credentials(Arc::new(SsmSecrets::from_config(&sdk)))?),
             notices: Notices::from_env(env, &sdk)?,
             max_receives,
         })

@@ -18,12 +18,12 @@ use boreas_core::plan::{Plan, SkipReason};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::CommitId;
 use boreas_core::webhook::{PlanJob, Provider, RefKind};
-use boreas_planner::credentials::{AppClaims, Credentials};
 use boreas_planner::git::{GixCache, Remote};
 use boreas_planner::{Planner, handle};
 use boreas_test_support::emulator::Prefix;
 use boreas_test_support::git::{GitHttpServer, GitRepo};
-use boreas_test_support::http::{RecordingServer, Request, Response};
+use boreas_test_support::github_app::GithubApp;
+use boreas_test_support::http::{RecordingServer, Response};
 use boreas_test_support::records::{agent, version};
 
 const MAX_RECEIVES: u32 = 5;
@@ -52,7 +52,7 @@ async fn ctx() -> Ctx {
         store: Arc::clone(&store),
         orchestrator: Arc::clone(&orchestrator) as Arc<dyn Orchestrator>,
         git: Arc::new(GixCache::new(tmp.path().join("cache"))),
-        credentials: Arc::new(Credentials::new(Arc::new(MemorySecrets::new())).unwrap()),
+        credentials: Arc::new(boreas_planner::credentials(Arc::new(MemorySecrets::new())).unwrap()),
         notices: prefix.notices(),
         max_receives: MAX_RECEIVES,
     };
@@ -398,7 +398,7 @@ async fn a_private_repository_is_fetched_with_its_token_and_a_wrong_one_is_plan_
         ("/test/git-credentials/wrong", WRONG),
     ]));
     let planner = Planner {
-        credentials: Arc::new(Credentials::new(secrets).unwrap()),
+        credentials: Arc::new(boreas_planner::credentials(secrets).unwrap()),
         ..c.planner.clone()
     };
     let repo = GitRepo::init(c.tmp.path(), "private");
@@ -468,74 +468,20 @@ async fn a_github_app_repository_is_fetched_with_a_minted_installation_token() {
     const APP_ID: u64 = 4242;
     const MINTED: &str = "ghs_minted0123456789abcdefghijklmnop";
     let c = ctx().await;
-    // The App's key pair as GitHub hands one out: an RSA key in PKCS#1 PEM.
-    let key = c.tmp.path().join("app.pem");
-    let public = c.tmp.path().join("app.pub.pem");
-    for args in [
-        vec![
-            "genrsa",
-            "-traditional",
-            "-out",
-            key.to_str().unwrap(),
-            "2048",
-        ],
-        vec![
-            "rsa",
-            "-in",
-            key.to_str().unwrap(),
-            "-pubout",
-            "-out",
-            public.to_str().unwrap(),
-        ],
-    ] {
-        let out = std::process::Command::new("openssl")
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    }
-    let decoding =
-        jsonwebtoken::DecodingKey::from_rsa_pem(&std::fs::read(&public).unwrap()).unwrap();
-    let claims = move |r: &Request| {
-        let jwt = r.header("authorization")?.strip_prefix("Bearer ")?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        validation.set_issuer(&[APP_ID.to_string()]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss"]);
-        jsonwebtoken::decode::<AppClaims>(jwt, &decoding, &validation)
-            .ok()
-            .map(|d| d.claims)
-    };
-    let verify = claims.clone();
+    let app = GithubApp::generate(APP_ID);
+    let answers = app.clone();
     let github = RecordingServer::start(move |r| {
-        let answer = |status, body| Response::json(status, body);
-        if verify(r).is_none() {
-            return answer(
-                401,
-                serde_json::json!({"message": "A JSON web token could not be decoded"}),
-            );
-        }
-        match (r.method.as_str(), r.target.as_str()) {
-            ("GET", "/repos/acme/shop/installation") => answer(
-                200,
-                serde_json::json!({"id": 77, "app_id": APP_ID, "target_type": "Organization"}),
-            ),
-            ("POST", "/app/installations/77/access_tokens") => answer(
-                201,
-                serde_json::json!({
-                    "token": MINTED, "expires_at": "2099-01-01T00:00:00Z",
-                    "permissions": {"contents": "read"}, "repository_selection": "selected"
-                }),
-            ),
-            _ => answer(404, serde_json::json!({"message": "Not Found"})),
-        }
+        answers
+            .answer(r, &["acme/shop"], MINTED)
+            .unwrap_or_else(|| Response::json(404, serde_json::json!({"message": "Not Found"})))
     });
     let git = GitHttpServer::start_with_basic(c.tmp.path(), "x-access-token", MINTED);
     let secrets = Arc::new(MemorySecrets::with([(
         "/test/git-credentials/app",
-        std::fs::read_to_string(&key).unwrap().as_str(),
+        app.private_key_pem.as_str(),
     )]));
     let planner = Planner {
-        credentials: Arc::new(Credentials::new(secrets).unwrap()),
+        credentials: Arc::new(boreas_planner::credentials(secrets).unwrap()),
         ..c.planner.clone()
     };
     let repo = GitRepo::init(c.tmp.path(), "shop");
@@ -579,7 +525,7 @@ async fn a_github_app_repository_is_fetched_with_a_minted_installation_token() {
             r.header("user-agent")
                 .is_some_and(|u| u.starts_with("boreas-planner/"))
         );
-        let jwt = claims(r).expect("a JWT the App's public key verifies");
+        let jwt = app.claims(r).expect("a JWT the App's public key verifies");
         // GitHub refuses a JWT valid for more than ten minutes.
         assert!(jwt.exp - jwt.iat <= 600, "{jwt:?}");
     }

@@ -2,6 +2,7 @@
 //! - [`git`]: the git CLI, working repositories with deterministic commits, a smart-HTTP server;
 //! - [`http`]: a recording HTTP server for the calls made to git hosts' APIs;
 //! - [`git_hosts`]: the git hosts' published request schemas, to check what is sent them;
+//! - [`github_app`]: a GitHub App's key pair and GitHub's answers to the App's calls;
 //! - [`webhook`]: the providers' published payloads, tag pushes made from them, signed headers;
 //! - [`emulator`]: prefixes provisioned on the local AWS emulator as `boreas provision` does;
 //! - [`sfn`]: the deployment state machine on the emulator with scripted workers;
@@ -15,6 +16,7 @@
 pub mod emulator;
 pub mod git;
 pub mod git_hosts;
+pub mod github_app;
 pub mod http;
 pub mod lists;
 pub mod records;
