@@ -6,7 +6,8 @@
 // dashboard/e2e/screenshots/.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,15 @@ interface DevJson {
   api_url: string;
   dashboard_url: string;
   api_token: string;
+  emulator_endpoint: string;
+  prefix: string;
+}
+
+/** A stand-in chat: the raw body of every message posted to it. */
+interface Chat {
+  server: Server;
+  url: string;
+  bodies: string[];
 }
 
 let dev: ChildProcess | null = null;
@@ -34,6 +44,7 @@ let stateDir = '';
 let state: DevJson;
 let browser: Browser | null = null;
 let page: Page;
+let chat: Chat | null = null;
 
 async function until<T>(what: string, ms: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = Date.now() + ms;
@@ -82,6 +93,26 @@ async function shot(name: string): Promise<void> {
 async function expectNoHorizontalScroll(): Promise<void> {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(WIDTH);
+}
+
+/** A Slack-compatible incoming webhook on 127.0.0.1 that answers every post with 200 `{}`. */
+function startChat(): Promise<Chat> {
+  const bodies: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      if (req.method === 'POST') bodies.push(body);
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      resolve({ server, url: `http://127.0.0.1:${port}/hooks/e2e`, bodies });
+    });
+  });
 }
 
 function statusOf(selector: string): Promise<string | null> {
@@ -145,6 +176,11 @@ afterAll(async () => {
     await Promise.race([done, new Promise((r) => setTimeout(r, 30_000))]);
     if (dev.exitCode === null) dev.kill('SIGKILL');
   }
+  if (chat) {
+    // The notifier's client may hold a keep-alive connection, which would keep close() waiting.
+    chat.server.closeAllConnections();
+    await new Promise((r) => chat?.server.close(r));
+  }
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -164,6 +200,18 @@ describe('the dashboard against boreas dev', () => {
   });
 
   it('shows the version planned from boreas demo tag', async () => {
+    // v1.0.1's boreas.yaml sends staging's events to a chat sink registered in the platform.
+    chat = await startChat();
+    const added = spawnSync(
+      boreas,
+      ['notify', 'add', 'e2e-chat', '--kind', 'slack', '--endpoint', state.emulator_endpoint, '--prefix', state.prefix],
+      { cwd: root, encoding: 'utf8', input: chat.url },
+    );
+    expect(added.status, `${added.stdout}\n${added.stderr}`).toBe(0);
+    const repo = join(stateDir, 'demo-repo');
+    appendFileSync(join(repo, 'boreas.yaml'), '\nnotifications:\n  - sink: e2e-chat\n    environments: [staging]\n');
+    const committed = spawnSync('git', ['-C', repo, 'commit', '-qam', 'demo: staging to the chat'], { encoding: 'utf8' });
+    expect(committed.status, `${committed.stdout}\n${committed.stderr}`).toBe(0);
     const tagged = spawnSync(boreas, ['demo', 'tag', 'v1.0.1', '--state-dir', stateDir], { cwd: root, encoding: 'utf8' });
     expect(tagged.status, `${tagged.stdout}\n${tagged.stderr}`).toBe(0);
     const planned = await until('a planned staging deployment', 120_000, async () => {
@@ -273,6 +321,32 @@ describe('the dashboard against boreas dev', () => {
     expect(batches.every((s) => s === 'succeeded')).toBe(true);
     expect(await page.locator('.gate-line').first().textContent()).toContain('LGTM 1/2');
     await shot('live-progress-done');
+
+    // A chat sink hears the waiting gate and the outcome; the page lists both deliveries.
+    const panel = page.locator('.panel.notifications');
+    const delivered = DICTIONARIES.en['notify.delivered'];
+    const rows = await until('both chat notifications to be delivered', 60_000, async () => {
+      await page.reload();
+      // The page renders after its api calls answer: give each reload time to draw.
+      await panel.waitFor({ timeout: 3_000 });
+      const listed = await panel.locator('li.notification').evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-sink'), e.getAttribute('data-event'), e.querySelector('.state')?.textContent]),
+      );
+      if (listed.length === 2 && listed.every(([, , s]) => s === delivered)) return listed;
+      // until() reports the last error if it gives up: what the panel listed.
+      throw new Error(`the panel lists ${JSON.stringify(listed)}`);
+    });
+    expect(rows).toEqual([
+      ['e2e-chat', 'gate_waiting:api.0', delivered],
+      ['e2e-chat', 'succeeded', delivered],
+    ]);
+    const texts = (chat?.bodies ?? []).map((b) => (JSON.parse(b) as { text: string }).text);
+    expect(texts).toHaveLength(2);
+    // Each message links to the deployment's page of this dashboard.
+    for (const text of texts) expect(text).toContain(`#/deployments/${deploymentId}`);
+    await panel.scrollIntoViewIfNeeded();
+    await shot('notifications');
+    await expectNoHorizontalScroll();
   });
 
   it('shows 100% coverage on the Apps page', async () => {
@@ -371,7 +445,8 @@ describe('the dashboard against boreas dev', () => {
       // The api's own messages are English by design; everything else must be translated.
       const text = await page.evaluate(() => {
         const copy = document.body.cloneNode(true) as HTMLElement;
-        copy.querySelectorAll('.error-detail').forEach((e) => e.remove());
+        // Notification events (`succeeded`, `gate_waiting:api.0`) are identifiers, not words.
+        copy.querySelectorAll('.error-detail, .notification code').forEach((e) => e.remove());
         document.body.append(copy);
         const seen = copy.innerText;
         copy.remove();
@@ -383,6 +458,7 @@ describe('the dashboard against boreas dev', () => {
     }
     await page.goto(`${state.dashboard_url}#/deployments/${encodeURIComponent(deploymentId)}`);
     await page.waitForSelector('#live-progress');
+    expect(await page.locator('#notify-title').textContent()).toBe(DICTIONARIES.zh['notify.title']);
     await shot('live-progress-zh');
     await page.selectOption('#locale', 'en');
   });
