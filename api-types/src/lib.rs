@@ -12,6 +12,7 @@
 
 use boreas_core::adjust::Adjustment;
 use boreas_core::command::AppInventory;
+use boreas_core::config::NotificationRule;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::notify::DeliveryState;
 use boreas_core::plan::{AppPlan, Plan};
@@ -173,6 +174,28 @@ pub struct Notification {
     /// Why the last attempt failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The installation's default notification rules: they notify every deployment whose version's
+/// `boreas.yaml` has no `notifications` section (an empty section turns them off).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NotificationDefaults {
+    /// The rules, in order; each as in `boreas.yaml`.
+    pub rules: Vec<NotificationRule>,
+    /// When they were last set; null: never.
+    pub updated_at: Option<String>,
+    /// Who set them; null: never set.
+    pub updated_by: Option<String>,
+}
+
+/// Replace the installation's default notification rules (an empty list: none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationDefaultsRequest {
+    /// The rules, in order: sinks by name (`git` or one registered in the installation),
+    /// environments and apps by name, as in `boreas.yaml`.
+    #[schemars(length(max = 50))]
+    pub rules: Vec<NotificationRule>,
 }
 
 /// A deployment's progress: records exist only for what has started.

@@ -584,5 +584,70 @@ async fn repo_and_token_commands_drive_the_api() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("401"), "{out:?}");
 
+    // The installation's default notification rules: set from standard input, shown, checked
+    // by the api, cleared.
+    let out = cli.run(&["notify-defaults", "show"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stdout).contains("never set"), "{out:?}");
+    let rules = r#"[{"sink": "team-chat", "events": ["gate_waiting", "failed"], "environments": ["prod"]}, {"sink": "git"}]"#;
+    let out = cli
+        .run_as(TOKEN, &["notify-defaults", "set", "-"], rules)
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let shown = text(&out.stdout);
+    assert!(
+        shown.lines().any(|l| l.starts_with("team-chat")
+            && l.contains("gate_waiting,failed")
+            && l.contains("prod")),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("git ") && l.contains("default")),
+        "{shown}"
+    );
+    assert!(shown.contains("set by cli at"), "{shown}");
+    assert_eq!(
+        store
+            .notification_defaults()
+            .await
+            .unwrap()
+            .unwrap()
+            .rules
+            .len(),
+        2
+    );
+    let out = cli
+        .run_as(
+            TOKEN,
+            &["notify-defaults", "set", "-"],
+            r#"[{"sink": "Team Chat"}]"#,
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("rules[0].sink: \"Team Chat\" is not a valid sink name"),
+        "{out:?}"
+    );
+    let out = cli
+        .run_as(
+            TOKEN,
+            &["notify-defaults", "set", "-"],
+            "[\n  {\"sink\": git}]",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("-: line 2, column 12: not a JSON list of notification rules"),
+        "{out:?}"
+    );
+    let out = cli.run_as(&ci, &["notify-defaults", "clear"], "").await;
+    assert_eq!(out.status.code(), Some(1), "a revoked token: {out:?}");
+    let out = cli.run(&["notify-defaults", "clear", "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let cleared: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cleared["rules"], serde_json::json!([]));
+
     server.abort();
 }

@@ -159,7 +159,7 @@ fn build(rng: &mut Rng) -> (Config, BTreeMap<String, Vec<String>>) {
         }],
         triggers: Triggers::default(),
         apps,
-        notifications: Vec::new(),
+        notifications: None,
     };
     (config, targets)
 }

@@ -593,7 +593,7 @@ mod tests {
             ],
             triggers: Triggers::default(),
             apps,
-            notifications: Vec::new(),
+            notifications: None,
         }
     }
 

@@ -164,7 +164,7 @@ fn build(s: &Scenario) -> Built {
             }],
             triggers: Triggers::default(),
             apps,
-            notifications: Vec::new(),
+            notifications: None,
         },
         targets,
         current,

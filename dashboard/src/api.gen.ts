@@ -1523,6 +1523,162 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notifications/defaults": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The installation's default notification rules (for versions whose boreas.yaml has no notifications section)
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NotificationDefaults"];
+                    };
+                };
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replace the installation's default notification rules
+         * @description Needs role `admin` or higher.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NotificationDefaultsRequest"];
+                };
+            };
+            responses: {
+                /** @description Replaced; the rules as stored */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NotificationDefaults"];
+                    };
+                };
+                /** @description Malformed JSON, or a rule names an invalid sink, event, environment or app, or repeats one. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -3160,6 +3316,8 @@ export interface components {
             /** @description The bearer secret. */
             token: string;
         };
+        /** @description The kinds of deployment events a rule can choose. */
+        NoticeKind: "planned" | "gate_waiting" | "started" | "batch_finished" | "succeeded" | "rolled_back" | "failed" | "cancelled" | "superseded";
         /** @description One notification of a deployment: one event sent to one sink. */
         Notification: {
             /**
@@ -3185,6 +3343,48 @@ export interface components {
             summary: string;
             /** @description When it last changed. */
             updated_at: string;
+        };
+        /**
+         * @description The installation's default notification rules: they notify every deployment whose version's
+         *     `boreas.yaml` has no `notifications` section (an empty section turns them off).
+         */
+        NotificationDefaults: {
+            /** @description The rules, in order; each as in `boreas.yaml`. */
+            rules: components["schemas"]["NotificationRule"][];
+            /** @description When they were last set; null: never. */
+            updated_at: string | null;
+            /** @description Who set them; null: never set. */
+            updated_by: string | null;
+        };
+        /** @description Replace the installation's default notification rules (an empty list: none). */
+        NotificationDefaultsRequest: {
+            /**
+             * @description The rules, in order: sinks by name (`git` or one registered in the installation),
+             *     environments and apps by name, as in `boreas.yaml`.
+             */
+            rules: components["schemas"]["NotificationRule"][];
+        };
+        /** @description One rule of `notifications`: the events of some environments and apps that go to one sink. */
+        NotificationRule: {
+            /**
+             * @description Apps whose deployments are sent: a deployment is sent when one of these changed in it,
+             *     and an app's gates and batches only for these. Default: every app.
+             */
+            apps?: string[];
+            /** @description Environments whose deployments are sent. Default: every environment. */
+            environments?: string[];
+            /**
+             * @description Events to send. Default: every event for `git`; `gate_waiting`, `succeeded`,
+             *     `rolled_back` and `failed` for other sinks.
+             */
+            events?: components["schemas"]["NoticeKind"][];
+            /**
+             * @description `git` for the repository's own git host (GitHub deployments and commit statuses, GitLab
+             *     and Gitea commit statuses, with the repository's credential), or the name of a chat or
+             *     webhook sink registered in the installation, whose URL and secret stay there: a
+             *     repository chooses what is sent, never where to.
+             */
+            sink: string;
         };
         /** @description What happens after each batch but the last. */
         Pause: "manual" | "none" | components["schemas"]["Duration"];
@@ -3646,7 +3846,11 @@ export type GateProgress = components['schemas']['GateProgress'];
 export type GateStatus = components['schemas']['GateStatus'];
 export type Health = components['schemas']['Health'];
 export type NewToken = components['schemas']['NewToken'];
+export type NoticeKind = components['schemas']['NoticeKind'];
 export type Notification = components['schemas']['Notification'];
+export type NotificationDefaults = components['schemas']['NotificationDefaults'];
+export type NotificationDefaultsRequest = components['schemas']['NotificationDefaultsRequest'];
+export type NotificationRule = components['schemas']['NotificationRule'];
 export type Pause = components['schemas']['Pause'];
 export type PausePlan = components['schemas']['PausePlan'];
 export type Plan = components['schemas']['Plan'];

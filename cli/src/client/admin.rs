@@ -1,13 +1,15 @@
-//! `boreas repo add|list|show|rotate-secret|remove` and `boreas token create|list|revoke`: the
-//! operator's commands, through the api (admin role).
+//! `boreas repo add|list|show|rotate-secret|remove`, `boreas token create|list|revoke` and
+//! `boreas notify-defaults show|set|clear`: the operator's commands, through the api (admin role;
+//! `notify-defaults show`: any).
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use boreas_api_types::{
-    CredentialRequest, List, NewToken, RegisteredRepository, Repository, RepositoryRequest,
-    RotateSecretRequest, Token, TokenRequest,
+    CredentialRequest, List, NewToken, NotificationDefaults, NotificationDefaultsRequest,
+    RegisteredRepository, Repository, RepositoryRequest, RotateSecretRequest, Token, TokenRequest,
 };
+use boreas_core::config::NotificationRule;
 use boreas_core::role::Role;
 use boreas_core::webhook::Provider;
 
@@ -104,6 +106,37 @@ pub(crate) enum TokenCommand {
         conn: Conn,
         name: String,
     },
+}
+
+/// `boreas notify-defaults …`
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum NotifyDefaultsCommand {
+    /// Show the installation's default notification rules (those of every version whose
+    /// boreas.yaml has no `notifications` section).
+    Show {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Replace them with the rules of FILE: a JSON list of rules, each as in boreas.yaml
+    /// (`sink`, `events`, `environments`, `apps`); `-` reads standard input.
+    Set {
+        #[command(flatten)]
+        conn: Conn,
+        file: PathBuf,
+    },
+    /// Remove every default rule.
+    Clear {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+impl NotifyDefaultsCommand {
+    pub(crate) fn conn(&self) -> &Conn {
+        match self {
+            Self::Show { conn } | Self::Set { conn, .. } | Self::Clear { conn } => conn,
+        }
+    }
 }
 
 impl RepoCommand {
@@ -416,6 +449,77 @@ pub(crate) async fn token(
             let revoked: Token = client.delete(&format!("/tokens/{}", segment(name))).await?;
             done(json, &revoked, &format!("token {name} revoked"));
         }
+    }
+    Ok(())
+}
+
+pub(crate) async fn notify_defaults(
+    client: &Client,
+    json: bool,
+    command: &NotifyDefaultsCommand,
+) -> Result<(), Failure> {
+    const PATH: &str = "/notifications/defaults";
+    let defaults: NotificationDefaults = match command {
+        NotifyDefaultsCommand::Show { .. } => client.get(PATH).await?,
+        NotifyDefaultsCommand::Set { file, .. } => {
+            let mut text = String::new();
+            let read = if file.as_os_str() == "-" {
+                std::io::stdin().read_to_string(&mut text).map(drop)
+            } else {
+                std::fs::read_to_string(file).map(|t| text = t)
+            };
+            read.map_err(|e| Failure::new(format!("{}: {e}", file.display()), 2))?;
+            let rules: Vec<NotificationRule> = serde_json::from_str(&text).map_err(|e| {
+                Failure::new(
+                    format!(
+                        "{}: line {}, column {}: not a JSON list of notification rules: {e}",
+                        file.display(),
+                        e.line(),
+                        e.column()
+                    ),
+                    2,
+                )
+            })?;
+            client
+                .put(PATH, &NotificationDefaultsRequest { rules })
+                .await?
+        }
+        NotifyDefaultsCommand::Clear { .. } => {
+            client
+                .put(PATH, &NotificationDefaultsRequest { rules: Vec::new() })
+                .await?
+        }
+    };
+    if json {
+        print_json(&defaults);
+        return Ok(());
+    }
+    let all = |names: &[String]| {
+        if names.is_empty() {
+            "all".to_owned()
+        } else {
+            names.join(",")
+        }
+    };
+    println!(
+        "{:<24} {:<40} {:<20} APPS",
+        "SINK", "EVENTS", "ENVIRONMENTS"
+    );
+    for rule in &defaults.rules {
+        let events = rule.events.as_ref().map_or_else(
+            || "default".to_owned(),
+            |e| e.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
+        );
+        println!(
+            "{:<24} {events:<40} {:<20} {}",
+            rule.sink,
+            all(&rule.environments),
+            all(&rule.apps)
+        );
+    }
+    match (&defaults.updated_by, &defaults.updated_at) {
+        (Some(by), Some(at)) => println!("set by {by} at {at}"),
+        _ => println!("never set: versions without a notifications section notify nobody"),
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use boreas_core::status::FailureAction;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::admin::{RepoCommand, TokenCommand};
+use super::admin::{NotifyDefaultsCommand, RepoCommand, TokenCommand};
 use super::{Client, Conn, Failure, admin, render, segment};
 
 /// The client subcommands.
@@ -28,6 +28,9 @@ pub(crate) enum ClientCommand {
     /// Create, list and revoke API tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show or replace the installation's default notification rules (replace: admin).
+    #[command(subcommand)]
+    NotifyDefaults(NotifyDefaultsCommand),
     /// List versions, newest first.
     Versions {
         #[command(flatten)]
@@ -136,6 +139,7 @@ impl ClientCommand {
         match self {
             Self::Repo(command) => command.conn(),
             Self::Token(command) => command.conn(),
+            Self::NotifyDefaults(command) => command.conn(),
             Self::Versions { conn, .. }
             | Self::Deployments { conn, .. }
             | Self::Show { conn, .. }
@@ -190,6 +194,9 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
     match command {
         ClientCommand::Repo(command) => admin::repo(client, json, command).await?,
         ClientCommand::Token(command) => admin::token(client, json, command).await?,
+        ClientCommand::NotifyDefaults(command) => {
+            admin::notify_defaults(client, json, command).await?;
+        }
         ClientCommand::Versions { repo, limit, .. } => {
             let mut path = format!("/versions?limit={limit}");
             if let Some(r) = repo {

@@ -122,6 +122,22 @@ impl Client {
         self.send(req, path).await
     }
 
+    /// `PUT {api}{path}` with a JSON body, answering a `T`.
+    pub(crate) async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        let body = serde_json::to_string(body)
+            .map_err(|e| Failure::new(format!("{path}: encoding the request: {e}"), 1))?;
+        let req = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        self.send(req, path).await
+    }
+
     /// `DELETE {api}{path}`, answering a `T`.
     pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         self.send(self.http.delete(format!("{}{path}", self.base)), path)

@@ -96,9 +96,11 @@ pub struct Config {
     #[schemars(length(min = 1))]
     pub apps: Vec<App>,
     /// Which deployment events are sent where: the repository's git host (commit statuses, GitHub
-    /// deployments) and chat or webhook sinks registered in the installation.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<NotificationRule>,
+    /// deployments) and chat or webhook sinks registered in the installation. Without this
+    /// section the installation's default rules apply; an empty list sends nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<NotificationRule>")]
+    pub notifications: Option<Vec<NotificationRule>>,
 }
 
 /// One rule of `notifications`: the events of some environments and apps that go to one sink.

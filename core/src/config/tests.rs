@@ -1106,7 +1106,7 @@ fn notification_rules_are_read_with_their_defaults() {
     );
     let parsed = ok(&source);
     assert_eq!(
-        parsed.notifications,
+        parsed.notifications.unwrap(),
         [
             NotificationRule {
                 sink: "git".into(),
@@ -1125,7 +1125,10 @@ fn notification_rules_are_read_with_their_defaults() {
             },
         ]
     );
-    assert!(ok(&config(&[pm_app("api", "")])).notifications.is_empty());
+    // No section: the installation's defaults apply; an empty one turns notifications off.
+    assert_eq!(ok(&config(&[pm_app("api", "")])).notifications, None);
+    let off = format!("{}notifications: []\n", config(&[pm_app("api", "")]));
+    assert_eq!(ok(&off).notifications, Some(vec![]));
 }
 
 #[test]

@@ -206,6 +206,77 @@ pub fn delivery_key(notice: &Notice, sink: &str) -> String {
     format!("{}/{sink}", notice.id())
 }
 
+/// The most default rules an installation keeps.
+pub const MAX_DEFAULT_RULES: usize = 50;
+
+/// The rules a deployment is notified by: its version's `boreas.yaml` section when it has one
+/// (even an empty one, which turns notifications off), else the installation's defaults.
+pub fn rules_for<'a>(
+    own: Option<&'a [NotificationRule]>,
+    defaults: &'a [NotificationRule],
+) -> &'a [NotificationRule] {
+    own.unwrap_or(defaults)
+}
+
+/// What is wrong with an installation's default rules, each as `rules[i].field: why`. They hold
+/// for every repository, so environments and apps are checked as names, not against a
+/// `boreas.yaml`.
+pub fn default_rule_problems(rules: &[NotificationRule]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if rules.len() > MAX_DEFAULT_RULES {
+        problems.push(format!(
+            "rules: {} rules; at most {MAX_DEFAULT_RULES}",
+            rules.len()
+        ));
+    }
+    let names = |problems: &mut Vec<String>, path: String, what: &str, names: &[String]| {
+        for (j, name) in names.iter().enumerate() {
+            if !crate::config::is_valid_name(name) {
+                problems.push(format!(
+                    "{path}[{j}]: {name:?} is not a valid {what} name: use 1 to 40 lowercase \
+                     letters, digits and '-', starting and ending with a letter or digit"
+                ));
+            } else if names[..j].contains(name) {
+                problems.push(format!("{path}[{j}]: duplicate {what} {name:?}"));
+            }
+        }
+    };
+    for (i, rule) in rules.iter().enumerate() {
+        if !crate::config::is_valid_name(&rule.sink) {
+            problems.push(format!(
+                "rules[{i}].sink: {:?} is not a valid sink name: use 1 to 40 lowercase letters, \
+                 digits and '-', starting and ending with a letter or digit",
+                rule.sink
+            ));
+        }
+        match &rule.events {
+            Some(events) if events.is_empty() => problems.push(format!(
+                "rules[{i}].events: list at least one event, or leave `events` out to send the \
+                 default ones"
+            )),
+            Some(events) => {
+                for (j, kind) in events.iter().enumerate() {
+                    if events[..j].contains(kind) {
+                        problems.push(format!("rules[{i}].events[{j}]: duplicate event {kind}"));
+                    }
+                }
+            }
+            None => {}
+        }
+        names(
+            &mut problems,
+            format!("rules[{i}].environments"),
+            "environment",
+            &rule.environments,
+        );
+        names(&mut problems, format!("rules[{i}].apps"), "app", &rule.apps);
+        if rules[..i].contains(rule) {
+            problems.push(format!("rules[{i}]: the same as an earlier rule"));
+        }
+    }
+    problems
+}
+
 /// The sinks `rules` send `event` of a deployment to `environment` to, in rule order and each
 /// once. `apps` are the deployment's apps, which are the apps that changed in its version: a
 /// rule that names apps hears a deployment only when one of them is in it, and a gate or a batch

@@ -519,3 +519,51 @@ fn a_registered_sink_is_checked_without_repeating_its_credentials() {
         serde_json::from_value::<SinkSpec>(json!({"kind": "teams", "url": "https://x"})).is_err()
     );
 }
+
+#[test]
+fn a_repository_without_a_section_gets_the_installation_defaults() {
+    let own = vec![rule("team-chat")];
+    let defaults = vec![rule("git"), rule("audit-hook")];
+    assert_eq!(rules_for(Some(&own), &defaults), own.as_slice());
+    assert_eq!(rules_for(Some(&[]), &defaults), &[] as &[NotificationRule]);
+    assert_eq!(rules_for(None, &defaults), defaults.as_slice());
+}
+
+#[test]
+fn default_rules_are_checked_as_names_and_each_problem_names_its_place() {
+    let fine = NotificationRule {
+        events: Some(vec![NoticeKind::Succeeded, NoticeKind::Failed]),
+        environments: vec!["prod".into()],
+        apps: vec!["api".into()],
+        ..rule("team-chat")
+    };
+    assert!(default_rule_problems(std::slice::from_ref(&fine)).is_empty());
+    let bad = vec![
+        NotificationRule {
+            events: Some(vec![]),
+            environments: vec!["Prod".into(), "prod".into(), "prod".into()],
+            ..rule("Team Chat")
+        },
+        NotificationRule {
+            events: Some(vec![NoticeKind::Failed, NoticeKind::Failed]),
+            apps: vec!["api-".into()],
+            ..rule("git")
+        },
+        fine.clone(),
+        fine,
+    ];
+    assert_eq!(
+        default_rule_problems(&bad),
+        [
+            "rules[0].sink: \"Team Chat\" is not a valid sink name: use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            "rules[0].events: list at least one event, or leave `events` out to send the default ones",
+            "rules[0].environments[0]: \"Prod\" is not a valid environment name: use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            "rules[0].environments[2]: duplicate environment \"prod\"",
+            "rules[1].events[1]: duplicate event failed",
+            "rules[1].apps[0]: \"api-\" is not a valid app name: use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            "rules[3]: the same as an earlier rule",
+        ]
+    );
+    let many = vec![rule("git"); MAX_DEFAULT_RULES + 1];
+    assert!(default_rule_problems(&many)[0].starts_with("rules: 51 rules; at most 50"));
+}

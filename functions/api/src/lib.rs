@@ -25,6 +25,7 @@ mod call;
 mod control;
 pub mod error;
 mod lambda;
+mod notify;
 pub mod openapi;
 mod read;
 mod repos;

@@ -15,7 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use crate::call::Call;
-use crate::{Api, ApiResponse, Error, apps, control, openapi, read, repos, tokens};
+use crate::{Api, ApiResponse, Error, apps, control, notify, openapi, read, repos, tokens};
 
 /// A boxed future of a handler's answer.
 pub(crate) type Answer<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, Error>> + Send + 'a>>;
@@ -627,6 +627,33 @@ pub const ROUTES: &[Route] = &[
         ok: &[(200, "Revoked; the token as it was")],
         errors: &[(404, "No token of that name.")],
         endpoint: endpoint!(tokens::revoke => wire::Token),
+    },
+    Route {
+        method: "GET",
+        path: "/api/notifications/defaults",
+        role: VIEWER,
+        summary: "The installation's default notification rules (for versions whose boreas.yaml has no notifications section)",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(notify::defaults => wire::NotificationDefaults),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/notifications/defaults",
+        role: ADMIN,
+        summary: "Replace the installation's default notification rules",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: &[(200, "Replaced; the rules as stored")],
+        errors: &[(
+            400,
+            "Malformed JSON, or a rule names an invalid sink, event, environment or app, or repeats one.",
+        )],
+        endpoint: endpoint!(notify::set_defaults, body wire::NotificationDefaultsRequest => wire::NotificationDefaults),
     },
 ];
 

@@ -1530,3 +1530,97 @@ async fn server_errors_answer_a_code_and_a_short_message_without_aws_detail() {
         );
     }
 }
+
+#[tokio::test]
+async fn notification_defaults_are_read_by_anyone_and_replaced_by_an_admin_only() {
+    let f = fixture().await;
+    let path = "/api/notifications/defaults";
+    let put = |role: Role, body: &Value| {
+        ApiRequest::new(Method::PUT, path)
+            .bearer(&token(role))
+            .json(body)
+    };
+    let r = call(&f.api, get(path, Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body,
+        json!({"rules": [], "updated_at": null, "updated_by": null})
+    );
+
+    let rules = json!({"rules": [
+        {"sink": "team-chat", "events": ["gate_waiting", "failed"], "environments": ["prod"]},
+        {"sink": "git"},
+    ]});
+    let r = call(&f.api, put(Role::Approver, &rules)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let before = audit_len(&f.store).await;
+    for (bad, says) in [
+        (
+            json!({"rules": [{"sink": "Team Chat"}]}),
+            "rules[0].sink: \"Team Chat\" is not a valid sink name",
+        ),
+        (
+            json!({"rules": [{"sink": "git", "events": []}]}),
+            "rules[0].events: list at least one event",
+        ),
+        (
+            json!({"rules": [{"sink": "git"}, {"sink": "git"}]}),
+            "rules[1]: the same as an earlier rule",
+        ),
+        (
+            json!({"rules": [{"sink": "git", "events": ["succeded"]}]}),
+            "succeded",
+        ),
+        (
+            json!({"rules": [{"sink": "git", "channel": "x"}]}),
+            "channel",
+        ),
+        (json!({"rule": []}), "rule"),
+    ] {
+        let r = call(&f.api, put(Role::Admin, &bad)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains(says),
+            "{bad}: {}",
+            r.body
+        );
+    }
+    assert_eq!(audit_len(&f.store).await, before, "refusals change nothing");
+    assert_eq!(f.store.notification_defaults().await.unwrap(), None);
+
+    let r = call(&f.api, put(Role::Admin, &rules)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["rules"], rules["rules"]);
+    assert_eq!(r.body["updated_by"], "admin-bot");
+    let stored = f.store.notification_defaults().await.unwrap().unwrap();
+    assert_eq!(stored.rules.len(), 2);
+    assert_eq!(stored.rules[0].environments, ["prod"]);
+    let r = call(&f.api, get(path, Role::Viewer)).await;
+    assert_eq!(r.body["rules"], rules["rules"]);
+    let audit = f
+        .store
+        .list_audit(&Default::default(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        (
+            audit[0].who.as_str(),
+            audit[0].action.as_str(),
+            audit[0].target.as_str()
+        ),
+        ("admin-bot", "notify.defaults", "2 rules: team-chat, git")
+    );
+    // An empty list clears them.
+    let r = call(&f.api, put(Role::Admin, &json!({"rules": []}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        f.store
+            .notification_defaults()
+            .await
+            .unwrap()
+            .unwrap()
+            .rules
+            .is_empty()
+    );
+}

@@ -21,6 +21,7 @@
 //! | api token name   | `TOKENNAME#{name}`                   | `META`                     |                                            | `token_hash` (the name is unique) |
 //! | hook output      | `OUTPUT#{id}`                        | `{app}#{target}#{action}`  |                                            | `output`, `truncated`, `at` |
 //! | notification     | `NOTIFY#{id}`                        | `{sink}#{event}`           |                                            | `sink`, `event`, `state`, `attempts` (N), `updated_at`, `summary`, `error`, `remote_id` (N) |
+//! | notify defaults  | `SETTINGS`                           | `NOTIFY_DEFAULTS`          |                                            | `rules` (JSON), `updated_at`, `updated_by` |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
 //! | app              | `APP#{app}`                          | `META`                     | `APPS` / `{app}`                           | `app` |
 //! | app environment  | `APP#{app}`                          | `ENV#{env}`                |                                            | `env`; once released: `repository`, `version`, `deployment`, `release_order` (`{created_at}#{id}`), `targets` |
@@ -79,6 +80,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use boreas_core::config::NotificationRule;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
@@ -708,6 +710,18 @@ pub struct Notification {
     pub remote_id: Option<u64>,
 }
 
+/// The installation's default notification rules: what a deployment whose `boreas.yaml` has no
+/// `notifications` section is notified by ([`boreas_core::notify::rules_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationDefaults {
+    /// The rules, in order.
+    pub rules: Vec<NotificationRule>,
+    /// When they were last set.
+    pub updated_at: String,
+    /// Who set them.
+    pub updated_by: String,
+}
+
 /// A notifier's claim of one delivery for an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationClaim {
@@ -1035,6 +1049,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, bool>;
     /// Every notification delivery of deployment `id`, by sink then event.
     fn notifications<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<Notification>>;
+    /// The installation's default notification rules; `None` until first set.
+    fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>>;
+    /// Replaces the installation's default notification rules.
+    fn put_notification_defaults<'a>(
+        &'a self,
+        defaults: &'a NotificationDefaults,
+    ) -> BoxFuture<'a, ()>;
 
     /// Stores a new token's grant, keyed by the secret's SHA-256; [`Error::AlreadyExists`] when
     /// its name is taken.

@@ -10,8 +10,8 @@ use boreas_aws::names::Names;
 use boreas_aws::store::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Decision, Deployment, DeploymentFilter, DynamoStore, GitCredential, HostDecision, LastDelivery,
-    MemoryStore, NewDeployment, PageRequest, PreviousSecret, Progress, Release, Repository, Store,
-    TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
+    MemoryStore, NewDeployment, NotificationDefaults, PageRequest, PreviousSecret, Progress,
+    Release, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::plan::{Plan, SkipReason, SkippedApp};
@@ -76,6 +76,7 @@ store_behaviour!(
     older_versions_list_below_a_version_newest_first,
     task_outputs_are_kept_per_target_and_action,
     api_tokens_resolve_by_secret,
+    notification_defaults_are_replaced_whole,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
     deployment_ids_are_checked,
@@ -1081,6 +1082,30 @@ async fn task_outputs_are_kept_per_target_and_action(store: Arc<dyn Store>) {
     );
     // Progress never carries output.
     assert_eq!(store.progress("d-1").await.unwrap(), Progress::default());
+}
+
+async fn notification_defaults_are_replaced_whole(store: Arc<dyn Store>) {
+    assert_eq!(store.notification_defaults().await.unwrap(), None);
+    let rule = |sink: &str| boreas_core::config::NotificationRule {
+        sink: sink.to_owned(),
+        events: Some(vec![boreas_core::notify::NoticeKind::Failed]),
+        environments: vec!["prod".to_owned()],
+        apps: Vec::new(),
+    };
+    let first = NotificationDefaults {
+        rules: vec![rule("team-chat"), rule("audit-hook")],
+        updated_at: at(1),
+        updated_by: "admin".to_owned(),
+    };
+    store.put_notification_defaults(&first).await.unwrap();
+    assert_eq!(store.notification_defaults().await.unwrap(), Some(first));
+    let none = NotificationDefaults {
+        rules: Vec::new(),
+        updated_at: at(2),
+        updated_by: "ops".to_owned(),
+    };
+    store.put_notification_defaults(&none).await.unwrap();
+    assert_eq!(store.notification_defaults().await.unwrap(), Some(none));
 }
 
 async fn api_tokens_resolve_by_secret(store: Arc<dyn Store>) {

@@ -39,7 +39,7 @@ use boreas_aws::store::{
 use boreas_core::command::WireError;
 use boreas_core::config::NotificationRule;
 use boreas_core::notify::render::{self, Subject};
-use boreas_core::notify::{Backoff, DeliveryState, Notice, NoticeEvent, sinks_for};
+use boreas_core::notify::{Backoff, DeliveryState, Notice, NoticeEvent, rules_for, sinks_for};
 use boreas_core::webhook::Provider;
 use boreas_git_credentials::Credentials;
 
@@ -266,7 +266,8 @@ impl Notifier {
     }
 
     /// The `notifications` rules of the `boreas.yaml` recorded for the deployment's version
-    /// (planning records it only once it validated).
+    /// (planning records it only once it validated), or the installation's defaults when it has
+    /// no such section.
     async fn rules(&self, deployment: &Deployment) -> Result<Vec<NotificationRule>, Error> {
         let source = self
             .store
@@ -279,12 +280,17 @@ impl Notifier {
                     deployment.version
                 ),
             })?;
-        boreas_core::config::parse(&source)
+        let own = boreas_core::config::parse(&source)
             .map(|config| config.notifications)
             .map_err(|errors| Error::Context {
                 id: deployment.id.clone(),
                 problem: format!("the recorded boreas.yaml does not validate: {errors}"),
-            })
+            })?;
+        let defaults = match own {
+            Some(_) => None,
+            None => self.store.notification_defaults().await?,
+        };
+        Ok(rules_for(own.as_deref(), defaults.as_ref().map_or(&[], |d| &d.rules)).to_vec())
     }
 
     /// The repository's git host: on GitHub the deployment status, then the commit status.

@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::sqs::SqsEvent;
 use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
 use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
-use boreas_aws::store::{GitCredential, Repository, Store, rfc3339};
+use boreas_aws::store::{GitCredential, NotificationDefaults, Repository, Store, rfc3339};
+use boreas_core::config::NotificationRule;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::notify::render::webhook_signature;
-use boreas_core::notify::{Backoff, DeliveryState, Notice, NoticeEvent};
+use boreas_core::notify::{Backoff, DeliveryState, Notice, NoticeEvent, NoticeKind};
 use boreas_core::webhook::Provider;
 use boreas_notifier::{GITHUB_DEPLOYMENT, GITHUB_SINK, Notifier, Outcome, handle};
 use boreas_test_support::emulator::Prefix;
@@ -78,7 +79,12 @@ async fn story(
         .put_version(&version(&repo, "v1.4.2", COMMIT))
         .await
         .unwrap();
-    let yaml = format!("{}\nnotifications:\n{rules}", example_yaml());
+    // No rules: no `notifications` section at all.
+    let yaml = if rules.is_empty() {
+        example_yaml()
+    } else {
+        format!("{}\nnotifications:\n{rules}", example_yaml())
+    };
     store
         .put_version_config(&repo, "v1.4.2", &yaml)
         .await
@@ -409,6 +415,58 @@ async fn a_github_app_repository_gets_its_statuses_with_a_token_minted_for_them(
     assert!(recorded.contains(&("git".into(), "succeeded".into(), DeliveryState::Delivered)));
     let text = format!("{recorded:?}");
     assert!(!text.contains(MINTED) && !text.contains("PRIVATE KEY"));
+}
+
+/// A repository whose `boreas.yaml` has no `notifications` section follows the installation's
+/// default rules; an empty section turns them off for its versions.
+#[tokio::test]
+async fn a_repository_without_rules_follows_the_installation_defaults() {
+    let server = host_server();
+    let s = story(Provider::GitHub, &server, "", Backoff::DEFAULT).await;
+    assert!(
+        s.notify(NoticeEvent::Started).await.is_empty(),
+        "no defaults yet"
+    );
+    s.store
+        .put_notification_defaults(&NotificationDefaults {
+            rules: vec![NotificationRule {
+                sink: "team-chat".into(),
+                events: Some(vec![NoticeKind::Started, NoticeKind::Succeeded]),
+                environments: vec!["prod".into()],
+                apps: Vec::new(),
+            }],
+            updated_at: rfc3339(SystemTime::now()),
+            updated_by: "admin".into(),
+        })
+        .await
+        .unwrap();
+    s.notify(NoticeEvent::Started).await;
+    let repo = s.repository().await;
+    s.store
+        .put_version_config(
+            &repo.id,
+            "v1.4.2",
+            &format!("{}\nnotifications: []\n", example_yaml()),
+        )
+        .await
+        .unwrap();
+    assert!(s.notify(NoticeEvent::Succeeded).await.is_empty());
+
+    let chat: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(chat.len(), 1, "{chat:?}");
+    assert!(chat[0].contains("v1.4.2"), "{chat:?}");
+    assert_eq!(
+        s.deliveries().await,
+        [(
+            "team-chat".into(),
+            "started".into(),
+            DeliveryState::Delivered
+        )]
+    );
 }
 
 #[tokio::test]

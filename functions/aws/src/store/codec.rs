@@ -21,8 +21,8 @@ use super::plan_record::StoredPlan;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, Notification,
-    PreviousSecret, Progress, Release, Repository, TargetProgress, TaskOutput, VersionRecord,
-    deployment_order, version_list_key,
+    NotificationDefaults, PreviousSecret, Progress, Release, Repository, TargetProgress,
+    TaskOutput, VersionRecord, deployment_order, version_list_key,
 };
 use crate::Error;
 
@@ -654,6 +654,33 @@ pub(super) fn add_app_record(
 
 /// Partition key of a deployment's hook outputs.
 /// Partition of a deployment's notification deliveries.
+/// The partition of installation-wide settings.
+pub(super) const SETTINGS: &str = "SETTINGS";
+/// The sort key of the default notification rules.
+pub(super) const NOTIFY_DEFAULTS: &str = "NOTIFY_DEFAULTS";
+
+pub(super) fn notification_defaults_item(d: &NotificationDefaults) -> Result<Item, Error> {
+    Ok(HashMap::from([
+        ("pk".into(), s(SETTINGS)),
+        ("sk".into(), s(NOTIFY_DEFAULTS)),
+        (
+            "rules".into(),
+            json("the default notification rules", &d.rules)?,
+        ),
+        ("updated_at".into(), s(&d.updated_at)),
+        ("updated_by".into(), s(&d.updated_by)),
+    ]))
+}
+
+pub(super) fn notification_defaults_from(item: &Item) -> Result<NotificationDefaults, Error> {
+    let rec = Rec::new(item, "notification defaults");
+    Ok(NotificationDefaults {
+        rules: rec.json("rules")?,
+        updated_at: rec.s("updated_at")?,
+        updated_by: rec.s("updated_by")?,
+    })
+}
+
 pub(super) fn notify_pk(id: &str) -> AttributeValue {
     s(format!("NOTIFY#{id}"))
 }

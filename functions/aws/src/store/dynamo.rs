@@ -19,25 +19,26 @@ use boreas_core::webhook::Provider;
 use futures::{StreamExt, TryStreamExt};
 
 use super::codec::{
-    Item, LAST_DELIVERY, add_app_record, add_progress, agent_from, agent_item, api_token_from,
-    api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
-    batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
-    deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
-    host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
-    new_deployment_item, notification_from, notify_pk, notify_sk, output_pk, plan_value,
-    releases_of, repo_pk, repository_from, repository_item, s, strings, target_progress_item,
-    task_output_from, task_output_item, token_hash_from, token_hash_pk, token_name_item,
-    token_name_pk, token_pk, version_config_from, version_config_item, version_from, version_item,
-    version_state_str, versions_of,
+    Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress, agent_from,
+    agent_item, api_token_from, api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item,
+    audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk,
+    deployments_in, deployments_of, deployments_to, gate_from, host_decision_from,
+    host_decision_item, host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from,
+    lock_pk, n, new_deployment_item, notification_defaults_from, notification_defaults_item,
+    notification_from, notify_pk, notify_sk, output_pk, plan_value, releases_of, repo_pk,
+    repository_from, repository_item, s, strings, target_progress_item, task_output_from,
+    task_output_item, token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk,
+    version_config_from, version_config_item, version_from, version_item, version_state_str,
+    versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
     Agent, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Notification,
-    NotificationClaim, Page, PageRequest, PreviousSecret, Progress, Repository, Store,
-    TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord, check_deployment_id,
-    check_lock_set, check_released, decode_cursor, deployment_order, encode_cursor, epoch_seconds,
-    inventory_versions, lifecycle_times, rfc3339, version_list_key,
+    NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret, Progress,
+    Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
+    check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
+    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, rfc3339, version_list_key,
 };
 use crate::provision::{GSI1, GSI2, GSI3, GSI4};
 use crate::{BoxFuture, Error};
@@ -1480,6 +1481,23 @@ impl Store for DynamoStore {
                 .map(notification_from)
                 .collect()
         })
+    }
+
+    fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>> {
+        Box::pin(async move {
+            self.get_item(s(SETTINGS), NOTIFY_DEFAULTS)
+                .await?
+                .as_ref()
+                .map(notification_defaults_from)
+                .transpose()
+        })
+    }
+
+    fn put_notification_defaults<'a>(
+        &'a self,
+        defaults: &'a NotificationDefaults,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.put_item(notification_defaults_item(defaults)?).await })
     }
 
     fn put_api_token<'a>(&'a self, secret: &'a str, token: &'a ApiToken) -> BoxFuture<'a, ()> {

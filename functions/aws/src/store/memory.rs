@@ -15,11 +15,11 @@ use super::plan_record::StoredPlan;
 use super::{
     Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment,
-    Notification, NotificationClaim, Page, PageRequest, PreviousSecret, Progress, Release,
-    Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
-    check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
-    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, token_hash,
-    version_list_key,
+    Notification, NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret,
+    Progress, Release, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
+    VersionRecord, check_deployment_id, check_lock_set, check_released, decode_cursor,
+    deployment_order, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times,
+    token_hash, version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -57,6 +57,7 @@ struct State {
     outputs: BTreeMap<(String, String, String, String), TaskOutput>,
     /// (deployment, sink, event) → delivery.
     notifications: BTreeMap<(String, String, String), Notification>,
+    notification_defaults: Option<NotificationDefaults>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
     /// Token name → SHA-256 hex of its secret.
@@ -904,6 +905,20 @@ impl Store for MemoryStore {
                 .filter(|((d, _, _), _)| d == id)
                 .map(|(_, n)| n.clone())
                 .collect())
+        })
+    }
+
+    fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>> {
+        Box::pin(async move { Ok(self.lock().notification_defaults.clone()) })
+    }
+
+    fn put_notification_defaults<'a>(
+        &'a self,
+        defaults: &'a NotificationDefaults,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock().notification_defaults = Some(defaults.clone());
+            Ok(())
         })
     }
 

@@ -50,13 +50,15 @@ impl Decoder {
             .as_ref()
             .map(|apps| apps.iter().map(|a| a.name.clone()).collect());
         let notifications = match f.get("notifications") {
-            Some(node) => self.notifications(
-                node,
-                "notifications",
-                env_names.as_deref(),
-                app_names.as_deref(),
-            ),
-            None => Some(Vec::new()),
+            Some(node) => self
+                .notifications(
+                    node,
+                    "notifications",
+                    env_names.as_deref(),
+                    app_names.as_deref(),
+                )
+                .map(Some),
+            None => Some(None),
         };
         Some(Config {
             environments: environments?.0.into_iter().collect::<Option<Vec<_>>>()?,
