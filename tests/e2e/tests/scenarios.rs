@@ -15,10 +15,13 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use boreas_aws::names::Names;
+use boreas_aws::provision::DEMO_REPOSITORY;
 use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
+use boreas_aws::store::{DynamoStore, GitCredential, Repository, Store};
 use boreas_core::webhook::Provider;
 use boreas_e2e::{Platform, batches, progress, push_tag_payload, wait_for};
 use boreas_test_support::git::{GitHttpServer, git};
+use boreas_test_support::git_hosts::{operation_of, request_problems};
 use boreas_test_support::http::{RecordingServer, Request, Response};
 use boreas_test_support::webhook::{signed_headers, tag_push};
 use serde_json::{Value, json};
@@ -760,27 +763,67 @@ fn s10_an_unreachable_host_fails_its_target_at_once_and_is_sent_nothing() {
     );
 }
 
-/// A version whose `boreas.yaml` sends staging's events to a chat sink registered in the
-/// installation: the chat hears the waiting gate and the outcome, once each, from the planner,
-/// recorder and notifier of the running platform; the deployment lists both deliveries.
+/// A version whose `boreas.yaml` sends staging's events to the repository's git host and to a
+/// chat sink registered in the installation. For the run, the demo repository is served as a
+/// GitHub repository would be: its commits over smart HTTP, its REST API by a local stand-in that
+/// records each request (checked against GitHub's published request schemas), with a token.
+/// One deployment gets one GitHub Deployment with `queued`, then `in_progress` for its start,
+/// its gate and each finished batch, then `success`, and the same steps as commit statuses
+/// `boreas/staging`; the chat hears the waiting gate and the outcome, once each; the deployment
+/// lists every delivery as delivered.
 #[test]
-fn s11_a_chat_channel_hears_each_gate_and_the_outcome_once() {
+fn s11_git_statuses_and_a_chat_channel_follow_one_deployment_each_once() {
+    const TOKEN: &str = "ghp_e2e_statuses_0123456789abcdef";
     let (p, _serial) = platform();
     let chat = RecordingServer::start(|_req: &Request| Response::json(200, json!({})));
+    let github = RecordingServer::start(|req: &Request| {
+        if req.header("authorization") != Some(&*format!("Bearer {TOKEN}")) {
+            Response::json(401, json!({"message": "Bad credentials"}))
+        } else if req.target.ends_with("/deployments") {
+            Response::json(201, json!({"id": 7}))
+        } else {
+            Response::json(201, json!({}))
+        }
+    });
+    let git_http = GitHttpServer::start(p.state_dir());
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let prefix = p.dev["prefix"].as_str().unwrap().to_owned();
     let endpoint = p.dev["emulator_endpoint"].as_str().unwrap().to_owned();
+    let names = Names::new(&prefix);
+    let sdk = runtime.block_on(boreas_aws::sdk_config(Some(&endpoint)));
+    let store = DynamoStore::from_config(&sdk, names.table());
+    let demo = runtime
+        .block_on(store.get_repository(DEMO_REPOSITORY))
+        .expect("read the demo repository")
+        .expect("the demo repository is registered");
     runtime.block_on(async {
-        let sdk = boreas_aws::sdk_config(Some(&endpoint)).await;
+        let secrets = SsmSecrets::from_config(&sdk);
         let spec = json!({"kind": "slack", "url": format!("{}/hooks/e2e", chat.url())});
-        SsmSecrets::from_config(&sdk)
+        secrets
             .put(
-                &Names::new(&prefix).notification_sink_param("e2e-chat"),
+                &names.notification_sink_param("e2e-chat"),
                 &SecretValue::new(spec.to_string()),
                 true,
             )
             .await
             .expect("register the chat sink");
+        let param = names.git_credential_param(DEMO_REPOSITORY);
+        secrets
+            .put(&param, &SecretValue::new(TOKEN), true)
+            .await
+            .expect("store the token");
+        store
+            .put_repository(&Repository {
+                host: github.url().trim_start_matches("http://").to_owned(),
+                clone_url: git_http.url("demo-repo"),
+                credential: Some(GitCredential::Token {
+                    param,
+                    username: "x-access-token".into(),
+                }),
+                ..demo.clone()
+            })
+            .await
+            .expect("serve the demo repository as GitHub would");
     });
     let repo = p.demo_repo();
     let config = repo.join("boreas.yaml");
@@ -790,16 +833,16 @@ fn s11_a_chat_channel_hears_each_gate_and_the_outcome_once() {
         git(&repo, &["commit", "--quiet", "-am", message]);
     };
     commit_config(
-        &format!("{original}\nnotifications:\n  - sink: e2e-chat\n    environments: [staging]\n"),
-        "demo: staging to the chat",
+        &format!(
+            "{original}\nnotifications:\n  - sink: git\n    environments: [staging]\n  - sink: e2e-chat\n    environments: [staging]\n"
+        ),
+        "demo: staging to the git host and the chat",
     );
 
-    let v = next_version("s11chat");
+    let v = next_version("s11notify");
     p.tag(&v, &[]);
-    let id = p.deployment_of(&v, ENV, SHORT)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let planned = p.deployment_of(&v, ENV, SHORT);
+    let id = planned["id"].as_str().unwrap().to_owned();
     // Later scenarios' versions notify nobody: the chat stops with this test.
     commit_config(&original, "demo: no notifications");
     let done = p.drive(&id, DEPLOY_TIMEOUT);
@@ -811,16 +854,30 @@ fn s11_a_chat_channel_hears_each_gate_and_the_outcome_once() {
             .map(|r| r.json()["text"].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    wait_for("the chat to hear the outcome", SHORT, || {
-        (texts().len() >= 2).then_some(())
-    });
+    let success_count = || {
+        github
+            .requests()
+            .iter()
+            .filter(|r| r.json()["state"] == "success")
+            .count()
+    };
+    wait_for(
+        "the chat and the git host to hear the outcome",
+        SHORT,
+        || (texts().len() >= 2 && success_count() >= 2).then_some(()),
+    );
     // Redeliveries and retried states would come within seconds: none arrives.
     std::thread::sleep(Duration::from_secs(3));
+    runtime
+        .block_on(store.put_repository(&demo))
+        .expect("restore the demo repository");
+
     // Links point at the deployment's page of the local dashboard.
-    let link = format!(
-        "<{}#/deployments/{id}|Open in Boreas>",
+    let page = format!(
+        "{}#/deployments/{id}",
         p.dev["dashboard_url"].as_str().unwrap()
     );
+    let link = format!("<{page}|Open in Boreas>");
     let repo_name = boreas_aws::provision::DEMO_FULL_NAME;
     assert_eq!(
         texts(),
@@ -829,6 +886,86 @@ fn s11_a_chat_channel_hears_each_gate_and_the_outcome_once() {
             format!("*{repo_name}*: {v} is deployed to staging {link}"),
         ]
     );
+
+    // The git host: what the plan says happens, each once, in order, each request as GitHub's
+    // API description has it.
+    let stages = done["plan"]["stages"].as_array().unwrap();
+    let plan_batches: Vec<&Value> = stages
+        .iter()
+        .flat_map(|s| s["apps"].as_array().unwrap())
+        .flat_map(|a| a["batches"].as_array().unwrap())
+        .collect();
+    let gates = plan_batches
+        .iter()
+        .filter(|b| b["pause"]["type"] == "gate")
+        .count();
+    assert_eq!(gates, 1, "{done}");
+    let steps = 1 + gates + plan_batches.len();
+    let commit = git(&repo, &["rev-parse", &format!("{v}^{{commit}}")]);
+    let requests = github.requests();
+    let mut deployment_states = Vec::new();
+    let mut commit_states = Vec::new();
+    for r in &requests {
+        let body = r.json();
+        let operation = operation_of(&r.method, &r.target)
+            .unwrap_or_else(|| panic!("{} {} is no status call", r.method, r.target));
+        let problems = request_problems(operation, &body);
+        assert!(
+            problems.is_empty(),
+            "{} {}: {problems:?}",
+            r.method,
+            r.target
+        );
+        match operation {
+            "github/repos_create-deployment" => {
+                assert_eq!(r.target, "/api/v3/repos/boreas/demo/deployments");
+                assert_eq!(
+                    (body["ref"].as_str(), body["environment"].as_str()),
+                    (Some(commit.as_str()), Some(ENV))
+                );
+            }
+            "github/repos_create-deployment-status" => {
+                assert_eq!(r.target, "/api/v3/repos/boreas/demo/deployments/7/statuses");
+                assert_eq!(body["log_url"], page.as_str());
+                deployment_states.push(body["state"].as_str().unwrap().to_owned());
+            }
+            "github/repos_create-commit-status" => {
+                assert_eq!(
+                    r.target,
+                    format!("/api/v3/repos/boreas/demo/statuses/{commit}")
+                );
+                assert_eq!(body["context"], "boreas/staging");
+                assert_eq!(body["target_url"], page.as_str());
+                commit_states.push(body["state"].as_str().unwrap().to_owned());
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let expected = |first: &str, between: &str, last: &str| -> Vec<String> {
+        std::iter::once(first)
+            .chain(std::iter::repeat_n(between, steps))
+            .chain(std::iter::once(last))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        deployment_states,
+        expected("queued", "in_progress", "success"),
+        "{requests:?}"
+    );
+    assert_eq!(
+        commit_states,
+        expected("pending", "pending", "success"),
+        "{requests:?}"
+    );
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.target.ends_with("/deployments"))
+            .count(),
+        1
+    );
+
     let listed: Vec<(String, String, String)> = p.deployment(&id)["notifications"]
         .as_array()
         .unwrap()
@@ -841,15 +978,26 @@ fn s11_a_chat_channel_hears_each_gate_and_the_outcome_once() {
             )
         })
         .collect();
+    let chat_listed: Vec<&(String, String, String)> = listed
+        .iter()
+        .filter(|(sink, _, _)| sink == "e2e-chat")
+        .collect();
     assert_eq!(
-        listed,
+        chat_listed,
         [
-            (
+            &(
                 "e2e-chat".into(),
                 "gate_waiting:api.0".into(),
                 "delivered".into()
             ),
-            ("e2e-chat".into(), "succeeded".into(), "delivered".into()),
+            &("e2e-chat".into(), "succeeded".into(), "delivered".into()),
         ]
+    );
+    // The git host's: each event once as a commit status (`git`) and once as a deployment
+    // status (`git/deployment`), plus the GitHub Deployment itself.
+    assert_eq!(listed.len(), 2 + 2 * (1 + steps + 1) + 1, "{listed:?}");
+    assert!(
+        listed.iter().all(|(_, _, state)| state == "delivered"),
+        "{listed:?}"
     );
 }
