@@ -115,18 +115,56 @@ pub struct NotificationRule {
     pub sink: String,
     /// Events to send. Default: every event for `git`; `gate_waiting`, `succeeded`,
     /// `rolled_back` and `failed` for other sinks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_list"
+    )]
     #[schemars(with = "Vec<NoticeKind>", length(min = 1))]
     pub events: Option<Vec<NoticeKind>>,
     /// Environments whose deployments are sent. Default: every environment.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nonempty_list"
+    )]
     #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
     pub environments: Vec<String>,
     /// Apps whose deployments are sent: a deployment is sent when one of these changed in it,
     /// and an app's gates and batches only for these. Default: every app.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nonempty_list"
+    )]
     #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
     pub apps: Vec<String>,
+}
+
+/// A field that, when present, holds a list: `null` is refused as the schema says (absent is
+/// the default), rather than read as absent.
+fn present_list<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Vec::deserialize(deserializer).map(Some)
+}
+
+/// A list that, when present, names at least one item (absent is the default, every one), as
+/// the schema says.
+fn nonempty_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let items = Vec::deserialize(deserializer)?;
+    if items.is_empty() {
+        return Err(serde::de::Error::custom(
+            "list at least one, or leave the field out for every one",
+        ));
+    }
+    Ok(items)
 }
 
 impl NotificationRule {

@@ -114,6 +114,17 @@ async fn audit_len(store: &MemoryStore) -> usize {
         .len()
 }
 
+/// The newest audit entry: who, action, target.
+async fn last_audit(store: &MemoryStore) -> (String, String, String) {
+    let entry = store
+        .list_audit(&Default::default(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    (entry.who, entry.action, entry.target)
+}
+
 /// A concrete path for a route template.
 fn concrete(path: &str) -> String {
     path.replace("{repo}", "shop")
@@ -522,19 +533,13 @@ async fn plan_adjustments_are_validated_and_audited() {
         .map(|(s, a)| (s, a.clone()))
         .unwrap();
     assert_eq!(worker.pause.to_string(), "30s");
-    let audit = f
-        .store
-        .list_audit(&Default::default(), &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
     assert_eq!(
+        last_audit(&f.store).await,
         (
-            audit[0].who.as_str(),
-            audit[0].action.as_str(),
-            audit[0].target.as_str()
-        ),
-        ("deployer-bot", "deployment.adjust", "d1")
+            "deployer-bot".into(),
+            "deployment.adjust".into(),
+            "d1".into()
+        )
     );
 
     // A whole plan: it may rebatch but not retarget.
@@ -1576,6 +1581,14 @@ async fn notification_defaults_are_read_by_anyone_and_replaced_by_an_admin_only(
             "channel",
         ),
         (json!({"rule": []}), "rule"),
+        (
+            json!({"rules": [{"sink": "git", "events": null}]}),
+            "expected a sequence",
+        ),
+        (
+            json!({"rules": [{"sink": "git", "environments": []}]}),
+            "list at least one",
+        ),
     ] {
         let r = call(&f.api, put(Role::Admin, &bad)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
@@ -1597,19 +1610,13 @@ async fn notification_defaults_are_read_by_anyone_and_replaced_by_an_admin_only(
     assert_eq!(stored.rules[0].environments, ["prod"]);
     let r = call(&f.api, get(path, Role::Viewer)).await;
     assert_eq!(r.body["rules"], rules["rules"]);
-    let audit = f
-        .store
-        .list_audit(&Default::default(), &PageRequest::first(1))
-        .await
-        .unwrap()
-        .items;
     assert_eq!(
+        last_audit(&f.store).await,
         (
-            audit[0].who.as_str(),
-            audit[0].action.as_str(),
-            audit[0].target.as_str()
-        ),
-        ("admin-bot", "notify.defaults", "2 rules: team-chat, git")
+            "admin-bot".into(),
+            "notify.defaults".into(),
+            "2 rules: team-chat, git".into()
+        )
     );
     // An empty list clears them.
     let r = call(&f.api, put(Role::Admin, &json!({"rules": []}))).await;
