@@ -112,14 +112,7 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, Failure> {
-        let body = serde_json::to_string(body)
-            .map_err(|e| Failure::new(format!("{path}: encoding the request: {e}"), 1))?;
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body);
-        self.send(req, path).await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     /// `PUT {api}{path}` with a JSON body, answering a `T`.
@@ -128,11 +121,20 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, Failure> {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
         let body = serde_json::to_string(body)
             .map_err(|e| Failure::new(format!("{path}: encoding the request: {e}"), 1))?;
         let req = self
             .http
-            .put(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body);
         self.send(req, path).await
