@@ -289,3 +289,28 @@ fn plan_of_an_unknown_environment_fails_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"moon\""));
 }
+
+/// The commands that reach an installation check `--endpoint` and `--prefix` before touching
+/// anything, alike.
+#[test]
+fn installation_commands_refuse_a_bad_endpoint_or_prefix_first() {
+    for command in [
+        &["notify", "remove", "team-chat"][..],
+        &["notify", "test", "team-chat"][..],
+        &["upgrade-table"][..],
+    ] {
+        let out = boreas(&[command, &["--endpoint", "ftp://127.0.0.1:9"]].concat());
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("--endpoint: \"ftp://127.0.0.1:9\" is not an http:// or https:// URL"),
+            "{command:?}: {out:?}"
+        );
+        let out = boreas(&[command, &["--prefix", "Team_A"]].concat());
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--prefix: "),
+            "{command:?}: {out:?}"
+        );
+    }
+}

@@ -8,13 +8,15 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use boreas_aws::names::{self, Names};
+use boreas_aws::names::Names;
 use boreas_aws::queues::SqsQueues;
 use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
 use boreas_aws::store::DynamoStore;
 use boreas_core::config::{NotificationRule, is_valid_name};
 use boreas_core::notify::{Backoff, SinkSpec};
 use boreas_notifier::Notifier;
+
+use crate::cmd::Installation;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -50,17 +52,6 @@ enum Action {
     },
 }
 
-/// Which installation.
-#[derive(Debug, clap::Args)]
-struct Installation {
-    /// An AWS-compatible endpoint (e.g. the emulator's http://127.0.0.1:PORT) instead of AWS.
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// Prefix of every resource name (the stack's `Prefix` parameter).
-    #[arg(long, default_value = names::DEFAULT_PREFIX)]
-    prefix: String,
-}
-
 /// Bytes of randomness in a generated webhook secret (hex encoded).
 const SECRET_BYTES: usize = 32;
 
@@ -71,9 +62,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             (name, at)
         }
     };
-    if let Some(problem) = names::prefix_problem(&at.prefix) {
-        eprintln!("--prefix: {problem}");
-        return ExitCode::from(2);
+    if let Err(code) = at.check() {
+        return code;
     }
     if !is_valid_name(name) || name == NotificationRule::GIT {
         eprintln!(

@@ -5,41 +5,31 @@
 
 use std::process::ExitCode;
 
-use boreas_aws::names::{self, Names};
+use boreas_aws::names::Names;
 use boreas_aws::provision;
 
+use crate::cmd::Installation;
 use crate::cmd::provision::init_tracing;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// An AWS-compatible endpoint (e.g. the emulator's http://127.0.0.1:PORT) instead of AWS.
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// Prefix of every resource name (the stack's `Prefix` parameter).
-    #[arg(long, default_value = names::DEFAULT_PREFIX)]
-    prefix: String,
+    #[command(flatten)]
+    at: Installation,
 }
 
 /// Exit 0 when the table is up to date, 1 when the upgrade failed, 2 for bad arguments.
 pub(crate) fn run(args: &Args) -> ExitCode {
     init_tracing();
-    if let Some(problem) = names::prefix_problem(&args.prefix) {
-        eprintln!("--prefix: {problem}");
-        return ExitCode::from(2);
-    }
-    if let Some(endpoint) = &args.endpoint
-        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-    {
-        eprintln!("--endpoint: {endpoint:?} is not an http:// or https:// URL");
-        return ExitCode::from(2);
+    if let Err(code) = args.at.check() {
+        return code;
     }
     let runtime = match super::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let table = Names::new(&args.prefix).table();
+    let table = Names::new(&args.at.prefix).table();
     let upgraded = runtime.block_on(async {
-        let cfg = boreas_aws::sdk_config(args.endpoint.as_deref()).await;
+        let cfg = boreas_aws::sdk_config(args.at.endpoint.as_deref()).await;
         provision::upgrade_table(&cfg, &table).await
     });
     match upgraded {
