@@ -119,9 +119,9 @@ describe('notifications', () => {
     const panel = page.byClass('notifications')[0]!;
     expect(panel.textContent).toContain('Notifications');
     const items = panel.byClass('notification');
-    expect(items.map((li) => [li.getAttribute('data-sink'), li.getAttribute('data-event')])).toEqual([
-      ['git', 'succeeded'],
-      ['team-chat', 'succeeded'],
+    expect(items.map((li) => [li.getAttribute('data-sink'), li.getAttribute('data-event'), li.getAttribute('data-state')])).toEqual([
+      ['git', 'succeeded', 'delivered'],
+      ['team-chat', 'succeeded', 'failed'],
     ]);
     expect(items[0].textContent).toBe('git succeeded delivered 1 attempt(s)');
     expect(items[1].textContent).toContain('failed 7 attempt(s) sink "team-chat": HTTP 500');

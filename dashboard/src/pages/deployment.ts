@@ -584,7 +584,7 @@ function notificationsPanel(ctx: Ctx, notifications: Notification[]): HTMLElemen
       notifications.map((n) =>
         h(
           'li',
-          { class: `notification ${NOTIFY_TONE[n.state]}`, 'data-sink': n.sink, 'data-event': n.event },
+          { class: `notification ${NOTIFY_TONE[n.state]}`, 'data-sink': n.sink, 'data-event': n.event, 'data-state': n.state },
           h('strong', null, n.sink),
           ' ',
           h('code', null, n.event),
