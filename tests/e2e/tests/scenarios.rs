@@ -763,6 +763,25 @@ fn s10_an_unreachable_host_fails_its_target_at_once_and_is_sent_nothing() {
     );
 }
 
+/// Puts a repository record back as it was when dropped, so that a scenario that fails midway
+/// leaves the platform as the next one expects.
+struct RestoreOnDrop<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    store: &'a DynamoStore,
+    record: Repository,
+}
+
+impl Drop for RestoreOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .runtime
+            .block_on(self.store.put_repository(&self.record))
+        {
+            eprintln!("restoring repository {}: {e}", self.record.id);
+        }
+    }
+}
+
 /// A version whose `boreas.yaml` sends staging's events to the repository's git host and to a
 /// chat sink registered in the installation. For the run, the demo repository is served as a
 /// GitHub repository would be: its commits over smart HTTP, its REST API by a local stand-in that
@@ -796,6 +815,11 @@ fn s11_git_statuses_and_a_chat_channel_follow_one_deployment_each_once() {
         .block_on(store.get_repository(DEMO_REPOSITORY))
         .expect("read the demo repository")
         .expect("the demo repository is registered");
+    let restore = RestoreOnDrop {
+        runtime: &runtime,
+        store: &store,
+        record: demo.clone(),
+    };
     runtime.block_on(async {
         let secrets = SsmSecrets::from_config(&sdk);
         let spec = json!({"kind": "slack", "url": format!("{}/hooks/e2e", chat.url())});
@@ -868,9 +892,7 @@ fn s11_git_statuses_and_a_chat_channel_follow_one_deployment_each_once() {
     );
     // Redeliveries and retried states would come within seconds: none arrives.
     std::thread::sleep(Duration::from_secs(3));
-    runtime
-        .block_on(store.put_repository(&demo))
-        .expect("restore the demo repository");
+    drop(restore);
 
     // Links point at the deployment's page of the local dashboard.
     let page = format!(
