@@ -1,6 +1,6 @@
 //! Boreas's domain, pure: versions and their order, the `boreas.yaml` model and its validation,
-//! the planner, plan adjustments, the commands and events exchanged with workers, and what
-//! notifications say.
+//! the planner, plan adjustments, the commands and events exchanged with workers, what
+//! notifications say, and how analysis measurements add up to a verdict.
 //!
 //! Nothing here does I/O: no tokio, no AWS, no network, no filesystem. Callers read files and
 //! talk to services; this crate decides.
@@ -9,6 +9,7 @@
 mod macros;
 
 pub mod adjust;
+pub mod analysis;
 pub mod command;
 pub mod config;
 pub mod deployment;
