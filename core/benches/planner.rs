@@ -110,6 +110,7 @@ fn build(rng: &mut Rng) -> (Config, BTreeMap<String, Vec<String>>) {
             kind,
             paths,
             depends_on,
+            analysis: Vec::new(),
             follow_dependencies: rng.below(3) == 0,
             rollout: Rollout {
                 batches: batch_forms[rng.below(batch_forms.len())].clone(),

@@ -524,6 +524,7 @@ mod tests {
             kind: AppKind::Pm,
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
             depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+            analysis: Vec::new(),
             follow_dependencies: false,
             rollout: Rollout::default(),
             pm: Some(PmSpec {

@@ -232,6 +232,7 @@ fn app(name: &str, spec: &AppSpec, depends_on: Vec<String>) -> App {
         rollout,
         pm,
         k8s,
+        analysis: Vec::new(),
     }
 }
 

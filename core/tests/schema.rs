@@ -367,3 +367,56 @@ fn schema_refuses_what_parse_refuses() {
         assert!(!mutate(*edit).is_empty(), "the schema accepts: {name}");
     }
 }
+
+/// Analysis checks as the parser reads them fit the schema, which refuses what it refuses.
+#[test]
+fn analysis_checks_fit_the_schema() {
+    let with = |checks: Value| {
+        let mut value = example_as_json();
+        value["apps"][1]["analysis"] = checks;
+        schema_errors(&value)
+    };
+    let good = serde_json::json!([
+        {"name": "error-rate", "prometheus": {"url": "http://127.0.0.1:9090", "query": "sum(rate(x{app=\"{app}\"}[1m]))"},
+         "condition": "< 0.01", "interval": "10s", "count": 3, "min_samples": 20},
+        {"name": "alarm", "cloudwatch": {"alarm": "api-5xx"}},
+        {"name": "p99", "cloudwatch": {"namespace": "Boreas/Demo", "metric": "Latency", "statistic": "p99"},
+         "condition": "0..0.3", "dry_run": true},
+        {"name": "ratio", "http": {"url": "http://h:8080/stats", "json_path": "$.requests[0].ok"},
+         "condition": ">= 0.99", "no_data": "fail"},
+    ]);
+    assert_eq!(with(good.clone()), Vec::<String>::new());
+    // And the parser reads the same checks (their YAML is their JSON).
+    let mut config = example_as_json();
+    config["apps"][1]["analysis"] = good.clone();
+    let parsed = boreas_core::config::parse(&config.to_string()).expect("the checks parse");
+    assert_eq!(parsed.apps[1].analysis.len(), 4);
+
+    // Conditions and JSON paths are patterns, which this checker leaves to the parser.
+    let refused = |edit: fn(&mut Value)| {
+        let mut checks = good.clone();
+        edit(&mut checks);
+        with(checks)
+    };
+    for (what, edit) in [
+        (
+            "two sources",
+            (|c: &mut Value| c[0]["http"] = c[3]["http"].clone()) as fn(&mut Value),
+        ),
+        ("no source", |c| {
+            c[3].as_object_mut().unwrap().remove("http");
+        }),
+        ("count 0", |c| c[0]["count"] = Value::from(0)),
+        ("unknown no_data", |c| {
+            c[3]["no_data"] = Value::from("maybe");
+        }),
+        ("metric without statistic", |c| {
+            c[2]["cloudwatch"]
+                .as_object_mut()
+                .unwrap()
+                .remove("statistic");
+        }),
+    ] {
+        assert!(!refused(edit).is_empty(), "{what} fits the schema");
+    }
+}

@@ -41,6 +41,9 @@ pub enum Condition {
     Within(f64, f64),
 }
 
+// Conditions are made of finite numbers only (`parse` refuses the others), so equality is total.
+impl Eq for Condition {}
+
 impl Condition {
     /// Reads `< 0.01`, `<= 0.5`, `> 1`, `>= 0.99`, `== 0` or `0.9..1.0` (spaces optional).
     ///

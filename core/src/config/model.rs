@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::hooks::{ENV_NAME_PATTERN, HookName, Hooks, USER_PATTERN};
+use crate::analysis::{Condition, NoData};
 use crate::notify::NoticeKind;
 
 // Patterns of the JSON Schema; `parse` enforces the same rules with positions and explanations.
@@ -271,6 +272,164 @@ pub struct App {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "K8sSpec")]
     pub k8s: Option<K8sSpec>,
+    /// Metric checks measured after each of the app's batches; a failing one rolls the app back
+    /// as a failed host does, an inconclusive one waits for a person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<AnalysisCheck>,
+}
+
+/// The placeholders a check's query, URL and dimensions may hold, replaced when it measures.
+pub const ANALYSIS_PLACEHOLDERS: [&str; 5] = ["app", "version", "environment", "targets", "batch"];
+
+/// One check of an app's `analysis`: where a value comes from and what it must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["prometheus"]},
+    {"required": ["cloudwatch"]},
+    {"required": ["http"]},
+]))]
+pub struct AnalysisCheck {
+    /// Unique in the app: measurements and failures name it.
+    #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
+    pub name: String,
+    /// A PromQL query's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PrometheusQuery")]
+    pub prometheus: Option<PrometheusQuery>,
+    /// A CloudWatch metric's statistic, or an alarm that must stay OK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "CloudWatchQuery")]
+    pub cloudwatch: Option<CloudWatchQuery>,
+    /// A number in a JSON answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "HttpQuery")]
+    pub http: Option<HttpQuery>,
+    /// What the value must satisfy: `< x`, `<= x`, `> x`, `>= x`, `== x` or `a..b`. Required
+    /// except for a CloudWatch alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", regex(pattern = CONDITION_PATTERN))]
+    pub condition: Option<Condition>,
+    /// Wait before the first measurement. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay: Option<DurationSpec>,
+    /// Time between measurements. Default: 30s.
+    #[serde(default = "AnalysisCheck::default_interval")]
+    pub interval: DurationSpec,
+    /// Measurements to take. Default: 1.
+    #[serde(default = "AnalysisCheck::default_count")]
+    #[schemars(range(min = 1))]
+    pub count: u32,
+    /// Fails tolerated. Default: 0.
+    #[serde(default)]
+    pub failure_limit: u32,
+    /// Inconclusive measurements tolerated. Default: 0.
+    #[serde(default)]
+    pub inconclusive_limit: u32,
+    /// Provider errors in a row tolerated; errors are never a pass. Default: 4.
+    #[serde(default = "AnalysisCheck::default_consecutive_error_limit")]
+    pub consecutive_error_limit: u32,
+    /// How a measurement without data is judged. Default: `inconclusive`.
+    #[serde(default = "AnalysisCheck::default_no_data")]
+    pub no_data: NoData,
+    /// Fewer samples than this behind a value count as no data (for queries that return sample
+    /// counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_samples: Option<u64>,
+    /// Measure and record, never stop the rollout.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a condition looks like.
+const CONDITION_PATTERN: &str =
+    "^\\s*((<=|>=|==|<|>)\\s*-?[0-9.eE+-]+|-?[0-9.eE+-]+\\s*\\.\\.\\s*-?[0-9.eE+-]+)\\s*$";
+
+impl AnalysisCheck {
+    fn default_interval() -> DurationSpec {
+        DurationSpec(30)
+    }
+    fn default_count() -> u32 {
+        1
+    }
+    fn default_consecutive_error_limit() -> u32 {
+        crate::analysis::Limits::default().consecutive_error_limit
+    }
+    fn default_no_data() -> NoData {
+        NoData::Inconclusive
+    }
+
+    /// The limits its verdict is reached under.
+    pub fn limits(&self) -> crate::analysis::Limits {
+        crate::analysis::Limits {
+            count: self.count,
+            failure_limit: self.failure_limit,
+            inconclusive_limit: self.inconclusive_limit,
+            consecutive_error_limit: self.consecutive_error_limit,
+            no_data: self.no_data,
+            min_samples: self.min_samples,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// A PromQL query: its value is the first sample of an instant query's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusQuery {
+    /// The server, `http(s)://host:port`.
+    #[schemars(regex(pattern = HTTP_URL_PATTERN))]
+    pub url: String,
+    /// The query, with placeholders `{app}`, `{version}`, `{environment}`, `{targets}` (a regex
+    /// alternation of the batch's hosts) and `{batch}`.
+    #[schemars(length(min = 1))]
+    pub query: String,
+    /// The name of a credential registered in the installation (bearer or basic), if the
+    /// server needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
+    pub credential: Option<String>,
+}
+
+/// A CloudWatch metric statistic (GetMetricData), or an alarm that must stay `OK`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["alarm"]},
+    {"required": ["namespace", "metric", "statistic"]},
+]))]
+pub struct CloudWatchQuery {
+    /// An alarm's name: the check fails while it is in `ALARM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
+    /// The metric's namespace (`AWS/ApplicationELB`, `Boreas/Demo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The metric's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Its dimensions; values may hold placeholders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+    /// `Average`, `Sum`, `Minimum`, `Maximum`, `SampleCount` or a percentile (`p99`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<String>,
+    /// The statistic's period. Default: 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<DurationSpec>,
+}
+
+/// A URL answering JSON, and where the number is in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpQuery {
+    /// The URL, with placeholders.
+    #[schemars(regex(pattern = HTTP_URL_PATTERN))]
+    pub url: String,
+    /// A JSON path to the number: `$.a.b[0].c`.
+    #[schemars(regex(pattern = "^\\$(\\.[A-Za-z0-9_-]+|\\[[0-9]+\\])*$"))]
+    pub json_path: String,
 }
 
 /// Gray rollout policy of one app.

@@ -146,7 +146,7 @@ fn unknown_fields_are_named_with_the_allowed_ones() {
     assert_eq!(
         errors(&source),
         [
-            "7:5: apps[0].rolout: unknown field `rolout` (did you mean `rollout`?); allowed: name, kind, paths, depends_on, follow_dependencies, rollout, pm, k8s",
+            "7:5: apps[0].rolout: unknown field `rolout` (did you mean `rollout`?); allowed: name, kind, paths, depends_on, follow_dependencies, rollout, pm, k8s, analysis",
             "16:1: extra: unknown field `extra`; allowed: environments, triggers, apps, notifications",
         ]
     );
@@ -1162,5 +1162,95 @@ fn notification_rules_name_known_events_environments_and_apps() {
     assert_eq!(
         bad("  - events: [planned]\n"),
         ["16:5: notifications[0].sink: required field is missing"]
+    );
+}
+
+#[test]
+fn analysis_checks_are_read_with_their_defaults() {
+    let checks = "    analysis:\n      - name: error-rate\n        prometheus:\n          url: http://127.0.0.1:9090\n          query: 'sum(rate(http_requests_total{app=\"{app}\",code=~\"5..\"}[1m])) / sum(rate(http_requests_total{app=\"{app}\"}[1m]))'\n        condition: \"< 0.01\"\n        interval: 10s\n        count: 3\n        failure_limit: 1\n        min_samples: 20\n      - name: alarm\n        cloudwatch: {alarm: api-5xx}\n      - name: p99\n        cloudwatch: {namespace: Boreas/Demo, metric: Latency, statistic: p99, dimensions: {App: \"{app}\"}}\n        condition: \"0..0.3\"\n        dry_run: true\n      - name: ratio\n        http: {url: \"http://127.0.0.1:8080/stats\", json_path: \"$.requests[0].ok_ratio\"}\n        condition: \">= 0.99\"\n        no_data: fail\n";
+    let parsed = ok(&config(&[pm_app("api", checks)]));
+    let analysis = &parsed.apps[0].analysis;
+    assert_eq!(analysis.len(), 4);
+    let rate = &analysis[0];
+    assert_eq!(
+        rate.condition,
+        Some(crate::analysis::Condition::Below(0.01))
+    );
+    assert!(rate.prometheus.as_ref().unwrap().query.contains("{app}"));
+    assert_eq!(
+        (rate.interval, rate.count, rate.failure_limit),
+        (DurationSpec(10), 3, 1)
+    );
+    assert_eq!(rate.limits().min_samples, Some(20));
+    assert_eq!(rate.limits().consecutive_error_limit, 4);
+    assert_eq!(rate.limits().no_data, crate::analysis::NoData::Inconclusive);
+    assert_eq!(analysis[1].condition, None);
+    assert_eq!(analysis[1].interval, DurationSpec(30));
+    assert!(analysis[2].dry_run);
+    assert_eq!(
+        analysis[2].cloudwatch.as_ref().unwrap().dimensions["App"],
+        "{app}"
+    );
+    assert_eq!(analysis[3].no_data, crate::analysis::NoData::Fail);
+    // The JSON form reads back the same.
+    let json = serde_json::to_value(&parsed).unwrap();
+    assert_eq!(serde_json::from_value::<Config>(json).unwrap(), parsed);
+}
+
+#[test]
+fn analysis_checks_are_refused_with_line_and_column() {
+    let bad = |checks: &str| {
+        errors(&config(&[pm_app(
+            "api",
+            &format!("    analysis:\n{checks}"),
+        )]))
+    };
+    assert_eq!(
+        bad(
+            "      - name: rate\n        prometheus: {url: http://p:9090, query: up}\n        condition: \"about 3\"\n"
+        ),
+        [
+            "10:20: apps[0].analysis[0].condition: \"about 3\" is not a condition: write `< x`, `<= x`, `> x`, `>= x`, `== x` or `a..b`"
+        ]
+    );
+    assert_eq!(
+        bad(
+            "      - name: rate\n        prometheus: {url: http://p:9090, query: up}\n        http: {url: http://h/x, json_path: $.a}\n        condition: \"< 1\"\n"
+        ),
+        [
+            "10:9: apps[0].analysis[0]: a check takes its value from exactly one of `prometheus`, `cloudwatch` and `http`; found prometheus and http"
+        ]
+    );
+    assert_eq!(
+        bad(
+            "      - name: rate\n        prometheus: {url: http://p:9090, query: \"up{job=\\\"{service}\\\"}\"}\n        condition: \"< 1\"\n"
+        ),
+        [
+            "9:49: apps[0].analysis[0].prometheus.query: unknown placeholder {service}; known: {app}, {version}, {environment}, {targets}, {batch}"
+        ]
+    );
+    assert_eq!(
+        bad(
+            "      - name: rate\n        prometheus: {url: http://p:9090, query: up}\n        condition: \"< 1\"\n      - name: rate\n        http: {url: http://h/x, json_path: $.a}\n        condition: \"< 2\"\n"
+        ),
+        ["11:9: apps[0].analysis[1].name: duplicate check \"rate\" (first at line 8)"]
+    );
+    assert_eq!(
+        bad("      - name: alarm\n        cloudwatch: {alarm: a, metric: m}\n"),
+        [
+            "9:32: apps[0].analysis[0].cloudwatch.metric: an alarm check takes the alarm's name only; its metric is the alarm's"
+        ]
+    );
+    assert_eq!(
+        bad(
+            "      - name: rate\n        prometheus: {url: http://p:9090, query: up}\n      - name: rate\n        http: {url: http://h/x, json_path: \"a.b\"}\n        condition: \"1..0\"\n        no_data: maybe\n        count: 0\n"
+        ),
+        [
+            "8:9: apps[0].analysis[0].condition: required field is missing",
+            "11:44: apps[0].analysis[1].http.json_path: \"a.b\" is not a JSON path like `$.status.ratio` or `$.items[0].value`",
+            "12:20: apps[0].analysis[1].condition: the range 1..0 is empty: put the lower bound first",
+            "13:18: apps[0].analysis[1].no_data: expected one of `fail`, `inconclusive`, `pass`, found the string \"maybe\"",
+            "14:16: apps[0].analysis[1].count: must be at least 1, found 0",
+        ]
     );
 }

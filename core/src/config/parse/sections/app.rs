@@ -53,6 +53,7 @@ impl Decoder {
                 "rollout",
                 "pm",
                 "k8s",
+                "analysis",
             ],
         ) else {
             return (None, refs);
@@ -120,6 +121,10 @@ impl Decoder {
         let k8s = f
             .get("k8s")
             .map(|n| self.k8s(n, &f.path("k8s"), environments));
+        let analysis = match f.get("analysis") {
+            Some(n) => self.analysis(n, &f.path("analysis")),
+            None => Some(Vec::new()),
+        };
         let sections_ok = match kind {
             Some(kind) => self.sections(&f, kind),
             None => false,
@@ -134,6 +139,7 @@ impl Decoder {
                 rollout: rollout?,
                 pm: pm.map_or(Some(None), |pm| pm.map(Some))?,
                 k8s: k8s.map_or(Some(None), |k8s| k8s.map(Some))?,
+                analysis: analysis?,
             })
         });
         (app.filter(|_| sections_ok), refs)

@@ -5,6 +5,7 @@
 //! field of an app goes into the module of the section that holds it (`app` for the common
 //! fields). Checks that span several sections or apps belong in [`super::graph`].
 
+mod analysis;
 mod app;
 mod env;
 mod environments;

@@ -309,7 +309,7 @@ impl Decoder {
         })
     }
 
-    fn http_url(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(super) fn http_url(&mut self, node: &Node, path: &str) -> Option<String> {
         let url = self.word(node, path)?;
         let rest = url
             .strip_prefix("http://")
