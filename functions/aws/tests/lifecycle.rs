@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use boreas_aws::BoxFuture;
 use boreas_aws::Error;
 use boreas_aws::lifecycle::{Actor, Finished, Lifecycle};
-use boreas_aws::orchestrator::{Execution, Orchestrator, Started};
+use boreas_aws::orchestrator::{Execution, ExecutionStatus, Orchestrator, Started};
 use boreas_aws::store::{
     Deployment, MemoryStore, NewDeployment, PageRequest, Store, Transition, rfc3339,
 };
@@ -17,14 +17,31 @@ use boreas_core::deployment::DeploymentStatus::{self, *};
 use boreas_core::execution::Slices;
 use boreas_core::plan::{AppPlan, BatchPlan, PausePlan, Plan, Stage};
 
-/// Step Functions as far as the lifecycle uses it: executions by name, and starts that fail while
-/// `refuse` holds a message.
+/// Step Functions as far as the lifecycle uses it: executions by name, starts that fail while
+/// `refuse` holds a message, and stops that fail as `stop_fault` says.
 #[derive(Debug, Default)]
 struct FakeOrchestrator {
     /// Execution name → input.
     started: Mutex<BTreeMap<String, String>>,
     stopped: Mutex<Vec<(String, String, String)>>,
     refuse: Mutex<Option<String>>,
+    stop_fault: Mutex<Option<StopFault>>,
+}
+
+/// How a stop fails.
+#[derive(Debug, Clone, Copy)]
+enum StopFault {
+    /// The service errs after it aborted the execution (as the emulator does at times).
+    AfterAbort,
+    /// The service errs and the execution runs on.
+    Before,
+}
+
+fn service_error() -> Error {
+    Error::Sdk {
+        service: "stepfunctions",
+        message: "service error: 500 Internal Server Error".to_owned(),
+    }
 }
 
 impl FakeOrchestrator {
@@ -69,19 +86,47 @@ impl Orchestrator for FakeOrchestrator {
                     what: format!("execution {name}"),
                 });
             }
+            let fault = *self.stop_fault.lock().unwrap();
+            if let Some(StopFault::Before) = fault {
+                return Err(service_error());
+            }
             self.stopped.lock().unwrap().push((
                 name.to_owned(),
                 error.to_owned(),
                 cause.to_owned(),
             ));
-            Ok(())
+            match fault {
+                Some(StopFault::AfterAbort) => Err(service_error()),
+                _ => Ok(()),
+            }
         })
     }
 
     fn describe<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Execution> {
         Box::pin(async move {
-            Err(Error::NotFound {
-                what: format!("execution {name} (not described by this fake)"),
+            if !self.started.lock().unwrap().contains_key(name) {
+                return Err(Error::NotFound {
+                    what: format!("execution {name}"),
+                });
+            }
+            let stopped = self
+                .stopped
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(n, _, _)| n == name);
+            Ok(Execution {
+                arn: format!("arn:aws:states:us-east-1:123456789012:execution:m:{name}"),
+                name: name.to_owned(),
+                status: if stopped {
+                    ExecutionStatus::Aborted
+                } else {
+                    ExecutionStatus::Running
+                },
+                input: None,
+                output: None,
+                error: None,
+                cause: None,
             })
         })
     }
@@ -471,4 +516,32 @@ async fn supersede_moves_a_planned_deployment_and_respects_a_persons_decision() 
         .unwrap();
     assert!(!lifecycle.supersede(&confirmed, &new).await.unwrap());
     assert_eq!(status(&store, "confirmed").await, Running);
+}
+
+/// A stop that errs after it took effect still cancels; one that errs with the execution still
+/// running leaves the deployment running and its locks held, and says why.
+#[tokio::test]
+async fn a_stop_that_errs_counts_by_whether_the_execution_still_runs() {
+    for (fault, cancels) in [(StopFault::AfterAbort, true), (StopFault::Before, false)] {
+        let store = MemoryStore::new();
+        let sfn = FakeOrchestrator::default();
+        let d = planned(&store, "dep", &["api"]).await;
+        let lifecycle = Lifecycle::new(&store);
+        let running = lifecycle
+            .start(&sfn, &d, &input(), Actor::Boreas)
+            .await
+            .unwrap()
+            .deployment;
+        *sfn.stop_fault.lock().unwrap() = Some(fault);
+        let result = lifecycle.cancel(&sfn, &running, Actor::Token("bo")).await;
+        if cancels {
+            assert_eq!(result.unwrap().status, Cancelled, "{fault:?}");
+            assert_eq!(holder(&store, "api").await, None);
+        } else {
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("500"), "{err}");
+            assert_eq!(status(&store, "dep").await, Running);
+            assert_eq!(holder(&store, "api").await.as_deref(), Some("dep"));
+        }
+    }
 }
