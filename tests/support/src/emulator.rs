@@ -81,31 +81,42 @@ impl Prefix {
     /// When the queue cannot be read or holds something that is not a notice.
     pub async fn take_notices(&self) -> Vec<(String, String)> {
         let queues = SqsQueues::from_config(&self.sdk);
-        let url = self.queue_url("notifications");
-        let options = ReceiveOptions {
-            wait: Duration::from_millis(500),
-            max_messages: 10,
-            visibility: None,
-        };
-        let mut out = Vec::new();
-        loop {
-            let batch = queues
-                .receive(url, &options)
+        let mut out: Vec<(String, String)> =
+            drain_notices(&queues, self.queue_url("notifications"))
                 .await
-                .expect("receive notices");
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                let notice = Notice::from_json(&message.body).expect("a notice");
-                out.push((notice.deployment_id.clone(), notice.event.id()));
-                queues
-                    .delete(url, &message.receipt_handle)
-                    .await
-                    .expect("delete a notice");
-            }
-        }
+                .into_iter()
+                .map(|n| (n.deployment_id.clone(), n.event.id()))
+                .collect();
         out.sort();
         out
+    }
+}
+
+/// Takes every notice waiting on the notifications queue at `url`, in the order received.
+///
+/// # Panics
+/// When the queue cannot be read or holds something that is not a notice.
+pub async fn drain_notices(queues: &SqsQueues, url: &str) -> Vec<Notice> {
+    let options = ReceiveOptions {
+        wait: Duration::from_millis(500),
+        max_messages: 10,
+        visibility: None,
+    };
+    let mut out = Vec::new();
+    loop {
+        let batch = queues
+            .receive(url, &options)
+            .await
+            .expect("receive notices");
+        if batch.is_empty() {
+            return out;
+        }
+        for message in batch {
+            out.push(Notice::from_json(&message.body).expect("a notice"));
+            queues
+                .delete(url, &message.receipt_handle)
+                .await
+                .expect("delete a notice");
+        }
     }
 }

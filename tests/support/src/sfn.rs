@@ -219,19 +219,8 @@ impl Harness {
     /// # Panics
     /// When one is not a notice of this build's schema.
     pub async fn take_notices(&self) -> Vec<Notice> {
-        let url = self.notifications_url();
-        let mut notices = Vec::new();
-        loop {
-            let bodies = take(&self.sqs, &url, 1).await;
-            if bodies.is_empty() {
-                return notices;
-            }
-            notices.extend(
-                bodies
-                    .iter()
-                    .map(|b| Notice::from_json(b).expect("the state machine sends notices")),
-            );
-        }
+        let queues = boreas_aws::queues::SqsQueues::new(self.sqs.clone());
+        crate::emulator::drain_notices(&queues, &self.notifications_url()).await
     }
 
     /// Writes the deployment record of the input's deployment with `status`, replacing it.
