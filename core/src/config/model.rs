@@ -347,8 +347,11 @@ const CONDITION_PATTERN: &str =
     "^\\s*((<=|>=|==|<|>)\\s*-?[0-9.eE+-]+|-?[0-9.eE+-]+\\s*\\.\\.\\s*-?[0-9.eE+-]+)\\s*$";
 
 impl AnalysisCheck {
+    /// Time between measurements when a check does not say.
+    pub const DEFAULT_INTERVAL: DurationSpec = DurationSpec(30);
+
     fn default_interval() -> DurationSpec {
-        DurationSpec(30)
+        Self::DEFAULT_INTERVAL
     }
     fn default_count() -> u32 {
         1

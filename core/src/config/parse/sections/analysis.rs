@@ -145,7 +145,7 @@ impl Decoder {
             http: http.map_or(Some(None), |q| q.map(Some))?,
             condition: condition?,
             initial_delay: initial_delay?,
-            interval: interval?.unwrap_or(crate::config::model::DurationSpec(30)),
+            interval: interval?.unwrap_or(AnalysisCheck::DEFAULT_INTERVAL),
             count: count?,
             failure_limit: failure_limit?,
             inconclusive_limit: inconclusive_limit?,
