@@ -76,7 +76,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -165,7 +165,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -261,7 +261,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -354,7 +354,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -449,7 +449,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -545,7 +545,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -652,7 +652,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -775,7 +775,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -886,7 +886,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -997,7 +997,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1123,7 +1123,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1225,7 +1225,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1340,7 +1340,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1438,7 +1438,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1504,7 +1504,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description The store does not answer. AWS throttled a call (`throttled`); retry later. */
+                /** @description The store does not answer. AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1588,7 +1588,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1661,7 +1661,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1728,7 +1728,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1817,7 +1817,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1900,7 +1900,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1994,7 +1994,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2077,7 +2077,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2176,7 +2176,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2263,7 +2263,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2346,7 +2346,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2443,7 +2443,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2531,7 +2531,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2629,7 +2629,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2742,7 +2742,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description AWS throttled a call (`throttled`); retry later. */
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
                 503: {
                     headers: {
                         [name: string]: unknown;

@@ -55,7 +55,10 @@ const COMMON_ERRORS: &[(u16, &str)] = &[
         500,
         "A failure of the store, Step Functions or SSM (`internal`).",
     ),
-    (503, "AWS throttled a call (`throttled`); retry later."),
+    (
+        503,
+        "AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later.",
+    ),
 ];
 const AUTHORIZED_ERRORS: &[(u16, &str)] = &[
     (401, "Missing or invalid bearer token."),

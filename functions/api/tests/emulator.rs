@@ -115,6 +115,21 @@ async fn platform() -> Platform {
 }
 
 impl Platform {
+    /// Cancels `id` as a client would: a 503 (the emulator's StopExecution sometimes answers a
+    /// server error while the execution still runs) is retried, a few times.
+    async fn cancel(&self, id: &str) -> ApiResponse {
+        let path = format!("/api/deployments/{id}/cancel");
+        for _ in 0..5 {
+            let r = self.call(post(&path, Role::Deployer)).await;
+            if r.status != StatusCode::SERVICE_UNAVAILABLE {
+                return r;
+            }
+            assert_eq!(r.body["error"], "unavailable", "{r:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        panic!("cancelling {id} stayed unavailable");
+    }
+
     /// Answers `req`, holding the answer to the OpenAPI document.
     async fn call(&self, req: ApiRequest) -> ApiResponse {
         let res = handle(&self.api, req.clone()).await;
@@ -358,9 +373,7 @@ async fn confirm_starts_one_execution_and_a_second_confirm_is_409() {
     assert_eq!(p.executions().await, ["dep-v1"], "nothing else started");
 
     // Cancelling the running one stops its execution and frees its locks.
-    let r = p
-        .call(post("/api/deployments/dep-v1/cancel", Role::Deployer))
-        .await;
+    let r = p.cancel("dep-v1").await;
     assert_eq!(
         (r.status, r.body["status"].as_str()),
         (StatusCode::OK, Some("cancelled")),
@@ -371,9 +384,7 @@ async fn confirm_starts_one_execution_and_a_second_confirm_is_409() {
         p.store.run_lock_holder("staging", "api").await.unwrap(),
         None
     );
-    let r = p
-        .call(post("/api/deployments/dep-v1/cancel", Role::Deployer))
-        .await;
+    let r = p.cancel("dep-v1").await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
     let r = p
@@ -397,8 +408,7 @@ async fn confirm_starts_one_execution_and_a_second_confirm_is_409() {
             "deployer-person deployment.confirm dep-v1",
         ]
     );
-    p.call(post("/api/deployments/dep-v1b/cancel", Role::Deployer))
-        .await;
+    p.cancel("dep-v1b").await;
     // The notifier heard each start and each cancel once per change.
     let notice = |id: &str, event: &str| (id.to_owned(), event.to_owned());
     assert_eq!(

@@ -35,6 +35,12 @@ pub enum Error {
         service: &'static str,
         message: String,
     },
+    /// The service kept answering with a server error (5xx) after the SDK's retries.
+    #[error("{service} is unavailable: {message}")]
+    Unavailable {
+        service: &'static str,
+        message: String,
+    },
     /// A Step Functions task token whose task already timed out.
     #[error("task timed out: {message}")]
     TaskTimedOut { message: String },
@@ -86,6 +92,7 @@ impl Error {
             Self::ExecutionNotStarted { .. } => "ExecutionNotStarted",
             Self::NoRandomness { .. } => "NoRandomness",
             Self::Throttled { .. } => "Throttled",
+            Self::Unavailable { .. } => "Unavailable",
             Self::TaskTimedOut { .. } => "TaskTimedOut",
             Self::InvalidTaskToken { .. } => "InvalidTaskToken",
             Self::Malformed { .. } => "Malformed",
@@ -119,7 +126,7 @@ impl Error {
     pub(crate) fn sdk<E, R>(service: &'static str, err: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + RawStatus,
     {
         let throttled = matches!(
             err.code(),
@@ -135,11 +142,35 @@ impl Error {
             )
         );
         let message = DisplayErrorContext(err).to_string();
+        let server_error = err
+            .raw_response()
+            .and_then(RawStatus::status)
+            .is_some_and(|status| (500..600).contains(&status));
         if throttled {
             Self::Throttled { service, message }
+        } else if server_error {
+            Self::Unavailable { service, message }
         } else {
             Self::Sdk { service, message }
         }
+    }
+}
+
+/// The HTTP status of a raw service response, where there is one.
+pub(crate) trait RawStatus {
+    fn status(&self) -> Option<u16>;
+}
+
+impl RawStatus for aws_sdk_dynamodb::config::http::HttpResponse {
+    fn status(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+}
+
+#[cfg(test)]
+impl RawStatus for () {
+    fn status(&self) -> Option<u16> {
+        None
     }
 }
 
@@ -171,6 +202,24 @@ mod tests {
         let err = Error::sdk("dynamodb", &service_error("ValidationException"));
         assert_eq!(err.error_type(), "Sdk");
         assert!(err.to_string().contains("the message"), "{err}");
+    }
+
+    /// A 5xx left after the retries is the service's fault, not the caller's: callers answer 503.
+    #[test]
+    fn a_server_error_left_after_retries_is_unavailable() {
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_smithy_types::body::SdkBody;
+
+        let response = |status: u16| {
+            HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty())
+        };
+        let meta = ErrorMetadata::builder().message("boom").build();
+        let err = SdkError::service_error(PutItemError::generic(meta.clone()), response(500));
+        let err = Error::sdk("sfn", &err);
+        assert_eq!(err.error_type(), "Unavailable");
+        assert!(err.to_string().starts_with("sfn is unavailable"), "{err}");
+        let err = SdkError::service_error(PutItemError::generic(meta), response(400));
+        assert_eq!(Error::sdk("sfn", &err).error_type(), "Sdk");
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl SfnOrchestrator {
 }
 
 /// Maps the errors Step Functions answers a task token with.
-fn task_error<E>(err: &SdkError<E, impl fmt::Debug>) -> Error
+fn task_error<E>(err: &SdkError<E, impl fmt::Debug + crate::error::RawStatus>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -181,7 +181,10 @@ fn unauthorized(e: &SignatureError) -> WebhookResponse {
 /// A failure of a service the function depends on: logged with its detail, answered without it.
 fn unavailable(what: &str, e: &boreas_aws::Error) -> WebhookResponse {
     tracing::error!(error = %e, error_type = e.error_type(), "{what} failed");
-    let status = if matches!(e, boreas_aws::Error::Throttled { .. }) {
+    let status = if matches!(
+        e,
+        boreas_aws::Error::Throttled { .. } | boreas_aws::Error::Unavailable { .. }
+    ) {
         503
     } else {
         500
