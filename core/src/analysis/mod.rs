@@ -20,6 +20,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod run;
 #[cfg(test)]
 mod tests;
 

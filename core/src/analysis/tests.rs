@@ -313,3 +313,120 @@ proptest! {
         }
     }
 }
+
+mod runs {
+    use serde_json::json;
+
+    use super::super::run::*;
+    use super::*;
+    use crate::config::{AnalysisCheck, DurationSpec};
+
+    fn check(condition: &str) -> AnalysisCheck {
+        serde_json::from_value(json!({
+            "name": "error-rate",
+            "http": {"url": "http://127.0.0.1:1/m", "json_path": "$.v"},
+            "condition": condition,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_promql_braces_kept() {
+        let targets = ["web.1".to_owned(), "web-2".to_owned()];
+        let subject = Subject {
+            app: "api",
+            version: "v1.2",
+            environment: "prod",
+            targets: &targets,
+            batch: 3,
+        };
+        assert_eq!(
+            subject.fill(
+                r#"sum(rate(http_requests_total{app="{app}",instance=~"{targets}",code=~"5.."}[1m])) {environment} {version} {batch} {other"#
+            ),
+            r#"sum(rate(http_requests_total{app="api",instance=~"web\.1|web-2",code=~"5.."}[1m])) prod v1.2 3 {other"#
+        );
+        assert_eq!(subject.fill("{}{{app}}"), "{}{api}");
+    }
+
+    #[test]
+    fn measurements_fall_due_after_the_initial_delay_one_interval_apart() {
+        let mut c = check("< 1");
+        assert_eq!(due_after(&c, 0), 0);
+        assert_eq!(due_after(&c, 2), 60, "the default interval is 30s");
+        c.initial_delay = Some(DurationSpec(10));
+        c.interval = DurationSpec(5);
+        assert_eq!((due_after(&c, 0), due_after(&c, 3)), (10, 25));
+    }
+
+    #[test]
+    fn json_paths_reach_fields_and_items() {
+        let v = json!({"a": {"b": [{"c": 1.5}, {"c": "2"}]}, "n": null});
+        assert_eq!(json_path(&v, "$.a.b[0].c"), Some(&json!(1.5)));
+        assert_eq!(json_path(&v, "$.a.b[1].c"), Some(&json!("2")));
+        assert_eq!(json_path(&v, "$"), Some(&v));
+        for missing in ["$.a.x", "$.a.b[2]", "$.a.b[x]", "a.b", "$a", "$.a.b[0"] {
+            assert_eq!(json_path(&v, missing), None, "{missing}");
+        }
+        assert_eq!(measure_json(json_path(&v, "$.a.b[1].c")), value(2.0));
+        assert_eq!(measure_json(json_path(&v, "$.n")), Measurement::NoData);
+        assert_eq!(measure_json(None), Measurement::NoData);
+        assert!(matches!(
+            measure_json(json_path(&v, "$.a")),
+            Measurement::Error { .. }
+        ));
+        // Prometheus writes "NaN" for a rate without traffic: no data, not a pass.
+        let nan = measure_json(Some(&json!("NaN")));
+        assert_eq!(
+            judge(&nan, Condition::Below(1.0), &Limits::default()),
+            Outcome::Inconclusive
+        );
+    }
+
+    #[test]
+    fn a_run_rolls_back_if_any_check_does_and_asks_before_it_proceeds() {
+        use Decision::*;
+        assert_eq!(overall([]), Proceed);
+        assert_eq!(overall([Proceed, AskPerson, Proceed]), AskPerson);
+        assert_eq!(overall([AskPerson, RollBack, Proceed]), RollBack);
+    }
+
+    #[test]
+    fn a_verdict_names_the_check_the_last_value_and_the_condition() {
+        let mut c = check("< 0.01");
+        let taken = [
+            take(&c, value(0.001), "t0".into()),
+            take(&c, value(0.042), "t1".into()),
+        ];
+        assert_eq!(
+            standing(&c, &taken),
+            Standing::Decided(Outcome::Fail),
+            "one fail over a failure_limit of 0"
+        );
+        assert_eq!(
+            message(&c, Outcome::Fail, &taken),
+            "check error-rate failed: 0.042, wanted < 0.01 (1 of 2 measurements failed)"
+        );
+        assert_eq!(decision_of(&c, Outcome::Fail), Decision::RollBack);
+        c.dry_run = true;
+        assert!(message(&c, Outcome::Fail, &taken).ends_with("(dry run: the rollout goes on)"));
+        assert_eq!(decision_of(&c, Outcome::Fail), Decision::Proceed);
+        // An alarm has no condition: it must read 0 (OK).
+        let alarm: AnalysisCheck = serde_json::from_value(json!({
+            "name": "alarm", "cloudwatch": {"alarm": "api-5xx"}
+        }))
+        .unwrap();
+        assert_eq!(condition_of(&alarm), Condition::Equal(0.0));
+    }
+
+    #[test]
+    fn requests_round_trip_and_other_schema_versions_are_refused() {
+        let r = Request::new("d1", "api", 2, "tok");
+        assert_eq!(Request::from_json(&r.to_json()).unwrap(), r);
+        let err = Request::from_json(
+            r#"{"schema_version":9,"deployment_id":"d","app":"a","batch":0,"task_token":"t"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("schema_version 9"), "{err}");
+    }
+}

@@ -21,6 +21,7 @@
 //! | api token name   | `TOKENNAME#{name}`                   | `META`                     |                                            | `token_hash` (the name is unique) |
 //! | hook output      | `OUTPUT#{id}`                        | `{app}#{target}#{action}`  |                                            | `output`, `truncated`, `at` |
 //! | notification     | `NOTIFY#{id}`                        | `{sink}#{event}`           |                                            | `sink`, `event`, `state`, `attempts` (N), `updated_at`, `summary`, `error`, `remote_id` (N) |
+//! | analysis check   | `ANALYSIS#{id}`                      | `{app}#{batch:04}#{check}` |                                            | `app`, `batch` (N), `check`, `condition`, `measured` (N), `measurements` (JSON), `verdict`, `message`, `updated_at` |
 //! | notify defaults  | `SETTINGS`                           | `NOTIFY_DEFAULTS`          |                                            | `rules` (JSON), `updated_at`, `updated_by` |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
 //! | app              | `APP#{app}`                          | `META`                     | `APPS` / `{app}`                           | `app` |
@@ -710,6 +711,28 @@ pub struct Notification {
     pub remote_id: Option<u64>,
 }
 
+/// One analysis check after one batch of one app: its measurements so far and, once decided,
+/// its verdict. Written only by the analysis worker, one measurement at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisRecord {
+    /// The app.
+    pub app: String,
+    /// The batch's index, from 0.
+    pub batch: u32,
+    /// The check's name.
+    pub check: String,
+    /// What a value must satisfy, as written (`< 0.01`).
+    pub condition: String,
+    /// The measurements, oldest first.
+    pub measurements: Vec<boreas_core::analysis::run::Taken>,
+    /// The check's verdict, once decided.
+    pub verdict: Option<boreas_core::analysis::Outcome>,
+    /// The verdict's sentence: the check, the last value, the condition and the counts.
+    pub message: Option<String>,
+    /// When it last changed.
+    pub updated_at: String,
+}
+
 /// The installation's default notification rules: what a deployment whose `boreas.yaml` has no
 /// `notifications` section is notified by ([`boreas_core::notify::rules_for`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1049,6 +1072,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, bool>;
     /// Every notification delivery of deployment `id`, by sink then event.
     fn notifications<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<Notification>>;
+    /// Writes `record` if the stored one still holds `previous` measurements (none: it does not
+    /// exist yet); `false` when another writer got there first, so a redelivered request never
+    /// records a measurement twice.
+    fn put_analysis<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a AnalysisRecord,
+        previous: usize,
+    ) -> BoxFuture<'a, bool>;
+    /// Every analysis check of deployment `id`, by app, batch, then check.
+    fn analyses<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<AnalysisRecord>>;
     /// The installation's default notification rules; `None` until first set.
     fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>>;
     /// Replaces the installation's default notification rules.

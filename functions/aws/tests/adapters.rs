@@ -77,6 +77,7 @@ store_behaviour!(
     task_outputs_are_kept_per_target_and_action,
     api_tokens_resolve_by_secret,
     notification_defaults_are_replaced_whole,
+    analysis_measurements_are_recorded_once_each,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
     deployment_ids_are_checked,
@@ -1106,6 +1107,57 @@ async fn notification_defaults_are_replaced_whole(store: Arc<dyn Store>) {
     };
     store.put_notification_defaults(&none).await.unwrap();
     assert_eq!(store.notification_defaults().await.unwrap(), Some(none));
+}
+
+async fn analysis_measurements_are_recorded_once_each(store: Arc<dyn Store>) {
+    use boreas_aws::store::AnalysisRecord;
+    use boreas_core::analysis::run::Taken;
+    use boreas_core::analysis::{Measurement, Outcome};
+
+    let taken = |value: f64, outcome: Outcome| Taken {
+        at: at(1),
+        measurement: Measurement::Value {
+            value,
+            samples: Some(40),
+        },
+        outcome,
+    };
+    let record = |batch: u32, check: &str, measurements: Vec<Taken>| AnalysisRecord {
+        app: "web".to_owned(),
+        batch,
+        check: check.to_owned(),
+        condition: "< 0.01".to_owned(),
+        measurements,
+        verdict: None,
+        message: None,
+        updated_at: at(2),
+    };
+    let first = record(1, "errors", vec![taken(0.001, Outcome::Pass)]);
+    assert!(store.put_analysis("d-1", &first, 0).await.unwrap());
+    assert!(
+        !store.put_analysis("d-1", &first, 0).await.unwrap(),
+        "a redelivered first measurement is not written again"
+    );
+    let mut second = record(
+        1,
+        "errors",
+        vec![taken(0.001, Outcome::Pass), taken(0.5, Outcome::Fail)],
+    );
+    second.verdict = Some(Outcome::Fail);
+    second.message = Some("check errors failed: 0.5, wanted < 0.01".to_owned());
+    assert!(!store.put_analysis("d-1", &second, 2).await.unwrap());
+    assert!(store.put_analysis("d-1", &second, 1).await.unwrap());
+    assert!(!store.put_analysis("d-1", &second, 1).await.unwrap());
+    let other = record(0, "latency", vec![taken(0.2, Outcome::Pass)]);
+    assert!(store.put_analysis("d-1", &other, 0).await.unwrap());
+    assert!(
+        store
+            .put_analysis("d-2", &record(0, "x", Vec::new()), 0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.analyses("d-1").await.unwrap(), [other, second]);
+    assert_eq!(store.analyses("d-3").await.unwrap(), []);
 }
 
 async fn api_tokens_resolve_by_secret(store: Arc<dyn Store>) {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use boreas_core::analysis::Outcome;
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
@@ -19,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::plan_record::StoredPlan;
 use super::{
-    Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
+    Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, Notification,
     NotificationDefaults, PreviousSecret, Progress, Release, Repository, TargetProgress,
     TaskOutput, VersionRecord, deployment_order, version_list_key,
@@ -658,6 +659,54 @@ pub(super) fn add_app_record(
 pub(super) const SETTINGS: &str = "SETTINGS";
 /// The sort key of the default notification rules.
 pub(super) const NOTIFY_DEFAULTS: &str = "NOTIFY_DEFAULTS";
+
+pub(super) fn analysis_pk(id: &str) -> AttributeValue {
+    s(format!("ANALYSIS#{id}"))
+}
+
+pub(super) fn analysis_item(id: &str, r: &AnalysisRecord) -> Result<Item, Error> {
+    let mut item = HashMap::from([
+        ("pk".into(), analysis_pk(id)),
+        (
+            "sk".into(),
+            s(format!("{}#{:04}#{}", r.app, r.batch, r.check)),
+        ),
+        ("app".into(), s(&r.app)),
+        ("batch".into(), n(u64::from(r.batch))),
+        ("check".into(), s(&r.check)),
+        ("condition".into(), s(&r.condition)),
+        ("measured".into(), n(r.measurements.len() as u64)),
+        (
+            "measurements".into(),
+            json("the analysis measurements", &r.measurements)?,
+        ),
+        ("updated_at".into(), s(&r.updated_at)),
+    ]);
+    if let Some(v) = r.verdict {
+        item.insert("verdict".into(), s(v.as_str()));
+    }
+    put_opt(&mut item, "message", r.message.as_ref());
+    Ok(item)
+}
+
+pub(super) fn analysis_from(item: &Item) -> Result<AnalysisRecord, Error> {
+    let rec = Rec::new(item, "analysis check");
+    Ok(AnalysisRecord {
+        app: rec.s("app")?,
+        batch: rec.u32("batch")?,
+        check: rec.s("check")?,
+        condition: rec.s("condition")?,
+        measurements: rec.json("measurements")?,
+        verdict: rec
+            .opt_s("verdict")?
+            .map(|v| {
+                Outcome::parse(&v).ok_or_else(|| rec.err(format!("unknown verdict {v:?}")))
+            })
+            .transpose()?,
+        message: rec.opt_s("message")?,
+        updated_at: rec.s("updated_at")?,
+    })
+}
 
 pub(super) fn notification_defaults_item(d: &NotificationDefaults) -> Result<Item, Error> {
     Ok(HashMap::from([

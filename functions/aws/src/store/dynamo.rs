@@ -19,7 +19,7 @@ use boreas_core::webhook::Provider;
 use futures::{StreamExt, TryStreamExt};
 
 use super::codec::{
-    Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress, agent_from,
+    Item, LAST_DELIVERY, analysis_from, analysis_item, analysis_pk, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress, agent_from,
     agent_item, api_token_from, api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item,
     audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk,
     deployments_in, deployments_of, deployments_to, gate_from, host_decision_from,
@@ -33,7 +33,7 @@ use super::codec::{
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
-    Agent, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision, Deployment,
+    Agent, AnalysisRecord, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision, Deployment,
     DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Notification,
     NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret, Progress,
     Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
@@ -1479,6 +1479,48 @@ impl Store for DynamoStore {
                 .await?
                 .iter()
                 .map(notification_from)
+                .collect()
+        })
+    }
+
+    fn put_analysis<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a AnalysisRecord,
+        previous: usize,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(analysis_item(id, record)?));
+            let put = if previous == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("measured = :previous")
+                    .expression_attribute_values(":previous", n(previous as u64))
+            };
+            match put.send().await {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn analyses<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<AnalysisRecord>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", analysis_pk(id));
+            self.query_all(query)
+                .await?
+                .iter()
+                .map(analysis_from)
                 .collect()
         })
     }

@@ -13,7 +13,7 @@ use boreas_core::webhook::Provider;
 
 use super::plan_record::StoredPlan;
 use super::{
-    Agent, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
+    Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
     Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment,
     Notification, NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret,
     Progress, Release, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
@@ -58,6 +58,8 @@ struct State {
     /// (deployment, sink, event) → delivery.
     notifications: BTreeMap<(String, String, String), Notification>,
     notification_defaults: Option<NotificationDefaults>,
+    /// (deployment, app, batch, check) → analysis check.
+    analyses: BTreeMap<(String, String, u32, String), AnalysisRecord>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
     /// Token name → SHA-256 hex of its secret.
@@ -904,6 +906,42 @@ impl Store for MemoryStore {
                 .iter()
                 .filter(|((d, _, _), _)| d == id)
                 .map(|(_, n)| n.clone())
+                .collect())
+        })
+    }
+
+    fn put_analysis<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a AnalysisRecord,
+        previous: usize,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let key = (
+                id.to_owned(),
+                record.app.clone(),
+                record.batch,
+                record.check.clone(),
+            );
+            let mut state = self.lock();
+            let stored = state.analyses.get(&key).map_or(0, |r| r.measurements.len());
+            let exists = state.analyses.contains_key(&key);
+            if (previous == 0 && exists) || (previous > 0 && stored != previous) {
+                return Ok(false);
+            }
+            state.analyses.insert(key, record.clone());
+            Ok(true)
+        })
+    }
+
+    fn analyses<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<AnalysisRecord>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .analyses
+                .iter()
+                .filter(|((d, ..), _)| d == id)
+                .map(|(_, r)| r.clone())
                 .collect())
         })
     }
