@@ -19,10 +19,13 @@ dashboard:
 	npm run build --prefix dashboard
 
 ## Debian packages the suite uses, unless installed (CI runs as root): Chromium and a Chinese font
-## for the dashboard's browser test, systemd's tools and rpm for the agent's unit and packages.
+## for the dashboard's browser test, systemd's tools and rpm for the agent's unit and packages,
+## Prometheus for the analysis checks (without its recommended exporters).
 debian:
 	@{ test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . && command -v systemd-analyze && command -v rpmbuild; } >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei systemd rpm; }
+	@command -v prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 dev: venv dashboard
 	$(CARGO) build --release -p boreas-agent

@@ -63,8 +63,9 @@ pub struct Subject<'a> {
 
 impl Subject<'_> {
     /// `template` with its placeholders replaced. `{targets}` becomes a regular-expression
-    /// alternation of the target names, each escaped (`web\.1|web\.2`), for a PromQL `=~`
-    /// matcher; an unknown `{name}` stays as written (PromQL's own braces are left alone).
+    /// alternation of the target names, each escaped as a PromQL string holds it
+    /// (`web\\.1|web-2`), for a `=~` matcher; an unknown `{name}` stays as written (PromQL's
+    /// own braces are left alone).
     pub fn fill(&self, template: &str) -> String {
         let targets = self
             .targets
@@ -105,12 +106,13 @@ impl Subject<'_> {
     }
 }
 
-/// `text` with the characters a regular expression gives a meaning escaped.
+/// `text` with the characters a regular expression gives a meaning escaped, the escape written
+/// twice as it is inside a PromQL string (where `\\` stands for one backslash).
 fn regex_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
+            out.push_str("\\\\");
         }
         out.push(c);
     }

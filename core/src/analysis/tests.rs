@@ -344,7 +344,7 @@ mod runs {
             subject.fill(
                 r#"sum(rate(http_requests_total{app="{app}",instance=~"{targets}",code=~"5.."}[1m])) {environment} {version} {batch} {other"#
             ),
-            r#"sum(rate(http_requests_total{app="api",instance=~"web\.1|web-2",code=~"5.."}[1m])) prod v1.2 3 {other"#
+            r#"sum(rate(http_requests_total{app="api",instance=~"web\\.1|web-2",code=~"5.."}[1m])) prod v1.2 3 {other"#
         );
         assert_eq!(subject.fill("{}{{app}}"), "{}{api}");
     }

@@ -384,8 +384,9 @@ pub struct PrometheusQuery {
     /// The server, `http(s)://host:port`.
     #[schemars(regex(pattern = HTTP_URL_PATTERN))]
     pub url: String,
-    /// The query, with placeholders `{app}`, `{version}`, `{environment}`, `{targets}` (a regex
-    /// alternation of the batch's hosts) and `{batch}`.
+    /// The query, with placeholders `{app}`, `{version}`, `{environment}`, `{targets}` (the
+    /// hosts or clusters of the app's batches so far, as a regex alternation escaped for a
+    /// PromQL string: `instance=~"{targets}"`) and `{batch}` (from 0).
     #[schemars(length(min = 1))]
     pub query: String,
     /// The name of a credential registered in the installation (bearer or basic), if the

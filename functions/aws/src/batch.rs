@@ -4,12 +4,12 @@
 
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 
-use crate::queues::{Message, epoch_millis};
+use crate::queues::{Message, Queues, epoch_millis};
 
 /// The record attribute with the first receive time, as Lambda names it.
 const FIRST_RECEIVE: &str = "ApproximateFirstReceiveTimestamp";
@@ -132,6 +132,25 @@ where
         }
     }
     response
+}
+
+/// Hides `record` for `delay`, so that the message comes back when its next step is due rather
+/// than after the queue's visibility timeout (which brings it back if this fails).
+pub async fn hide_for(queues: &dyn Queues, record: &SqsMessage, delay: Duration) {
+    let (Some(arn), Some(receipt)) = (
+        record.event_source_arn.as_deref(),
+        record.receipt_handle.as_deref(),
+    ) else {
+        return;
+    };
+    let queue = arn.rsplit(':').next().unwrap_or_default();
+    let hidden = match queues.queue_url(queue).await {
+        Ok(url) => queues.change_visibility(&url, receipt, delay).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = hidden {
+        tracing::warn!(queue, error = %e, "cannot delay the message");
+    }
 }
 
 #[cfg(test)]

@@ -210,9 +210,8 @@ mod tests {
         use aws_sdk_dynamodb::config::http::HttpResponse;
         use aws_smithy_types::body::SdkBody;
 
-        let response = |status: u16| {
-            HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty())
-        };
+        let response =
+            |status: u16| HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty());
         let meta = ErrorMetadata::builder().message("boom").build();
         let err = SdkError::service_error(PutItemError::generic(meta.clone()), response(500));
         let err = Error::sdk("sfn", &err);

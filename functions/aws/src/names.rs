@@ -174,6 +174,19 @@ impl Names {
         format!("{}-notifications", self.prefix)
     }
 
+    /// The queue the state machine sends analysis requests to, consumed by the analysis worker.
+    #[must_use]
+    pub fn analysis_queue(&self) -> String {
+        format!("{}-analysis", self.prefix)
+    }
+
+    /// The SSM SecureString holding a metrics credential registered in the installation (the
+    /// server it belongs to, and a bearer token or a user and password), named by checks.
+    #[must_use]
+    pub fn metrics_credential_param(&self, name: &str) -> String {
+        format!("/{}/metrics-credentials/{name}", self.prefix)
+    }
+
     /// The SSM SecureString holding the admin API token.
     #[must_use]
     pub fn admin_token_param(&self) -> String {

@@ -928,6 +928,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Page<Deployment>>;
     /// Replaces the plan; [`Error::Conflict`] unless the deployment is still `planned`.
     fn update_plan<'a>(&'a self, id: &'a str, plan: &'a Plan) -> BoxFuture<'a, ()>;
+    /// Records why running deployment `id` is about to stop, unless a reason is recorded already
+    /// (the first failure is the one people need): `false` when it has one or is not running.
+    /// The outcome that follows keeps it.
+    fn note_deployment_error<'a>(&'a self, id: &'a str, error: &'a str) -> BoxFuture<'a, bool>;
     /// Moves the status along the lifecycle; [`Error::IllegalTransition`] (naming the status the
     /// deployment actually has) when the lifecycle forbids it, including when another writer moved
     /// it first. Returns the updated record.

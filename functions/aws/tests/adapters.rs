@@ -1158,6 +1158,40 @@ async fn analysis_measurements_are_recorded_once_each(store: Arc<dyn Store>) {
     );
     assert_eq!(store.analyses("d-1").await.unwrap(), [other, second]);
     assert_eq!(store.analyses("d-3").await.unwrap(), []);
+
+    // The first failure's message is kept on the deployment and survives its outcome.
+    store
+        .create_deployment(&new_deployment("d-9", "prod", 1))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .note_deployment_error("d-9", "too early")
+            .await
+            .unwrap()
+    );
+    store
+        .transition_deployment("d-9", &Transition::to(DeploymentStatus::Running, at(2)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .note_deployment_error("d-9", "check errors failed")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .note_deployment_error("d-9", "a later one")
+            .await
+            .unwrap()
+    );
+    store
+        .transition_deployment("d-9", &Transition::to(DeploymentStatus::RolledBack, at(3)))
+        .await
+        .unwrap();
+    let d = store.get_deployment("d-9").await.unwrap().unwrap();
+    assert_eq!(d.error.as_deref(), Some("check errors failed"));
 }
 
 async fn api_tokens_resolve_by_secret(store: Arc<dyn Store>) {

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use boreas_aws::batch::{Concurrency, Settle, handle_batch};
+use boreas_aws::batch::{Concurrency, Settle, handle_batch, hide_for};
 use boreas_aws::env::Env;
 use boreas_aws::names::Names;
 use boreas_aws::queues::{Queues, SqsQueues};
@@ -489,23 +489,6 @@ impl Notifier {
         outcome.state = Some(state);
         Ok(outcome)
     }
-
-    /// Hides a message that has a delivery to retry for `delay`, so that it comes back when the
-    /// retry is due rather than after the queue's visibility timeout.
-    async fn delay(&self, source_arn: Option<&str>, receipt: Option<&str>, delay: Duration) {
-        let (Some(arn), Some(receipt)) = (source_arn, receipt) else {
-            return;
-        };
-        let queue = arn.rsplit(':').next().unwrap_or_default();
-        let hidden = match self.queues.queue_url(queue).await {
-            Ok(url) => self.queues.change_visibility(&url, receipt, delay).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = hidden {
-            // The queue's visibility timeout brings it back instead.
-            tracing::warn!(queue, error = %e, "cannot delay the retry");
-        }
-    }
 }
 
 /// The sink name under which a GitHub repository's Deployment and its statuses are recorded:
@@ -530,12 +513,7 @@ pub async fn handle(ctx: &Notifier, event: SqsEvent) -> SqsBatchResponse {
             Ok(outcomes) => match outcomes.iter().filter_map(|o| o.retry_in).min() {
                 None => Settle::Delete,
                 Some(delay) => {
-                    ctx.delay(
-                        message.event_source_arn.as_deref(),
-                        message.receipt_handle.as_deref(),
-                        delay,
-                    )
-                    .await;
+                    hide_for(ctx.queues.as_ref(), &message, delay).await;
                     Settle::Redeliver
                 }
             },

@@ -106,6 +106,16 @@ pub struct Response {
 }
 
 impl Response {
+    /// `status` with a body that is not JSON (a Prometheus exposition, say): `text`, sent as it
+    /// is with `content_type`.
+    pub fn text(status: u16, content_type: &str, text: &str) -> Self {
+        Self {
+            status,
+            body: serde_json::Value::String(text.to_owned()),
+            headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
+        }
+    }
+
     /// `status` with `body` and no extra headers.
     pub fn json(status: u16, body: serde_json::Value) -> Self {
         Self {
@@ -176,7 +186,20 @@ fn answer(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) -> s
     seen.lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(request);
-    let body = response.body.to_string();
+    // A string body with a type of its own is sent as it is ([`Response::text`]).
+    let typed = response
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let body = match &response.body {
+        serde_json::Value::String(text) if typed => text.clone(),
+        json => json.to_string(),
+    };
+    let content_type = if typed {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
     let extra: String = response
         .headers
         .iter()
@@ -185,7 +208,7 @@ fn answer(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) -> s
     let mut stream = stream;
     write!(
         stream,
-        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {} X\r\n{content_type}Content-Length: {}\r\n\
          {extra}Connection: close\r\n\r\n{body}",
         response.status,
         body.len()

@@ -8,7 +8,8 @@
 //! - [`sfn`]: the deployment state machine on the emulator with scripted workers;
 //! - [`records`]: store records (repositories, versions, deployments, agents) and the example
 //!   configuration's plans;
-//! - [`lists`]: a page of a list read as the store reads it, with what it cost.
+//! - [`lists`]: a page of a list read as the store reads it, with what it cost;
+//! - [`prometheus`]: a real Prometheus server scraping local targets.
 //!
 //! A dev-dependency only (test crates under `tests/` may hold it as a dependency of their own
 //! harness library): no product crate links it.
@@ -19,6 +20,7 @@ pub mod git_hosts;
 pub mod github_app;
 pub mod http;
 pub mod lists;
+pub mod prometheus;
 pub mod records;
 pub mod sfn;
 pub mod webhook;

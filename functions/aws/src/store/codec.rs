@@ -20,10 +20,10 @@ use serde::de::DeserializeOwned;
 
 use super::plan_record::StoredPlan;
 use super::{
-    Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
-    Deployment, Gate, GitCredential, HostDecision, LastDelivery, NewDeployment, Notification,
-    NotificationDefaults, PreviousSecret, Progress, Release, Repository, TargetProgress,
-    TaskOutput, VersionRecord, deployment_order, version_list_key,
+    Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords,
+    AuditEntry, BatchProgress, Deployment, Gate, GitCredential, HostDecision, LastDelivery,
+    NewDeployment, Notification, NotificationDefaults, PreviousSecret, Progress, Release,
+    Repository, TargetProgress, TaskOutput, VersionRecord, deployment_order, version_list_key,
 };
 use crate::Error;
 
@@ -699,9 +699,7 @@ pub(super) fn analysis_from(item: &Item) -> Result<AnalysisRecord, Error> {
         measurements: rec.json("measurements")?,
         verdict: rec
             .opt_s("verdict")?
-            .map(|v| {
-                Outcome::parse(&v).ok_or_else(|| rec.err(format!("unknown verdict {v:?}")))
-            })
+            .map(|v| Outcome::parse(&v).ok_or_else(|| rec.err(format!("unknown verdict {v:?}"))))
             .transpose()?,
         message: rec.opt_s("message")?,
         updated_at: rec.s("updated_at")?,

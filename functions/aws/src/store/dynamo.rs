@@ -19,24 +19,24 @@ use boreas_core::webhook::Provider;
 use futures::{StreamExt, TryStreamExt};
 
 use super::codec::{
-    Item, LAST_DELIVERY, analysis_from, analysis_item, analysis_pk, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress, agent_from,
-    agent_item, api_token_from, api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item,
-    audit_from, audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk,
-    deployments_in, deployments_of, deployments_to, gate_from, host_decision_from,
-    host_decision_item, host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from,
-    lock_pk, n, new_deployment_item, notification_defaults_from, notification_defaults_item,
-    notification_from, notify_pk, notify_sk, output_pk, plan_value, releases_of, repo_pk,
-    repository_from, repository_item, s, strings, target_progress_item, task_output_from,
-    task_output_item, token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk,
-    version_config_from, version_config_item, version_from, version_item, version_state_str,
-    versions_of,
+    Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress, agent_from,
+    agent_item, analysis_from, analysis_item, analysis_pk, api_token_from, api_token_item,
+    app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
+    batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
+    deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
+    host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
+    new_deployment_item, notification_defaults_from, notification_defaults_item, notification_from,
+    notify_pk, notify_sk, output_pk, plan_value, releases_of, repo_pk, repository_from,
+    repository_item, s, strings, target_progress_item, task_output_from, task_output_item,
+    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
+    version_config_item, version_from, version_item, version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
-    Agent, AnalysisRecord, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision, Deployment,
-    DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment, Notification,
-    NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret, Progress,
-    Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
+    Agent, AnalysisRecord, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision,
+    Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment,
+    Notification, NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret,
+    Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
     check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
     encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, rfc3339, version_list_key,
 };
@@ -1480,6 +1480,30 @@ impl Store for DynamoStore {
                 .iter()
                 .map(notification_from)
                 .collect()
+        })
+    }
+
+    fn note_deployment_error<'a>(&'a self, id: &'a str, error: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", deployment_pk(id))
+                .key("sk", s("META"))
+                .update_expression("SET #error = :error")
+                .condition_expression("attribute_not_exists(#error) AND #status = :running")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":error", s(error))
+                .expression_attribute_values(":running", s(DeploymentStatus::Running.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
         })
     }
 

@@ -13,13 +13,13 @@ use boreas_core::webhook::Provider;
 
 use super::plan_record::StoredPlan;
 use super::{
-    Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords, AuditEntry, BatchProgress,
-    Decision, Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, NewDeployment,
-    Notification, NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret,
-    Progress, Release, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition,
-    VersionRecord, check_deployment_id, check_lock_set, check_released, decode_cursor,
-    deployment_order, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times,
-    token_hash, version_list_key,
+    Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords,
+    AuditEntry, BatchProgress, Decision, Deployment, DeploymentFilter, Gate, HostDecision,
+    LastDelivery, NewDeployment, Notification, NotificationClaim, NotificationDefaults, Page,
+    PageRequest, PreviousSecret, Progress, Release, Repository, Store, TargetProgress, TaskOutput,
+    TimeRange, Transition, VersionRecord, check_deployment_id, check_lock_set, check_released,
+    decode_cursor, deployment_order, encode_cursor, epoch_seconds, inventory_versions,
+    lifecycle_times, token_hash, version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -907,6 +907,19 @@ impl Store for MemoryStore {
                 .filter(|((d, _, _), _)| d == id)
                 .map(|(_, n)| n.clone())
                 .collect())
+        })
+    }
+
+    fn note_deployment_error<'a>(&'a self, id: &'a str, error: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            match state.deployments.get_mut(id) {
+                Some(d) if d.error.is_none() && d.status == DeploymentStatus::Running => {
+                    d.error = Some(error.to_owned());
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
     }
 
