@@ -91,12 +91,13 @@ def as_list(node):
 
 
 def allowed_statements(r, props):
-    """The Allow statements of a resource's inline `Policies`, resources resolved (managed policies
-    by reference are left out)."""
+    """The Allow statements of a resource's inline `Policies`, resources resolved, with their
+    conditions (managed policies by reference are left out)."""
     return [
         {
             "actions": sorted(as_list(statement["Action"])),
             "resources": sorted(r.value(x) for x in as_list(statement["Resource"])),
+            **({"condition": statement["Condition"]} if "Condition" in statement else {}),
         }
         for policy in props.get("Policies", [])
         if isinstance(policy, dict) and "Statement" in policy

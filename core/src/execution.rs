@@ -163,6 +163,8 @@ pub struct BatchInput {
     pub targets: Vec<String>,
     /// K8s: share of replicas on the new version after this batch.
     pub weight: Option<u8>,
+    /// Whether the app's analysis checks judge the batch before what follows it.
+    pub analysis: bool,
     /// What follows the batch.
     pub pause: PausePlan,
 }
@@ -236,6 +238,8 @@ struct BatchSlice<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     hosts_key: Option<String>,
     weight: Option<u8>,
+    /// Read by the `Pause` choice: the analysis worker judges the batch first.
+    analysis: bool,
     pause: &'a PausePlan,
 }
 
@@ -324,6 +328,7 @@ fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>)
                 hosts,
                 hosts_key,
                 weight: b.weight,
+                analysis: b.analysis,
                 pause: &b.pause,
             }
         })
@@ -423,6 +428,7 @@ pub fn execution_input(
                         key: format!("{:04}", b.index),
                         targets: b.targets.clone(),
                         weight: b.weight,
+                        analysis: !app.analysis.is_empty(),
                         pause: b.pause.clone(),
                     })
                     .collect(),
@@ -580,6 +586,8 @@ fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
     // An inline host that fails instead of being recorded: its failure mode, the target's,
     // batch's and deployment's records and the Fail state (entered only).
     let mut failing = 0;
+    // Analysis gates a person is asked at, on the longest path.
+    let mut asked = 0;
     for (i, (batch, inline)) in app.batches.iter().zip(inline).enumerate() {
         let hosts = batch.targets.len();
         // Each target's command (waiting for its token) and result record, in an inline Map's
@@ -604,6 +612,12 @@ fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
         // (which goes on to the next batch when there is no pause), then NextBatch and CheckNext
         // unless it is the last.
         succeeded += TASK + FLOW + targets + TASK + TASK + FLOW;
+        if batch.analysis {
+            // The Analysis task (waiting for the worker's token), AnalysisVerdict, then Pause
+            // again; an inconclusive one adds AnalysisCheckBeforeGate and the AnalysisGate.
+            succeeded += TOKEN_TASK + FLOW + FLOW;
+            asked += TASK + TOKEN_TASK;
+        }
         succeeded += match batch.pause {
             PausePlan::None => 0,
             // The Wait, then More.
@@ -619,7 +633,7 @@ fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
     }
     HistoryEvents {
         succeeded,
-        longest: succeeded + rollbacks + failing,
+        longest: succeeded + rollbacks + failing + asked,
     }
 }
 
@@ -826,6 +840,7 @@ mod tests {
                     key: format!("{i:04}"),
                     targets: (0..hosts).map(|h| format!("h{i}-{h}")).collect(),
                     weight: None,
+                    analysis: false,
                     pause: if i + 1 < batches.len() {
                         pause.clone()
                     } else {

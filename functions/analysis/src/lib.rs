@@ -48,7 +48,7 @@ use providers::{CloudWatch, MetricQuery, MetricsCredential, SdkCloudWatch};
 
 /// The longest a request sleeps between two looks: a heartbeat at least this often keeps the
 /// state machine's task (whose heartbeat timeout is longer) alive.
-pub const WAKE_EVERY: Duration = Duration::from_secs(300);
+pub const WAKE_EVERY: Duration = Duration::from_secs(boreas_aws::provision::ANALYSIS_WAKE_SECS);
 
 /// The gate a person decides when an analysis is inconclusive: `<app>.<batch>.analysis`.
 pub fn analysis_gate(app: &str, batch: u32) -> String {

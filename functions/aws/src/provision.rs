@@ -64,10 +64,11 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
 
 /// The substitution keys of the state machine definition, shared with the template.
-pub const SUBSTITUTION_KEYS: [&str; 5] = [
+pub const SUBSTITUTION_KEYS: [&str; 6] = [
     "TableName",
     "EventsQueueUrl",
     "NotificationsQueueUrl",
+    "AnalysisQueueUrl",
     "QueueUrlPrefix",
     "PlanBucket",
 ];
@@ -95,7 +96,14 @@ struct QueueSpec {
 pub const NOTIFY_MAX_RECEIVE_COUNT: u32 =
     boreas_core::notify::Backoff::DEFAULT.attempts + MAX_RECEIVE_COUNT;
 
-const QUEUES: [QueueSpec; 5] = [
+/// Receives of an analysis request before its dead-letter queue: the request comes back for each
+/// measurement and at least every [`ANALYSIS_WAKE_SECS`], so this is the SQS maximum.
+pub const ANALYSIS_MAX_RECEIVE_COUNT: u32 = 1000;
+
+/// The longest an analysis request waits between two receives (the worker's heartbeat).
+pub const ANALYSIS_WAKE_SECS: u64 = 300;
+
+const QUEUES: [QueueSpec; 6] = [
     QueueSpec {
         key: "plan",
         visibility_timeout_secs: 720,
@@ -115,6 +123,11 @@ const QUEUES: [QueueSpec; 5] = [
         key: "notifications",
         visibility_timeout_secs: 180,
         max_receive_count: NOTIFY_MAX_RECEIVE_COUNT,
+    },
+    QueueSpec {
+        key: "analysis",
+        visibility_timeout_secs: 720,
+        max_receive_count: ANALYSIS_MAX_RECEIVE_COUNT,
     },
     QueueSpec {
         key: "k8s",
@@ -142,7 +155,7 @@ pub struct Provisioned {
     pub table: String,
     /// Global secondary indexes of the table.
     pub indexes: Vec<String>,
-    /// By role: `plan`, `events`, `inventory`, `notifications`, `k8s` (the command queue of the cluster [`DEFAULT_K8S_CLUSTER`]).
+    /// By role: `plan`, `events`, `inventory`, `notifications`, `analysis`, `k8s` (the command queue of the cluster [`DEFAULT_K8S_CLUSTER`]).
     pub queues: BTreeMap<String, ProvisionedQueue>,
     pub state_machine_arn: String,
     /// SSM SecureString names by role (`admin_token`, `webhook_secret:<repo>`); never their values.
@@ -188,6 +201,7 @@ pub async fn provision(
             "events" => names.events_queue(),
             "inventory" => names.inventory_queue(),
             "notifications" => names.notifications_queue(),
+            "analysis" => names.analysis_queue(),
             _ => names.k8s_queue(DEFAULT_K8S_CLUSTER),
         };
         let queue = ensure_queue_with_dlq(&sqs, &name, spec, &mut changes).await?;
@@ -228,6 +242,7 @@ pub async fn provision(
         ("TableName", table.clone()),
         ("EventsQueueUrl", events.url.clone()),
         ("NotificationsQueueUrl", queues["notifications"].url.clone()),
+        ("AnalysisQueueUrl", queues["analysis"].url.clone()),
         ("QueueUrlPrefix", names.queue_url_prefix(queue_url_base)),
         ("PlanBucket", names.plans_bucket()),
     ]

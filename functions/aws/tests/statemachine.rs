@@ -30,7 +30,8 @@ use boreas_test_support::sfn::{
 
 const DEFINITION: &str = "statemachine/deployment.asl.json";
 /// The definition's `${...}` placeholders, which the template and provisioning substitute.
-const SUBSTITUTIONS: [&str; 5] = [
+const SUBSTITUTIONS: [&str; 6] = [
+    "AnalysisQueueUrl",
     "EventsQueueUrl",
     "NotificationsQueueUrl",
     "PlanBucket",
@@ -907,6 +908,200 @@ async fn a_rejected_gate_rolls_back() {
         "no target failed: the gate was rejected"
     );
     g.stop().await;
+}
+
+/// What the scripted analysis worker answers for a batch.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    Pass,
+    Inconclusive,
+    Fail,
+}
+
+/// The (app, batch) of each analysis request, in order, and when it came.
+type Asked = Arc<std::sync::Mutex<Vec<(String, u32, Instant)>>>;
+
+/// Answers the analysis requests of `p` with `verdict` (by batch), as the analysis worker does.
+fn analysis_worker(
+    p: &Harness,
+    verdict: impl Fn(u32) -> Verdict + Send + 'static,
+) -> (tokio::task::JoinHandle<()>, Asked) {
+    use boreas_core::analysis::run::Request;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (sqs, sfn, url, log) = (
+        p.sqs.clone(),
+        p.sfn.clone(),
+        p.analysis_url(),
+        Arc::clone(&seen),
+    );
+    let task = tokio::spawn(async move {
+        loop {
+            for body in take(&sqs, &url, 1).await {
+                let r = Request::from_json(&body).expect("the state machine sends requests");
+                log.lock()
+                    .unwrap()
+                    .push((r.app.clone(), r.batch, Instant::now()));
+                // A moment of measuring: nothing after the batch may start meanwhile.
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                let gate = format!("{}.{}.analysis", r.app, r.batch);
+                let sent = match verdict(r.batch) {
+                    Verdict::Pass => sfn
+                        .send_task_success()
+                        .task_token(&r.task_token)
+                        .output(r#"{"analysis":"pass"}"#)
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Verdict::Inconclusive => sfn
+                        .send_task_success()
+                        .task_token(&r.task_token)
+                        .output(
+                            serde_json::json!({"analysis": "inconclusive", "gate": gate, "message": "no data"})
+                                .to_string(),
+                        )
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Verdict::Fail => sfn
+                        .send_task_failure()
+                        .task_token(&r.task_token)
+                        .error("AnalysisFailed")
+                        .cause("check errors failed: 0.05, wanted < 0.01")
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                };
+                sent.unwrap();
+            }
+        }
+    });
+    (task, seen)
+}
+
+/// web in three batches of one host, each analysed.
+fn analysed_plan() -> ExecutionInput {
+    let mut web = pm_app("web", &[&["h1"], &["h2"], &["h3"]], 1);
+    for b in &mut web.batches {
+        b.analysis = true;
+    }
+    input(vec![(1, vec![web])])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_analysed_batch_waits_for_its_verdict_asks_a_person_or_rolls_back() {
+    let input = analysed_plan();
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let (analyst, seen) = analysis_worker(&p, |batch| match batch {
+        0 => Verdict::Pass,
+        1 => Verdict::Inconclusive,
+        _ => Verdict::Fail,
+    });
+    let mut events = p.events();
+    let execution = p.start(&input).await;
+
+    // Batch 1's analysis is inconclusive: its gate waits for a person.
+    let EventBody::GateWaiting {
+        app,
+        batch,
+        gate,
+        task_token,
+        ..
+    } = events.next().await
+    else {
+        panic!("expected the analysis gate");
+    };
+    assert_eq!(
+        (app.as_str(), batch, gate.as_str()),
+        ("web", 1, "web.1.analysis")
+    );
+    assert_eq!(
+        workers.sent_to("deploy"),
+        BTreeSet::from(["h1", "h2"].map(String::from)),
+        "nothing after the gate before its decision"
+    );
+    p.sfn
+        .send_task_success()
+        .task_token(&task_token)
+        .output("{}")
+        .send()
+        .await
+        .unwrap();
+
+    // Batch 2's analysis fails: web rolls back every batch, the analysed ones included.
+    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
+    );
+    let asked: Vec<(String, u32)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(a, b, _)| (a.clone(), *b))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("web".to_owned(), 0),
+            ("web".to_owned(), 1),
+            ("web".to_owned(), 2)
+        ],
+        "one request per batch, in order"
+    );
+    // Each next batch's deploy came after the previous batch's verdict (700 ms of measuring).
+    let received = workers.received();
+    let deployed = |target: &str| {
+        received
+            .iter()
+            .find(|r| r.kind() == "deploy" && r.command.target == target)
+            .unwrap()
+            .at
+    };
+    let asked_at = seen.lock().unwrap()[0].2;
+    assert!(deployed("h2") >= asked_at + Duration::from_millis(700));
+    assert_eq!(
+        workers.sent_to("rollback"),
+        BTreeSet::from(["h1", "h2", "h3"].map(String::from))
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "rolled_back");
+    assert_eq!(records["META"]["failed_app"], "web");
+    assert_eq!(records["APP#web"]["status"], "rolled_back");
+    assert_eq!(
+        records["BATCH#web#0002"]["status"], "succeeded",
+        "its hosts did"
+    );
+    analyst.abort();
+    events.stop().await;
+    workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn analysed_batches_write_the_events_counted() {
+    let input = analysed_plan();
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let (analyst, seen) = analysis_worker(&p, |_| Verdict::Pass);
+    let recorded = p.apps_history(&input, 0).await;
+    analyst.abort();
+    workers.stop().await;
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(
+        recorded,
+        app_history_events(&input.stages[0].apps[0]).succeeded
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use boreas_aws::names::Names;
 use boreas_aws::provision::{
-    GSI1, GSI2, GSI3, GSI4, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT, NOTIFY_MAX_RECEIVE_COUNT,
-    SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
+    ANALYSIS_MAX_RECEIVE_COUNT, GSI1, GSI2, GSI3, GSI4, K8S_MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT,
+    NOTIFY_MAX_RECEIVE_COUNT, SUBSTITUTION_KEYS, TTL_ATTRIBUTE,
 };
 use common::{project_asl, run, stdout_of_success, template, template_facts, venv_bin};
 use serde_json::Value;
@@ -61,6 +61,7 @@ fn sam_transform_succeeds_offline() {
     assert_eq!(
         ids,
         BTreeSet::from([
+            "AnalysisFunction",
             "ApiFunction",
             "DashboardPublisher",
             "IntakeFunction",
@@ -83,8 +84,8 @@ fn sam_transform_succeeds_offline() {
     let mappings = resources_of_type(&cfn, "AWS::Lambda::EventSourceMapping");
     assert_eq!(
         mappings.len(),
-        5,
-        "planner, recorder (events, inventory), notifier and k8s operator"
+        6,
+        "planner, recorder (events, inventory), notifier, analysis and k8s operator"
     );
     for (id, m) in &mappings {
         assert_eq!(
@@ -168,6 +169,90 @@ fn sam_transform_reports_a_missing_definition() {
     );
 }
 
+/// Analysis requests reach the worker only from the state machine; the worker reads only metrics
+/// credentials, writes only its measurements (and a failed deployment's error), and sends
+/// nothing to any queue.
+#[test]
+fn only_the_state_machine_asks_for_analysis_and_the_worker_reads_only_metrics_credentials() {
+    let facts = template_facts("boreas");
+    let queue = Names::new("boreas").analysis_queue();
+    assert_eq!(
+        facts["queue_policies"][&queue],
+        serde_json::json!([{
+            "effect": "Deny",
+            "principal": "*",
+            "actions": ["sqs:SendMessage"],
+            "resources": [format!("arn-of:{queue}")],
+            "condition": {"ArnNotEquals": {"aws:PrincipalArn": [
+                "arn-of:generated-name-of:DeploymentStateMachineRole"
+            ]}},
+        }])
+    );
+    let machine = facts["state_machines"]["boreas-deployment"]["statements"]
+        .as_array()
+        .unwrap();
+    let queue_arn = format!("arn-of:{queue}");
+    assert!(
+        resources_for(machine.iter(), "sqs:SendMessage")
+            .into_iter()
+            .any(|r| arn_matches(r, &queue_arn))
+    );
+    assert!(!allowed(
+        &facts,
+        "boreas-agent",
+        &[],
+        "sqs:SendMessage",
+        &sqs_arn(&queue)
+    ));
+    let worker = "boreas-analysis";
+    let statements = facts["functions"][worker]["statements"].as_array().unwrap();
+    let grants = |action: &str, arn: &str| {
+        resources_for(statements.iter(), action)
+            .into_iter()
+            .any(|r| arn_matches(r, arn))
+    };
+    let param = |path: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter{path}");
+    assert!(grants(
+        "ssm:GetParameter",
+        &param("/boreas/metrics-credentials/prometheus")
+    ));
+    for path in [
+        "/boreas/api-tokens/admin",
+        "/boreas/webhook-secrets/github.com/acme/shop",
+        "/boreas/git-credentials/github.com/acme/shop",
+        "/boreas/notification-sinks/team-chat",
+    ] {
+        assert!(!grants("ssm:GetParameter", &param(path)), "{path}");
+    }
+    for action in ["sqs:SendMessage", "ssm:PutParameter", "dynamodb:DeleteItem"] {
+        assert!(
+            resources_for(statements.iter(), action).is_empty(),
+            "the analysis worker may not {action}"
+        );
+    }
+    // Its writes are held to its own records by the table's leading keys.
+    let writes: Vec<&Value> = statements
+        .iter()
+        .filter(|s| {
+            let actions = &s["actions"];
+            ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+                .iter()
+                .any(|a| actions.as_array().is_some_and(|v| v.iter().any(|x| x == a)))
+        })
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    for w in writes {
+        assert!(
+            w["condition"].to_string().contains("dynamodb:LeadingKeys"),
+            "{w}"
+        );
+    }
+    assert_eq!(
+        facts["functions"][worker]["sqs_sources"][0]["queue"],
+        queue.as_str()
+    );
+}
+
 #[test]
 fn template_names_match_names_rs() {
     for prefix in ["boreas", "t3f9a2c"] {
@@ -189,6 +274,7 @@ fn template_names_match_names_rs() {
             names.events_queue(),
             names.inventory_queue(),
             names.notifications_queue(),
+            names.analysis_queue(),
             names.k8s_queue(boreas_aws::names::DEFAULT_K8S_CLUSTER),
         ] {
             want.insert(Names::dlq(&q));
@@ -277,6 +363,7 @@ fn sqs_sources_report_partial_failures_and_outlast_their_functions() {
     assert_eq!(
         consumed,
         BTreeSet::from([
+            "boreas-analysis".into(),
             "boreas-events".into(),
             "boreas-inventory".into(),
             "boreas-k8s-main".into(),
@@ -322,8 +409,13 @@ fn the_cluster_queue_outlasts_the_longest_rollout_of_the_lambda_operator() {
         facts["queues"]["boreas-notifications"]["max_receive_count"],
         NOTIFY_MAX_RECEIVE_COUNT
     );
+    // An analysis request comes back for each measurement and each heartbeat: the SQS maximum.
+    assert_eq!(
+        facts["queues"]["boreas-analysis"]["max_receive_count"],
+        ANALYSIS_MAX_RECEIVE_COUNT
+    );
     for (name, q) in facts["queues"].as_object().unwrap() {
-        if !["boreas-k8s-main", "boreas-notifications"].contains(&name.as_str())
+        if !["boreas-k8s-main", "boreas-notifications", "boreas-analysis"].contains(&name.as_str())
             && !name.ends_with("-dlq")
         {
             assert_eq!(q["max_receive_count"], MAX_RECEIVE_COUNT, "{name}");

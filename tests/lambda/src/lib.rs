@@ -17,12 +17,13 @@ use serde_json::Value;
 
 /// The binary of every function Boreas deploys as a Lambda, which is also the function name
 /// `cargo lambda watch` runs it under.
-pub const FUNCTIONS: [&str; 7] = [
+pub const FUNCTIONS: [&str; 8] = [
     "boreas-intake",
     "boreas-api",
     "boreas-planner",
     "boreas-recorder",
     "boreas-notifier",
+    "boreas-analysis",
     "boreas-k8s-operator",
     "boreas-dashboard-publisher",
 ];

@@ -17,8 +17,8 @@ use boreas_aws::names::{DEFAULT_K8S_CLUSTER, Names};
 use boreas_aws::provision::{DEMO_REPOSITORY, Provisioned};
 use boreas_aws::secrets::{SecretValue, Secrets, SsmSecrets};
 use boreas_aws::store::{
-    DeploymentFilter, DynamoStore, GitCredential, PageRequest, Repository, Store, VersionRecord,
-    rfc3339,
+    DeploymentFilter, DynamoStore, GitCredential, PageRequest, Repository, Store, Transition,
+    VersionRecord, rfc3339,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::status::VersionStatus;
@@ -48,7 +48,7 @@ struct Case {
     check: for<'a> fn(&'a Ctx, Value) -> BoxFuture<'a, Checked>,
 }
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 8] = [
     Case {
         function: "boreas-intake",
         event: "intake-github-tag-push.json",
@@ -78,6 +78,12 @@ const CASES: [Case; 7] = [
         event: "notifier-notice.json",
         prepare: notifier_prepare,
         check: notifier_check,
+    },
+    Case {
+        function: "boreas-analysis",
+        event: "analysis-request.json",
+        prepare: analysis_prepare,
+        check: analysis_check,
     },
     Case {
         function: "boreas-k8s-operator",
@@ -111,7 +117,8 @@ struct Ctx {
     store: Arc<dyn Store>,
     cluster: FixtureCluster,
     cloudformation: ResponseCatcher,
-    /// The notifier's git host: answers the GitHub REST calls and records them.
+    /// The notifier's git host (answers the GitHub REST calls) and the analysis check's metrics
+    /// endpoint; records every call.
     git_host: RecordingServer,
     dir: tempfile::TempDir,
 }
@@ -521,6 +528,70 @@ fn notifier_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
     })
 }
 
+// ----------------------------------------------------------------------------------- analysis
+
+const ANALYSED: &str = "dep-analysed";
+
+/// A running deployment whose version's app `api` has one HTTP check on the local metrics
+/// endpoint.
+fn analysis_prepare(ctx: &Ctx) -> BoxFuture<'_, Vars> {
+    Box::pin(async move {
+        let metrics = format!("{}/metrics/ratio?app={{app}}", ctx.git_host.url());
+        let yaml = format!(
+            "environments:\n  - name: prod\napps:\n  - name: api\n    kind: pm\n    pm:\n      hosts:\n        prod: [api-1]\n      artifact:\n        url: \"https://releases.example.com/api-{{version}}.tar.gz\"\n        sha256_url: \"https://releases.example.com/api-{{version}}.tar.gz.sha256\"\n      run:\n        command: [\"./api\"]\n      health:\n        command: [\"./check\"]\n    analysis:\n      - name: error-rate\n        http:\n          url: \"{metrics}\"\n          json_path: \"$.ratio\"\n        condition: \"< 0.01\"\n"
+        );
+        ctx.store
+            .put_version(&version("shop", "v1.4.3", &format!("{:040x}", 43)))
+            .await
+            .expect("record the version");
+        ctx.store
+            .put_version_config("shop", "v1.4.3", &yaml)
+            .await
+            .expect("record its config");
+        ctx.store
+            .create_deployment(&new_deployment(ANALYSED, example_plan("prod", "v1.4.3")))
+            .await
+            .expect("create the deployment");
+        ctx.store
+            .transition_deployment(
+                ANALYSED,
+                &Transition::to(DeploymentStatus::Running, rfc3339(SystemTime::now())),
+            )
+            .await
+            .expect("start the deployment");
+        Vars::from([
+            ("QUEUE_ARN", ctx.queue_arn("analysis").await),
+            ("DEPLOYMENT", ANALYSED.to_owned()),
+        ])
+    })
+}
+
+/// No failed message; the check was measured on the endpoint, judged and recorded (the task
+/// token is no real execution's, which the worker takes as answered).
+fn analysis_check(ctx: &Ctx, answer: Value) -> BoxFuture<'_, Checked> {
+    Box::pin(async move {
+        no_batch_failures(&answer)?;
+        let asked = ctx
+            .git_host
+            .requests()
+            .iter()
+            .any(|r| r.target == "/metrics/ratio?app=api");
+        ensure!(asked, "the metrics endpoint was not asked");
+        let records = ctx
+            .store
+            .analyses(ANALYSED)
+            .await
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            records.len() == 1
+                && records[0].measurements.len() == 1
+                && records[0].verdict == Some(boreas_core::analysis::Outcome::Pass),
+            "records: {records:?}"
+        );
+        Ok(())
+    })
+}
+
 // ------------------------------------------------------------------------------- k8s-operator
 
 const K8S_NAMESPACE: &str = "shop";
@@ -827,7 +898,9 @@ async fn every_function_answers_its_fixture_event_under_cargo_lambda_watch() {
         cluster: FixtureCluster::start().await,
         cloudformation: ResponseCatcher::start().await,
         git_host: RecordingServer::start(|req: &Request| {
-            if req.target.ends_with("/deployments") {
+            if req.target.starts_with("/metrics/") {
+                Response::json(200, json!({"ratio": 0.001}))
+            } else if req.target.ends_with("/deployments") {
                 Response::json(201, json!({"id": 7}))
             } else {
                 Response::json(201, json!({}))

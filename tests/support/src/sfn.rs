@@ -105,6 +105,7 @@ impl Harness {
             .unwrap();
         let events_url = create_queue(&sqs, &names.events_queue()).await;
         create_queue(&sqs, &names.notifications_queue()).await;
+        create_queue(&sqs, &names.analysis_queue()).await;
         let queue_base = events_url
             .strip_suffix(&names.events_queue())
             .unwrap()
@@ -212,6 +213,11 @@ impl Harness {
     /// The notifications queue, where the state machine announces finished batches.
     pub fn notifications_url(&self) -> String {
         format!("{}{}", self.queue_base, self.names.notifications_queue())
+    }
+
+    /// The analysis queue, where the state machine asks for each analysed batch's verdict.
+    pub fn analysis_url(&self) -> String {
+        format!("{}{}", self.queue_base, self.names.analysis_queue())
     }
 
     /// Takes every notice waiting on the notifications queue.
@@ -381,6 +387,10 @@ fn substituted(names: &Names, events_url: &str, queue_base: &str) -> String {
         .replace(
             "${NotificationsQueueUrl}",
             &format!("{queue_base}{}", names.notifications_queue()),
+        )
+        .replace(
+            "${AnalysisQueueUrl}",
+            &format!("{queue_base}{}", names.analysis_queue()),
         )
         .replace(
             "${QueueUrlPrefix}",
@@ -556,6 +566,7 @@ pub fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> 
                 key: format!("{i:04}"),
                 targets: targets.iter().map(|t| (*t).to_owned()).collect(),
                 weight: (kind == AppKind::K8s).then(|| u8::try_from(100 * (i + 1) / n).unwrap()),
+                analysis: false,
                 pause: PausePlan::None,
             })
             .collect(),

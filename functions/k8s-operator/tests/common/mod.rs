@@ -244,6 +244,7 @@ pub(crate) fn input(
                         key: format!("{i:04}"),
                         targets: vec![CLUSTER.into()],
                         weight: Some(*w),
+                        analysis: false,
                         pause: PausePlan::None,
                     })
                     .collect(),
