@@ -41,6 +41,8 @@ use boreas_aws::store::{DynamoStore, Repository, Store};
 use boreas_core::notify::Backoff;
 use boreas_core::webhook::Provider;
 use boreas_intake::Intake;
+use boreas_analysis::Analyst;
+use boreas_analysis::providers::SdkCloudWatch;
 use boreas_notifier::Notifier;
 use boreas_planner::Planner;
 use boreas_recorder::Recorder;
@@ -261,6 +263,9 @@ struct Platform {
     events_url: String,
     inventory_url: String,
     notifications_url: String,
+    analysis_url: String,
+    /// The analysis worker's CloudWatch (the emulator's).
+    cloudwatch: Arc<SdkCloudWatch>,
     /// Where the planner, the api and the recorder announce deployment events.
     notices: Notices,
 }
@@ -297,6 +302,8 @@ async fn provision(
         events_url: provisioned.queues["events"].url.clone(),
         inventory_url: provisioned.queues["inventory"].url.clone(),
         notifications_url,
+        analysis_url: provisioned.queues["analysis"].url.clone(),
+        cloudwatch: Arc::new(SdkCloudWatch::from_config(&cfg)),
         names,
     })
 }
@@ -380,8 +387,8 @@ async fn serve(
     Ok(port)
 }
 
-/// The planner, the recorder and the notifier, each behind a poller of its queue as Lambda's
-/// SQS event source; notifications link to the dashboard at `dashboard_url`.
+/// The planner, the recorder, the notifier and the analysis worker, each behind a poller of its
+/// queue as Lambda's SQS event source; notifications link to the dashboard at `dashboard_url`.
 fn start_pollers(
     platform: &Platform,
     state_dir: &Path,
@@ -425,6 +432,28 @@ fn start_pollers(
         Arc::clone(&platform.queues),
         platform.notifications_url.clone(),
         notify_handler,
+        stop.clone(),
+    )));
+    let analyst = Arc::new(
+        Analyst::new(
+            Arc::clone(&platform.store),
+            platform.orchestrator.clone(),
+            Arc::clone(&platform.queues),
+            platform.secrets.clone(),
+            platform.cloudwatch.clone(),
+            platform.names.clone(),
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let analysis_handler: pollers::Handler = Arc::new(move |event| {
+        let analyst = Arc::clone(&analyst);
+        Box::pin(async move { boreas_analysis::handle(&analyst, event).await })
+    });
+    running.tasks.push(tokio::spawn(pollers::run(
+        "analysis",
+        Arc::clone(&platform.queues),
+        platform.analysis_url.clone(),
+        analysis_handler,
         stop.clone(),
     )));
     let plan_handler: pollers::Handler = Arc::new(move |event| {
