@@ -11,6 +11,8 @@
 //! Pure data: no I/O, and nothing of AWS, so that clients depend on this crate alone.
 
 use boreas_core::adjust::Adjustment;
+use boreas_core::analysis::Outcome;
+use boreas_core::analysis::run::Taken;
 use boreas_core::command::AppInventory;
 use boreas_core::config::NotificationRule;
 use boreas_core::deployment::DeploymentStatus;
@@ -142,7 +144,7 @@ pub struct ConfirmedDeployment {
 }
 
 /// A deployment with its plan and live progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeploymentDetail {
     /// The deployment's fields, inline.
     #[serde(flatten)]
@@ -152,6 +154,32 @@ pub struct DeploymentDetail {
     /// What was sent about it where (commit statuses, chat, webhooks), by sink then event.
     #[serde(default)]
     pub notifications: Vec<Notification>,
+    /// The analysis checks of each analysed batch, by app, batch, then check.
+    #[serde(default)]
+    pub analyses: Vec<Analysis>,
+}
+
+/// One analysis check of one batch: every measurement, and its verdict once decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Analysis {
+    /// The app.
+    pub app: String,
+    /// The batch's index, from 0.
+    pub batch: u32,
+    /// The check's name.
+    pub check: String,
+    /// What a value must satisfy (`< 0.01`).
+    pub condition: String,
+    /// The measurements, oldest first: when, what was measured, how it was judged.
+    pub measurements: Vec<Taken>,
+    /// `pass`, `fail`, `inconclusive` or `error`, once decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Outcome>,
+    /// The verdict's sentence: the check, the last value, the condition and the counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When it last changed.
+    pub updated_at: String,
 }
 
 /// One notification of a deployment: one event sent to one sink.

@@ -2849,6 +2849,28 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null at the end. */
             next_cursor: string | null;
         };
+        /** @description One analysis check of one batch: every measurement, and its verdict once decided. */
+        Analysis: {
+            /** @description The app. */
+            app: string;
+            /**
+             * Format: uint32
+             * @description The batch's index, from 0.
+             */
+            batch: number;
+            /** @description The check's name. */
+            check: string;
+            /** @description What a value must satisfy (`< 0.01`). */
+            condition: string;
+            /** @description The measurements, oldest first: when, what was measured, how it was judged. */
+            measurements: components["schemas"]["Taken"][];
+            /** @description The verdict's sentence: the check, the last value, the condition and the counts. */
+            message?: string | null;
+            /** @description When it last changed. */
+            updated_at: string;
+            /** @description `pass`, `fail`, `inconclusive` or `error`, once decided. */
+            verdict?: components["schemas"]["Outcome"] | null;
+        };
         /** @description An app across environments. */
         App: {
             /** @description Every environment a plan or an inventory names it in. */
@@ -3177,6 +3199,11 @@ export interface components {
         };
         /** @description A deployment with its plan and live progress. */
         DeploymentDetail: {
+            /**
+             * @description The analysis checks of each analysed batch, by app, batch, then check.
+             * @default []
+             */
+            analyses: components["schemas"]["Analysis"][];
             /** @description When the planner created it. */
             created_at: string;
             /** @description When it reached a terminal status. */
@@ -3303,6 +3330,29 @@ export interface components {
             /** @description `ok`: the store answered a consistent read. */
             store: string;
         };
+        /** @description What one measurement gave. */
+        Measurement: {
+            /** @constant */
+            kind: "value";
+            /**
+             * Format: uint64
+             * @description Samples behind it.
+             */
+            samples?: number | null;
+            /**
+             * Format: double
+             * @description The value.
+             */
+            value: number;
+        } | {
+            /** @constant */
+            kind: "no_data";
+        } | {
+            /** @constant */
+            kind: "error";
+            /** @description What went wrong. */
+            message: string;
+        };
         /** @description A new API token; the secret is shown only here. */
         NewToken: {
             /** @description When it was created. */
@@ -3386,6 +3436,8 @@ export interface components {
              */
             sink: string;
         };
+        /** @description How one measurement, or a whole check, was judged. */
+        Outcome: "pass" | "fail" | "inconclusive" | "error";
         /** @description What happens after each batch but the last. */
         Pause: "manual" | "none" | components["schemas"]["Duration"];
         /** @description What happens between two batches. */
@@ -3651,6 +3703,15 @@ export interface components {
              */
             parallelism: number;
         };
+        /** @description One measurement as recorded. */
+        Taken: {
+            /** @description When it was taken (RFC 3339). */
+            at: string;
+            /** @description What it gave. */
+            measurement: components["schemas"]["Measurement"];
+            /** @description How it was judged. */
+            outcome: components["schemas"]["Outcome"];
+        };
         /** @description A failed host's decision as just taken. */
         TargetDecision: {
             /** @description What was decided. */
@@ -3810,6 +3871,7 @@ export interface components {
 export type Adjustment = components['schemas']['Adjustment'];
 export type Agent = components['schemas']['Agent'];
 export type AgentList = components['schemas']['AgentList'];
+export type Analysis = components['schemas']['Analysis'];
 export type App = components['schemas']['App'];
 export type AppEnvironment = components['schemas']['AppEnvironment'];
 export type AppInventory = components['schemas']['AppInventory'];
@@ -3845,12 +3907,14 @@ export type GateDecisionRequest = components['schemas']['GateDecisionRequest'];
 export type GateProgress = components['schemas']['GateProgress'];
 export type GateStatus = components['schemas']['GateStatus'];
 export type Health = components['schemas']['Health'];
+export type Measurement = components['schemas']['Measurement'];
 export type NewToken = components['schemas']['NewToken'];
 export type NoticeKind = components['schemas']['NoticeKind'];
 export type Notification = components['schemas']['Notification'];
 export type NotificationDefaults = components['schemas']['NotificationDefaults'];
 export type NotificationDefaultsRequest = components['schemas']['NotificationDefaultsRequest'];
 export type NotificationRule = components['schemas']['NotificationRule'];
+export type Outcome = components['schemas']['Outcome'];
 export type Pause = components['schemas']['Pause'];
 export type PausePlan = components['schemas']['PausePlan'];
 export type Plan = components['schemas']['Plan'];
@@ -3872,6 +3936,7 @@ export type SetupField = components['schemas']['SetupField'];
 export type SkipReason = components['schemas']['SkipReason'];
 export type SkippedApp = components['schemas']['SkippedApp'];
 export type Stage = components['schemas']['Stage'];
+export type Taken = components['schemas']['Taken'];
 export type TargetDecision = components['schemas']['TargetDecision'];
 export type TargetDecisionRequest = components['schemas']['TargetDecisionRequest'];
 export type TargetOutputs = components['schemas']['TargetOutputs'];

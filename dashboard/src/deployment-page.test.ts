@@ -106,6 +106,45 @@ describe('failed hosts waiting for a decision', () => {
   });
 });
 
+describe('analyses', () => {
+  it('show each check of each batch with its condition, verdict, a bar per measurement and the sentence, in both languages', async () => {
+    const value = (v: number, outcome: 'pass' | 'fail') => ({ at: '2026-01-01T00:00:00Z', measurement: { kind: 'value' as const, value: v, samples: 120 }, outcome });
+    const d: DeploymentDetail = {
+      ...detailOf('dep-analysed', samplePlan(), 'rolled_back'),
+      analyses: [
+        { app: 'api', batch: 0, check: 'error-rate', condition: '< 0.01', measurements: [value(0.002, 'pass'), value(0.004, 'pass')], verdict: 'pass', message: 'check error-rate passed: 0.004 (120 samples), wanted < 0.01 (2 of 2 measurements passed)', updated_at: 'x' },
+        { app: 'api', batch: 1, check: 'error-rate', condition: '< 0.01', measurements: [value(0.042, 'fail'), { at: '2026-01-01T00:00:30Z', measurement: { kind: 'no_data' }, outcome: 'inconclusive' }], verdict: 'fail', message: 'check error-rate failed: 0.042, wanted < 0.01 (1 of 2 measurements failed)', updated_at: 'x' },
+        { app: 'web', batch: 0, check: 'latency', condition: '< 0.3', measurements: [], updated_at: 'x' },
+      ],
+    };
+    const page = fake(await deploymentPage(context(d, 'viewer', []), 'dep-analysed'));
+    const panel = page.byClass('analyses')[0]!;
+    expect(panel.textContent).toContain('Analysis');
+    const items = panel.byClass('analysis');
+    expect(items.map((li) => [li.getAttribute('data-app'), li.getAttribute('data-batch'), li.getAttribute('data-check'), li.getAttribute('data-verdict')])).toEqual([
+      ['api', '0', 'error-rate', 'pass'],
+      ['api', '1', 'error-rate', 'fail'],
+      ['web', '0', 'latency', 'measuring'],
+    ]);
+    expect(items[1].textContent).toContain('api, batch 2 < 0.01 failed');
+    expect(items[1].byClass('message')[0]!.textContent).toContain('0.042, wanted < 0.01');
+    const bars = items[1].byClass('bar');
+    expect(bars.map((b) => b.getAttribute('data-outcome'))).toEqual(['fail', 'inconclusive']);
+    expect(bars[0].getAttribute('style')).toBe('height: 100%');
+    expect(bars[1].getAttribute('title')).toContain('no data');
+    expect(items[0].byClass('chart')[0]!.getAttribute('aria-label')).toBe('2 measurement(s), oldest first');
+    const zh = { ...context(d, 'viewer', []), t: (key: Parameters<Ctx['t']>[0], vars?: Record<string, string | number>) => translate('zh', key, vars) };
+    const zhPage = fake(await deploymentPage(zh, 'dep-analysed'));
+    expect(zhPage.byClass('analyses')[0]!.textContent).toContain('分析');
+    expect(zhPage.byClass('analysis')[1].textContent).toContain('api 第 2 批 < 0.01 未通过');
+  });
+
+  it('are not shown for a deployment without analysed batches', async () => {
+    const page = fake(await deploymentPage(context(detailOf('dep-plain', samplePlan(), 'running'), 'viewer', []), 'dep-plain'));
+    expect(page.byClass('analyses')).toEqual([]);
+  });
+});
+
 describe('notifications', () => {
   it('list each sink and event with its delivery state, in both languages', async () => {
     const d: DeploymentDetail = {

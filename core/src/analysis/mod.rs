@@ -183,7 +183,7 @@ impl Default for Limits {
 }
 
 /// What one measurement gave.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Measurement {
     /// A value, and the samples behind it when the provider says.

@@ -132,7 +132,7 @@ pub fn condition_of(check: &AnalysisCheck) -> Condition {
 }
 
 /// One measurement as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Taken {
     /// When it was taken (RFC 3339).
     pub at: String,

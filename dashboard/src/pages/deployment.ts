@@ -23,7 +23,7 @@ import {
 } from '../plan';
 import { isKey } from '../i18n';
 import { WORST_FIRST, isQuiet, progressView, type AppView, type BatchView, type StageView, type TargetView } from '../progress';
-import type { Adjustment, DecisionProgress, DeploymentDetail, FailureAction, Notification, TargetOutputs } from '../api.gen';
+import type { Adjustment, Analysis, DecisionProgress, DeploymentDetail, FailureAction, Notification, TargetOutputs } from '../api.gen';
 import { tone } from '../status';
 import { badge, errorBox } from '../ui';
 import { PAGE, disclosure, forgetLists, windowedList } from '../windowed';
@@ -547,6 +547,7 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           ),
         )
       : null,
+    d.analyses.length > 0 ? analysesPanel(ctx, d.analyses) : null,
     d.notifications.length > 0 ? notificationsPanel(ctx, d.notifications) : null,
     h(
       'ol',
@@ -595,6 +596,74 @@ function notificationsPanel(ctx: Ctx, notifications: Notification[]): HTMLElemen
           n.error ? h('span', { class: 'error' }, ` ${n.error}`) : null,
         ),
       ),
+    ),
+  );
+}
+
+type Measured = Analysis['measurements'][number];
+
+const OUTCOME_TONE: Record<Measured['outcome'], string> = {
+  pass: 'tone-ok',
+  fail: 'tone-bad',
+  inconclusive: 'tone-warn',
+  error: 'tone-bad',
+};
+
+/** A measurement in words: its value (and samples), no data, or the provider's error. */
+function measuredText(ctx: Ctx, m: Measured['measurement']): string {
+  switch (m.kind) {
+    case 'value':
+      return m.samples == null ? String(m.value) : `${m.value} (n=${m.samples})`;
+    case 'no_data':
+      return ctx.t('analysis.no_data');
+    case 'error':
+      return `${ctx.t('analysis.error')}: ${m.message}`;
+  }
+}
+
+/**
+ * Each analysed batch's checks: the condition, the verdict, a small bar chart of the measurements
+ * (oldest first, each bar toned by how it was judged and labelled with its value) and the verdict's
+ * sentence, which names the last value and the condition.
+ */
+function analysesPanel(ctx: Ctx, analyses: Analysis[]): HTMLElement {
+  const { t } = ctx;
+  return h(
+    'section',
+    { class: 'panel analyses', 'aria-labelledby': 'analysis-title' },
+    h('h2', { id: 'analysis-title' }, t('analysis.title')),
+    h(
+      'ul',
+      { class: 'plain' },
+      analyses.map((a) => {
+        const values = a.measurements.map((m) => (m.measurement.kind === 'value' ? Math.abs(m.measurement.value) : 0));
+        const top = Math.max(...values, Number.MIN_VALUE);
+        const verdict = a.verdict ?? 'measuring';
+        return h(
+          'li',
+          { class: 'analysis', 'data-app': a.app, 'data-batch': a.batch, 'data-check': a.check, 'data-verdict': verdict },
+          h('strong', null, a.check),
+          ' ',
+          h('span', { class: 'muted small' }, t('analysis.batch', { app: a.app, n: a.batch + 1 })),
+          ' ',
+          h('code', null, a.condition),
+          ' ',
+          h('span', { class: `badge ${a.verdict ? OUTCOME_TONE[a.verdict] : ''}` }, t(`analysis.${verdict}`)),
+          h(
+            'span',
+            { class: 'chart', role: 'img', 'aria-label': t('analysis.chart', { n: a.measurements.length }) },
+            a.measurements.map((m, i) =>
+              h('span', {
+                class: `bar ${OUTCOME_TONE[m.outcome]}`,
+                'data-outcome': m.outcome,
+                style: `height: ${Math.max(8, Math.round((100 * values[i]!) / top))}%`,
+                title: `${formatTime(m.at)} ${measuredText(ctx, m.measurement)}`,
+              }),
+            ),
+          ),
+          a.message ? h('p', { class: 'message small' }, a.message) : null,
+        );
+      }),
     ),
   );
 }

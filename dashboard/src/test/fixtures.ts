@@ -115,5 +115,6 @@ export function detailOf(id: string, plan: Plan, status: DeploymentDetail['statu
     plan,
     progress: { apps: [], batches: [], targets: [], gates: [], decisions: [] },
     notifications: [],
+    analyses: [],
   };
 }

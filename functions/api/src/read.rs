@@ -274,10 +274,27 @@ pub(crate) async fn deployment(
             error: n.error,
         })
         .collect();
+    let analyses = api
+        .store
+        .analyses(id)
+        .await?
+        .into_iter()
+        .map(|a| wire::Analysis {
+            app: a.app,
+            batch: a.batch,
+            check: a.check,
+            condition: a.condition,
+            measurements: a.measurements,
+            verdict: a.verdict,
+            message: a.message,
+            updated_at: a.updated_at,
+        })
+        .collect();
     Ok(wire::DeploymentDetail {
         deployment: wire_deployment(&d),
         progress: wire_progress(progress),
         notifications,
+        analyses,
     })
 }
 

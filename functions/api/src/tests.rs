@@ -332,8 +332,45 @@ async fn deployments_filter_and_show_progress_without_task_tokens() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["message"].as_str().unwrap().contains("planned"));
 
+    let measured = boreas_aws::store::AnalysisRecord {
+        app: "api".into(),
+        batch: 0,
+        check: "error-rate".into(),
+        condition: "< 0.01".into(),
+        measurements: vec![boreas_core::analysis::run::Taken {
+            at: at(5),
+            measurement: boreas_core::analysis::Measurement::Value {
+                value: 0.042,
+                samples: Some(120),
+            },
+            outcome: boreas_core::analysis::Outcome::Fail,
+        }],
+        verdict: Some(boreas_core::analysis::Outcome::Fail),
+        message: Some("check error-rate failed: 0.042, wanted < 0.01".into()),
+        updated_at: at(5),
+    };
+    assert!(f.store.put_analysis("d2", &measured, 0).await.unwrap());
+
     let r = call(&f.api, get("/api/deployments/d2", Role::Viewer)).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body["analyses"],
+        json!([{
+            "app": "api",
+            "batch": 0,
+            "check": "error-rate",
+            "condition": "< 0.01",
+            "measurements": [{
+                "at": at(5),
+                "measurement": {"kind": "value", "value": 0.042, "samples": 120},
+                "outcome": "fail",
+            }],
+            "verdict": "fail",
+            "message": "check error-rate failed: 0.042, wanted < 0.01",
+            "updated_at": at(5),
+        }]),
+        "every measurement is served with its batch"
+    );
     assert_eq!(r.body["plan"]["environment"], "staging");
     assert_eq!(r.body["progress"]["targets"][0]["target"], "db-staging-1");
     assert_eq!(r.body["progress"]["gates"][0]["status"], "waiting");
