@@ -174,6 +174,25 @@ async fn store() -> Arc<MemoryStore> {
             .await
             .unwrap();
     }
+    // The first batch of db-migrate was judged by its analysis.
+    let judged = boreas_aws::store::AnalysisRecord {
+        app: "db-migrate".into(),
+        batch: 0,
+        check: "error-rate".into(),
+        condition: "< 0.01".into(),
+        measurements: vec![boreas_core::analysis::run::Taken {
+            at: at(4),
+            measurement: boreas_core::analysis::Measurement::Value {
+                value: 0.002,
+                samples: None,
+            },
+            outcome: boreas_core::analysis::Outcome::Pass,
+        }],
+        verdict: Some(boreas_core::analysis::Outcome::Pass),
+        message: Some("check error-rate passed".into()),
+        updated_at: at(4),
+    };
+    assert!(store.put_analysis("d-run", &judged, 0).await.unwrap());
     store
 }
 
@@ -313,6 +332,7 @@ async fn client_commands_render_the_typed_answers() {
         "├─ stage 1",
         "db-migrate (pm)  [succeeded]",
         "db-staging-1  [succeeded]",
+        "analysis error-rate < 0.01  [pass]  measured: 0.002  (check error-rate passed)",
         "api (pm)  [pending]",
         ", then gate api.0 [waiting]",
     ] {

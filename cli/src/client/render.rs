@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use boreas_api_types::{DeploymentDetail, DeploymentSummary, List, TargetOutputs, Version};
+use boreas_api_types::{
+    Analysis, DeploymentDetail, DeploymentSummary, List, TargetOutputs, Version,
+};
+use boreas_core::analysis::Measurement;
 use boreas_core::command::ErrorType;
 use boreas_core::plan::PausePlan;
 use boreas_core::status::{AppStatus, FailureAction, GateStatus, TargetStatus};
@@ -138,6 +141,13 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
                     "{pad}{apad}{bbranch} batch {}  [{bstatus}]{pause}",
                     batch.index
                 );
+                for a in d
+                    .analyses
+                    .iter()
+                    .filter(|a| a.app == *name && a.batch == batch.index)
+                {
+                    let _ = writeln!(out, "{pad}{apad}{bpad}  {}", analysis_line(a));
+                }
                 for (ti, target) in batch.targets.iter().enumerate() {
                     let (tbranch, _) = branch(ti + 1 == batch.targets.len());
                     let tp = progress
@@ -224,6 +234,35 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
         }
     }
     out
+}
+
+/// One analysis check of a batch: its condition, verdict (or `measuring`), every measurement and
+/// the verdict's sentence.
+fn analysis_line(a: &Analysis) -> String {
+    let verdict = a.verdict.map_or("measuring", |v| v.as_str());
+    let measured: Vec<String> = a
+        .measurements
+        .iter()
+        .map(|t| match &t.measurement {
+            Measurement::Value { value, .. } => value.to_string(),
+            Measurement::NoData => "no-data".to_owned(),
+            Measurement::Error { .. } => "error".to_owned(),
+        })
+        .collect();
+    let mut line = format!(
+        "analysis {} {}  [{verdict}]  measured: {}",
+        a.check,
+        a.condition,
+        if measured.is_empty() {
+            "-".to_owned()
+        } else {
+            measured.join(" ")
+        }
+    );
+    if let Some(m) = &a.message {
+        line.push_str(&format!("  ({m})"));
+    }
+    line
 }
 
 /// A target's hook outputs, each under a heading, its lines indented with a bar.

@@ -30,6 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::types::ParameterType;
+use boreas_analysis::Analyst;
+use boreas_analysis::providers::SdkCloudWatch;
 use boreas_api::Api;
 use boreas_aws::emulator::{Emulator, workspace_root};
 use boreas_aws::names::Names;
@@ -41,8 +43,6 @@ use boreas_aws::store::{DynamoStore, Repository, Store};
 use boreas_core::notify::Backoff;
 use boreas_core::webhook::Provider;
 use boreas_intake::Intake;
-use boreas_analysis::Analyst;
-use boreas_analysis::providers::SdkCloudWatch;
 use boreas_notifier::Notifier;
 use boreas_planner::Planner;
 use boreas_recorder::Recorder;
