@@ -1,4 +1,4 @@
-//! `boreas demo tag VERSION [--broken]`: a new release of the demo repository of a running
+//! `boreas demo tag VERSION [--broken] [--bad-metrics]`: a new release of the demo repository of a running
 //! `boreas dev`: commit, tag, build the artifacts, and deliver the signed GitHub push webhook.
 
 use std::path::PathBuf;
@@ -26,6 +26,10 @@ struct TagArgs {
     /// Build a release whose health check fails, to watch a rollback.
     #[arg(long)]
     broken: bool,
+    /// Build a release whose health check passes but which answers about a third of its
+    /// requests with 500, to watch the analysis roll it back.
+    #[arg(long)]
+    bad_metrics: bool,
     /// Build a release that waits this many seconds before it listens (a slow start).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600))]
     start_delay: u32,
@@ -61,6 +65,7 @@ async fn run_tag(args: &TagArgs) -> Result<(), String> {
         let behaviour = demo::Behaviour {
             broken: args.broken,
             start_delay: args.start_delay,
+            bad_metrics: args.bad_metrics,
         };
         demo::build_artifact(&state.artifacts_dir, app, &args.version, behaviour)?;
     }
@@ -74,6 +79,7 @@ async fn run_tag(args: &TagArgs) -> Result<(), String> {
                 "version": args.version,
                 "commit": commit,
                 "broken": args.broken,
+                "bad_metrics": args.bad_metrics,
                 "delivery_id": delivered.delivery_id,
                 "status": delivered.status,
                 "response": serde_json::from_str::<serde_json::Value>(&delivered.body)

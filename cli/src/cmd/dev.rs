@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// Run without the simulated Kubernetes clusters; the demo repository then has no k8s app.
     #[arg(long)]
     no_k8s: bool,
+    /// Run without Prometheus and the demo traffic; a new demo repository then has no analysis.
+    /// (Without Prometheus installed, that is the default.)
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 /// Exit 0 after a clean stop, 1 when the platform could not start, 2 for bad arguments.
@@ -54,6 +58,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         agent_restart: std::time::Duration::from_secs(args.agent_restart_seconds),
         stop_on_stdin_eof: args.stop_on_stdin_eof,
         k8s: !args.no_k8s,
+        metrics: !args.no_metrics,
     };
     match runtime.block_on(crate::dev::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

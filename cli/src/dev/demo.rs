@@ -25,8 +25,9 @@ pub(crate) const ENVIRONMENTS: [&str; 2] = ["staging", "prod"];
 pub(crate) const GROUPS: [&str; 2] = ["web", "worker"];
 
 /// The demo `boreas.yaml`, with artifacts under `artifacts_dir`; `k8s` adds the app on the
-/// simulated clusters.
-pub(crate) fn boreas_yaml(artifacts_dir: &Path, k8s: bool) -> String {
+/// simulated clusters, `prometheus` (the URL of the Prometheus `boreas dev` runs) an analysis of
+/// each batch of `api` by its error rate.
+pub(crate) fn boreas_yaml(artifacts_dir: &Path, k8s: bool, prometheus: Option<&str>) -> String {
     let base = artifacts_dir.display();
     let artifact = |app: &str| {
         format!(
@@ -56,7 +57,7 @@ apps:
       hosts:
         staging: [{{group: web}}, {{group: worker}}]
         prod: [{{group: web}}, {{group: worker}}]
-{api}
+{api}{analysis}
   - name: web
     kind: pm
     depends_on: [api]
@@ -73,6 +74,28 @@ apps:
         k8s = if k8s { K8S_APP } else { "" },
         api = artifact("api"),
         web = artifact("web"),
+        analysis = prometheus.map(analysis).unwrap_or_default(),
+    )
+}
+
+/// The analysis of each batch of `api`: the share of its requests answered 5xx by the hosts of
+/// the batches so far, on the new version, from the Prometheus at `url` (no 5xx series is a
+/// share of 0; no traffic at all is no data, which a person decides).
+fn analysis(url: &str) -> String {
+    format!(
+        r#"    # Each batch is judged by its error rate (`boreas demo tag vX --bad-metrics` fails it).
+    analysis:
+      - name: error-rate
+        prometheus:
+          url: "{url}"
+          query: >-
+            (sum(rate(demo_requests_total{{app="{{app}}",version="{{version}}",environment="{{environment}}",host=~"{{targets}}",code=~"5.."}}[5s])) or vector(0))
+            / sum(rate(demo_requests_total{{app="{{app}}",version="{{version}}",environment="{{environment}}",host=~"{{targets}}"}}[5s]))
+        condition: "< 0.1"
+        initial_delay: 4s
+        interval: 2s
+        count: 2
+"#
     )
 }
 
@@ -117,7 +140,12 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 
 /// Creates the demo repository at `dir` unless it exists: `boreas.yaml`, a README, one commit on
 /// `main`. Returns whether it was created.
-pub(crate) fn init_repository(dir: &Path, artifacts_dir: &Path, k8s: bool) -> Result<bool, String> {
+pub(crate) fn init_repository(
+    dir: &Path,
+    artifacts_dir: &Path,
+    k8s: bool,
+    prometheus: Option<&str>,
+) -> Result<bool, String> {
     if dir.join(".git").exists() {
         return Ok(false);
     }
@@ -125,7 +153,10 @@ pub(crate) fn init_repository(dir: &Path, artifacts_dir: &Path, k8s: bool) -> Re
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     git(dir, &["config", "user.name", "Boreas Demo"])?;
     git(dir, &["config", "user.email", "demo@boreas.invalid"])?;
-    write(&dir.join("boreas.yaml"), &boreas_yaml(artifacts_dir, k8s))?;
+    write(
+        &dir.join("boreas.yaml"),
+        &boreas_yaml(artifacts_dir, k8s, prometheus),
+    )?;
     write(
         &dir.join("README.md"),
         "# demo\n\nThe demo repository of `boreas dev`. `boreas demo tag vX.Y.Z` commits, tags and\nsends the webhook.\n",
@@ -192,12 +223,20 @@ pub(crate) fn commit_and_tag(dir: &Path, version: &str, broken: bool) -> Result<
 }
 
 /// The demo app: serves its version at `/` and `/healthz` (500 when built broken) on the port its
-/// host's `demo-ports.json` gives it.
-const APP_PY: &str = r#"import http.server, json, os, sys, time
+/// host's `demo-ports.json` gives it, and Prometheus metrics of the requests to `/` at `/metrics`
+/// (by status code; a latency histogram). A release built with bad metrics answers about one
+/// request to `/` in three with 500 while its health check passes.
+const APP_PY: &str = r##"import http.server, json, os, random, sys, threading, time
 VERSION = "@VERSION@"
 BROKEN = @BROKEN@
+BAD_METRICS = @BAD_METRICS@
 START_DELAY = @START_DELAY@
 APP = os.environ.get("BOREAS_APP", "@APP@")
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+LOCK = threading.Lock()
+CODES = {}
+DURATIONS = [0] * (len(BUCKETS) + 1)
+TOTAL = [0.0]
 
 def port():
     here = os.getcwd()
@@ -212,12 +251,43 @@ def port():
             sys.exit("demo-ports.json not found above " + here)
         d = parent
 
+def metrics():
+    labels = 'app="%s",version="%s"' % (APP, VERSION)
+    out = ["# HELP demo_requests_total Requests to /, by status code.", "# TYPE demo_requests_total counter"]
+    with LOCK:
+        for code in sorted(CODES):
+            out.append('demo_requests_total{%s,code="%d"} %d' % (labels, code, CODES[code]))
+        out += ["# HELP demo_request_duration_seconds Time to answer a request to /.", "# TYPE demo_request_duration_seconds histogram"]
+        seen = 0
+        for le, n in zip(BUCKETS, DURATIONS):
+            seen += n
+            out.append('demo_request_duration_seconds_bucket{%s,le="%s"} %d' % (labels, le, seen))
+        seen += DURATIONS[-1]
+        out.append('demo_request_duration_seconds_bucket{%s,le="+Inf"} %d' % (labels, seen))
+        out.append('demo_request_duration_seconds_sum{%s} %f' % (labels, TOTAL[0]))
+        out.append('demo_request_duration_seconds_count{%s} %d' % (labels, seen))
+    return ("\n".join(out) + "\n").encode()
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        started = time.monotonic()
+        if self.path == "/metrics":
+            self.answer(200, "text/plain; version=0.0.4", metrics())
+            return
         sick = BROKEN and self.path == "/healthz"
+        failing = BAD_METRICS and self.path == "/" and random.random() < 0.35
+        code = 500 if sick or failing else 200
         body = json.dumps({"app": APP, "version": VERSION, "healthy": not sick}).encode()
-        self.send_response(500 if sick else 200)
-        self.send_header("Content-Type", "application/json")
+        self.answer(code, "application/json", body)
+        if self.path == "/":
+            took = time.monotonic() - started
+            with LOCK:
+                CODES[code] = CODES.get(code, 0) + 1
+                TOTAL[0] += took
+                DURATIONS[next((i for i, le in enumerate(BUCKETS) if took <= le), len(BUCKETS))] += 1
+    def answer(self, code, kind, body):
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -226,8 +296,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     time.sleep(START_DELAY)
-    http.server.HTTPServer(("127.0.0.1", port()), Handler).serve_forever()
-"#;
+    http.server.ThreadingHTTPServer(("127.0.0.1", port()), Handler).serve_forever()
+"##;
 
 /// The health check: exit 0 when `/healthz` answers 200.
 const HEALTH_PY: &str = r#"import sys, urllib.request
@@ -248,6 +318,8 @@ pub(crate) struct Behaviour {
     pub(crate) broken: bool,
     /// Seconds the app waits before it listens (a slow start).
     pub(crate) start_delay: u32,
+    /// About one request to `/` in three answers 500; the health check still passes.
+    pub(crate) bad_metrics: bool,
 }
 
 /// Builds the release artifact of `app` at `version` into `artifacts_dir/{app}/{version}/` with its
@@ -266,6 +338,10 @@ pub(crate) fn build_artifact(
         .replace("@VERSION@", version)
         .replace("@APP@", app)
         .replace("@BROKEN@", if behaviour.broken { "True" } else { "False" })
+        .replace(
+            "@BAD_METRICS@",
+            if behaviour.bad_metrics { "True" } else { "False" },
+        )
         .replace("@START_DELAY@", &behaviour.start_delay.to_string());
     for (name, body) in [("app.py", app_py.as_str()), ("health.py", HEALTH_PY)] {
         let mut header = tar::Header::new_gnu();
@@ -416,4 +492,121 @@ pub(crate) async fn send_push(
         status,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_demo_config_validates_with_and_without_its_analysis() {
+        let dir = Path::new("/tmp/artifacts");
+        for (k8s, prometheus) in [(false, None), (true, Some("http://127.0.0.1:9464"))] {
+            let yaml = boreas_yaml(dir, k8s, prometheus);
+            let config = boreas_core::config::parse(&yaml)
+                .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let api = config.apps.iter().find(|a| a.name == "api").unwrap();
+            assert_eq!(api.analysis.len(), usize::from(prometheus.is_some()));
+            if let Some(check) = api.analysis.first() {
+                let query = &check.prometheus.as_ref().unwrap().query;
+                assert!(query.contains(r#"host=~"{targets}""#), "{query}");
+                assert!(query.contains("or vector(0)"), "{query}");
+            }
+        }
+    }
+
+    /// `GET path` on 127.0.0.1:`port`: the status code and the body.
+    fn get(port: u16, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        let code = answer.get(9..12)?.parse().ok()?;
+        let body = answer.split_once("\r\n\r\n")?.1.to_owned();
+        Some((code, body))
+    }
+
+    /// Unpacks the artifact of `behaviour` and runs it on a free port until dropped.
+    struct Running(std::process::Child, u16, PathBuf);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.2);
+        }
+    }
+
+    fn run(version: &str, behaviour: Behaviour) -> Running {
+        let dir = std::env::temp_dir().join(format!("boreas-demo-{}-{version}", std::process::id()));
+        let artifact = build_artifact(&dir.join("artifacts"), "api", version, behaviour).unwrap();
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let bytes = std::fs::read(&artifact).unwrap();
+        tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()))
+            .unpack(&work)
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(work.join(PORTS_FILE), format!(r#"{{"api": {port}}}"#)).unwrap();
+        let child = Command::new("python3")
+            .arg("app.py")
+            .current_dir(&work)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while get(port, "/healthz").is_none() {
+            assert!(Instant::now() < deadline, "the demo app did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Running(child, port, dir)
+    }
+
+    #[test]
+    fn the_demo_app_exports_its_requests_and_a_bad_metrics_release_fails_a_third_of_them() {
+        for (bad_metrics, version) in [(false, "v-good"), (true, "v-bad")] {
+            let app = run(
+                version,
+                Behaviour {
+                    bad_metrics,
+                    ..Behaviour::default()
+                },
+            );
+            let codes: Vec<u16> = (0..60).map(|_| get(app.1, "/").unwrap().0).collect();
+            let failed = codes.iter().filter(|c| **c == 500).count();
+            assert_eq!(get(app.1, "/healthz").unwrap().0, 200, "the health check passes");
+            let (code, metrics) = get(app.1, "/metrics").unwrap();
+            assert_eq!(code, 200);
+            let labels = format!(r#"app="api",version="{version}""#);
+            assert!(
+                metrics.contains(&format!(
+                    "demo_requests_total{{{labels},code=\"200\"}} {}",
+                    60 - failed
+                )),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains(&format!(
+                    "demo_request_duration_seconds_count{{{labels}}} 60"
+                )),
+                "{metrics}"
+            );
+            assert!(metrics.contains("# TYPE demo_request_duration_seconds histogram"));
+            if bad_metrics {
+                assert!((8..=40).contains(&failed), "{failed} of 60 failed");
+                assert!(metrics.contains(&format!(
+                    "demo_requests_total{{{labels},code=\"500\"}} {failed}"
+                )));
+            } else {
+                assert_eq!(failed, 0);
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@
 pub(crate) mod agents;
 pub(crate) mod demo;
 pub(crate) mod k8s;
+pub(crate) mod metrics;
 pub(crate) mod pollers;
 pub(crate) mod server;
 pub(crate) mod state;
@@ -68,6 +69,9 @@ pub(crate) struct Options {
     pub(crate) stop_on_stdin_eof: bool,
     /// Run the simulated clusters and put the k8s app in a new demo repository.
     pub(crate) k8s: bool,
+    /// Run Prometheus (when installed) and the demo traffic, and put the analysis of `api` in a
+    /// new demo repository.
+    pub(crate) metrics: bool,
 }
 
 /// Hosts for `n` agents: half in each environment, alternating groups (`web-1`, `worker-1`, …).
@@ -214,7 +218,33 @@ async fn start(
     let (api_token, webhook_secret) = platform.secrets().await?;
     let demo_repo = state_dir.join("demo-repo");
     let artifacts_dir = state_dir.join("artifacts");
-    register_demo(&platform, &demo_repo, &artifacts_dir, options.k8s).await?;
+    // Prometheus keeps the port of a previous run: the demo's `boreas.yaml` names it.
+    let prometheus = match (options.metrics, metrics::binary()) {
+        (true, Some(binary)) => {
+            let previous_port = previous
+                .and_then(|p| p.prometheus_url.as_deref())
+                .and_then(|u| u.rsplit(':').next())
+                .and_then(|p| p.parse::<u16>().ok())
+                .filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok());
+            let port = match previous_port {
+                Some(p) => p,
+                None => free_port(&mut HashSet::new())?,
+            };
+            Some((binary, port))
+        }
+        _ => None,
+    };
+    let prometheus_url = prometheus
+        .as_ref()
+        .map(|(_, port)| format!("http://127.0.0.1:{port}"));
+    register_demo(
+        &platform,
+        &demo_repo,
+        &artifacts_dir,
+        options.k8s,
+        prometheus_url.as_deref(),
+    )
+    .await?;
     let port = serve(&platform, options.port, running, &stop).await?;
     start_pollers(
         &platform,
@@ -229,6 +259,13 @@ async fn start(
         Vec::new()
     };
     let agents = start_agents(options, state_dir, previous, &endpoint, running, &stop)?;
+    if let Some((binary, port)) = prometheus {
+        let dir = state_dir.join("prometheus");
+        running
+            .tasks
+            .push(metrics::start(binary, &dir, port, &agents, stop.clone())?);
+        running.tasks.push(metrics::traffic(&agents, stop.clone()));
+    }
     wait_for_agents(platform.store.as_ref(), &agents).await?;
 
     let base = format!("http://127.0.0.1:{port}");
@@ -246,6 +283,7 @@ async fn start(
         pid: std::process::id(),
         agents,
         simulated_clusters,
+        prometheus_url,
     };
     replay_tags(&state).await?;
     state.save(state_dir)?;
@@ -330,8 +368,9 @@ async fn register_demo(
     demo_repo: &Path,
     artifacts_dir: &Path,
     k8s: bool,
+    prometheus: Option<&str>,
 ) -> Result<(), String> {
-    demo::init_repository(demo_repo, artifacts_dir, k8s)?;
+    demo::init_repository(demo_repo, artifacts_dir, k8s, prometheus)?;
     platform
         .store
         .put_repository(&Repository {

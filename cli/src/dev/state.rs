@@ -51,6 +51,10 @@ pub(crate) struct DevState {
     /// Simulated Kubernetes clusters, one per environment: NOT Kubernetes, a fixture API server.
     #[serde(default)]
     pub(crate) simulated_clusters: Vec<ClusterInfo>,
+    /// The Prometheus scraping the demo apps, when one is installed (its URL is in the demo's
+    /// `boreas.yaml`, so it keeps its port across restarts).
+    #[serde(default)]
+    pub(crate) prometheus_url: Option<String>,
 }
 
 impl DevState {

@@ -2,6 +2,9 @@
 //! `exec` mode, the demo git repository), one at a time. Each scenario tags its own versions on top
 //! of whatever the others left, so they pass in any order.
 //!
+//! Prometheus (installed by `make debian`) scrapes the demo apps, so every batch of `api` is
+//! judged by its error rate before the next step (about 6 s per batch).
+//!
 //! The demo `boreas.yaml`: `api` on every host of an environment in batches `[1, 100%]` with a
 //! manual gate after the first; `web` on the `web` hosts, depending on `api`. With four agents,
 //! staging has `staging-web-1` and `staging-worker-1`. The platform runs with `--no-k8s`: rollouts
@@ -1022,4 +1025,67 @@ fn s11_git_statuses_and_a_chat_channel_follow_one_deployment_each_once() {
         listed.iter().all(|(_, _, state)| state == "delivered"),
         "{listed:?}"
     );
+}
+
+/// The analyses of `app`'s batches in a deployment: (batch, verdict, measurements).
+fn analyses(d: &Value, app: &str) -> Vec<(u64, String, usize)> {
+    d["analyses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["app"] == app)
+        .map(|a| {
+            (
+                a["batch"].as_u64().unwrap(),
+                a["verdict"].as_str().unwrap_or("measuring").to_owned(),
+                a["measurements"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn s12_analysis_on_a_real_prometheus_passes_a_good_release_and_rolls_back_bad_metrics() {
+    let (p, _serial) = platform();
+    // A good release: every batch of api is measured twice on the real Prometheus and passes.
+    let good = deploy_good(p, "s12good");
+    let id = p.deployment_of(&good, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = p.deployment(&id);
+    assert_eq!(
+        analyses(&done, "api"),
+        [(0, "pass".to_owned(), 2), (1, "pass".to_owned(), 2)],
+        "{}",
+        done["analyses"]
+    );
+
+    // A release whose health check passes but a third of whose requests fail: its first batch's
+    // analysis fails, api rolls back from it, and the error names the measured rate.
+    let bad = next_version("s12bad");
+    p.tag(&bad, &["--bad-metrics"]);
+    let d = p.deployment_of(&bad, ENV, SHORT);
+    let id = d["id"].as_str().unwrap().to_owned();
+    let done = p.drive(&id, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "rolled_back", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("app api, batch 1: check error-rate failed: 0.")
+            && error.contains("wanted < 0.1"),
+        "{error}"
+    );
+    let judged = analyses(&done, "api");
+    assert_eq!(judged.len(), 1, "only the first batch was judged: {judged:?}");
+    assert_eq!((judged[0].0, judged[0].1.as_str()), (0, "fail"));
+    let api = batches(&done, "api");
+    for host in &api[0] {
+        let t = record(&done, "targets", "target", host).expect("batch 1 target progress");
+        assert_eq!(t["status"], "rolled_back", "{t}");
+        assert_runs(p, host, "api", &good);
+    }
+    for host in &api[1] {
+        assert_runs(p, host, "api", &good);
+    }
+    assert!(record(&done, "apps", "app", "web").is_none(), "{done}");
 }
