@@ -1,5 +1,6 @@
-// The dashboard end to end: a real `boreas dev` (emulator, api, state machine, agents), the built
-// dashboard it serves, and Debian's Chromium driven by playwright-core (no browser download).
+// The dashboard end to end: a real `boreas dev` (emulator, api, state machine, agents, and Debian's
+// Prometheus scraping the demo apps), the built dashboard it serves, and Debian's Chromium driven
+// by playwright-core (no browser download).
 //
 // BOREAS_BIN names the `boreas` binary (default: debug/boreas under $CARGO_TARGET_DIR, else this workspace's target/, with
 // boreas-agent beside it); CHROMIUM the browser (default /usr/bin/chromium). Screenshots go to
@@ -322,6 +323,17 @@ describe('the dashboard against boreas dev', () => {
     expect(await page.locator('.gate-line').first().textContent()).toContain('LGTM 1/2');
     await shot('live-progress-done');
 
+    // Prometheus scraped the demo apps: each batch of api was judged by its error rate and passed.
+    const judged = page.locator('.panel.analyses li.analysis[data-app="api"]');
+    await judged.first().waitFor();
+    expect(await judged.evaluateAll((els) => els.map((e) => [e.getAttribute('data-batch'), e.getAttribute('data-verdict')]))).toEqual([
+      ['0', 'pass'],
+      ['1', 'pass'],
+    ]);
+    expect(await judged.first().locator('.bar').count()).toBe(2);
+    await page.locator('.panel.analyses').scrollIntoViewIfNeeded();
+    await shot('analysis');
+
     // A chat sink hears the waiting gate and the outcome; the page lists both deliveries.
     const panel = page.locator('.panel.notifications');
     const delivered = DICTIONARIES.en['notify.delivered'];
@@ -445,8 +457,9 @@ describe('the dashboard against boreas dev', () => {
       // The api's own messages are English by design; everything else must be translated.
       const text = await page.evaluate(() => {
         const copy = document.body.cloneNode(true) as HTMLElement;
-        // Notification events (`succeeded`, `gate_waiting:api.0`) are identifiers, not words.
-        copy.querySelectorAll('.error-detail, .notification code').forEach((e) => e.remove());
+        // Notification events (`succeeded`, `gate_waiting:api.0`) are identifiers, not words; an
+        // analysis verdict's sentence is recorded by the worker, in English like the api's messages.
+        copy.querySelectorAll('.error-detail, .notification code, .analysis .message').forEach((e) => e.remove());
         document.body.append(copy);
         const seen = copy.innerText;
         copy.remove();

@@ -697,6 +697,9 @@ fn print_summary(state: &DevState, state_dir: &Path) {
             a.work_dir.display()
         );
     }
+    if let Some(url) = &state.prometheus_url {
+        println!("  prometheus  {url} (the demo apps' metrics; api's analysis reads them)");
+    }
     if !state.simulated_clusters.is_empty() {
         println!("  k8s         SIMULATED clusters (a test fixture API server, not Kubernetes):");
     }
