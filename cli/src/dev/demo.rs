@@ -340,7 +340,11 @@ pub(crate) fn build_artifact(
         .replace("@BROKEN@", if behaviour.broken { "True" } else { "False" })
         .replace(
             "@BAD_METRICS@",
-            if behaviour.bad_metrics { "True" } else { "False" },
+            if behaviour.bad_metrics {
+                "True"
+            } else {
+                "False"
+            },
         )
         .replace("@START_DELAY@", &behaviour.start_delay.to_string());
     for (name, body) in [("app.py", app_py.as_str()), ("health.py", HEALTH_PY)] {
@@ -507,8 +511,8 @@ mod tests {
         let dir = Path::new("/tmp/artifacts");
         for (k8s, prometheus) in [(false, None), (true, Some("http://127.0.0.1:9464"))] {
             let yaml = boreas_yaml(dir, k8s, prometheus);
-            let config = boreas_core::config::parse(&yaml)
-                .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let config =
+                boreas_core::config::parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
             let api = config.apps.iter().find(|a| a.name == "api").unwrap();
             assert_eq!(api.analysis.len(), usize::from(prometheus.is_some()));
             if let Some(check) = api.analysis.first() {
@@ -542,7 +546,8 @@ mod tests {
     }
 
     fn run(version: &str, behaviour: Behaviour) -> Running {
-        let dir = std::env::temp_dir().join(format!("boreas-demo-{}-{version}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("boreas-demo-{}-{version}", std::process::id()));
         let artifact = build_artifact(&dir.join("artifacts"), "api", version, behaviour).unwrap();
         let work = dir.join("work");
         std::fs::create_dir_all(&work).unwrap();
@@ -581,7 +586,11 @@ mod tests {
             );
             let codes: Vec<u16> = (0..60).map(|_| get(app.1, "/").unwrap().0).collect();
             let failed = codes.iter().filter(|c| **c == 500).count();
-            assert_eq!(get(app.1, "/healthz").unwrap().0, 200, "the health check passes");
+            assert_eq!(
+                get(app.1, "/healthz").unwrap().0,
+                200,
+                "the health check passes"
+            );
             let (code, metrics) = get(app.1, "/metrics").unwrap();
             assert_eq!(code, 200);
             let labels = format!(r#"app="api",version="{version}""#);

@@ -83,6 +83,7 @@ pub(crate) async fn start(
             Arc::clone(queues),
             queue_url,
             handler,
+            super::pollers::Redelivery::Soon,
             stop.clone(),
         )));
         clusters.push(SimCluster { name, fixture });

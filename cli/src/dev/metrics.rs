@@ -166,7 +166,10 @@ mod tests {
             json!({"targets": ["127.0.0.1:4003"], "labels": {"app": "api", "host": "prod-web-1", "environment": "prod"}})
         );
         let c = config(Path::new("/state/prometheus/targets.json"));
-        assert!(c.contains("files: ['/state/prometheus/targets.json']"), "{c}");
+        assert!(
+            c.contains("files: ['/state/prometheus/targets.json']"),
+            "{c}"
+        );
         assert!(c.contains("scrape_interval: 1s"), "{c}");
     }
 }

@@ -471,6 +471,7 @@ fn start_pollers(
         Arc::clone(&platform.queues),
         platform.notifications_url.clone(),
         notify_handler,
+        pollers::Redelivery::Soon,
         stop.clone(),
     )));
     let analyst = Arc::new(
@@ -493,6 +494,7 @@ fn start_pollers(
         Arc::clone(&platform.queues),
         platform.analysis_url.clone(),
         analysis_handler,
+        pollers::Redelivery::Handler,
         stop.clone(),
     )));
     let plan_handler: pollers::Handler = Arc::new(move |event| {
@@ -504,6 +506,7 @@ fn start_pollers(
         Arc::clone(&platform.queues),
         platform.plan_url.clone(),
         plan_handler,
+        pollers::Redelivery::Soon,
         stop.clone(),
     )));
     // The recorder on each of its queues; two on inventories, as many agents report together.
@@ -522,6 +525,7 @@ fn start_pollers(
             Arc::clone(&platform.queues),
             url.clone(),
             handler,
+            pollers::Redelivery::Soon,
             stop.clone(),
         )));
     }

@@ -1,7 +1,8 @@
 //! SQS pollers: what Lambda's SQS event source does on AWS. Each long-polls its queue, hands a batch
 //! to the function's handler as an `SqsEvent`, deletes the messages the handler did not report
-//! failed, and leaves the failed ones for redelivery (after a short local backoff instead of the
-//! queue's full visibility timeout, so a retry comes within seconds).
+//! failed, and leaves the failed ones for redelivery: after a short local backoff instead of the
+//! queue's full visibility timeout, so a retry comes within seconds, unless the handler schedules
+//! its messages itself ([`Redelivery::Handler`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,16 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// Long-poll wait: short enough that a stop is noticed promptly even without the stop signal.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// When a message the handler reported failed comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redelivery {
+    /// After [`RETRY_AFTER`].
+    Soon,
+    /// When the handler hid it for (the analysis worker hides a request until its next
+    /// measurement is due, and a failed one for a few seconds), as on AWS.
+    Handler,
+}
+
 /// A function's handler over one SQS batch.
 pub(crate) type Handler =
     Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
@@ -30,6 +41,7 @@ pub(crate) async fn run(
     queues: Arc<dyn Queues>,
     queue_url: String,
     handler: Handler,
+    redelivery: Redelivery,
     mut stop: watch::Receiver<bool>,
 ) {
     let options = ReceiveOptions {
@@ -66,12 +78,14 @@ pub(crate) async fn run(
                 .batch_item_failures
                 .iter()
                 .any(|f| f.item_identifier == m.id);
-            let result = if failed {
-                queues
-                    .change_visibility(&queue_url, &m.receipt_handle, RETRY_AFTER)
-                    .await
-            } else {
-                queues.delete(&queue_url, &m.receipt_handle).await
+            let result = match (failed, redelivery) {
+                (false, _) => queues.delete(&queue_url, &m.receipt_handle).await,
+                (true, Redelivery::Soon) => {
+                    queues
+                        .change_visibility(&queue_url, &m.receipt_handle, RETRY_AFTER)
+                        .await
+                }
+                (true, Redelivery::Handler) => Ok(()),
             };
             if let Err(e) = result {
                 tracing::warn!(poller = name, message_id = %m.id, failed, error = %e, "cannot settle a message");

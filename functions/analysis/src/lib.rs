@@ -464,9 +464,13 @@ fn settled(sent: Result<(), boreas_aws::Error>) -> Result<Progress, Error> {
     }
 }
 
+/// How long a request that could not be handled (a store outage) waits before it is tried again.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
 /// Handles one SQS batch of requests: a request still measuring is hidden until its next
-/// measurement is due and comes back; one that could not be handled comes back and, after the
-/// queue's receive limit, is dead-lettered (kept for inspection).
+/// measurement is due and comes back; one that could not be handled comes back after
+/// [`RETRY_AFTER_ERROR`] and, after the queue's receive limit, is dead-lettered (kept for
+/// inspection).
 pub async fn handle(analyst: &Analyst, event: SqsEvent) -> SqsBatchResponse {
     let concurrency = Concurrency::Bounded(NonZeroUsize::new(8).expect("8 is not zero"));
     handle_batch(event, concurrency, |message| async move {
@@ -485,6 +489,9 @@ pub async fn handle(analyst: &Analyst, event: SqsEvent) -> SqsBatchResponse {
             Err(e) => {
                 let id = message.message_id.as_deref().unwrap_or_default();
                 tracing::error!(message_id = %id, error_type = e.error_type(), error = %e, "analysis request not handled");
+                // Tried again in a moment rather than after the queue's visibility timeout:
+                // the task's heartbeat timeout is running.
+                hide_for(analyst.queues.as_ref(), &message, RETRY_AFTER_ERROR).await;
                 Settle::Redeliver
             }
         }

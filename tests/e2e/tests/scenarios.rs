@@ -1076,7 +1076,11 @@ fn s12_analysis_on_a_real_prometheus_passes_a_good_release_and_rolls_back_bad_me
         "{error}"
     );
     let judged = analyses(&done, "api");
-    assert_eq!(judged.len(), 1, "only the first batch was judged: {judged:?}");
+    assert_eq!(
+        judged.len(),
+        1,
+        "only the first batch was judged: {judged:?}"
+    );
     assert_eq!((judged[0].0, judged[0].1.as_str()), (0, "fail"));
     let api = batches(&done, "api");
     for host in &api[0] {
