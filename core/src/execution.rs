@@ -428,7 +428,7 @@ pub fn execution_input(
                         key: format!("{:04}", b.index),
                         targets: b.targets.clone(),
                         weight: b.weight,
-                        analysis: !app.analysis.is_empty(),
+                        analysis: app.analysis.iter().any(|c| c.follows(b.index)),
                         pause: b.pause.clone(),
                     })
                     .collect(),
@@ -1033,6 +1033,16 @@ mod tests {
         let mut config = config();
         config.apps[0].rollout.unreachable = Unreachable::Skip;
         config.apps[0].rollout.on_failure = OnFailure::Pause;
+        // web's one check follows its batches 1 and 3; api has none.
+        config.apps[0].analysis = vec![
+            serde_json::from_value(serde_json::json!({
+                "name": "errors",
+                "http": {"url": "http://127.0.0.1:1/x", "json_path": "$.v"},
+                "condition": "< 1",
+                "batches": [1, 3],
+            }))
+            .unwrap(),
+        ];
         let input = execution_input(
             "dep-1",
             &plan(vec![web, api]),
@@ -1064,6 +1074,14 @@ mod tests {
         assert_eq!(v["stages"][0]["apps"][1]["unreachable"], "fail");
         assert_eq!(v["stages"][0]["apps"][1]["on_failure"], "rollback");
         assert_eq!(web["batches"][1]["key"], "0001");
+        let analysed: Vec<&serde_json::Value> = web["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| &b["analysis"])
+            .collect();
+        assert_eq!(analysed, [true, false, true]);
+        assert_eq!(v["stages"][0]["apps"][1]["batches"][0]["analysis"], false);
         assert_eq!(
             web["batches"][1]["pause"],
             serde_json::json!({"type": "gate", "gate": "web.1"})

@@ -340,6 +340,10 @@ pub struct AnalysisCheck {
     /// Measure and record, never stop the rollout.
     #[serde(default)]
     pub dry_run: bool,
+    /// The batches, counted from 1, after which the check measures. Default: every batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), inner(range(min = 1)))]
+    pub batches: Vec<u32>,
 }
 
 /// What a condition looks like.
@@ -361,6 +365,11 @@ impl AnalysisCheck {
     }
     fn default_no_data() -> NoData {
         NoData::Inconclusive
+    }
+
+    /// Whether it measures after the batch of index `index` (from 0).
+    pub fn follows(&self, index: u32) -> bool {
+        self.batches.is_empty() || self.batches.contains(&index.saturating_add(1))
     }
 
     /// The limits its verdict is reached under.

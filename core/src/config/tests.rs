@@ -1253,4 +1253,32 @@ fn analysis_checks_are_refused_with_line_and_column() {
             "14:16: apps[0].analysis[1].count: must be at least 1, found 0",
         ]
     );
+    // The app's rollout declares one batch (the default, 100%).
+    assert_eq!(
+        bad(
+            "      - name: rate\n        prometheus: {url: http://p:9090, query: up}\n        condition: \"< 1\"\n        batches: [1, 2, 1]\n"
+        ),
+        [
+            "11:22: apps[0].analysis[0].batches[1]: there is no batch 2: the rollout declares 1",
+            "11:25: apps[0].analysis[0].batches[2]: duplicate batch \"1\" (first at line 11)",
+        ]
+    );
+}
+
+#[test]
+fn a_check_follows_the_batches_it_names_or_every_one() {
+    let app = pm_app(
+        "api",
+        "    rollout:\n      batches: [1, \"50%\", \"100%\"]\n    analysis:\n      - name: canary\n        http: {url: http://h/x, json_path: $.a}\n        condition: \"< 1\"\n        batches: [1, 3]\n      - name: all\n        http: {url: http://h/x, json_path: $.a}\n        condition: \"< 1\"\n",
+    );
+    let parsed = parse(&config(&[app])).unwrap();
+    let [canary, all] = &parsed.apps[0].analysis[..] else {
+        panic!("two checks")
+    };
+    assert_eq!(canary.batches, [1, 3]);
+    assert_eq!(
+        (0..3).map(|i| canary.follows(i)).collect::<Vec<_>>(),
+        [true, false, true]
+    );
+    assert!((0..3).all(|i| all.follows(i)));
 }

@@ -177,7 +177,10 @@ impl Analyst {
             tracing::info!(deployment_id = %id, app = %request.app, batch = request.batch, status = %deployment.status, "the deployment no longer runs: nothing to analyse");
             return Ok(Progress::Done);
         }
-        let checks = match self.checks(&deployment, &request.app).await? {
+        let checks = match self
+            .checks(&deployment, &request.app, request.batch)
+            .await?
+        {
             Ok(checks) => checks,
             Err(problem) => return self.broken(request, &problem).await,
         };
@@ -335,12 +338,13 @@ impl Analyst {
         settled(sent)
     }
 
-    /// The app's checks in the `boreas.yaml` recorded for the deployment's version; what is
-    /// missing otherwise.
+    /// The app's checks that follow batch `batch` in the `boreas.yaml` recorded for the
+    /// deployment's version; what is missing otherwise.
     async fn checks(
         &self,
         deployment: &Deployment,
         app: &str,
+        batch: u32,
     ) -> Result<Result<Vec<AnalysisCheck>, String>, Error> {
         let Some(source) = self
             .store
@@ -364,7 +368,12 @@ impl Analyst {
             .apps
             .into_iter()
             .find(|a| a.name == app)
-            .map(|a| a.analysis)
+            .map(|a| {
+                a.analysis
+                    .into_iter()
+                    .filter(|c| c.follows(batch))
+                    .collect()
+            })
             .ok_or_else(|| format!("version {} declares no app {app}", deployment.version)))
     }
 

@@ -30,6 +30,8 @@ fn config(url: &str, count: u32) -> String {
 apps:
   - name: api
     kind: pm
+    rollout:
+      batches: [1, "100%"]
     pm:
       hosts:
         prod: [api-1, api-2]
@@ -285,6 +287,20 @@ async fn the_worker_measures_on_schedule_and_answers_pass_fail_or_a_gate() {
             .starts_with("check error-rate is inconclusive: no data, wanted < 0.01"),
         "{output}"
     );
+
+    // A check that follows only batch 2 does not measure after batch 1: it passes at once.
+    let asked = server.requests().len();
+    let second_only =
+        config(&server.url(), 1).replace("count: 1\n", "count: 1\n        batches: [2]\n");
+    f.running("an-skip", "v5", &second_only, 0).await;
+    let (status, output, _) = f.run("an-skip").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&output.unwrap()).unwrap(),
+        json!({"analysis": "pass"})
+    );
+    assert_eq!(server.requests().len(), asked, "nothing was measured");
+    assert!(f.store.analyses("an-skip").await.unwrap().is_empty());
 
     // A deployment whose version declares no such app: the task fails, never passes.
     f.running(

@@ -13,7 +13,13 @@ use crate::config::yaml::{Node, Value};
 const SOURCES: [&str; 3] = ["prometheus", "cloudwatch", "http"];
 
 impl Decoder {
-    pub(super) fn analysis(&mut self, node: &Node, path: &str) -> Option<Vec<AnalysisCheck>> {
+    /// `batches` is how many batches the app's rollout declares, when it parsed.
+    pub(super) fn analysis(
+        &mut self,
+        node: &Node,
+        path: &str,
+        batches: Option<usize>,
+    ) -> Option<Vec<AnalysisCheck>> {
         let items = self.nonempty_list(
             node,
             path,
@@ -22,7 +28,7 @@ impl Decoder {
         )?;
         let mut seen = HashMap::new();
         self.each(items, path, |d, item, path| {
-            let check = d.check(item, path)?;
+            let check = d.check(item, path, batches)?;
             let pos = item.pos;
             d.unique(
                 &mut seen,
@@ -35,7 +41,7 @@ impl Decoder {
         })
     }
 
-    fn check(&mut self, node: &Node, path: &str) -> Option<AnalysisCheck> {
+    fn check(&mut self, node: &Node, path: &str, batches: Option<usize>) -> Option<AnalysisCheck> {
         let f = self.fields(
             node,
             path,
@@ -54,6 +60,7 @@ impl Decoder {
                 "no_data",
                 "min_samples",
                 "dry_run",
+                "batches",
             ],
         )?;
         let name = self
@@ -138,6 +145,10 @@ impl Decoder {
             Some(n) => self.boolean(n, &f.path("dry_run")),
             None => Some(false),
         };
+        let after = match f.get("batches") {
+            Some(n) => self.after_batches(n, &f.path("batches"), batches),
+            None => Some(Vec::new()),
+        };
         Some(AnalysisCheck {
             name: name?,
             prometheus: prometheus.map_or(Some(None), |q| q.map(Some))?,
@@ -153,6 +164,39 @@ impl Decoder {
             no_data: no_data?,
             min_samples: min_samples?,
             dry_run: dry_run?,
+            batches: after?,
+        })
+    }
+
+    /// `batches: [1, 3]`: the batches, counted from 1, after which a check measures; each at
+    /// most the number the rollout declares, and each once.
+    fn after_batches(
+        &mut self,
+        node: &Node,
+        path: &str,
+        declared: Option<usize>,
+    ) -> Option<Vec<u32>> {
+        let items = self.nonempty_list(
+            node,
+            path,
+            "a list of batch numbers",
+            "list the batches (from 1) the check follows, or remove `batches` to follow every one",
+        )?;
+        let mut seen = HashMap::new();
+        self.each(items, path, |d, item, path| {
+            let n = d.count(item, path, 1)?;
+            if let Some(declared) = declared
+                && usize::try_from(n).is_ok_and(|n| n > declared)
+            {
+                d.error(
+                    item.pos,
+                    path,
+                    format!("there is no batch {n}: the rollout declares {declared}"),
+                );
+                return None;
+            }
+            d.unique(&mut seen, &n.to_string(), item.pos, path, "batch")
+                .then_some(n)
         })
     }
 

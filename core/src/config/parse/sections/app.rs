@@ -122,7 +122,11 @@ impl Decoder {
             .get("k8s")
             .map(|n| self.k8s(n, &f.path("k8s"), environments));
         let analysis = match f.get("analysis") {
-            Some(n) => self.analysis(n, &f.path("analysis")),
+            Some(n) => self.analysis(
+                n,
+                &f.path("analysis"),
+                rollout.as_ref().map(|r| r.batches.len()),
+            ),
             None => Some(Vec::new()),
         };
         let sections_ok = match kind {
