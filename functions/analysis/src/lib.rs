@@ -10,7 +10,8 @@
 //! the next one is due, and the task is sent a heartbeat. At most [`WAKE_EVERY`] apart, so the
 //! state machine's heartbeat timeout finds a worker that stopped.
 //!
-//! Once every check is decided ([`boreas_core::analysis`]), the task is answered:
+//! Once every check is decided ([`boreas_core::analysis`]), or as soon as one fails, the task is
+//! answered:
 //! - every check passed (or is a dry run): success, `{"analysis": "pass"}`;
 //! - one is inconclusive and none failed: success, `{"analysis": "inconclusive", "gate": …}`,
 //!   and the state machine waits at that gate for a person;
@@ -265,7 +266,11 @@ impl Analyst {
                 }
             }
         }
-        if let Some(due) = next {
+        // A check that rolls the app back decides the run: the others need not finish.
+        let failed = decided
+            .iter()
+            .any(|(c, v, _)| decision_of(c, *v) == Decision::RollBack);
+        if let Some(due) = next.filter(|_| !failed) {
             if !task_alive(self.orchestrator.as_ref(), &request.task_token).await? {
                 tracing::warn!(deployment_id = %id, app = %request.app, batch = request.batch, "the analysis task no longer waits");
                 return Ok(Progress::Done);

@@ -271,6 +271,19 @@ async fn the_worker_measures_on_schedule_and_answers_pass_fail_or_a_gate() {
         )
     );
 
+    // A failing check answers at once, while another check of the batch still has measurements
+    // due in an hour.
+    let slow = "      - name: later\n        http:\n          url: \"URL/ratio\"\n          json_path: \"$.data.ratio\"\n        condition: \"< 0.01\"\n        initial_delay: 1h\n".replace("URL", &server.url());
+    f.running("an-fast", "v6", &(config(&server.url(), 1) + &slow), 0)
+        .await;
+    let started = SystemTime::now();
+    let (status, _, error) = f.run("an-fast").await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("AnalysisFailed"))
+    );
+    assert!(started.elapsed().unwrap() < Duration::from_secs(60));
+
     // No data: inconclusive by default, so a person decides at the analysis gate.
     *ratio.lock().unwrap() = json!(null);
     f.running("an-none", "v3", &config(&server.url(), 1), 0)
