@@ -89,7 +89,7 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
         webhook
     );
 
-    // Nothing duplicated: exactly the eight queues (four and their dead-letter queues) and one
+    // Nothing duplicated: exactly the twelve queues (six and their dead-letter queues) and one
     // state machine of this prefix.
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     let urls = sqs
@@ -100,7 +100,7 @@ async fn a_second_run_changes_nothing_and_duplicates_nothing() {
         .unwrap()
         .queue_urls
         .unwrap_or_default();
-    assert_eq!(urls.len(), 10, "{urls:?}");
+    assert_eq!(urls.len(), 12, "{urls:?}");
     let sfn = aws_sdk_sfn::Client::new(&cfg);
     let machines = sfn.list_state_machines().send().await.unwrap();
     let ours: Vec<_> = machines
