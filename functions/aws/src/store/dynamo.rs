@@ -1469,13 +1469,7 @@ impl Store for DynamoStore {
 
     fn notifications<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<Notification>> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", notify_pk(id));
-            self.query_all(query)
+            self.partition(notify_pk(id))
                 .await?
                 .iter()
                 .map(notification_from)
@@ -1535,13 +1529,7 @@ impl Store for DynamoStore {
 
     fn analyses<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<AnalysisRecord>> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", analysis_pk(id));
-            self.query_all(query)
+            self.partition(analysis_pk(id))
                 .await?
                 .iter()
                 .map(analysis_from)

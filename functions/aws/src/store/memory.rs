@@ -937,9 +937,9 @@ impl Store for MemoryStore {
                 record.check.clone(),
             );
             let mut state = self.lock();
-            let stored = state.analyses.get(&key).map_or(0, |r| r.measurements.len());
-            let exists = state.analyses.contains_key(&key);
-            if (previous == 0 && exists) || (previous > 0 && stored != previous) {
+            // As the table's condition: absent for a first write, else holding `previous`.
+            let stored = state.analyses.get(&key).map(|r| r.measurements.len());
+            if stored != (previous > 0).then_some(previous) {
                 return Ok(false);
             }
             state.analyses.insert(key, record.clone());
