@@ -36,7 +36,9 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator, task_alive};
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
-use boreas_aws::store::{AnalysisRecord, Deployment, DynamoStore, Store, rfc3339};
+use boreas_aws::store::{
+    AnalysisRecord, Deployment, DynamoStore, Store, deployment_config, rfc3339,
+};
 use boreas_core::analysis::run::{
     Request, Subject, condition_of, decision_of, due_after, message, overall, standing, take,
 };
@@ -351,23 +353,9 @@ impl Analyst {
         app: &str,
         batch: u32,
     ) -> Result<Result<Vec<AnalysisCheck>, String>, Error> {
-        let Some(source) = self
-            .store
-            .get_version_config(&deployment.repository, &deployment.version)
-            .await?
-        else {
-            return Ok(Err(format!(
-                "no boreas.yaml is recorded for version {}",
-                deployment.version
-            )));
-        };
-        let config = match boreas_core::config::parse(&source) {
+        let config = match deployment_config(self.store.as_ref(), deployment).await? {
             Ok(config) => config,
-            Err(errors) => {
-                return Ok(Err(format!(
-                    "the recorded boreas.yaml does not validate: {errors}"
-                )));
-            }
+            Err(problem) => return Ok(Err(problem)),
         };
         Ok(config
             .apps

@@ -1123,6 +1123,28 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Page<AuditEntry>>;
 }
 
+/// The `boreas.yaml` the planner recorded for `deployment`'s version, parsed; what keeps it from
+/// being used otherwise (none is recorded, or it no longer validates).
+///
+/// # Errors
+/// The store could not be read.
+pub async fn deployment_config(
+    store: &dyn Store,
+    deployment: &Deployment,
+) -> Result<Result<boreas_core::config::Config, String>, Error> {
+    let Some(source) = store
+        .get_version_config(&deployment.repository, &deployment.version)
+        .await?
+    else {
+        return Ok(Err(format!(
+            "no boreas.yaml is recorded for version {}",
+            deployment.version
+        )));
+    };
+    Ok(boreas_core::config::parse(&source)
+        .map_err(|errors| format!("the recorded boreas.yaml does not validate: {errors}")))
+}
+
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-29T17:13:05.042Z`), the fixed-width
 /// form the store's sort keys rely on.
 pub fn rfc3339(t: SystemTime) -> String {

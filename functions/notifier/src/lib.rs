@@ -34,7 +34,8 @@ use boreas_aws::names::Names;
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{
-    Deployment, DynamoStore, Notification, NotificationClaim, Repository, Store, rfc3339,
+    Deployment, DynamoStore, Notification, NotificationClaim, Repository, Store, deployment_config,
+    rfc3339,
 };
 use boreas_core::command::WireError;
 use boreas_core::config::NotificationRule;
@@ -269,22 +270,12 @@ impl Notifier {
     /// (planning records it only once it validated), or the installation's defaults when it has
     /// no such section.
     async fn rules(&self, deployment: &Deployment) -> Result<Vec<NotificationRule>, Error> {
-        let source = self
-            .store
-            .get_version_config(&deployment.repository, &deployment.version)
+        let own = deployment_config(self.store.as_ref(), deployment)
             .await?
-            .ok_or_else(|| Error::Context {
-                id: deployment.id.clone(),
-                problem: format!(
-                    "no boreas.yaml is recorded for version {}",
-                    deployment.version
-                ),
-            })?;
-        let own = boreas_core::config::parse(&source)
             .map(|config| config.notifications)
-            .map_err(|errors| Error::Context {
+            .map_err(|problem| Error::Context {
                 id: deployment.id.clone(),
-                problem: format!("the recorded boreas.yaml does not validate: {errors}"),
+                problem,
             })?;
         let defaults = match own {
             Some(_) => None,
