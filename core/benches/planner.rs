@@ -157,10 +157,12 @@ fn build(rng: &mut Rng) -> (Config, BTreeMap<String, Vec<String>>) {
         environments: vec![Environment {
             name: "prod".to_owned(),
             auto_confirm: false,
+            promotion: None,
         }],
         triggers: Triggers::default(),
         apps,
         notifications: None,
+        freezes: Vec::new(),
     };
     (config, targets)
 }

@@ -17,6 +17,7 @@ pub mod execution;
 pub mod notify;
 pub mod plan;
 pub mod planner;
+pub mod policy;
 pub mod repository;
 pub mod role;
 pub mod rollout;

@@ -586,15 +586,18 @@ mod tests {
                 Environment {
                     name: "staging".to_owned(),
                     auto_confirm: true,
+                    promotion: None,
                 },
                 Environment {
                     name: "prod".to_owned(),
                     auto_confirm: false,
+                    promotion: None,
                 },
             ],
             triggers: Triggers::default(),
             apps,
             notifications: None,
+            freezes: Vec::new(),
         }
     }
 

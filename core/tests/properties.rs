@@ -161,10 +161,12 @@ fn build(s: &Scenario) -> Built {
             environments: vec![Environment {
                 name: "prod".to_owned(),
                 auto_confirm: false,
+                promotion: None,
             }],
             triggers: Triggers::default(),
             apps,
             notifications: None,
+            freezes: Vec::new(),
         },
         targets,
         current,

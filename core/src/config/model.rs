@@ -102,6 +102,110 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<NotificationRule>")]
     pub notifications: Option<Vec<NotificationRule>>,
+    /// Freeze windows: periods during which deployments do not start (and, if so declared,
+    /// running ones stop at their next batch). Rollbacks and reverts are never blocked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freezes: Vec<Freeze>,
+}
+
+/// One freeze window: a recurrence (`rrule` or `cron`) with a `duration`, or a one-off
+/// `from`/`until` interval, in a time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// Names the window in listings, events and overrides.
+    #[schemars(regex(pattern = NAME_PATTERN), length(max = 40))]
+    pub name: String,
+    /// Why deployments wait, shown wherever the window is.
+    #[schemars(length(min = 1, max = 500))]
+    pub reason: String,
+    /// The environments it freezes.
+    #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
+    pub environments: Vec<String>,
+    /// The apps it freezes. Default: every app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
+    pub apps: Vec<String>,
+    /// IANA time zone of the recurrence and of `from`/`until` written without an offset.
+    #[serde(default = "Freeze::default_timezone")]
+    pub timezone: String,
+    /// RFC 5545 recurrence rule of the window's starts, e.g. `FREQ=WEEKLY;BYDAY=FR;BYHOUR=16`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rrule: Option<String>,
+    /// Cron expression (five fields) of the window's starts, e.g. `0 16 * * FRI`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// How long each recurring window lasts (elapsed time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationSpec>,
+    /// Start of a one-off window: `2026-12-23T18:00` in `timezone`, or RFC 3339 with an offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// End of a one-off window, in the same forms as `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// What it blocks. Default: both.
+    #[serde(default = "Freeze::default_blocks")]
+    #[schemars(length(min = 1))]
+    pub blocks: Vec<FreezeBlock>,
+    /// What a deployment already running when the window opens does. Default: `pause` when
+    /// `batches` is blocked, `finish` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<OnRunning>,
+}
+
+impl Freeze {
+    fn default_timezone() -> String {
+        "UTC".to_owned()
+    }
+    fn default_blocks() -> Vec<FreezeBlock> {
+        vec![FreezeBlock::Start, FreezeBlock::Batches]
+    }
+
+    /// What a running deployment does, after defaults.
+    pub fn on_running(&self) -> OnRunning {
+        self.running
+            .unwrap_or(if self.blocks.contains(&FreezeBlock::Batches) {
+                OnRunning::Pause
+            } else {
+                OnRunning::Finish
+            })
+    }
+}
+
+string_enum! {
+    /// A step a freeze window may block.
+    FreezeBlock {
+        /// Starting (confirming or auto-confirming) a deployment.
+        Start => "start",
+        /// Starting the next batch of a running deployment.
+        Batches => "batches",
+    }
+}
+
+string_enum! {
+    /// What a deployment already running when a window opens does.
+    OnRunning {
+        /// Runs to its end.
+        Finish => "finish",
+        /// Waits at its next batch boundary until the window closes, then goes on by itself.
+        Pause => "pause",
+        /// Rolls back what it changed, at its next batch boundary.
+        Abort => "abort",
+    }
+}
+
+/// When an environment may take a version: after it succeeded upstream, and soaked there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Promotion {
+    /// Environments where the version must have succeeded first.
+    #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
+    pub after: Vec<String>,
+    /// How long it must have stayed in each of them afterwards, without a failure, rollback or
+    /// revert of that version there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<DurationSpec>,
 }
 
 /// One rule of `notifications`: the events of some environments and apps that go to one sink.
@@ -183,6 +287,9 @@ pub struct Environment {
     /// Start deployments to this environment without waiting for a person to confirm.
     #[serde(default)]
     pub auto_confirm: bool,
+    /// Take a version only after it succeeded (and soaked) in other environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
 }
 
 /// Which pushes make versions.

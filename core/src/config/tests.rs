@@ -65,7 +65,8 @@ fn minimal_config_gets_defaults() {
         config.environments[1],
         Environment {
             name: "prod".into(),
-            auto_confirm: false
+            auto_confirm: false,
+            promotion: None,
         }
     );
     assert_eq!(config.triggers, Triggers::default());
@@ -147,7 +148,7 @@ fn unknown_fields_are_named_with_the_allowed_ones() {
         errors(&source),
         [
             "7:5: apps[0].rolout: unknown field `rolout` (did you mean `rollout`?); allowed: name, kind, paths, depends_on, follow_dependencies, rollout, pm, k8s, analysis",
-            "16:1: extra: unknown field `extra`; allowed: environments, triggers, apps, notifications",
+            "16:1: extra: unknown field `extra`; allowed: environments, triggers, apps, notifications, freezes",
         ]
     );
     assert_eq!(
@@ -1281,4 +1282,126 @@ fn a_check_follows_the_batches_it_names_or_every_one() {
         [true, false, true]
     );
     assert!((0..3).all(|i| all.follows(i)));
+}
+
+#[test]
+fn promotion_and_freezes_are_read_with_their_defaults() {
+    let source = format!(
+        "environments:\n  - name: staging\n  - name: prod\n    promotion: {{after: [staging], soak: 1h}}\napps:\n{}freezes:\n  - name: friday\n    reason: weekend\n    environments: [prod]\n    timezone: Europe/Berlin\n    rrule: \"FREQ=WEEKLY;BYDAY=FR;BYHOUR=16\"\n    duration: 64h\n  - name: year-end\n    reason: year-end freeze\n    environments: [prod, staging]\n    apps: [api]\n    from: 2026-12-23T18:00\n    until: \"2027-01-04T08:00:00+01:00\"\n    blocks: [start]\n",
+        pm_app("api", "")
+    );
+    let parsed = ok(&source);
+    assert_eq!(parsed.environments[0].promotion, None);
+    assert_eq!(
+        parsed.environments[1].promotion,
+        Some(Promotion {
+            after: vec!["staging".into()],
+            soak: Some(DurationSpec(3600)),
+        })
+    );
+    let [friday, year_end] = &parsed.freezes[..] else {
+        panic!("two windows: {:?}", parsed.freezes)
+    };
+    assert_eq!(friday.blocks, [FreezeBlock::Start, FreezeBlock::Batches]);
+    assert_eq!(friday.on_running(), OnRunning::Pause);
+    assert_eq!(year_end.timezone, "UTC");
+    assert_eq!(year_end.on_running(), OnRunning::Finish);
+    assert_eq!(year_end.from.as_deref(), Some("2026-12-23T18:00"));
+    // The model goes through JSON (the api and the recorded config) unchanged.
+    let json = serde_json::to_string(&parsed).unwrap();
+    assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), parsed);
+}
+
+#[test]
+fn promotion_names_declared_environments_without_cycles() {
+    let with = |environments: &str| {
+        errors(&format!(
+            "environments:\n{environments}apps:\n{}",
+            pm_app("api", "")
+        ))
+    };
+    assert_eq!(
+        with(
+            "  - name: staging\n  - name: prod\n    promotion: {after: [stagin, prod], soak: 30}\n"
+        ),
+        [
+            "4:25: environments[1].promotion.after[0]: \"stagin\" is not a declared environment (did you mean `staging`?); declared: staging, prod",
+            "4:33: environments[1].promotion.after[1]: \"prod\" cannot come after itself",
+            "4:46: environments[1].promotion.soak: 30 has no unit; write it like \"30s\" or \"30m\"",
+        ]
+    );
+    assert_eq!(
+        with(
+            "  - name: a\n    promotion: {after: [c]}\n  - name: b\n    promotion: {after: [a]}\n  - name: c\n    promotion: {after: [b]}\n  - name: prod\n    promotion: {after: [a]}\n"
+        ),
+        // Read "a comes after c, which comes after b, which comes after a".
+        ["5:25: environments[1].promotion.after[0]: promotion cycle: a → c → b → a"]
+    );
+    assert_eq!(
+        with("  - name: prod\n    promotion: {after: []}\n"),
+        [
+            "3:24: environments[0].promotion.after: list the environments a version must succeed in first, or remove `promotion`"
+        ]
+    );
+}
+
+#[test]
+fn freeze_windows_report_bad_recurrences_zones_and_times_where_they_are() {
+    // Apps end on line 14; `freezes:` is line 15, each window's first field line 16.
+    let base = config(&[pm_app("api", "")]);
+    let bad = |windows: &str| errors(&format!("{base}freezes:\n{windows}"));
+    let window =
+        |extra: &str| format!("  - name: w\n    reason: r\n    environments: [prod]\n{extra}");
+    assert_eq!(
+        bad(&window(
+            "    timezone: Europe/Berln\n    cron: \"0 16 * * FRI\"\n    duration: 2h\n"
+        )),
+        [
+            "19:15: freezes[0].timezone: \"Europe/Berln\" is not an IANA time zone; write one like \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+        ]
+    );
+    assert_eq!(
+        bad(&window(
+            "    rrule: FREQ=WEEKLY;BYHOUR=16\n    duration: 2h\n"
+        )),
+        [
+            "19:12: freezes[0].rrule: FREQ=WEEKLY needs BYDAY (for example BYDAY=FR): a window has no start date to take the weekday from"
+        ]
+    );
+    assert_eq!(
+        bad(&window("    cron: \"0 25 * * *\"\n    duration: 2h\n")),
+        ["19:11: freezes[0].cron: hour field: 25 is out of range 0-23"]
+    );
+    assert_eq!(
+        bad(&window("    cron: \"0 16 * * FRI\"\n")),
+        ["16:5: freezes[0].duration: a recurring window needs a `duration`, for example \"64h\""]
+    );
+    assert_eq!(
+        bad(&window(
+            "    from: 2027-01-04T08:00\n    until: 2026-12-23T18:00\n"
+        )),
+        [
+            "20:12: freezes[0].until: \"2026-12-23T18:00\" is not after `from` (\"2027-01-04T08:00\")"
+        ]
+    );
+    assert_eq!(
+        bad(&window(
+            "    from: 2027-01-04T08:00\n    until: 2027-01-05T08:00\n    blocks: [start]\n    running: pause\n"
+        )),
+        [
+            "22:14: freezes[0].running: running deployments stop only at batch boundaries: `running: pause` needs `batches` in `blocks`"
+        ]
+    );
+    assert_eq!(
+        bad(
+            "  - name: w\n    reason: \" \"\n    environments: [production]\n    apps: [web]\n    blocks: [start, rollbacks]\n    from: 2027-01-04T08:00\n    until: 2027-01-05T08:00\n  - name: w\n    reason: r\n    environments: [prod]\n    from: 2027-01-04T08:00\n    until: 2027-01-05T08:00\n"
+        ),
+        [
+            "17:13: freezes[0].reason: say why deployments wait; it is shown wherever the window is",
+            "18:20: freezes[0].environments[0]: \"production\" is not a declared environment (did you mean `prod`?)",
+            "19:12: freezes[0].apps[0]: \"web\" is not a declared app",
+            "20:21: freezes[0].blocks[1]: expected one of `start`, `batches`, found the string \"rollbacks\"",
+            "23:11: freezes[1].name: duplicate freeze name \"w\" (first at line 16)",
+        ]
+    );
 }

@@ -9,6 +9,7 @@ mod analysis;
 mod app;
 mod env;
 mod environments;
+mod freezes;
 mod hooks;
 mod k8s;
 mod notifications;
@@ -30,7 +31,13 @@ impl Decoder {
         let f = self.fields(
             root,
             "",
-            &["environments", "triggers", "apps", "notifications"],
+            &[
+                "environments",
+                "triggers",
+                "apps",
+                "notifications",
+                "freezes",
+            ],
         )?;
         let environments = match self.required(&f, "environments") {
             Some(node) => self.environments(node, "environments"),
@@ -61,11 +68,16 @@ impl Decoder {
                 .map(Some),
             None => Some(None),
         };
+        let freezes = match f.get("freezes") {
+            Some(node) => self.freezes(node, "freezes", env_names.as_deref(), app_names.as_deref()),
+            None => Some(Vec::new()),
+        };
         Some(Config {
             environments: environments?.0.into_iter().collect::<Option<Vec<_>>>()?,
             triggers: triggers?,
             apps: apps?,
             notifications: notifications?,
+            freezes: freezes?,
         })
     }
 }

@@ -66,7 +66,7 @@ impl Decoder {
     }
 
     /// An optional, non-empty list of names, each one of `declared` (when known) and unique.
-    fn declared_names(
+    pub(super) fn declared_names(
         &mut self,
         f: &Fields<'_>,
         key: &str,
@@ -81,7 +81,7 @@ impl Decoder {
             node,
             &path,
             &format!("a list of {what} names"),
-            &format!("list at least one {what}, or remove `{key}` to send for every {what}"),
+            &format!("list at least one {what}, or remove `{key}` for every {what}"),
         )?;
         let mut seen = HashMap::new();
         self.each(items, &path, |d, item, path| {
