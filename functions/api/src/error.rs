@@ -96,6 +96,7 @@ impl Error {
                 Aws::NotFound { .. } => StatusCode::NOT_FOUND,
                 Aws::AlreadyExists { .. }
                 | Aws::Conflict { .. }
+                | Aws::Held { .. }
                 | Aws::IllegalTransition { .. }
                 | Aws::TaskTimedOut { .. }
                 | Aws::InvalidTaskToken { .. } => StatusCode::CONFLICT,
@@ -124,6 +125,7 @@ impl Error {
                 Aws::NotFound { .. } => "not_found",
                 Aws::AlreadyExists { .. } => "already_exists",
                 Aws::Conflict { .. } => "conflict",
+                Aws::Held { .. } => "held",
                 Aws::IllegalTransition { .. } => "illegal_transition",
                 Aws::TaskTimedOut { .. } | Aws::InvalidTaskToken { .. } => "task_token",
                 Aws::InvalidInput { .. } => "bad_request",

@@ -23,6 +23,10 @@ pub enum Error {
         from: DeploymentStatus,
         to: DeploymentStatus,
     },
+    /// The deployment's environment policy holds it back (promotion, a freeze window); it stays
+    /// `planned` with the reasons recorded.
+    #[error("deployment {id} waits: {}", reasons.join("; "))]
+    Held { id: String, reasons: Vec<String> },
     /// The deployment's execution did not start; the deployment is recorded `failed`.
     #[error("deployment {id}: {message}")]
     ExecutionNotStarted { id: String, message: String },
@@ -89,6 +93,7 @@ impl Error {
             Self::AlreadyExists { .. } => "AlreadyExists",
             Self::Conflict { .. } => "Conflict",
             Self::IllegalTransition { .. } => "IllegalTransition",
+            Self::Held { .. } => "Held",
             Self::ExecutionNotStarted { .. } => "ExecutionNotStarted",
             Self::NoRandomness { .. } => "NoRandomness",
             Self::Throttled { .. } => "Throttled",

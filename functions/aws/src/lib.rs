@@ -11,6 +11,7 @@ pub mod logging;
 pub mod names;
 pub mod notices;
 pub mod orchestrator;
+pub mod policy;
 pub mod provision;
 pub mod queues;
 pub mod secrets;

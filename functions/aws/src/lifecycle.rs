@@ -102,7 +102,11 @@ impl<'a> Lifecycle<'a> {
     /// Starts `deployment` (as read by the caller, `planned` or `running`) with the execution
     /// input `input` (JSON).
     ///
-    /// Errors: [`Error::Conflict`] when another deployment holds a run lock (nothing changed);
+    /// A `planned` deployment starts only when its environment's policy lets it
+    /// ([`crate::policy::check_start`]); otherwise the reasons are recorded as its hold and the
+    /// answer is [`Error::Held`]. Once it starts, a recorded hold is cleared.
+    ///
+    /// Errors: [`Error::Held`] (nothing else changed); [`Error::Conflict`] when another deployment holds a run lock (nothing changed);
     /// [`Error::IllegalTransition`] when the deployment is no longer `planned` (a concurrent
     /// start that won keeps the locks); [`Error::ExecutionNotStarted`] when the execution did
     /// not start (the deployment is then `failed`, see [`Self::fail_to_start`]).
@@ -115,7 +119,24 @@ impl<'a> Lifecycle<'a> {
     ) -> Result<StartedDeployment, Error> {
         let id = deployment.id.as_str();
         let running = match deployment.status {
-            DeploymentStatus::Planned => self.take_locks_and_run(deployment).await?,
+            DeploymentStatus::Planned => {
+                let check =
+                    crate::policy::check_start(self.store, deployment, crate::policy::now())
+                        .await?;
+                if let Some(hold) = check.hold {
+                    tracing::info!(deployment = id, reasons = ?hold.reasons, "held by the environment policy");
+                    self.store.set_hold(id, Some(&hold)).await?;
+                    return Err(Error::Held {
+                        id: id.to_owned(),
+                        reasons: hold.reasons,
+                    });
+                }
+                let running = self.take_locks_and_run(deployment).await?;
+                if check.records.hold.is_some() {
+                    self.store.set_hold(id, None).await?;
+                }
+                running
+            }
             DeploymentStatus::Running => deployment.clone(),
             from => {
                 return Err(Error::IllegalTransition {

@@ -23,6 +23,10 @@
 //! | notification     | `NOTIFY#{id}`                        | `{sink}#{event}`           |                                            | `sink`, `event`, `state`, `attempts` (N), `updated_at`, `summary`, `error`, `remote_id` (N) |
 //! | analysis check   | `ANALYSIS#{id}`                      | `{app}#{batch:04}#{check}` |                                            | `app`, `batch` (N), `check`, `condition`, `measured` (N), `measurements` (JSON), `verdict`, `message`, `updated_at` |
 //! | notify defaults  | `SETTINGS`                           | `NOTIFY_DEFAULTS`          |                                            | `rules` (JSON), `updated_at`, `updated_by` |
+//! | waiver           | `POLICY#{id}`                        | `WAIVER#{condition}`       |                                            | `record` (JSON: condition, reason, by, at) |
+//! | override         | `POLICY#{id}`                        | `OVERRIDE`                 |                                            | `record` (JSON: reason, by, at, expires_at) |
+//! | hold             | `POLICY#{id}`                        | `HOLD`                     |                                            | `record` (JSON: reasons, recheck_at, since) |
+//! | managed freeze   | `FREEZES`                            | `{name}`                   |                                            | `record` (JSON: the window as in `boreas.yaml`, added_by, added_at) |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
 //! | app              | `APP#{app}`                          | `META`                     | `APPS` / `{app}`                           | `app` |
 //! | app environment  | `APP#{app}`                          | `ENV#{env}`                |                                            | `env`; once released: `repository`, `version`, `deployment`, `release_order` (`{created_at}#{id}`), `targets` |
@@ -733,6 +737,65 @@ pub struct AnalysisRecord {
     pub updated_at: String,
 }
 
+/// A promotion condition lifted for one deployment by an approver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiver {
+    /// The condition (`after:staging`, `soak:staging`).
+    pub condition: boreas_core::policy::Condition,
+    /// Why, as the approver wrote it.
+    pub reason: String,
+    /// The approver's token name.
+    pub by: String,
+    /// When.
+    pub at: String,
+}
+
+/// A break-glass override of the freeze windows for one deployment, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    /// Why, as the approver wrote it.
+    pub reason: String,
+    /// The approver's token name.
+    pub by: String,
+    /// When.
+    pub at: String,
+    /// When it stops letting the deployment through.
+    pub expires_at: String,
+}
+
+/// Why a planned deployment is held back by its environment's policy, as last evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// One sentence per unmet condition or closing window.
+    pub reasons: Vec<String>,
+    /// When it is evaluated again without an event (a soak end, a window closing).
+    pub recheck_at: Option<String>,
+    /// When it was last evaluated.
+    pub since: String,
+}
+
+/// What the policy records say about one deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentPolicy {
+    /// Conditions lifted, by condition.
+    pub waivers: Vec<Waiver>,
+    /// The newest override, if any (expired or not).
+    pub override_: Option<Override>,
+    /// Why it waits, if it does.
+    pub hold: Option<Hold>,
+}
+
+/// A freeze window added through the API (an incident freeze needs no commit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedFreeze {
+    /// The window, in the form `boreas.yaml` declares it.
+    pub freeze: boreas_core::config::Freeze,
+    /// Who added it.
+    pub added_by: String,
+    /// When.
+    pub added_at: String,
+}
+
 /// The installation's default notification rules: what a deployment whose `boreas.yaml` has no
 /// `notifications` section is notified by ([`boreas_core::notify::rules_for`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1087,6 +1150,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, bool>;
     /// Every analysis check of deployment `id`, by app, batch, then check.
     fn analyses<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Vec<AnalysisRecord>>;
+    /// Records a waiver of deployment `id`; `false` when its condition is waived already.
+    fn put_waiver<'a>(&'a self, id: &'a str, waiver: &'a Waiver) -> BoxFuture<'a, bool>;
+    /// Records the override of deployment `id`, replacing an earlier one.
+    fn put_override<'a>(&'a self, id: &'a str, grant: &'a Override) -> BoxFuture<'a, ()>;
+    /// Records why deployment `id` is held back, or (`None`) that it no longer is.
+    fn set_hold<'a>(&'a self, id: &'a str, hold: Option<&'a Hold>) -> BoxFuture<'a, ()>;
+    /// The waivers, override and hold of deployment `id`.
+    fn deployment_policy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DeploymentPolicy>;
+    /// Adds a managed freeze window; `false` when one of that name exists.
+    fn put_freeze<'a>(&'a self, freeze: &'a ManagedFreeze) -> BoxFuture<'a, bool>;
+    /// Removes a managed freeze window; `false` when there was none of that name.
+    fn delete_freeze<'a>(&'a self, name: &'a str) -> BoxFuture<'a, bool>;
+    /// Every managed freeze window, by name.
+    fn freezes(&self) -> BoxFuture<'_, Vec<ManagedFreeze>>;
     /// The installation's default notification rules; `None` until first set.
     fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>>;
     /// Replaces the installation's default notification rules.

@@ -78,6 +78,7 @@ store_behaviour!(
     api_tokens_resolve_by_secret,
     notification_defaults_are_replaced_whole,
     analysis_measurements_are_recorded_once_each,
+    waivers_overrides_holds_and_freezes_round_trip,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
     deployment_ids_are_checked,
@@ -1192,6 +1193,89 @@ async fn analysis_measurements_are_recorded_once_each(store: Arc<dyn Store>) {
         .unwrap();
     let d = store.get_deployment("d-9").await.unwrap().unwrap();
     assert_eq!(d.error.as_deref(), Some("check errors failed"));
+}
+
+async fn waivers_overrides_holds_and_freezes_round_trip(store: Arc<dyn Store>) {
+    use boreas_aws::store::{DeploymentPolicy, Hold, ManagedFreeze, Override, Waiver};
+    assert_eq!(
+        store.deployment_policy("d-1").await.unwrap(),
+        DeploymentPolicy::default()
+    );
+    let waiver = |condition: &str| Waiver {
+        condition: condition.parse().unwrap(),
+        reason: "hotfix".into(),
+        by: "lead".into(),
+        at: "2026-12-07T10:00:00.000Z".into(),
+    };
+    assert!(
+        store
+            .put_waiver("d-1", &waiver("soak:staging"))
+            .await
+            .unwrap()
+    );
+    assert!(store.put_waiver("d-1", &waiver("after:qa")).await.unwrap());
+    assert!(
+        !store
+            .put_waiver("d-1", &waiver("soak:staging"))
+            .await
+            .unwrap()
+    );
+    let mut grant = Override {
+        reason: "INC-7".into(),
+        by: "lead".into(),
+        at: "2026-12-07T10:00:00.000Z".into(),
+        expires_at: "2026-12-07T12:00:00.000Z".into(),
+    };
+    store.put_override("d-1", &grant).await.unwrap();
+    grant.expires_at = "2026-12-07T13:00:00.000Z".into();
+    store.put_override("d-1", &grant).await.unwrap();
+    let hold = Hold {
+        reasons: vec!["soaking in staging until 2026-12-07 11:00 UTC".into()],
+        recheck_at: Some("2026-12-07T11:00:00.000Z".into()),
+        since: "2026-12-07T10:00:00.000Z".into(),
+    };
+    store.set_hold("d-1", Some(&hold)).await.unwrap();
+    assert_eq!(
+        store.deployment_policy("d-1").await.unwrap(),
+        DeploymentPolicy {
+            waivers: vec![waiver("after:qa"), waiver("soak:staging")],
+            override_: Some(grant.clone()),
+            hold: Some(hold),
+        }
+    );
+    store.set_hold("d-1", None).await.unwrap();
+    store.set_hold("d-2", None).await.unwrap();
+    assert_eq!(store.deployment_policy("d-1").await.unwrap().hold, None);
+    assert_eq!(
+        store.deployment_policy("d-2").await.unwrap(),
+        DeploymentPolicy::default()
+    );
+
+    let freeze = |name: &str| ManagedFreeze {
+        freeze: boreas_core::config::Freeze {
+            name: name.into(),
+            reason: "incident".into(),
+            environments: vec!["prod".into()],
+            apps: vec![],
+            timezone: "Europe/Berlin".into(),
+            rrule: None,
+            cron: Some("0 16 * * FRI".into()),
+            duration: Some(boreas_core::config::DurationSpec(3600)),
+            from: None,
+            until: None,
+            blocks: vec![boreas_core::config::FreezeBlock::Start],
+            running: None,
+        },
+        added_by: "ops".into(),
+        added_at: "2026-12-07T10:00:00.000Z".into(),
+    };
+    assert!(store.put_freeze(&freeze("b")).await.unwrap());
+    assert!(store.put_freeze(&freeze("a")).await.unwrap());
+    assert!(!store.put_freeze(&freeze("a")).await.unwrap());
+    assert_eq!(store.freezes().await.unwrap(), [freeze("a"), freeze("b")]);
+    assert!(store.delete_freeze("a").await.unwrap());
+    assert!(!store.delete_freeze("a").await.unwrap());
+    assert_eq!(store.freezes().await.unwrap(), [freeze("b")]);
 }
 
 async fn api_tokens_resolve_by_secret(store: Arc<dyn Store>) {

@@ -545,3 +545,224 @@ async fn a_stop_that_errs_counts_by_whether_the_execution_still_runs() {
         }
     }
 }
+
+// ---- the environment policy at start ----
+
+/// `boreas.yaml` with staging and prod, prod after staging with `soak`, and `extra` at the end.
+fn policy_config(soak: &str, extra: &str) -> String {
+    format!(
+        "environments:\n  - name: staging\n  - name: prod\n    promotion: {{after: [staging], soak: {soak}}}\napps:\n  - name: api\n    kind: pm\n    pm:\n      hosts: {{staging: [s-1], prod: [api-1]}}\n      artifact:\n        url: \"s3://b/{{version}}/a.tgz\"\n        sha256_url: \"s3://b/{{version}}/a.tgz.sha256\"\n      run: {{command: [./run]}}\n      health: {{http: \"http://127.0.0.1:8080/healthz\"}}\n{extra}"
+    )
+}
+
+fn ago(seconds: u64) -> String {
+    rfc3339(std::time::SystemTime::now() - std::time::Duration::from_secs(seconds))
+}
+
+fn ahead(seconds: u64) -> String {
+    rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(seconds))
+}
+
+/// A deployment of v1 in `env` that ran from `started` seconds ago and ended `status`
+/// `ended` seconds ago.
+async fn ran(
+    store: &MemoryStore,
+    id: &str,
+    env: &str,
+    status: DeploymentStatus,
+    started: u64,
+    ended: u64,
+) {
+    let mut p = plan(&["api"]);
+    p.environment = env.to_owned();
+    store
+        .create_deployment(&NewDeployment {
+            id: id.to_owned(),
+            repository: "shop".to_owned(),
+            version: "v1".to_owned(),
+            environment: env.to_owned(),
+            plan: p,
+            created_at: ago(started + 60),
+        })
+        .await
+        .unwrap();
+    store
+        .transition_deployment(id, &Transition::to(Running, ago(started)))
+        .await
+        .unwrap();
+    store
+        .transition_deployment(id, &Transition::to(status, ago(ended)))
+        .await
+        .unwrap();
+}
+
+async fn held(store: &MemoryStore, sfn: &FakeOrchestrator, d: &Deployment) -> Vec<String> {
+    match Lifecycle::new(store)
+        .start(sfn, d, &input(), Actor::Token("ana"))
+        .await
+    {
+        Err(Error::Held { reasons, .. }) => reasons,
+        other => panic!("expected the start to be held, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn promotion_holds_a_start_until_the_version_succeeded_and_soaked_upstream() {
+    use boreas_aws::store::Waiver;
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    store
+        .put_version_config("shop", "v1", &policy_config("1h", ""))
+        .await
+        .unwrap();
+    let d = planned(&store, "dep", &["api"]).await;
+
+    assert_eq!(
+        held(&store, &sfn, &d).await,
+        [
+            "waits for staging: not deployed there yet",
+            "waits for staging: no success there to soak from"
+        ]
+    );
+    let hold = store.deployment_policy("dep").await.unwrap().hold.unwrap();
+    assert_eq!(
+        hold.recheck_at, None,
+        "an upstream outcome, not a timer, moves it on"
+    );
+    assert_eq!(
+        (status(&store, "dep").await, holder(&store, "api").await),
+        (Planned, None)
+    );
+    assert!(sfn.started().is_empty() && audit(&store).await.is_empty());
+
+    // It failed in staging: prod never starts on its own.
+    ran(&store, "stg-1", "staging", RolledBack, 7200, 7000).await;
+    assert_eq!(
+        held(&store, &sfn, &d).await[0],
+        "blocked by staging: rolled_back there"
+    );
+
+    // A redeploy there succeeded ten minutes ago: it soaks for an hour from then.
+    ran(&store, "stg-2", "staging", Succeeded, 900, 600).await;
+    let reasons = held(&store, &sfn, &d).await;
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("soaking in staging until "),
+        "{reasons:?}"
+    );
+    let hold = store.deployment_policy("dep").await.unwrap().hold.unwrap();
+    let recheck = boreas_aws::policy::instant(hold.recheck_at.as_deref().unwrap()).unwrap();
+    let expected = boreas_aws::policy::instant(&ahead(3000)).unwrap();
+    assert!(
+        recheck.duration_since(expected).as_secs().abs() <= 2,
+        "{recheck} vs {expected}"
+    );
+
+    // An approver waives the soak, and only the soak: it starts, and its hold is gone.
+    let waiver = Waiver {
+        condition: "soak:staging".parse().unwrap(),
+        reason: "hotfix".to_owned(),
+        by: "lead".to_owned(),
+        at: ago(0),
+    };
+    assert!(store.put_waiver("dep", &waiver).await.unwrap());
+    assert!(
+        !store.put_waiver("dep", &waiver).await.unwrap(),
+        "waived once"
+    );
+    let started = Lifecycle::new(&store)
+        .start(&sfn, &d, &input(), Actor::Token("ana"))
+        .await
+        .unwrap();
+    assert_eq!(started.deployment.status, Running);
+    assert_eq!(store.deployment_policy("dep").await.unwrap().hold, None);
+}
+
+#[tokio::test]
+async fn freeze_windows_hold_starts_but_not_reverts_and_an_override_lets_one_through() {
+    use boreas_aws::store::{ManagedFreeze, Override};
+    let store = MemoryStore::new();
+    let sfn = FakeOrchestrator::default();
+    // No soak, and v1 succeeded in staging: only the windows speak.
+    let declared = format!(
+        "freezes:\n  - name: release-freeze\n    reason: quarter close\n    environments: [prod]\n    from: \"{}\"\n    until: \"{}\"\n    blocks: [start]\n",
+        ago(3600),
+        ahead(3600)
+    );
+    store
+        .put_version_config("shop", "v1", &policy_config("1s", &declared))
+        .await
+        .unwrap();
+    ran(&store, "stg", "staging", Succeeded, 900, 600).await;
+    let d = planned(&store, "dep", &["api"]).await;
+    let reasons = held(&store, &sfn, &d).await;
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("frozen by release-freeze until ")
+            && reasons[0].ends_with(": quarter close"),
+        "{reasons:?}"
+    );
+    assert!(
+        store
+            .deployment_policy("dep")
+            .await
+            .unwrap()
+            .hold
+            .unwrap()
+            .recheck_at
+            .is_some()
+    );
+
+    // A window added through the API joins the declared one.
+    let incident = boreas_core::config::Freeze {
+        name: "incident".to_owned(),
+        reason: "INC-7".to_owned(),
+        environments: vec!["prod".to_owned()],
+        apps: vec!["api".to_owned()],
+        timezone: "UTC".to_owned(),
+        rrule: None,
+        cron: None,
+        duration: None,
+        from: Some(ago(60)),
+        until: Some(ahead(600)),
+        blocks: vec![boreas_core::config::FreezeBlock::Start],
+        running: None,
+    };
+    let managed = ManagedFreeze {
+        freeze: incident,
+        added_by: "ops".to_owned(),
+        added_at: ago(60),
+    };
+    assert!(store.put_freeze(&managed).await.unwrap());
+    assert!(
+        !store.put_freeze(&managed).await.unwrap(),
+        "names are unique"
+    );
+    assert_eq!(held(&store, &sfn, &d).await.len(), 2);
+
+    // An expired override lets nothing through; a current one does.
+    let mut grant = Override {
+        reason: "fix for INC-7".to_owned(),
+        by: "lead".to_owned(),
+        at: ago(7200),
+        expires_at: ago(3600),
+    };
+    store.put_override("dep", &grant).await.unwrap();
+    assert_eq!(held(&store, &sfn, &d).await.len(), 2);
+    grant.expires_at = ahead(1800);
+    store.put_override("dep", &grant).await.unwrap();
+    Lifecycle::new(&store)
+        .start(&sfn, &d, &input(), Actor::Token("ana"))
+        .await
+        .unwrap();
+
+    // A revert is never held.
+    let revert = planned(&store, "revert-prod-0011223344556677", &["web"]).await;
+    Lifecycle::new(&store)
+        .start(&sfn, &revert, &input(), Actor::Boreas)
+        .await
+        .unwrap();
+    assert!(store.delete_freeze("incident").await.unwrap());
+    assert!(!store.delete_freeze("incident").await.unwrap());
+    assert_eq!(store.freezes().await.unwrap(), []);
+}

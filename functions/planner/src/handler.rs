@@ -732,6 +732,9 @@ async fn start_deployment(
         Err(boreas_aws::Error::Conflict { what, reason }) => {
             Ok(Some(format!("waits planned: {what}: {reason}")))
         }
+        Err(boreas_aws::Error::Held { reasons, .. }) => {
+            Ok(Some(format!("waits planned: {}", reasons.join("; "))))
+        }
         Err(e @ boreas_aws::Error::IllegalTransition { .. }) => {
             Ok(Some(format!("not started: {e}")))
         }

@@ -660,6 +660,32 @@ pub(super) const SETTINGS: &str = "SETTINGS";
 /// The sort key of the default notification rules.
 pub(super) const NOTIFY_DEFAULTS: &str = "NOTIFY_DEFAULTS";
 
+/// The partition of a deployment's waivers, override and hold.
+pub(super) fn policy_pk(id: &str) -> AttributeValue {
+    s(format!("POLICY#{id}"))
+}
+/// The partition of the managed freeze windows.
+pub(super) const FREEZES: &str = "FREEZES";
+
+/// An item whose body is one JSON `record`.
+pub(super) fn record_item<T: Serialize>(
+    pk: AttributeValue,
+    sk: &str,
+    what: &str,
+    record: &T,
+) -> Result<Item, Error> {
+    Ok(HashMap::from([
+        ("pk".into(), pk),
+        ("sk".into(), s(sk)),
+        ("record".into(), json(what, record)?),
+    ]))
+}
+
+/// The JSON `record` of an item written by [`record_item`].
+pub(super) fn record_from<T: DeserializeOwned>(item: &Item, what: &str) -> Result<T, Error> {
+    Rec::new(item, what).json("record")
+}
+
 pub(super) fn analysis_pk(id: &str) -> AttributeValue {
     s(format!("ANALYSIS#{id}"))
 }

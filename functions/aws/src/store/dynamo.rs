@@ -19,26 +19,28 @@ use boreas_core::webhook::Provider;
 use futures::{StreamExt, TryStreamExt};
 
 use super::codec::{
-    Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress, agent_from,
-    agent_item, analysis_from, analysis_item, analysis_pk, api_token_from, api_token_item,
-    app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
+    FREEZES, Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress,
+    agent_from, agent_item, analysis_from, analysis_item, analysis_pk, api_token_from,
+    api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
     batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
     deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
     host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
     new_deployment_item, notification_defaults_from, notification_defaults_item, notification_from,
-    notify_pk, notify_sk, output_pk, plan_value, releases_of, repo_pk, repository_from,
-    repository_item, s, strings, target_progress_item, task_output_from, task_output_item,
-    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
-    version_config_item, version_from, version_item, version_state_str, versions_of,
+    notify_pk, notify_sk, output_pk, plan_value, policy_pk, record_from, record_item, releases_of,
+    repo_pk, repository_from, repository_item, s, strings, target_progress_item, task_output_from,
+    task_output_item, token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk,
+    version_config_from, version_config_item, version_from, version_item, version_state_str,
+    versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
     Agent, AnalysisRecord, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision,
-    Deployment, DeploymentFilter, Gate, HostDecision, LastDelivery, MAX_PAGE, NewDeployment,
-    Notification, NotificationClaim, NotificationDefaults, Page, PageRequest, PreviousSecret,
-    Progress, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
-    check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
-    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, rfc3339, version_list_key,
+    Deployment, DeploymentFilter, DeploymentPolicy, Gate, Hold, HostDecision, LastDelivery,
+    MAX_PAGE, ManagedFreeze, NewDeployment, Notification, NotificationClaim, NotificationDefaults,
+    Override, Page, PageRequest, PreviousSecret, Progress, Repository, Store, TargetProgress,
+    TaskOutput, TimeRange, Transition, VersionRecord, Waiver, check_deployment_id, check_lock_set,
+    check_released, decode_cursor, deployment_order, encode_cursor, epoch_seconds,
+    inventory_versions, lifecycle_times, rfc3339, version_list_key,
 };
 use crate::provision::{GSI1, GSI2, GSI3, GSI4};
 use crate::{BoxFuture, Error};
@@ -1533,6 +1535,123 @@ impl Store for DynamoStore {
                 .await?
                 .iter()
                 .map(analysis_from)
+                .collect()
+        })
+    }
+
+    fn put_waiver<'a>(&'a self, id: &'a str, waiver: &'a Waiver) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let sk = format!("WAIVER#{}", waiver.condition);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record_item(policy_pk(id), &sk, "the waiver", waiver)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn put_override<'a>(&'a self, id: &'a str, grant: &'a Override) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.put_item(record_item(
+                policy_pk(id),
+                "OVERRIDE",
+                "the override",
+                grant,
+            )?)
+            .await
+        })
+    }
+
+    fn set_hold<'a>(&'a self, id: &'a str, hold: Option<&'a Hold>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match hold {
+                Some(hold) => {
+                    self.put_item(record_item(policy_pk(id), "HOLD", "the hold", hold)?)
+                        .await
+                }
+                None => {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .key("pk", policy_pk(id))
+                        .key("sk", s("HOLD"))
+                        .send()
+                        .await
+                        .map_err(|e| Error::sdk(SERVICE, &e))?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn deployment_policy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DeploymentPolicy> {
+        Box::pin(async move {
+            let mut policy = DeploymentPolicy::default();
+            for item in self.partition(policy_pk(id)).await? {
+                let sk = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                match sk.as_str() {
+                    "OVERRIDE" => policy.override_ = Some(record_from(&item, "override")?),
+                    "HOLD" => policy.hold = Some(record_from(&item, "hold")?),
+                    _ => policy.waivers.push(record_from(&item, "waiver")?),
+                }
+            }
+            Ok(policy)
+        })
+    }
+
+    fn put_freeze<'a>(&'a self, freeze: &'a ManagedFreeze) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let item = record_item(s(FREEZES), &freeze.freeze.name, "the freeze window", freeze)?;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failed(&e) => Ok(false),
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn delete_freeze<'a>(&'a self, name: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(FREEZES))
+                .key("sk", s(name))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|e| Error::sdk(SERVICE, &e))?;
+            Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        })
+    }
+
+    fn freezes(&self) -> BoxFuture<'_, Vec<ManagedFreeze>> {
+        Box::pin(async move {
+            self.partition(s(FREEZES))
+                .await?
+                .iter()
+                .map(|item| record_from(item, "freeze window"))
                 .collect()
         })
     }

@@ -14,12 +14,13 @@ use boreas_core::webhook::Provider;
 use super::plan_record::StoredPlan;
 use super::{
     Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords,
-    AuditEntry, BatchProgress, Decision, Deployment, DeploymentFilter, Gate, HostDecision,
-    LastDelivery, NewDeployment, Notification, NotificationClaim, NotificationDefaults, Page,
-    PageRequest, PreviousSecret, Progress, Release, Repository, Store, TargetProgress, TaskOutput,
-    TimeRange, Transition, VersionRecord, check_deployment_id, check_lock_set, check_released,
-    decode_cursor, deployment_order, encode_cursor, epoch_seconds, inventory_versions,
-    lifecycle_times, token_hash, version_list_key,
+    AuditEntry, BatchProgress, Decision, Deployment, DeploymentFilter, DeploymentPolicy, Gate,
+    Hold, HostDecision, LastDelivery, ManagedFreeze, NewDeployment, Notification,
+    NotificationClaim, NotificationDefaults, Override, Page, PageRequest, PreviousSecret, Progress,
+    Release, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
+    Waiver, check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
+    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, token_hash,
+    version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -60,6 +61,10 @@ struct State {
     notification_defaults: Option<NotificationDefaults>,
     /// (deployment, app, batch, check) → analysis check.
     analyses: BTreeMap<(String, String, u32, String), AnalysisRecord>,
+    /// Deployment → its waivers, override and hold.
+    policies: BTreeMap<String, DeploymentPolicy>,
+    /// Name → managed freeze window.
+    freezes: BTreeMap<String, ManagedFreeze>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
     /// Token name → SHA-256 hex of its secret.
@@ -957,6 +962,63 @@ impl Store for MemoryStore {
                 .map(|(_, r)| r.clone())
                 .collect())
         })
+    }
+
+    fn put_waiver<'a>(&'a self, id: &'a str, waiver: &'a Waiver) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let waivers = &mut state.policies.entry(id.to_owned()).or_default().waivers;
+            if waivers.iter().any(|w| w.condition == waiver.condition) {
+                return Ok(false);
+            }
+            waivers.push(waiver.clone());
+            // In key order, as the table reads them.
+            waivers.sort_by_key(|w| w.condition.to_string());
+            Ok(true)
+        })
+    }
+
+    fn put_override<'a>(&'a self, id: &'a str, grant: &'a Override) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock()
+                .policies
+                .entry(id.to_owned())
+                .or_default()
+                .override_ = Some(grant.clone());
+            Ok(())
+        })
+    }
+
+    fn set_hold<'a>(&'a self, id: &'a str, hold: Option<&'a Hold>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock().policies.entry(id.to_owned()).or_default().hold = hold.cloned();
+            Ok(())
+        })
+    }
+
+    fn deployment_policy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DeploymentPolicy> {
+        Box::pin(async move { Ok(self.lock().policies.get(id).cloned().unwrap_or_default()) })
+    }
+
+    fn put_freeze<'a>(&'a self, freeze: &'a ManagedFreeze) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            if state.freezes.contains_key(&freeze.freeze.name) {
+                return Ok(false);
+            }
+            state
+                .freezes
+                .insert(freeze.freeze.name.clone(), freeze.clone());
+            Ok(true)
+        })
+    }
+
+    fn delete_freeze<'a>(&'a self, name: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { Ok(self.lock().freezes.remove(name).is_some()) })
+    }
+
+    fn freezes(&self) -> BoxFuture<'_, Vec<ManagedFreeze>> {
+        Box::pin(async move { Ok(self.lock().freezes.values().cloned().collect()) })
     }
 
     fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>> {
