@@ -26,8 +26,16 @@ use schemars::JsonSchema;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod policy;
 mod repositories;
 mod tokens;
+
+pub use boreas_core::config::Freeze;
+pub use boreas_core::policy::{Hold, ManagedFreeze, Override, Waiver};
+pub use policy::{
+    DeploymentPolicy, EnvironmentOfRepository, EnvironmentView, OverrideRequest, WaitingDeployment,
+    WaiverRequest, WindowView,
+};
 
 pub use repositories::{
     CredentialRequest, CredentialSummary, Delivery, RegisteredRepository, Repository,
@@ -157,6 +165,9 @@ pub struct DeploymentDetail {
     /// The analysis checks of each analysed batch, by app, batch, then check.
     #[serde(default)]
     pub analyses: Vec<Analysis>,
+    /// What its environment's policy holds it back for, and what was granted to it.
+    #[serde(default)]
+    pub policy: DeploymentPolicy,
 }
 
 /// One analysis check of one batch: every measurement, and its verdict once decided.

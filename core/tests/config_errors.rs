@@ -9,6 +9,22 @@ fn read(relative: &str) -> String {
 }
 
 #[test]
+fn environment_policy_example_is_valid() {
+    let config = match config::parse(&read("environment-policy.yaml")) {
+        Ok(config) => config,
+        Err(errors) => panic!("examples/environment-policy.yaml:\n{errors}"),
+    };
+    let promotion = config.environments[1]
+        .promotion
+        .as_ref()
+        .expect("prod's promotion");
+    assert_eq!(promotion.after, ["staging"]);
+    assert_eq!(promotion.soak, Some(config::DurationSpec(3600)));
+    assert_eq!(config.freezes.len(), 1);
+    assert!(config.freezes[0].window().is_ok());
+}
+
+#[test]
 fn example_is_valid() {
     let config = match config::parse(&read("boreas.yaml")) {
         Ok(config) => config,

@@ -298,6 +298,19 @@ fn example_fits_the_schema() {
 }
 
 #[test]
+fn environment_policy_example_fits_the_schema_as_written_and_as_parsed() {
+    let path = format!(
+        "{}/../examples/environment-policy.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(schema_errors(&yaml_to_json(&source)), Vec::<String>::new());
+    let config = boreas_core::config::parse(&source).expect("example is valid");
+    let json = serde_json::to_value(&config).expect("serialize");
+    assert_eq!(schema_errors(&json), Vec::<String>::new());
+}
+
+#[test]
 fn parsed_config_serializes_into_the_schema() {
     let path = format!("{}/../examples/boreas.yaml", env!("CARGO_MANIFEST_DIR"));
     let config = boreas_core::config::parse(&std::fs::read_to_string(path).expect("example"))

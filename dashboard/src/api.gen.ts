@@ -739,7 +739,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Not planned (a second confirm), a run lock held by another running deployment, or no recorded config. */
+                /** @description Not planned (a second confirm), a run lock held by another running deployment, no recorded config, or held by its environment's policy (`held`: unmet promotion conditions or a freeze window, each named in `message`; the deployment stays planned). */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -980,6 +980,115 @@ export interface paths {
                     };
                 };
                 /** @description Already decided, deployment not running, or the execution no longer waits. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/deployments/{id}/override": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Break glass: let one deployment through the freeze windows until the override expires (at most 6h); replaces an earlier override
+         * @description Needs role `approver` or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Deployment id. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OverrideRequest"];
+                };
+            };
+            responses: {
+                /** @description Granted. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Override"];
+                    };
+                };
+                /** @description Malformed body, an empty reason, or an expiry over 6h. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown deployment. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The deployment has ended. */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1452,6 +1561,478 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/deployments/{id}/waivers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lift one promotion condition (`after:<env>` or `soak:<env>`) for one planned deployment; the others still hold
+         * @description Needs role `approver` or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Deployment id. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["WaiverRequest"];
+                };
+            };
+            responses: {
+                /** @description Waived. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Waiver"];
+                    };
+                };
+                /** @description Malformed body, or an empty reason. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unknown deployment. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not planned, already waived, or its boreas.yaml is not recorded. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not a condition of its environment's promotion (`unknown_condition`). */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/environments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Each environment: its promotion per repository, its freeze windows (in force now, next start), when it opens, and the deployments held back with why
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EnvironmentViewList"];
+                    };
+                };
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/freezes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The freeze windows added through the API
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ManagedFreezeList"];
+                    };
+                };
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Add a freeze window without a commit (an incident freeze), as `boreas.yaml` declares one
+         * @description Needs role `deployer` or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Freeze"];
+                };
+            };
+            responses: {
+                /** @description Added. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ManagedFreeze"];
+                    };
+                };
+                /** @description Malformed JSON, or a field out of range. A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A window of that name exists. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A field breaks a rule (`invalid_freeze`): a bad recurrence, time zone or time. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/freezes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a freeze window added through the API; answers those left
+         * @description Needs role `approver` or higher.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Freeze window name. */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ManagedFreezeList"];
+                    };
+                };
+                /** @description A query parameter the route does not take (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description No window of that name. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -3054,6 +3635,8 @@ export interface components {
         BatchSize: number | string;
         /** @description Progress of one gray batch. */
         BatchStatus: "running" | "succeeded" | "failed";
+        /** @description A promotion condition: `after:<environment>` (the version succeeded there) or `soak:<environment>` (it then stayed there for the soak time). */
+        Condition: string;
         /** @description A deployment just confirmed, with the execution that runs it. */
         ConfirmedDeployment: {
             /** @description When the planner created it. */
@@ -3223,6 +3806,13 @@ export interface components {
             notifications: components["schemas"]["Notification"][];
             /** @description Stages → apps → batches → targets. */
             plan: components["schemas"]["Plan"];
+            /**
+             * @description What its environment's policy holds it back for, and what was granted to it.
+             * @default {
+             *       "waivers": []
+             *     }
+             */
+            policy: components["schemas"]["DeploymentPolicy"];
             /** @description What the execution has done so far. */
             progress: components["schemas"]["Progress"];
             /** @description Repository id. */
@@ -3233,6 +3823,18 @@ export interface components {
             status: components["schemas"]["DeploymentStatus"];
             /** @description Version name. */
             version: string;
+        };
+        /** @description What the environment policy says about one deployment. */
+        DeploymentPolicy: {
+            /** @description Why it waits (unmet promotion conditions, freeze windows); absent when nothing holds it. */
+            hold?: components["schemas"]["Hold"] | null;
+            /** @description The break-glass override of the freeze windows, if one was granted (see `expires_at`). */
+            override?: components["schemas"]["Override"] | null;
+            /**
+             * @description Promotion conditions an approver lifted for it.
+             * @default []
+             */
+            waivers: components["schemas"]["Waiver"][];
         };
         /** @description Status of one deployment (one version in one environment). */
         DeploymentStatus: "planned" | "running" | "succeeded" | "failed" | "rolled_back" | "cancelled" | "superseded";
@@ -3280,6 +3882,39 @@ export interface components {
          * @example 1h30m
          */
         Duration: string;
+        /** @description How one repository declares an environment. */
+        EnvironmentOfRepository: {
+            /** @description Deployments start without a person. */
+            auto_confirm: boolean;
+            /** @description After which environments, and for how long, it takes a version. */
+            promotion?: components["schemas"]["Promotion"] | null;
+            /** @description Repository id. */
+            repository: string;
+            /** @description The version whose `boreas.yaml` says so. */
+            version: string;
+        };
+        /** @description One environment as the repositories declare it, its windows and who waits. */
+        EnvironmentView: {
+            /** @description Whether a window closes it to new deployments now (for every app). */
+            frozen: boolean;
+            /** @description Its name. */
+            name: string;
+            /** @description When it opens again, if frozen and an end is in reach. */
+            opens_at?: string | null;
+            /** @description Each repository that declares it, by its newest version's `boreas.yaml`. */
+            repositories: components["schemas"]["EnvironmentOfRepository"][];
+            /** @description Its planned deployments that the policy holds back, and why. */
+            waiting: components["schemas"]["WaitingDeployment"][];
+            /** @description The freeze windows naming it: declared by those repositories or added through the API. */
+            windows: components["schemas"]["WindowView"][];
+        };
+        /** @description One page of a list, in the list's order. */
+        EnvironmentViewList: {
+            /** @description At most `limit` items. */
+            items: components["schemas"]["EnvironmentView"][];
+            /** @description Pass as `cursor` for the next page; null at the end. */
+            next_cursor: string | null;
+        };
         /** @description A failed call: a stable code and a sentence saying what is wrong and where. */
         Error: {
             /**
@@ -3292,6 +3927,41 @@ export interface components {
         };
         /** @description An approver's answer to a host that failed under `rollout.on_failure: pause`. */
         FailureAction: "retry" | "skip" | "rollback";
+        /**
+         * @description One freeze window: a recurrence (`rrule` or `cron`) with a `duration`, or a one-off
+         *     `from`/`until` interval, in a time zone.
+         */
+        Freeze: {
+            /** @description The apps it freezes. Default: every app. */
+            apps?: string[];
+            /** @description What it blocks. Default: both. */
+            blocks?: components["schemas"]["FreezeBlock"][];
+            /** @description Cron expression (five fields) of the window's starts, e.g. `0 16 * * FRI`. */
+            cron?: string | null;
+            /** @description How long each recurring window lasts (elapsed time). */
+            duration?: components["schemas"]["Duration"] | null;
+            /** @description The environments it freezes. */
+            environments: string[];
+            /** @description Start of a one-off window: `2026-12-23T18:00` in `timezone`, or RFC 3339 with an offset. */
+            from?: string | null;
+            /** @description Names the window in listings, events and overrides. */
+            name: string;
+            /** @description Why deployments wait, shown wherever the window is. */
+            reason: string;
+            /** @description RFC 5545 recurrence rule of the window's starts, e.g. `FREQ=WEEKLY;BYDAY=FR;BYHOUR=16`. */
+            rrule?: string | null;
+            /**
+             * @description What a deployment already running when the window opens does. Default: `pause` when
+             *     `batches` is blocked, `finish` otherwise.
+             */
+            running?: components["schemas"]["OnRunning"] | null;
+            /** @description IANA time zone of the recurrence and of `from`/`until` written without an offset. */
+            timezone?: string;
+            /** @description End of a one-off window, in the same forms as `from`. */
+            until?: string | null;
+        };
+        /** @description A step a freeze window may block. */
+        FreezeBlock: "start" | "batches";
         /** @description A gate as just decided. */
         GateDecision: {
             /** @description Who decided (token name). */
@@ -3329,6 +3999,31 @@ export interface components {
             status: string;
             /** @description `ok`: the store answered a consistent read. */
             store: string;
+        };
+        /** @description Why a planned deployment is held back by its environment's policy, as last evaluated. */
+        Hold: {
+            /** @description One sentence per unmet condition or closing window. */
+            reasons: string[];
+            /** @description When it is evaluated again without an event (a soak end, a window closing). */
+            recheck_at: string | null;
+            /** @description When it was last evaluated. */
+            since: string;
+        };
+        /** @description A freeze window added through the API (an incident freeze needs no commit). */
+        ManagedFreeze: {
+            /** @description When. */
+            added_at: string;
+            /** @description Who added it. */
+            added_by: string;
+            /** @description The window, in the form `boreas.yaml` declares it. */
+            freeze: components["schemas"]["Freeze"];
+        };
+        /** @description One page of a list, in the list's order. */
+        ManagedFreezeList: {
+            /** @description At most `limit` items. */
+            items: components["schemas"]["ManagedFreeze"][];
+            /** @description Pass as `cursor` for the next page; null at the end. */
+            next_cursor: string | null;
         };
         /** @description What one measurement gave. */
         Measurement: {
@@ -3436,8 +4131,28 @@ export interface components {
              */
             sink: string;
         };
+        /** @description What a deployment already running when a window opens does. */
+        OnRunning: "finish" | "pause" | "abort";
         /** @description How one measurement, or a whole check, was judged. */
         Outcome: "pass" | "fail" | "inconclusive" | "error";
+        /** @description A break-glass override of the freeze windows for one deployment, until it expires. */
+        Override: {
+            /** @description When. */
+            at: string;
+            /** @description The approver's token name. */
+            by: string;
+            /** @description When it stops letting the deployment through. */
+            expires_at: string;
+            /** @description Why, as the approver wrote it. */
+            reason: string;
+        };
+        /** @description Let one deployment through the freeze windows for a while. */
+        OverrideRequest: {
+            /** @description How long it lasts, at most 6h (`"2h"`). */
+            expires_in: components["schemas"]["Duration"];
+            /** @description Why (recorded with the override and in the audit log). */
+            reason: string;
+        };
         /** @description What happens after each batch but the last. */
         Pause: "manual" | "none" | components["schemas"]["Duration"];
         /** @description What happens between two batches. */
@@ -3540,6 +4255,16 @@ export interface components {
             gates: components["schemas"]["GateProgress"][];
             /** @description Per target, by app then target. */
             targets: components["schemas"]["TargetProgress"][];
+        };
+        /** @description When an environment may take a version: after it succeeded upstream, and soaked there. */
+        Promotion: {
+            /** @description Environments where the version must have succeeded first. */
+            after: string[];
+            /**
+             * @description How long it must have stayed in each of them afterwards, without a failure, rollback or
+             *     revert of that version there.
+             */
+            soak?: components["schemas"]["Duration"] | null;
         };
         /** @description A git host that sends webhooks. */
         Provider: "github" | "gitlab" | "gitea";
@@ -3856,6 +4581,54 @@ export interface components {
         VersionState: "normal" | "revert";
         /** @description Where intake and planning left a version. */
         VersionStatus: "received" | "planned" | "invalid_config" | "plan_failed";
+        /** @description A planned deployment the policy holds back. */
+        WaitingDeployment: {
+            /** @description Why, as last evaluated. */
+            hold: components["schemas"]["Hold"];
+            /** @description Deployment id. */
+            id: string;
+            /** @description Repository id. */
+            repository: string;
+            /** @description Version name. */
+            version: string;
+        };
+        /** @description A promotion condition lifted for one deployment by an approver. */
+        Waiver: {
+            /** @description When. */
+            at: string;
+            /** @description The approver's token name. */
+            by: string;
+            /** @description The condition (`after:staging`, `soak:staging`). */
+            condition: components["schemas"]["Condition"];
+            /** @description Why, as the approver wrote it. */
+            reason: string;
+        };
+        /** @description Lift one promotion condition for one deployment. */
+        WaiverRequest: {
+            /** @description The condition: `after:<env>` or `soak:<env>`, one of the deployment's environment's. */
+            condition: components["schemas"]["Condition"];
+            /** @description Why (recorded with the waiver and in the audit log). */
+            reason: string;
+        };
+        /** @description A freeze window as it stands now. */
+        WindowView: {
+            /** @description The end of the period in force now, if it is. */
+            active_until?: string | null;
+            /** @description The apps it freezes; empty: every app. */
+            apps: string[];
+            /** @description What it blocks. */
+            blocks: components["schemas"]["FreezeBlock"][];
+            /** @description Its name. */
+            name: string;
+            /** @description Its next start, if one is in reach. */
+            next_start?: string | null;
+            /** @description Why deployments wait. */
+            reason: string;
+            /** @description What a running deployment does when it opens. */
+            running: components["schemas"]["OnRunning"];
+            /** @description `api` for a window added through the API, else the repository declaring it. */
+            source: string;
+        };
     };
     responses: never;
     parameters: {
@@ -3886,6 +4659,7 @@ export type BatchPlan = components['schemas']['BatchPlan'];
 export type BatchProgress = components['schemas']['BatchProgress'];
 export type BatchSize = components['schemas']['BatchSize'];
 export type BatchStatus = components['schemas']['BatchStatus'];
+export type Condition = components['schemas']['Condition'];
 export type ConfirmedDeployment = components['schemas']['ConfirmedDeployment'];
 export type CredentialKind = components['schemas']['CredentialKind'];
 export type CredentialRequest = components['schemas']['CredentialRequest'];
@@ -3895,18 +4669,27 @@ export type Delivery = components['schemas']['Delivery'];
 export type DeliveryState = components['schemas']['DeliveryState'];
 export type Deployment = components['schemas']['Deployment'];
 export type DeploymentDetail = components['schemas']['DeploymentDetail'];
+export type DeploymentPolicy = components['schemas']['DeploymentPolicy'];
 export type DeploymentStatus = components['schemas']['DeploymentStatus'];
 export type DeploymentSummary = components['schemas']['DeploymentSummary'];
 export type DeploymentSummaryList = components['schemas']['DeploymentSummaryList'];
 export type Drift = components['schemas']['Drift'];
 export type Duration = components['schemas']['Duration'];
+export type EnvironmentOfRepository = components['schemas']['EnvironmentOfRepository'];
+export type EnvironmentView = components['schemas']['EnvironmentView'];
+export type EnvironmentViewList = components['schemas']['EnvironmentViewList'];
 export type Error = components['schemas']['Error'];
 export type FailureAction = components['schemas']['FailureAction'];
+export type Freeze = components['schemas']['Freeze'];
+export type FreezeBlock = components['schemas']['FreezeBlock'];
 export type GateDecision = components['schemas']['GateDecision'];
 export type GateDecisionRequest = components['schemas']['GateDecisionRequest'];
 export type GateProgress = components['schemas']['GateProgress'];
 export type GateStatus = components['schemas']['GateStatus'];
 export type Health = components['schemas']['Health'];
+export type Hold = components['schemas']['Hold'];
+export type ManagedFreeze = components['schemas']['ManagedFreeze'];
+export type ManagedFreezeList = components['schemas']['ManagedFreezeList'];
 export type Measurement = components['schemas']['Measurement'];
 export type NewToken = components['schemas']['NewToken'];
 export type NoticeKind = components['schemas']['NoticeKind'];
@@ -3914,7 +4697,10 @@ export type Notification = components['schemas']['Notification'];
 export type NotificationDefaults = components['schemas']['NotificationDefaults'];
 export type NotificationDefaultsRequest = components['schemas']['NotificationDefaultsRequest'];
 export type NotificationRule = components['schemas']['NotificationRule'];
+export type OnRunning = components['schemas']['OnRunning'];
 export type Outcome = components['schemas']['Outcome'];
+export type Override = components['schemas']['Override'];
+export type OverrideRequest = components['schemas']['OverrideRequest'];
 export type Pause = components['schemas']['Pause'];
 export type PausePlan = components['schemas']['PausePlan'];
 export type Plan = components['schemas']['Plan'];
@@ -3922,6 +4708,7 @@ export type PlanUpdate = components['schemas']['PlanUpdate'];
 export type PlannedApp = components['schemas']['PlannedApp'];
 export type PlannedAppList = components['schemas']['PlannedAppList'];
 export type Progress = components['schemas']['Progress'];
+export type Promotion = components['schemas']['Promotion'];
 export type Provider = components['schemas']['Provider'];
 export type RegisteredRepository = components['schemas']['RegisteredRepository'];
 export type Repository = components['schemas']['Repository'];
@@ -3950,6 +4737,10 @@ export type Version = components['schemas']['Version'];
 export type VersionList = components['schemas']['VersionList'];
 export type VersionState = components['schemas']['VersionState'];
 export type VersionStatus = components['schemas']['VersionStatus'];
+export type WaitingDeployment = components['schemas']['WaitingDeployment'];
+export type Waiver = components['schemas']['Waiver'];
+export type WaiverRequest = components['schemas']['WaiverRequest'];
+export type WindowView = components['schemas']['WindowView'];
 export type ParameterCursor = components['parameters']['cursor'];
 export type ParameterLimit = components['parameters']['limit'];
 export type $defs = Record<string, never>;

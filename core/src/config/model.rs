@@ -127,7 +127,10 @@ pub struct Freeze {
     #[schemars(length(min = 1), inner(regex(pattern = NAME_PATTERN), length(max = 40)))]
     pub apps: Vec<String>,
     /// IANA time zone of the recurrence and of `from`/`until` written without an offset.
-    #[serde(default = "Freeze::default_timezone")]
+    #[serde(
+        default = "Freeze::default_timezone",
+        skip_serializing_if = "Freeze::is_default_timezone"
+    )]
     pub timezone: String,
     /// RFC 5545 recurrence rule of the window's starts, e.g. `FREQ=WEEKLY;BYDAY=FR;BYHOUR=16`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +148,10 @@ pub struct Freeze {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
     /// What it blocks. Default: both.
-    #[serde(default = "Freeze::default_blocks")]
+    #[serde(
+        default = "Freeze::default_blocks",
+        skip_serializing_if = "Freeze::is_default_blocks"
+    )]
     #[schemars(length(min = 1))]
     pub blocks: Vec<FreezeBlock>,
     /// What a deployment already running when the window opens does. Default: `pause` when
@@ -160,6 +166,14 @@ impl Freeze {
     }
     fn default_blocks() -> Vec<FreezeBlock> {
         vec![FreezeBlock::Start, FreezeBlock::Batches]
+    }
+    // Defaults are left out when written, so that a window reads the same both ways (the API's
+    // request and answer share one schema).
+    fn is_default_timezone(zone: &str) -> bool {
+        zone == "UTC"
+    }
+    fn is_default_blocks(blocks: &[FreezeBlock]) -> bool {
+        *blocks == Self::default_blocks()
     }
 
     /// What a running deployment does, after defaults.

@@ -2,12 +2,14 @@
 //!
 //! - [`recurrence`]: cron expressions and RFC 5545 rules as sets of local start times;
 //! - [`window`]: when windows are in force, when they open again, and what a deployment may do;
-//! - [`promotion`]: whether an environment may take a version, from recorded history.
+//! - [`promotion`]: whether an environment may take a version, from recorded history;
+//! - [`records`]: what people grant (waivers, overrides, windows) and why a deployment waits.
 //!
 //! Everything is a pure function of its inputs and of the moment it is given; time zones come
 //! from the IANA database bundled with jiff, so the answer is the same on every machine.
 
 pub mod promotion;
+pub mod records;
 pub mod recurrence;
 pub mod window;
 
@@ -16,6 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 pub use promotion::{Condition, Eligibility, Run, Unmet, Waiting, eligibility};
+pub use records::{Hold, ManagedFreeze, Override, Waiver};
 pub use recurrence::Recurrence;
 pub use window::{
     AtBatch, Closed, Interval, Schedule, Step, Window, at_batch, closed, next_closing,

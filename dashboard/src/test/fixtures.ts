@@ -116,5 +116,6 @@ export function detailOf(id: string, plan: Plan, status: DeploymentDetail['statu
     progress: { apps: [], batches: [], targets: [], gates: [], decisions: [] },
     notifications: [],
     analyses: [],
+    policy: { waivers: [] },
   };
 }

@@ -27,6 +27,7 @@ pub mod error;
 mod lambda;
 mod notify;
 pub mod openapi;
+mod policy;
 mod read;
 mod repos;
 pub mod routes;

@@ -290,11 +290,17 @@ pub(crate) async fn deployment(
             updated_at: a.updated_at,
         })
         .collect();
+    let policy = api.store.deployment_policy(id).await?;
     Ok(wire::DeploymentDetail {
         deployment: wire_deployment(&d),
         progress: wire_progress(progress),
         notifications,
         analyses,
+        policy: wire::DeploymentPolicy {
+            hold: policy.hold,
+            waivers: policy.waivers,
+            override_: policy.override_,
+        },
     })
 }
 

@@ -15,7 +15,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use crate::call::Call;
-use crate::{Api, ApiResponse, Error, apps, control, notify, openapi, read, repos, tokens};
+use crate::{Api, ApiResponse, Error, apps, control, notify, openapi, policy, read, repos, tokens};
 
 /// A boxed future of a handler's answer.
 pub(crate) type Answer<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, Error>> + Send + 'a>>;
@@ -371,6 +371,107 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/deployments/{id}/waivers",
+        role: APPROVER,
+        summary: "Lift one promotion condition (`after:<env>` or `soak:<env>`) for one planned \
+                  deployment; the others still hold",
+        params: &[DEPLOYMENT],
+        query: &[],
+        paged: false,
+        ok: &[(201, "Waived.")],
+        errors: &[
+            (400, "Malformed body, or an empty reason."),
+            NO_DEPLOYMENT,
+            (
+                409,
+                "Not planned, already waived, or its boreas.yaml is not recorded.",
+            ),
+            (
+                422,
+                "Not a condition of its environment's promotion (`unknown_condition`).",
+            ),
+        ],
+        endpoint: endpoint!(policy::waive, body wire::WaiverRequest => wire::Waiver),
+    },
+    Route {
+        method: "POST",
+        path: "/api/deployments/{id}/override",
+        role: APPROVER,
+        summary: "Break glass: let one deployment through the freeze windows until the override \
+                  expires (at most 6h); replaces an earlier override",
+        params: &[DEPLOYMENT],
+        query: &[],
+        paged: false,
+        ok: &[(201, "Granted.")],
+        errors: &[
+            (
+                400,
+                "Malformed body, an empty reason, or an expiry over 6h.",
+            ),
+            NO_DEPLOYMENT,
+            (409, "The deployment has ended."),
+        ],
+        endpoint: endpoint!(policy::override_freezes, body wire::OverrideRequest => wire::Override),
+    },
+    Route {
+        method: "GET",
+        path: "/api/environments",
+        role: VIEWER,
+        summary: "Each environment: its promotion per repository, its freeze windows (in force \
+                  now, next start), when it opens, and the deployments held back with why",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(policy::environments => wire::List<wire::EnvironmentView>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/freezes",
+        role: VIEWER,
+        summary: "The freeze windows added through the API",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(policy::freezes => wire::List<wire::ManagedFreeze>),
+    },
+    Route {
+        method: "POST",
+        path: "/api/freezes",
+        role: DEPLOYER,
+        summary: "Add a freeze window without a commit (an incident freeze), as `boreas.yaml` \
+                  declares one",
+        params: &[],
+        query: &[],
+        paged: false,
+        ok: &[(201, "Added.")],
+        errors: &[
+            BAD_BODY,
+            (409, "A window of that name exists."),
+            (
+                422,
+                "A field breaks a rule (`invalid_freeze`): a bad recurrence, time zone or time.",
+            ),
+        ],
+        endpoint: endpoint!(policy::add_freeze, body wire::Freeze => wire::ManagedFreeze),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/freezes/{name}",
+        role: APPROVER,
+        summary: "Remove a freeze window added through the API; answers those left",
+        params: &[text("name", "Freeze window name.")],
+        query: &[],
+        paged: false,
+        ok: OK,
+        errors: &[(404, "No window of that name.")],
+        endpoint: endpoint!(policy::remove_freeze => wire::List<wire::ManagedFreeze>),
+    },
+    Route {
+        method: "POST",
         path: "/api/deployments/{id}/confirm",
         role: DEPLOYER,
         summary: "Confirm a planned deployment: take its run locks and start the execution \
@@ -384,7 +485,9 @@ pub const ROUTES: &[Route] = &[
             (
                 409,
                 "Not planned (a second confirm), a run lock held by another running \
-                 deployment, or no recorded config.",
+                 deployment, no recorded config, or held by its environment's policy \
+                 (`held`: unmet promotion conditions or a freeze window, each named in \
+                 `message`; the deployment stays planned).",
             ),
             (
                 422,

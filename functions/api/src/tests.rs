@@ -1668,3 +1668,281 @@ async fn notification_defaults_are_read_by_anyone_and_replaced_by_an_admin_only(
             .is_empty()
     );
 }
+
+/// The shop's example with prod after staging (1h soak) and a weekend freeze, recorded for v1;
+/// one planned prod deployment of it.
+async fn policy_fixture() -> Fixture {
+    use boreas_aws::store::Repository;
+    let f = fixture().await;
+    f.store
+        .put_repository(&Repository {
+            id: "shop".into(),
+            full_name: "acme/shop".into(),
+            host: "github.com".into(),
+            clone_url: "https://github.com/acme/shop.git".into(),
+            provider: boreas_core::webhook::Provider::GitHub,
+            secret_param: "/unit/webhook-secrets/shop".into(),
+            previous_secret: None,
+            credential: None,
+            triggers: Vec::new(),
+            created_at: at(0),
+        })
+        .await
+        .unwrap();
+    add_version(&f.store, "v1", "c1", 1).await;
+    let source = boreas_test_support::records::example("environment-policy.yaml");
+    f.store
+        .put_version_config("shop", "v1", &source)
+        .await
+        .unwrap();
+    f.store
+        .create_deployment(&NewDeployment {
+            created_at: at(2),
+            ..new_deployment("dep-prod", example_plan("prod", "v1"))
+        })
+        .await
+        .unwrap();
+    f
+}
+
+fn post(path: &str, role: Role, body: &Value) -> ApiRequest {
+    ApiRequest::new(Method::POST, path)
+        .bearer(&token(role))
+        .json(body)
+}
+
+#[tokio::test]
+async fn a_held_confirm_says_why_and_approvers_waive_conditions_one_at_a_time() {
+    let f = policy_fixture().await;
+    let r = call(
+        &f.api,
+        post(
+            "/api/deployments/dep-prod/confirm",
+            Role::Deployer,
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{r:?}");
+    assert_eq!(r.body["error"], "held");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("waits for staging: not deployed there yet"),
+        "{message}"
+    );
+    let detail = call(&f.api, get("/api/deployments/dep-prod", Role::Viewer)).await;
+    assert_eq!(detail.body["status"], "planned");
+    assert_eq!(
+        detail.body["policy"]["hold"]["reasons"][0],
+        "waits for staging: not deployed there yet"
+    );
+
+    let waive = |condition: &str, reason: &str| {
+        post(
+            "/api/deployments/dep-prod/waivers",
+            Role::Approver,
+            &json!({"condition": condition, "reason": reason}),
+        )
+    };
+    let r = call(&f.api, waive("soak:qa", "x")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"], "unknown_condition");
+    assert_eq!(
+        r.body["message"],
+        "soak:qa is not a condition of prod's promotion; its conditions: after:staging, soak:staging"
+    );
+    assert_eq!(
+        call(&f.api, waive("during:staging", "x")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&f.api, waive("after:staging", "  ")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = call(
+        &f.api,
+        waive("after:staging", "staging is down; verified by hand"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["by"], "approver-bot");
+    assert_eq!(
+        call(&f.api, waive("after:staging", "again")).await.body["error"],
+        "already_waived"
+    );
+    assert_eq!(
+        last_audit(&f.store).await,
+        (
+            "approver-bot".into(),
+            "deployment.waive".into(),
+            "dep-prod: after:staging: staging is down; verified by hand".into()
+        )
+    );
+    // The soak still holds it: a waiver lifts only what it names.
+    let r = call(
+        &f.api,
+        post(
+            "/api/deployments/dep-prod/confirm",
+            Role::Deployer,
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(r.body["error"], "held");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no success there to soak from")
+    );
+    let detail = call(&f.api, get("/api/deployments/dep-prod", Role::Viewer)).await;
+    assert_eq!(
+        detail.body["policy"]["waivers"][0]["condition"],
+        "after:staging"
+    );
+}
+
+#[tokio::test]
+async fn freeze_windows_are_added_listed_overridden_and_removed_with_an_audit() {
+    let f = policy_fixture().await;
+    let r = call(
+        &f.api,
+        post(
+            "/api/freezes",
+            Role::Deployer,
+            &json!({"name": "incident", "reason": "INC-7", "environments": ["prod"], "rrule": "FREQ=WEEKLY", "duration": "1h"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"], "invalid_freeze");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rrule: FREQ=WEEKLY needs BYDAY")
+    );
+    let incident = json!({
+        "name": "incident", "reason": "INC-7", "environments": ["prod"],
+        "timezone": "Europe/Berlin", "cron": "* * * * *", "duration": "1h", "blocks": ["start"]
+    });
+    let r = call(&f.api, post("/api/freezes", Role::Deployer, &incident)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    assert_eq!(r.body["added_by"], "deployer-bot");
+    assert_eq!(
+        call(&f.api, post("/api/freezes", Role::Deployer, &incident))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(&f.api, get("/api/freezes", Role::Viewer)).await.body["items"][0]["freeze"]["name"],
+        "incident"
+    );
+
+    let r = call(
+        &f.api,
+        post(
+            "/api/deployments/dep-prod/confirm",
+            Role::Deployer,
+            &json!({}),
+        ),
+    )
+    .await;
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("frozen by incident no end in sight: INC-7"),
+        "{r:?}"
+    );
+
+    let envs = call(&f.api, get("/api/environments", Role::Viewer)).await;
+    assert_eq!(envs.status, StatusCode::OK, "{envs:?}");
+    let prod = envs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "prod")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        prod["repositories"][0]["promotion"],
+        json!({"after": ["staging"], "soak": "1h"})
+    );
+    assert_eq!(prod["frozen"], true);
+    let sources: Vec<(&str, &str)> = prod["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sources, [("weekend", "shop"), ("incident", "api")]);
+    assert!(prod["windows"][1]["active_until"].is_string());
+    assert_eq!(prod["waiting"][0]["id"], "dep-prod");
+    let staging = envs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "staging")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (staging["frozen"].clone(), staging["windows"].clone()),
+        (json!(false), json!([]))
+    );
+
+    let grant = |expires_in: &str| {
+        post(
+            "/api/deployments/dep-prod/override",
+            Role::Approver,
+            &json!({"reason": "fix for INC-7", "expires_in": expires_in}),
+        )
+    };
+    assert_eq!(
+        call(&f.api, grant("7h")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = call(&f.api, grant("2h")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let detail = call(&f.api, get("/api/deployments/dep-prod", Role::Viewer)).await;
+    assert_eq!(detail.body["policy"]["override"]["reason"], "fix for INC-7");
+    // The window no longer holds it; the promotion still does.
+    let r = call(
+        &f.api,
+        post(
+            "/api/deployments/dep-prod/confirm",
+            Role::Deployer,
+            &json!({}),
+        ),
+    )
+    .await;
+    assert!(
+        !r.body["message"].as_str().unwrap().contains("frozen"),
+        "{r:?}"
+    );
+
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::DELETE, "/api/freezes/incident").bearer(&token(Role::Approver)),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["items"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    assert_eq!(
+        last_audit(&f.store).await,
+        (
+            "approver-bot".into(),
+            "freeze.remove".into(),
+            "incident".into()
+        )
+    );
+    let r = call(
+        &f.api,
+        ApiRequest::new(Method::DELETE, "/api/freezes/incident").bearer(&token(Role::Approver)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -97,6 +97,7 @@ use boreas_core::version::Version;
 use boreas_core::webhook::Provider;
 use serde::{Deserialize, Serialize};
 
+pub use boreas_core::policy::{Hold, ManagedFreeze, Override, Waiver};
 pub(crate) use codec::{deployments_in, deployments_of, deployments_to, versions_of};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
@@ -737,43 +738,6 @@ pub struct AnalysisRecord {
     pub updated_at: String,
 }
 
-/// A promotion condition lifted for one deployment by an approver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Waiver {
-    /// The condition (`after:staging`, `soak:staging`).
-    pub condition: boreas_core::policy::Condition,
-    /// Why, as the approver wrote it.
-    pub reason: String,
-    /// The approver's token name.
-    pub by: String,
-    /// When.
-    pub at: String,
-}
-
-/// A break-glass override of the freeze windows for one deployment, until it expires.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Override {
-    /// Why, as the approver wrote it.
-    pub reason: String,
-    /// The approver's token name.
-    pub by: String,
-    /// When.
-    pub at: String,
-    /// When it stops letting the deployment through.
-    pub expires_at: String,
-}
-
-/// Why a planned deployment is held back by its environment's policy, as last evaluated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    /// One sentence per unmet condition or closing window.
-    pub reasons: Vec<String>,
-    /// When it is evaluated again without an event (a soak end, a window closing).
-    pub recheck_at: Option<String>,
-    /// When it was last evaluated.
-    pub since: String,
-}
-
 /// What the policy records say about one deployment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeploymentPolicy {
@@ -783,17 +747,6 @@ pub struct DeploymentPolicy {
     pub override_: Option<Override>,
     /// Why it waits, if it does.
     pub hold: Option<Hold>,
-}
-
-/// A freeze window added through the API (an incident freeze needs no commit).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManagedFreeze {
-    /// The window, in the form `boreas.yaml` declares it.
-    pub freeze: boreas_core::config::Freeze,
-    /// Who added it.
-    pub added_by: String,
-    /// When.
-    pub added_at: String,
 }
 
 /// The installation's default notification rules: what a deployment whose `boreas.yaml` has no

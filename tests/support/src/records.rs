@@ -26,7 +26,12 @@ pub fn at(second: u32) -> String {
 
 /// The example `boreas.yaml` of the repository (`examples/boreas.yaml`).
 pub fn example_yaml() -> String {
-    let path = workspace_root().join("examples/boreas.yaml");
+    example("boreas.yaml")
+}
+
+/// An example file of the repository (`examples/{name}`).
+pub fn example(name: &str) -> String {
+    let path = workspace_root().join("examples").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
