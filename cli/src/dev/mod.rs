@@ -347,6 +347,11 @@ async fn provision(
 }
 
 impl Platform {
+    /// Rechecks to the plan queue, as the planner, the recorder and the api send them.
+    fn rechecks(&self) -> boreas_aws::policy::Rechecks {
+        boreas_aws::policy::Rechecks::to_queue(Arc::clone(&self.queues), self.plan_url.clone())
+    }
+
     /// The admin token and the demo repository's webhook secret.
     async fn secrets(&self) -> Result<(String, String), String> {
         let secret = |name: String| async move {
@@ -409,7 +414,8 @@ async fn serve(
         platform.secrets.clone(),
         &platform.names,
     )
-    .with_notices(platform.notices.clone());
+    .with_notices(platform.notices.clone())
+    .with_rechecks(platform.rechecks());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -445,11 +451,13 @@ fn start_pollers(
         )),
         credentials: Arc::new(credentials),
         notices: platform.notices.clone(),
+        rechecks: platform.rechecks(),
         max_receives: boreas_aws::provision::MAX_RECEIVE_COUNT,
     });
     let recorder = Arc::new(
         Recorder::new(Arc::clone(&platform.store), platform.names.clone())
-            .with_notices(platform.notices.clone()),
+            .with_notices(platform.notices.clone())
+            .with_rechecks(platform.rechecks()),
     );
     let notifier = Arc::new(
         Notifier::new(

@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 pub use promotion::{Condition, Eligibility, Run, Unmet, Waiting, eligibility};
-pub use records::{Hold, ManagedFreeze, Override, Waiver};
+pub use records::{Hold, ManagedFreeze, Override, Recheck, Waiver};
 pub use recurrence::Recurrence;
 pub use window::{
     AtBatch, Closed, Interval, Schedule, Step, Window, at_batch, closed, next_closing,

@@ -55,3 +55,60 @@ pub struct ManagedFreeze {
     /// When.
     pub added_at: String,
 }
+
+/// A message on the plan queue asking the planner to look again at the planned deployments of
+/// one repository in one environment: an upstream environment reached an outcome, a grant was
+/// made, a soak or a window ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recheck {
+    /// Always [`crate::command::SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// Repository id.
+    pub repository: String,
+    /// Environment name.
+    pub environment: String,
+    /// Sent by a timer rather than an event: only a timer schedules the next one, so that
+    /// events never multiply the timers of one environment.
+    #[serde(default)]
+    pub timer: bool,
+}
+
+impl Recheck {
+    /// The message for `repository` in `environment`.
+    pub fn new(repository: &str, environment: &str, timer: bool) -> Self {
+        Self {
+            schema_version: crate::command::SCHEMA_VERSION,
+            repository: repository.to_owned(),
+            environment: environment.to_owned(),
+            timer,
+        }
+    }
+
+    /// The message body: the fields under `recheck`, which tells it from a plan job.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "recheck": self }).to_string()
+    }
+
+    /// Reads a body; `None` when it is not a recheck (a plan job), `Some(Err)` when it is one
+    /// that does not read.
+    pub fn from_json(json: &str) -> Option<Result<Self, String>> {
+        let value: serde_json::Value = serde_json::from_str(json).ok()?;
+        let inner = value.get("recheck")?.clone();
+        Some(
+            serde_json::from_value::<Self>(inner)
+                .map_err(|e| format!("recheck: {e}"))
+                .and_then(|r| {
+                    if r.schema_version == crate::command::SCHEMA_VERSION {
+                        Ok(r)
+                    } else {
+                        Err(format!(
+                            "recheck schema_version is {}; this build reads {}",
+                            r.schema_version,
+                            crate::command::SCHEMA_VERSION
+                        ))
+                    }
+                }),
+        )
+    }
+}

@@ -891,3 +891,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn rechecks_read_back_and_are_told_from_plan_jobs() {
+    let r = Recheck::new("github.com/acme/shop", "prod", true);
+    assert_eq!(Recheck::from_json(&r.to_json()), Some(Ok(r)));
+    assert_eq!(
+        Recheck::from_json(r#"{"schema_version":1,"repository":"x"}"#),
+        None
+    );
+    assert_eq!(Recheck::from_json("not json"), None);
+    let other = r#"{"recheck":{"schema_version":99,"repository":"x","environment":"prod"}}"#;
+    assert!(
+        Recheck::from_json(other)
+            .unwrap()
+            .unwrap_err()
+            .contains("schema_version is 99")
+    );
+    let bad = r#"{"recheck":{"schema_version":1,"repository":"x"}}"#;
+    assert!(
+        Recheck::from_json(bad)
+            .unwrap()
+            .unwrap_err()
+            .contains("environment")
+    );
+}

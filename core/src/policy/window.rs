@@ -17,8 +17,9 @@ use crate::config::{FreezeBlock, OnRunning};
 /// How far ahead a next start is looked for: far enough for 29 February (every 4 years, or 8
 /// around a century), short enough to answer at once.
 const HORIZON_DAYS: i64 = 8 * 366 + 2;
-/// Bound on the walk through back-to-back windows when looking for the next open moment.
-const MAX_CHAINED: usize = 10_000;
+/// Bound on the walk through back-to-back windows when looking for the next open moment: an
+/// hourly window that never lets go is given up on after about six weeks of it.
+const MAX_CHAINED: usize = 1_000;
 
 /// One period during which a window is in force: `start <= t < end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,8 @@ impl Schedule {
                 // Every start has the same duration, so the latest start at or before `t` is the
                 // one that reaches furthest; starts before `t - duration` cannot reach `t`. Two
                 // days of margin cover any zone's offset change.
-                let last_day = t.to_zoned_datetime(zone.clone()).date();
+                let local_t = t.to_zoned_datetime(zone.clone());
+                let last_day = local_t.date();
                 let first_day = t
                     .checked_sub(*duration)
                     .map_or(Date::MIN, |s| s.to_zoned_datetime(zone.clone()).date())
@@ -68,9 +70,17 @@ impl Schedule {
                 let mut day = last_day;
                 while day >= first_day {
                     if recurrence.matches_date(day) {
+                        // On `t`'s own day, local times well after it cannot start before it:
+                        // skipped without converting (the margin covers any offset change).
+                        let before = |&(h, m): &(i8, i8)| {
+                            day != last_day
+                                || i32::from(h) * 60 + i32::from(m)
+                                    <= local_minutes(&local_t) + OFFSET_MARGIN_MINUTES
+                        };
                         let latest = recurrence
                             .times()
                             .rev()
+                            .filter(before)
                             .map(|(h, m)| local(zone, day, h, m))
                             .find(|s| *s <= t);
                         if let Some(start) = latest {
@@ -92,11 +102,20 @@ impl Schedule {
             Self::Recurring {
                 recurrence, zone, ..
             } => {
-                let mut day = t.to_zoned_datetime(zone.clone()).date();
+                let local_t = t.to_zoned_datetime(zone.clone());
+                let first_day = local_t.date();
+                let mut day = first_day;
                 for _ in 0..HORIZON_DAYS {
+                    // On `t`'s own day, local times well before it cannot start after it.
+                    let after = |&(h, m): &(i8, i8)| {
+                        day != first_day
+                            || i32::from(h) * 60 + i32::from(m)
+                                >= local_minutes(&local_t) - OFFSET_MARGIN_MINUTES
+                    };
                     if recurrence.matches_date(day)
                         && let Some(start) = recurrence
                             .times()
+                            .filter(after)
                             .map(|(h, m)| local(zone, day, h, m))
                             .find(|s| *s > t)
                     {
@@ -108,6 +127,13 @@ impl Schedule {
             }
         }
     }
+}
+
+/// More than any offset change moves a local time (2 h, at Troll in Antarctica).
+const OFFSET_MARGIN_MINUTES: i32 = 180;
+
+fn local_minutes(z: &jiff::ZonedDateTime) -> i32 {
+    i32::from(z.hour()) * 60 + i32::from(z.minute())
 }
 
 /// The instant of a local time, by the compatible rule for skipped and repeated times.

@@ -40,6 +40,7 @@ use boreas_aws::env::Env;
 use boreas_aws::names::Names;
 use boreas_aws::notices::Notices;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::policy::Rechecks;
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{AuditEntry, DynamoStore, PageRequest, Store};
 use http::{HeaderMap, Method, StatusCode};
@@ -71,6 +72,7 @@ pub struct Api {
     admin_token_param: String,
     stale_after: Duration,
     notices: Notices,
+    rechecks: Rechecks,
 }
 
 impl Api {
@@ -89,7 +91,15 @@ impl Api {
             admin_token_param: names.admin_token_param(),
             stale_after: DEFAULT_STALE_AFTER,
             notices: Notices::off(),
+            rechecks: Rechecks::off(),
         }
+    }
+
+    /// Asks the planner to look again at an environment after a grant or a removed window.
+    #[must_use]
+    pub fn with_rechecks(mut self, rechecks: Rechecks) -> Self {
+        self.rechecks = rechecks;
+        self
     }
 
     /// Announces confirmations and cancellations to `notices`.
@@ -109,7 +119,7 @@ impl Api {
     /// The api as the Lambda function configures it: `BOREAS_PREFIX` (default `boreas`),
     /// `BOREAS_TABLE` (default from the prefix), `BOREAS_STATE_MACHINE_ARN` (required),
     /// `BOREAS_ADMIN_TOKEN_PARAM` (default from the prefix), `BOREAS_AGENT_STALE_SECONDS`
-    /// (default 300), `BOREAS_NOTIFICATIONS_QUEUE_URL` (optional); AWS access through the default chain or `AWS_ENDPOINT_URL`.
+    /// (default 300), `BOREAS_NOTIFICATIONS_QUEUE_URL` and `BOREAS_PLAN_QUEUE_URL` (optional); AWS access through the default chain or `AWS_ENDPOINT_URL`.
     pub async fn from_env(env: &Env) -> Result<Self, Error> {
         let names = env.names()?;
         let machine = env.require(
@@ -138,7 +148,9 @@ impl Api {
         if let Some(secs) = stale_seconds {
             api.stale_after = Duration::from_secs(secs);
         }
-        Ok(api.with_notices(Notices::from_env(env, &config)?))
+        Ok(api
+            .with_notices(Notices::from_env(env, &config)?)
+            .with_rechecks(Rechecks::from_env(env, &config)?))
     }
 
     /// The store the api reads and writes.

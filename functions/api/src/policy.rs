@@ -116,6 +116,7 @@ pub(crate) async fn waive(
         &format!("{id}: {}: {}", waiver.condition, waiver.reason),
     )
     .await?;
+    api.rechecks.now(&d.repository, &d.environment).await;
     Ok(Reply::created(waiver))
 }
 
@@ -160,6 +161,7 @@ pub(crate) async fn override_freezes(
         &format!("{id}: until {}: {}", grant.expires_at, grant.reason),
     )
     .await?;
+    api.rechecks.now(&d.repository, &d.environment).await;
     Ok(Reply::created(grant))
 }
 
@@ -243,10 +245,24 @@ pub(crate) async fn remove_freeze(
     call: &Call<'_>,
 ) -> Result<wire::List<ManagedFreeze>, Error> {
     let (name, who) = (call.param("name"), call.who()?);
+    let removed = api
+        .store
+        .freezes()
+        .await?
+        .into_iter()
+        .find(|m| m.freeze.name == name);
     if !api.store.delete_freeze(name).await? {
         return Err(Error::NotFound(format!("no freeze window named {name}")));
     }
     api.audit(who, "freeze.remove", name).await?;
+    // What waited for the window may go now.
+    if let Some(removed) = removed {
+        for repo in api.store.list_repositories().await? {
+            for env in &removed.freeze.environments {
+                api.rechecks.now(&repo.id, env).await;
+            }
+        }
+    }
     freezes(api, call).await
 }
 

@@ -6,14 +6,18 @@
 //! through the API, the upstream environments' deployments of the same repository, the version's
 //! state, and the waivers and override granted to the deployment. Reverts are never held.
 
-use std::time::SystemTime;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use boreas_core::config::{Config, Freeze};
-use boreas_core::policy::{self, Eligibility, Run, Step, Window};
+use boreas_core::policy::{self, Eligibility, Recheck, Run, Step, Window};
 use boreas_core::version::VersionState;
 use jiff::Timestamp;
 
 use crate::Error;
+use crate::env::Env;
+use crate::queues::{Queues, SqsQueues};
 use crate::store::{
     self, Deployment, DeploymentFilter, DeploymentPolicy, Hold, PageRequest, Store,
 };
@@ -198,4 +202,108 @@ async fn upstream_runs(
         }
     }
     Ok(runs)
+}
+
+/// The variable naming the plan queue, where rechecks go; unset, nobody is told to look again.
+pub const PLAN_QUEUE_URL_VAR: &str = "BOREAS_PLAN_QUEUE_URL";
+
+/// Asks the planner to look again at the planned deployments of one repository in one
+/// environment ([`Recheck`]). Best effort, like notices: a recheck that cannot be sent is
+/// logged, and the next event or confirm asks again.
+#[derive(Clone, Default)]
+pub struct Rechecks {
+    queue: Option<(Arc<dyn Queues>, String)>,
+}
+
+impl fmt::Debug for Rechecks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.queue {
+            Some((_, url)) => write!(f, "Rechecks({url})"),
+            None => f.write_str("Rechecks(off)"),
+        }
+    }
+}
+
+impl Rechecks {
+    /// Rechecks to nowhere.
+    pub fn off() -> Self {
+        Self::default()
+    }
+
+    /// Rechecks to the plan queue at `url`.
+    pub fn to_queue(queues: Arc<dyn Queues>, url: impl Into<String>) -> Self {
+        Self {
+            queue: Some((queues, url.into())),
+        }
+    }
+
+    /// Rechecks to the queue [`PLAN_QUEUE_URL_VAR`] names, off when it is unset.
+    ///
+    /// # Errors
+    /// The variable is not valid UTF-8.
+    pub fn from_env(env: &Env, config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(match env.get(PLAN_QUEUE_URL_VAR)? {
+            Some(url) => Self::to_queue(Arc::new(SqsQueues::from_config(config)), url),
+            None => Self::off(),
+        })
+    }
+
+    /// Asks now, for an event.
+    pub async fn now(&self, repository: &str, environment: &str) {
+        self.send(Recheck::new(repository, environment, false), Duration::ZERO)
+            .await;
+    }
+
+    /// Asks at `at` (or in 15 minutes, SQS's longest delay, when that is later: the planner
+    /// then asks again).
+    pub async fn at(&self, repository: &str, environment: &str, at: Timestamp) {
+        // Whole seconds, rounded up: a recheck that arrived early would only ask again.
+        let wait = Duration::try_from(at.duration_since(now())).unwrap_or_default();
+        let secs = wait.as_millis().div_ceil(1000).max(1);
+        let wait = Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX));
+        self.send(Recheck::new(repository, environment, true), wait)
+            .await;
+    }
+
+    async fn send(&self, recheck: Recheck, delay: Duration) {
+        let Some((queues, url)) = &self.queue else {
+            return;
+        };
+        let body = recheck.to_json();
+        let sent = if delay.is_zero() {
+            // An event: at once.
+            queues.send(url, &body, &Default::default()).await
+        } else {
+            queues.send_delayed(url, &body, delay).await
+        };
+        match sent {
+            Ok(_) => tracing::debug!(
+                repository = %recheck.repository,
+                environment = %recheck.environment,
+                delay_seconds = delay.as_secs(),
+                "recheck sent"
+            ),
+            Err(e) => tracing::warn!(
+                repository = %recheck.repository,
+                environment = %recheck.environment,
+                error = %e,
+                "recheck not sent"
+            ),
+        }
+    }
+}
+
+/// The environments of `config` that come after `environment`: those to look at again when a
+/// deployment there ends.
+pub fn downstream(config: &Config, environment: &str) -> Vec<String> {
+    config
+        .environments
+        .iter()
+        .filter(|e| {
+            e.promotion
+                .as_ref()
+                .is_some_and(|p| p.after.iter().any(|a| a == environment))
+        })
+        .map(|e| e.name.clone())
+        .collect()
 }

@@ -64,6 +64,13 @@ pub trait Queues: Send + Sync + fmt::Debug {
         body: &'a str,
         attributes: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, String>;
+    /// Sends `body` to be delivered after `delay` (at most 15 minutes, SQS's limit).
+    fn send_delayed<'a>(
+        &'a self,
+        queue_url: &'a str,
+        body: &'a str,
+        delay: Duration,
+    ) -> BoxFuture<'a, String>;
     /// Long-polls: returns as soon as messages arrive, or empty after `options.wait`.
     fn receive<'a>(
         &'a self,
@@ -177,12 +184,43 @@ fn code_is<E: aws_sdk_sqs::error::ProvideErrorMetadata>(
 }
 
 /// SQS answers a missing queue with one of these codes depending on the protocol in use.
+/// The longest delivery delay SQS allows.
+pub const MAX_DELAY_SECS: u64 = 900;
+
 const NO_QUEUE: &[&str] = &[
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",
 ];
 
 impl Queues for SqsQueues {
+    fn send_delayed<'a>(
+        &'a self,
+        queue_url: &'a str,
+        body: &'a str,
+        delay: Duration,
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let seconds = i32::try_from(delay.as_secs().min(MAX_DELAY_SECS)).unwrap_or(0);
+            let out = self
+                .client
+                .send_message()
+                .queue_url(queue_url)
+                .message_body(body)
+                .delay_seconds(seconds)
+                .send()
+                .await
+                .map_err(|e| {
+                    if code_is(&e, NO_QUEUE) {
+                        Error::not_found(format!("queue {queue_url}"))
+                    } else {
+                        Error::sdk(SERVICE, &e)
+                    }
+                })?;
+            out.message_id
+                .ok_or_else(|| Error::malformed("SendMessage response", "no message id"))
+        })
+    }
+
     fn send<'a>(
         &'a self,
         queue_url: &'a str,

@@ -25,7 +25,8 @@
 //! | notify defaults  | `SETTINGS`                           | `NOTIFY_DEFAULTS`          |                                            | `rules` (JSON), `updated_at`, `updated_by` |
 //! | waiver           | `POLICY#{id}`                        | `WAIVER#{condition}`       |                                            | `record` (JSON: condition, reason, by, at) |
 //! | override         | `POLICY#{id}`                        | `OVERRIDE`                 |                                            | `record` (JSON: reason, by, at, expires_at) |
-//! | hold             | `POLICY#{id}`                        | `HOLD`                     |                                            | `record` (JSON: reasons, recheck_at, since) |
+//! | hold             | `POLICY#{id}`                        | `HOLD`                     |                                            | `record` (JSON: reasons, recheck_at, since; `null` once it no longer waits) |
+//! | deferred supersede | `POLICY#{id}`                      | `SUPERSEDES#{older id}`    |                                            | `record` (JSON: the older id) |
 //! | managed freeze   | `FREEZES`                            | `{name}`                   |                                            | `record` (JSON: the window as in `boreas.yaml`, added_by, added_at) |
 //! | audit            | `AUDIT`                              | `{at}#{id}`                |                                            | `who`, `action`, `target` |
 //! | app              | `APP#{app}`                          | `META`                     | `APPS` / `{app}`                           | `app` |
@@ -747,6 +748,10 @@ pub struct DeploymentPolicy {
     pub override_: Option<Override>,
     /// Why it waits, if it does.
     pub hold: Option<Hold>,
+    /// Older planned deployments of its environment it replaces once it may start (in an
+    /// environment with a promotion, a newer version does not replace an older one before
+    /// it is eligible itself, so that nothing is skipped for a version that never gets there).
+    pub supersedes: Vec<String>,
 }
 
 /// The installation's default notification rules: what a deployment whose `boreas.yaml` has no
@@ -1109,7 +1114,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn put_override<'a>(&'a self, id: &'a str, grant: &'a Override) -> BoxFuture<'a, ()>;
     /// Records why deployment `id` is held back, or (`None`) that it no longer is.
     fn set_hold<'a>(&'a self, id: &'a str, hold: Option<&'a Hold>) -> BoxFuture<'a, ()>;
-    /// The waivers, override and hold of deployment `id`.
+    /// Records that deployment `id` replaces the planned deployment `older` once it may start.
+    fn put_supersedes<'a>(&'a self, id: &'a str, older: &'a str) -> BoxFuture<'a, ()>;
+    /// The waivers, override, hold and deferred supersedes of deployment `id`.
     fn deployment_policy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DeploymentPolicy>;
     /// Adds a managed freeze window; `false` when one of that name exists.
     fn put_freeze<'a>(&'a self, freeze: &'a ManagedFreeze) -> BoxFuture<'a, bool>;

@@ -1241,7 +1241,15 @@ async fn waivers_overrides_holds_and_freezes_round_trip(store: Arc<dyn Store>) {
             waivers: vec![waiver("after:qa"), waiver("soak:staging")],
             override_: Some(grant.clone()),
             hold: Some(hold),
+            supersedes: Vec::new(),
         }
+    );
+    store.put_supersedes("d-1", "d-old-2").await.unwrap();
+    store.put_supersedes("d-1", "d-old-1").await.unwrap();
+    store.put_supersedes("d-1", "d-old-1").await.unwrap();
+    assert_eq!(
+        store.deployment_policy("d-1").await.unwrap().supersedes,
+        ["d-old-1", "d-old-2"]
     );
     store.set_hold("d-1", None).await.unwrap();
     store.set_hold("d-2", None).await.unwrap();

@@ -920,6 +920,47 @@ print(json.dumps({
     }
 }
 
+/// Plan jobs and rechecks reach the planner only from intake (pushes), the api (grants, removed
+/// windows), the recorder (outcomes) and the planner itself (timers): no worker, agent or operator
+/// can make the planner start a deployment.
+#[test]
+fn only_intake_the_api_the_recorder_and_the_planner_send_plan_jobs_and_rechecks() {
+    let facts = template_facts("boreas");
+    let queue_arn = format!("arn-of:{}", Names::new("boreas").plan_queue());
+    let mut sending: Vec<&str> = facts["functions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, f)| {
+            resources_for(
+                f["statements"].as_array().unwrap().iter(),
+                "sqs:SendMessage",
+            )
+            .into_iter()
+            .any(|r| arn_matches(r, &queue_arn))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    sending.sort_unstable();
+    assert_eq!(
+        sending,
+        [
+            "boreas-api",
+            "boreas-intake",
+            "boreas-planner",
+            "boreas-recorder"
+        ]
+    );
+    let machine = facts["state_machines"]["boreas-deployment"]["statements"]
+        .as_array()
+        .unwrap();
+    assert!(
+        !resources_for(machine.iter(), "sqs:SendMessage")
+            .into_iter()
+            .any(|r| arn_matches(r, &queue_arn))
+    );
+}
+
 /// Notices reach the notifier only from the planner, the api, the recorder and the state machine
 /// (whatever identity policies grant), and the notifier reads no secret but repositories' tokens and registered
 /// sinks, and writes no queue.

@@ -48,6 +48,14 @@ impl Queues for VecQueue {
             Ok(sent.len().to_string())
         })
     }
+    fn send_delayed<'a>(
+        &'a self,
+        queue_url: &'a str,
+        body: &'a str,
+        _delay: Duration,
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move { self.send(queue_url, body, &BTreeMap::new()).await })
+    }
     fn receive<'a>(&'a self, _: &'a str, _: &'a ReceiveOptions) -> BoxFuture<'a, Vec<Message>> {
         Box::pin(async { Ok(Vec::new()) })
     }

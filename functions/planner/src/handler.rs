@@ -22,13 +22,24 @@
 //!    - **supersede**: a `planned` deployment of this repository and environment whose commit the
 //!      new one contains is moved to `superseded`; when instead an existing planned deployment
 //!      contains the new one (an older version arriving late), the new one is superseded at once;
-//!      diverged pairs both stay `planned` for a person to choose;
+//!      diverged pairs both stay `planned` for a person to choose. In an environment with a
+//!      `promotion` the newer one only records the older as the one it replaces, and replaces it
+//!      when it may start itself (see below), so that a version that never gets through its
+//!      upstream environments does not leave the environment with nothing;
 //!    - with `auto_confirm`, unless diverged or superseded, the deployment starts through
 //!      [`boreas_aws::lifecycle`]: it takes its run locks, moves to `running` and the execution
 //!      named by its id starts (a held lock or an input the state machine cannot take leaves it
 //!      `planned`; an execution that does not start leaves it `failed`; either way with the
 //!      reason recorded).
+//!    - a deployment left `planned` is checked against its environment's policy
+//!      ([`boreas_aws::policy`]); why it waits is recorded, and a timer recheck is sent for when
+//!      a soak or a freeze window ends.
 //! 4. The version becomes `planned`, with `diverged` set when it diverged in any environment.
+//!
+//! A **recheck** message (an upstream outcome, a grant, a timer) looks again at the planned
+//! deployments of one repository in one environment, newest first: their holds are brought up
+//! to date, and the newest one the policy lets through replaces the older ones it recorded and,
+//! with `auto_confirm` and not diverged, starts.
 //!
 //! Failures are reported per message (`batchItemFailures`). Errors that retrying cannot fix (an
 //! unreadable job, an unknown repository or version) record the version `plan_failed` at once;
@@ -46,6 +57,7 @@ use std::time::SystemTime;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::lifecycle::{Actor, Lifecycle};
+use boreas_aws::policy;
 use boreas_aws::store::{Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, rfc3339};
 use boreas_core::config::{self, AppKind, Config, HostRef};
 use boreas_core::deployment::DeploymentStatus;
@@ -53,6 +65,7 @@ use boreas_core::execution::execution_input;
 use boreas_core::notify::NoticeEvent;
 use boreas_core::plan::Plan;
 use boreas_core::planner::{PlanInput, plan};
+use boreas_core::policy::Recheck;
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Relation, VersionState};
 use boreas_core::webhook::{PlanJob, RefTriggers};
@@ -93,6 +106,10 @@ async fn handle_message(ctx: &Planner, message: &SqsMessage) -> Result<(), Error
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
     let last_receive = receives >= ctx.max_receives;
+    if let Some(recheck) = Recheck::from_json(body) {
+        let recheck = recheck.map_err(Error::Job)?;
+        return recheck_environment(ctx, &recheck).await;
+    }
     let error = match PlanJob::from_json(body) {
         Err(e) => Error::Job(e.to_string()),
         Ok(job) => {
@@ -372,6 +389,7 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
                 &deployment,
                 &history.planned,
                 &facts.relations,
+                environment.promotion.is_some(),
                 &mut result,
             )
             .await?;
@@ -394,6 +412,9 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
                 start_deployment(ctx, &deployment, &config, &commit, &mut result).await?
         {
             outcome.notes.push(format!("{env}: {note}"));
+        }
+        if result.status == DeploymentStatus::Planned {
+            hold_new(ctx, &deployment).await?;
         }
         outcome.deployments.insert(env.to_owned(), result);
     }
@@ -671,6 +692,7 @@ async fn supersede(
     ours: &Deployment,
     planned: &[(Deployment, CommitId)],
     relations: &[Option<Relation>],
+    deferred: bool,
     result: &mut EnvironmentOutcome,
 ) -> Result<(), Error> {
     let lifecycle = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices);
@@ -683,6 +705,10 @@ async fn supersede(
             Some(Relation::Older) => (ours, other),
             Some(Relation::Diverged) | None => continue,
         };
+        if deferred {
+            ctx.store.put_supersedes(&winner.id, &loser.id).await?;
+            continue;
+        }
         // Confirmed or cancelled meanwhile: a person decided, leave it.
         if !lifecycle.supersede(loser, winner).await? {
             continue;
@@ -692,6 +718,118 @@ async fn supersede(
             return Ok(());
         }
         result.superseded.push(loser.id.clone());
+    }
+    Ok(())
+}
+
+/// What the policy said of a planned deployment.
+enum Look {
+    /// It may start.
+    Open,
+    /// It waits; `at` is when to look again, `new` whether that time was not recorded before.
+    Held {
+        at: Option<jiff::Timestamp>,
+        new: bool,
+    },
+}
+
+/// Checks a planned deployment against its environment's policy and records why it waits (or
+/// that it no longer does).
+async fn record_hold(ctx: &Planner, deployment: &Deployment) -> Result<Look, Error> {
+    let check = policy::check_start(ctx.store.as_ref(), deployment, policy::now()).await?;
+    let before = check.records.hold.as_ref();
+    let Some(hold) = &check.hold else {
+        if before.is_some() {
+            ctx.store.set_hold(&deployment.id, None).await?;
+        }
+        return Ok(Look::Open);
+    };
+    let new = before.is_none_or(|b| b.recheck_at != hold.recheck_at);
+    if new || before.is_none_or(|b| b.reasons != hold.reasons) {
+        ctx.store.set_hold(&deployment.id, Some(hold)).await?;
+    }
+    Ok(Look::Held {
+        at: hold.recheck_at.as_deref().and_then(policy::instant),
+        new,
+    })
+}
+
+/// Records why a deployment the planner just planned waits, and sends a timer recheck when it
+/// waits for a time not asked for before.
+async fn hold_new(ctx: &Planner, deployment: &Deployment) -> Result<(), Error> {
+    if let Look::Held {
+        at: Some(at),
+        new: true,
+    } = record_hold(ctx, deployment).await?
+    {
+        ctx.rechecks
+            .at(&deployment.repository, &deployment.environment, at)
+            .await;
+    }
+    Ok(())
+}
+
+/// Looks again at the planned deployments of one repository in one environment; see the
+/// module documentation.
+async fn recheck_environment(ctx: &Planner, recheck: &Recheck) -> Result<(), Error> {
+    let (repo, env) = (recheck.repository.as_str(), recheck.environment.as_str());
+    let planned = list_all(ctx, repo, env, DeploymentStatus::Planned, usize::MAX).await?;
+    let mut open = None;
+    // One timer per look, the earliest: a timer recheck goes on with its chain, an event starts
+    // one only for a time not asked for before, so events never multiply the timers.
+    let mut timer: Option<jiff::Timestamp> = None;
+    for d in &planned {
+        match record_hold(ctx, d).await? {
+            Look::Open => {
+                open = open.or(Some(d));
+            }
+            Look::Held { at: Some(at), new } if new || recheck.timer => {
+                timer = Some(timer.map_or(at, |t| t.min(at)));
+            }
+            Look::Held { .. } => {}
+        }
+    }
+    if let Some(at) = timer {
+        ctx.rechecks.at(repo, env, at).await;
+    }
+    let Some(winner) = open else {
+        tracing::info!(
+            repository = repo,
+            environment = env,
+            waiting = planned.len(),
+            "rechecked: every planned deployment waits"
+        );
+        return Ok(());
+    };
+    let lifecycle = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices);
+    for loser in ctx.store.deployment_policy(&winner.id).await?.supersedes {
+        if let Some(older) = planned.iter().find(|d| d.id == loser) {
+            lifecycle.supersede(older, winner).await?;
+        }
+    }
+    let Ok(config) = boreas_aws::store::deployment_config(ctx.store.as_ref(), winner).await? else {
+        return Ok(());
+    };
+    let auto = config
+        .environments
+        .iter()
+        .any(|e| e.name == env && e.auto_confirm);
+    let Some(version) = ctx.store.get_version(repo, &winner.version).await? else {
+        return Ok(());
+    };
+    if !auto || version.diverged {
+        tracing::info!(deployment = %winner.id, "rechecked: may be confirmed");
+        return Ok(());
+    }
+    let commit = CommitId(version.version.commit.0.to_ascii_lowercase());
+    let mut result = EnvironmentOutcome {
+        id: winner.id.clone(),
+        status: winner.status,
+        superseded: Vec::new(),
+    };
+    match start_deployment(ctx, winner, &config, &commit, &mut result).await? {
+        Some(note) => tracing::info!(deployment = %winner.id, note, "rechecked: not started"),
+        None => tracing::info!(deployment = %winner.id, "rechecked: started"),
     }
     Ok(())
 }

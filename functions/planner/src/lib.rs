@@ -16,6 +16,7 @@ use std::sync::Arc;
 use boreas_aws::env::Env;
 use boreas_aws::notices::Notices;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::policy::Rechecks;
 use boreas_aws::secrets::{Secrets, SsmSecrets};
 use boreas_aws::store::{DynamoStore, Store};
 use boreas_git_credentials::Credentials;
@@ -53,6 +54,8 @@ pub struct Planner {
     pub credentials: Arc<Credentials>,
     /// Where `planned`, `started` and `superseded` notices go.
     pub notices: Notices,
+    /// Where it asks itself to look again (its own queue), when a soak or a window ends.
+    pub rechecks: Rechecks,
     /// The plan queue's `maxReceiveCount`: on this receive a failing job is recorded
     /// `plan_failed` and left to the dead-letter redrive.
     pub max_receives: u32,
@@ -88,6 +91,7 @@ impl Planner {
             git: Arc::new(git::GixCache::new(cache)),
             credentials: Arc::new(credentials(Arc::new(SsmSecrets::from_config(&sdk)))?),
             notices: Notices::from_env(env, &sdk)?,
+            rechecks: Rechecks::from_env(env, &sdk)?,
             max_receives,
         })
     }

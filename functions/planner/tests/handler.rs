@@ -54,6 +54,7 @@ async fn ctx() -> Ctx {
         git: Arc::new(GixCache::new(tmp.path().join("cache"))),
         credentials: Arc::new(boreas_planner::credentials(Arc::new(MemorySecrets::new())).unwrap()),
         notices: prefix.notices(),
+        rechecks: prefix.rechecks(),
         max_receives: MAX_RECEIVES,
     };
     Ctx {
@@ -1008,4 +1009,164 @@ async fn a_config_expanding_past_the_size_bound_is_invalid_config() {
         v.errors
     );
     assert!(c.deployments().await.is_empty());
+}
+
+/// Takes the next recheck from the prefix's plan queue, waiting up to `secs` for it (a timer
+/// recheck is delayed until its time).
+async fn next_recheck(c: &Ctx, secs: u64) -> Option<(boreas_core::policy::Recheck, String)> {
+    use boreas_aws::queues::{Queues, ReceiveOptions, SqsQueues};
+    let queues = SqsQueues::from_config(&c.prefix.sdk);
+    let url = c.prefix.queue_url("plan");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        let options = ReceiveOptions {
+            wait: std::time::Duration::from_secs(1),
+            ..ReceiveOptions::default()
+        };
+        for m in queues.receive(url, &options).await.unwrap() {
+            queues.delete(url, &m.receipt_handle).await.unwrap();
+            if let Some(Ok(r)) = boreas_core::policy::Recheck::from_json(&m.body) {
+                return Some((r, m.body));
+            }
+        }
+    }
+    None
+}
+
+async fn hold_of(c: &Ctx, id: &str) -> Vec<String> {
+    c.store
+        .deployment_policy(id)
+        .await
+        .unwrap()
+        .hold
+        .map(|h| h.reasons)
+        .unwrap_or_default()
+}
+
+/// Prod comes after staging with a 2 s soak and confirms on its own (staging's outcomes are
+/// written to the store as the state machine would, so no execution races them): prod is planned
+/// and held while staging has not run; the outcome there (the recorder's recheck) leaves it soaking, with a timer
+/// recheck on the plan queue that arrives when the soak ends and starts it. A version that fails
+/// in staging never starts in prod, and a newer version replaces the older waiting one only once
+/// it may start itself.
+#[tokio::test]
+async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_starts_it() {
+    use boreas_aws::lifecycle::Lifecycle;
+    use boreas_core::policy::Recheck;
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "promo");
+    c.register("promo", &repo.file_url()).await;
+    let yaml = config_yaml(false).replace(
+        "  - name: prod\n",
+        "  - name: prod\n    auto_confirm: true\n    promotion: {after: [staging], soak: 2s}\n",
+    );
+    let first = repo.commit("first", &[("boreas.yaml", &yaml), ("api/main.rs", "1\n")]);
+    c.plan(&c.version("promo", "v1", &first).await).await;
+    let staging = c.deployment("v1", "staging").await;
+    let prod = c.deployment("v1", "prod").await;
+    assert_eq!(prod.status, DeploymentStatus::Planned);
+    assert_eq!(
+        hold_of(&c, &prod.id).await,
+        [
+            "waits for staging: running",
+            "waits for staging: no success there to soak from"
+        ],
+        "a planned deployment upstream counts as on its way"
+    );
+    assert!(
+        next_recheck(&c, 1).await.is_none(),
+        "nothing to wait for but an outcome"
+    );
+
+    // Staging succeeds; the recorder's recheck finds prod soaking and sets a timer.
+    c.succeed(&staging.id).await;
+    assert!(
+        !c.run(&Recheck::new("promo", "prod", false).to_json(), 1)
+            .await
+    );
+    let reasons = hold_of(&c, &prod.id).await;
+    assert!(
+        reasons[0].starts_with("soaking in staging until "),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        c.deployment("v1", "prod").await.status,
+        DeploymentStatus::Planned
+    );
+    // The timer arrives when the soak is over (one that came early would set the next) and
+    // prod starts.
+    let mut prod = c.deployment("v1", "prod").await;
+    for _ in 0..3 {
+        let (timer, body) = next_recheck(&c, 20).await.expect("a timer recheck");
+        assert_eq!((timer.environment.as_str(), timer.timer), ("prod", true));
+        assert!(!c.run(&body, 1).await);
+        prod = c.deployment("v1", "prod").await;
+        if prod.status != DeploymentStatus::Planned {
+            break;
+        }
+    }
+    assert_eq!(
+        prod.status,
+        DeploymentStatus::Running,
+        "{:?}",
+        hold_of(&c, &prod.id).await
+    );
+    assert!(c.orchestrator.describe(&prod.id).await.is_ok());
+    assert_eq!(hold_of(&c, &prod.id).await, Vec::<String>::new());
+    Lifecycle::new(c.store.as_ref())
+        .finish(&prod.id, DeploymentStatus::Succeeded, None)
+        .await
+        .unwrap();
+
+    // v2 fails in staging: prod never starts it.
+    let second = repo.commit("second", &[("api/main.rs", "2\n")]);
+    c.plan(&c.version("promo", "v2", &second).await).await;
+    let staging = c.deployment("v2", "staging").await;
+    for to in [DeploymentStatus::Running, DeploymentStatus::RolledBack] {
+        c.store
+            .transition_deployment(&staging.id, &Transition::to(to, rfc3339(SystemTime::now())))
+            .await
+            .unwrap();
+    }
+    assert!(
+        !c.run(&Recheck::new("promo", "prod", false).to_json(), 1)
+            .await
+    );
+    let prod_v2 = c.deployment("v2", "prod").await;
+    assert_eq!(prod_v2.status, DeploymentStatus::Planned);
+    assert_eq!(
+        hold_of(&c, &prod_v2.id).await[0],
+        "blocked by staging: rolled_back there"
+    );
+
+    // v3 does not replace the waiting v2 in prod at once; it does when it may start itself.
+    let third = repo.commit("third", &[("api/main.rs", "3\n")]);
+    c.plan(&c.version("promo", "v3", &third).await).await;
+    assert_eq!(
+        c.deployment("v2", "prod").await.status,
+        DeploymentStatus::Planned
+    );
+    let prod_v3 = c.deployment("v3", "prod").await;
+    assert_eq!(
+        c.store
+            .deployment_policy(&prod_v3.id)
+            .await
+            .unwrap()
+            .supersedes,
+        std::slice::from_ref(&prod_v2.id)
+    );
+    c.succeed(&c.deployment("v3", "staging").await.id).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        !c.run(&Recheck::new("promo", "prod", false).to_json(), 1)
+            .await
+    );
+    assert_eq!(
+        c.deployment("v3", "prod").await.status,
+        DeploymentStatus::Running
+    );
+    assert_eq!(
+        c.deployment("v2", "prod").await.status,
+        DeploymentStatus::Superseded
+    );
 }

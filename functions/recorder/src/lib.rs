@@ -35,6 +35,7 @@ use boreas_aws::env::Env;
 use boreas_aws::lifecycle::{Finished, Lifecycle};
 use boreas_aws::names::Names;
 use boreas_aws::notices::Notices;
+use boreas_aws::policy::Rechecks;
 use boreas_aws::store::{Agent, DynamoStore, HostDecision, Store, TaskOutput, rfc3339};
 use boreas_core::command::{Channel, Event, EventBody, WireError, is_instant, live_window_seconds};
 use boreas_core::deployment::DeploymentStatus;
@@ -132,6 +133,7 @@ pub struct Recorder {
     store: Arc<dyn Store>,
     names: Names,
     notices: Notices,
+    rechecks: Rechecks,
 }
 
 impl Recorder {
@@ -141,7 +143,16 @@ impl Recorder {
             store,
             names,
             notices: Notices::off(),
+            rechecks: Rechecks::off(),
         }
+    }
+
+    /// Asks the planner to look again at the environments promoted from one whose deployment
+    /// ended.
+    #[must_use]
+    pub fn with_rechecks(mut self, rechecks: Rechecks) -> Self {
+        self.rechecks = rechecks;
+        self
     }
 
     /// Announces gates and outcomes to `notices`.
@@ -172,7 +183,8 @@ impl Recorder {
         let config = boreas_aws::sdk_config(None).await;
         Ok(
             Self::new(Arc::new(DynamoStore::from_config(&config, table)), names)
-                .with_notices(Notices::from_env(env, &config)?),
+                .with_notices(Notices::from_env(env, &config)?)
+                .with_rechecks(Rechecks::from_env(env, &config)?),
         )
     }
 }
@@ -328,8 +340,25 @@ async fn finish(
             boreas_aws::Error::NotFound { .. } => Error::UnknownDeployment(id.to_owned()),
             e => e.into(),
         })?;
+    look_downstream(ctx, id).await?;
     Ok(match finished {
         Finished::Now(status) => Outcome::Finished(status),
         Finished::Already(status) => Outcome::AlreadyFinished(status),
     })
+}
+
+/// An outcome is what the environments promoted from this one wait for: the planner looks at
+/// them again (on every redelivery too; looking again changes nothing that did not change).
+async fn look_downstream(ctx: &Recorder, id: &str) -> Result<(), Error> {
+    let Some(deployment) = ctx.store.get_deployment(id).await? else {
+        return Ok(());
+    };
+    let Ok(config) = boreas_aws::store::deployment_config(ctx.store.as_ref(), &deployment).await?
+    else {
+        return Ok(());
+    };
+    for env in boreas_aws::policy::downstream(&config, &deployment.environment) {
+        ctx.rechecks.now(&deployment.repository, &env).await;
+    }
+    Ok(())
 }

@@ -74,6 +74,14 @@ impl Prefix {
         )
     }
 
+    /// A sender of rechecks to the prefix's plan queue, as the functions send them.
+    pub fn rechecks(&self) -> boreas_aws::policy::Rechecks {
+        boreas_aws::policy::Rechecks::to_queue(
+            Arc::new(SqsQueues::from_config(&self.sdk)),
+            self.queue_url("plan"),
+        )
+    }
+
     /// Takes every notice waiting on the prefix's notifications queue, as (deployment, event
     /// id), sorted: SQS keeps no order.
     ///

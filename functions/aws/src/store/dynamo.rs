@@ -1571,24 +1571,23 @@ impl Store for DynamoStore {
     }
 
     fn set_hold<'a>(&'a self, id: &'a str, hold: Option<&'a Hold>) -> BoxFuture<'a, ()> {
+        // Cleared by writing `null`, so that the writers need no DeleteItem.
         Box::pin(async move {
-            match hold {
-                Some(hold) => {
-                    self.put_item(record_item(policy_pk(id), "HOLD", "the hold", hold)?)
-                        .await
-                }
-                None => {
-                    self.client
-                        .delete_item()
-                        .table_name(&self.table)
-                        .key("pk", policy_pk(id))
-                        .key("sk", s("HOLD"))
-                        .send()
-                        .await
-                        .map_err(|e| Error::sdk(SERVICE, &e))?;
-                    Ok(())
-                }
-            }
+            self.put_item(record_item(policy_pk(id), "HOLD", "the hold", &hold)?)
+                .await
+        })
+    }
+
+    fn put_supersedes<'a>(&'a self, id: &'a str, older: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let sk = format!("SUPERSEDES#{older}");
+            self.put_item(record_item(
+                policy_pk(id),
+                &sk,
+                "the deferred supersede",
+                &older,
+            )?)
+            .await
         })
     }
 
@@ -1603,7 +1602,12 @@ impl Store for DynamoStore {
                     .unwrap_or_default();
                 match sk.as_str() {
                     "OVERRIDE" => policy.override_ = Some(record_from(&item, "override")?),
-                    "HOLD" => policy.hold = Some(record_from(&item, "hold")?),
+                    "HOLD" => policy.hold = record_from(&item, "hold")?,
+                    sk if sk.starts_with("SUPERSEDES#") => {
+                        policy
+                            .supersedes
+                            .push(record_from(&item, "deferred supersede")?);
+                    }
                     _ => policy.waivers.push(record_from(&item, "waiver")?),
                 }
             }

@@ -996,6 +996,18 @@ impl Store for MemoryStore {
         })
     }
 
+    fn put_supersedes<'a>(&'a self, id: &'a str, older: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let list = &mut state.policies.entry(id.to_owned()).or_default().supersedes;
+            if !list.iter().any(|o| o == older) {
+                list.push(older.to_owned());
+                list.sort();
+            }
+            Ok(())
+        })
+    }
+
     fn deployment_policy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DeploymentPolicy> {
         Box::pin(async move { Ok(self.lock().policies.get(id).cloned().unwrap_or_default()) })
     }
