@@ -1,7 +1,8 @@
 //! The API client commands (`versions`, `deployments`, `show`, `watch`, `approve`, `cancel`,
-//! `revert`) against the real api handler served over HTTP on 127.0.0.1, over the in-memory
-//! store: every field the tables and the tree show comes from the typed answer, an error prints
-//! the api's `{error, message}`, and `watch` exits by the deployment's outcome.
+//! `revert`, the environment policy's `envs`, `waive`, `override` and `freeze`) against the real
+//! api handler served over HTTP on 127.0.0.1, over the in-memory store: every field the tables
+//! and the tree show comes from the typed answer, an error prints the api's `{error, message}`,
+//! and `watch` exits by the deployment's outcome.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -9,13 +10,13 @@ use std::process::Output;
 use std::sync::Arc;
 
 use boreas_api::{Api, ApiRequest};
-use boreas_api_types::DeploymentDetail;
+use boreas_api_types::{DeploymentDetail, EnvironmentView, List};
 use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    ApiToken, AppProgress, HostDecision, MemoryStore, NewDeployment, Store, TargetProgress,
-    TaskOutput, Transition, VersionRecord,
+    ApiToken, AppProgress, HostDecision, MemoryStore, NewDeployment, Repository, Store,
+    TargetProgress, TaskOutput, Transition, VersionRecord,
 };
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::role::Role;
@@ -196,6 +197,21 @@ async fn store() -> Arc<MemoryStore> {
     store
 }
 
+/// The api over `store` and `secrets`; its orchestrator answers nothing (no test starts one).
+async fn api(store: Arc<MemoryStore>, secrets: Arc<MemorySecrets>) -> Api {
+    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
+    Api::new(
+        store,
+        Arc::new(SfnOrchestrator::from_config(
+            &config,
+            "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
+            "cli-plans",
+        )),
+        secrets,
+        &Names::new("cli"),
+    )
+}
+
 /// The api handler behind HTTP on 127.0.0.1, until the returned task is aborted.
 async fn serve(api: Api) -> (String, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -269,19 +285,7 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_commands_render_the_typed_answers() {
     let store = store().await;
-    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
-    let names = Names::new("cli");
-    let api = Api::new(
-        store.clone(),
-        Arc::new(SfnOrchestrator::from_config(
-            &config,
-            "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
-            "cli-plans",
-        )),
-        Arc::new(MemorySecrets::new()),
-        &names,
-    );
-    let (url, server) = serve(api).await;
+    let (url, server) = serve(api(store.clone(), Arc::new(MemorySecrets::new())).await).await;
     let state_dir = std::env::temp_dir().join(format!("boreas-client-{}", std::process::id()));
     let cli = Cli { url, state_dir };
 
@@ -454,18 +458,7 @@ async fn repo_and_token_commands_drive_the_api() {
         .await
         .unwrap();
     let secrets = Arc::new(MemorySecrets::new());
-    let config = boreas_aws::sdk_config(Some("http://127.0.0.1:9")).await;
-    let api = Api::new(
-        store.clone(),
-        Arc::new(SfnOrchestrator::from_config(
-            &config,
-            "arn:aws:states:us-east-1:123456789012:stateMachine:cli-deployment",
-            "cli-plans",
-        )),
-        secrets.clone(),
-        &Names::new("cli"),
-    );
-    let (url, server) = serve(api).await;
+    let (url, server) = serve(api(store.clone(), secrets.clone()).await).await;
     let state_dir = std::env::temp_dir().join(format!("boreas-admin-{}", std::process::id()));
     let cli = Cli { url, state_dir };
 
@@ -668,6 +661,410 @@ async fn repo_and_token_commands_drive_the_api() {
     assert!(out.status.success(), "{out:?}");
     let cleared: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cleared["rules"], serde_json::json!([]));
+
+    server.abort();
+}
+
+/// The shop's example with an environment policy (prod after staging with a 1h soak, a weekend
+/// freeze) recorded for v1 of a registered repository, and a planned prod deployment of it.
+async fn policy_store() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_api_token(
+            TOKEN,
+            &ApiToken::new("cli", Role::Admin, "2026-11-29T09:00:00.000Z"),
+        )
+        .await
+        .unwrap();
+    store
+        .put_repository(&Repository {
+            id: "shop".into(),
+            full_name: "acme/shop".into(),
+            host: "github.com".into(),
+            clone_url: "https://github.com/acme/shop.git".into(),
+            provider: boreas_core::webhook::Provider::GitHub,
+            secret_param: "/cli/webhook-secrets/shop".into(),
+            previous_secret: None,
+            credential: None,
+            triggers: Vec::new(),
+            created_at: at(0),
+        })
+        .await
+        .unwrap();
+    store
+        .put_version(&VersionRecord {
+            status: VersionStatus::Planned,
+            received_at: at(1),
+            ..records::version("shop", "v1", "c1")
+        })
+        .await
+        .unwrap();
+    store
+        .put_version_config("shop", "v1", &records::example("environment-policy.yaml"))
+        .await
+        .unwrap();
+    store
+        .create_deployment(&NewDeployment {
+            created_at: at(2),
+            ..new_deployment("dep-prod", example_plan("prod", "v1"))
+        })
+        .await
+        .unwrap();
+    store
+}
+
+/// `boreas confirm` of a deployment prod's promotion holds says why, and `show` lists the
+/// reasons; `waive` lifts one condition (an unknown one refused by the api, a malformed one by
+/// the command line); `freeze add` refuses a bad recurrence with its field, then adds, lists and
+/// removes a window; `override` lets the deployment through the windows; `envs` shows it all and
+/// `watch` says why the deployment waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_commands_drive_the_api() {
+    let store = policy_store().await;
+    let (url, server) = serve(api(store, Arc::new(MemorySecrets::new())).await).await;
+    let state_dir = std::env::temp_dir().join(format!("boreas-policy-{}", std::process::id()));
+    let cli = Cli { url, state_dir };
+
+    let out = cli.run(&["confirm", "dep-prod"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with(
+            "boreas: 409 (held): deployment dep-prod waits: waits for staging: not deployed there yet"
+        ),
+        "{out:?}"
+    );
+    let out = cli.run(&["show", "dep-prod"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let tree = text(&out.stdout);
+    assert!(
+        tree.starts_with("dep-prod  shop v1 → prod  [planned]\n  waiting (as of "),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("):\n    waits for staging: not deployed there yet\n"),
+        "{tree}"
+    );
+
+    let out = cli
+        .run(&["waive", "dep-prod", "soak:qa", "--reason", "x"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out.stderr),
+        "boreas: 422 (unknown_condition): soak:qa is not a condition of prod's promotion; its conditions: after:staging, soak:staging\n"
+    );
+    let out = cli
+        .run(&["waive", "dep-prod", "during:staging", "--reason", "x"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("is not a promotion condition"),
+        "{out:?}"
+    );
+    let waive = [
+        "waive",
+        "dep-prod",
+        "after:staging",
+        "--reason",
+        "staging is down; verified by hand",
+    ];
+    let out = cli.run(&waive).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        text(&out.stdout),
+        "after:staging waived for deployment dep-prod\n"
+    );
+    let out = cli.run(&waive).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with("boreas: 409 (already_waived): "),
+        "{out:?}"
+    );
+
+    let out = cli
+        .run(&[
+            "freeze",
+            "add",
+            "incident",
+            "--env",
+            "prod",
+            "--reason",
+            "INC-7",
+            "--rrule",
+            "FREQ=WEEKLY",
+            "--duration",
+            "1h",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr)
+            .starts_with("boreas: 422 (invalid_freeze): rrule: FREQ=WEEKLY needs BYDAY"),
+        "{out:?}"
+    );
+    // The shape of a window is the command line's to check: a schedule, a recurrence with its
+    // duration, a one-off window with both ends.
+    for shapeless in [
+        &["--reason", "INC-7"][..],
+        &["--reason", "INC-7", "--cron", "0 16 * * FRI"],
+        &["--reason", "INC-7", "--from", "2026-12-23T18:00"],
+        &[
+            "--reason",
+            "INC-7",
+            "--from",
+            "2026-12-23T18:00",
+            "--until",
+            "2026-12-24T08:00",
+            "--duration",
+            "1h",
+        ],
+        &[
+            "--reason",
+            "INC-7",
+            "--cron",
+            "0 16 * * FRI",
+            "--duration",
+            "1h",
+            "--blocks",
+            "deploys",
+        ],
+    ] {
+        let args = [
+            &["freeze", "add", "incident", "--env", "prod"][..],
+            shapeless,
+        ]
+        .concat();
+        let out = cli.run(&args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    let out = cli
+        .run(&[
+            "freeze",
+            "add",
+            "fridays",
+            "--env",
+            "qa",
+            "--reason",
+            "release train",
+            "--cron",
+            "0 16 * * FRI",
+            "--duration",
+            "1h",
+            "--blocks",
+            "start",
+            "--running",
+            "pause",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with(
+            "boreas: 422 (invalid_freeze): running: running deployments stop only at batch boundaries"
+        ),
+        "{out:?}"
+    );
+    let fridays = [
+        "freeze",
+        "add",
+        "fridays",
+        "--env",
+        "qa",
+        "--app",
+        "api",
+        "--reason",
+        "release train",
+        "--cron",
+        "0 16 * * FRI",
+        "--duration",
+        "1h",
+        "--timezone",
+        "Europe/Berlin",
+    ];
+    let out = cli.run(&fridays).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        text(&out.stdout),
+        "freeze window fridays added: qa, cron 0 16 * * FRI for 1h (Europe/Berlin)\n"
+    );
+    let out = cli.run(&fridays).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("409 (already_exists)"),
+        "{out:?}"
+    );
+    // In force from long ago to long after the test.
+    let out = cli
+        .run(&[
+            "freeze",
+            "add",
+            "incident",
+            "--env",
+            "prod",
+            "--reason",
+            "INC-7",
+            "--from",
+            "2020-01-01T00:00:00Z",
+            "--until",
+            "2099-12-31T00:00:00Z",
+            "--blocks",
+            "start",
+        ])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let out = cli.run(&["freeze", "list"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let table = text(&out.stdout);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert_eq!(rows[0][0], "NAME", "{table}");
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("no {name} in\n{table}"))
+    };
+    assert_eq!(
+        row("fridays")[1..6],
+        [
+            "qa",
+            "api",
+            "cron 0 16 * * FRI for 1h (Europe/Berlin)",
+            "start,batches",
+            "pause"
+        ],
+        "{table}"
+    );
+    assert!(row("fridays")[6].starts_with("cli "), "{table}");
+    assert_eq!(row("fridays")[7], "release train", "{table}");
+    assert_eq!(
+        row("incident")[1..6],
+        [
+            "prod",
+            "all",
+            "from 2020-01-01T00:00:00Z until 2099-12-31T00:00:00Z (UTC)",
+            "start",
+            "finish"
+        ],
+        "{table}"
+    );
+
+    // The window holds it too now, recorded as its hold.
+    let out = cli.run(&["confirm", "dep-prod"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("frozen by incident until 2099-12-31 00:00 UTC: INC-7"),
+        "{out:?}"
+    );
+
+    let out = cli
+        .run(&[
+            "override",
+            "dep-prod",
+            "--reason",
+            "fix for INC-7",
+            "--for",
+            "7h",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with("boreas: 400 (")
+            && text(&out.stderr).contains("at most 6h, found 7h"),
+        "{out:?}"
+    );
+    let out = cli
+        .run(&["override", "dep-prod", "--reason", "fix", "--for", "soon"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let out = cli
+        .run(&[
+            "override",
+            "dep-prod",
+            "--reason",
+            "fix for INC-7",
+            "--for",
+            "2h",
+        ])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stdout).starts_with("deployment dep-prod passes the freeze windows until "),
+        "{out:?}"
+    );
+
+    let out = cli.run(&["show", "dep-prod"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let tree = text(&out.stdout);
+    for line in [
+        "\n    waits for staging: no success there to soak from\n",
+        "\n    frozen by incident until 2099-12-31 00:00 UTC: INC-7\n",
+        "\n  waived after:staging by cli at ",
+        ": staging is down; verified by hand\n",
+        "\n  freeze windows overridden until ",
+        ": fix for INC-7\n├─ stage 1\n",
+    ] {
+        assert!(tree.contains(line), "{line:?} not in\n{tree}");
+    }
+
+    let out = cli.run(&["envs"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let envs = text(&out.stdout);
+    for line in [
+        "prod: frozen until 2099-12-31T00:00:00",
+        "\n  shop v1: after staging, soak 1h\n  window weekend (shop): Weekend: nobody on call to watch a release\n",
+        "; blocks start and batches for every app; running deployments pause at their next batch\n",
+        "\n  window incident (api): INC-7\n    in force until 2099-12-31T00:00:00",
+        "; blocks start for every app; running deployments finish\n",
+        "\n  waiting:\n    dep-prod  shop v1  (as of ",
+        "\n      waits for staging: no success there to soak from\n",
+        "\n      frozen by incident until 2099-12-31 00:00 UTC: INC-7\n",
+        // Scoped to an app, it does not freeze the environment for every app.
+        "\n\nqa: open\n  window fridays (api): release train\n",
+        "; blocks start and batches for api; running deployments pause at their next batch\n",
+        "\n\nstaging: open\n  shop v1: no promotion, auto-confirm\n",
+    ] {
+        assert!(envs.contains(line), "{line:?} not in\n{envs}");
+    }
+    let out = cli.run(&["envs", "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let listed: List<EnvironmentView> = serde_json::from_slice(&out.stdout).unwrap();
+    let prod = listed.items.iter().find(|e| e.name == "prod").unwrap();
+    assert_eq!(prod.waiting[0].id, "dep-prod");
+    assert_eq!(prod.windows.len(), 2);
+    assert!(listed.items.iter().any(|e| e.name == "qa"));
+
+    // A planned deployment never ends by itself: `watch` says why it waits, then times out.
+    let out = cli
+        .run(&["watch", "dep-prod", "--interval", "0.1", "--timeout", "1"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        text(&out.stderr).contains(
+            "dep-prod waits: waits for staging: no success there to soak from; frozen by "
+        ),
+        "{out:?}"
+    );
+
+    let out = cli.run(&["freeze", "remove", "incident"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "freeze window incident removed\n");
+    let out = cli.run(&["freeze", "list", "--json"]).await;
+    let left: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(left["items"].as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left["items"][0]["freeze"]["name"], "fridays");
+    let out = cli.run(&["freeze", "remove", "incident"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out.stderr),
+        "boreas: 404 (not_found): no freeze window named incident\n"
+    );
 
     server.abort();
 }

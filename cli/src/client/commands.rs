@@ -1,4 +1,5 @@
-//! `boreas versions|deployments|show|confirm|approve|reject|decide|cancel|revert|watch`, and the
+//! `boreas versions|deployments|show|confirm|approve|reject|decide|cancel|revert|watch`, the
+//! environment policy's `boreas envs|waive|override|freeze …` ([`super::policy`]), and the
 //! operator's `boreas repo …` and `boreas token …` ([`super::admin`]).
 
 use std::collections::BTreeMap;
@@ -11,13 +12,16 @@ use boreas_api_types::{
     TargetDecisionRequest, TargetOutputs, Version,
 };
 use boreas_core::command::ErrorType;
+use boreas_core::config::DurationSpec;
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::policy::Condition;
 use boreas_core::status::FailureAction;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::admin::{NotifyDefaultsCommand, RepoCommand, TokenCommand};
-use super::{Client, Conn, Failure, admin, render, segment};
+use super::policy::FreezeCommand;
+use super::{Client, Conn, Failure, admin, policy, render, segment};
 
 /// The client subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -120,6 +124,38 @@ pub(crate) enum ClientCommand {
         #[arg(long)]
         repo: Option<String>,
     },
+    /// Each environment: its promotion per repository, its freeze windows (in force, next
+    /// start), whether it is frozen now, and the deployments waiting with why.
+    Envs {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Lift one promotion condition of a planned deployment (approver); the others still hold.
+    Waive {
+        #[command(flatten)]
+        conn: Conn,
+        deployment: String,
+        /// `after:ENV` (it succeeded there) or `soak:ENV` (it then stayed there for the soak).
+        condition: Condition,
+        /// Why (recorded with the waiver and in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Break glass: let a deployment through the freeze windows for a while (approver).
+    Override {
+        #[command(flatten)]
+        conn: Conn,
+        deployment: String,
+        /// Why (recorded with the override and in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// How long (`30m`, `2h`), at most 6h.
+        #[arg(long = "for", value_name = "DURATION")]
+        expires_in: DurationSpec,
+    },
+    /// Add, list or remove freeze windows without a commit (add: deployer; remove: approver).
+    #[command(subcommand)]
+    Freeze(FreezeCommand),
     /// Follow a deployment live, one progress bar per app; exit 0 when it succeeds, 1 otherwise.
     Watch {
         #[command(flatten)]
@@ -140,6 +176,7 @@ impl ClientCommand {
             Self::Repo(command) => command.conn(),
             Self::Token(command) => command.conn(),
             Self::NotifyDefaults(command) => command.conn(),
+            Self::Freeze(command) => command.conn(),
             Self::Versions { conn, .. }
             | Self::Deployments { conn, .. }
             | Self::Show { conn, .. }
@@ -149,6 +186,9 @@ impl ClientCommand {
             | Self::Decide { conn, .. }
             | Self::Cancel { conn, .. }
             | Self::Revert { conn, .. }
+            | Self::Envs { conn }
+            | Self::Waive { conn, .. }
+            | Self::Override { conn, .. }
             | Self::Watch { conn, .. } => conn,
         }
     }
@@ -379,6 +419,20 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 }
             }
         }
+        ClientCommand::Envs { .. } => policy::envs(client, json).await?,
+        ClientCommand::Waive {
+            deployment,
+            condition,
+            reason,
+            ..
+        } => policy::waive(client, json, deployment, condition, reason).await?,
+        ClientCommand::Override {
+            deployment,
+            reason,
+            expires_in,
+            ..
+        } => policy::override_freezes(client, json, deployment, reason, *expires_in).await?,
+        ClientCommand::Freeze(command) => policy::freeze(client, json, command).await?,
         ClientCommand::Watch {
             deployment,
             interval,
@@ -436,6 +490,7 @@ async fn watch(
         .progress_chars("=> ");
     let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
     let mut last_status = None;
+    let mut last_hold = None;
     loop {
         let d: DeploymentDetail = client.get(&format!("/deployments/{}", segment(id))).await?;
         let status = d.deployment.summary.status;
@@ -455,6 +510,21 @@ async fn watch(
                 eprintln!("{id}: {status}");
             }
             last_status = Some(status);
+        }
+        // A planned deployment may wait on its environment's policy: say why, once per change.
+        let hold = d.policy.hold.as_ref().map(|h| h.reasons.join("; "));
+        if hold != last_hold {
+            if let Some(reasons) = &hold
+                && !json
+            {
+                let line = format!("{id} waits: {}", render::plain(reasons));
+                if multi.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    let _ = multi.println(line);
+                }
+            }
+            last_hold = hold;
         }
         if status.is_terminal() {
             for bar in bars.values() {

@@ -5,6 +5,7 @@
 
 mod admin;
 pub(crate) mod commands;
+mod policy;
 mod render;
 
 use std::path::PathBuf;

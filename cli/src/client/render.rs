@@ -1,9 +1,10 @@
-//! Human output: tables of versions and deployments, a deployment as a tree, per-app progress.
+//! Human output: tables of versions and deployments, a deployment as a tree (with what its
+//! environment's policy holds it back for), per-app progress.
 
 use std::fmt::Write as _;
 
 use boreas_api_types::{
-    Analysis, DeploymentDetail, DeploymentSummary, List, TargetOutputs, Version,
+    Analysis, DeploymentDetail, DeploymentSummary, Hold, List, TargetOutputs, Version,
 };
 use boreas_core::analysis::Measurement;
 use boreas_core::command::ErrorType;
@@ -11,7 +12,7 @@ use boreas_core::plan::PausePlan;
 use boreas_core::status::{AppStatus, FailureAction, GateStatus, TargetStatus};
 
 /// Prints rows with columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -111,6 +112,33 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
             out,
             "  error: {e} (target {})",
             summary.failed_target.as_deref().unwrap_or("-")
+        );
+    }
+    let policy = &d.policy;
+    if let Some(hold) = &policy.hold {
+        let _ = writeln!(out, "  waiting ({}):", hold_times(hold));
+        for reason in &hold.reasons {
+            let _ = writeln!(out, "    {}", plain(reason));
+        }
+    }
+    for w in &policy.waivers {
+        let _ = writeln!(
+            out,
+            "  waived {} by {} at {}: {}",
+            w.condition,
+            w.by,
+            w.at,
+            plain(&w.reason)
+        );
+    }
+    if let Some(o) = &policy.override_ {
+        let _ = writeln!(
+            out,
+            "  freeze windows overridden until {} by {} at {}: {}",
+            o.expires_at,
+            o.by,
+            o.at,
+            plain(&o.reason)
         );
     }
     for (si, stage) in plan.stages.iter().enumerate() {
@@ -265,6 +293,28 @@ fn analysis_line(a: &Analysis) -> String {
     line
 }
 
+/// Text written elsewhere (a host's output, a reason) with its control characters replaced: it
+/// must not drive the operator's terminal (escape sequences).
+pub(crate) fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// When a hold was evaluated, and when it is evaluated again.
+pub(crate) fn hold_times(hold: &Hold) -> String {
+    match &hold.recheck_at {
+        Some(at) => format!("as of {}; checked again at {at}", hold.since),
+        None => format!("as of {}", hold.since),
+    }
+}
+
 /// A target's hook outputs, each under a heading, its lines indented with a bar.
 pub(crate) fn outputs(o: &TargetOutputs) -> String {
     let mut out = String::new();
@@ -280,18 +330,7 @@ pub(crate) fn outputs(o: &TargetOutputs) -> String {
             t.app, t.target, t.action
         );
         for line in t.output.lines() {
-            // A host's output must not drive the operator's terminal (escape sequences).
-            let line: String = line
-                .chars()
-                .map(|c| {
-                    if c.is_control() && c != '\t' {
-                        '\u{fffd}'
-                    } else {
-                        c
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "  | {line}");
+            let _ = writeln!(out, "  | {}", plain(line));
         }
     }
     out
