@@ -446,6 +446,7 @@ describe('the dashboard against boreas dev', () => {
     const pages: [string, string][] = [
       ['#/overview', 'nav a[href="#/overview"][aria-current="page"]'],
       ['#/versions', 'nav a[href="#/versions"][aria-current="page"]'],
+      ['#/environments', 'nav a[href="#/environments"][aria-current="page"]'],
       [`#/deployments/${encodeURIComponent(deploymentId)}`, '.dep-head'],
       ['#/apps', 'nav a[href="#/apps"][aria-current="page"]'],
       ['#/agents', 'nav a[href="#/agents"][aria-current="page"]'],

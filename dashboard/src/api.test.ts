@@ -45,6 +45,25 @@ describe('Api', () => {
     expect(JSON.parse(seen[1].body!)).toEqual({ action: 'rollback', comment: null });
   });
 
+  it('waives a condition, overrides the freeze windows and lists the environments', async () => {
+    const seen: { method: string; url: string; headers: Record<string, string>; body?: string }[] = [];
+    const api = new Api('', 't', fakeFetch({
+      'POST /api/deployments/d%2F1/waivers': { status: 201, body: { condition: 'after:staging', reason: 'down', by: 'bob', at: 'x' } },
+      'POST /api/deployments/d%2F1/override': { status: 201, body: { reason: 'INC-7', by: 'bob', at: 'x', expires_at: 'y' } },
+      'GET /api/environments': { status: 200, body: { items: [], next_cursor: null } },
+    }, seen));
+    await api.waive('d/1', 'after:staging', 'down');
+    await api.override('d/1', 'INC-7', '2h');
+    expect(await api.environments()).toEqual({ items: [], next_cursor: null });
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST /api/deployments/d%2F1/waivers',
+      'POST /api/deployments/d%2F1/override',
+      'GET /api/environments',
+    ]);
+    expect(JSON.parse(seen[0].body!)).toEqual({ condition: 'after:staging', reason: 'down' });
+    expect(JSON.parse(seen[1].body!)).toEqual({ reason: 'INC-7', expires_in: '2h' });
+  });
+
   it('turns error answers into ApiError with the rule code', async () => {
     const api = new Api('', 't', fakeFetch({
       'PUT /api/deployments/d1/plan': { status: 422, body: { error: 'dependency_order', message: '"web" depends on "api"' } },

@@ -8,9 +8,12 @@ import type {
   Deployment,
   DeploymentDetail,
   DeploymentSummaryList,
+  EnvironmentViewList,
   FailureAction,
   GateDecision,
   GateDecisionRequest,
+  Override,
+  OverrideRequest,
   PlanUpdate,
   RegisteredRepository,
   RepositoryList,
@@ -22,6 +25,8 @@ import type {
   TargetDecisionRequest,
   TargetOutputs,
   VersionList,
+  Waiver,
+  WaiverRequest,
 } from './api.gen';
 
 export class ApiError extends Error {
@@ -106,6 +111,18 @@ export class Api {
   decideTarget(id: string, app: string, target: string, action: FailureAction, comment: string): Promise<TargetDecision> {
     const body: TargetDecisionRequest = { action, comment: comment === '' ? null : comment };
     return this.call('POST', `/api/deployments/${seg(id)}/targets/${seg(app)}/${seg(target)}/decision`, body);
+  }
+  waive(id: string, condition: string, reason: string): Promise<Waiver> {
+    const body: WaiverRequest = { condition, reason };
+    return this.call('POST', `/api/deployments/${seg(id)}/waivers`, body);
+  }
+  override(id: string, reason: string, expiresIn: string): Promise<Override> {
+    const body: OverrideRequest = { reason, expires_in: expiresIn };
+    return this.call('POST', `/api/deployments/${seg(id)}/override`, body);
+  }
+  /** Every environment at once: the route takes no limit or cursor. */
+  environments(): Promise<EnvironmentViewList> {
+    return this.call('GET', '/api/environments');
   }
   apps(limit = 500): Promise<AppList> {
     return this.call('GET', `/api/apps?limit=${limit}`);

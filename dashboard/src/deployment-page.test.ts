@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Api } from './api';
 import type { Ctx } from './ctx';
+import { formatTime } from './format';
 import { translate } from './i18n';
 import { deploymentPage } from './pages/deployment';
 import { fake, fakeDocument, type FakeElement } from './test/dom';
-import { detailOf, samplePlan } from './test/fixtures';
+import { detailOf, sampleEnvironments, samplePlan } from './test/fixtures';
 import type { DecisionProgress, DeploymentDetail, Role } from './api.gen';
 
 beforeAll(() => {
@@ -173,5 +174,182 @@ describe('notifications', () => {
   it('are not shown when nothing was sent', async () => {
     const page = fake(await deploymentPage(context(detailOf('dep-quiet', samplePlan(), 'running'), 'viewer', []), 'dep-quiet'));
     expect(page.byClass('notifications')).toEqual([]);
+  });
+});
+
+describe('environment policy', () => {
+  type Answer = { status: number; body: unknown };
+  const hold = {
+    reasons: ['waits for staging: running', 'frozen by weekend until 2026-12-07 07:00 UTC: Weekend: nobody on call to watch a release'],
+    recheck_at: '2026-12-07T07:00:00Z',
+    since: '2026-12-05T10:00:00Z',
+  };
+  const waiver = { condition: 'after:staging', reason: 'staging is down; verified by hand', by: 'alice', at: '2026-12-05T11:00:00Z' };
+
+  /** prod's deployment of the shop, held by its promotion and the weekend window. */
+  function held(id: string, extra: Partial<DeploymentDetail['policy']> = {}): DeploymentDetail {
+    return { ...detailOf(id, samplePlan(), 'planned'), repository: 'github.com/acme/shop', policy: { hold, waivers: [], ...extra } };
+  }
+
+  /** A page context over an api that serves `d` and the sample environments, answering the rest by "METHOD path". */
+  function policyContext(d: DeploymentDetail, role: Role, seen: Seen[], answers: Record<string, Answer> = {}): Ctx {
+    const fetchFn = async (url: string, init?: RequestInit) => {
+      const method = init?.method ?? 'GET';
+      seen.push({ method, url, body: init?.body as string | undefined });
+      const fixed: Record<string, Answer> = {
+        [`GET /api/deployments/${d.id}`]: { status: 200, body: d },
+        'GET /api/environments': { status: 200, body: { items: sampleEnvironments(), next_cursor: null } },
+        ...answers,
+      };
+      const a = fixed[`${method} ${url}`] ?? { status: 404, body: { error: 'not_found', message: `no route ${method} ${url}` } };
+      return new Response(JSON.stringify(a.body), { status: a.status, headers: { 'Content-Type': 'application/json' } });
+    };
+    return { api: new Api('', 'tok', fetchFn), role, t: (key, vars) => translate('en', key, vars), refresh: () => {} };
+  }
+
+  /** Submits `form` and waits for the page's refresh. */
+  async function submit(ctx: Ctx, form: FakeElement): Promise<void> {
+    await new Promise<void>((refreshed) => {
+      ctx.refresh = refreshed;
+      form.dispatch('submit');
+    });
+  }
+
+  const type = (el: FakeElement, value: string) => {
+    el.value = value;
+    el.dispatch(el.tagName === 'select' ? 'change' : 'input');
+  };
+  const byId = (el: FakeElement, id: string) => el.findAll((x) => x.getAttribute('id') === id)[0];
+
+  it('marks a held deployment and lists each reason, with when it is checked again', async () => {
+    const seen: Seen[] = [];
+    const page = fake(await deploymentPage(policyContext(held('dep-held'), 'deployer', seen), 'dep-held'));
+    expect(page.findAll((el) => el.getAttribute('data-policy') === 'held').map((b) => b.textContent)).toEqual(['held']);
+    const panel = page.byClass('policy')[0]!;
+    expect(panel.getAttribute('aria-labelledby')).toBe('policy-title');
+    expect(panel.textContent).toContain('Held back by its environment: it does not start until these clear.');
+    expect(panel.byClass('reason').map((r) => r.textContent)).toEqual(hold.reasons);
+    expect(panel.textContent).toContain(`checked again at ${formatTime('2026-12-07T07:00:00Z')}`);
+    // Only an approver can waive or override, so nobody else waits for the environments.
+    expect(panel.textContent).toContain('An approver may waive a promotion condition or override the freeze windows.');
+    expect(panel.findAll((el) => el.tagName === 'form')).toEqual([]);
+    expect(seen.map((s) => s.url)).toEqual(['/api/deployments/dep-held']);
+  });
+
+  it('shows the refused confirm of a held deployment as held, with the reasons the api gave', async () => {
+    const message = 'deployment dep-refused waits: waits for staging: running';
+    const ctx = policyContext(held('dep-refused'), 'deployer', [], {
+      'POST /api/deployments/dep-refused/confirm': { status: 409, body: { error: 'held', message } },
+    });
+    const page = fake(await deploymentPage(ctx, 'dep-refused'));
+    const confirm = page.findAll((el) => el.tagName === 'button' && el.getAttribute('id') === 'confirm')[0];
+    await new Promise<void>((refreshed) => {
+      ctx.refresh = refreshed;
+      confirm.dispatch('click');
+    });
+    const again = fake(await deploymentPage(ctx, 'dep-refused'));
+    const error = again.findAll((el) => el.getAttribute('id') === 'error-page')[0];
+    expect(error.getAttribute('data-code')).toBe('held');
+    expect(error.getAttribute('role')).toBe('alert');
+    expect(error.textContent).toBe(`Held back by its environment’s policy: the deployment stays planned.${message}`);
+  });
+
+  it('lets an approver waive a condition not yet waived, offering those its environment declares', async () => {
+    const seen: Seen[] = [];
+    const d = held('dep-waive', { waivers: [waiver] });
+    const ctx = policyContext(d, 'approver', seen, { 'POST /api/deployments/dep-waive/waivers': { status: 201, body: { ...waiver, condition: 'soak:staging' } } });
+    const page = fake(await deploymentPage(ctx, 'dep-waive'));
+    expect(seen.map((s) => s.url)).toEqual(['/api/deployments/dep-waive', '/api/environments']);
+    const panel = page.byClass('policy')[0]!;
+    const waived = panel.byClass('waiver');
+    expect(waived.map((w) => w.getAttribute('data-condition'))).toEqual(['after:staging']);
+    expect(waived[0].textContent).toBe(`after:staging waived by alice at ${formatTime(waiver.at)} “staging is down; verified by hand”`);
+
+    const condition = byId(panel, 'waive-condition');
+    expect(condition.value).toBe('soak:staging');
+    expect(byId(panel, 'waive-conditions').findAll((el) => el.tagName === 'option').map((o) => o.value)).toEqual(['soak:staging']);
+    const form = panel.findAll((el) => el.tagName === 'form' && el.getAttribute('aria-labelledby') === 'waive-title')[0];
+    // No reason, no request.
+    form.dispatch('submit');
+    expect(seen.filter((s) => s.method === 'POST')).toEqual([]);
+    type(byId(form, 'waive-reason'), '  soaked on the canary instead  ');
+    await submit(ctx, form);
+    const post = seen.find((s) => s.method === 'POST')!;
+    expect(post.url).toBe('/api/deployments/dep-waive/waivers');
+    expect(JSON.parse(post.body!)).toEqual({ condition: 'soak:staging', reason: 'soaked on the canary instead' });
+    const again = fake(await deploymentPage(ctx, 'dep-waive'));
+    expect(again.byClass('notice').map((n) => n.textContent)).toEqual(['Waived.']);
+    expect(byId(again, 'waive-reason').value).toBe('');
+  });
+
+  it('says why the api refused a waiver', async () => {
+    const message = 'soak:qa is not a condition of prod\'s promotion; its conditions: after:staging, soak:staging';
+    const ctx = policyContext(held('dep-unknown'), 'approver', [], {
+      'POST /api/deployments/dep-unknown/waivers': { status: 422, body: { error: 'unknown_condition', message } },
+    });
+    const page = fake(await deploymentPage(ctx, 'dep-unknown'));
+    const form = page.findAll((el) => el.tagName === 'form' && el.getAttribute('aria-labelledby') === 'waive-title')[0];
+    type(byId(form, 'waive-condition'), 'soak:qa');
+    type(byId(form, 'waive-reason'), 'qa is gone');
+    await submit(ctx, form);
+    const error = fake(await deploymentPage(ctx, 'dep-unknown')).findAll((el) => el.getAttribute('id') === 'error-policy')[0];
+    expect(error.getAttribute('data-code')).toBe('unknown_condition');
+    expect(error.textContent).toBe(`That is not a condition of this environment’s promotion.${message}`);
+  });
+
+  it('lets an approver override the freeze windows for a while, two hours unless chosen', async () => {
+    const seen: Seen[] = [];
+    const granted = { reason: 'hotfix for INC-7', by: 'carol', at: '2026-12-05T12:00:00Z', expires_at: '2099-01-01T00:00:00Z' };
+    const ctx = policyContext(held('dep-override'), 'approver', seen, { 'POST /api/deployments/dep-override/override': { status: 201, body: granted } });
+    const page = fake(await deploymentPage(ctx, 'dep-override'));
+    const form = page.findAll((el) => el.tagName === 'form' && el.getAttribute('aria-labelledby') === 'override-title')[0];
+    const duration = byId(form, 'override-for');
+    expect(duration.findAll((el) => el.tagName === 'option').map((o) => [o.textContent, o.selected])).toEqual([
+      ['30m', false],
+      ['1h', false],
+      ['2h', true],
+      ['4h', false],
+      ['6h', false],
+    ]);
+    type(byId(form, 'override-reason'), 'hotfix for INC-7');
+    type(duration, '6h');
+    await submit(ctx, form);
+    const post = seen.find((s) => s.method === 'POST')!;
+    expect(post.url).toBe('/api/deployments/dep-override/override');
+    expect(JSON.parse(post.body!)).toEqual({ reason: 'hotfix for INC-7', expires_in: '6h' });
+    expect(fake(await deploymentPage(ctx, 'dep-override')).byClass('notice').map((n) => n.textContent)).toEqual(['Override granted.']);
+  });
+
+  it('shows a break-glass override with who granted it, why and until when, and whether it is still in force', async () => {
+    const override = { reason: 'hotfix for INC-7', by: 'carol', at: '2026-12-05T12:00:00Z', expires_at: '2099-01-01T00:00:00Z' };
+    const running = { ...detailOf('dep-broke-glass', samplePlan(), 'running'), policy: { waivers: [], override } };
+    const page = fake(await deploymentPage(policyContext(running, 'viewer', []), 'dep-broke-glass'));
+    const line = page.byClass('override')[0]!;
+    expect(line.getAttribute('data-in-force')).toBe('true');
+    expect(line.textContent).toBe(`in force granted by carol at ${formatTime(override.at)}, until ${formatTime(override.expires_at)} “hotfix for INC-7”`);
+    expect(page.byClass('policy')[0]!.className).toBe('panel policy');
+
+    const expired = { ...running, policy: { waivers: [], override: { ...override, expires_at: '2026-01-01T00:00:00Z' } } };
+    const again = fake(await deploymentPage(policyContext(expired, 'viewer', []), 'dep-broke-glass'));
+    expect(again.byClass('override')[0]!.getAttribute('data-in-force')).toBe('false');
+    expect(again.byClass('override')[0]!.textContent).toMatch(/^expired granted by carol/);
+  });
+
+  it('is not shown for a deployment the policy never touched, nor a stale hold once it is no longer planned', async () => {
+    const plain = fake(await deploymentPage(policyContext(detailOf('dep-free', samplePlan(), 'planned'), 'approver', []), 'dep-free'));
+    expect(plain.byClass('policy')).toEqual([]);
+    const cancelled = { ...held('dep-gone'), status: 'cancelled' as const };
+    const page = fake(await deploymentPage(policyContext(cancelled, 'approver', []), 'dep-gone'));
+    expect(page.byClass('policy')).toEqual([]);
+    expect(page.findAll((el) => el.getAttribute('data-policy') === 'held')).toEqual([]);
+  });
+
+  it('is translated to Chinese', async () => {
+    const ctx = { ...policyContext(held('dep-zh', { waivers: [waiver] }), 'deployer', []), t: (key: Parameters<Ctx['t']>[0], vars?: Record<string, string | number>) => translate('zh', key, vars) };
+    const page = fake(await deploymentPage(ctx, 'dep-zh'));
+    expect(page.findAll((el) => el.getAttribute('data-policy') === 'held')[0].textContent).toBe('被拦下');
+    const panel = page.byClass('policy')[0]!;
+    expect(panel.textContent).toContain('环境策略');
+    expect(panel.byClass('waiver')[0].textContent).toContain('由 alice 于');
   });
 });

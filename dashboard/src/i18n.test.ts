@@ -45,7 +45,7 @@ describe('dictionaries', () => {
     for (const file of sources(dir)) {
       const text = readFileSync(file, 'utf8');
       for (const m of text.matchAll(/\bt\(\s*'([a-z_]+\.[a-z_.0-9]+)'/g)) used.add(m[1]);
-      for (const m of text.matchAll(/[(,]\s*'((?:nav|overview|versions|apps|agents|col|deployments|plan|deployment|gate|decision)\.[a-z_]+)'/g)) used.add(m[1]);
+      for (const m of text.matchAll(/[(,]\s*'((?:nav|overview|versions|apps|agents|col|deployments|plan|deployment|gate|decision|env|policy)\.[a-z_]+)'/g)) used.add(m[1]);
     }
     expect(used.size).toBeGreaterThan(50);
     for (const key of used) expect(isKey(key), key).toBe(true);

@@ -9,6 +9,7 @@ import { agentsPage } from './pages/agents';
 import { repositoriesPage } from './pages/repositories';
 import { appsPage } from './pages/apps';
 import { deploymentPage } from './pages/deployment';
+import { environmentsPage } from './pages/environments';
 import { overview } from './pages/overview';
 import { versionsPage } from './pages/versions';
 import { isLive } from './progress';
@@ -135,6 +136,7 @@ function layout(page: string, content: Node): HTMLElement {
         { 'aria-label': t('nav.main') },
         link('overview', 'nav.overview'),
         link('versions', 'nav.versions'),
+        link('environments', 'nav.environments'),
         link('apps', 'nav.apps'),
         link('agents', 'nav.agents'),
         link('repositories', 'nav.repositories'),
@@ -172,6 +174,9 @@ async function render(): Promise<void> {
     switch (page) {
       case 'versions':
         content = await versionsPage(ctx);
+        break;
+      case 'environments':
+        content = await environmentsPage(ctx);
         break;
       case 'apps':
         content = await appsPage(ctx);

@@ -1,8 +1,10 @@
 // Small shared pieces: status badges, errors, tables.
 
 import { ApiError } from './api';
+import type { Hold } from './api.gen';
 import type { T } from './ctx';
 import { h } from './dom';
+import { formatTime } from './format';
 import { isKey, type Key } from './i18n';
 import { tone } from './status';
 
@@ -56,4 +58,19 @@ export function table(t: T, head: Key[], rows: (Node | string)[][]): HTMLElement
 
 export function empty(t: T, key: Key): HTMLElement {
   return h('p', { class: 'empty' }, t(key));
+}
+
+/** Why a deployment is held back, one line per reason, and when that was and will be judged. */
+export function holdReasons(t: T, hold: Hold): HTMLElement {
+  return h(
+    'div',
+    { class: 'hold' },
+    h('ul', { class: 'reasons' }, hold.reasons.map((r) => h('li', { class: 'reason' }, r))),
+    h(
+      'p',
+      { class: 'muted small' },
+      t('policy.since', { at: formatTime(hold.since) }),
+      hold.recheck_at ? ` · ${t('policy.recheck', { at: formatTime(hold.recheck_at) })}` : null,
+    ),
+  );
 }

@@ -23,9 +23,10 @@ import {
 } from '../plan';
 import { isKey } from '../i18n';
 import { WORST_FIRST, isQuiet, progressView, type AppView, type BatchView, type StageView, type TargetView } from '../progress';
-import type { Adjustment, Analysis, DecisionProgress, DeploymentDetail, FailureAction, Notification, TargetOutputs } from '../api.gen';
+import type { Adjustment, Analysis, DecisionProgress, DeploymentDetail, FailureAction, Hold, Notification, Override, TargetOutputs } from '../api.gen';
+import { DEFAULT_OVERRIDE, OVERRIDE_DURATIONS, inForce, waivable } from '../policy';
 import { tone } from '../status';
-import { badge, errorBox } from '../ui';
+import { badge, errorBox, holdReasons } from '../ui';
 import { PAGE, disclosure, forgetLists, windowedList } from '../windowed';
 
 /** Where the last error of the editor belongs: a card, a stage column, or the whole page. */
@@ -35,7 +36,10 @@ interface Failure {
 }
 
 let failure: Failure | null = null;
-let notice: { at: string; key: 'plan.saved' | 'deployment.confirmed' | 'deployment.cancelled' | 'gate.decided' } | null = null;
+let notice: {
+  at: string;
+  key: 'plan.saved' | 'deployment.confirmed' | 'deployment.cancelled' | 'gate.decided' | 'policy.waived' | 'policy.overridden';
+} | null = null;
 let busy = false;
 let shownId = '';
 
@@ -101,12 +105,33 @@ export async function deploymentPage(ctx: Ctx, id: string): Promise<HTMLElement>
     forgetLists();
   }
   const d = await ctx.api.deployment(id);
+  const hold = heldBack(d);
+  // The environments are read only for what the waive form needs: an approver and a held deployment.
+  const conditions = hold && can(ctx.role, 'approver') ? await waiverSuggestions(ctx, d) : [];
   return h(
     'div',
     { class: 'stack' },
-    header(ctx, d),
+    header(ctx, d, hold),
+    policyPanel(ctx, d, hold, conditions),
     d.status === 'planned' ? planEditor(ctx, d) : liveProgress(ctx, d),
   );
+}
+
+/** What holds the deployment back: only while planned, since a start clears the hold and a
+ * cancelled or superseded deployment keeps its last one. */
+function heldBack(d: DeploymentDetail): Hold | null {
+  return d.status === 'planned' ? (d.policy.hold ?? null) : null;
+}
+
+/** Conditions to offer in the waive form. Suggestions only: the api checks the condition, so
+ * when the environments cannot be read the field is left to free text. */
+async function waiverSuggestions(ctx: Ctx, d: DeploymentDetail): Promise<string[]> {
+  try {
+    const envs = await ctx.api.environments();
+    return waivable(envs.items, d.environment, d.repository, d.policy.waivers.map((w) => w.condition));
+  } catch {
+    return [];
+  }
 }
 
 async function act(ctx: Ctx, at: string, run: () => Promise<unknown>, done?: NonNullable<typeof notice>['key']): Promise<void> {
@@ -131,7 +156,7 @@ function failureAt(ctx: Ctx, at: string): HTMLElement | null {
   return null;
 }
 
-function header(ctx: Ctx, d: DeploymentDetail): HTMLElement {
+function header(ctx: Ctx, d: DeploymentDetail, hold: Hold | null): HTMLElement {
   const { t } = ctx;
   const canDeploy = can(ctx.role, 'deployer');
   return h(
@@ -146,6 +171,7 @@ function header(ctx: Ctx, d: DeploymentDetail): HTMLElement {
         'p',
         { class: 'meta' },
         badge(t, d.status),
+        hold ? h('span', { class: 'badge tone-waiting', 'data-policy': 'held' }, t('policy.held')) : null,
         h('span', { class: 'mono muted' }, d.id),
         h('span', null, t('deployment.created'), ' ', formatTime(d.created_at)),
         d.started_at ? h('span', null, t('deployment.started'), ' ', formatTime(d.started_at)) : null,
@@ -188,6 +214,158 @@ function header(ctx: Ctx, d: DeploymentDetail): HTMLElement {
     ),
     h('div', { class: 'full' }, failureAt(ctx, 'page')),
   );
+}
+
+// ---- environment policy ---------------------------------------------------------------------
+
+/** Why the deployment is held, the conditions waived for it and its break-glass override; for an
+ * approver, while it is held, the forms that waive a condition or override the freeze windows. */
+function policyPanel(ctx: Ctx, d: DeploymentDetail, hold: Hold | null, conditions: string[]): HTMLElement | null {
+  const { t } = ctx;
+  const { waivers, override } = d.policy;
+  if (!hold && waivers.length === 0 && !override) return null;
+  return h(
+    'section',
+    { class: hold ? 'panel policy held' : 'panel policy', id: 'policy', 'aria-labelledby': 'policy-title' },
+    h('h2', { id: 'policy-title' }, t('policy.title')),
+    hold ? [h('p', null, h('strong', null, t('policy.held_title'))), holdReasons(t, hold)] : null,
+    waivers.length > 0
+      ? [
+          h('h3', null, t('policy.waivers')),
+          h(
+            'ul',
+            { class: 'plain' },
+            waivers.map((w) =>
+              h(
+                'li',
+                { class: 'waiver', 'data-condition': w.condition },
+                h('code', null, w.condition),
+                ' ',
+                h('span', { class: 'muted small' }, t('policy.waived_by', { by: w.by, at: formatTime(w.at) })),
+                ' ',
+                h('span', { class: 'reason' }, `“${w.reason}”`),
+              ),
+            ),
+          ),
+        ]
+      : null,
+    override ? overrideLine(ctx, override) : null,
+    failureAt(ctx, 'policy'),
+    hold
+      ? can(ctx.role, 'approver')
+        ? h('div', { class: 'two' }, waiveForm(ctx, d, conditions), overrideForm(ctx, d))
+        : h('p', { class: 'muted' }, t('policy.needs_approver'))
+      : null,
+  );
+}
+
+function overrideLine(ctx: Ctx, o: Override): HTMLElement[] {
+  const { t } = ctx;
+  const live = inForce(o);
+  return [
+    h('h3', null, t('policy.override')),
+    h(
+      'p',
+      { class: 'override', 'data-in-force': String(live) },
+      h('span', { class: `badge ${live ? 'tone-warn' : 'tone-idle'}` }, t(live ? 'policy.in_force' : 'policy.expired')),
+      ' ',
+      t('policy.override_line', { by: o.by, at: formatTime(o.at), until: formatTime(o.expires_at) }),
+      ' ',
+      h('span', { class: 'reason' }, `“${o.reason}”`),
+    ),
+  ];
+}
+
+/** A field of the policy forms, drafted per deployment so a poll keeps what was typed. */
+function policyDraft(d: DeploymentDetail, field: string): string {
+  return `${field}\u0000${d.id}`;
+}
+
+function waiveForm(ctx: Ctx, d: DeploymentDetail, conditions: string[]): HTMLElement {
+  const { t } = ctx;
+  const conditionKey = policyDraft(d, 'waive-condition');
+  const reasonKey = policyDraft(d, 'waive-reason');
+  const condition = () => drafts.get(conditionKey) ?? conditions[0] ?? '';
+  return h(
+    'form',
+    {
+      class: 'policy-form stack',
+      'aria-labelledby': 'waive-title',
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        const chosen = condition().trim();
+        const reason = (drafts.get(reasonKey) ?? '').trim();
+        if (chosen === '' || reason === '') return;
+        void act(ctx, 'policy', async () => {
+          await ctx.api.waive(d.id, chosen, reason);
+          drafts.delete(conditionKey);
+          drafts.delete(reasonKey);
+        }, 'policy.waived');
+      },
+    },
+    h('h3', { id: 'waive-title' }, t('policy.waive')),
+    h('label', { for: 'waive-condition' }, t('policy.condition')),
+    h('input', {
+      id: 'waive-condition',
+      required: true,
+      autocomplete: 'off',
+      list: 'waive-conditions',
+      value: condition(),
+      'aria-describedby': 'waive-condition-help',
+      oninput: (ev: Event) => drafts.set(conditionKey, (ev.target as HTMLInputElement).value),
+    }),
+    h('datalist', { id: 'waive-conditions' }, conditions.map((c) => h('option', { value: c }))),
+    h('small', { id: 'waive-condition-help', class: 'muted' }, t('policy.condition_help')),
+    reasonField(ctx, 'waive-reason', reasonKey),
+    h('div', { class: 'row' }, h('button', { class: 'btn primary', type: 'submit', disabled: busy }, t('policy.waive_submit'))),
+  );
+}
+
+function overrideForm(ctx: Ctx, d: DeploymentDetail): HTMLElement {
+  const { t } = ctx;
+  const reasonKey = policyDraft(d, 'override-reason');
+  const forKey = policyDraft(d, 'override-for');
+  return h(
+    'form',
+    {
+      class: 'policy-form stack',
+      'aria-labelledby': 'override-title',
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        const reason = (drafts.get(reasonKey) ?? '').trim();
+        if (reason === '') return;
+        const expiresIn = drafts.get(forKey) ?? DEFAULT_OVERRIDE;
+        void act(ctx, 'policy', async () => {
+          await ctx.api.override(d.id, reason, expiresIn);
+          drafts.delete(reasonKey);
+          drafts.delete(forKey);
+        }, 'policy.overridden');
+      },
+    },
+    h('h3', { id: 'override-title' }, t('policy.override_title')),
+    h('p', { class: 'muted small' }, t('policy.override_help')),
+    reasonField(ctx, 'override-reason', reasonKey),
+    h('label', { for: 'override-for' }, t('policy.expires_in')),
+    h(
+      'select',
+      { id: 'override-for', onchange: (ev: Event) => drafts.set(forKey, (ev.target as HTMLSelectElement).value) },
+      OVERRIDE_DURATIONS.map((x) => h('option', { value: x, selected: x === (drafts.get(forKey) ?? DEFAULT_OVERRIDE) }, x)),
+    ),
+    h('div', { class: 'row' }, h('button', { class: 'btn danger', type: 'submit', disabled: busy }, t('policy.override_submit'))),
+  );
+}
+
+function reasonField(ctx: Ctx, id: string, key: string): HTMLElement[] {
+  return [
+    h('label', { for: id }, ctx.t('policy.reason')),
+    h('textarea', {
+      id,
+      required: true,
+      rows: 2,
+      value: drafts.get(key) ?? '',
+      oninput: (ev: Event) => drafts.set(key, (ev.target as HTMLTextAreaElement).value),
+    }),
+  ];
 }
 
 // ---- plan editor ----------------------------------------------------------------------------

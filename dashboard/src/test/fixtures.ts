@@ -1,4 +1,4 @@
-import type { AppPlan, DeploymentDetail, Plan } from '../api.gen';
+import type { AppPlan, DeploymentDetail, EnvironmentView, Plan } from '../api.gen';
 
 export function app(name: string, targets: string[], extra: Partial<AppPlan> = {}): AppPlan {
   return {
@@ -118,4 +118,49 @@ export function detailOf(id: string, plan: Plan, status: DeploymentDetail['statu
     analyses: [],
     policy: { waivers: [] },
   };
+}
+
+/** staging open and taking any version at once; prod frozen by a weekend window and an incident
+ * freeze, taking a version after staging and a soak, with one deployment held back. */
+export function sampleEnvironments(): EnvironmentView[] {
+  return [
+    {
+      name: 'staging',
+      frozen: false,
+      repositories: [{ repository: 'github.com/acme/shop', version: 'v1.2.0', auto_confirm: true }],
+      windows: [],
+      waiting: [],
+    },
+    {
+      name: 'prod',
+      frozen: true,
+      opens_at: '2026-12-07T07:00:00Z',
+      repositories: [{ repository: 'github.com/acme/shop', version: 'v1.2.0', auto_confirm: false, promotion: { after: ['staging'], soak: '1h' } }],
+      windows: [
+        {
+          name: 'weekend',
+          reason: 'Weekend: nobody on call to watch a release',
+          source: 'github.com/acme/shop',
+          apps: [],
+          blocks: ['start', 'batches'],
+          running: 'pause',
+          active_until: '2026-12-07T07:00:00Z',
+          next_start: '2026-12-11T15:00:00Z',
+        },
+        { name: 'incident', reason: 'INC-7', source: 'api', apps: ['api', 'web'], blocks: ['start'], running: 'finish', next_start: '2026-12-24T17:00:00Z' },
+      ],
+      waiting: [
+        {
+          id: 'dep-prod',
+          repository: 'github.com/acme/shop',
+          version: 'v1.2.0',
+          hold: {
+            reasons: ['waits for staging: running', 'frozen by weekend until 2026-12-07 07:00 UTC: Weekend: nobody on call to watch a release'],
+            recheck_at: '2026-12-07T07:00:00Z',
+            since: '2026-12-05T10:00:00Z',
+          },
+        },
+      ],
+    },
+  ];
 }
