@@ -21,6 +21,27 @@ pub struct Request {
     pub batch: u32,
     /// The task token to answer.
     pub task_token: String,
+    /// What is asked: the analysis after the batch (the default), or the freeze windows
+    /// before it.
+    #[serde(default, skip_serializing_if = "BoundaryCheck::is_analysis")]
+    pub check: BoundaryCheck,
+}
+
+/// What the state machine asks the batch-boundary worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoundaryCheck {
+    /// Judge the batch that finished by the app's analysis checks.
+    #[default]
+    Analysis,
+    /// May the batch start, or does a freeze window pause or abort the deployment first.
+    Freeze,
+}
+
+impl BoundaryCheck {
+    fn is_analysis(&self) -> bool {
+        *self == Self::Analysis
+    }
 }
 
 impl Request {
@@ -32,6 +53,7 @@ impl Request {
             app: app.to_owned(),
             batch,
             task_token: task_token.to_owned(),
+            check: BoundaryCheck::Analysis,
         }
     }
 

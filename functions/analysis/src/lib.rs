@@ -21,7 +21,12 @@
 //!
 //! A request whose deployment, app or recorded `boreas.yaml` is missing fails its task with
 //! `AnalysisBroken` (errors are never a pass); one whose deployment no longer runs is dropped.
+//!
+//! The same queue carries the freeze check before a batch ([`BoundaryCheck::Freeze`], see
+//! `freeze.rs`): both are questions the state machine asks at a batch boundary and answers
+//! later, with the same leases and heartbeats.
 
+mod freeze;
 pub mod providers;
 
 use std::collections::BTreeMap;
@@ -40,7 +45,8 @@ use boreas_aws::store::{
     AnalysisRecord, Deployment, DynamoStore, Store, deployment_config, rfc3339,
 };
 use boreas_core::analysis::run::{
-    Request, Subject, condition_of, decision_of, due_after, message, overall, standing, take,
+    BoundaryCheck, Request, Subject, condition_of, decision_of, due_after, message, overall,
+    standing, take,
 };
 use boreas_core::analysis::{Decision, Measurement, Outcome, Standing};
 use boreas_core::command::WireError;
@@ -479,7 +485,10 @@ pub async fn handle(analyst: &Analyst, event: SqsEvent) -> SqsBatchResponse {
         let body = message.body.as_deref().unwrap_or_default();
         let started = first_received(&message).unwrap_or_else(SystemTime::now);
         let handled = match Request::from_json(body) {
-            Ok(request) => analyst.analyse(&request, started).await,
+            Ok(request) => match request.check {
+                BoundaryCheck::Analysis => analyst.analyse(&request, started).await,
+                BoundaryCheck::Freeze => analyst.freeze_check(&request).await,
+            },
             Err(e) => Err(e.into()),
         };
         match handled {

@@ -2,6 +2,8 @@
 //! one-state machine whose message is the deployment definition's), the worker measures a local
 //! HTTP check on its schedule with the real store, and answers the execution: pass, fail (the
 //! deployment's error names the check, the value and the condition) or inconclusive (a gate).
+//! The same worker answers the freeze check before a batch: at once, when the window closes, or
+//! with a failure that rolls the app back.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -92,6 +94,7 @@ fn definition(queue_url: &str) -> String {
                 "deployment_id.$": "$.deployment_id",
                 "app.$": "$.app",
                 "batch.$": "$.batch",
+                "check.$": "$.check",
                 "task_token.$": "$$.Task.Token"
             }},
             "HeartbeatSeconds": 600,
@@ -152,6 +155,11 @@ impl Fixture {
     /// A running deployment `id` of version `version` whose recorded config is `yaml`, and its
     /// execution waiting for the analysis of batch `batch`.
     async fn running(&self, id: &str, version: &str, yaml: &str, batch: u32) {
+        self.asking(id, version, yaml, batch, "analysis").await;
+    }
+
+    /// As [`Self::running`], the execution asking `check` (`analysis` or `freeze`).
+    async fn asking(&self, id: &str, version: &str, yaml: &str, batch: u32, check: &str) {
         self.store
             .put_version(&records::version("shop", version, &format!("{:040x}", 7)))
             .await
@@ -168,7 +176,8 @@ impl Fixture {
             .transition_deployment(id, &Transition::to(DeploymentStatus::Running, at(1)))
             .await
             .unwrap();
-        let input = json!({"deployment_id": id, "app": "api", "batch": batch}).to_string();
+        let input =
+            json!({"deployment_id": id, "app": "api", "batch": batch, "check": check}).to_string();
         let slices = Slices {
             input,
             objects: Vec::new(),
@@ -326,4 +335,100 @@ async fn the_worker_measures_on_schedule_and_answers_pass_fail_or_a_gate() {
     let (status, _, error) = f.run("an-broken").await;
     assert_eq!(status, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("AnalysisBroken"));
+}
+
+/// A `boreas.yaml` whose prod has one window, `incident`, in force from a minute ago for
+/// `seconds` more, with `extra` fields.
+fn frozen(seconds: u64, extra: &str) -> String {
+    let now = SystemTime::now();
+    format!(
+        "{}freezes:\n  - name: incident\n    reason: INC-7\n    environments: [prod]\n    from: \"{}\"\n    until: \"{}\"\n{extra}",
+        config("http://127.0.0.1:9", 1),
+        boreas_aws::store::rfc3339(now - Duration::from_secs(60)),
+        boreas_aws::store::rfc3339(now + Duration::from_secs(seconds)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_freeze_check_pauses_until_the_window_closes_aborts_or_lets_the_batch_start() {
+    let f = fixture().await;
+
+    // `pause`: held until the window closes, then the batch starts; the hold said why.
+    f.asking(
+        "fz-pause",
+        "v1",
+        &frozen(4, "    running: pause\n"),
+        1,
+        "freeze",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, output, _) = f.run("fz-pause").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    let output: serde_json::Value = serde_json::from_str(&output.unwrap()).unwrap();
+    assert_eq!(output, json!({"freeze": "open"}));
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        f.store.deployment_policy("fz-pause").await.unwrap().hold,
+        None,
+        "cleared"
+    );
+
+    // `abort`: the task fails and the deployment's error names the window.
+    f.asking(
+        "fz-abort",
+        "v2",
+        &frozen(600, "    running: abort\n"),
+        1,
+        "freeze",
+    )
+    .await;
+    let (status, _, error) = f.run("fz-abort").await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("FreezeAbort"));
+    assert_eq!(
+        f.store
+            .get_deployment("fz-abort")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .as_deref(),
+        Some("app api, batch 2: frozen by incident: INC-7; what it changed is rolled back")
+    );
+
+    // A window that blocks only starts lets a running deployment finish.
+    f.asking(
+        "fz-finish",
+        "v3",
+        &frozen(600, "    blocks: [start]\n"),
+        1,
+        "freeze",
+    )
+    .await;
+    let (status, ..) = f.run("fz-finish").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+
+    // A break-glass override in force lets it through an aborting window.
+    f.asking(
+        "fz-glass",
+        "v4",
+        &frozen(600, "    running: abort\n"),
+        1,
+        "freeze",
+    )
+    .await;
+    let grant = boreas_aws::store::Override {
+        reason: "the fix for INC-7".to_owned(),
+        by: "lead".to_owned(),
+        at: at(2),
+        expires_at: boreas_aws::store::rfc3339(SystemTime::now() + Duration::from_secs(3600)),
+    };
+    f.store.put_override("fz-glass", &grant).await.unwrap();
+    let (status, ..) = f.run("fz-glass").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
 }

@@ -921,7 +921,8 @@ enum Verdict {
 /// The (app, batch) of each analysis request, in order, and when it came.
 type Asked = Arc<std::sync::Mutex<Vec<(String, u32, Instant)>>>;
 
-/// Answers the analysis requests of `p` with `verdict` (by batch), as the analysis worker does.
+/// Answers the analysis requests of `p` with `verdict` (by batch), as the analysis worker does;
+/// a freeze check passes as an open window and fails as an aborting one.
 fn analysis_worker(
     p: &Harness,
     verdict: impl Fn(u32) -> Verdict + Send + 'static,
@@ -944,7 +945,25 @@ fn analysis_worker(
                 // A moment of measuring: nothing after the batch may start meanwhile.
                 tokio::time::sleep(Duration::from_millis(700)).await;
                 let gate = format!("{}.{}.analysis", r.app, r.batch);
+                let freeze = r.check == boreas_core::analysis::run::BoundaryCheck::Freeze;
                 let sent = match verdict(r.batch) {
+                    Verdict::Pass if freeze => sfn
+                        .send_task_success()
+                        .task_token(&r.task_token)
+                        .output(r#"{"freeze":"open"}"#)
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Verdict::Fail if freeze => sfn
+                        .send_task_failure()
+                        .task_token(&r.task_token)
+                        .error("FreezeAbort")
+                        .cause("frozen by incident: INC-7")
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
                     Verdict::Pass => sfn
                         .send_task_success()
                         .task_token(&r.task_token)
@@ -1082,6 +1101,80 @@ async fn an_analysed_batch_waits_for_its_verdict_asks_a_person_or_rolls_back() {
     analyst.abort();
     events.stop().await;
     workers.stop().await;
+}
+
+/// web in three batches of one host, the later two after a freeze check.
+fn frozen_plan() -> ExecutionInput {
+    let mut web = pm_app("web", &[&["h1"], &["h2"], &["h3"]], 1);
+    for b in web.batches.iter_mut().skip(1) {
+        b.freeze = true;
+    }
+    input(vec![(1, vec![web])])
+}
+
+/// The freeze worker is asked before batches 2 and 3, never before the first: batch 2 starts
+/// only once it answers (a window that closed), and an aborting window before batch 3 rolls
+/// back what the first two changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_freeze_check_holds_the_next_batch_and_an_abort_rolls_back() {
+    let input = frozen_plan();
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let (worker, seen) = analysis_worker(&p, |batch| match batch {
+        1 => Verdict::Pass,
+        _ => Verdict::Fail,
+    });
+    let execution = p.start(&input).await;
+    let (status, error) = p.wait(&execution, Duration::from_secs(120)).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
+    );
+    let asked: Vec<u32> = seen.lock().unwrap().iter().map(|(_, b, _)| *b).collect();
+    assert_eq!(asked, [1, 2], "before the second and the third batch");
+    let received = workers.received();
+    let deployed = |target: &str| {
+        received
+            .iter()
+            .find(|r| r.kind() == "deploy" && r.command.target == target)
+            .map(|r| r.at)
+    };
+    let asked_at = seen.lock().unwrap()[0].2;
+    assert!(deployed("h2").unwrap() >= asked_at + Duration::from_millis(700));
+    assert_eq!(deployed("h3"), None, "the aborted batch never started");
+    assert_eq!(
+        workers.sent_to("rollback"),
+        BTreeSet::from(["h1", "h2"].map(String::from))
+    );
+    let records = p.records(&input.deployment_id).await;
+    assert_eq!(records["META"]["status"], "rolled_back");
+    assert_eq!(records["APP#web"]["status"], "rolled_back");
+    worker.abort();
+    workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn frozen_batches_write_the_events_counted() {
+    let input = frozen_plan();
+    let p = Harness::shared(&input).await;
+    let workers = Workers::spawn(
+        &p,
+        &input,
+        &always(Reply::Succeed, Duration::from_millis(50)),
+    );
+    let (worker, seen) = analysis_worker(&p, |_| Verdict::Pass);
+    let recorded = p.apps_history(&input, 0).await;
+    worker.abort();
+    workers.stop().await;
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(
+        recorded,
+        app_history_events(&input.stages[0].apps[0]).succeeded
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -567,6 +567,7 @@ pub fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> 
                 targets: targets.iter().map(|t| (*t).to_owned()).collect(),
                 weight: (kind == AppKind::K8s).then(|| u8::try_from(100 * (i + 1) / n).unwrap()),
                 analysis: false,
+                freeze: false,
                 pause: PausePlan::None,
             })
             .collect(),

@@ -245,6 +245,7 @@ pub(crate) fn input(
                         targets: vec![CLUSTER.into()],
                         weight: Some(*w),
                         analysis: false,
+                        freeze: false,
                         pause: PausePlan::None,
                     })
                     .collect(),
