@@ -111,7 +111,9 @@ pub struct Run {
 pub enum Unmet {
     /// No deployment of the version there yet.
     NotDeployed,
-    /// Its deployment there is running (or planned).
+    /// Its deployment there is planned, not started yet.
+    Planned,
+    /// Its deployment there is running.
     Running,
     /// Its latest deployment there ended this way.
     Failed { status: DeploymentStatus },
@@ -138,6 +140,7 @@ impl fmt::Display for Waiting {
         let env = self.condition.environment();
         match &self.reason {
             Unmet::NotDeployed => write!(f, "waits for {env}: not deployed there yet"),
+            Unmet::Planned => write!(f, "waits for {env}: planned there, not started yet"),
             Unmet::Running => write!(f, "waits for {env}: running"),
             Unmet::Failed { status } => write!(f, "blocked by {env}: {status} there"),
             Unmet::Soaking { until } => write!(
@@ -241,12 +244,9 @@ fn upstream(
             .filter_map(move |r| as_of(r).map(|(status, finished)| (r, status, finished)))
     };
     let own = || here().filter(|(r, ..)| r.version == version);
-    let in_flight = own().any(|(_, status, _)| {
-        matches!(
-            status,
-            DeploymentStatus::Running | DeploymentStatus::Planned
-        )
-    });
+    let running = own().any(|(_, status, _)| status == DeploymentStatus::Running);
+    let planned = own().any(|(_, status, _)| status == DeploymentStatus::Planned);
+    let in_flight = running || planned;
     // The latest verdict on the version there; a cancelled or superseded deployment gave none,
     // and a redeploy of it that is still running gives none yet.
     let latest = own()
@@ -265,7 +265,8 @@ fn upstream(
         Some((_, status)) if !in_flight => {
             return (Err(Unmet::Failed { status }), Err(Unmet::NotSucceeded));
         }
-        _ if in_flight => return (Err(Unmet::Running), Err(Unmet::NotSucceeded)),
+        _ if running => return (Err(Unmet::Running), Err(Unmet::NotSucceeded)),
+        _ if planned => return (Err(Unmet::Planned), Err(Unmet::NotSucceeded)),
         _ => return (Err(Unmet::NotDeployed), Err(Unmet::NotSucceeded)),
     };
     let Some(soak) = promotion.soak else {

@@ -1068,10 +1068,9 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
     assert_eq!(
         hold_of(&c, &prod.id).await,
         [
-            "waits for staging: running",
+            "waits for staging: planned there, not started yet",
             "waits for staging: no success there to soak from"
-        ],
-        "a planned deployment upstream counts as on its way"
+        ]
     );
     assert!(
         next_recheck(&c, 1).await.is_none(),

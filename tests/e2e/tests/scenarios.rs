@@ -1093,3 +1093,141 @@ fn s12_analysis_on_a_real_prometheus_passes_a_good_release_and_rolls_back_bad_me
     }
     assert!(record(&done, "apps", "app", "web").is_none(), "{done}");
 }
+
+/// Rewrites the demo repository's `boreas.yaml` with `edit` and commits it; returns the text
+/// before, for [`restore_config`].
+fn commit_config(p: &Platform, edit: impl FnOnce(&str) -> String) -> String {
+    let path = p.demo_repo().join("boreas.yaml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(&before)).unwrap();
+    git(
+        &p.demo_repo(),
+        &["commit", "--quiet", "-am", "e2e: boreas.yaml"],
+    );
+    before
+}
+
+fn restore_config(p: &Platform, before: &str) {
+    commit_config(p, |_| before.to_owned());
+}
+
+/// The reasons deployment `id` is held for, once one starts with `prefix`.
+fn held_for(p: &Platform, id: &str, prefix: &str) -> String {
+    wait_for(&format!("{id} held: {prefix}"), SHORT, || {
+        let d = p.deployment(id);
+        let reasons = d["policy"]["hold"]["reasons"].as_array()?.clone();
+        reasons
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|r| r.starts_with(prefix))
+            .map(str::to_owned)
+    })
+}
+
+/// A confirm the policy refuses: 409 `held`, the message naming why.
+fn assert_confirm_held(p: &Platform, id: &str, why: &str) {
+    let a = p.post(&format!("/deployments/{id}/confirm"), &json!({}));
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(a.body["error"], "held", "{}", a.body);
+    let message = a.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(why), "{message}");
+}
+
+#[test]
+fn s13_prod_takes_a_version_only_after_it_succeeded_and_soaked_in_staging() {
+    let (p, _serial) = platform();
+    let original = commit_config(p, |y| {
+        y.replace(
+            "  - name: prod\n",
+            "  - name: prod\n    promotion: {after: [staging], soak: 15s}\n",
+        )
+    });
+    let v = next_version("s13");
+    p.tag(&v, &[]);
+    let staging = p.deployment_of(&v, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prod = p.deployment_of(&v, "prod", SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Staging has not run it: prod waits, whoever confirms.
+    held_for(
+        p,
+        &prod,
+        "waits for staging: planned there, not started yet",
+    );
+    assert_confirm_held(p, &prod, "waits for staging");
+
+    let done = p.drive(&staging, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    // Staging's outcome makes the planner look again: prod soaks for 15 s from it.
+    let soaking = held_for(p, &prod, "soaking in staging until ");
+    assert_confirm_held(p, &prod, &soaking);
+    let envs = p.boreas(&["envs"]);
+    let text = String::from_utf8_lossy(&envs.stdout);
+    assert!(text.contains("after staging, soak 15s"), "{text}");
+    assert!(
+        text.contains(&prod),
+        "prod's waiting deployment is listed: {text}"
+    );
+
+    // The planner's timer looks again when the soak ends, and the hold is gone.
+    wait_for("the soak to end", Duration::from_secs(90), || {
+        p.deployment(&prod)["policy"]["hold"]
+            .is_null()
+            .then_some(())
+    });
+    let done = p.drive(&prod, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    for host in p.hosts("prod") {
+        assert_runs(p, &host, "api", &v);
+    }
+    restore_config(p, &original);
+}
+
+#[test]
+fn s14_a_freeze_holds_new_deployments_until_it_ends_and_the_newest_then_goes() {
+    let (p, _serial) = platform();
+    let now = std::time::SystemTime::now();
+    let until = boreas_aws::store::rfc3339(now + Duration::from_secs(25));
+    let added = p.post(
+        "/freezes",
+        &json!({
+            "name": "s14-incident", "reason": "INC-14: database failover",
+            "environments": [ENV], "from": boreas_aws::store::rfc3339(now - Duration::from_secs(60)),
+            "until": until, "blocks": ["start"]
+        }),
+    );
+    assert_eq!(added.status, 201, "{}", added.body);
+
+    // Two versions pushed during the freeze: both wait; the newer replaces the older.
+    let older = next_version("s14a");
+    p.tag(&older, &[]);
+    let older_id = p.deployment_of(&older, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    held_for(p, &older_id, "frozen by s14-incident until ");
+    assert_confirm_held(p, &older_id, "INC-14: database failover");
+    let newer = next_version("s14b");
+    p.tag(&newer, &[]);
+    let newer_id = p.deployment_of(&newer, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    held_for(p, &newer_id, "frozen by s14-incident until ");
+    p.wait_status(&older_id, &["superseded"], SHORT);
+
+    // The window ends: the planner's timer clears the hold and the newest goes out.
+    wait_for("the freeze to end", Duration::from_secs(90), || {
+        p.deployment(&newer_id)["policy"]["hold"]
+            .is_null()
+            .then_some(())
+    });
+    let done = p.drive(&newer_id, DEPLOY_TIMEOUT);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let removed = p.boreas(&["freeze", "remove", "s14-incident"]);
+    assert!(removed.status.success(), "{removed:?}");
+}
