@@ -436,6 +436,49 @@ describe('the dashboard against boreas dev', () => {
     await shot('versions');
   });
 
+  it('shows an incident freeze on the Environments page and why a held deployment waits', async () => {
+    const planned = await api<DeploymentSummaryList>('GET', '/api/deployments?status=planned&env=prod');
+    const prod = planned.items[0];
+    expect(prod, 'the demo plans prod too').toBeDefined();
+    const now = Date.now();
+    await api('POST', '/api/freezes', state.api_token, {
+      name: 'incident',
+      reason: 'INC-7: payments degraded',
+      environments: ['prod'],
+      from: new Date(now - 60_000).toISOString(),
+      until: new Date(now + 3600_000).toISOString(),
+      blocks: ['start'],
+    });
+    // A refused confirm records why it waits.
+    const res = await fetch(`${state.api_url}/deployments/${encodeURIComponent(prod.id)}/confirm`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${state.api_token}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: string }).error).toBe('held');
+
+    await page.click('nav a[href="#/environments"]');
+    const env = page.locator('[data-env="prod"][data-frozen="true"]');
+    await env.waitFor();
+    const window = env.locator('tr', { has: page.locator('[data-window="incident"]') });
+    expect(await window.textContent()).toContain('INC-7: payments degraded');
+    expect(await env.locator(`a[href="#/deployments/${encodeURIComponent(prod.id)}"]`).count()).toBeGreaterThan(0);
+    await shot('environments');
+    await expectNoHorizontalScroll();
+
+    await env.locator(`a[href="#/deployments/${encodeURIComponent(prod.id)}"]`).first().click();
+    await page.locator('[data-policy="held"]').waitFor();
+    expect(await page.locator('#policy').textContent()).toContain('frozen by incident');
+    await shot('held');
+    // Removing the window makes the planner look again: nothing holds the deployment then.
+    await api('DELETE', '/api/freezes/incident');
+    await until('the hold to go', 60_000, async () => {
+      const d = await api<{ policy: { hold?: unknown } }>('GET', `/api/deployments/${encodeURIComponent(prod.id)}`);
+      return d.policy.hold == null;
+    });
+  });
+
   it('switches to 中文 with nothing left in English', async () => {
     await page.selectOption('#locale', 'zh');
     await expect.poll(() => page.locator('nav a[href="#/overview"]').textContent()).toBe('概览');
