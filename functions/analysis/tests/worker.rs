@@ -431,4 +431,18 @@ async fn the_freeze_check_pauses_until_the_window_closes_aborts_or_lets_the_batc
     f.store.put_override("fz-glass", &grant).await.unwrap();
     let (status, ..) = f.run("fz-glass").await;
     assert_eq!(status, ExecutionStatus::Succeeded);
+
+    // An override that has expired lets the aborting window abort.
+    let abort = frozen(600, "    running: abort\n");
+    f.asking("fz-expired", "v5", &abort, 1, "freeze").await;
+    let expired = boreas_aws::store::Override {
+        expires_at: boreas_aws::store::rfc3339(SystemTime::now() - Duration::from_secs(1)),
+        ..grant
+    };
+    f.store.put_override("fz-expired", &expired).await.unwrap();
+    let (status, _, error) = f.run("fz-expired").await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("FreezeAbort"))
+    );
 }

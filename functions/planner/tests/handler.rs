@@ -1160,12 +1160,48 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
         !c.run(&Recheck::new("promo", "prod", false).to_json(), 1)
             .await
     );
-    assert_eq!(
-        c.deployment("v3", "prod").await.status,
-        DeploymentStatus::Running
-    );
+    let prod_v3 = c.deployment("v3", "prod").await;
+    assert_eq!(prod_v3.status, DeploymentStatus::Running);
     assert_eq!(
         c.deployment("v2", "prod").await.status,
         DeploymentStatus::Superseded
     );
+    Lifecycle::new(c.store.as_ref())
+        .finish(&prod_v3.id, DeploymentStatus::Succeeded, None)
+        .await
+        .unwrap();
+
+    // v4 failed in staging; an approver waives staging's conditions for its prod deployment one
+    // at a time (the api then asks for a recheck): it starts once both are lifted.
+    let fourth = repo.commit("fourth", &[("api/main.rs", "4\n")]);
+    c.plan(&c.version("promo", "v4", &fourth).await).await;
+    let staging = c.deployment("v4", "staging").await;
+    for to in [DeploymentStatus::Running, DeploymentStatus::Failed] {
+        c.store
+            .transition_deployment(&staging.id, &Transition::to(to, rfc3339(SystemTime::now())))
+            .await
+            .unwrap();
+    }
+    let prod_v4 = c.deployment("v4", "prod").await;
+    for (condition, expected) in [
+        ("after:staging", DeploymentStatus::Planned),
+        ("soak:staging", DeploymentStatus::Running),
+    ] {
+        let waiver = boreas_aws::store::Waiver {
+            condition: condition.parse().unwrap(),
+            reason: "staging is broken; verified by hand".to_owned(),
+            by: "lead".to_owned(),
+            at: rfc3339(SystemTime::now()),
+        };
+        assert!(c.store.put_waiver(&prod_v4.id, &waiver).await.unwrap());
+        assert!(
+            !c.run(&Recheck::new("promo", "prod", false).to_json(), 1)
+                .await
+        );
+        assert_eq!(
+            c.deployment("v4", "prod").await.status,
+            expected,
+            "waived {condition}"
+        );
+    }
 }
