@@ -324,9 +324,15 @@ impl<'a> Lifecycle<'a> {
     /// Supersedes the `planned` deployment `loser` by `winner`; `false` when `loser` is no
     /// longer planned (a person confirmed or cancelled it: that decision stands).
     pub async fn supersede(&self, loser: &Deployment, winner: &Deployment) -> Result<bool, Error> {
+        // A deployment replaced while its environment's policy held it says what held it, so
+        // that nothing a freeze or a promotion skipped goes unexplained.
+        let held = match self.store.deployment_policy(&loser.id).await?.hold {
+            Some(hold) => format!(" while it waited: {}", hold.reasons.join("; ")),
+            None => String::new(),
+        };
         let change = Transition {
             error: Some(format!(
-                "superseded by deployment {} of version {}",
+                "superseded by deployment {} of version {}{held}",
                 winner.id, winner.version
             )),
             ..Transition::to(DeploymentStatus::Superseded, now())

@@ -508,6 +508,27 @@ async fn supersede_moves_a_planned_deployment_and_respects_a_persons_decision() 
         d.error.as_deref(),
         Some("superseded by deployment new of version v1")
     );
+    // One the policy held says what held it.
+    let held = planned(&store, "held", &["api"]).await;
+    let hold = boreas_aws::store::Hold {
+        reasons: vec!["frozen by weekend until 2026-12-07 07:00 UTC: weekend".to_owned()],
+        recheck_at: None,
+        since: ago(0),
+    };
+    store.set_hold("held", Some(&hold)).await.unwrap();
+    assert!(lifecycle.supersede(&held, &new).await.unwrap());
+    assert_eq!(
+        store
+            .get_deployment("held")
+            .await
+            .unwrap()
+            .unwrap()
+            .error
+            .as_deref(),
+        Some(
+            "superseded by deployment new of version v1 while it waited: frozen by weekend until 2026-12-07 07:00 UTC: weekend"
+        )
+    );
 
     let confirmed = planned(&store, "confirmed", &["web"]).await;
     lifecycle

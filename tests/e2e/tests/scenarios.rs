@@ -1218,7 +1218,12 @@ fn s14_a_freeze_holds_new_deployments_until_it_ends_and_the_newest_then_goes() {
         .unwrap()
         .to_owned();
     held_for(p, &newer_id, "frozen by s14-incident until ");
-    p.wait_status(&older_id, &["superseded"], SHORT);
+    let skipped = p.wait_status(&older_id, &["superseded"], SHORT);
+    let why = skipped["error"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with(&format!("superseded by deployment {newer_id} of version {newer} while it waited: frozen by s14-incident until ")),
+        "{why}"
+    );
 
     // The window ends: the planner's timer clears the hold and the newest goes out.
     wait_for("the freeze to end", Duration::from_secs(90), || {
