@@ -241,12 +241,22 @@ fn only_the_state_machine_asks_for_analysis_and_the_worker_reads_only_metrics_cr
         })
         .collect();
     assert_eq!(writes.len(), 2, "{writes:?}");
-    for w in writes {
+    for w in &writes {
         assert!(
             w["condition"].to_string().contains("dynamodb:LeadingKeys"),
             "{w}"
         );
     }
+    // New items only in its measurements and in the holds of deployments a freeze pauses.
+    let puts = writes
+        .iter()
+        .find(|w| w["actions"].to_string().contains("dynamodb:PutItem"))
+        .unwrap();
+    assert_eq!(
+        puts["condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        serde_json::json!(["ANALYSIS#*", "POLICY#*"]),
+        "{puts}"
+    );
     assert_eq!(
         facts["functions"][worker]["sqs_sources"][0]["queue"],
         queue.as_str()

@@ -327,6 +327,23 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes `item` unless its key exists; `false` then.
+    async fn put_new(&self, item: Item) -> Result<bool, Error> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(Error::sdk(SERVICE, &e)),
+        }
+    }
+
     /// Every item a query returns, across pages.
     async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, Error> {
         let mut items = Vec::new();
@@ -434,21 +451,7 @@ impl Store for DynamoStore {
     }
 
     fn create_repository<'a>(&'a self, repo: &'a Repository) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(repository_item(repo)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e) if is_condition_failed(&e) => Ok(false),
-                Err(e) => Err(Error::sdk(SERVICE, &e)),
-            }
-        })
+        Box::pin(async move { self.put_new(repository_item(repo)?).await })
     }
 
     fn delete_repository<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool> {
@@ -598,21 +601,7 @@ impl Store for DynamoStore {
     }
 
     fn put_version<'a>(&'a self, version: &'a VersionRecord) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(version_item(version)))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e) if is_condition_failed(&e) => Ok(false),
-                Err(e) => Err(Error::sdk(SERVICE, &e)),
-            }
-        })
+        Box::pin(async move { self.put_new(version_item(version)).await })
     }
 
     fn get_version<'a>(
@@ -1542,19 +1531,8 @@ impl Store for DynamoStore {
     fn put_waiver<'a>(&'a self, id: &'a str, waiver: &'a Waiver) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let sk = format!("WAIVER#{}", waiver.condition);
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(record_item(policy_pk(id), &sk, "the waiver", waiver)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e) if is_condition_failed(&e) => Ok(false),
-                Err(e) => Err(Error::sdk(SERVICE, &e)),
-            }
+            self.put_new(record_item(policy_pk(id), &sk, "the waiver", waiver)?)
+                .await
         })
     }
 
@@ -1618,19 +1596,7 @@ impl Store for DynamoStore {
     fn put_freeze<'a>(&'a self, freeze: &'a ManagedFreeze) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let item = record_item(s(FREEZES), &freeze.freeze.name, "the freeze window", freeze)?;
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e) if is_condition_failed(&e) => Ok(false),
-                Err(e) => Err(Error::sdk(SERVICE, &e)),
-            }
+            self.put_new(item).await
         })
     }
 
