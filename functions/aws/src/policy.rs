@@ -97,14 +97,16 @@ pub async fn check_start(
             .iter()
             .map(|w| w.condition.clone())
             .collect();
-        match policy::eligibility(
+        let eligibility = policy::eligibility(
             promotion,
             &deployment.version,
             reverted,
             &runs,
             &waived,
             now,
-        ) {
+        );
+        timers.extend(eligibility.ready_at());
+        match eligibility {
             Eligibility::Eligible => {}
             Eligibility::Reverted => {
                 reasons.push(format!(
@@ -112,12 +114,7 @@ pub async fn check_start(
                     deployment.version
                 ));
             }
-            waiting @ Eligibility::Waiting(_) => {
-                timers.extend(waiting.ready_at());
-                if let Eligibility::Waiting(unmet) = waiting {
-                    reasons.extend(unmet.iter().map(ToString::to_string));
-                }
-            }
+            Eligibility::Waiting(unmet) => reasons.extend(unmet.iter().map(ToString::to_string)),
         }
     }
     let override_until = records

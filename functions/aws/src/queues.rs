@@ -183,14 +183,30 @@ fn code_is<E: aws_sdk_sqs::error::ProvideErrorMetadata>(
         .is_some_and(|c| codes.contains(&c))
 }
 
-/// SQS answers a missing queue with one of these codes depending on the protocol in use.
 /// The longest delivery delay SQS allows.
 pub const MAX_DELAY_SECS: u64 = 900;
 
+/// SQS answers a missing queue with one of these codes depending on the protocol in use.
 const NO_QUEUE: &[&str] = &[
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",
 ];
+
+/// Sends a SendMessage request; the message id.
+async fn sent(
+    request: aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder,
+    queue_url: &str,
+) -> Result<String, Error> {
+    let out = request.send().await.map_err(|e| {
+        if code_is(&e, NO_QUEUE) {
+            Error::not_found(format!("queue {queue_url}"))
+        } else {
+            Error::sdk(SERVICE, &e)
+        }
+    })?;
+    out.message_id
+        .ok_or_else(|| Error::malformed("SendMessage response", "no message id"))
+}
 
 impl Queues for SqsQueues {
     fn send_delayed<'a>(
@@ -201,23 +217,13 @@ impl Queues for SqsQueues {
     ) -> BoxFuture<'a, String> {
         Box::pin(async move {
             let seconds = i32::try_from(delay.as_secs().min(MAX_DELAY_SECS)).unwrap_or(0);
-            let out = self
+            let request = self
                 .client
                 .send_message()
                 .queue_url(queue_url)
                 .message_body(body)
-                .delay_seconds(seconds)
-                .send()
-                .await
-                .map_err(|e| {
-                    if code_is(&e, NO_QUEUE) {
-                        Error::not_found(format!("queue {queue_url}"))
-                    } else {
-                        Error::sdk(SERVICE, &e)
-                    }
-                })?;
-            out.message_id
-                .ok_or_else(|| Error::malformed("SendMessage response", "no message id"))
+                .delay_seconds(seconds);
+            sent(request, queue_url).await
         })
     }
 
@@ -241,15 +247,7 @@ impl Queues for SqsQueues {
                     .map_err(|e| Error::invalid_input(format!("message attribute {name}: {e}")))?;
                 request = request.message_attributes(name, value);
             }
-            let out = request.send().await.map_err(|e| {
-                if code_is(&e, NO_QUEUE) {
-                    Error::not_found(format!("queue {queue_url}"))
-                } else {
-                    Error::sdk(SERVICE, &e)
-                }
-            })?;
-            out.message_id
-                .ok_or_else(|| Error::malformed("SendMessage response", "no message id"))
+            sent(request, queue_url).await
         })
     }
 

@@ -724,8 +724,8 @@ async fn supersede(
 
 /// What the policy said of a planned deployment.
 enum Look {
-    /// It may start.
-    Open,
+    /// It may start; the older planned deployments it replaces then.
+    Open { supersedes: Vec<String> },
     /// It waits; `at` is when to look again, `new` whether that time was not recorded before.
     Held {
         at: Option<jiff::Timestamp>,
@@ -742,7 +742,9 @@ async fn record_hold(ctx: &Planner, deployment: &Deployment) -> Result<Look, Err
         if before.is_some() {
             ctx.store.set_hold(&deployment.id, None).await?;
         }
-        return Ok(Look::Open);
+        return Ok(Look::Open {
+            supersedes: check.records.supersedes,
+        });
     };
     let new = before.is_none_or(|b| b.recheck_at != hold.recheck_at);
     if new || before.is_none_or(|b| b.reasons != hold.reasons) {
@@ -780,8 +782,8 @@ async fn recheck_environment(ctx: &Planner, recheck: &Recheck) -> Result<(), Err
     let mut timer: Option<jiff::Timestamp> = None;
     for d in &planned {
         match record_hold(ctx, d).await? {
-            Look::Open => {
-                open = open.or(Some(d));
+            Look::Open { supersedes } => {
+                open = open.or(Some((d, supersedes)));
             }
             Look::Held { at: Some(at), new } if new || recheck.timer => {
                 timer = Some(timer.map_or(at, |t| t.min(at)));
@@ -792,7 +794,7 @@ async fn recheck_environment(ctx: &Planner, recheck: &Recheck) -> Result<(), Err
     if let Some(at) = timer {
         ctx.rechecks.at(repo, env, at).await;
     }
-    let Some(winner) = open else {
+    let Some((winner, supersedes)) = open else {
         tracing::info!(
             repository = repo,
             environment = env,
@@ -802,7 +804,7 @@ async fn recheck_environment(ctx: &Planner, recheck: &Recheck) -> Result<(), Err
         return Ok(());
     };
     let lifecycle = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices);
-    for loser in ctx.store.deployment_policy(&winner.id).await?.supersedes {
+    for loser in supersedes {
         if let Some(older) = planned.iter().find(|d| d.id == loser) {
             lifecycle.supersede(older, winner).await?;
         }

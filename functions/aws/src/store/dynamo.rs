@@ -726,21 +726,12 @@ impl Store for DynamoStore {
             check_deployment_id(&new.id)?;
             let item = new_deployment_item(new)?;
             let record = deployment_from(&item)?;
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(record),
-                Err(e) if is_condition_failed(&e) => Err(Error::AlreadyExists {
+            if !self.put_new(item).await? {
+                return Err(Error::AlreadyExists {
                     what: format!("deployment {}", new.id),
-                }),
-                Err(e) => Err(Error::sdk(SERVICE, &e)),
+                });
             }
+            Ok(record)
         })
     }
 
