@@ -165,10 +165,6 @@ pub struct BatchInput {
     pub weight: Option<u8>,
     /// Whether the app's analysis checks judge the batch before what follows it.
     pub analysis: bool,
-    /// Whether a freeze window may stop the app before this batch starts: the freeze worker
-    /// is asked first (never for the first batch, which the start already was checked for).
-    #[serde(default)]
-    pub freeze: bool,
     /// What follows the batch.
     pub pause: PausePlan,
 }
@@ -244,8 +240,6 @@ struct BatchSlice<'a> {
     weight: Option<u8>,
     /// Read by the `Pause` choice: the analysis worker judges the batch first.
     analysis: bool,
-    /// Read by the `FreezeCheck` choice: the freeze worker is asked before the batch starts.
-    freeze: bool,
     pause: &'a PausePlan,
 }
 
@@ -335,7 +329,6 @@ fn app_slice<'a>(prefix: &str, app: &'a AppInput, objects: &mut Vec<PlanObject>)
                 hosts_key,
                 weight: b.weight,
                 analysis: b.analysis,
-                freeze: b.freeze,
                 pause: &b.pause,
             }
         })
@@ -436,11 +429,6 @@ pub fn execution_input(
                         targets: b.targets.clone(),
                         weight: b.weight,
                         analysis: app.analysis.iter().any(|c| c.follows(b.index)),
-                        freeze: b.index > 0
-                            && config
-                                .freezes
-                                .iter()
-                                .any(|f| stops_running(f, &plan.environment, &app.name)),
                         pause: b.pause.clone(),
                     })
                     .collect(),
@@ -637,12 +625,10 @@ fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
             // CheckBeforeGate, the Gate, then More.
             PausePlan::Gate { .. } => TASK + TOKEN_TASK + FLOW,
         };
-        if let Some(next) = app.batches.get(i + 1) {
-            // NextBatch, CheckNext and FreezeCheck; the Freeze task when the next one is checked.
-            succeeded += FLOW + TASK + FLOW;
-            if next.freeze {
-                succeeded += TOKEN_TASK;
-            }
+        if i + 1 < app.batches.len() {
+            // NextBatch, CheckNext and the Freeze task: the freeze worker is asked before every
+            // later batch, as a window added while the deployment runs may stop it there.
+            succeeded += FLOW + TASK + TOKEN_TASK;
         }
         // RollbackKind, the same targets undone, then RollbackMore and RollbackPrevious.
         rollbacks += FLOW + undo + FLOW + FLOW;
@@ -650,36 +636,6 @@ fn count_app_events(app: &AppInput, inline: &[bool]) -> HistoryEvents {
     HistoryEvents {
         succeeded,
         longest: succeeded + rollbacks + failing + asked,
-    }
-}
-
-/// Whether a declared window can stop a running deployment of `app` in `environment` at a
-/// batch boundary.
-fn stops_running(freeze: &crate::config::Freeze, environment: &str, app: &str) -> bool {
-    freeze.blocks.contains(&crate::config::FreezeBlock::Batches)
-        && freeze.on_running() != crate::config::OnRunning::Finish
-        && freeze.environments.iter().any(|e| e == environment)
-        && (freeze.apps.is_empty() || freeze.apps.iter().any(|a| a == app))
-}
-
-impl ExecutionInput {
-    /// Asks the freeze worker before every later batch that `windows` (beyond those of
-    /// `boreas.yaml`: the ones added through the API) can stop.
-    pub fn check_windows(&mut self, windows: &[crate::policy::Window]) {
-        let environment = self.environment.clone();
-        for app in self.stages.iter_mut().flat_map(|s| s.apps.iter_mut()) {
-            let stops = windows.iter().any(|w| {
-                w.on_running != crate::config::OnRunning::Finish
-                    && w.applies(
-                        &environment,
-                        &[app.app.as_str()],
-                        crate::policy::Step::Batch,
-                    )
-            });
-            for b in app.batches.iter_mut().filter(|b| b.index > 0) {
-                b.freeze |= stops;
-            }
-        }
     }
 }
 
@@ -887,7 +843,6 @@ mod tests {
                     targets: (0..hosts).map(|h| format!("h{i}-{h}")).collect(),
                     weight: None,
                     analysis: false,
-                    freeze: false,
                     pause: if i + 1 < batches.len() {
                         pause.clone()
                     } else {
@@ -913,17 +868,11 @@ mod tests {
             count(&[1]).succeeded - INLINE_MAP - 22 + DISTRIBUTED_MAP
         );
         assert_eq!(count(&[41]), count(&[4000]));
-        // A batch after another: NextBatch, CheckNext and FreezeCheck, 26 more events and the
-        // batch's hosts; a batch a freeze window may stop adds the Freeze task.
+        // A batch after another: NextBatch and CheckNext, the Freeze task, 26 more events and
+        // the batch's hosts.
         assert_eq!(
             count(&[41, 41]).succeeded - count(&[41]).succeeded,
-            7 + 2 + 5 + 2 + DISTRIBUTED_MAP + 5 + 5 + 2
-        );
-        let mut frozen = with(&[41, 41], &PausePlan::None);
-        frozen.batches[1].freeze = true;
-        assert_eq!(
-            app_history_events(&frozen).succeeded - count(&[41, 41]).succeeded,
-            events::TOKEN_TASK
+            7 + events::TOKEN_TASK + 5 + 2 + DISTRIBUTED_MAP + 5 + 5 + 2
         );
         // Until 200 hosts have run inline; later small batches run distributed.
         assert_eq!(
@@ -952,17 +901,17 @@ mod tests {
         };
         let gated = app_history_events(&with(&[41; 4], &gate));
         assert_eq!(gated.succeeded - plain.succeeded, 3 * 13, "3 gates");
-        // The largest app: 423 batches with a gate after each, 542 without; so many batches
+        // The largest app: 396 batches with a gate after each, 499 without; so many batches
         // run distributed, as inline hosts would take them over the quota.
         let largest =
             |n: usize, pause: &PausePlan| app_history_events(&with(&vec![1; n], pause)).longest;
-        assert_eq!(largest(423, &gate), 24_969);
-        assert!(largest(424, &gate) > HISTORY_LIMIT);
-        assert_eq!(largest(542, &PausePlan::None), 24_957);
-        assert!(largest(543, &PausePlan::None) > HISTORY_LIMIT);
+        assert_eq!(largest(396, &gate), 24_956);
+        assert!(largest(397, &gate) > HISTORY_LIMIT);
+        assert_eq!(largest(499, &PausePlan::None), 24_971);
+        assert!(largest(500, &PausePlan::None) > HISTORY_LIMIT);
         assert_eq!(
-            inline_batches(&with(&[1; 542], &PausePlan::None)),
-            [false; 542]
+            inline_batches(&with(&[1; 499], &PausePlan::None)),
+            [false; 499]
         );
     }
 
@@ -1283,60 +1232,5 @@ mod tests {
             err.to_string(),
             "app `web` is of kind pm but has no `pm` section"
         );
-    }
-
-    #[test]
-    fn later_batches_ask_the_freeze_worker_when_a_window_can_stop_them() {
-        let flags = |input: &ExecutionInput| -> Vec<bool> {
-            input.stages[0].apps[0]
-                .batches
-                .iter()
-                .map(|b| b.freeze)
-                .collect()
-        };
-        let window = |running: &str, apps: serde_json::Value| -> crate::config::Freeze {
-            serde_json::from_value(serde_json::json!({
-                "name": "incident", "reason": "INC-7", "environments": ["prod"], "apps": apps,
-                "cron": "0 16 * * FRI", "duration": "1h", "running": running
-            }))
-            .unwrap()
-        };
-        let build = |cfg: &Config| {
-            execution_input(
-                "d",
-                &plan(vec![pm_app("web", 3, 3)]),
-                cfg,
-                "c0ffee",
-                &BTreeMap::new(),
-            )
-            .unwrap()
-        };
-        let mut cfg = config();
-        assert_eq!(flags(&build(&cfg)), [false, false, false], "no window");
-        cfg.freezes = vec![window("pause", serde_json::json!(["web"]))];
-        assert_eq!(
-            flags(&build(&cfg)),
-            [false, true, true],
-            "never before the first"
-        );
-        cfg.freezes = vec![window("abort", serde_json::json!(["api"]))];
-        assert_eq!(
-            flags(&build(&cfg)),
-            [false, false, false],
-            "another app's window"
-        );
-        let mut finishing = window("finish", serde_json::json!([]));
-        finishing.blocks = vec![crate::config::FreezeBlock::Start];
-        cfg.freezes = vec![finishing];
-        let mut input = build(&cfg);
-        assert_eq!(
-            flags(&input),
-            [false, false, false],
-            "running deployments finish"
-        );
-        // A window added through the API marks them as well.
-        let managed = window("pause", serde_json::json!([])).window().unwrap();
-        input.check_windows(std::slice::from_ref(&managed));
-        assert_eq!(flags(&input), [false, true, true]);
     }
 }

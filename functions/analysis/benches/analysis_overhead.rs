@@ -108,7 +108,7 @@ async fn record(store: &DynamoStore, input: &ExecutionInput, yaml: &str) {
 /// Runs `input` to its end on a fresh prefix; the wall time from StartExecution to the end.
 async fn run(input: &ExecutionInput, metrics: &str) -> Duration {
     let p = Harness::shared(input).await;
-    let workers = Workers::spawn(&p, input, &always(Reply::Succeed, Duration::ZERO));
+    let workers = Workers::spawn_hosts(&p, input, &always(Reply::Succeed, Duration::ZERO));
     let sdk = boreas_aws::sdk_config(Some(boreas_aws::emulator::shared().await.endpoint())).await;
     let store = DynamoStore::from_config(&sdk, p.names.table());
     record(&store, input, &config(metrics)).await;

@@ -1,7 +1,8 @@
-//! The freeze check before a batch: the state machine asks before each later batch that a
-//! freeze window may stop; the worker answers at once when none does (or a break-glass override
-//! is in force), keeps the request until the windows close when one pauses the deployment, and
-//! fails the task (`FreezeAbort`) when one aborts it, so that the app rolls back what it changed.
+//! The freeze check before a batch: the state machine asks before every later batch (a window
+//! added through the API while the deployment runs counts as well); the worker answers at once
+//! when no window stops it (or a break-glass override is in force), keeps the request until the
+//! windows close when one pauses the deployment, and fails the task (`FreezeAbort`) when one
+//! aborts it, so that the app rolls back what it changed.
 //!
 //! While paused, the deployment's hold says why and until when; each look heartbeats the task
 //! and hides the request until the windows close, at most [`crate::WAKE_EVERY`].

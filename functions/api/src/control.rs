@@ -176,15 +176,12 @@ pub(crate) async fn confirm(
     let (config, commit) = version_config(api, &d.repository, &d.version).await?;
     let previous =
         boreas_aws::lifecycle::rollback_configs(api.store.as_ref(), &d.repository, plan).await?;
-    let mut input =
-        execution::execution_input(id, plan, &config, &commit, &previous).map_err(|e| {
-            Error::Unprocessable {
-                rule: "execution_input",
-                message: e.to_string(),
-            }
-        })?;
-    // The windows added through the API stop it at a batch boundary too.
-    input.check_windows(&boreas_aws::policy::windows(api.store.as_ref(), None).await?);
+    let input = execution::execution_input(id, plan, &config, &commit, &previous).map_err(|e| {
+        Error::Unprocessable {
+            rule: "execution_input",
+            message: e.to_string(),
+        }
+    })?;
     let started = Lifecycle::notifying(api.store.as_ref(), &api.notices)
         .start(
             api.orchestrator.as_ref(),

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::ExecutionStatus;
 use boreas_aws::emulator;
 use boreas_aws::store::{Agent, DynamoStore, Store, parse_rfc3339, rfc3339};
+use boreas_core::analysis::run::BoundaryCheck;
 use boreas_core::command::{Action, Command, EventBody, SCHEMA_VERSION};
 use boreas_core::config::{AppKind, OnFailure, Unreachable};
 use boreas_core::execution::{ExecutionInput, HISTORY_LIMIT, app_history_events, history_events};
@@ -24,8 +25,8 @@ use boreas_core::plan::PausePlan;
 use boreas_test_support::http::{RecordingServer, Response, forward};
 use boreas_test_support::records;
 use boreas_test_support::sfn::{
-    Events, Harness, Reply, Script, Workers, always, app, fleet_input, input, largest_app, pm_app,
-    take,
+    Events, Harness, Reply, Script, Workers, always, app, fleet_input, input, largest_app,
+    open_freeze_checks, pm_app, take,
 };
 
 const DEFINITION: &str = "statemachine/deployment.asl.json";
@@ -918,14 +919,14 @@ enum Verdict {
     Fail,
 }
 
-/// The (app, batch) of each analysis request, in order, and when it came.
-type Asked = Arc<std::sync::Mutex<Vec<(String, u32, Instant)>>>;
+/// The check, app and batch of each request on the analysis queue, in order, and when it came.
+type Asked = Arc<std::sync::Mutex<Vec<(BoundaryCheck, String, u32, Instant)>>>;
 
-/// Answers the analysis requests of `p` with `verdict` (by batch), as the analysis worker does;
-/// a freeze check passes as an open window and fails as an aborting one.
+/// Answers the requests on the analysis queue of `p` with `verdict` (by check and batch), as the
+/// analysis worker does; a freeze check passes as an open window and fails as an aborting one.
 fn analysis_worker(
     p: &Harness,
-    verdict: impl Fn(u32) -> Verdict + Send + 'static,
+    verdict: impl Fn(BoundaryCheck, u32) -> Verdict + Send + 'static,
 ) -> (tokio::task::JoinHandle<()>, Asked) {
     use boreas_core::analysis::run::Request;
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -941,12 +942,12 @@ fn analysis_worker(
                 let r = Request::from_json(&body).expect("the state machine sends requests");
                 log.lock()
                     .unwrap()
-                    .push((r.app.clone(), r.batch, Instant::now()));
+                    .push((r.check, r.app.clone(), r.batch, Instant::now()));
                 // A moment of measuring: nothing after the batch may start meanwhile.
                 tokio::time::sleep(Duration::from_millis(700)).await;
                 let gate = format!("{}.{}.analysis", r.app, r.batch);
-                let freeze = r.check == boreas_core::analysis::run::BoundaryCheck::Freeze;
-                let sent = match verdict(r.batch) {
+                let freeze = r.check == BoundaryCheck::Freeze;
+                let sent = match verdict(r.check, r.batch) {
                     Verdict::Pass if freeze => sfn
                         .send_task_success()
                         .task_token(&r.task_token)
@@ -1000,27 +1001,45 @@ fn analysis_worker(
     (task, seen)
 }
 
-/// web in three batches of one host, each analysed.
+/// web in three batches of one host.
+fn three_batches() -> ExecutionInput {
+    input(vec![(
+        1,
+        vec![pm_app("web", &[&["h1"], &["h2"], &["h3"]], 1)],
+    )])
+}
+
+/// [`three_batches`], each analysed.
 fn analysed_plan() -> ExecutionInput {
-    let mut web = pm_app("web", &[&["h1"], &["h2"], &["h3"]], 1);
-    for b in &mut web.batches {
+    let mut input = three_batches();
+    for b in &mut input.stages[0].apps[0].batches {
         b.analysis = true;
     }
-    input(vec![(1, vec![web])])
+    input
+}
+
+/// The (app, batch) of each request of `check`.
+fn asked(seen: &Asked, check: BoundaryCheck) -> Vec<(String, u32)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(c, ..)| *c == check)
+        .map(|(_, a, b, _)| (a.clone(), *b))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_analysed_batch_waits_for_its_verdict_asks_a_person_or_rolls_back() {
     let input = analysed_plan();
     let p = Harness::shared(&input).await;
-    let workers = Workers::spawn(
+    let workers = Workers::spawn_hosts(
         &p,
         &input,
         &always(Reply::Succeed, Duration::from_millis(50)),
     );
-    let (analyst, seen) = analysis_worker(&p, |batch| match batch {
-        0 => Verdict::Pass,
-        1 => Verdict::Inconclusive,
+    let (analyst, seen) = analysis_worker(&p, |check, batch| match (check, batch) {
+        (BoundaryCheck::Freeze, _) | (_, 0) => Verdict::Pass,
+        (_, 1) => Verdict::Inconclusive,
         _ => Verdict::Fail,
     });
     let mut events = p.events();
@@ -1060,20 +1079,16 @@ async fn an_analysed_batch_waits_for_its_verdict_asks_a_person_or_rolls_back() {
         (status, error.as_deref()),
         (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
     );
-    let asked: Vec<(String, u32)> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(a, b, _)| (a.clone(), *b))
-        .collect();
+    let web = |b: u32| ("web".to_owned(), b);
     assert_eq!(
-        asked,
-        [
-            ("web".to_owned(), 0),
-            ("web".to_owned(), 1),
-            ("web".to_owned(), 2)
-        ],
+        asked(&seen, BoundaryCheck::Analysis),
+        [web(0), web(1), web(2)],
         "one request per batch, in order"
+    );
+    assert_eq!(
+        asked(&seen, BoundaryCheck::Freeze),
+        [web(1), web(2)],
+        "a freeze check before each later batch"
     );
     // Each next batch's deploy came after the previous batch's verdict (700 ms of measuring).
     let received = workers.received();
@@ -1084,7 +1099,7 @@ async fn an_analysed_batch_waits_for_its_verdict_asks_a_person_or_rolls_back() {
             .unwrap()
             .at
     };
-    let asked_at = seen.lock().unwrap()[0].2;
+    let asked_at = seen.lock().unwrap()[0].3;
     assert!(deployed("h2") >= asked_at + Duration::from_millis(700));
     assert_eq!(
         workers.sent_to("rollback"),
@@ -1103,28 +1118,19 @@ async fn an_analysed_batch_waits_for_its_verdict_asks_a_person_or_rolls_back() {
     workers.stop().await;
 }
 
-/// web in three batches of one host, the later two after a freeze check.
-fn frozen_plan() -> ExecutionInput {
-    let mut web = pm_app("web", &[&["h1"], &["h2"], &["h3"]], 1);
-    for b in web.batches.iter_mut().skip(1) {
-        b.freeze = true;
-    }
-    input(vec![(1, vec![web])])
-}
-
 /// The freeze worker is asked before batches 2 and 3, never before the first: batch 2 starts
 /// only once it answers (a window that closed), and an aborting window before batch 3 rolls
 /// back what the first two changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_freeze_check_holds_the_next_batch_and_an_abort_rolls_back() {
-    let input = frozen_plan();
+    let input = three_batches();
     let p = Harness::shared(&input).await;
-    let workers = Workers::spawn(
+    let workers = Workers::spawn_hosts(
         &p,
         &input,
         &always(Reply::Succeed, Duration::from_millis(50)),
     );
-    let (worker, seen) = analysis_worker(&p, |batch| match batch {
+    let (worker, seen) = analysis_worker(&p, |_, batch| match batch {
         1 => Verdict::Pass,
         _ => Verdict::Fail,
     });
@@ -1134,8 +1140,12 @@ async fn a_freeze_check_holds_the_next_batch_and_an_abort_rolls_back() {
         (status, error.as_deref()),
         (ExecutionStatus::Failed, Some("Boreas.RolledBack"))
     );
-    let asked: Vec<u32> = seen.lock().unwrap().iter().map(|(_, b, _)| *b).collect();
-    assert_eq!(asked, [1, 2], "before the second and the third batch");
+    assert_eq!(
+        asked(&seen, BoundaryCheck::Freeze),
+        [("web".to_owned(), 1), ("web".to_owned(), 2)],
+        "before the second and the third batch"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2, "and nothing else");
     let received = workers.received();
     let deployed = |target: &str| {
         received
@@ -1143,7 +1153,7 @@ async fn a_freeze_check_holds_the_next_batch_and_an_abort_rolls_back() {
             .find(|r| r.kind() == "deploy" && r.command.target == target)
             .map(|r| r.at)
     };
-    let asked_at = seen.lock().unwrap()[0].2;
+    let asked_at = seen.lock().unwrap()[0].3;
     assert!(deployed("h2").unwrap() >= asked_at + Duration::from_millis(700));
     assert_eq!(deployed("h3"), None, "the aborted batch never started");
     assert_eq!(
@@ -1158,39 +1168,20 @@ async fn a_freeze_check_holds_the_next_batch_and_an_abort_rolls_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn frozen_batches_write_the_events_counted() {
-    let input = frozen_plan();
-    let p = Harness::shared(&input).await;
-    let workers = Workers::spawn(
-        &p,
-        &input,
-        &always(Reply::Succeed, Duration::from_millis(50)),
-    );
-    let (worker, seen) = analysis_worker(&p, |_| Verdict::Pass);
-    let recorded = p.apps_history(&input, 0).await;
-    worker.abort();
-    workers.stop().await;
-    assert_eq!(seen.lock().unwrap().len(), 2);
-    assert_eq!(
-        recorded,
-        app_history_events(&input.stages[0].apps[0]).succeeded
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn analysed_batches_write_the_events_counted() {
     let input = analysed_plan();
     let p = Harness::shared(&input).await;
-    let workers = Workers::spawn(
+    let workers = Workers::spawn_hosts(
         &p,
         &input,
         &always(Reply::Succeed, Duration::from_millis(50)),
     );
-    let (analyst, seen) = analysis_worker(&p, |_| Verdict::Pass);
+    let (analyst, seen) = analysis_worker(&p, |_, _| Verdict::Pass);
     let recorded = p.apps_history(&input, 0).await;
     analyst.abort();
     workers.stop().await;
-    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(asked(&seen, BoundaryCheck::Analysis).len(), 3);
+    assert_eq!(asked(&seen, BoundaryCheck::Freeze).len(), 2);
     assert_eq!(
         recorded,
         app_history_events(&input.stages[0].apps[0]).succeeded
@@ -1321,6 +1312,9 @@ async fn a_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
     // The hosts are in the batches' objects, not in the execution's input.
     assert!(input.slices().input.len() < 1024);
     let p = Harness::shared(&input).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let freeze_checks =
+        open_freeze_checks(p.sqs.clone(), p.sfn.clone(), p.analysis_url(), stop.clone());
     let started = Instant::now();
     let execution = p.start(&input).await;
     // The fleet answers batch by batch: each host's agent long-polls its own queue, and only the
@@ -1355,6 +1349,8 @@ async fn a_thousand_hosts_in_ten_batches_stay_under_the_history_limit() {
     }
     let (status, error) = p.wait(&execution, Duration::from_secs(300)).await;
     let wall = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    freeze_checks.await.unwrap();
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}");
     assert_eq!(answered.load(Ordering::Relaxed) as usize, hosts);
     let (events, transitions) = p.history(&execution).await;

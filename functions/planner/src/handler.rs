@@ -851,7 +851,7 @@ async fn start_deployment(
         &deployment.plan,
     )
     .await?;
-    let mut input = match execution_input(
+    let input = match execution_input(
         &deployment.id,
         &deployment.plan,
         config,
@@ -861,8 +861,6 @@ async fn start_deployment(
         Ok(input) => input,
         Err(e) => return Ok(Some(format!("not started: {e}"))),
     };
-    // The windows added through the API stop it at a batch boundary too.
-    input.check_windows(&policy::windows(ctx.store.as_ref(), None).await?);
     let input = input.slices();
     let started = Lifecycle::notifying(ctx.store.as_ref(), &ctx.notices)
         .start(ctx.orchestrator.as_ref(), deployment, &input, Actor::Boreas)

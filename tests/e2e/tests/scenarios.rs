@@ -1190,6 +1190,56 @@ fn s13_prod_takes_a_version_only_after_it_succeeded_and_soaked_in_staging() {
 #[test]
 fn s14_a_freeze_holds_new_deployments_until_it_ends_and_the_newest_then_goes() {
     let (p, _serial) = platform();
+
+    // A window added while a deployment runs pauses it at its next batch boundary.
+    let running = next_version("s14r");
+    p.tag(&running, &[]);
+    let running_id = p.deployment_of(&running, ENV, SHORT)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.confirm(&running_id);
+    p.wait_gate(&running_id, "api.0", SHORT);
+    let now = std::time::SystemTime::now();
+    let reopens = now + Duration::from_secs(20);
+    let added = p.post(
+        "/freezes",
+        &json!({
+            "name": "s14-midway", "reason": "INC-15: disk pressure",
+            "environments": [ENV], "from": boreas_aws::store::rfc3339(now - Duration::from_secs(60)),
+            "until": boreas_aws::store::rfc3339(reopens), "blocks": ["batches"], "running": "pause"
+        }),
+    );
+    assert_eq!(added.status, 201, "{}", added.body);
+    let out = p.boreas(&["approve", &running_id, "api.0", "--comment", "go"]);
+    assert!(out.status.success(), "{out:?}");
+    held_for(
+        p,
+        &running_id,
+        "app api waits before batch 2: frozen by s14-midway until ",
+    );
+    let paused = p.deployment(&running_id);
+    assert_eq!(paused["status"], "running", "{paused}");
+    assert!(
+        batches(&paused, "api")[1]
+            .iter()
+            .all(|h| record(&paused, "targets", "target", h).is_none()),
+        "the second batch started during the window: {paused}"
+    );
+    let done = p.wait_status(
+        &running_id,
+        &["succeeded", "failed", "rolled_back"],
+        DEPLOY_TIMEOUT,
+    );
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(
+        std::time::SystemTime::now() >= reopens,
+        "went on before the window closed"
+    );
+    assert!(done["policy"]["hold"].is_null(), "{done}");
+    let removed = p.boreas(&["freeze", "remove", "s14-midway"]);
+    assert!(removed.status.success(), "{removed:?}");
+
     let now = std::time::SystemTime::now();
     let until = boreas_aws::store::rfc3339(now + Duration::from_secs(25));
     let added = p.post(

@@ -567,7 +567,6 @@ pub fn app(name: &str, kind: AppKind, batches: &[&[&str]], parallelism: u32) -> 
                 targets: targets.iter().map(|t| (*t).to_owned()).collect(),
                 weight: (kind == AppKind::K8s).then(|| u8::try_from(100 * (i + 1) / n).unwrap()),
                 analysis: false,
-                freeze: false,
                 pause: PausePlan::None,
             })
             .collect(),
@@ -708,8 +707,21 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// One long-polling task per target queue of `input`, answering by `script`.
+    /// One long-polling task per target queue of `input`, answering by `script`, and one that
+    /// answers the freeze checks before later batches as open (see [`open_freeze_checks`]).
     pub fn spawn(harness: &Harness, input: &ExecutionInput, script: &Script) -> Workers {
+        let mut workers = Self::spawn_hosts(harness, input, script);
+        workers.tasks.push(open_freeze_checks(
+            harness.sqs.clone(),
+            harness.sfn.clone(),
+            harness.analysis_url(),
+            workers.stop.clone(),
+        ));
+        workers
+    }
+
+    /// Only the target queues' tasks, for a test that answers the analysis queue itself.
+    pub fn spawn_hosts(harness: &Harness, input: &ExecutionInput, script: &Script) -> Workers {
         let log = Arc::new(Mutex::new(Log::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = targets(input)
@@ -778,6 +790,42 @@ impl Workers {
             t.await.unwrap();
         }
     }
+}
+
+/// Answers every freeze check on the analysis queue at `url` as the freeze worker does when no
+/// window stops the batch, until `stop`; an analysis request there fails its task, since a test
+/// with analysed batches answers them itself.
+pub fn open_freeze_checks(
+    sqs: aws_sdk_sqs::Client,
+    sfn: aws_sdk_sfn::Client,
+    url: String,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    use boreas_core::analysis::run::{BoundaryCheck, Request};
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            for body in take(&sqs, &url, 1).await {
+                let r = Request::from_json(&body).expect("the state machine sends requests");
+                // An execution stopped meanwhile no longer takes the answer: ignored.
+                if r.check == BoundaryCheck::Freeze {
+                    let _ = sfn
+                        .send_task_success()
+                        .task_token(&r.task_token)
+                        .output(r#"{"freeze":"open"}"#)
+                        .send()
+                        .await;
+                } else {
+                    let _ = sfn
+                        .send_task_failure()
+                        .task_token(&r.task_token)
+                        .error("UnexpectedAnalysis")
+                        .cause("this test answers only freeze checks")
+                        .send()
+                        .await;
+                }
+            }
+        }
+    })
 }
 
 /// Answers one command after `hold`, in a task of its own so that a held command does not block

@@ -18,7 +18,7 @@ use boreas_core::plan::PausePlan;
 use boreas_k8s_fixture::{FixtureCluster, FixtureOptions};
 use boreas_k8s_operator::{Clusters, Operator};
 use boreas_test_support::emulator::Prefix;
-use boreas_test_support::sfn::{start_as_api, wait_finished};
+use boreas_test_support::sfn::{open_freeze_checks, start_as_api, wait_finished};
 use serde_json::{Value, json};
 
 pub(crate) const CLUSTER: &str = "c1";
@@ -67,6 +67,14 @@ impl Platform {
             .unwrap();
         let inventory_url = queues.queue_url(&names.inventory_queue()).await.unwrap();
         let cluster = FixtureCluster::start_with(options).await;
+        // The state machine asks before every later batch whether a freeze window stops it; none
+        // does here. The task ends with the test's runtime (the prefix is the test's own).
+        open_freeze_checks(
+            aws_sdk_sqs::Client::new(&config),
+            aws_sdk_sfn::Client::new(&config),
+            provisioned.queues["analysis"].url.clone(),
+            Arc::default(),
+        );
         aws_sdk_ssm::Client::new(&config)
             .put_parameter()
             .name(names.kubeconfig_param(CLUSTER))
@@ -245,7 +253,6 @@ pub(crate) fn input(
                         targets: vec![CLUSTER.into()],
                         weight: Some(*w),
                         analysis: false,
-                        freeze: false,
                         pause: PausePlan::None,
                     })
                     .collect(),
