@@ -31,7 +31,9 @@ mod repositories;
 mod tokens;
 
 pub use boreas_core::config::Freeze;
+pub use boreas_core::history::{AppRun, HostRun, RunGate};
 pub use boreas_core::policy::{Hold, ManagedFreeze, Override, Waiver};
+pub use boreas_core::review::{AppReason, CommitSummary, Review, Running, Why};
 pub use policy::{
     DeploymentPolicy, EnvironmentOfRepository, EnvironmentView, OverrideRequest, WaitingDeployment,
     WaiverRequest, WindowView,
@@ -119,6 +121,9 @@ pub struct DeploymentSummary {
     pub failed_target: Option<String>,
     /// Why it stopped.
     pub error: Option<String>,
+    /// Who confirmed it: an API token's name, or `boreas` for `auto_confirm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
 }
 
 /// A deployment with its plan.
@@ -168,6 +173,22 @@ pub struct DeploymentDetail {
     /// What its environment's policy holds it back for, and what was granted to it.
     #[serde(default)]
     pub policy: DeploymentPolicy,
+    /// Why the planner proposed this plan, and what people changed since; absent for a
+    /// deployment planned before reviews were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<PlanReview>,
+}
+
+/// What the reviewer of a plan needs besides the plan: what runs now, the commits since, why
+/// each app is in or out, and how the plan differs from the planner's proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanReview {
+    /// What the planner recorded, inline.
+    #[serde(flatten)]
+    pub review: Review,
+    /// How the plan differs from the planner's proposal, one line per change (stage layout,
+    /// then per app: dropped, batches, pause); empty when nobody adjusted it.
+    pub adjustments: Vec<String>,
 }
 
 /// One analysis check of one batch: every measurement, and its verdict once decided.
@@ -588,6 +609,7 @@ mod tests {
             ended_at: None,
             failed_target: None,
             error: None,
+            confirmed_by: None,
         };
         let confirmed = ConfirmedDeployment {
             deployment: Deployment {

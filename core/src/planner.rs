@@ -31,6 +31,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::config::{App, AppKind, Config, HostRef};
 use crate::plan::{AppPlan, Plan, SkipReason, SkippedApp, Stage};
+use crate::review::{AppReason, PATHS_SHOWN, Why};
 
 /// Everything the planner needs. The caller does the I/O: reads the config at the version's
 /// commit, diffs the paths, resolves `{group: NAME}` host references from registered agents and
@@ -111,6 +112,11 @@ impl PlanError {
 
 /// Plan one version for one environment. Deterministic: the same input gives the same plan.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    plan_with_reasons(input).map(|(plan, _)| plan)
+}
+
+/// [`plan`], and for every app of the config (by name) why it is in the plan or left out.
+pub fn plan_with_reasons(input: &PlanInput<'_>) -> Result<(Plan, Vec<AppReason>), PlanError> {
     let config = input.config;
     if !config
         .environments
@@ -142,11 +148,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     }
     let deps = dependency_indices(config, &index)?;
 
-    let affected = affected_apps(config, input.changed_paths)?;
-    let wanted = follow(config, &deps, &affected);
+    let matches = affected_apps(config, input.changed_paths)?;
+    let affected: Vec<bool> = matches.iter().map(|m| m.affected).collect();
+    let followed = follow(config, &deps, &affected);
+    let wanted: Vec<bool> = followed.iter().map(Option::is_some).collect();
 
     let mut planned = vec![false; config.apps.len()];
     let mut skipped = Vec::new();
+    let mut reasons = Vec::with_capacity(config.apps.len());
     for (i, app) in config.apps.iter().enumerate() {
         let reason = if !wanted[i] {
             Some(SkipReason::NotAffected)
@@ -164,8 +173,25 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }),
             None => planned[i] = true,
         }
+        let why = match followed[i] {
+            _ if input.changed_paths.is_none() => Why::FirstDeployment,
+            Some(by) if by == i => Why::Changed,
+            Some(by) => Why::Follows {
+                dependency: config.apps[by].name.clone(),
+            },
+            None => Why::Unchanged,
+        };
+        let m = &matches[i];
+        reasons.push(AppReason {
+            app: app.name.clone(),
+            why,
+            skipped: reason,
+            paths: m.paths.clone(),
+            matched_paths: u32::try_from(m.matched).unwrap_or(u32::MAX),
+        });
     }
     skipped.sort_by(|a, b| a.app.cmp(&b.app));
+    reasons.sort_by(|a, b| a.app.cmp(&b.app));
 
     let effective = effective_dependencies(&deps, &planned);
     let layers = layers(config, &effective, &planned)?;
@@ -191,12 +217,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             }
         })
         .collect();
-    Ok(Plan {
+    let plan = Plan {
         environment: input.environment.to_owned(),
         version: input.version.to_owned(),
         stages,
         skipped,
-    })
+    };
+    Ok((plan, reasons))
 }
 
 /// `depends_on` as app indices, checked.
@@ -224,21 +251,52 @@ fn dependency_indices(
         .collect()
 }
 
-/// Which apps the changed paths affect directly.
-fn affected_apps(config: &Config, changed: Option<&[String]>) -> Result<Vec<bool>, PlanError> {
+/// How the changed paths touch one app.
+#[derive(Debug, Clone, Default)]
+struct Matches {
+    /// The change affects the app directly.
+    affected: bool,
+    /// The first [`PATHS_SHOWN`] changed paths that match its `paths`.
+    paths: Vec<String>,
+    /// How many match.
+    matched: usize,
+}
+
+impl Matches {
+    fn add(&mut self, path: &str) {
+        self.affected = true;
+        self.matched += 1;
+        if self.paths.len() < PATHS_SHOWN {
+            self.paths.push(path.to_owned());
+        }
+    }
+}
+
+/// Which apps the changed paths affect directly, and through which paths.
+fn affected_apps(config: &Config, changed: Option<&[String]>) -> Result<Vec<Matches>, PlanError> {
+    let n = config.apps.len();
     let Some(changed) = changed else {
-        return Ok(vec![true; config.apps.len()]);
+        let every = Matches {
+            affected: true,
+            ..Matches::default()
+        };
+        return Ok(vec![every; n]);
     };
+    let mut affected = vec![Matches::default(); n];
     if changed.is_empty() {
-        return Ok(vec![false; config.apps.len()]);
+        return Ok(affected);
     }
     // One set for every app's globs, so each changed path is matched once.
     let mut builder = GlobSetBuilder::new();
     let mut owner = Vec::new();
-    let mut affected = vec![false; config.apps.len()];
     for (i, app) in config.apps.iter().enumerate() {
         if app.paths.is_empty() {
-            affected[i] = true;
+            // Every change is the app's.
+            affected[i] = Matches {
+                affected: true,
+                paths: changed.iter().take(PATHS_SHOWN).cloned().collect(),
+                matched: changed.len(),
+            };
         }
         for glob in &app.paths {
             // Paths are repository-relative: a leading `/` only anchors at the root.
@@ -276,37 +334,50 @@ fn affected_apps(config: &Config, changed: Option<&[String]>) -> Result<Vec<bool
         }
     })?;
     let mut hits = Vec::new();
+    let mut apps = Vec::new();
     for path in changed {
-        set.matches_into(path.trim_start_matches("./"), &mut hits);
-        for &hit in &hits {
-            affected[owner[hit]] = true;
+        let path = path.trim_start_matches("./");
+        set.matches_into(path, &mut hits);
+        // An app's two patterns (the glob, and everything below it) may both match: once each.
+        apps.clear();
+        apps.extend(hits.iter().map(|&hit| owner[hit]));
+        apps.sort_unstable();
+        apps.dedup();
+        for &app in &apps {
+            affected[app].add(path);
         }
     }
     Ok(affected)
 }
 
-/// Affected apps plus the apps that follow an affected app somewhere down their `depends_on`.
-fn follow(config: &Config, deps: &[Vec<usize>], affected: &[bool]) -> Vec<bool> {
-    // reaches[i]: some transitive dependency of i is affected. Memoised DFS; `visiting` guards
-    // against cycles in a config that skipped validation.
+/// Per app, why it is wanted: itself when affected, the affected app it follows somewhere down
+/// its `depends_on` when it sets `follow_dependencies`, `None` when it is not wanted.
+fn follow(config: &Config, deps: &[Vec<usize>], affected: &[bool]) -> Vec<Option<usize>> {
+    // reaches(i): an affected transitive dependency of i (the first found in `depends_on`
+    // order). Memoised DFS; `visiting` guards against cycles in a config that skipped
+    // validation.
     fn reaches(
         i: usize,
         deps: &[Vec<usize>],
         affected: &[bool],
-        memo: &mut [Option<bool>],
+        memo: &mut [Option<Option<usize>>],
         visiting: &mut [bool],
-    ) -> bool {
+    ) -> Option<usize> {
         if let Some(known) = memo[i] {
             return known;
         }
         if visiting[i] {
-            return false;
+            return None;
         }
         visiting[i] = true;
-        let mut found = false;
+        let mut found = None;
         for &d in &deps[i] {
-            if affected[d] || reaches(d, deps, affected, memo, visiting) {
-                found = true;
+            found = if affected[d] {
+                Some(d)
+            } else {
+                reaches(d, deps, affected, memo, visiting)
+            };
+            if found.is_some() {
                 break;
             }
         }
@@ -321,8 +392,13 @@ fn follow(config: &Config, deps: &[Vec<usize>], affected: &[bool]) -> Vec<bool> 
         .iter()
         .enumerate()
         .map(|(i, app)| {
-            affected[i]
-                || (app.follow_dependencies && reaches(i, deps, affected, &mut memo, &mut visiting))
+            if affected[i] {
+                Some(i)
+            } else if app.follow_dependencies {
+                reaches(i, deps, affected, &mut memo, &mut visiting)
+            } else {
+                None
+            }
         })
         .collect()
 }
@@ -1066,6 +1142,94 @@ Skipped
                  batch 1: weight 100% on eu-1, us-1\n"
             ),
             "{p}"
+        );
+    }
+
+    #[test]
+    fn every_app_has_its_reason_with_the_paths_that_matched() {
+        let mut worker = pm("worker", &["db"], &["services/worker"]);
+        worker.follow_dependencies = true;
+        let mut report = pm("report", &["worker"], &["services/report"]);
+        report.follow_dependencies = true;
+        let c = config(vec![
+            pm("db", &[], &["services/db"]),
+            pm("api", &[], &["services/api"]),
+            worker,
+            report,
+            pm("web", &[], &[]),
+            pm("docs", &[], &["docs"]),
+            pm("edge", &[], &["services/edge"]),
+        ]);
+        let mut changed: Vec<String> = (0..25)
+            .map(|i| format!("services/db/m{i:02}.sql"))
+            .collect();
+        changed.push("services/edge/main.rs".to_owned());
+        changed.push("services/api/main.rs".to_owned());
+        let mut targets = targets_for(&c, 1);
+        targets.remove("edge");
+        let current = BTreeMap::from([("api".to_owned(), "v2".to_owned())]);
+        let reasons = |changed: Option<&[String]>| {
+            let input = PlanInput {
+                config: &c,
+                environment: "prod",
+                version: "v2",
+                changed_paths: changed,
+                targets: &targets,
+                current_versions: &current,
+            };
+            let (plan, reasons) = plan_with_reasons(&input).unwrap();
+            assert_eq!(plan, super::plan(&input).unwrap(), "the same plan");
+            reasons
+        };
+        let got = reasons(Some(&changed));
+        let by: BTreeMap<&str, &AppReason> = got.iter().map(|r| (r.app.as_str(), r)).collect();
+        assert_eq!(
+            got.iter().map(|r| r.app.as_str()).collect::<Vec<_>>(),
+            ["api", "db", "docs", "edge", "report", "web", "worker"],
+            "every app, by name"
+        );
+        // db changed: 25 paths, the first 20 listed.
+        assert_eq!(by["db"].why, Why::Changed);
+        assert_eq!(by["db"].matched_paths, 25);
+        assert_eq!(by["db"].paths.len(), PATHS_SHOWN);
+        assert_eq!(by["db"].paths[0], "services/db/m00.sql");
+        assert_eq!(by["db"].skipped, None);
+        assert_eq!(by["db"].describe(), "changed (25 paths)");
+        // worker and report follow db (report through worker).
+        for app in ["worker", "report"] {
+            assert_eq!(
+                by[app].why,
+                Why::Follows {
+                    dependency: "db".to_owned()
+                },
+                "{app}"
+            );
+            assert_eq!(by[app].matched_paths, 0);
+            assert_eq!(by[app].describe(), "follows db, which changed");
+        }
+        // web has no `paths`: every change is its.
+        assert_eq!(by["web"].why, Why::Changed);
+        assert_eq!(by["web"].matched_paths, 27);
+        // Changed, but left out: api already runs v2, edge has no hosts in prod.
+        assert_eq!(by["api"].paths, ["services/api/main.rs"]);
+        assert_eq!(by["api"].skipped, Some(SkipReason::UpToDate));
+        assert_eq!(
+            by["api"].describe(),
+            "changed (1 path), but already runs this version"
+        );
+        assert_eq!(by["edge"].skipped, Some(SkipReason::NoTargets));
+        assert_eq!(by["docs"].why, Why::Unchanged);
+        assert_eq!(by["docs"].skipped, Some(SkipReason::NotAffected));
+        assert_eq!(by["docs"].describe(), "not affected by the change");
+        // Nothing known to run there: every app, as a first deployment.
+        let first = reasons(None);
+        assert!(
+            first.iter().all(|r| r.why == Why::FirstDeployment),
+            "{first:?}"
+        );
+        assert_eq!(
+            first.iter().find(|r| r.app == "api").unwrap().skipped,
+            Some(SkipReason::UpToDate)
         );
     }
 }

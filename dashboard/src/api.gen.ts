@@ -280,6 +280,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/apps/{name}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The app's runs, newest deployment first: version, outcome, when, who confirmed and approved
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only this environment. */
+                    env?: string;
+                    /** @description Most items in the page. */
+                    limit?: components["parameters"]["limit"];
+                    /** @description `next_cursor` of the previous page. */
+                    cursor?: components["parameters"]["cursor"];
+                };
+                header?: never;
+                path: {
+                    /** @description App name. */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AppRunList"];
+                    };
+                };
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The app never ran and no inventory names it. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit": {
         parameters: {
             query?: never;
@@ -2104,6 +2207,100 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hosts/{env}/{host}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The deployments that changed a host, newest first
+         * @description Needs role `viewer` or higher.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Most items in the page. */
+                    limit?: components["parameters"]["limit"];
+                    /** @description `next_cursor` of the previous page. */
+                    cursor?: components["parameters"]["cursor"];
+                };
+                header?: never;
+                path: {
+                    /** @description Environment name. */
+                    env: string;
+                    /** @description Host name. */
+                    host: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HostRunList"];
+                    };
+                };
+                /** @description A query parameter the route does not take, a bad `limit` or `cursor` (`bad_query`), or a body over 1 MiB (`bad_request`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The token's role is too low. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A failure of the store, Step Functions or SSM (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description AWS throttled a call (`throttled`) or answered with a server error (`unavailable`); retry later. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/notifications/defaults": {
         parameters: {
             query?: never;
@@ -3563,6 +3760,79 @@ export interface components {
             /** @description Its rollout's status. */
             status: components["schemas"]["AppStatus"];
         };
+        /** @description Why the planner proposed an app, or left it out. */
+        AppReason: {
+            /** @description App name. */
+            app: string;
+            /**
+             * Format: uint32
+             * @description How many changed paths match in all.
+             * @default 0
+             */
+            matched_paths: number;
+            /**
+             * @description Changed paths that match the app's `paths` (every changed path for an app without
+             *     `paths`): at most [`PATHS_SHOWN`].
+             */
+            paths?: string[];
+            /**
+             * @description Why the app is left out although [`AppReason::why`] wanted it (`up_to_date`,
+             *     `no_targets`), or `not_affected`; `None` when it is in the plan.
+             */
+            skipped?: components["schemas"]["SkipReason"] | null;
+            /** @description What the change means for the app. */
+            why: components["schemas"]["Why"];
+        };
+        /** @description One ended deployment of one app in one environment. */
+        AppRun: {
+            /** @description The app. */
+            app: string;
+            /**
+             * @description How the app's own rollout ended; `None` when it never started (an earlier stage failed,
+             *     or the deployment was cancelled first).
+             */
+            app_status?: components["schemas"]["AppStatus"] | null;
+            /** @description Who confirmed the deployment: an API token's name, or `boreas` for `auto_confirm`. */
+            confirmed_by?: string | null;
+            /** @description The deployment. */
+            deployment_id: string;
+            /** @description When the app's rollout (or rollback) ended, or the deployment did. */
+            ended_at?: string | null;
+            /** @description Where. */
+            environment: string;
+            /** @description The target whose failure stopped the deployment, when it was one of this app's. */
+            failed_target?: string | null;
+            /**
+             * @description The app's gates that were reached, and who decided them.
+             * @default []
+             */
+            gates: components["schemas"]["RunGate"][];
+            /** @description The deployment's outcome. */
+            outcome: components["schemas"]["DeploymentStatus"];
+            /** @description Repository id. */
+            repository: string;
+            /**
+             * @description The deployment reverted the environment to an older version.
+             * @default false
+             */
+            revert: boolean;
+            /** @description When the app's first batch began (or the deployment started, when the app never did). */
+            started_at?: string | null;
+            /**
+             * Format: uint32
+             * @description How many targets (hosts or clusters) the app's plan changed.
+             */
+            targets: number;
+            /** @description The version it deployed. */
+            version: string;
+        };
+        /** @description One page of a list, in the list's order. */
+        AppRunList: {
+            /** @description At most `limit` items. */
+            items: components["schemas"]["AppRun"][];
+            /** @description Pass as `cursor` for the next page; null at the end. */
+            next_cursor: string | null;
+        };
         /** @description Progress of one app within a deployment. */
         AppStatus: "pending" | "running" | "succeeded" | "rolling_back" | "rolled_back" | "failed";
         /** @description One entry of the audit trail: who did what to what. */
@@ -3635,10 +3905,23 @@ export interface components {
         BatchSize: number | string;
         /** @description Progress of one gray batch. */
         BatchStatus: "running" | "succeeded" | "failed";
+        /** @description One commit between the running version and the new one. */
+        CommitSummary: {
+            /** @description Author date, RFC 3339 (UTC). */
+            at: string;
+            /** @description Author's name. */
+            author: string;
+            /** @description Commit id. */
+            id: string;
+            /** @description First line of its message. */
+            subject: string;
+        };
         /** @description A promotion condition: `after:<environment>` (the version succeeded there) or `soak:<environment>` (it then stayed there for the soak time). */
         Condition: string;
         /** @description A deployment just confirmed, with the execution that runs it. */
         ConfirmedDeployment: {
+            /** @description Who confirmed it: an API token's name, or `boreas` for `auto_confirm`. */
+            confirmed_by?: string | null;
             /** @description When the planner created it. */
             created_at: string;
             /** @description When it reached a terminal status. */
@@ -3757,6 +4040,8 @@ export interface components {
         DeliveryState: "sending" | "delivered" | "retrying" | "failed" | "skipped";
         /** @description A deployment with its plan. */
         Deployment: {
+            /** @description Who confirmed it: an API token's name, or `boreas` for `auto_confirm`. */
+            confirmed_by?: string | null;
             /** @description When the planner created it. */
             created_at: string;
             /** @description When it reached a terminal status. */
@@ -3787,6 +4072,8 @@ export interface components {
              * @default []
              */
             analyses: components["schemas"]["Analysis"][];
+            /** @description Who confirmed it: an API token's name, or `boreas` for `auto_confirm`. */
+            confirmed_by?: string | null;
             /** @description When the planner created it. */
             created_at: string;
             /** @description When it reached a terminal status. */
@@ -3817,6 +4104,11 @@ export interface components {
             progress: components["schemas"]["Progress"];
             /** @description Repository id. */
             repository: string;
+            /**
+             * @description Why the planner proposed this plan, and what people changed since; absent for a
+             *     deployment planned before reviews were recorded.
+             */
+            review?: components["schemas"]["PlanReview"] | null;
             /** @description When it was confirmed and began running. */
             started_at: string | null;
             /** @description Where it is in its lifecycle. */
@@ -3840,6 +4132,8 @@ export interface components {
         DeploymentStatus: "planned" | "running" | "succeeded" | "failed" | "rolled_back" | "cancelled" | "superseded";
         /** @description A deployment without its plan, as lists show it. */
         DeploymentSummary: {
+            /** @description Who confirmed it: an API token's name, or `boreas` for `auto_confirm`. */
+            confirmed_by?: string | null;
             /** @description When the planner created it. */
             created_at: string;
             /** @description When it reached a terminal status. */
@@ -4008,6 +4302,32 @@ export interface components {
             recheck_at: string | null;
             /** @description When it was last evaluated. */
             since: string;
+        };
+        /** @description One ended deployment that changed an app on one host. */
+        HostRun: {
+            /** @description The app. */
+            app: string;
+            /** @description The deployment. */
+            deployment_id: string;
+            /** @description When the deployment ended. */
+            ended_at: string;
+            /** @description Its environment. */
+            environment: string;
+            /** @description The host. */
+            host: string;
+            /** @description The deployment's outcome. */
+            outcome: components["schemas"]["DeploymentStatus"];
+            /** @description Where the host ended; `None` when its batch never started. */
+            status?: components["schemas"]["TargetStatus"] | null;
+            /** @description The version it deployed. */
+            version: string;
+        };
+        /** @description One page of a list, in the list's order. */
+        HostRunList: {
+            /** @description At most `limit` items. */
+            items: components["schemas"]["HostRun"][];
+            /** @description Pass as `cursor` for the next page; null at the end. */
+            next_cursor: string | null;
         };
         /** @description A freeze window added through the API (an incident freeze needs no commit). */
         ManagedFreeze: {
@@ -4183,6 +4503,42 @@ export interface components {
             stages: components["schemas"]["Stage"][];
             /** @description Version being deployed (tag or commit id). */
             version: string;
+        };
+        /**
+         * @description What the reviewer of a plan needs besides the plan: what runs now, the commits since, why
+         *     each app is in or out, and how the plan differs from the planner's proposal.
+         */
+        PlanReview: {
+            /**
+             * @description How the plan differs from the planner's proposal, one line per change (stage layout,
+             *     then per app: dropped, batches, pause); empty when nobody adjusted it.
+             */
+            adjustments: string[];
+            /** @description Every app of the config, by name: why it is in the plan or left out. */
+            apps: components["schemas"]["AppReason"][];
+            /**
+             * Format: uint32
+             * @description How many paths changed since the running version; `None` when unknown (nothing ran
+             *     there, or its commit can no longer be fetched), which makes every app affected.
+             */
+            changed_paths?: number | null;
+            /**
+             * @description The commits from the running version's to the new one, newest first: at most
+             *     [`COMMITS_SHOWN`].
+             * @default []
+             */
+            commits: components["schemas"]["CommitSummary"][];
+            /**
+             * Format: uint32
+             * @description Commits beyond those listed.
+             * @default 0
+             */
+            more_commits: number;
+            /**
+             * @description What ran in the environment before (the newest succeeded deployment of the repository
+             *     there); `None` for the first deployment.
+             */
+            running?: components["schemas"]["Running"] | null;
         };
         /** @description `PUT /api/deployments/{id}/plan`: a whole plan, or adjustments to the stored one. */
         PlanUpdate: components["schemas"]["Plan"] | {
@@ -4394,6 +4750,22 @@ export interface components {
              *     provider is updated (0 to 2592000, 30 days); default 86400.
              */
             grace_seconds?: number | null;
+        };
+        /** @description A gate of a run and its decision. */
+        RunGate: {
+            /** @description Who decided (token name). */
+            by?: string | null;
+            /** @description Gate id, `<app>.<batch index>`. */
+            gate: string;
+            /** @description Waiting, or how it was decided. */
+            status: components["schemas"]["GateStatus"];
+        };
+        /** @description A version running in an environment. */
+        Running: {
+            /** @description Its commit id. */
+            commit: string;
+            /** @description Version name. */
+            version: string;
         };
         /** @description What to enter on the provider's webhook form. */
         Setup: {
@@ -4610,6 +4982,22 @@ export interface components {
             /** @description Why (recorded with the waiver and in the audit log). */
             reason: string;
         };
+        /** @description What the change means for one app. */
+        Why: {
+            /** @constant */
+            code: "first_deployment";
+        } | {
+            /** @constant */
+            code: "changed";
+        } | {
+            /** @constant */
+            code: "follows";
+            /** @description The changed app it follows. */
+            dependency: string;
+        } | {
+            /** @constant */
+            code: "unchanged";
+        };
         /** @description A freeze window as it stands now. */
         WindowView: {
             /** @description The end of the period in force now, if it is. */
@@ -4652,6 +5040,9 @@ export type AppKind = components['schemas']['AppKind'];
 export type AppList = components['schemas']['AppList'];
 export type AppPlan = components['schemas']['AppPlan'];
 export type AppProgress = components['schemas']['AppProgress'];
+export type AppReason = components['schemas']['AppReason'];
+export type AppRun = components['schemas']['AppRun'];
+export type AppRunList = components['schemas']['AppRunList'];
 export type AppStatus = components['schemas']['AppStatus'];
 export type AuditEntry = components['schemas']['AuditEntry'];
 export type AuditEntryList = components['schemas']['AuditEntryList'];
@@ -4659,6 +5050,7 @@ export type BatchPlan = components['schemas']['BatchPlan'];
 export type BatchProgress = components['schemas']['BatchProgress'];
 export type BatchSize = components['schemas']['BatchSize'];
 export type BatchStatus = components['schemas']['BatchStatus'];
+export type CommitSummary = components['schemas']['CommitSummary'];
 export type Condition = components['schemas']['Condition'];
 export type ConfirmedDeployment = components['schemas']['ConfirmedDeployment'];
 export type CredentialKind = components['schemas']['CredentialKind'];
@@ -4688,6 +5080,8 @@ export type GateProgress = components['schemas']['GateProgress'];
 export type GateStatus = components['schemas']['GateStatus'];
 export type Health = components['schemas']['Health'];
 export type Hold = components['schemas']['Hold'];
+export type HostRun = components['schemas']['HostRun'];
+export type HostRunList = components['schemas']['HostRunList'];
 export type ManagedFreeze = components['schemas']['ManagedFreeze'];
 export type ManagedFreezeList = components['schemas']['ManagedFreezeList'];
 export type Measurement = components['schemas']['Measurement'];
@@ -4704,6 +5098,7 @@ export type OverrideRequest = components['schemas']['OverrideRequest'];
 export type Pause = components['schemas']['Pause'];
 export type PausePlan = components['schemas']['PausePlan'];
 export type Plan = components['schemas']['Plan'];
+export type PlanReview = components['schemas']['PlanReview'];
 export type PlanUpdate = components['schemas']['PlanUpdate'];
 export type PlannedApp = components['schemas']['PlannedApp'];
 export type PlannedAppList = components['schemas']['PlannedAppList'];
@@ -4718,6 +5113,8 @@ export type RevertRequest = components['schemas']['RevertRequest'];
 export type RevertResult = components['schemas']['RevertResult'];
 export type Role = components['schemas']['Role'];
 export type RotateSecretRequest = components['schemas']['RotateSecretRequest'];
+export type RunGate = components['schemas']['RunGate'];
+export type Running = components['schemas']['Running'];
 export type Setup = components['schemas']['Setup'];
 export type SetupField = components['schemas']['SetupField'];
 export type SkipReason = components['schemas']['SkipReason'];
@@ -4740,6 +5137,7 @@ export type VersionStatus = components['schemas']['VersionStatus'];
 export type WaitingDeployment = components['schemas']['WaitingDeployment'];
 export type Waiver = components['schemas']['Waiver'];
 export type WaiverRequest = components['schemas']['WaiverRequest'];
+export type Why = components['schemas']['Why'];
 export type WindowView = components['schemas']['WindowView'];
 export type ParameterCursor = components['parameters']['cursor'];
 export type ParameterLimit = components['parameters']['limit'];

@@ -24,6 +24,7 @@ mod auth;
 mod call;
 mod control;
 pub mod error;
+mod history;
 mod lambda;
 mod notify;
 pub mod openapi;

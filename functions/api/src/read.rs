@@ -80,6 +80,7 @@ pub(crate) fn deployment_summary(d: &store::Deployment) -> wire::DeploymentSumma
         ended_at,
         failed_target,
         error,
+        confirmed_by,
     } = d;
     wire::DeploymentSummary {
         id: id.clone(),
@@ -92,6 +93,7 @@ pub(crate) fn deployment_summary(d: &store::Deployment) -> wire::DeploymentSumma
         ended_at: ended_at.clone(),
         failed_target: failed_target.clone(),
         error: error.clone(),
+        confirmed_by: confirmed_by.clone(),
     }
 }
 
@@ -291,6 +293,10 @@ pub(crate) async fn deployment(
         })
         .collect();
     let policy = api.store.deployment_policy(id).await?;
+    let review = api.store.review(id).await?.map(|r| wire::PlanReview {
+        adjustments: boreas_core::adjust::describe_changes(&r.proposal, &d.plan),
+        review: r.review,
+    });
     Ok(wire::DeploymentDetail {
         deployment: wire_deployment(&d),
         progress: wire_progress(progress),
@@ -301,6 +307,7 @@ pub(crate) async fn deployment(
             waivers: policy.waivers,
             override_: policy.override_,
         },
+        review,
     })
 }
 

@@ -15,7 +15,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use crate::call::Call;
-use crate::{Api, ApiResponse, Error, apps, control, notify, openapi, policy, read, repos, tokens};
+use crate::{
+    Api, ApiResponse, Error, apps, control, history, notify, openapi, policy, read, repos, tokens,
+};
 
 /// A boxed future of a handler's answer.
 pub(crate) type Answer<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, Error>> + Send + 'a>>;
@@ -189,6 +191,8 @@ const APP: Param = text("name", "App name.");
 const TARGET_APP: Param = text("app", "App name.");
 const TARGET: Param = text("target", "Host name.");
 const ENV_FILTER: Param = text("env", "Only this environment.");
+const ENV: Param = text("env", "Environment name.");
+const HOST: Param = text("host", "Host name.");
 const REPO_FILTER: Param = text("repo", "Only this repository (its id).");
 const SINCE: Param = text(
     "since",
@@ -587,6 +591,30 @@ pub const ROUTES: &[Route] = &[
         ok: OK,
         errors: &[(404, "No plan and no inventory names the app.")],
         endpoint: endpoint!(apps::one => wire::App),
+    },
+    Route {
+        method: "GET",
+        path: "/api/apps/{name}/history",
+        role: VIEWER,
+        summary: "The app's runs, newest deployment first: version, outcome, when, who confirmed and approved",
+        params: &[APP],
+        query: &[ENV_FILTER],
+        paged: true,
+        ok: OK,
+        errors: &[(404, "The app never ran and no inventory names it.")],
+        endpoint: endpoint!(history::app => wire::List<wire::AppRun>),
+    },
+    Route {
+        method: "GET",
+        path: "/api/hosts/{env}/{host}/history",
+        role: VIEWER,
+        summary: "The deployments that changed a host, newest first",
+        params: &[ENV, HOST],
+        query: &[],
+        paged: true,
+        ok: OK,
+        errors: &[],
+        endpoint: endpoint!(history::host => wire::List<wire::HostRun>),
     },
     Route {
         method: "GET",

@@ -624,6 +624,101 @@ async fn plan_adjustments_are_validated_and_audited() {
 /// A manual gate is an approver's decision: a deployer who turns one into a wait (or merges
 /// batches so gates disappear) is refused, through adjustments and through a whole plan alike,
 /// and nothing is written; an approver may, and the audit entry says what changed.
+/// The planner's review is served with the deployment, with what a person's adjustments changed
+/// against the proposal; an app's and a host's history are paged newest first.
+#[tokio::test]
+async fn a_review_shows_what_adjustments_changed_and_histories_page() {
+    use boreas_aws::store::StoredReview;
+    use boreas_core::review::{AppReason, Review, Why};
+    let f = fixture().await;
+    add_deployment(&f.store, "d1", "v1", 1).await;
+    let r = call(&f.api, get("/api/deployments/d1", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.get("review").is_none(),
+        "planned before reviews: {}",
+        r.body
+    );
+
+    let proposal = stored_plan(&f.store, "d1").await;
+    let apps: Vec<String> = proposal.apps().map(|a| a.app.clone()).collect();
+    let review = Review {
+        running: None,
+        commits: Vec::new(),
+        more_commits: 0,
+        changed_paths: None,
+        apps: apps
+            .iter()
+            .map(|app| AppReason {
+                app: app.clone(),
+                why: Why::FirstDeployment,
+                skipped: None,
+                paths: Vec::new(),
+                matched_paths: 0,
+            })
+            .collect(),
+    };
+    let stored = StoredReview {
+        review: review.clone(),
+        proposal,
+    };
+    f.store.put_review("d1", &stored).await.unwrap();
+    let r = call(&f.api, get("/api/deployments/d1", Role::Viewer)).await;
+    let served: wire::PlanReview = serde_json::from_value(r.body["review"].clone()).unwrap();
+    assert_eq!(served.review, review);
+    assert_eq!(served.adjustments, Vec::<String>::new(), "not adjusted");
+
+    // A person drops an app: the review says so against the proposal.
+    let dropped = apps.last().unwrap().clone();
+    let body = json!({"adjustments": [{"op": "drop_app", "app": dropped}]});
+    let r = call(&f.api, plan_put("d1", &body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = call(&f.api, get("/api/deployments/d1", Role::Viewer)).await;
+    let adjustments = r.body["review"]["adjustments"].as_array().unwrap();
+    assert!(
+        adjustments
+            .iter()
+            .any(|a| a.as_str() == Some(&format!("{dropped}: dropped"))),
+        "{adjustments:?}"
+    );
+
+    // History: what the recorder wrote, newest first; an unknown app is 404.
+    let d = f.store.get_deployment("d1").await.unwrap().unwrap();
+    let (app_runs, host_runs) = boreas_aws::history::runs(&d, &Default::default());
+    f.store
+        .record_runs(&d, &app_runs, &host_runs)
+        .await
+        .unwrap();
+    let first = &apps[0];
+    let staging = get(&format!("/api/apps/{first}/history"), Role::Viewer)
+        .param("env", "staging")
+        .param("limit", "1");
+    let r = call(&f.api, staging).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["items"][0]["deployment_id"], "d1");
+    assert_eq!(r.body["items"][0]["version"], "v1");
+    let r = call(
+        &f.api,
+        get(&format!("/api/apps/{first}/history"), Role::Viewer).param("env", "prod"),
+    )
+    .await;
+    assert_eq!(r.body["items"], json!([]), "another environment");
+    let r = call(&f.api, get("/api/apps/nothing/history", Role::Viewer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body["message"].as_str().unwrap().contains("nothing"));
+    let host = host_runs.first().expect("a PM host").clone();
+    let r = call(
+        &f.api,
+        get(
+            &format!("/api/hosts/staging/{}/history", host.host),
+            Role::Viewer,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.body["items"][0]["app"], host.app.as_str());
+}
+
 #[tokio::test]
 async fn only_approvers_lift_manual_gates_and_the_audit_records_the_change() {
     let f = fixture().await;

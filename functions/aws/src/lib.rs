@@ -6,6 +6,7 @@ pub mod client;
 pub mod emulator;
 pub mod env;
 pub mod error;
+pub mod history;
 pub mod lifecycle;
 pub mod logging;
 pub mod names;

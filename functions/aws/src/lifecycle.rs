@@ -154,6 +154,11 @@ impl<'a> Lifecycle<'a> {
                     "execution started"
                 );
                 self.audit(actor, "deployment.confirm", id).await?;
+                let by = match actor {
+                    Actor::Token(name) => name,
+                    Actor::Boreas => "boreas",
+                };
+                self.store.set_confirmed_by(id, by).await?;
                 self.announce(id, NoticeEvent::Started).await;
                 Ok(StartedDeployment {
                     deployment: running,
@@ -314,6 +319,14 @@ impl<'a> Lifecycle<'a> {
                 ..deployment
             };
             self.store.record_release(&released).await?;
+        }
+        // What ran where, on every redelivery too (the records replace themselves).
+        if let Some(ended) = self.store.get_deployment(id).await?
+            && ended.started_at.is_some()
+        {
+            let progress = self.store.progress(id).await?;
+            let (apps, hosts) = crate::history::runs(&ended, &progress);
+            self.store.record_runs(&ended, &apps, &hosts).await?;
         }
         if let Some(event) = outcome_event(outcome, failed_target) {
             self.announce(id, event).await;

@@ -88,8 +88,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use boreas_core::config::NotificationRule;
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::history::{AppRun, HostRun};
 use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
+use boreas_core::review::Review;
 use boreas_core::role::Role;
 use boreas_core::status::{
     AppStatus, BatchStatus, FailureAction, GateStatus, TargetStatus, VersionStatus,
@@ -289,6 +291,21 @@ pub struct Deployment {
     pub failed_target: Option<String>,
     /// Why it stopped.
     pub error: Option<String>,
+    /// Who confirmed it (an API token's name, or `boreas`), once it runs.
+    pub confirmed_by: Option<String>,
+}
+
+/// The most a review's JSON may take: its record is one item (at most 400 KB in DynamoDB), the
+/// proposal another.
+pub const REVIEW_MAX_BYTES: usize = 300 * 1024;
+
+/// What the planner recorded for the reviewer of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReview {
+    /// Its reasons, commits and what ran before.
+    pub review: Review,
+    /// The plan the planner proposed, before any adjustment.
+    pub proposal: Plan,
 }
 
 /// A requested status change.
@@ -1124,6 +1141,35 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn delete_freeze<'a>(&'a self, name: &'a str) -> BoxFuture<'a, bool>;
     /// Every managed freeze window, by name.
     fn freezes(&self) -> BoxFuture<'_, Vec<ManagedFreeze>>;
+
+    /// Records the review of deployment `id` (the planner's, replaced when it plans again).
+    fn put_review<'a>(&'a self, id: &'a str, review: &'a StoredReview) -> BoxFuture<'a, ()>;
+    /// The review of deployment `id`, if the planner recorded one.
+    fn review<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<StoredReview>>;
+    /// Records who confirmed the running deployment `id` (an API token's name, or `boreas`).
+    fn set_confirmed_by<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, ()>;
+    /// Records the history of the ended `deployment`: one run per app, one per host it changed
+    /// (the recorder's; written again, they replace themselves).
+    fn record_runs<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        apps: &'a [AppRun],
+        hosts: &'a [HostRun],
+    ) -> BoxFuture<'a, ()>;
+    /// One page of `app`'s runs, newest deployment first; only in `environment` when given.
+    fn app_runs<'a>(
+        &'a self,
+        app: &'a str,
+        environment: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<AppRun>>;
+    /// One page of the runs on `host` of `environment`, newest deployment first.
+    fn host_runs<'a>(
+        &'a self,
+        environment: &'a str,
+        host: &'a str,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<HostRun>>;
     /// The installation's default notification rules; `None` until first set.
     fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>>;
     /// Replaces the installation's default notification rules.

@@ -79,6 +79,7 @@ store_behaviour!(
     notification_defaults_are_replaced_whole,
     analysis_measurements_are_recorded_once_each,
     waivers_overrides_holds_and_freezes_round_trip,
+    reviews_and_runs_round_trip_and_runs_list_newest_first,
     audit_lists_newest_first,
     bad_page_requests_are_rejected,
     deployment_ids_are_checked,
@@ -1481,6 +1482,156 @@ async fn succeeded(store: &Arc<dyn Store>, id: &str, version: &str, second: u32)
             .unwrap();
     }
     store.get_deployment(id).await.unwrap().unwrap()
+}
+
+async fn reviews_and_runs_round_trip_and_runs_list_newest_first(store: Arc<dyn Store>) {
+    use boreas_aws::store::StoredReview;
+    use boreas_core::history::{AppRun, HostRun, RunGate};
+    use boreas_core::review::{AppReason, CommitSummary, Review, Running, Why};
+    use boreas_core::status::{GateStatus, TargetStatus};
+
+    // A review, its proposal a large plan (stored compressed in the table).
+    let proposal = records::fleet_plan("prod", 100, 30);
+    let review = StoredReview {
+        review: Review {
+            running: Some(Running {
+                version: "v1".into(),
+                commit: "c".repeat(40),
+            }),
+            commits: vec![CommitSummary {
+                id: "d".repeat(40),
+                subject: "api: answer faster".into(),
+                author: "Ada".into(),
+                at: "2026-01-01T00:00:00Z".into(),
+            }],
+            more_commits: 3,
+            changed_paths: Some(7),
+            apps: vec![AppReason {
+                app: "api".into(),
+                why: Why::Follows {
+                    dependency: "db".into(),
+                },
+                skipped: None,
+                paths: Vec::new(),
+                matched_paths: 0,
+            }],
+        },
+        proposal,
+    };
+    assert_eq!(store.review("rv-1").await.unwrap(), None);
+    store.put_review("rv-1", &review).await.unwrap();
+    assert_eq!(store.review("rv-1").await.unwrap(), Some(review));
+
+    // Who confirmed is recorded on the deployment; an unknown one is not found.
+    let d = succeeded(&store, "rv-2", "v2", 5).await;
+    store.set_confirmed_by("rv-2", "alice").await.unwrap();
+    assert_eq!(
+        store
+            .get_deployment("rv-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .confirmed_by
+            .as_deref(),
+        Some("alice")
+    );
+    assert!(matches!(
+        store.set_confirmed_by("nope", "alice").await,
+        Err(boreas_aws::Error::NotFound { .. })
+    ));
+
+    // Runs of three deployments in two environments, newest first, filtered and paged.
+    let run = |id: &str, env: &str| AppRun {
+        app: "api".into(),
+        deployment_id: id.into(),
+        repository: "shop".into(),
+        version: format!("{id}-version"),
+        environment: env.into(),
+        outcome: DeploymentStatus::Succeeded,
+        app_status: None,
+        started_at: None,
+        ended_at: None,
+        confirmed_by: Some("alice".into()),
+        gates: vec![RunGate {
+            gate: "api.0".into(),
+            status: GateStatus::Approved,
+            by: Some("bob".into()),
+        }],
+        revert: false,
+        targets: 2,
+        failed_target: None,
+    };
+    let host = |id: &str| HostRun {
+        host: "h1".into(),
+        environment: "prod".into(),
+        app: "api".into(),
+        deployment_id: id.into(),
+        version: format!("{id}-version"),
+        outcome: DeploymentStatus::Succeeded,
+        status: Some(TargetStatus::Succeeded),
+        ended_at: at(9),
+    };
+    for (second, id, env) in [
+        (1, "r-a", "prod"),
+        (2, "r-b", "staging"),
+        (3, "r-c", "prod"),
+    ] {
+        let ended = Deployment {
+            id: id.into(),
+            created_at: at(second),
+            ..d.clone()
+        };
+        // Written twice (a redelivered outcome): once each.
+        for _ in 0..2 {
+            store
+                .record_runs(&ended, &[run(id, env)], &[host(id)])
+                .await
+                .unwrap();
+        }
+    }
+    let ids =
+        |runs: Vec<AppRun>| -> Vec<String> { runs.into_iter().map(|r| r.deployment_id).collect() };
+    let all = all_pages(2, |p| {
+        let store = store.clone();
+        async move { store.app_runs("api", None, &p).await }
+    })
+    .await;
+    assert_eq!(ids(all.clone()), ["r-c", "r-b", "r-a"]);
+    assert_eq!(all[0], run("r-c", "prod"));
+    let prod = all_pages(1, |p| {
+        let store = store.clone();
+        async move { store.app_runs("api", Some("prod"), &p).await }
+    })
+    .await;
+    assert_eq!(ids(prod), ["r-c", "r-a"]);
+    assert!(
+        store
+            .app_runs("web", None, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let on_host = store
+        .host_runs("prod", "h1", &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        on_host
+            .items
+            .iter()
+            .map(|r| r.deployment_id.as_str())
+            .collect::<Vec<_>>(),
+        ["r-c", "r-b", "r-a"]
+    );
+    assert!(
+        store
+            .host_runs("staging", "h1", &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 fn reporting(host: &str, second: u32, apps: serde_json::Value) -> Agent {

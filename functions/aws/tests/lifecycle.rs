@@ -10,12 +10,14 @@ use boreas_aws::Error;
 use boreas_aws::lifecycle::{Actor, Finished, Lifecycle};
 use boreas_aws::orchestrator::{Execution, ExecutionStatus, Orchestrator, Started};
 use boreas_aws::store::{
-    Deployment, MemoryStore, NewDeployment, PageRequest, Store, Transition, rfc3339,
+    AppProgress, Decision, Deployment, MemoryStore, NewDeployment, PageRequest, Store,
+    TargetProgress, Transition, rfc3339,
 };
 use boreas_core::config::{AppKind, BatchSize, Pause};
 use boreas_core::deployment::DeploymentStatus::{self, *};
 use boreas_core::execution::Slices;
 use boreas_core::plan::{AppPlan, BatchPlan, PausePlan, Plan, Stage};
+use boreas_core::status::{AppStatus, TargetStatus};
 
 /// Step Functions as far as the lifecycle uses it: executions by name, starts that fail while
 /// `refuse` holds a message, and stops that fail as `stop_fault` says.
@@ -238,6 +240,17 @@ async fn a_start_takes_the_locks_runs_and_starts_the_execution_once() {
         assert_eq!(holder(&store, app).await.as_deref(), Some("dep"));
     }
     assert_eq!(audit(&store).await, ["ana deployment.confirm dep"]);
+    assert_eq!(
+        store
+            .get_deployment("dep")
+            .await
+            .unwrap()
+            .unwrap()
+            .confirmed_by
+            .as_deref(),
+        Some("ana"),
+        "who confirmed is on the deployment"
+    );
 
     // Started by Boreas: a deployment left running before its execution started only starts it.
     let running = store.get_deployment("dep").await.unwrap().unwrap();
@@ -443,11 +456,81 @@ async fn finishing_records_the_outcome_once_and_always_frees_the_locks() {
         .start(&sfn, &d, &input(), Actor::Boreas)
         .await
         .unwrap();
+    // api ran and failed on api-1 after its gate was approved; web never started.
+    let app_progress = AppProgress {
+        app: "api".to_owned(),
+        status: AppStatus::RolledBack,
+        started_at: Some(rfc3339(std::time::SystemTime::now())),
+        ended_at: Some(rfc3339(std::time::SystemTime::now())),
+    };
+    store.put_app_progress("dep", &app_progress).await.unwrap();
+    let target = TargetProgress {
+        app: "api".to_owned(),
+        target: "api-1".to_owned(),
+        status: TargetStatus::RolledBack,
+        batch: 0,
+        updated_at: rfc3339(std::time::SystemTime::now()),
+        error_type: Some("Boreas.HealthCheckFailed".to_owned()),
+        error: Some("no healthy probe".to_owned()),
+    };
+    store.put_target_progress("dep", &target).await.unwrap();
+    store.put_gate("dep", "api.0", "token").await.unwrap();
+    store
+        .decide_gate("dep", "api.0", Decision::Approve, "bob", Some("ship"))
+        .await
+        .unwrap();
     let finished = lifecycle
         .finish("dep", RolledBack, Some("api-1".to_owned()))
         .await
         .unwrap();
     assert_eq!(finished, Finished::Now(RolledBack));
+    // The history: one run per app, one per host.
+    let runs = store
+        .app_runs("api", None, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(
+        (run.outcome, run.app_status, run.failed_target.as_deref()),
+        (RolledBack, Some(AppStatus::RolledBack), Some("api-1"))
+    );
+    assert_eq!(run.confirmed_by.as_deref(), Some("boreas"));
+    assert_eq!(run.gates.len(), 1);
+    assert_eq!(
+        (run.gates[0].gate.as_str(), run.gates[0].by.as_deref()),
+        ("api.0", Some("bob"))
+    );
+    assert_eq!(run.targets, 1);
+    assert!(!run.revert);
+    let web = store
+        .app_runs("web", Some(ENV), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        (web[0].app_status, web[0].failed_target.as_deref()),
+        (None, None),
+        "never started"
+    );
+    let on_host = store
+        .host_runs(ENV, "api-1", &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(on_host.len(), 1);
+    assert_eq!(on_host[0].status, Some(TargetStatus::RolledBack));
+    assert_eq!(
+        store
+            .host_runs(ENV, "web-1", &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items[0]
+            .status,
+        None,
+        "its batch never started"
+    );
     let d = store.get_deployment("dep").await.unwrap().unwrap();
     assert_eq!(
         (d.status, d.failed_target.as_deref()),

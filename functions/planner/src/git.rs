@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use boreas_core::review::CommitSummary;
 use boreas_core::version::CommitId;
 use gix::ObjectId;
 use gix::remote::Direction;
@@ -132,6 +133,15 @@ pub trait Git: Send + Sync + fmt::Debug {
         ancestor: &CommitId,
         descendant: &CommitId,
     ) -> Result<bool, Error>;
+    /// The commits of `to` that `from` does not contain (`git log from..to`), newest first:
+    /// the first `limit` of them, and how many there are in all.
+    fn commits_between(
+        &self,
+        repository: &str,
+        from: &CommitId,
+        to: &CommitId,
+        limit: usize,
+    ) -> Result<(Vec<CommitSummary>, usize), Error>;
 }
 
 /// [`boreas_core::version::Ancestry`] of one repository, answered by a [`Git`].
@@ -384,6 +394,20 @@ fn commit<'r>(
     }
 }
 
+/// A commit as a review lists it: its subject, author and author date.
+fn summary(commit: &gix::Commit<'_>) -> Result<CommitSummary, String> {
+    let message = commit.message().map_err(|e| e.to_string())?;
+    let author = commit.author().map_err(|e| e.to_string())?;
+    let seconds = author.time().map_err(|e| e.to_string())?.seconds;
+    let at = jiff::Timestamp::from_second(seconds).map_err(|e| e.to_string())?;
+    Ok(CommitSummary {
+        id: commit.id.to_string(),
+        subject: message.summary().to_string(),
+        author: author.name.to_string(),
+        at: at.to_string(),
+    })
+}
+
 /// The host (with a port) of a URL as gix or the clone URL spells it, for comparing the two.
 fn url_host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
@@ -622,6 +646,37 @@ impl Git for GixCache {
             paths.sort();
             paths.dedup();
             Ok(paths)
+        })
+    }
+
+    fn commits_between(
+        &self,
+        repository: &str,
+        from: &CommitId,
+        to: &CommitId,
+        limit: usize,
+    ) -> Result<(Vec<CommitSummary>, usize), Error> {
+        let (from, to) = (object_id(repository, from)?, object_id(repository, to)?);
+        self.with_repo(repository, |repo| {
+            let walk_error = |e: String| git_error(repository, "walk the history", e);
+            let walk = repo
+                .rev_walk([to])
+                .with_hidden([from])
+                .sorting(gix::revision::walk::Sorting::ByCommitTime(
+                    gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+                ))
+                .all()
+                .map_err(|e| walk_error(e.to_string()))?;
+            let (mut listed, mut total) = (Vec::new(), 0);
+            for info in walk {
+                let info = info.map_err(|e| walk_error(e.to_string()))?;
+                total += 1;
+                if listed.len() < limit {
+                    let commit = commit(repo, repository, info.id)?;
+                    listed.push(summary(&commit).map_err(walk_error)?);
+                }
+            }
+            Ok((listed, total))
         })
     }
 

@@ -58,14 +58,18 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use boreas_aws::batch::{Concurrency, Settle, handle_batch};
 use boreas_aws::lifecycle::{Actor, Lifecycle};
 use boreas_aws::policy;
-use boreas_aws::store::{Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, rfc3339};
+use boreas_aws::store::{
+    Agent, Deployment, DeploymentFilter, NewDeployment, PageRequest, REVIEW_MAX_BYTES,
+    StoredReview, rfc3339,
+};
 use boreas_core::config::{self, AppKind, Config, HostRef};
 use boreas_core::deployment::DeploymentStatus;
 use boreas_core::execution::execution_input;
 use boreas_core::notify::NoticeEvent;
 use boreas_core::plan::Plan;
-use boreas_core::planner::{PlanInput, plan};
+use boreas_core::planner::{PlanInput, plan_with_reasons};
 use boreas_core::policy::Recheck;
+use boreas_core::review::{COMMITS_SHOWN, CommitSummary, Review, Running};
 use boreas_core::status::VersionStatus;
 use boreas_core::version::{CommitId, Relation, VersionState};
 use boreas_core::webhook::{PlanJob, RefTriggers};
@@ -367,7 +371,7 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
             targets: &targets,
             current_versions: &history.current_versions,
         };
-        let plan = plan(&input).map_err(|source| Error::Plan {
+        let (plan, reasons) = plan_with_reasons(&input).map_err(|source| Error::Plan {
             environment: env.to_owned(),
             source,
         })?;
@@ -378,6 +382,30 @@ pub async fn plan_job(ctx: &Planner, job: &PlanJob) -> Result<Outcome, Error> {
             continue;
         }
         let deployment = create_or_find(ctx, &repo, &name, &commit, &plan).await?;
+        // The planner's proposal and why; written again on a redelivery, to the same effect.
+        let (commits, total) = facts.commits;
+        let review = Review {
+            running: history
+                .last_deployed
+                .as_ref()
+                .map(|(version, commit)| Running {
+                    version: version.clone(),
+                    commit: commit.0.clone(),
+                }),
+            more_commits: u32::try_from(total.saturating_sub(commits.len())).unwrap_or(u32::MAX),
+            commits,
+            changed_paths: facts
+                .changed_paths
+                .as_ref()
+                .map(|p| u32::try_from(p.len()).unwrap_or(u32::MAX)),
+            apps: reasons,
+        };
+        let mut stored = StoredReview {
+            review,
+            proposal: plan.clone(),
+        };
+        stored.review.fit(REVIEW_MAX_BYTES);
+        ctx.store.put_review(&deployment.id, &stored).await?;
         let mut result = EnvironmentOutcome {
             id: deployment.id.clone(),
             status: deployment.status,
@@ -532,6 +560,9 @@ async fn list_all(
 #[derive(Debug)]
 struct GitFacts {
     changed_paths: Option<Vec<String>>,
+    /// The first [`COMMITS_SHOWN`] commits since the last deployed one, and how many in all
+    /// (none when nothing was deployed, or its commit is gone).
+    commits: (Vec<CommitSummary>, usize),
     diverged: bool,
     /// Relation of the new commit to each planned deployment's commit (`None`: unfetchable).
     relations: Vec<Option<Relation>>,
@@ -561,12 +592,13 @@ fn git_facts(
         git,
         repository: repo,
     };
-    let (changed_paths, diverged) = match last {
-        None => (None, false),
-        Some(last) if !present(last)? => (None, true),
+    let (changed_paths, diverged, commits) = match last {
+        None => (None, false, (Vec::new(), 0)),
+        Some(last) if !present(last)? => (None, true, (Vec::new(), 0)),
         Some(last) => (
             Some(git.changed_paths(repo, last, commit)?),
             boreas_core::version::is_diverged(&history, commit, Some(last))?,
+            git.commits_between(repo, last, commit, COMMITS_SHOWN)?,
         ),
     };
     let relations = planned
@@ -581,6 +613,7 @@ fn git_facts(
         .collect::<Result<_, _>>()?;
     Ok(GitFacts {
         changed_paths,
+        commits,
         diverged,
         relations,
     })

@@ -368,6 +368,128 @@ async fn first_version_then_one_app(c: &Ctx, repo: &GitRepo, url: &str) {
     );
 }
 
+/// The review the planner records with each deployment, on a real repository: the first
+/// deployment to an environment (every app, nothing known to run), then a version whose commits
+/// change one app (changed, with the paths), pull in a follower (follows), leave one out
+/// (unchanged), listed newest first and capped with a count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_says_why_each_app_is_in_and_lists_the_commits_since_what_runs() {
+    use boreas_core::review::{COMMITS_SHOWN, Why};
+    let c = ctx().await;
+    let repo = GitRepo::init(c.tmp.path(), "review");
+    c.register("review", &repo.file_url()).await;
+    let yaml = config_yaml(false).replace(
+        "apps:\n",
+        "apps:\n  - name: worker\n    kind: pm\n    paths: [\"worker/**\"]\n    depends_on: [api]\n    follow_dependencies: true\n    pm:\n      hosts:\n        prod: [worker-1]\n      artifact:\n        url: \"s3://releases/worker/{version}.tar.gz\"\n        sha256_url: \"s3://releases/worker/{version}.sha256\"\n      run:\n        systemd: worker.service\n      health:\n        tcp: \"127.0.0.1:8081\"\n",
+    );
+    let c1 = repo.commit(
+        "first",
+        &[
+            ("boreas.yaml", &yaml),
+            ("api/main.rs", "fn main() {}\n"),
+            ("web/app.ts", "export {};\n"),
+        ],
+    );
+    let job = c.version("review", "v1", &c1).await;
+    c.plan(&job).await;
+    let v1 = c.deployment("v1", "prod").await;
+    let first = c.store.review(&v1.id).await.unwrap().expect("a review");
+    assert_eq!(
+        first.proposal, v1.plan,
+        "the proposal is the plan as planned"
+    );
+    assert_eq!(first.review.running, None);
+    assert_eq!(first.review.commits, []);
+    assert_eq!(first.review.changed_paths, None);
+    let whys: Vec<(&str, &Why)> = first
+        .review
+        .apps
+        .iter()
+        .map(|a| (a.app.as_str(), &a.why))
+        .collect();
+    assert_eq!(
+        whys,
+        [
+            ("api", &Why::FirstDeployment),
+            ("web", &Why::FirstDeployment),
+            ("worker", &Why::FirstDeployment)
+        ]
+    );
+
+    c.succeed(&v1.id).await;
+    let c2 = repo.commit(
+        "api: answer faster",
+        &[
+            ("api/main.rs", "fn main() { fast() }\n"),
+            ("api/fast.rs", "pub fn fast() {}\n"),
+        ],
+    );
+    let c3 = repo.commit("docs: the readme", &[("docs/readme.md", "hello\n")]);
+    let job = c.version("review", "v2", &c3).await;
+    c.plan(&job).await;
+    let v2 = c.deployment("v2", "prod").await;
+    let review = c.store.review(&v2.id).await.unwrap().unwrap().review;
+    let running = review.running.as_ref().unwrap();
+    assert_eq!(
+        (running.version.as_str(), running.commit.as_str()),
+        ("v1", c1.as_str())
+    );
+    let listed: Vec<(&str, &str, &str)> = review
+        .commits
+        .iter()
+        .map(|k| (k.id.as_str(), k.subject.as_str(), k.author.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (c3.as_str(), "docs: the readme", "Boreas Test"),
+            (c2.as_str(), "api: answer faster", "Boreas Test")
+        ],
+        "newest first"
+    );
+    assert_eq!(review.commits[0].at, "2026-01-01T00:00:00Z");
+    assert_eq!(review.more_commits, 0);
+    assert_eq!(review.changed_paths, Some(3));
+    let by = |app: &str| review.apps.iter().find(|a| a.app == app).unwrap();
+    assert_eq!(by("api").why, Why::Changed);
+    assert_eq!(by("api").paths, ["api/fast.rs", "api/main.rs"]);
+    assert_eq!(by("api").skipped, None);
+    assert_eq!(
+        by("worker").why,
+        Why::Follows {
+            dependency: "api".into()
+        }
+    );
+    assert_eq!(by("worker").describe(), "follows api, which changed");
+    assert_eq!(by("web").why, Why::Unchanged);
+    assert_eq!(by("web").skipped, Some(SkipReason::NotAffected));
+    assert_eq!(
+        v2.plan.apps().map(|a| a.app.as_str()).collect::<Vec<_>>(),
+        ["api", "worker"],
+        "the plan agrees"
+    );
+
+    // More commits than a review lists: the newest, and how many more.
+    c.succeed(&v2.id).await;
+    for i in 0..=COMMITS_SHOWN {
+        repo.commit(
+            &format!("api: step {i}"),
+            &[("api/main.rs", &format!("// {i}\n"))],
+        );
+    }
+    let job = c.version("review", "v3", &repo.head()).await;
+    c.plan(&job).await;
+    let v3 = c.deployment("v3", "prod").await;
+    let review = c.store.review(&v3.id).await.unwrap().unwrap().review;
+    assert_eq!(review.commits.len(), COMMITS_SHOWN);
+    assert_eq!(review.more_commits, 1);
+    assert_eq!(
+        review.commits[0].subject,
+        format!("api: step {COMMITS_SHOWN}")
+    );
+    assert_eq!(review.running.unwrap().version, "v2");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_over_file_urls() {
     let c = ctx().await;
@@ -935,6 +1057,15 @@ impl boreas_planner::git::Git for HangingGit {
         _: &CommitId,
     ) -> Result<bool, boreas_planner::Error> {
         Ok(false)
+    }
+    fn commits_between(
+        &self,
+        _: &str,
+        _: &CommitId,
+        _: &CommitId,
+        _: usize,
+    ) -> Result<(Vec<boreas_core::review::CommitSummary>, usize), boreas_planner::Error> {
+        Ok((Vec::new(), 0))
     }
 }
 

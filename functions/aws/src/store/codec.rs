@@ -23,7 +23,8 @@ use super::{
     Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords,
     AuditEntry, BatchProgress, Deployment, Gate, GitCredential, HostDecision, LastDelivery,
     NewDeployment, Notification, NotificationDefaults, PreviousSecret, Progress, Release,
-    Repository, TargetProgress, TaskOutput, VersionRecord, deployment_order, version_list_key,
+    Repository, StoredReview, TargetProgress, TaskOutput, VersionRecord, deployment_order,
+    version_list_key,
 };
 use crate::Error;
 
@@ -440,8 +441,46 @@ pub(super) fn deployment_from(item: &Item) -> Result<Deployment, Error> {
         ended_at: rec.opt_s("ended_at")?,
         failed_target: rec.opt_s("failed_target")?,
         error: rec.opt_s("error")?,
+        confirmed_by: rec.opt_s("confirmed_by")?,
         id,
     })
+}
+
+pub(super) fn review_pk(id: &str) -> AttributeValue {
+    s(format!("REVIEW#{id}"))
+}
+
+/// The review's two items: its reasons as JSON, and its proposal as a plan is stored
+/// (compressed when large), each within an item's bound.
+pub(super) fn review_items(id: &str, r: &StoredReview) -> Result<[Item; 2], Error> {
+    let reasons = record_item(review_pk(id), "REVIEW", "the review", &r.review)?;
+    let proposal = HashMap::from([
+        ("pk".into(), review_pk(id)),
+        ("sk".into(), s("PROPOSAL")),
+        ("plan".into(), plan_value(id, &r.proposal)?),
+    ]);
+    Ok([reasons, proposal])
+}
+
+/// The review from its partition's items; `None` until both are written.
+pub(super) fn review_from(items: &[Item]) -> Result<Option<StoredReview>, Error> {
+    let sk = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned();
+    let find = |name: &str| items.iter().find(|i| sk(i).as_deref() == Some(name));
+    let (Some(reasons), Some(proposal)) = (find("REVIEW"), find("PROPOSAL")) else {
+        return Ok(None);
+    };
+    Ok(Some(StoredReview {
+        review: record_from(reasons, "review")?,
+        proposal: Rec::new(proposal, "review proposal").plan()?,
+    }))
+}
+
+pub(super) fn app_runs_pk(app: &str) -> AttributeValue {
+    s(format!("RUNS#{app}"))
+}
+
+pub(super) fn host_runs_pk(environment: &str, host: &str) -> AttributeValue {
+    s(format!("HOSTRUNS#{environment}#{host}"))
 }
 
 pub(super) fn app_progress_item(id: &str, p: &AppProgress) -> Item {

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
 };
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::history::{AppRun, HostRun};
 use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
 use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
@@ -21,25 +22,25 @@ use futures::{StreamExt, TryStreamExt};
 use super::codec::{
     FREEZES, Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress,
     agent_from, agent_item, analysis_from, analysis_item, analysis_pk, api_token_from,
-    api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, audit_from, audit_item,
-    batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
+    api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, app_runs_pk, audit_from,
+    audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
     deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
-    host_decision_sk, last_delivery_from, last_delivery_item, lock_holder_from, lock_pk, n,
-    new_deployment_item, notification_defaults_from, notification_defaults_item, notification_from,
-    notify_pk, notify_sk, output_pk, plan_value, policy_pk, record_from, record_item, releases_of,
-    repo_pk, repository_from, repository_item, s, strings, target_progress_item, task_output_from,
-    task_output_item, token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk,
-    version_config_from, version_config_item, version_from, version_item, version_state_str,
-    versions_of,
+    host_decision_sk, host_runs_pk, last_delivery_from, last_delivery_item, lock_holder_from,
+    lock_pk, n, new_deployment_item, notification_defaults_from, notification_defaults_item,
+    notification_from, notify_pk, notify_sk, output_pk, plan_value, policy_pk, record_from,
+    record_item, releases_of, repo_pk, repository_from, repository_item, review_from, review_items,
+    review_pk, s, strings, target_progress_item, task_output_from, task_output_item,
+    token_hash_from, token_hash_pk, token_name_item, token_name_pk, token_pk, version_config_from,
+    version_config_item, version_from, version_item, version_state_str, versions_of,
 };
 use super::memory::{gate_decided, host_decided, lock_held, no_host_decision, plan_frozen};
 use super::{
     Agent, AnalysisRecord, ApiToken, AppProgress, AppRecords, AuditEntry, BatchProgress, Decision,
     Deployment, DeploymentFilter, DeploymentPolicy, Gate, Hold, HostDecision, LastDelivery,
     MAX_PAGE, ManagedFreeze, NewDeployment, Notification, NotificationClaim, NotificationDefaults,
-    Override, Page, PageRequest, PreviousSecret, Progress, Repository, Store, TargetProgress,
-    TaskOutput, TimeRange, Transition, VersionRecord, Waiver, check_deployment_id, check_lock_set,
-    check_released, decode_cursor, deployment_order, encode_cursor, epoch_seconds,
+    Override, Page, PageRequest, PreviousSecret, Progress, Repository, Store, StoredReview,
+    TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord, Waiver, check_deployment_id,
+    check_lock_set, check_released, decode_cursor, deployment_order, encode_cursor, epoch_seconds,
     inventory_versions, lifecycle_times, rfc3339, version_list_key,
 };
 use crate::provision::{GSI1, GSI2, GSI3, GSI4};
@@ -1614,6 +1615,109 @@ impl Store for DynamoStore {
                 .iter()
                 .map(|item| record_from(item, "freeze window"))
                 .collect()
+        })
+    }
+
+    fn put_review<'a>(&'a self, id: &'a str, review: &'a StoredReview) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // The proposal first: a review is read only once both are there.
+            let [reasons, proposal] = review_items(id, review)?;
+            self.put_item(proposal).await?;
+            self.put_item(reasons).await
+        })
+    }
+
+    fn review<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<StoredReview>> {
+        Box::pin(async move { review_from(&self.partition(review_pk(id)).await?) })
+    }
+
+    fn set_confirmed_by<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", deployment_pk(id))
+                .key("sk", s("META"))
+                .update_expression("SET confirmed_by = :by")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":by", s(by))
+                .send()
+                .await;
+            match out {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => {
+                    Err(Error::not_found(format!("deployment {id}")))
+                }
+                Err(e) => Err(Error::sdk(SERVICE, &e)),
+            }
+        })
+    }
+
+    fn record_runs<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        apps: &'a [AppRun],
+        hosts: &'a [HostRun],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let order = deployment_order(&deployment.created_at, &deployment.id);
+            let mut items = Vec::with_capacity(apps.len() + hosts.len());
+            for run in apps {
+                let mut item = record_item(app_runs_pk(&run.app), &order, "the app's run", run)?;
+                item.insert("env".into(), s(&run.environment));
+                items.push(item);
+            }
+            for run in hosts {
+                let pk = host_runs_pk(&run.environment, &run.host);
+                let sk = format!("{order}#{}", run.app);
+                items.push(record_item(pk, &sk, "the host's run", run)?);
+            }
+            all_written(items.into_iter().map(|item| self.put_item(item))).await
+        })
+    }
+
+    fn app_runs<'a>(
+        &'a self,
+        app: &'a str,
+        environment: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<AppRun>> {
+        Box::pin(async move {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", app_runs_pk(app))
+                .scan_index_forward(false);
+            // Few environments: a filtered page reads at most a few times what it returns.
+            if let Some(env) = environment {
+                query = query
+                    .filter_expression("env = :e")
+                    .expression_attribute_values(":e", s(env));
+            }
+            let page = self.query_page(query, page, &["pk", "sk"]).await?;
+            page.decoded(|item| record_from(item, "app run"))
+        })
+    }
+
+    fn host_runs<'a>(
+        &'a self,
+        environment: &'a str,
+        host: &'a str,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<HostRun>> {
+        Box::pin(async move {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", host_runs_pk(environment, host))
+                .scan_index_forward(false);
+            let page = self.query_page(query, page, &["pk", "sk"]).await?;
+            page.decoded(|item| record_from(item, "host run"))
         })
     }
 

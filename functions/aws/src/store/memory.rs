@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::history::{AppRun, HostRun};
 use boreas_core::notify::DeliveryState;
 use boreas_core::plan::Plan;
 use boreas_core::status::{FailureAction, GateStatus, VersionStatus};
@@ -17,10 +18,10 @@ use super::{
     AuditEntry, BatchProgress, Decision, Deployment, DeploymentFilter, DeploymentPolicy, Gate,
     Hold, HostDecision, LastDelivery, ManagedFreeze, NewDeployment, Notification,
     NotificationClaim, NotificationDefaults, Override, Page, PageRequest, PreviousSecret, Progress,
-    Release, Repository, Store, TargetProgress, TaskOutput, TimeRange, Transition, VersionRecord,
-    Waiver, check_deployment_id, check_lock_set, check_released, decode_cursor, deployment_order,
-    encode_cursor, epoch_seconds, inventory_versions, lifecycle_times, token_hash,
-    version_list_key,
+    Release, Repository, Store, StoredReview, TargetProgress, TaskOutput, TimeRange, Transition,
+    VersionRecord, Waiver, check_deployment_id, check_lock_set, check_released, decode_cursor,
+    deployment_order, encode_cursor, epoch_seconds, inventory_versions, lifecycle_times,
+    token_hash, version_list_key,
 };
 use crate::{BoxFuture, Error};
 
@@ -65,6 +66,12 @@ struct State {
     policies: BTreeMap<String, DeploymentPolicy>,
     /// Name → managed freeze window.
     freezes: BTreeMap<String, ManagedFreeze>,
+    /// Deployment → its review.
+    reviews: BTreeMap<String, StoredReview>,
+    /// (app, deployment order) → run.
+    app_runs: BTreeMap<(String, String), AppRun>,
+    /// (environment, host, deployment order and app) → run.
+    host_runs: BTreeMap<(String, String, String), HostRun>,
     /// SHA-256 hex of the secret → grant.
     tokens: BTreeMap<String, ApiToken>,
     /// Token name → SHA-256 hex of its secret.
@@ -347,6 +354,7 @@ impl Store for MemoryStore {
                 ended_at: None,
                 failed_target: None,
                 error: None,
+                confirmed_by: None,
             };
             s.deployments.insert(new.id.clone(), d.clone());
             Ok(d)
@@ -1031,6 +1039,95 @@ impl Store for MemoryStore {
 
     fn freezes(&self) -> BoxFuture<'_, Vec<ManagedFreeze>> {
         Box::pin(async move { Ok(self.lock().freezes.values().cloned().collect()) })
+    }
+
+    fn put_review<'a>(&'a self, id: &'a str, review: &'a StoredReview) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // The same bound as the table's.
+            StoredPlan::encode(id, &review.proposal)?;
+            self.lock().reviews.insert(id.to_owned(), review.clone());
+            Ok(())
+        })
+    }
+
+    fn review<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<StoredReview>> {
+        Box::pin(async move { Ok(self.lock().reviews.get(id).cloned()) })
+    }
+
+    fn set_confirmed_by<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let d = state
+                .deployments
+                .get_mut(id)
+                .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
+            d.confirmed_by = Some(by.to_owned());
+            Ok(())
+        })
+    }
+
+    fn record_runs<'a>(
+        &'a self,
+        deployment: &'a Deployment,
+        apps: &'a [AppRun],
+        hosts: &'a [HostRun],
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let order = deployment_order(&deployment.created_at, &deployment.id);
+            let mut state = self.lock();
+            for run in apps {
+                state
+                    .app_runs
+                    .insert((run.app.clone(), order.clone()), run.clone());
+            }
+            for run in hosts {
+                let key = (
+                    run.environment.clone(),
+                    run.host.clone(),
+                    format!("{order}#{}", run.app),
+                );
+                state.host_runs.insert(key, run.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn app_runs<'a>(
+        &'a self,
+        app: &'a str,
+        environment: Option<&'a str>,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<AppRun>> {
+        Box::pin(async move {
+            let runs = self
+                .lock()
+                .app_runs
+                .iter()
+                .filter(|((a, _), run)| {
+                    a == app && environment.is_none_or(|e| e == run.environment)
+                })
+                .map(|((_, order), run)| (order.clone(), run.clone()))
+                .collect();
+            page_desc(runs, page)
+        })
+    }
+
+    fn host_runs<'a>(
+        &'a self,
+        environment: &'a str,
+        host: &'a str,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Page<HostRun>> {
+        Box::pin(async move {
+            let runs = self
+                .lock()
+                .host_runs
+                .iter()
+                .filter(|((e, h, _), _)| e == environment && h == host)
+                .map(|((_, _, order), run)| (order.clone(), run.clone()))
+                .collect();
+            page_desc(runs, page)
+        })
     }
 
     fn notification_defaults(&self) -> BoxFuture<'_, Option<NotificationDefaults>> {
