@@ -1,9 +1,11 @@
-//! The API client commands (`versions`, `deployments`, `show`, `watch`, `approve`, `cancel`,
-//! `revert`, the environment policy's `envs`, `waive`, `override` and `freeze`) against the real
+//! The API client commands (`versions`, `deployments`, `show` and `show --plan`, `history`,
+//! `watch`, `approve`, `cancel`, `revert`, the environment policy's `envs`, `waive`, `override`
+//! and `freeze`) against the real
 //! api handler served over HTTP on 127.0.0.1, over the in-memory store: every field the tables
 //! and the tree show comes from the typed answer, an error prints the api's `{error, message}`,
 //! and `watch` exits by the deployment's outcome.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::process::Output;
@@ -15,12 +17,17 @@ use boreas_aws::names::Names;
 use boreas_aws::orchestrator::SfnOrchestrator;
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
-    ApiToken, AppProgress, HostDecision, MemoryStore, NewDeployment, Repository, Store,
-    TargetProgress, TaskOutput, Transition, VersionRecord,
+    ApiToken, AppProgress, Deployment, HostDecision, MemoryStore, NewDeployment, Repository, Store,
+    StoredReview, TargetProgress, TaskOutput, Transition, VersionRecord,
 };
+use boreas_core::adjust::{self, Adjustment};
+use boreas_core::config::BatchSize;
 use boreas_core::deployment::DeploymentStatus;
+use boreas_core::history::{AppRun, HostRun, RunGate};
+use boreas_core::planner::{PlanInput, plan_with_reasons};
+use boreas_core::review::{CommitSummary, Review, Running};
 use boreas_core::role::Role;
-use boreas_core::status::{AppStatus, TargetStatus, VersionStatus};
+use boreas_core::status::{AppStatus, GateStatus, TargetStatus, VersionStatus};
 use boreas_core::version::VersionState;
 use boreas_test_support::records::{self, at, example_plan, new_deployment};
 use http_body_util::{BodyExt, Full};
@@ -1065,6 +1072,558 @@ async fn policy_commands_drive_the_api() {
         text(&out.stderr),
         "boreas: 404 (not_found): no freeze window named incident\n"
     );
+
+    server.abort();
+}
+
+/// A planned prod deployment of v1.5.0 of the example whose review the planner recorded: v1.4.0
+/// runs there; migrations and web changed, so db-migrate and web are in, api follows db-migrate,
+/// worker changed but already runs v1.5.0; 3 of 12 commits listed; a person set api's batches.
+async fn review_store() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_api_token(
+            TOKEN,
+            &ApiToken::new("cli", Role::Admin, "2026-11-29T09:00:00.000Z"),
+        )
+        .await
+        .unwrap();
+    let config = boreas_core::config::parse(&records::example_yaml()).unwrap();
+    let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let targets = BTreeMap::from([
+        ("db-migrate".to_owned(), names(&["db-1"])),
+        (
+            "api".to_owned(),
+            names(&["api-canary-1", "api-eu-1", "api-eu-2", "api-us-1"]),
+        ),
+        ("worker".to_owned(), names(&["worker-1", "worker-2"])),
+        ("web".to_owned(), names(&["prod-eu-1", "prod-us-1"])),
+    ]);
+    let changed = names(&[
+        "migrations/0042_orders.sql",
+        "worker/src/queue.rs",
+        "web/src/cart.tsx",
+        "README.md",
+    ]);
+    let current = BTreeMap::from([
+        ("db-migrate".to_owned(), "v1.4.0".to_owned()),
+        ("api".to_owned(), "v1.4.0".to_owned()),
+        ("worker".to_owned(), "v1.5.0".to_owned()),
+        ("web".to_owned(), "v1.4.0".to_owned()),
+    ]);
+    let (proposal, reasons) = plan_with_reasons(&PlanInput {
+        config: &config,
+        environment: "prod",
+        version: "v1.5.0",
+        changed_paths: Some(&changed),
+        targets: &targets,
+        current_versions: &current,
+    })
+    .unwrap();
+    let plan = adjust::apply(
+        &proposal,
+        &[Adjustment::SetBatches {
+            app: "api".into(),
+            batches: vec![
+                BatchSize::Count(1),
+                BatchSize::Percent(50),
+                BatchSize::Percent(100),
+            ],
+        }],
+    )
+    .unwrap();
+    store
+        .create_deployment(&NewDeployment {
+            created_at: at(10),
+            ..new_deployment("d-review", plan)
+        })
+        .await
+        .unwrap();
+    let commit = |id: &str, subject: &str, author: &str| CommitSummary {
+        id: id.into(),
+        subject: subject.into(),
+        author: author.into(),
+        at: at(9),
+    };
+    let review = Review {
+        running: Some(Running {
+            version: "v1.4.0".into(),
+            commit: "abc1234def5678900000".into(),
+        }),
+        commits: vec![
+            commit("f00ba12aaaa", "Show the cart total", "Grace Hopper"),
+            commit("e11ed23bbbb", "Add the orders table", "Ada Lovelace"),
+            commit("d22fe34cccc", "Retry queue reads \u{1b}[2J", "Alan Turing"),
+        ],
+        more_commits: 9,
+        changed_paths: Some(4),
+        apps: reasons,
+    };
+    store
+        .put_review("d-review", &StoredReview { review, proposal })
+        .await
+        .unwrap();
+    store
+}
+
+/// A succeeded run of `app`: a history record as the recorder writes it.
+fn app_run(app: &str, d: &Deployment, started: u32, ended: u32) -> AppRun {
+    AppRun {
+        app: app.into(),
+        deployment_id: d.id.clone(),
+        repository: "shop".into(),
+        version: d.version.clone(),
+        environment: d.environment.clone(),
+        outcome: DeploymentStatus::Succeeded,
+        app_status: Some(AppStatus::Succeeded),
+        started_at: Some(at(started)),
+        ended_at: Some(at(ended)),
+        confirmed_by: None,
+        gates: Vec::new(),
+        revert: false,
+        targets: 1,
+        failed_target: None,
+    }
+}
+
+fn host_run(host: &str, d: &Deployment, status: TargetStatus, ended: u32) -> HostRun {
+    HostRun {
+        host: host.into(),
+        environment: d.environment.clone(),
+        app: "api".into(),
+        deployment_id: d.id.clone(),
+        version: d.version.clone(),
+        outcome: d.status,
+        status: Some(status),
+        ended_at: at(ended),
+    }
+}
+
+fn gate(gate: &str, status: GateStatus, by: &str) -> RunGate {
+    RunGate {
+        gate: gate.into(),
+        status,
+        by: Some(by.into()),
+    }
+}
+
+/// Ended deployments of api (one in staging, three in prod, the last a revert) with their host
+/// runs, and 130 runs of worker in staging.
+async fn record_history(store: &MemoryStore) {
+    let mut ended = Vec::new();
+    for (id, env, version, second, outcome) in [
+        (
+            "d-h1",
+            "staging",
+            "v1.4.0",
+            100,
+            DeploymentStatus::Succeeded,
+        ),
+        ("d-h2", "prod", "v1.4.0", 200, DeploymentStatus::Succeeded),
+        ("d-h3", "prod", "v1.5.0", 600, DeploymentStatus::RolledBack),
+        (
+            "revert-h4",
+            "prod",
+            "v1.4.0",
+            700,
+            DeploymentStatus::Succeeded,
+        ),
+    ] {
+        store
+            .create_deployment(&NewDeployment {
+                created_at: at(second),
+                ..new_deployment(id, example_plan(env, version))
+            })
+            .await
+            .unwrap();
+        store
+            .transition_deployment(id, &Transition::to(DeploymentStatus::Running, at(second)))
+            .await
+            .unwrap();
+        store.set_confirmed_by(id, "alice").await.unwrap();
+        let d = store
+            .transition_deployment(id, &Transition::to(outcome, at(second + 90)))
+            .await
+            .unwrap();
+        ended.push(d);
+    }
+    let [h1, h2, h3, h4] = &ended[..] else {
+        unreachable!()
+    };
+    let runs = [
+        (
+            h1,
+            AppRun {
+                confirmed_by: Some("boreas".into()),
+                ..app_run("api", h1, 100, 190)
+            },
+        ),
+        (
+            h2,
+            AppRun {
+                confirmed_by: Some("alice".into()),
+                gates: vec![
+                    gate("api.0", GateStatus::Approved, "bob"),
+                    gate("api.1", GateStatus::Approved, "carol"),
+                ],
+                ..app_run("api", h2, 200, 500)
+            },
+        ),
+        (
+            h3,
+            AppRun {
+                outcome: DeploymentStatus::RolledBack,
+                app_status: Some(AppStatus::RolledBack),
+                confirmed_by: Some("alice".into()),
+                gates: vec![
+                    gate("api.0", GateStatus::Approved, "bob"),
+                    gate("api.1", GateStatus::Rejected, "dave"),
+                ],
+                failed_target: Some("api-eu-1".into()),
+                ..app_run("api", h3, 600, 660)
+            },
+        ),
+        (
+            h4,
+            AppRun {
+                confirmed_by: Some("alice".into()),
+                revert: true,
+                ..app_run("api", h4, 700, 730)
+            },
+        ),
+    ];
+    for (d, run) in runs {
+        let hosts = if d.environment == "prod" {
+            let status = match d.status {
+                DeploymentStatus::Succeeded => TargetStatus::Succeeded,
+                _ => TargetStatus::RolledBack,
+            };
+            vec![
+                host_run("api-eu-1", d, status, 0),
+                host_run("api-us-1", d, status, 0),
+            ]
+        } else {
+            Vec::new()
+        };
+        let hosts: Vec<HostRun> = hosts
+            .into_iter()
+            .map(|h| HostRun {
+                ended_at: d.ended_at.clone().unwrap(),
+                ..h
+            })
+            .collect();
+        store.record_runs(d, &[run], &hosts).await.unwrap();
+    }
+    for i in 0..130u32 {
+        let d = Deployment {
+            id: format!("w-{i:03}"),
+            created_at: at(1000 + i),
+            environment: "staging".into(),
+            ..h1.clone()
+        };
+        let run = app_run("worker", &d, 1000 + i, 1001 + i);
+        store.record_runs(&d, &[run], &[]).await.unwrap();
+    }
+}
+
+/// The cells of a table's lines (columns are two spaces apart at least).
+fn cells(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// `boreas show ID --plan` prints the planner's review: what runs now, the commits since (those
+/// beyond the listed counted), the changed paths, per stage and app its reason and every batch's
+/// targets in order with the app's current version, the skipped apps and the adjustments;
+/// without a review it says so. `show` names who confirmed a deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_plan_prints_the_review() {
+    let store = review_store().await;
+    record_history(&store).await;
+    let (url, server) = serve(api(store, Arc::new(MemorySecrets::new())).await).await;
+    let state_dir = std::env::temp_dir().join(format!("boreas-review-{}", std::process::id()));
+    let cli = Cli { url, state_dir };
+
+    let out = cli.run(&["show", "d-review", "--plan"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let review = text(&out.stdout);
+    let expected = "\
+d-review  shop v1.5.0 → prod  [planned]
+runs in prod now: v1.4.0 (abc1234)
+12 commits since v1.4.0 (abc1234), newest first:
+  f00ba12  Show the cart total  (Grace Hopper)
+  e11ed23  Add the orders table  (Ada Lovelace)
+  d22fe34  Retry queue reads \u{fffd}[2J  (Alan Turing)
+  … and 9 more
+4 paths changed
+
+Stage 1 (1 app, 1 at a time)
+  db-migrate (pm, 1 host, now v1.4.0)
+    why: changed (1 path)
+    paths: migrations/0042_orders.sql
+    batch 0: db-1
+
+Stage 2 (1 app, 1 at a time)
+  api (pm, 4 hosts, now v1.4.0)
+    why: follows db-migrate, which changed
+    batch 0: api-canary-1, then gate api.0
+    batch 1: api-eu-1, then gate api.1
+    batch 2: api-eu-2, api-us-1
+
+Stage 3 (1 app, 1 at a time)
+  web (k8s, 2 clusters, now v1.4.0)
+    why: changed (1 path)
+    paths: web/src/cart.tsx
+    batch 0: weight 10% on prod-eu-1, prod-us-1, then wait 10m
+    batch 1: weight 50% on prod-eu-1, prod-us-1, then wait 10m
+    batch 2: weight 100% on prod-eu-1, prod-us-1
+
+Skipped
+  worker: changed (1 path), but already runs this version
+
+Adjustments to the planner's proposal
+  api: batches [1, 25%, 100%] -> [1, 50%, 100%]
+";
+    assert_eq!(review, expected);
+
+    // Without --plan, `show` keeps its tree; it names who confirmed the deployment.
+    let out = cli.run(&["show", "d-h2"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let tree = text(&out.stdout);
+    assert!(
+        tree.starts_with(
+            "d-h2  shop v1.4.0 → prod  [succeeded]\n  confirmed by alice\n├─ stage 1\n"
+        ),
+        "{tree}"
+    );
+    let out = cli.run(&["show", "d-review"]).await;
+    let tree = text(&out.stdout);
+    assert!(
+        !tree.contains("confirmed by") && !tree.contains("commits"),
+        "{tree}"
+    );
+
+    // A deployment planned before reviews were recorded: its plan, without reasons.
+    let out = cli.run(&["show", "d-h1", "--plan"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let review = text(&out.stdout);
+    assert!(
+        review.starts_with(
+            "d-h1  shop v1.4.0 → staging  [succeeded]\n  confirmed by alice\nno review recorded: planned before Boreas recorded the planner's reasons\n\nStage 1 (1 app, 1 at a time)\n  db-migrate (pm, 1 host, no version known to run here)\n    batch 0: db-staging-1\n"
+        ),
+        "{review}"
+    );
+    assert!(
+        review
+            .contains("    batch 0: api-staging-1, then gate api.0\n    batch 1: api-staging-2\n"),
+        "{review}"
+    );
+    assert!(
+        !review.contains("why:") && !review.contains("Adjustments"),
+        "{review}"
+    );
+
+    let out = cli.run(&["show", "d-review", "--plan", "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let detail: DeploymentDetail = serde_json::from_slice(&out.stdout).unwrap();
+    let review = detail.review.unwrap();
+    assert_eq!(review.review.more_commits, 9);
+    assert_eq!(review.adjustments.len(), 1);
+
+    let out = cli.run(&["show", "d-nope", "--plan"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stderr).starts_with("boreas: 404 (not_found): "),
+        "{out:?}"
+    );
+
+    server.abort();
+}
+
+/// `boreas history APP [--env ENV]` lists an app's runs newest first, following the api's pages
+/// up to --limit; `boreas history --host HOST --env ENV` a host's last deployments; an unknown
+/// app is the api's 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_lists_runs_of_an_app_and_a_host() {
+    let store = review_store().await;
+    record_history(&store).await;
+    let (url, server) = serve(api(store, Arc::new(MemorySecrets::new())).await).await;
+    let state_dir = std::env::temp_dir().join(format!("boreas-history-{}", std::process::id()));
+    let cli = Cli { url, state_dir };
+
+    let out = cli.run(&["history", "api", "--env", "prod"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let table = text(&out.stdout);
+    let rows = cells(&table);
+    assert_eq!(
+        rows,
+        [
+            vec![
+                "WHEN",
+                "ENV",
+                "VERSION",
+                "DEPLOYMENT",
+                "OUTCOME",
+                "DURATION",
+                "CONFIRMED BY",
+                "GATES",
+                "REVERT"
+            ],
+            vec![
+                &at(700),
+                "prod",
+                "v1.4.0",
+                "revert-h4",
+                "succeeded",
+                "30s",
+                "alice",
+                "-",
+                "yes"
+            ],
+            vec![
+                &at(600),
+                "prod",
+                "v1.5.0",
+                "d-h3",
+                "rolled_back (failed on api-eu-1)",
+                "1m",
+                "alice",
+                "api.0 by bob, api.1 rejected by dave",
+            ],
+            vec![
+                &at(200),
+                "prod",
+                "v1.4.0",
+                "d-h2",
+                "succeeded",
+                "5m",
+                "alice",
+                "api.0 by bob, api.1 by carol",
+            ],
+        ],
+        "{table}"
+    );
+    // Every environment without --env.
+    let out = cli.run(&["history", "api"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let rows = cells(&text(&out.stdout));
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(
+        rows[4][..8],
+        [
+            &at(100),
+            "staging",
+            "v1.4.0",
+            "d-h1",
+            "succeeded",
+            "1m30s",
+            "boreas",
+            "-"
+        ],
+        "{rows:?}"
+    );
+    let out = cli.run(&["history", "api", "--env", "qa"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "app api has no ended deployment in qa\n");
+
+    // Beyond a page: the command follows the cursor up to --limit, newest first.
+    let out = cli.run(&["history", "worker", "--limit", "120"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let rows = cells(&text(&out.stdout));
+    assert_eq!(rows.len(), 121);
+    assert_eq!(rows[1][3], "w-129");
+    assert_eq!(rows[120][3], "w-010");
+    let listed: Vec<&str> = rows[1..].iter().map(|r| r[3].as_str()).collect();
+    let mut newest_first = listed.clone();
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    newest_first.dedup();
+    assert_eq!(listed, newest_first, "no run twice, none out of order");
+    let out = cli.run(&["history", "worker"]).await;
+    assert_eq!(cells(&text(&out.stdout)).len(), 51, "50 by default");
+    let out = cli
+        .run(&["history", "worker", "--limit", "120", "--json"])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let runs: List<AppRun> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.items.len(), 120);
+    assert!(runs.next_cursor.is_some(), "10 runs are left");
+    let out = cli
+        .run(&["history", "worker", "--limit", "200", "--json"])
+        .await;
+    let runs: List<AppRun> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.items.len(), 130);
+    assert_eq!(runs.next_cursor, None);
+
+    let out = cli
+        .run(&["history", "--host", "api-eu-1", "--env", "prod"])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let table = text(&out.stdout);
+    assert_eq!(
+        cells(&table),
+        [
+            vec!["ENDED", "APP", "VERSION", "DEPLOYMENT", "OUTCOME", "HOST"],
+            vec![
+                &at(790),
+                "api",
+                "v1.4.0",
+                "revert-h4",
+                "succeeded",
+                "succeeded"
+            ],
+            vec![
+                &at(690),
+                "api",
+                "v1.5.0",
+                "d-h3",
+                "rolled_back",
+                "rolled_back"
+            ],
+            vec![&at(290), "api", "v1.4.0", "d-h2", "succeeded", "succeeded"],
+        ],
+        "{table}"
+    );
+    let out = cli
+        .run(&[
+            "history", "--host", "api-eu-1", "--env", "prod", "--limit", "1",
+        ])
+        .await;
+    assert_eq!(cells(&text(&out.stdout)).len(), 2, "{out:?}");
+    let out = cli
+        .run(&["history", "--host", "api-eu-9", "--env", "prod"])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        text(&out.stdout),
+        "no ended deployment has changed api-eu-9 in prod\n"
+    );
+
+    let out = cli.run(&["history", "nosuch"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out.stderr),
+        "boreas: 404 (not_found): app nosuch never ran and no inventory lists it\n"
+    );
+    assert!(out.stdout.is_empty(), "{out:?}");
+
+    // The shape is the command line's to check.
+    for bad in [
+        &["history"][..],
+        &["history", "--host", "api-eu-1"],
+        &["history", "api", "--host", "api-eu-1", "--env", "prod"],
+        &["history", "api", "--limit", "0"],
+    ] {
+        let out = cli.run(bad).await;
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {out:?}");
+    }
 
     server.abort();
 }

@@ -1,6 +1,7 @@
-//! `boreas versions|deployments|show|confirm|approve|reject|decide|cancel|revert|watch`, the
-//! environment policy's `boreas envs|waive|override|freeze …` ([`super::policy`]), and the
-//! operator's `boreas repo …` and `boreas token …` ([`super::admin`]).
+//! `boreas versions|deployments|show|confirm|approve|reject|decide|cancel|revert|watch`, what
+//! ran where (`boreas history`, [`super::history`]), the environment policy's `boreas
+//! envs|waive|override|freeze …` ([`super::policy`]), and the operator's `boreas repo …` and
+//! `boreas token …` ([`super::admin`]).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -20,8 +21,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::admin::{NotifyDefaultsCommand, RepoCommand, TokenCommand};
+use super::history::HistoryArgs;
 use super::policy::FreezeCommand;
-use super::{Client, Conn, Failure, admin, policy, render, segment};
+use super::{Client, Conn, Failure, admin, history, policy, render, segment};
 
 /// The client subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -68,6 +70,10 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         conn: Conn,
         deployment: String,
+        /// Review the plan instead: what runs now, the commits since, why each app is in or
+        /// out, the targets of each batch in order, and the adjustments to the proposal.
+        #[arg(long)]
+        plan: bool,
     },
     /// Confirm a planned deployment: it starts running.
     Confirm {
@@ -156,6 +162,9 @@ pub(crate) enum ClientCommand {
     /// Add, list or remove freeze windows without a commit (add: deployer; remove: approver).
     #[command(subcommand)]
     Freeze(FreezeCommand),
+    /// An app's runs, newest first (`boreas history APP [--env ENV]`), or the last
+    /// deployments that changed a host (`boreas history --host HOST --env ENV`).
+    History(HistoryArgs),
     /// Follow a deployment live, one progress bar per app; exit 0 when it succeeds, 1 otherwise.
     Watch {
         #[command(flatten)]
@@ -177,6 +186,7 @@ impl ClientCommand {
             Self::Token(command) => command.conn(),
             Self::NotifyDefaults(command) => command.conn(),
             Self::Freeze(command) => command.conn(),
+            Self::History(args) => &args.conn,
             Self::Versions { conn, .. }
             | Self::Deployments { conn, .. }
             | Self::Show { conn, .. }
@@ -273,12 +283,16 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
                 render::deployments(&list);
             }
         }
-        ClientCommand::Show { deployment, .. } => {
+        ClientCommand::Show {
+            deployment, plan, ..
+        } => {
             let d: DeploymentDetail = client
                 .get(&format!("/deployments/{}", segment(deployment)))
                 .await?;
             if json {
                 print_json(&d);
+            } else if *plan {
+                print!("{}", render::plan_review(&d));
             } else {
                 print!("{}", render::tree(&d));
                 // What the hooks of each target that failed printed, under the tree (an
@@ -433,6 +447,7 @@ async fn execute(client: &Client, json: bool, command: &ClientCommand) -> Result
             ..
         } => policy::override_freezes(client, json, deployment, reason, *expires_in).await?,
         ClientCommand::Freeze(command) => policy::freeze(client, json, command).await?,
+        ClientCommand::History(args) => history::history(client, json, args).await?,
         ClientCommand::Watch {
             deployment,
             interval,

@@ -5,6 +5,7 @@
 
 mod admin;
 pub(crate) mod commands;
+mod history;
 mod policy;
 mod render;
 

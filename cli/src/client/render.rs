@@ -1,14 +1,17 @@
 //! Human output: tables of versions and deployments, a deployment as a tree (with what its
-//! environment's policy holds it back for), per-app progress.
+//! environment's policy holds it back for), a deployment's plan with the planner's reasons
+//! (`show --plan`), per-app progress.
 
 use std::fmt::Write as _;
 
 use boreas_api_types::{
-    Analysis, DeploymentDetail, DeploymentSummary, Hold, List, TargetOutputs, Version,
+    Analysis, AppReason, DeploymentDetail, DeploymentSummary, Hold, List, PlanReview,
+    TargetOutputs, Version,
 };
 use boreas_core::analysis::Measurement;
 use boreas_core::command::ErrorType;
-use boreas_core::plan::PausePlan;
+use boreas_core::config::{AppKind, DurationSpec};
+use boreas_core::plan::{AppPlan, PausePlan, SkipReason};
 use boreas_core::status::{AppStatus, FailureAction, GateStatus, TargetStatus};
 
 /// Prints rows with columns padded to their widest cell.
@@ -107,6 +110,9 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
         "{}  {} {} → {}  [{}]",
         summary.id, summary.repository, summary.version, summary.environment, summary.status
     );
+    if let Some(by) = &summary.confirmed_by {
+        let _ = writeln!(out, "  confirmed by {by}");
+    }
     if let Some(e) = &summary.error {
         let _ = writeln!(
             out,
@@ -262,6 +268,206 @@ pub(crate) fn tree(d: &DeploymentDetail) -> String {
         }
     }
     out
+}
+
+/// Commit ids are shown this short.
+const SHORT_COMMIT: usize = 7;
+
+fn short(commit: &str) -> String {
+    commit.chars().take(SHORT_COMMIT).collect()
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A deployment's plan for the person who confirms it (`show --plan`): what runs in the
+/// environment now and the commits since, the changed paths, then stage by stage each app's
+/// reason and the targets of each batch in order, the apps left out and why, and how people
+/// adjusted the planner's proposal.
+pub(crate) fn plan_review(d: &DeploymentDetail) -> String {
+    let summary = &d.deployment.summary;
+    let plan = &d.deployment.plan;
+    let env = &summary.environment;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  {} {} → {}  [{}]",
+        summary.id, summary.repository, summary.version, env, summary.status
+    );
+    if let Some(by) = &summary.confirmed_by {
+        let _ = writeln!(out, "  confirmed by {by}");
+    }
+    match &d.review {
+        Some(review) => {
+            let _ = write!(out, "{}", changes(review, env));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "no review recorded: planned before Boreas recorded the planner's reasons"
+            );
+        }
+    }
+    let reason_of = |app: &str| -> Option<&AppReason> {
+        d.review
+            .as_ref()
+            .and_then(|r| r.review.apps.iter().find(|a| a.app == app))
+    };
+    for (si, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "\nStage {} ({}, {} at a time)",
+            si + 1,
+            count(stage.apps.len(), "app", "apps"),
+            stage.parallelism
+        );
+        for app in &stage.apps {
+            let _ = writeln!(out, "  {}", app_heading(app));
+            if let Some(reason) = reason_of(&app.app) {
+                let _ = writeln!(out, "    why: {}", plain(&reason.describe()));
+                if let Some(paths) = matched_paths(reason) {
+                    let _ = writeln!(out, "    paths: {paths}");
+                }
+            }
+            for batch in &app.batches {
+                let weight = batch
+                    .weight
+                    .map(|w| format!("weight {w}% on "))
+                    .unwrap_or_default();
+                let pause = match &batch.pause {
+                    PausePlan::None => String::new(),
+                    PausePlan::Wait { seconds } => {
+                        format!(", then wait {}", DurationSpec(*seconds))
+                    }
+                    PausePlan::Gate { gate } => format!(", then gate {gate}"),
+                };
+                let _ = writeln!(
+                    out,
+                    "    batch {}: {weight}{}{pause}",
+                    batch.index,
+                    batch.targets.join(", ")
+                );
+            }
+        }
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(out, "\nSkipped");
+        for skipped in &plan.skipped {
+            let why = match (skipped.reason, reason_of(&skipped.app)) {
+                // The planner wanted it; a person took it out.
+                (SkipReason::Dropped, Some(r)) if r.skipped.is_none() => format!(
+                    "{} (the planner proposed it: {})",
+                    skipped.reason.describe(),
+                    plain(&r.describe())
+                ),
+                (SkipReason::Dropped, _) | (_, None) => skipped.reason.describe().to_owned(),
+                (_, Some(r)) => plain(&r.describe()),
+            };
+            let _ = writeln!(out, "  {}: {why}", skipped.app);
+        }
+    }
+    if let Some(review) = &d.review {
+        if review.adjustments.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nAdjustments: not adjusted, as the planner proposed it"
+            );
+        } else {
+            let _ = writeln!(out, "\nAdjustments to the planner's proposal");
+            for line in &review.adjustments {
+                let _ = writeln!(out, "  {}", plain(line));
+            }
+        }
+    }
+    out
+}
+
+/// What runs in `env` now, the commits since (newest first) and how many paths changed.
+fn changes(review: &PlanReview, env: &str) -> String {
+    let r = &review.review;
+    let mut out = String::new();
+    let Some(running) = &r.running else {
+        let _ = writeln!(
+            out,
+            "first deployment to {env}: nothing ran there before, so every app is deployed"
+        );
+        return out;
+    };
+    let since = format!("{} ({})", running.version, short(&running.commit));
+    let _ = writeln!(out, "runs in {env} now: {since}");
+    let Some(paths) = r.changed_paths else {
+        let _ = writeln!(
+            out,
+            "the changes since {since} are unknown (its commit cannot be fetched): every app counts as changed"
+        );
+        return out;
+    };
+    let total = r.commits.len() + usize::try_from(r.more_commits).unwrap_or(usize::MAX);
+    let _ = writeln!(
+        out,
+        "{} since {since}{}",
+        count(total, "commit", "commits"),
+        if total > 0 { ", newest first:" } else { "" }
+    );
+    for c in &r.commits {
+        let _ = writeln!(
+            out,
+            "  {}  {}  ({})",
+            short(&c.id),
+            plain(&c.subject),
+            plain(&c.author)
+        );
+    }
+    if r.more_commits > 0 {
+        let _ = writeln!(out, "  … and {} more", r.more_commits);
+    }
+    let _ = writeln!(
+        out,
+        "{} changed",
+        count(
+            usize::try_from(paths).unwrap_or(usize::MAX),
+            "path",
+            "paths"
+        )
+    );
+    out
+}
+
+/// `api (pm, 4 hosts, now v1.4.0)`.
+fn app_heading(app: &AppPlan) -> String {
+    let unit = match app.kind {
+        AppKind::Pm => ("host", "hosts"),
+        AppKind::K8s => ("cluster", "clusters"),
+    };
+    let now = app
+        .current_version
+        .as_ref()
+        .map_or("no version known to run here".to_owned(), |v| {
+            format!("now {v}")
+        });
+    format!(
+        "{} ({}, {}, {now})",
+        app.app,
+        app.kind,
+        count(app.targets.len(), unit.0, unit.1)
+    )
+}
+
+/// The changed paths an app matched, the first few listed; `None` when it matched none.
+fn matched_paths(reason: &AppReason) -> Option<String> {
+    if reason.paths.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = reason.paths.iter().map(|p| plain(p)).collect();
+    let more = usize::try_from(reason.matched_paths)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(listed.len());
+    Some(if more > 0 {
+        format!("{} … and {more} more", listed.join(", "))
+    } else {
+        listed.join(", ")
+    })
 }
 
 /// One analysis check of a batch: its condition, verdict (or `measuring`), every measurement and
