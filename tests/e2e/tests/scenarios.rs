@@ -237,6 +237,39 @@ fn s3_manual_gate_waits_approve_continues_reject_rolls_back() {
     let gate = record(&done, "gates", "gate", "api.0").expect("the gate");
     assert_eq!(gate["status"], "approved");
     assert_eq!(gate["comment"], "ship it");
+    // The review said what ran before and why api is in; the history has the run, who
+    // confirmed it and who approved its gate.
+    let review = &done["review"];
+    assert!(review["running"]["version"].is_string(), "{review}");
+    assert!(
+        review["commits"].as_array().is_some_and(|c| !c.is_empty()),
+        "{review}"
+    );
+    let api_reason = review["apps"]
+        .as_array()
+        .and_then(|apps| apps.iter().find(|a| a["app"] == "api"))
+        .expect("api's reason");
+    assert_eq!(api_reason["skipped"], Value::Null, "{api_reason}");
+    // Written by the recorder when it hears of the outcome, a moment after the status.
+    let run = wait_for(&format!("the run of {id}"), SHORT, || {
+        let runs = p.get(&format!("/apps/api/history?env={ENV}&limit=5"));
+        runs["items"]
+            .as_array()?
+            .iter()
+            .find(|r| r["deployment_id"] == id.as_str())
+            .cloned()
+    });
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    assert_eq!(run["gates"][0]["status"], "approved", "{run}");
+    assert!(run["gates"][0]["by"].is_string(), "{run}");
+    assert!(run["confirmed_by"].is_string(), "{run}");
+    let host = &second[0];
+    let on_host = p.get(&format!("/hosts/{ENV}/{host}/history"));
+    assert_eq!(
+        on_host["items"][0]["deployment_id"],
+        id.as_str(),
+        "{on_host}"
+    );
 
     // Reject: the first batch is rolled back to the approved version.
     let rejected = next_version("s3reject");
