@@ -277,6 +277,16 @@ impl DynamoStore {
         .await
     }
 
+    /// A Query of partition `pk` of the table, greatest sort key first.
+    fn newest_first(&self, pk: AttributeValue) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", pk)
+            .scan_index_forward(false)
+    }
+
     /// A Query of partition `key` of index `index` (`{index}pk = :p`), in key order.
     fn index_query(&self, index: &str, key: AttributeValue) -> QueryFluentBuilder {
         self.client
@@ -1684,13 +1694,7 @@ impl Store for DynamoStore {
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<AppRun>> {
         Box::pin(async move {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", app_runs_pk(app))
-                .scan_index_forward(false);
+            let mut query = self.newest_first(app_runs_pk(app));
             // Few environments: a filtered page reads at most a few times what it returns.
             if let Some(env) = environment {
                 query = query
@@ -1709,13 +1713,7 @@ impl Store for DynamoStore {
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Page<HostRun>> {
         Box::pin(async move {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", host_runs_pk(environment, host))
-                .scan_index_forward(false);
+            let query = self.newest_first(host_runs_pk(environment, host));
             let page = self.query_page(query, page, &["pk", "sk"]).await?;
             page.decoded(|item| record_from(item, "host run"))
         })
