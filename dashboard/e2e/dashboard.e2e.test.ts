@@ -120,6 +120,25 @@ function statusOf(selector: string): Promise<string | null> {
   return page.locator(selector).first().getAttribute('data-status');
 }
 
+/** The English strings of the dictionaries (at least 4 characters before any placeholder) that the
+ * page still shows, leaving out the elements `data` selects (the api's and git's own words). The
+ * api's messages are English by design; everything else must be translated. */
+async function englishLeft(data: string): Promise<string[]> {
+  const english = Object.entries(DICTIONARIES.en)
+    .filter(([k, v]) => DICTIONARIES.zh[k as keyof typeof DICTIONARIES.zh] !== v)
+    .map(([, v]) => v.split('{')[0].trim())
+    .filter((v) => v.length >= 4);
+  const text = await page.evaluate((data) => {
+    const copy = document.body.cloneNode(true) as HTMLElement;
+    copy.querySelectorAll(data).forEach((e) => e.remove());
+    document.body.append(copy);
+    const seen = copy.innerText;
+    copy.remove();
+    return seen;
+  }, data);
+  return english.filter((s) => text.includes(s));
+}
+
 beforeAll(async () => {
   for (const [what, path] of [
     ['boreas', boreas],
@@ -236,6 +255,9 @@ describe('the dashboard against boreas dev', () => {
     });
     await link.click();
     await page.waitForSelector('#plan-editor');
+    // Nothing ran in staging before: the review says so, and lists no commits.
+    expect(await page.textContent('#plan-review .review-change')).toContain('First deployment to staging');
+    expect(await page.locator('#review-commits-toggle').count()).toBe(0);
     await expectNoHorizontalScroll();
   });
 
@@ -280,8 +302,8 @@ describe('the dashboard against boreas dev', () => {
     const unchanged = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
     expect(unchanged.plan).toEqual((await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`)).plan);
     expect(unchanged.plan.stages.findIndex((s) => s.apps.some((a) => a.app === 'api')) + 1).toBeLessThan(webStage);
-    // The same rule by mouse: web's card dragged into api's stage.
-    await page.locator('[data-app="web"] .card-head').dragTo(page.locator('.column[data-stage="1"]'));
+    // The same rule by mouse: web's card dragged onto the head of api's stage.
+    await page.locator('[data-app="web"] .card-head').dragTo(page.locator('.column[data-stage="1"]'), { targetPosition: { x: 40, y: 20 } });
     const dragged = page.locator('[data-app="web"] .error');
     await dragged.waitFor();
     expect(await dragged.getAttribute('data-code')).toBe('dependency_order');
@@ -289,17 +311,19 @@ describe('the dashboard against boreas dev', () => {
     await expectNoHorizontalScroll();
   });
 
-  /** Fails at once, with what the targets reported, when the rollout ended without succeeding. */
-  async function stillGoing(): Promise<void> {
-    const d = await api<DeploymentDetail>('GET', `/api/deployments/${deploymentId}`);
-    if (['failed', 'rolled_back', 'cancelled'].includes(d.status)) {
+  /** Fails at once, with what the targets reported, when the rollout of `id` ended without succeeding. */
+  async function stillGoingOf(id: string): Promise<void> {
+    const d = await api<DeploymentDetail>('GET', `/api/deployments/${encodeURIComponent(id)}`);
+    if (['failed', 'rolled_back', 'cancelled', 'superseded'].includes(d.status)) {
       const targets = d.progress.targets.map((t) => `${t.app}/${t.target}: ${t.status} ${t.error_type ?? ''} ${t.error ?? ''}`);
-      throw new Fatal(`deployment ${deploymentId} ended ${d.status}: ${d.error ?? ''}\n${targets.join('\n')}`);
+      throw new Fatal(`deployment ${id} ended ${d.status}: ${d.error ?? ''}\n${targets.join('\n')}`);
     }
   }
+  const stillGoing = () => stillGoingOf(deploymentId);
 
   it('confirms, turns batches green, and continues after the gate is approved', async () => {
     await page.click('#confirm');
+    await page.click('#confirm-start');
     await page.waitForSelector('#live-progress');
     // The first batch of api succeeds, then the manual gate holds the rollout.
     await until('the first batch of api to succeed', 180_000, async () => {
@@ -482,10 +506,6 @@ describe('the dashboard against boreas dev', () => {
   it('switches to 中文 with nothing left in English', async () => {
     await page.selectOption('#locale', 'zh');
     await expect.poll(() => page.locator('nav a[href="#/overview"]').textContent()).toBe('概览');
-    const english = Object.entries(DICTIONARIES.en)
-      .filter(([k, v]) => DICTIONARIES.zh[k as keyof typeof DICTIONARIES.zh] !== v)
-      .map(([, v]) => v.split('{')[0].trim())
-      .filter((v) => v.length >= 4);
     const pages: [string, string][] = [
       ['#/overview', 'nav a[href="#/overview"][aria-current="page"]'],
       ['#/versions', 'nav a[href="#/versions"][aria-current="page"]'],
@@ -498,25 +518,199 @@ describe('the dashboard against boreas dev', () => {
     for (const [hash, shown] of pages) {
       await page.goto(`${state.dashboard_url}${hash}`);
       await page.waitForSelector(shown);
-      // The api's own messages are English by design; everything else must be translated.
-      const text = await page.evaluate(() => {
-        const copy = document.body.cloneNode(true) as HTMLElement;
-        // Notification events (`succeeded`, `gate_waiting:api.0`) are identifiers, not words; an
-        // analysis verdict's sentence is recorded by the worker, in English like the api's messages.
-        copy.querySelectorAll('.error-detail, .notification code, .analysis .message').forEach((e) => e.remove());
-        document.body.append(copy);
-        const seen = copy.innerText;
-        copy.remove();
-        return seen;
-      });
-      const left = english.filter((s) => text.includes(s));
-      expect(left, `${hash} still shows English`).toEqual([]);
+      // Notification events (`succeeded`, `gate_waiting:api.0`) are identifiers, not words; an
+      // analysis verdict's sentence is recorded by the worker, in English like the api's messages.
+      expect(await englishLeft('.error-detail, .notification code, .analysis .message'), `${hash} still shows English`).toEqual([]);
       await expectNoHorizontalScroll();
     }
     await page.goto(`${state.dashboard_url}#/deployments/${encodeURIComponent(deploymentId)}`);
     await page.waitForSelector('#live-progress');
     expect(await page.locator('#notify-title').textContent()).toBe(DICTIONARIES.zh['notify.title']);
     await shot('live-progress-zh');
+    await page.selectOption('#locale', 'en');
+  });
+
+  // v1.0.2, two commits after v1.0.1 (which runs in staging): reviewed, confirmed through its
+  // summary, watched on the timeline, then found in the history of its apps and hosts.
+  let nextId = '';
+  let nextPlan: DeploymentDetail['plan'];
+  /** What git says of v1.0.2, newest first. */
+  const subjects = ['release v1.0.2', 'demo: a note for reviewers'];
+  /** Elements that show the words of git and of the api, not the dashboard's, and the editor's
+   * help, which names the pauses as they are typed (none, manual). */
+  const DATA = '.error-detail, .notification code, .analysis .message, .commit .subject, .adjustment, .paths code, .card-edit .help';
+
+  it('reviews the next version: the hosts of each batch in order, why each app is in, and the commits since the running one', async () => {
+    const repo = join(stateDir, 'demo-repo');
+    appendFileSync(join(repo, 'README.md'), '\nReviewed before it is confirmed.\n');
+    const committed = spawnSync('git', ['-C', repo, 'commit', '-qam', subjects[1]], { encoding: 'utf8' });
+    expect(committed.status, `${committed.stdout}\n${committed.stderr}`).toBe(0);
+    const tagged = spawnSync(boreas, ['demo', 'tag', 'v1.0.2', '--state-dir', stateDir], { cwd: root, encoding: 'utf8' });
+    expect(tagged.status, `${tagged.stdout}\n${tagged.stderr}`).toBe(0);
+    const planned = await until('a planned staging deployment of v1.0.2', 120_000, async () => {
+      const list = await api<DeploymentSummaryList>('GET', '/api/deployments?status=planned');
+      return list.items.find((d) => d.environment === 'staging' && d.version === 'v1.0.2');
+    });
+    nextId = planned.id;
+    const d = await api<DeploymentDetail>('GET', `/api/deployments/${encodeURIComponent(nextId)}`);
+    nextPlan = d.plan;
+    expect(d.review?.running?.version).toBe('v1.0.1');
+    expect(d.review?.commits.map((c) => c.subject)).toEqual(subjects);
+
+    await page.goto(`${state.dashboard_url}#/deployments/${encodeURIComponent(nextId)}`);
+    await page.waitForSelector('#plan-review .review-stage');
+    expect(await page.textContent('#plan-review .review-change')).toContain('From v1.0.1');
+    // Every stage, app and batch in run order, each batch with exactly the hosts it changes.
+    const order = await page.locator('#plan-review .review-stage').evaluateAll((els) =>
+      els.map((s) => [...s.querySelectorAll('.review-app')].map((a) => a.getAttribute('data-app'))),
+    );
+    expect(order).toEqual(d.plan.stages.map((s) => s.apps.map((a) => a.app)));
+    for (const a of d.plan.stages.flatMap((s) => s.apps)) {
+      for (const b of a.batches) {
+        const hosts = await page
+          .locator(`.review-app[data-app="${a.app}"] .review-batch[data-batch="${b.index}"] .review-host`)
+          .evaluateAll((els) => els.map((e) => e.getAttribute('data-host')));
+        expect(hosts, `${a.app} batch ${b.index}`).toEqual(b.targets);
+      }
+      // The demo's apps take every change.
+      const matched = d.review?.apps.find((r) => r.app === a.app)?.matched_paths ?? 0;
+      expect(matched).toBeGreaterThan(0);
+      expect(await page.textContent(`.review-app[data-app="${a.app}"] .reason`)).toBe(matched === 1 ? 'changed (1 path)' : `changed (${matched} paths)`);
+    }
+    // Every staging host runs v1.0.1 of api, and says so.
+    const versions = await page.locator('.review-app[data-app="api"] .host-version').allTextContents();
+    expect(versions.length).toBe(d.plan.stages.flatMap((s) => s.apps).find((a) => a.app === 'api')?.targets.length);
+    expect(new Set(versions)).toEqual(new Set(['v1.0.1']));
+    expect(await page.locator('.adjustments [data-adjusted="false"]').count()).toBe(1);
+    // The commits, behind a toggle, by keyboard.
+    await page.focus('#review-commits-toggle');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('.commit .subject').allTextContents()).toEqual(subjects);
+    await shot('plan-review');
+    await expectNoHorizontalScroll();
+
+    await page.selectOption('#locale', 'zh');
+    await expect.poll(() => page.locator('#review-title').textContent()).toBe(DICTIONARIES.zh['review.title']);
+    expect(await page.locator('.commit .subject').allTextContents()).toEqual(subjects);
+    expect(await englishLeft(DATA), 'the review still shows English').toEqual([]);
+    await shot('plan-review-zh');
+    await page.click('#confirm');
+    await page.waitForSelector('#confirm-summary');
+    expect(await englishLeft(DATA), 'the summary still shows English').toEqual([]);
+    await shot('confirm-summary-zh');
+    await page.click('#confirm-back');
+    await page.waitForSelector('#plan-review');
+    await page.selectOption('#locale', 'en');
+  });
+
+  it('confirms only from a one-screen summary, then draws the batches and the gate on the timeline', async () => {
+    const apps = nextPlan.stages.flatMap((s) => s.apps);
+    await page.click('#confirm');
+    await page.waitForSelector('#confirm-summary');
+    // Focus moves to the summary, which Escape leaves without confirming.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm-title');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#plan-review');
+    expect((await api<DeploymentDetail>('GET', `/api/deployments/${encodeURIComponent(nextId)}`)).status).toBe('planned');
+    await page.click('#confirm');
+    await page.waitForSelector('#confirm-summary');
+    const facts = Object.fromEntries(
+      await page.locator('#confirm-summary [data-fact]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-fact'), e.textContent])),
+    );
+    const gates = apps.flatMap((a) => a.batches.flatMap((b) => (b.pause.type === 'gate' ? [b.pause.gate] : [])));
+    expect(facts).toMatchObject({
+      apps: `${apps.length} in ${nextPlan.stages.length} stage(s)`,
+      batches: String(apps.reduce((n, a) => n + a.batches.length, 0)),
+      targets: String(apps.reduce((n, a) => n + a.targets.length, 0)),
+      gates: `${gates.length}: ${gates.join(', ')}`,
+      adjusted: 'Not adjusted: this is the planner’s proposal.',
+    });
+    await shot('confirm-summary');
+    await expectNoHorizontalScroll();
+    await page.click('#confirm-start');
+    await page.waitForSelector('#live-progress');
+
+    // Live: api's first batch, then the wait at its gate growing until someone approves.
+    const gate = page.locator('#timeline .tl-app[data-app="api"] .tl-span[data-kind="gate"]');
+    await until('the gate of api on the timeline', 180_000, async () => {
+      await stillGoingOf(nextId);
+      return (await gate.count()) === 1 && (await gate.getAttribute('data-status')) === 'waiting';
+    });
+    expect(await page.getAttribute('#timeline .tl-app[data-app="api"] .tl-span[data-kind="batch"][data-batch="0"]', 'data-status')).toBe('succeeded');
+    expect(await gate.getAttribute('title')).toContain('– now');
+    await page.locator('#timeline').scrollIntoViewIfNeeded();
+    await shot('timeline');
+    await expectNoHorizontalScroll();
+    await page.click('.gate .btn.primary');
+    await until('v1.0.2 to succeed in staging', 240_000, async () => {
+      await stillGoingOf(nextId);
+      return (await statusOf('.dep-head [data-status]')) === 'succeeded';
+    });
+    await expect.poll(() => gate.getAttribute('data-status')).toBe('approved');
+    const spans = await page.locator('#timeline .tl-span[data-kind="batch"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
+    expect(spans.length).toBe(apps.reduce((n, a) => n + a.batches.length, 0));
+    expect(new Set(spans)).toEqual(new Set(['succeeded']));
+    expect(await page.textContent('.dep-head .confirmed-by')).toBe('confirmed by admin');
+    await page.locator('#timeline').scrollIntoViewIfNeeded();
+    await shot('timeline-done');
+    await page.selectOption('#locale', 'zh');
+    await expect.poll(() => page.locator('#timeline-title').textContent()).toBe(DICTIONARIES.zh['timeline.title']);
+    expect(await englishLeft(DATA), 'the timeline still shows English').toEqual([]);
+    await page.locator('#timeline').scrollIntoViewIfNeeded();
+    await shot('timeline-zh');
+    await page.selectOption('#locale', 'en');
+  });
+
+  it('shows the history of an app, from the plan review and from the Apps page, and of a host, from the Agents page', async () => {
+    // From the review of the deployment, now folded: its app names lead to their history.
+    await page.click('#review-toggle');
+    await page.click('.review-app[data-app="web"] .app-head a');
+    await page.waitForSelector('#app-history');
+    expect(page.url()).toContain('#/apps/web/staging');
+    await until('both runs of web in its history', 60_000, async () => {
+      await page.reload();
+      await page.waitForSelector('#app-history', { timeout: 3_000 });
+      return (await page.locator('#app-history tr[data-version]').count()) === 2;
+    });
+
+    await page.click('nav a[href="#/apps"]');
+    await page.click('[data-app="api"] a[href="#/apps/api/staging"]');
+    await page.waitForSelector('#app-history tr[data-version]');
+    const rows = await page.locator('#app-history tr[data-version]').evaluateAll((els) =>
+      els.map((e) => [e.getAttribute('data-version'), ...[...e.querySelectorAll('td')].map((td) => td.textContent)]),
+    );
+    // Newest first: version, outcome, the app, started, duration, confirmed by, gates, targets, deployment.
+    expect(rows.map((r) => [r[0], r[2], r[3], r[6], r[7], r[9]])).toEqual([
+      ['v1.0.2', 'succeeded', 'succeeded', 'admin', 'api.0 approved by admin', nextId],
+      ['v1.0.1', 'succeeded', 'succeeded', 'admin', 'api.0 approved by admin', deploymentId],
+    ]);
+    expect(await page.locator('#history-older').isDisabled()).toBe(true);
+    await shot('app-history');
+    await expectNoHorizontalScroll();
+
+    // The first host api's first batch changed, from the Agents page.
+    const host = nextPlan.stages.flatMap((s) => s.apps).find((a) => a.app === 'api')!.batches[0].targets[0];
+    await page.click('nav a[href="#/agents"]');
+    await page.click(`a[href="#/agents/staging/${encodeURIComponent(host)}"]`);
+    await page.waitForSelector('#host-history');
+    const changed = await page.locator('#host-history tr[data-deployment]').evaluateAll((els) =>
+      els.map((e) => [e.getAttribute('data-app'), e.getAttribute('data-version'), e.getAttribute('data-deployment')]),
+    );
+    expect(changed.filter(([app]) => app === 'api')).toEqual([
+      ['api', 'v1.0.2', nextId],
+      ['api', 'v1.0.1', deploymentId],
+    ]);
+    await shot('host-history');
+    await expectNoHorizontalScroll();
+
+    await page.selectOption('#locale', 'zh');
+    await expect.poll(() => page.locator('#history-title').textContent()).toBe(DICTIONARIES.zh['history.last_deployments']);
+    expect(await englishLeft(DATA), 'the host history still shows English').toEqual([]);
+    await shot('host-history-zh');
+    await page.goto(`${state.dashboard_url}#/apps/api/staging`);
+    await page.waitForSelector('#app-history tr[data-version]');
+    expect(await englishLeft(DATA), 'the app history still shows English').toEqual([]);
+    await shot('app-history-zh');
     await page.selectOption('#locale', 'en');
   });
 

@@ -3,7 +3,9 @@
 import type {
   Adjustment,
   AgentList,
+  App,
   AppList,
+  AppRunList,
   ConfirmedDeployment,
   Deployment,
   DeploymentDetail,
@@ -12,6 +14,7 @@ import type {
   FailureAction,
   GateDecision,
   GateDecisionRequest,
+  HostRunList,
   Override,
   OverrideRequest,
   PlanUpdate,
@@ -127,6 +130,17 @@ export class Api {
   apps(limit = 500): Promise<AppList> {
     return this.call('GET', `/api/apps?limit=${limit}`);
   }
+  app(name: string): Promise<App> {
+    return this.call('GET', `/api/apps/${seg(name)}`);
+  }
+  /** The app's runs, newest first, in one environment or (env null) all. */
+  appHistory(name: string, env: string | null, limit: number, cursor: string | null): Promise<AppRunList> {
+    return this.call('GET', `/api/apps/${seg(name)}/history${query({ env, limit, cursor })}`);
+  }
+  /** The deployments that changed a host, newest first. */
+  hostHistory(env: string, host: string, limit: number, cursor: string | null): Promise<HostRunList> {
+    return this.call('GET', `/api/hosts/${seg(env)}/${seg(host)}/history${query({ limit, cursor })}`);
+  }
   repositories(limit = 500): Promise<RepositoryList> {
     return this.call('GET', `/api/repositories?limit=${limit}`);
   }
@@ -136,8 +150,8 @@ export class Api {
   rotateSecret(id: string, graceSeconds: number): Promise<RegisteredRepository> {
     return this.call('POST', `/api/repositories/${seg(id)}/rotate-secret`, { grace_seconds: graceSeconds });
   }
-  agents(limit = 1000): Promise<AgentList> {
-    return this.call('GET', `/api/agents?limit=${limit}`);
+  agents(limit = 1000, env: string | null = null): Promise<AgentList> {
+    return this.call('GET', `/api/agents${query({ env, limit })}`);
   }
 
   /**
@@ -176,6 +190,12 @@ const PROBE = 'role-probe-does-not-exist';
 
 function seg(s: string): string {
   return encodeURIComponent(s);
+}
+
+/** `?a=1&b=x` from the parameters that are set. */
+function query(params: Record<string, string | number | null>): string {
+  const set = Object.entries(params).filter((e): e is [string, string | number] => e[1] !== null);
+  return set.length === 0 ? '' : `?${set.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
 const RANK: Record<Role, number> = { viewer: 0, deployer: 1, approver: 2, admin: 3 };

@@ -230,10 +230,11 @@ describe('environment policy', () => {
     expect(panel.textContent).toContain('Held back by its environment: it does not start until these clear.');
     expect(panel.byClass('reason').map((r) => r.textContent)).toEqual(hold.reasons);
     expect(panel.textContent).toContain(`checked again at ${formatTime('2026-12-07T07:00:00Z')}`);
-    // Only an approver can waive or override, so nobody else waits for the environments.
+    // Only an approver can waive or override, so nobody else waits for the environments; the
+    // review reads the versions the environment's hosts report.
     expect(panel.textContent).toContain('An approver may waive a promotion condition or override the freeze windows.');
     expect(panel.findAll((el) => el.tagName === 'form')).toEqual([]);
-    expect(seen.map((s) => s.url)).toEqual(['/api/deployments/dep-held']);
+    expect(seen.map((s) => s.url)).toEqual(['/api/deployments/dep-held', '/api/agents?env=prod&limit=1000']);
   });
 
   it('shows the refused confirm of a held deployment as held, with the reasons the api gave', async () => {
@@ -241,13 +242,16 @@ describe('environment policy', () => {
     const ctx = policyContext(held('dep-refused'), 'deployer', [], {
       'POST /api/deployments/dep-refused/confirm': { status: 409, body: { error: 'held', message } },
     });
-    const page = fake(await deploymentPage(ctx, 'dep-refused'));
-    const confirm = page.findAll((el) => el.tagName === 'button' && el.getAttribute('id') === 'confirm')[0];
-    await new Promise<void>((refreshed) => {
-      ctx.refresh = refreshed;
-      confirm.dispatch('click');
-    });
-    const again = fake(await deploymentPage(ctx, 'dep-refused'));
+    const click = async (page: FakeElement, id: string) => {
+      const button = page.findAll((el) => el.tagName === 'button' && el.getAttribute('id') === id)[0];
+      await new Promise<void>((refreshed) => {
+        ctx.refresh = refreshed;
+        button.dispatch('click');
+      });
+      return fake(await deploymentPage(ctx, 'dep-refused'));
+    };
+    const summary = await click(fake(await deploymentPage(ctx, 'dep-refused')), 'confirm');
+    const again = await click(summary, 'confirm-start');
     const error = again.findAll((el) => el.getAttribute('id') === 'error-page')[0];
     expect(error.getAttribute('data-code')).toBe('held');
     expect(error.getAttribute('role')).toBe('alert');
@@ -259,7 +263,7 @@ describe('environment policy', () => {
     const d = held('dep-waive', { waivers: [waiver] });
     const ctx = policyContext(d, 'approver', seen, { 'POST /api/deployments/dep-waive/waivers': { status: 201, body: { ...waiver, condition: 'soak:staging' } } });
     const page = fake(await deploymentPage(ctx, 'dep-waive'));
-    expect(seen.map((s) => s.url)).toEqual(['/api/deployments/dep-waive', '/api/environments']);
+    expect(seen.map((s) => s.url)).toEqual(['/api/deployments/dep-waive', '/api/environments', '/api/agents?env=prod&limit=1000']);
     const panel = page.byClass('policy')[0]!;
     const waived = panel.byClass('waiver');
     expect(waived.map((w) => w.getAttribute('data-condition'))).toEqual(['after:staging']);

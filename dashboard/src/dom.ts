@@ -35,7 +35,11 @@ function append(el: Node, children: Child[]): void {
   }
 }
 
-/** Replaces the children of `el`, keeping focus on the element with the same id if it had it. */
+/**
+ * Replaces the children of `el`, keeping focus on the element with the same id if it had it; when
+ * that element is gone, focus goes to the element marked `data-focus`, if any (a summary that
+ * replaced the button which opened it, or that button again once the summary closes).
+ */
 export function mount(el: HTMLElement, ...children: Child[]): void {
   const active = document.activeElement as HTMLElement | null;
   const focusId = active && el.contains(active) ? active.id : '';
@@ -44,7 +48,7 @@ export function mount(el: HTMLElement, ...children: Child[]): void {
   el.replaceChildren();
   append(el, children);
   if (!focusId) return;
-  const again = document.getElementById(focusId);
+  const again = document.getElementById(focusId) ?? el.querySelector<HTMLElement>('[data-focus]');
   again?.focus();
   if (caret && (again instanceof HTMLInputElement || again instanceof HTMLTextAreaElement)) {
     try {

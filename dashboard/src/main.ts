@@ -10,6 +10,7 @@ import { repositoriesPage } from './pages/repositories';
 import { appsPage } from './pages/apps';
 import { deploymentPage } from './pages/deployment';
 import { environmentsPage } from './pages/environments';
+import { appHistoryPage, hostHistoryPage } from './pages/history';
 import { overview } from './pages/overview';
 import { versionsPage } from './pages/versions';
 import { isLive } from './progress';
@@ -33,9 +34,11 @@ let shown = '';
 
 const t = (key: Key, vars?: Record<string, string | number>) => translate(getLocale(), key, vars);
 
-function route(): { page: string; arg: string } {
+/** The page, and what follows it: whole (a deployment id) and as its segments, each decoded. */
+function route(): { page: string; arg: string; args: string[] } {
   const parts = location.hash.replace(/^#\/?/, '').split('/');
-  return { page: parts[0] || 'overview', arg: decodeURIComponent(parts.slice(1).join('/')) };
+  const rest = parts.slice(1).filter((p) => p !== '');
+  return { page: parts[0] || 'overview', arg: decodeURIComponent(parts.slice(1).join('/')), args: rest.map(decodeURIComponent) };
 }
 
 async function start(): Promise<void> {
@@ -161,7 +164,7 @@ async function render(): Promise<void> {
     mount(root, signIn(loadError));
     return;
   }
-  const { page, arg } = route();
+  const { page, arg, args } = route();
   const ctx: Ctx = {
     api: session.api,
     role: session.role,
@@ -179,10 +182,10 @@ async function render(): Promise<void> {
         content = await environmentsPage(ctx);
         break;
       case 'apps':
-        content = await appsPage(ctx);
+        content = args.length > 0 ? await appHistoryPage(ctx, args[0], args[1] ?? null) : await appsPage(ctx);
         break;
       case 'agents':
-        content = await agentsPage(ctx);
+        content = args.length > 1 ? await hostHistoryPage(ctx, args[0], args[1]) : await agentsPage(ctx);
         break;
       case 'repositories':
         content = await repositoriesPage(ctx);

@@ -43,7 +43,8 @@ export function section(t: T, title: Key, ...children: (Node | null)[]): HTMLEle
   return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, t(title)), ...children);
 }
 
-export function table(t: T, head: Key[], rows: (Node | string)[][]): HTMLElement {
+/** A table with a header row; `attrs[i]`, when given, are the attributes of row i. */
+export function table(t: T, head: Key[], rows: (Node | string)[][], attrs: Record<string, string>[] = []): HTMLElement {
   return h(
     'table',
     null,
@@ -51,7 +52,7 @@ export function table(t: T, head: Key[], rows: (Node | string)[][]): HTMLElement
     h(
       'tbody',
       null,
-      rows.map((r) => h('tr', null, r.map((c) => h('td', null, c)))),
+      rows.map((r, i) => h('tr', attrs[i] ?? null, r.map((c) => h('td', null, c)))),
     ),
   );
 }

@@ -1,6 +1,7 @@
 import type { Ctx } from '../ctx';
 import { h } from '../dom';
 import { formatTime } from '../format';
+import { hostHistoryHref } from '../history';
 import { badge, empty, table } from '../ui';
 
 export async function agentsPage(ctx: Ctx): Promise<HTMLElement> {
@@ -19,7 +20,7 @@ export async function agentsPage(ctx: Ctx): Promise<HTMLElement> {
             t,
             ['col.host', 'col.environment', 'col.group', 'col.last_seen', 'col.runs'],
             agents.items.map((a) => [
-              h('strong', { class: 'mono' }, a.host),
+              h('a', { class: 'mono host-link', href: hostHistoryHref(a.environment, a.host), title: t('agents.history_of', { host: a.host }) }, h('strong', null, a.host)),
               a.environment,
               a.group,
               h(

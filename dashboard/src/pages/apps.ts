@@ -1,6 +1,7 @@
 import type { Ctx } from '../ctx';
 import { h } from '../dom';
 import { coverageTone, formatCoverage } from '../format';
+import { appHistoryHref } from '../history';
 import { empty, table } from '../ui';
 
 export async function appsPage(ctx: Ctx): Promise<HTMLElement> {
@@ -15,14 +16,19 @@ export async function appsPage(ctx: Ctx): Promise<HTMLElement> {
       h(
         'section',
         { class: 'panel', 'aria-label': app.name, 'data-app': app.name },
-        h('h2', null, app.name),
+        h('h2', null, h('a', { href: appHistoryHref(app.name), title: t('apps.history_of', { app: app.name }) }, app.name)),
         table(
           t,
           ['col.environment', 'col.desired_version', 'col.coverage', 'col.drifted', 'col.unreported'],
           app.environments.map((e) => {
             const pct = formatCoverage(e.coverage);
             return [
-              e.environment,
+              h(
+                'span',
+                null,
+                e.environment,
+                h('a', { class: 'muted small-link', href: appHistoryHref(app.name, e.environment), 'aria-label': t('apps.history_in', { app: app.name, env: e.environment }) }, t('apps.history')),
+              ),
               e.desired_version
                 ? h(
                     'span',

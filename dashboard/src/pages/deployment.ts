@@ -2,6 +2,7 @@ import { can } from '../api';
 import { drafts, type Ctx } from '../ctx';
 import { h } from '../dom';
 import { formatElapsed, formatTime } from '../format';
+import { confirmedByText } from '../history';
 import {
   BatchParseError,
   destinationKey,
@@ -21,13 +22,17 @@ import {
   type Card,
   type Column,
 } from '../plan';
-import { isKey } from '../i18n';
+import { isKey, type Key } from '../i18n';
 import { WORST_FIRST, isQuiet, progressView, type AppView, type BatchView, type StageView, type TargetView } from '../progress';
 import type { Adjustment, Analysis, DecisionProgress, DeploymentDetail, FailureAction, Hold, Notification, Override, TargetOutputs } from '../api.gen';
 import { DEFAULT_OVERRIDE, OVERRIDE_DURATIONS, inForce, waivable } from '../policy';
+import { confirmSummary, reportedVersions, skipText, someNames, type Reported } from '../review';
 import { tone } from '../status';
+import { failureRowId } from '../timeline';
 import { badge, errorBox, holdReasons } from '../ui';
 import { PAGE, disclosure, forgetLists, windowedList } from '../windowed';
+import { reviewPanel } from './review-panel';
+import { timelinePanel } from './timeline-panel';
 
 /** Where the last error of the editor belongs: a card, a stage column, or the whole page. */
 interface Failure {
@@ -42,6 +47,29 @@ let notice: {
 } | null = null;
 let busy = false;
 let shownId = '';
+/** The deployment whose Confirm was pressed: its summary is shown until Back or the start. */
+let confirming: string | null = null;
+
+/** Agents read for the versions their hosts report, per environment at most. */
+const AGENTS_READ = 1000;
+/** How long the reported versions of a review are kept before they are read again. */
+const REPORTED_MS = 30_000;
+let reported: { id: string; at: number; versions: Reported } | null = null;
+
+/** The versions the hosts of a planned deployment's environment report: one read of the agents
+ * at most every REPORTED_MS, since the page is rebuilt every 2 s. A failed read leaves every host
+ * unknown; the review still shows each host. */
+async function reportedFor(ctx: Ctx, d: DeploymentDetail): Promise<Reported> {
+  if (reported?.id === d.id && Date.now() - reported.at < REPORTED_MS) return reported.versions;
+  let versions: Reported;
+  try {
+    versions = reportedVersions((await ctx.api.agents(AGENTS_READ, d.environment)).items);
+  } catch {
+    versions = new Map();
+  }
+  reported = { id: d.id, at: Date.now(), versions };
+  return versions;
+}
 
 /** The drag payload of a plan card: its app name. */
 const DRAG_TYPE = 'application/x-boreas-app';
@@ -101,19 +129,27 @@ export async function deploymentPage(ctx: Ctx, id: string): Promise<HTMLElement>
   if (shownId !== id) {
     failure = null;
     notice = null;
+    confirming = null;
     shownId = id;
     forgetLists();
   }
   const d = await ctx.api.deployment(id);
   const hold = heldBack(d);
-  // The environments are read only for what the waive form needs: an approver and a held deployment.
-  const conditions = hold && can(ctx.role, 'approver') ? await waiverSuggestions(ctx, d) : [];
+  const planned = d.status === 'planned';
+  const [conditions, versions] = await Promise.all([
+    // The environments are read only for what the waive form needs: an approver and a held deployment.
+    hold && can(ctx.role, 'approver') ? waiverSuggestions(ctx, d) : [],
+    planned ? reportedFor(ctx, d) : null,
+  ]);
+  const summary = planned && confirming === d.id;
   return h(
     'div',
     { class: 'stack' },
-    header(ctx, d, hold),
+    header(ctx, d, hold, summary),
     policyPanel(ctx, d, hold, conditions),
-    d.status === 'planned' ? planEditor(ctx, d) : liveProgress(ctx, d),
+    summary ? confirmPanel(ctx, d) : null,
+    planned && !summary ? [reviewPanel(ctx, d, versions), planEditor(ctx, d)] : null,
+    planned ? null : liveProgress(ctx, d),
   );
 }
 
@@ -156,7 +192,7 @@ function failureAt(ctx: Ctx, at: string): HTMLElement | null {
   return null;
 }
 
-function header(ctx: Ctx, d: DeploymentDetail, hold: Hold | null): HTMLElement {
+function header(ctx: Ctx, d: DeploymentDetail, hold: Hold | null, summary: boolean): HTMLElement {
   const { t } = ctx;
   const canDeploy = can(ctx.role, 'deployer');
   return h(
@@ -177,20 +213,28 @@ function header(ctx: Ctx, d: DeploymentDetail, hold: Hold | null): HTMLElement {
         d.started_at ? h('span', null, t('deployment.started'), ' ', formatTime(d.started_at)) : null,
         d.ended_at ? h('span', null, t('deployment.ended'), ' ', formatTime(d.ended_at)) : null,
         d.started_at ? h('span', null, t('deployment.elapsed'), ' ', formatElapsed(d.started_at, d.ended_at)) : null,
+        d.confirmed_by ? h('span', { class: 'confirmed-by' }, t('deployment.confirmed_by', { by: confirmedByText(t, d.confirmed_by) })) : null,
       ),
       d.error ? h('p', { class: 'error', role: 'alert' }, h('strong', null, t('deployment.error')), ' ', d.failed_target ? `${d.failed_target}: ` : '', d.error) : null,
     ),
     h(
       'div',
       { class: 'row actions' },
-      d.status === 'planned' && canDeploy
+      d.status === 'planned' && canDeploy && !summary
         ? h(
             'button',
             {
               class: 'btn primary',
               id: 'confirm',
+              // Back from the summary returns focus here (see mount).
+              'data-focus': true,
               disabled: busy,
-              onclick: () => act(ctx, 'page', () => ctx.api.confirm(d.id), 'deployment.confirmed'),
+              onclick: () => {
+                confirming = d.id;
+                failure = null;
+                notice = null;
+                ctx.refresh();
+              },
             },
             t('deployment.confirm'),
           )
@@ -213,6 +257,87 @@ function header(ctx: Ctx, d: DeploymentDetail, hold: Hold | null): HTMLElement {
         : null,
     ),
     h('div', { class: 'full' }, failureAt(ctx, 'page')),
+  );
+}
+
+// ---- confirmation ---------------------------------------------------------------------------
+
+/** Stages listed by name in the summary; the rest are counted. */
+const STAGES_SHOWN = 10;
+
+/** What Confirm starts, on one screen. Only its Confirm sends the confirmation; Back (or Escape)
+ * returns to the review. */
+function confirmPanel(ctx: Ctx, d: DeploymentDetail): HTMLElement {
+  const { t } = ctx;
+  const s = confirmSummary(d.plan, d.review);
+  const back = (): void => {
+    confirming = null;
+    ctx.refresh();
+  };
+  const fact = (key: Key, name: string, value: Node | string): HTMLElement[] => [h('dt', null, t(key)), h('dd', { 'data-fact': name }, value)];
+  return h(
+    'section',
+    {
+      class: 'panel confirm-summary',
+      id: 'confirm-summary',
+      'aria-labelledby': 'confirm-title',
+      onkeydown: (ev: KeyboardEvent) => {
+        if (ev.key === 'Escape') back();
+      },
+    },
+    // Focus moves here when the summary opens (see mount), so it is read first.
+    h('h2', { id: 'confirm-title', tabindex: '-1', 'data-focus': true }, t('confirm.title')),
+    h('p', null, t('confirm.what', { repo: d.repository, version: d.version, env: d.environment })),
+    h(
+      'dl',
+      { class: 'facts summary-facts' },
+      fact('confirm.apps', 'apps', t('confirm.apps_in', { n: s.apps, stages: s.stages.length })),
+      fact('confirm.batches', 'batches', String(s.batches)),
+      fact('confirm.targets', 'targets', String(s.targets)),
+      fact('confirm.gates', 'gates', s.gates.length === 0 ? t('confirm.no_gates') : t('confirm.count_names', { n: s.gates.length, names: someNames(t, s.gates) })),
+      fact(
+        'confirm.skipped',
+        'skipped',
+        s.skipped.length === 0
+          ? t('confirm.none_skipped')
+          : h(
+              'ul',
+              { class: 'plain' },
+              s.skipped.map((g) => h('li', { 'data-reason': g.reason }, t('confirm.skipped_group', { reason: skipText(t, g.reason), n: g.apps.length, names: someNames(t, g.apps) }))),
+            ),
+      ),
+      fact(
+        'confirm.adjusted',
+        'adjusted',
+        s.adjustments === null ? t('confirm.no_review') : s.adjustments === 0 ? t('review.not_adjusted') : t('confirm.adjustments', { n: s.adjustments }),
+      ),
+    ),
+    h('h3', null, t('confirm.order')),
+    h(
+      'ol',
+      { class: 'plain summary-stages' },
+      s.stages.slice(0, STAGES_SHOWN).map((st) => h('li', { 'data-stage': st.stage }, t('confirm.stage', { n: st.stage, apps: someNames(t, st.apps) }))),
+      s.stages.length > STAGES_SHOWN ? h('li', { class: 'muted' }, t('confirm.more_stages', { n: s.stages.length - STAGES_SHOWN })) : null,
+    ),
+    h(
+      'div',
+      { class: 'row' },
+      h(
+        'button',
+        {
+          class: 'btn primary',
+          id: 'confirm-start',
+          disabled: busy,
+          onclick: () =>
+            act(ctx, 'page', async () => {
+              await ctx.api.confirm(d.id);
+              confirming = null;
+            }, 'deployment.confirmed'),
+        },
+        t('confirm.start'),
+      ),
+      h('button', { class: 'btn', id: 'confirm-back', onclick: back }, t('confirm.back')),
+    ),
   );
 }
 
@@ -392,34 +517,7 @@ function planEditor(ctx: Ctx, d: DeploymentDetail): HTMLElement {
     ),
     // One list of suggestions for every card's pause field.
     editable ? h('datalist', { id: 'pause-options' }, ['none', 'manual', '30s', '5m'].map((p) => h('option', { value: p }))) : null,
-    d.plan.skipped && d.plan.skipped.length > 0
-      ? h(
-          'div',
-          { class: 'skipped' },
-          h('h3', null, t('plan.skipped')),
-          h(
-            'ul',
-            { class: 'plain' },
-            d.plan.skipped.map((s) => h('li', null, h('strong', null, s.app), ' — ', skipReason(ctx, s.reason))),
-          ),
-        )
-      : null,
   );
-}
-
-function skipReason(ctx: Ctx, reason: string): string {
-  switch (reason) {
-    case 'not_affected':
-      return ctx.t('skip.not_affected');
-    case 'up_to_date':
-      return ctx.t('skip.up_to_date');
-    case 'no_targets':
-      return ctx.t('skip.no_targets');
-    case 'dropped':
-      return ctx.t('skip.dropped');
-    default:
-      return reason;
-  }
 }
 
 type Send = (at: string, adjustments: Adjustment[]) => void;
@@ -710,7 +808,8 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           { class: 'panel failures', 'aria-labelledby': 'fail-title' },
           h('h2', { id: 'fail-title' }, t('progress.failures')),
           hostList(ctx, 'failures', view.failures, (f) =>
-            h('li', null, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target, f.decision?.attempt)),
+            // The row a timeline link to a failed host leads to.
+            h('li', { id: failureRowId(f), tabindex: '-1' }, h('strong', { class: 'mono' }, f.target), ' ', badge(t, f.status), ' ', f.errorType ? h('code', null, f.errorType) : null, ' ', f.error ?? '', hookOutput(ctx, d.id, f.app, f.target, f.decision?.attempt)),
           ),
         )
       : null,
@@ -725,6 +824,7 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
           ),
         )
       : null,
+    timelinePanel(ctx, d, view),
     d.analyses.length > 0 ? analysesPanel(ctx, d.analyses) : null,
     d.notifications.length > 0 ? notificationsPanel(ctx, d.notifications) : null,
     h(
@@ -739,6 +839,7 @@ function liveProgress(ctx: Ctx, d: DeploymentDetail): HTMLElement {
         ),
       ),
     ),
+    reviewPanel(ctx, d, null),
   );
 }
 
@@ -1058,7 +1159,7 @@ function decisionsPanel(ctx: Ctx, d: DeploymentDetail, waiting: DecisionProgress
         decideButton(ctx, 'decisions', id, cls, label, (comment) => ctx.api.decideTarget(d.id, x.app, x.target, action, comment), { 'data-action': action });
       return h(
         'div',
-        { class: 'decision', 'data-app': x.app, 'data-target': x.target },
+        { class: 'decision', id: failureRowId({ ...x, status: 'paused' }), tabindex: '-1', 'data-app': x.app, 'data-target': x.target },
         h('p', null, t('decision.waiting', { target: x.target, app: x.app, batch: x.batch + 1, attempt: x.attempt + 1 })),
         hookOutput(ctx, d.id, x.app, x.target, x.attempt),
         canDecide

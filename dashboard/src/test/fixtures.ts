@@ -1,4 +1,4 @@
-import type { AppPlan, DeploymentDetail, EnvironmentView, Plan } from '../api.gen';
+import type { Agent, AppPlan, AppRun, DeploymentDetail, EnvironmentView, HostRun, Plan, PlanReview } from '../api.gen';
 
 export function app(name: string, targets: string[], extra: Partial<AppPlan> = {}): AppPlan {
   return {
@@ -162,5 +162,99 @@ export function sampleEnvironments(): EnvironmentView[] {
         },
       ],
     },
+  ];
+}
+
+/** Why samplePlan is what it is: v1.0.0 ran before; db changed (25 paths, 20 listed), cache
+ * changed (1 path), api and web follow db, docs is not affected. Nobody adjusted it. */
+export function sampleReview(): PlanReview {
+  return {
+    running: { version: 'v1.0.0', commit: '0123456789abcdef0123' },
+    commits: [
+      { id: 'aaaaaaaa00000000', subject: 'db: add the orders index', author: 'Alice', at: '2026-01-01T10:00:00Z' },
+      { id: 'bbbbbbbb00000000', subject: 'cache: bigger pages', author: 'Bob', at: '2026-01-01T09:00:00Z' },
+    ],
+    more_commits: 48,
+    changed_paths: 26,
+    apps: [
+      { app: 'api', why: { code: 'follows', dependency: 'db' }, matched_paths: 0 },
+      { app: 'cache', why: { code: 'changed' }, paths: ['cache/pages.conf'], matched_paths: 1 },
+      { app: 'db', why: { code: 'changed' }, paths: Array.from({ length: 20 }, (_, i) => `db/m${String(i).padStart(2, '0')}.sql`), matched_paths: 25 },
+      { app: 'docs', why: { code: 'unchanged' }, skipped: 'not_affected', matched_paths: 0 },
+      { app: 'web', why: { code: 'follows', dependency: 'db' }, matched_paths: 0 },
+    ],
+    adjustments: [],
+  };
+}
+
+/** The agents of prod: c1 and d1 report v1.0.0 of their app, a1 reports without api, the other
+ * hosts do not report. */
+export function sampleAgents(): Agent[] {
+  const agent = (host: string, apps: Agent['apps']): Agent => ({ host, environment: 'prod', group: 'g', last_seen: '2026-01-01T00:00:00Z', stale: false, unreachable: false, apps });
+  return [
+    agent('c1', [{ app: 'cache', version: 'v1.0.0', healthy: true }]),
+    agent('d1', [{ app: 'db', version: 'v1.0.0', healthy: true }]),
+    agent('a1', []),
+  ];
+}
+
+/** samplePlan confirmed at 00:00:00 and running at 00:05:00 (`TIMELINE_NOW`): cache's second
+ * batch failed on c2 at 00:01:00 and cache was rolled back by 00:01:30; db and api went through;
+ * web's first batch ran 00:02:00–00:02:20, its gate web.0 was approved and its second batch began
+ * at 00:03:00 and runs, with w2 failed and waiting for a decision; w3's batch has not begun. */
+export function runningDetail(id: string): DeploymentDetail {
+  const at = (m: number, s = 0) => `2026-01-01T00:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}Z`;
+  const d = detailOf(id, samplePlan(), 'running');
+  d.started_at = at(0);
+  d.confirmed_by = 'alice';
+  d.progress = {
+    apps: [
+      { app: 'cache', status: 'rolled_back', started_at: at(0), ended_at: at(1, 30) },
+      { app: 'db', status: 'succeeded', started_at: at(0), ended_at: at(1) },
+      { app: 'api', status: 'succeeded', started_at: at(1), ended_at: at(2) },
+      { app: 'web', status: 'running', started_at: at(2), ended_at: null },
+    ],
+    batches: [
+      { app: 'cache', index: 0, status: 'succeeded', started_at: at(0), ended_at: at(0, 30) },
+      { app: 'cache', index: 1, status: 'failed', started_at: at(0, 30), ended_at: at(1) },
+      { app: 'db', index: 0, status: 'succeeded', started_at: at(0), ended_at: at(0, 30) },
+      { app: 'db', index: 1, status: 'succeeded', started_at: at(0, 30), ended_at: at(1) },
+      { app: 'api', index: 0, status: 'succeeded', started_at: at(1), ended_at: at(1, 30) },
+      { app: 'api', index: 1, status: 'succeeded', started_at: at(1, 30), ended_at: at(2) },
+      { app: 'web', index: 0, status: 'succeeded', started_at: at(2), ended_at: at(2, 20) },
+      { app: 'web', index: 1, status: 'running', started_at: at(3), ended_at: null },
+    ],
+    targets: [
+      { app: 'cache', target: 'c2', status: 'failed', batch: 1, updated_at: at(1), error_type: 'Boreas.HealthCheckFailed', error: 'health check failed' },
+      { app: 'web', target: 'w2', status: 'paused', batch: 1, updated_at: at(4), error_type: 'Boreas.Timeout', error: 'no heartbeat for 30 s' },
+    ],
+    gates: [{ gate: 'web.0', status: 'approved', by: 'carol', comment: null }],
+    decisions: [{ app: 'web', target: 'w2', batch: 1, attempt: 0, action: null, by: null, comment: null }],
+  };
+  return d;
+}
+
+export const TIMELINE_NOW = Date.parse('2026-01-01T00:05:00Z');
+
+/** api's runs in prod, newest first: v1.0.1 confirmed by alice, its gate approved by carol; v1.0.0
+ * confirmed automatically, rolled back after bob rejected its gate, a revert. */
+export function sampleRuns(): AppRun[] {
+  return [
+    {
+      app: 'api', deployment_id: 'dep-2', repository: 'demo', version: 'v1.0.1', environment: 'prod', outcome: 'succeeded', app_status: 'succeeded',
+      started_at: '2026-01-02T10:00:00Z', ended_at: '2026-01-02T10:03:20Z', confirmed_by: 'alice', gates: [{ gate: 'api.0', status: 'approved', by: 'carol' }], revert: false, targets: 2,
+    },
+    {
+      app: 'api', deployment_id: 'dep-1', repository: 'demo', version: 'v1.0.0', environment: 'prod', outcome: 'rolled_back', app_status: 'rolled_back',
+      started_at: '2026-01-01T10:00:00Z', ended_at: '2026-01-01T11:01:01Z', confirmed_by: 'boreas', gates: [{ gate: 'api.0', status: 'rejected', by: 'bob' }], revert: true, targets: 2, failed_target: 'a2',
+    },
+  ];
+}
+
+/** a1's deployments: api of dep-2 succeeded there; web of dep-2 never reached it. */
+export function sampleHostRuns(): HostRun[] {
+  return [
+    { host: 'a1', environment: 'prod', app: 'api', deployment_id: 'dep-2', version: 'v1.0.1', outcome: 'succeeded', status: 'succeeded', ended_at: '2026-01-02T10:03:20Z' },
+    { host: 'a1', environment: 'prod', app: 'web', deployment_id: 'dep-2', version: 'v1.0.1', outcome: 'succeeded', ended_at: '2026-01-02T10:03:20Z' },
   ];
 }
