@@ -2,8 +2,11 @@
 //! planned app and one per PM host its plan changes. [`crate::lifecycle::Lifecycle::finish`]
 //! writes them; the api pages through them.
 
+use std::collections::HashMap;
+
 use boreas_core::config::AppKind;
 use boreas_core::history::{AppRun, HostRun, RunGate};
+use boreas_core::status::TargetStatus;
 
 use crate::store::{Deployment, Progress};
 
@@ -13,17 +16,22 @@ pub fn runs(deployment: &Deployment, progress: &Progress) -> (Vec<AppRun>, Vec<H
         .ended_at
         .clone()
         .unwrap_or_else(|| deployment.created_at.clone());
+    // Each target's status by (app, target), read once: a deployment may have thousands.
+    let reached: HashMap<(&str, &str), TargetStatus> = progress
+        .targets
+        .iter()
+        .map(|t| ((t.app.as_str(), t.target.as_str()), t.status))
+        .collect();
     let mut apps = Vec::new();
     let mut hosts = Vec::new();
     for app in deployment.plan.apps() {
         let own = progress.apps.iter().find(|p| p.app == app.app);
         let prefix = format!("{}.", app.app);
-        let failed_target = deployment.failed_target.clone().filter(|_| {
-            progress
-                .targets
-                .iter()
-                .any(|t| t.app == app.app && Some(&t.target) == deployment.failed_target.as_ref())
-        });
+        let failed_target = deployment
+            .failed_target
+            .as_deref()
+            .filter(|t| reached.contains_key(&(app.app.as_str(), *t)))
+            .map(str::to_owned);
         apps.push(AppRun {
             app: app.app.clone(),
             deployment_id: deployment.id.clone(),
@@ -55,11 +63,7 @@ pub fn runs(deployment: &Deployment, progress: &Progress) -> (Vec<AppRun>, Vec<H
         });
         if app.kind == AppKind::Pm {
             for host in &app.targets {
-                let status = progress
-                    .targets
-                    .iter()
-                    .find(|t| t.app == app.app && &t.target == host)
-                    .map(|t| t.status);
+                let status = reached.get(&(app.app.as_str(), host.as_str())).copied();
                 hosts.push(HostRun {
                     host: host.clone(),
                     environment: deployment.environment.clone(),

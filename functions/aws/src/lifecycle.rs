@@ -292,38 +292,41 @@ impl<'a> Lifecycle<'a> {
             .get_deployment(id)
             .await?
             .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
-        let finished = if deployment.status == DeploymentStatus::Running {
+        // The record as it ended: the transition's answer, or as read when the state machine
+        // (or a cancel) recorded the end first.
+        let (finished, ended) = if deployment.status == DeploymentStatus::Running {
             let change = Transition {
                 failed_target: failed_target.clone(),
                 ..Transition::to(status, now())
             };
             match self.store.transition_deployment(id, &change).await {
-                Ok(_) => Finished::Now(status),
+                Ok(ended) => (Finished::Now(status), ended),
                 // Another writer (a cancel) moved it first: its status stands.
-                Err(Error::IllegalTransition { from, .. }) => Finished::Already(from),
+                Err(Error::IllegalTransition { from, .. }) => {
+                    let ended = self
+                        .store
+                        .get_deployment(id)
+                        .await?
+                        .ok_or_else(|| Error::not_found(format!("deployment {id}")))?;
+                    (Finished::Already(from), ended)
+                }
                 Err(e) => return Err(e),
             }
         } else {
-            Finished::Already(deployment.status)
+            (Finished::Already(deployment.status), deployment)
         };
         // Released after the status is final, and on every redelivery.
-        self.release_locks(&deployment).await?;
+        self.release_locks(&ended).await?;
         let outcome = match finished {
             Finished::Now(s) | Finished::Already(s) => s,
         };
         if outcome == DeploymentStatus::Succeeded {
             // On every redelivery too: the state machine records its success itself, and this
             // is the one place that learns of it.
-            let released = Deployment {
-                status: outcome,
-                ..deployment
-            };
-            self.store.record_release(&released).await?;
+            self.store.record_release(&ended).await?;
         }
         // What ran where, on every redelivery too (the records replace themselves).
-        if let Some(ended) = self.store.get_deployment(id).await?
-            && ended.started_at.is_some()
-        {
+        if ended.started_at.is_some() {
             let progress = self.store.progress(id).await?;
             let (apps, hosts) = crate::history::runs(&ended, &progress);
             self.store.record_runs(&ended, &apps, &hosts).await?;
