@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use boreas_aws::artifacts::{Artifacts, S3Artifacts};
+use boreas_aws::lifecycle::Finished;
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
+use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::MemorySecrets;
 use boreas_aws::store::{
     Deployment, DeploymentFilter, GitCredential, PageRequest, Repository, Store, Transition,
@@ -194,6 +196,20 @@ impl Ctx {
     }
 
     /// Marks a planned deployment as run to success, as the state machine would.
+    /// Makes the agent queues of `hosts` in `env` exist. Executions started by these tests run
+    /// on the emulator; without its hosts' queues one fails them and records its own end within
+    /// seconds, racing the outcome the test records. With them it waits for agents that never
+    /// answer.
+    async fn park(&self, env: &str, hosts: &[&str]) {
+        let queues = SqsQueues::from_config(&self.prefix.sdk);
+        for host in hosts {
+            queues
+                .ensure_queue(&self.prefix.names.agent_queue(env, host))
+                .await
+                .unwrap();
+        }
+    }
+
     async fn succeed(&self, id: &str) {
         for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
             self.store
@@ -820,6 +836,7 @@ async fn auto_confirm_starts_the_execution_once() {
         "first",
         &[("boreas.yaml", &config_yaml(true)), ("api/main.rs", "1\n")],
     );
+    c.park("staging", &["api-s1"]).await;
     let job = c.version("auto", "v1", &commit).await;
     c.plan(&job).await;
 
@@ -851,8 +868,15 @@ async fn auto_confirm_starts_the_execution_once() {
     assert_eq!(again.arn, execution.arn);
 
     // v2 moves its artifacts elsewhere; its rollback returns to v1 as v1's own config ran it.
-    boreas_aws::lifecycle::Lifecycle::new(c.store.as_ref())
-        .finish(&staging.id, DeploymentStatus::Succeeded, None)
+    assert_eq!(
+        boreas_aws::lifecycle::Lifecycle::new(c.store.as_ref())
+            .finish(&staging.id, DeploymentStatus::Succeeded, None)
+            .await
+            .unwrap(),
+        Finished::Now(DeploymentStatus::Succeeded)
+    );
+    c.orchestrator
+        .stop(&staging.id, "Test.Done", "v1 is recorded as succeeded")
         .await
         .unwrap();
     let moved = config_yaml(true).replace("s3://releases/", "s3://releases-2/");
@@ -1191,6 +1215,7 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
         "  - name: prod\n",
         "  - name: prod\n    auto_confirm: true\n    promotion: {after: [staging], soak: 2s}\n",
     );
+    c.park("prod", &["eu-1", "eu-2", "api-canary"]).await;
     let first = repo.commit("first", &[("boreas.yaml", &yaml), ("api/main.rs", "1\n")]);
     c.plan(&c.version("promo", "v1", &first).await).await;
     let staging = c.deployment("v1", "staging").await;
@@ -1243,10 +1268,13 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
     );
     assert!(c.orchestrator.describe(&prod.id).await.is_ok());
     assert_eq!(hold_of(&c, &prod.id).await, Vec::<String>::new());
-    Lifecycle::new(c.store.as_ref())
-        .finish(&prod.id, DeploymentStatus::Succeeded, None)
-        .await
-        .unwrap();
+    assert_eq!(
+        Lifecycle::new(c.store.as_ref())
+            .finish(&prod.id, DeploymentStatus::Succeeded, None)
+            .await
+            .unwrap(),
+        Finished::Now(DeploymentStatus::Succeeded)
+    );
 
     // v2 fails in staging: prod never starts it.
     let second = repo.commit("second", &[("api/main.rs", "2\n")]);
@@ -1297,10 +1325,13 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
         c.deployment("v2", "prod").await.status,
         DeploymentStatus::Superseded
     );
-    Lifecycle::new(c.store.as_ref())
-        .finish(&prod_v3.id, DeploymentStatus::Succeeded, None)
-        .await
-        .unwrap();
+    assert_eq!(
+        Lifecycle::new(c.store.as_ref())
+            .finish(&prod_v3.id, DeploymentStatus::Succeeded, None)
+            .await
+            .unwrap(),
+        Finished::Now(DeploymentStatus::Succeeded)
+    );
 
     // v4 failed in staging; an approver waives staging's conditions for its prod deployment one
     // at a time (the api then asks for a recheck): it starts once both are lifted.
