@@ -516,6 +516,7 @@ pub(crate) async fn revert(
             environment: plan.environment.clone(),
             plan,
             created_at: now(),
+            revert: true,
         };
         let d = api.store.create_deployment(&new).await?;
         created.push(wire_deployment(&d));

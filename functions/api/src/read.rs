@@ -81,6 +81,8 @@ pub(crate) fn deployment_summary(d: &store::Deployment) -> wire::DeploymentSumma
         failed_target,
         error,
         confirmed_by,
+        // A revert's id says so already (`revert-…`); the policy reads the flag.
+        revert: _,
     } = d;
     wire::DeploymentSummary {
         id: id.clone(),

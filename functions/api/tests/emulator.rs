@@ -802,6 +802,7 @@ async fn revert_marks_the_version_and_plans_back_to_the_newest_older_normal_one(
     );
     let id = created[0]["id"].as_str().unwrap();
     let stored = p.store.get_deployment(id).await.unwrap().unwrap();
+    assert!(stored.revert, "marked, so that no policy holds it");
     let plan = stored.plan;
     let apps: Vec<&str> = plan.apps().map(|a| a.app.as_str()).collect();
     assert_eq!(apps, ["db-migrate", "api", "worker", "web"]);

@@ -57,7 +57,7 @@ pub fn runs(deployment: &Deployment, progress: &Progress) -> (Vec<AppRun>, Vec<H
                     by: g.by.clone(),
                 })
                 .collect(),
-            revert: deployment.id.starts_with(crate::policy::REVERT_ID_PREFIX),
+            revert: deployment.revert,
             targets: u32::try_from(app.targets.len()).unwrap_or(u32::MAX),
             failed_target,
         });

@@ -22,8 +22,6 @@ use crate::store::{
     self, Deployment, DeploymentFilter, DeploymentPolicy, Hold, PageRequest, Store,
 };
 
-/// Ids of the deployments a revert creates start with this; a revert is never held.
-pub const REVERT_ID_PREFIX: &str = "revert-";
 /// Deployments read per upstream environment, newest first: enough to find a version's latest
 /// verdict there and what followed it.
 const UPSTREAM_PAGE: u32 = 100;
@@ -65,7 +63,9 @@ pub async fn check_start(
     now: Timestamp,
 ) -> Result<StartCheck, Error> {
     let records = store.deployment_policy(&deployment.id).await?;
-    if deployment.id.starts_with(REVERT_ID_PREFIX) {
+    // Marked by the record, not read from the id: a planned deployment's id starts with its
+    // environment's name, which may be `revert`.
+    if deployment.revert {
         return Ok(StartCheck {
             hold: None,
             records,

@@ -264,6 +264,8 @@ pub struct NewDeployment {
     pub plan: Plan,
     /// Creation time.
     pub created_at: String,
+    /// Made by a revert (`POST /api/versions/{repo}/{name}/revert`): no policy holds it.
+    pub revert: bool,
 }
 
 /// A deployment record.
@@ -293,6 +295,8 @@ pub struct Deployment {
     pub error: Option<String>,
     /// Who confirmed it (an API token's name, or `boreas`), once it runs.
     pub confirmed_by: Option<String>,
+    /// Made by a revert: no policy holds it.
+    pub revert: bool,
 }
 
 /// The most a review's JSON may take: its record is one item (at most 400 KB in DynamoDB), the

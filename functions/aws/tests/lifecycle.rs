@@ -198,6 +198,7 @@ async fn planned(store: &MemoryStore, id: &str, apps: &[&str]) -> Deployment {
             environment: ENV.to_owned(),
             plan: plan(apps),
             created_at: rfc3339(std::time::SystemTime::now()),
+            revert: false,
         })
         .await
         .unwrap()
@@ -687,6 +688,7 @@ async fn ran(
             environment: env.to_owned(),
             plan: p,
             created_at: ago(started + 60),
+            revert: false,
         })
         .await
         .unwrap();
@@ -860,12 +862,41 @@ async fn freeze_windows_hold_starts_but_not_reverts_and_an_override_lets_one_thr
         .await
         .unwrap();
 
-    // A revert is never held.
-    let revert = planned(&store, "revert-prod-0011223344556677", &["web"]).await;
-    Lifecycle::new(&store)
+    // A revert is never held, and its record says it is one, not its id: a deployment whose id
+    // only looks like a revert's (a planned one's starts with its environment, which may be
+    // named `revert`) is held.
+    let lookalike = planned(&store, "revert-v1-0011223344556677", &["web"]).await;
+    assert_eq!(held(&store, &sfn, &lookalike).await.len(), 1);
+    let revert = store
+        .create_deployment(&NewDeployment {
+            id: "revert-prod-0011223344556677".to_owned(),
+            repository: "shop".to_owned(),
+            version: "v1".to_owned(),
+            environment: ENV.to_owned(),
+            plan: plan(&["web"]),
+            created_at: rfc3339(std::time::SystemTime::now()),
+            revert: true,
+        })
+        .await
+        .unwrap();
+    let started = Lifecycle::new(&store)
         .start(&sfn, &revert, &input(), Actor::Boreas)
         .await
         .unwrap();
+    assert_eq!(started.deployment.status, Running);
+    Lifecycle::new(&store)
+        .finish(&revert.id, Succeeded, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .app_runs("web", None, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items[0]
+            .revert,
+        "its run is marked a revert"
+    );
     assert!(store.delete_freeze("incident").await.unwrap());
     assert!(!store.delete_freeze("incident").await.unwrap());
     assert_eq!(store.freezes().await.unwrap(), []);

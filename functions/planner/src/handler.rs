@@ -699,6 +699,7 @@ async fn create_or_find(
         environment: plan.environment.clone(),
         plan: plan.clone(),
         created_at: rfc3339(SystemTime::now()),
+        revert: false,
     };
     let deployment = match ctx.store.create_deployment(&new).await {
         Ok(d) => {

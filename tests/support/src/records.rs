@@ -139,6 +139,7 @@ pub fn new_deployment(id: &str, plan: Plan) -> NewDeployment {
         environment: plan.environment.clone(),
         plan,
         created_at: rfc3339(SystemTime::now()),
+        revert: false,
     }
 }
 

@@ -424,6 +424,7 @@ pub(super) fn new_deployment_item(new: &NewDeployment) -> Result<Item, Error> {
         ("status".into(), s(DeploymentStatus::Planned.as_str())),
         ("plan".into(), plan_value(&new.id, &new.plan)?),
         ("created_at".into(), s(&new.created_at)),
+        ("revert".into(), AttributeValue::Bool(new.revert)),
     ]))
 }
 
@@ -442,6 +443,7 @@ pub(super) fn deployment_from(item: &Item) -> Result<Deployment, Error> {
         failed_target: rec.opt_s("failed_target")?,
         error: rec.opt_s("error")?,
         confirmed_by: rec.opt_s("confirmed_by")?,
+        revert: rec.bool("revert")?,
         id,
     })
 }
@@ -937,6 +939,7 @@ mod tests {
             environment: "prod".to_owned(),
             plan: plan(),
             created_at: "2026-11-29T10:00:00.000Z".to_owned(),
+            revert: false,
         }
     }
 
@@ -952,6 +955,20 @@ mod tests {
             &serde_json::to_string(&plan()).unwrap(),
             "the plan is stored as its JSON text"
         );
+        assert!(!d.revert);
+        let revert = NewDeployment {
+            revert: true,
+            ..new_deployment()
+        };
+        assert!(
+            deployment_from(&new_deployment_item(&revert).unwrap())
+                .unwrap()
+                .revert
+        );
+        // Written before the flag existed: not a revert.
+        let mut older = item;
+        older.remove("revert");
+        assert!(!deployment_from(&older).unwrap().revert);
     }
 
     /// One mapping for every plan that cannot be read: malformed, naming deployment and attribute.

@@ -355,6 +355,7 @@ impl Store for MemoryStore {
                 failed_target: None,
                 error: None,
                 confirmed_by: None,
+                revert: new.revert,
             };
             s.deployments.insert(new.id.clone(), d.clone());
             Ok(d)
