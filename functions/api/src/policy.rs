@@ -371,8 +371,10 @@ pub(crate) async fn environments(
             &PageRequest::first(WAITING_PAGE),
         )
         .await?;
+    let ids: Vec<String> = planned.items.iter().map(|d| d.id.clone()).collect();
+    let mut holds = api.store.holds(&ids).await?;
     for d in planned.items {
-        if let Some(hold) = api.store.deployment_policy(&d.id).await?.hold {
+        if let Some(hold) = holds.remove(&d.id) {
             view(&mut views, &d.environment)
                 .waiting
                 .push(wire::WaitingDeployment {

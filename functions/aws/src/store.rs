@@ -1139,6 +1139,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn put_supersedes<'a>(&'a self, id: &'a str, older: &'a str) -> BoxFuture<'a, ()>;
     /// The waivers, override, hold and deferred supersedes of deployment `id`.
     fn deployment_policy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DeploymentPolicy>;
+    /// The holds of the deployments `ids` that have one, in one batch read.
+    fn holds<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, BTreeMap<String, Hold>>;
     /// Adds a managed freeze window; `false` when one of that name exists.
     fn put_freeze<'a>(&'a self, freeze: &'a ManagedFreeze) -> BoxFuture<'a, bool>;
     /// Removes a managed freeze window; `false` when there was none of that name.

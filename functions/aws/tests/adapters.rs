@@ -1241,7 +1241,7 @@ async fn waivers_overrides_holds_and_freezes_round_trip(store: Arc<dyn Store>) {
         DeploymentPolicy {
             waivers: vec![waiver("after:qa"), waiver("soak:staging")],
             override_: Some(grant.clone()),
-            hold: Some(hold),
+            hold: Some(hold.clone()),
             supersedes: Vec::new(),
         }
     );
@@ -1252,9 +1252,34 @@ async fn waivers_overrides_holds_and_freezes_round_trip(store: Arc<dyn Store>) {
         store.deployment_policy("d-1").await.unwrap().supersedes,
         ["d-old-1", "d-old-2"]
     );
+    let ids = |ids: &[&str]| -> Vec<String> { ids.iter().map(|&id| id.to_owned()).collect() };
+    assert_eq!(
+        store.holds(&ids(&["d-2", "d-1", "d-3"])).await.unwrap(),
+        BTreeMap::from([("d-1".to_owned(), hold.clone())])
+    );
     store.set_hold("d-1", None).await.unwrap();
     store.set_hold("d-2", None).await.unwrap();
     assert_eq!(store.deployment_policy("d-1").await.unwrap().hold, None);
+    assert_eq!(
+        store.holds(&ids(&["d-1", "d-2"])).await.unwrap(),
+        BTreeMap::new(),
+        "cleared holds are none"
+    );
+    // Past one batch read of 100 keys.
+    let many: Vec<String> = (0..150).map(|i| format!("d-many-{i:03}")).collect();
+    let held = ["d-many-000", "d-many-099", "d-many-100", "d-many-149"];
+    for id in held {
+        store.set_hold(id, Some(&hold)).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .holds(&many)
+            .await
+            .unwrap()
+            .into_keys()
+            .collect::<Vec<_>>(),
+        held
+    );
     assert_eq!(
         store.deployment_policy("d-2").await.unwrap(),
         DeploymentPolicy::default()

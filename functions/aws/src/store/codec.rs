@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use super::plan_record::StoredPlan;
 use super::{
     Agent, AnalysisRecord, ApiToken, AppEnvironment, AppOnHost, AppProgress, AppRecords,
-    AuditEntry, BatchProgress, Deployment, Gate, GitCredential, HostDecision, LastDelivery,
+    AuditEntry, BatchProgress, Deployment, Gate, GitCredential, Hold, HostDecision, LastDelivery,
     NewDeployment, Notification, NotificationDefaults, PreviousSecret, Progress, Release,
     Repository, StoredReview, TargetProgress, TaskOutput, VersionRecord, deployment_order,
     version_list_key,
@@ -704,6 +704,12 @@ pub(super) const NOTIFY_DEFAULTS: &str = "NOTIFY_DEFAULTS";
 /// The partition of a deployment's waivers, override and hold.
 pub(super) fn policy_pk(id: &str) -> AttributeValue {
     s(format!("POLICY#{id}"))
+}
+/// The deployment id and hold of a `HOLD` item of a policy partition (`None` once cleared).
+pub(super) fn hold_from(item: &Item) -> Result<(String, Option<Hold>), Error> {
+    let id = Rec::new(item, "hold").key_rest("pk", "POLICY#")?;
+    let hold = record_from(item, &format!("hold of {id}"))?;
+    Ok((id, hold))
 }
 /// The partition of the managed freeze windows.
 pub(super) const FREEZES: &str = "FREEZES";

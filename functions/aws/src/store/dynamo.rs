@@ -24,7 +24,7 @@ use super::codec::{
     agent_from, agent_item, analysis_from, analysis_item, analysis_pk, api_token_from,
     api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, app_runs_pk, audit_from,
     audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
-    deployments_of, deployments_to, gate_from, host_decision_from, host_decision_item,
+    deployments_of, deployments_to, gate_from, hold_from, host_decision_from, host_decision_item,
     host_decision_sk, host_runs_pk, last_delivery_from, last_delivery_item, lock_holder_from,
     lock_pk, n, new_deployment_item, notification_defaults_from, notification_defaults_item,
     notification_from, notify_pk, notify_sk, output_pk, plan_value, policy_pk, record_from,
@@ -327,6 +327,46 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The items of `keys` (partition, sort key) that exist, read consistently.
+    async fn batch_get(
+        &self,
+        keys: impl Iterator<Item = (AttributeValue, AttributeValue)>,
+    ) -> Result<Vec<Item>, Error> {
+        let keys: Vec<Item> = keys
+            .map(|(pk, sk)| Item::from([("pk".to_owned(), pk), ("sk".to_owned(), sk)]))
+            .collect();
+        let mut found = Vec::new();
+        // BatchGetItem reads at most 100 keys per call, and may leave some for the next.
+        for chunk in keys.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::invalid_input(format!("batch read: {e}")))?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| Error::sdk(SERVICE, &e))?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+            }
+        }
+        Ok(found)
+    }
+
     async fn put_item(&self, item: Item) -> Result<(), Error> {
         self.client
             .put_item()
@@ -547,46 +587,12 @@ impl Store for DynamoStore {
         ids: &'a [String],
     ) -> BoxFuture<'a, BTreeMap<String, LastDelivery>> {
         Box::pin(async move {
-            let mut found = BTreeMap::new();
-            // BatchGetItem reads at most 100 keys per call.
-            for chunk in ids.chunks(100) {
-                let mut keys = Vec::with_capacity(chunk.len());
-                for id in chunk {
-                    keys.push(std::collections::HashMap::from([
-                        ("pk".to_owned(), repo_pk(id)),
-                        ("sk".to_owned(), s(LAST_DELIVERY)),
-                    ]));
-                }
-                let mut request = Some(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(keys))
-                        .consistent_read(true)
-                        .build()
-                        .map_err(|e| Error::invalid_input(format!("batch read: {e}")))?,
-                );
-                while let Some(keys) = request.take() {
-                    let out = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, keys)
-                        .send()
-                        .await
-                        .map_err(|e| Error::sdk(SERVICE, &e))?;
-                    for item in out
-                        .responses
-                        .and_then(|mut r| r.remove(&self.table))
-                        .unwrap_or_default()
-                    {
-                        let (id, delivery) = last_delivery_from(&item)?;
-                        found.insert(id, delivery);
-                    }
-                    request = out
-                        .unprocessed_keys
-                        .and_then(|mut u| u.remove(&self.table))
-                        .filter(|k| !k.keys.is_empty());
-                }
-            }
-            Ok(found)
+            let keys = ids.iter().map(|id| (repo_pk(id), s(LAST_DELIVERY)));
+            self.batch_get(keys)
+                .await?
+                .iter()
+                .map(last_delivery_from)
+                .collect()
         })
     }
 
@@ -1592,6 +1598,19 @@ impl Store for DynamoStore {
                 }
             }
             Ok(policy)
+        })
+    }
+
+    fn holds<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, BTreeMap<String, Hold>> {
+        Box::pin(async move {
+            let keys = ids.iter().map(|id| (policy_pk(id), s("HOLD")));
+            let mut found = BTreeMap::new();
+            for item in self.batch_get(keys).await? {
+                if let (id, Some(hold)) = hold_from(&item)? {
+                    found.insert(id, hold);
+                }
+            }
+            Ok(found)
         })
     }
 

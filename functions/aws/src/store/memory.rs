@@ -1005,6 +1005,16 @@ impl Store for MemoryStore {
         })
     }
 
+    fn holds<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, BTreeMap<String, Hold>> {
+        Box::pin(async move {
+            let s = self.lock();
+            Ok(ids
+                .iter()
+                .filter_map(|id| Some((id.clone(), s.policies.get(id)?.hold.clone()?)))
+                .collect())
+        })
+    }
+
     fn put_supersedes<'a>(&'a self, id: &'a str, older: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let mut state = self.lock();
