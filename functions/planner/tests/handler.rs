@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use boreas_aws::artifacts::{Artifacts, S3Artifacts};
-use boreas_aws::lifecycle::Finished;
+use boreas_aws::lifecycle::{Finished, Lifecycle};
 use boreas_aws::orchestrator::{Orchestrator, SfnOrchestrator};
 use boreas_aws::queues::{Queues, SqsQueues};
 use boreas_aws::secrets::MemorySecrets;
@@ -195,7 +195,6 @@ impl Ctx {
         found.into_iter().next().unwrap()
     }
 
-    /// Marks a planned deployment as run to success, as the state machine would.
     /// Makes the agent queues of `hosts` in `env` exist. Executions started by these tests run
     /// on the emulator; without its hosts' queues one fails them and records its own end within
     /// seconds, racing the outcome the test records. With them it waits for agents that never
@@ -210,6 +209,19 @@ impl Ctx {
         }
     }
 
+    /// Records the success of a started deployment as the recorder does, and checks that it was
+    /// this call that ended it (its execution, [`Ctx::park`]ed, did not).
+    async fn finish_succeeded(&self, id: &str) {
+        assert_eq!(
+            Lifecycle::new(self.store.as_ref())
+                .finish(id, DeploymentStatus::Succeeded, None)
+                .await
+                .unwrap(),
+            Finished::Now(DeploymentStatus::Succeeded)
+        );
+    }
+
+    /// Marks a planned deployment as run to success, as the state machine would.
     async fn succeed(&self, id: &str) {
         for to in [DeploymentStatus::Running, DeploymentStatus::Succeeded] {
             self.store
@@ -868,13 +880,7 @@ async fn auto_confirm_starts_the_execution_once() {
     assert_eq!(again.arn, execution.arn);
 
     // v2 moves its artifacts elsewhere; its rollback returns to v1 as v1's own config ran it.
-    assert_eq!(
-        boreas_aws::lifecycle::Lifecycle::new(c.store.as_ref())
-            .finish(&staging.id, DeploymentStatus::Succeeded, None)
-            .await
-            .unwrap(),
-        Finished::Now(DeploymentStatus::Succeeded)
-    );
+    c.finish_succeeded(&staging.id).await;
     c.orchestrator
         .stop(&staging.id, "Test.Done", "v1 is recorded as succeeded")
         .await
@@ -1206,7 +1212,6 @@ async fn hold_of(c: &Ctx, id: &str) -> Vec<String> {
 /// it may start itself.
 #[tokio::test]
 async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_starts_it() {
-    use boreas_aws::lifecycle::Lifecycle;
     use boreas_core::policy::Recheck;
     let c = ctx().await;
     let repo = GitRepo::init(c.tmp.path(), "promo");
@@ -1268,13 +1273,7 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
     );
     assert!(c.orchestrator.describe(&prod.id).await.is_ok());
     assert_eq!(hold_of(&c, &prod.id).await, Vec::<String>::new());
-    assert_eq!(
-        Lifecycle::new(c.store.as_ref())
-            .finish(&prod.id, DeploymentStatus::Succeeded, None)
-            .await
-            .unwrap(),
-        Finished::Now(DeploymentStatus::Succeeded)
-    );
+    c.finish_succeeded(&prod.id).await;
 
     // v2 fails in staging: prod never starts it.
     let second = repo.commit("second", &[("api/main.rs", "2\n")]);
@@ -1325,13 +1324,7 @@ async fn promotion_holds_prod_until_staging_succeeded_and_soaked_then_a_recheck_
         c.deployment("v2", "prod").await.status,
         DeploymentStatus::Superseded
     );
-    assert_eq!(
-        Lifecycle::new(c.store.as_ref())
-            .finish(&prod_v3.id, DeploymentStatus::Succeeded, None)
-            .await
-            .unwrap(),
-        Finished::Now(DeploymentStatus::Succeeded)
-    );
+    c.finish_succeeded(&prod_v3.id).await;
 
     // v4 failed in staging; an approver waives staging's conditions for its prod deployment one
     // at a time (the api then asks for a recheck): it starts once both are lifted.

@@ -705,7 +705,9 @@ pub(super) const NOTIFY_DEFAULTS: &str = "NOTIFY_DEFAULTS";
 pub(super) fn policy_pk(id: &str) -> AttributeValue {
     s(format!("POLICY#{id}"))
 }
-/// The deployment id and hold of a `HOLD` item of a policy partition (`None` once cleared).
+/// The sort key of a deployment's hold in its policy partition.
+pub(super) const HOLD: &str = "HOLD";
+/// The deployment id and hold of a [`HOLD`] item of a policy partition (`None` once cleared).
 pub(super) fn hold_from(item: &Item) -> Result<(String, Option<Hold>), Error> {
     let id = Rec::new(item, "hold").key_rest("pk", "POLICY#")?;
     let hold = record_from(item, &format!("hold of {id}"))?;

@@ -20,7 +20,7 @@ use boreas_core::webhook::Provider;
 use futures::{StreamExt, TryStreamExt};
 
 use super::codec::{
-    FREEZES, Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress,
+    FREEZES, HOLD, Item, LAST_DELIVERY, NOTIFY_DEFAULTS, SETTINGS, add_app_record, add_progress,
     agent_from, agent_item, analysis_from, analysis_item, analysis_pk, api_token_from,
     api_token_item, app_env_sk, app_host_sk, app_pk, app_progress_item, app_runs_pk, audit_from,
     audit_item, batch_progress_item, delivery_pk, deployment_from, deployment_pk, deployments_in,
@@ -1559,7 +1559,7 @@ impl Store for DynamoStore {
     fn set_hold<'a>(&'a self, id: &'a str, hold: Option<&'a Hold>) -> BoxFuture<'a, ()> {
         // Cleared by writing `null`, so that the writers need no DeleteItem.
         Box::pin(async move {
-            self.put_item(record_item(policy_pk(id), "HOLD", "the hold", &hold)?)
+            self.put_item(record_item(policy_pk(id), HOLD, "the hold", &hold)?)
                 .await
         })
     }
@@ -1588,7 +1588,7 @@ impl Store for DynamoStore {
                     .unwrap_or_default();
                 match sk.as_str() {
                     "OVERRIDE" => policy.override_ = Some(record_from(&item, "override")?),
-                    "HOLD" => policy.hold = record_from(&item, "hold")?,
+                    HOLD => policy.hold = record_from(&item, "hold")?,
                     sk if sk.starts_with("SUPERSEDES#") => {
                         policy
                             .supersedes
@@ -1603,7 +1603,7 @@ impl Store for DynamoStore {
 
     fn holds<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, BTreeMap<String, Hold>> {
         Box::pin(async move {
-            let keys = ids.iter().map(|id| (policy_pk(id), s("HOLD")));
+            let keys = ids.iter().map(|id| (policy_pk(id), s(HOLD)));
             let mut found = BTreeMap::new();
             for item in self.batch_get(keys).await? {
                 if let (id, Some(hold)) = hold_from(&item)? {
